@@ -1,0 +1,194 @@
+//! The `vigil` binary: samples print findings; every class of invalid input exits 2 with a one-line
+//! reason naming the field, and nothing panics or hangs.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn vigil(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env_remove("AWS_REGION")
+        .env_remove("VIGIL_ACCOUNT_ID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // Write from a thread: the child may exit (refusing the input) before reading it all.
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/../crates/adapters/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn every_sample_normalizes() {
+    for entry in
+        std::fs::read_dir(format!("{}/../crates/adapters/tests/fixtures", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    {
+        let path = entry.unwrap().path();
+        let out = vigil(&["normalize", path.to_str().unwrap()], b"");
+        assert!(
+            out.status.success(),
+            "{path:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if v.get("source").is_some() {
+            for pointer in [
+                "/source",
+                "/rule",
+                "/severity/label",
+                "/severity/normalized",
+                "/fingerprint",
+                "/account",
+                "/region",
+                "/observed_at",
+                "/resource/cluster_arn",
+                "/resource/task_arn",
+                "/resource/container/name",
+                "/resource/container/id",
+                "/resource/container/image",
+            ] {
+                assert!(v.pointer(pointer).is_some(), "{path:?} lacks {pointer}");
+            }
+        }
+    }
+}
+
+#[test]
+fn normalize_reads_stdin_and_asff_maps() {
+    let bytes = std::fs::read(fixture("guardduty-ecs-runtime.json")).unwrap();
+    let out = vigil(&["normalize", "-"], &bytes);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], "guardduty");
+    assert_eq!(v["severity"]["label"], "HIGH");
+
+    let out = vigil(&["asff", &fixture("falco-ecs-eventbridge.json")], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        a["ProductArn"],
+        "arn:aws:securityhub:us-west-2:111122223333:product/111122223333/default"
+    );
+
+    // A bare Falco alert has no account: asff needs one given, and says so otherwise.
+    let out = vigil(&["asff", &fixture("falco-public-1.json")], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account"));
+    let out = vigil(
+        &[
+            "asff",
+            "--account",
+            "123456789012",
+            "--region",
+            "eu-west-1",
+            &fixture("falco-public-1.json"),
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+}
+
+fn assert_refused(input: &[u8], expect: &str) {
+    let out = vigil(&["normalize"], input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "input {:?}: stderr {stderr}",
+        String::from_utf8_lossy(&input[..input.len().min(80)])
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(expect), "expected {expect:?} in {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn not_json() {
+    assert_refused(b"this is not json", "$: not valid JSON");
+    assert_refused(b"{\"rule\": \"x\xff\xfe\"}", "$: not valid JSON");
+    assert_refused(b"", "$: not valid JSON");
+}
+
+#[test]
+fn wrong_types() {
+    assert_refused(
+        br#"{"rule": "r", "priority": 3, "output": "o"}"#,
+        "priority: expected a string, found a number",
+    );
+    assert_refused(br#"{"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {"type": "x", "severity": [1], "resource": {}}}"#, "detail.severity: expected a number");
+}
+
+#[test]
+fn missing_rule_or_priority() {
+    assert_refused(
+        br#"{"priority": "Notice", "output": "o", "rule": null, "output_fields": {}}"#,
+        "unknown source",
+    );
+    assert_refused(br#"{"detail-type": "Falco Alert", "source": "falco", "detail": {"priority": "Notice", "output": "o"}}"#, "detail.rule: missing");
+    assert_refused(
+        br#"{"rule": "r", "output": "o", "time": "2020-01-01T00:00:00Z"}"#,
+        "priority: missing",
+    );
+}
+
+#[test]
+fn unknown_source() {
+    assert_refused(br#"{"hello": "world"}"#, "$: unknown source");
+    assert_refused(
+        br#"{"source": "acme.scanner", "detail-type": "Scan", "detail": {"x": 1}}"#,
+        "source: unknown source",
+    );
+}
+
+#[test]
+fn unknown_priority() {
+    assert_refused(
+        br#"{"rule": "r", "priority": "Urgent", "output": "o", "time": "2020-01-01T00:00:00Z"}"#,
+        "priority: unknown Falco priority \"Urgent\"",
+    );
+}
+
+#[test]
+fn absurd_nesting() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_refused(deep.as_bytes(), "$: nested too deeply");
+    let deep_obj = format!("{}1{}", r#"{"a":"#.repeat(5_000), "}".repeat(5_000));
+    assert_refused(deep_obj.as_bytes(), "$: nested too deeply");
+}
+
+#[test]
+fn oversized_event() {
+    let big = format!(
+        r#"{{"rule": "r", "priority": "Notice", "output": "{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    assert_refused(big.as_bytes(), "over the 262144-byte limit");
+}
+
+#[test]
+fn help_on_every_command() {
+    for args in [
+        &["--help"][..],
+        &["normalize", "--help"],
+        &["asff", "--help"],
+    ] {
+        let out = vigil(args, b"");
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+    }
+}

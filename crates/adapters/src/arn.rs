@@ -1,0 +1,149 @@
+//! ECS ARN helpers: sources give a cluster as a name or an ARN, and task ARNs in the long form
+//! (`task/CLUSTER/ID`) or the legacy short form (`task/ID`).
+
+/// The parts of an `arn:PARTITION:ecs:REGION:ACCOUNT:task/...` ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskArn<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub cluster: Option<&'a str>,
+    pub task_id: &'a str,
+}
+
+impl<'a> TaskArn<'a> {
+    pub fn parse(arn: &'a str) -> Option<Self> {
+        let mut parts = arn.splitn(6, ':');
+        let (scheme, partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        if scheme != "arn" || service != "ecs" || region.is_empty() || account.is_empty() {
+            return None;
+        }
+        let rest = resource.strip_prefix("task/")?;
+        let (cluster, task_id) = match rest.split_once('/') {
+            Some((cluster, id)) => (Some(cluster), id),
+            None => (None, rest),
+        };
+        if task_id.is_empty() || task_id.contains('/') {
+            return None;
+        }
+        Some(TaskArn {
+            partition,
+            region,
+            account,
+            cluster,
+            task_id,
+        })
+    }
+
+    /// The cluster ARN, when the task ARN names its cluster.
+    pub fn cluster_arn(&self) -> Option<String> {
+        self.cluster
+            .map(|c| cluster_arn(self.partition, self.region, self.account, c))
+    }
+}
+
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+pub fn cluster_arn(partition: &str, region: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:ecs:{region}:{account}:cluster/{name}")
+}
+
+pub fn is_cluster_arn(s: &str) -> bool {
+    s.starts_with("arn:") && s.contains(":ecs:") && s.contains(":cluster/")
+}
+
+/// `arn:...:task-definition/FAMILY:REVISION` → (family, revision).
+pub fn task_definition_parts(arn: &str) -> Option<(String, String)> {
+    let (_, rest) = arn.rsplit_once("task-definition/")?;
+    let (family, revision) = rest.rsplit_once(':')?;
+    (!family.is_empty() && revision.chars().all(|c| c.is_ascii_digit()) && !revision.is_empty())
+        .then(|| (family.to_owned(), revision.to_owned()))
+}
+
+/// `service:NAME` (the task `group` of service-started tasks) → NAME.
+pub fn service_from_group(group: &str) -> Option<String> {
+    group
+        .strip_prefix("service:")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Resolves a cluster given as ARN or name into an ARN, using whatever account and region are known.
+pub fn resolve_cluster(
+    cluster: Option<&str>,
+    task: Option<&TaskArn<'_>>,
+    account: Option<&str>,
+    region: Option<&str>,
+) -> Option<String> {
+    if let Some(c) = cluster {
+        if is_cluster_arn(c) {
+            return Some(c.to_owned());
+        }
+        if let Some(t) = task {
+            return Some(cluster_arn(t.partition, t.region, t.account, c));
+        }
+        if let (Some(a), Some(r)) = (account, region) {
+            return Some(cluster_arn(partition_of(r), r, a, c));
+        }
+        return None;
+    }
+    task.and_then(TaskArn::cluster_arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_arn_forms() {
+        let long =
+            TaskArn::parse("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb4")
+                .unwrap();
+        assert_eq!(long.cluster, Some("FargateCluster"));
+        assert_eq!(
+            long.cluster_arn().as_deref(),
+            Some("arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster")
+        );
+        let short =
+            TaskArn::parse("arn:aws:ecs:us-east-2:012345678910:task/9781c248-0edd").unwrap();
+        assert_eq!(short.cluster, None);
+        assert_eq!(short.task_id, "9781c248-0edd");
+        assert!(TaskArn::parse("arn:aws:ec2:us-east-2:0123:task/x").is_none());
+        assert!(TaskArn::parse("not an arn").is_none());
+    }
+
+    #[test]
+    fn cluster_resolution() {
+        let t = TaskArn::parse("arn:aws-cn:ecs:cn-north-1:111122223333:task/x").unwrap();
+        assert_eq!(
+            resolve_cluster(Some("prod"), Some(&t), None, None).as_deref(),
+            Some("arn:aws-cn:ecs:cn-north-1:111122223333:cluster/prod")
+        );
+        assert_eq!(
+            resolve_cluster(Some("prod"), None, Some("1"), Some("us-gov-west-1")).as_deref(),
+            Some("arn:aws-us-gov:ecs:us-gov-west-1:1:cluster/prod")
+        );
+        assert_eq!(resolve_cluster(Some("prod"), None, None, None), None);
+        assert_eq!(
+            task_definition_parts("arn:aws:ecs:r:1:task-definition/web:12"),
+            Some(("web".into(), "12".into()))
+        );
+        assert_eq!(service_from_group("service:api").as_deref(), Some("api"));
+        assert_eq!(service_from_group("family:api"), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! The EventBridge envelope (`version`, `id`, `source`, `detail-type`, `account`, `region`, `time`,
+//! `detail`). Its `account` and `region` are set by EventBridge itself, so they are preferred over
+//! anything inside `detail`.
+
+use crate::AdapterError;
+use crate::json::Obj;
+use chrono::{DateTime, Utc};
+use vigil_model::text::clean_opt;
+
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    pub id: Option<String>,
+    pub source: String,
+    pub detail_type: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl Envelope {
+    /// An object is an envelope when it has `detail` and `detail-type` (or the SDK's `detailType`).
+    pub fn detect(o: &Obj<'_>) -> Option<&'static str> {
+        if !o.map.contains_key("detail") {
+            return None;
+        }
+        ["detail-type", "detailType", "DetailType"]
+            .into_iter()
+            .find(|k| o.map.contains_key(*k))
+    }
+
+    pub fn parse(o: &Obj<'_>, detail_type_key: &str) -> Result<Self, AdapterError> {
+        Ok(Envelope {
+            id: clean_opt(o.str("id")?, 128),
+            source: clean_opt(o.str("source")?, 256).unwrap_or_default(),
+            detail_type: clean_opt(o.str(detail_type_key)?, 256).unwrap_or_default(),
+            account: clean_opt(o.text("account")?.as_deref(), 32),
+            region: clean_opt(o.str("region")?, 32),
+            // EventBridge always writes RFC 3339 here; a malformed value is ignored rather than fatal
+            // because every source carries its own observation time.
+            time: o.time("time").ok().flatten(),
+        })
+    }
+}

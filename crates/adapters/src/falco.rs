@@ -1,0 +1,145 @@
+//! Falco alerts (Falco's `json_output`, falcosidekick's payload with `uuid`), bare or as an EventBridge
+//! `detail`. ECS context comes from the ECS agent's Docker labels, in whichever key form they arrive.
+
+use crate::arn::{TaskArn, resolve_cluster};
+use crate::envelope::Envelope;
+use crate::fields::{self, FieldMap};
+use crate::json::Obj;
+use crate::{AdapterError, ParseContext};
+use vigil_model::text::{clean, clean_opt};
+use vigil_model::{Container, Finding, RawEvent, Severity, Source};
+
+/// Extra ECS context a wrapper carried next to the alert (FireLens/Fluent Bit: `ecs_task_arn`, `ecs_cluster`).
+#[derive(Default)]
+pub struct WrapperContext {
+    pub task_arn: Option<String>,
+    pub cluster: Option<String>,
+}
+
+pub fn looks_like_falco(o: &Obj<'_>) -> bool {
+    o.has("rule") && (o.has("priority") || o.has("output_fields") || o.has("output"))
+}
+
+pub fn parse(
+    alert: &Obj<'_>,
+    envelope: Option<&Envelope>,
+    wrapper: &WrapperContext,
+    ctx: &ParseContext,
+    raw: RawEvent,
+) -> Result<Finding, AdapterError> {
+    let rule = clean(alert.req_str("rule")?, 512, false);
+    if rule.is_empty() {
+        return Err(alert.missing("rule"));
+    }
+    let priority = alert.req_str("priority")?;
+    let severity = Severity::from_falco_priority(priority).ok_or_else(|| {
+        alert.invalid(
+            "priority",
+            format!(
+                "unknown Falco priority {:?} (expected Emergency, Alert, Critical, Error, Warning, Notice, Informational/Info or Debug)",
+                vigil_model::text::truncate_chars(priority, 64)
+            ),
+        )
+    })?;
+
+    let of = alert.obj("output_fields")?;
+    let f = FieldMap(of.as_ref().map(|o| o.map));
+
+    // Falco's `time` has nanoseconds; `evt.time` (integer ns) is the same instant when `time` is absent.
+    let observed_at = match alert.time("time")? {
+        Some(t) => t,
+        None => match of
+            .as_ref()
+            .map(|o| o.time("evt.time"))
+            .transpose()?
+            .flatten()
+        {
+            Some(t) => t,
+            None => envelope
+                .and_then(|e| e.time)
+                .ok_or_else(|| alert.missing("time"))?,
+        },
+    };
+
+    let mut finding = Finding::new(
+        Source::Falco,
+        rule.clone(),
+        rule,
+        severity,
+        observed_at,
+        raw,
+    );
+    finding.description = clean_opt(alert.str("output")?, 4096);
+    finding.source_event_id =
+        clean_opt(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
+    finding.tags = alert
+        .strings("tags")?
+        .iter()
+        .map(|t| clean(t, 128, false))
+        .filter(|t| !t.is_empty())
+        .collect();
+    finding.mitre = fields::mitre_from_tags(&finding.tags);
+
+    let task_arn_text = f
+        .label(fields::LABEL_TASK_ARN)
+        .or_else(|| wrapper.task_arn.clone());
+    let task = task_arn_text.as_deref().and_then(TaskArn::parse);
+    finding.account = envelope
+        .and_then(|e| e.account.clone())
+        .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
+        .or_else(|| ctx.default_account.clone());
+    finding.region = envelope
+        .and_then(|e| e.region.clone())
+        .or_else(|| task.as_ref().map(|t| t.region.to_owned()))
+        .or_else(|| ctx.default_region.clone());
+
+    let r = &mut finding.resource;
+    r.task_arn = task
+        .as_ref()
+        .map(|_| task_arn_text.clone().unwrap_or_default());
+    let cluster = f
+        .label(fields::LABEL_CLUSTER)
+        .or_else(|| wrapper.cluster.clone());
+    r.cluster_arn = resolve_cluster(
+        cluster.as_deref(),
+        task.as_ref(),
+        finding.account.as_deref(),
+        finding.region.as_deref(),
+    );
+    r.task_definition_family = clean_opt(f.label(fields::LABEL_FAMILY).as_deref(), 255);
+    r.task_definition_revision = clean_opt(f.label(fields::LABEL_REVISION).as_deref(), 16);
+    r.host = clean_opt(alert.str("hostname")?, 255)
+        .or_else(|| clean_opt(f.get("evt.hostname").as_deref(), 255));
+    r.container = container(&f);
+
+    finding.process = f.process();
+    finding.network = f.network(f.get("evt.type").as_deref());
+    Ok(finding.seal())
+}
+
+fn container(f: &FieldMap<'_>) -> Container {
+    let id = f
+        .get_any(&["container.full_id", "container.id"])
+        .filter(|id| id != "host");
+    let image = f.get("container.image").or_else(|| {
+        let repo = f.get("container.image.repository")?;
+        Some(match f.get("container.image.tag") {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo,
+        })
+    });
+    Container {
+        // The ECS label is the task definition's container name; `container.name` is Docker's
+        // generated one (`ecs-family-1-app-…`) on EC2.
+        name: clean_opt(
+            f.label(fields::LABEL_CONTAINER_NAME)
+                .or_else(|| f.get("container.name"))
+                .as_deref(),
+            255,
+        ),
+        id: clean_opt(id.as_deref(), 128),
+        image: clean_opt(image.as_deref(), 512),
+        image_digest: clean_opt(f.get("container.image.digest").as_deref(), 128),
+        privileged: f.get("container.privileged").map(|p| p == "true"),
+    }
+}

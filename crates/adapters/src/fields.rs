@@ -1,0 +1,212 @@
+//! Falco-style field maps (`proc.name`, `fd.rip`, `container.label[...]`): Falco's `output_fields` and
+//! Sysdig's `content.fields` both use these names, so both adapters read them through here.
+
+use serde_json::{Map, Value};
+use vigil_model::text::clean_opt;
+use vigil_model::{Network, NetworkDirection, Process};
+
+/// ECS agent Docker labels on every task container.
+pub const LABEL_TASK_ARN: &str = "com.amazonaws.ecs.task-arn";
+pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
+pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
+pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
+pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
+
+pub struct FieldMap<'a>(pub Option<&'a Map<String, Value>>);
+
+impl<'a> FieldMap<'a> {
+    /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
+    pub fn get(&self, name: &str) -> Option<String> {
+        match self.0?.get(name)? {
+            Value::String(s) => {
+                let s = s.trim();
+                (!s.is_empty() && s != "<NA>" && s != "N/A").then(|| s.to_owned())
+            }
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn get_any(&self, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|n| self.get(n))
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.get(name)?.parse().ok()
+    }
+
+    /// A container label in any of the key forms Falco and falcosidekick produce:
+    /// `container.label[KEY]`, `container.label.KEY`, or with brackets replaced (`container.label_KEY`).
+    pub fn label(&self, key: &str) -> Option<String> {
+        let map = self.0?;
+        for form in [
+            format!("container.label[{key}]"),
+            format!("container.label.{key}"),
+            format!("container.label_{key}"),
+        ] {
+            if map.contains_key(&form)
+                && let Some(v) = self.get(&form)
+            {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    pub fn process(&self) -> Option<Process> {
+        let p = Process {
+            name: clean_opt(self.get("proc.name").as_deref(), 256),
+            executable_path: clean_opt(
+                self.get_any(&["proc.exepath", "proc.exe"]).as_deref(),
+                1024,
+            ),
+            command_line: clean_opt(self.get("proc.cmdline").as_deref(), 2048),
+            pid: self.int("proc.pid"),
+            parent_name: clean_opt(self.get("proc.pname").as_deref(), 256),
+            parent_pid: self.int("proc.ppid"),
+            user: clean_opt(self.get("user.name").as_deref(), 256),
+            uid: self.int("user.uid"),
+            executable_sha256: None,
+        };
+        (p != Process::default()).then_some(p)
+    }
+
+    pub fn network(&self, event_type: Option<&str>) -> Option<Network> {
+        let connection =
+            clean_opt(self.get("fd.name").as_deref(), 512).filter(|c| c.contains("->"));
+        let (mut local_ip, mut local_port, mut remote_ip, mut remote_port) = (
+            self.get("fd.lip"),
+            self.int("fd.lport").and_then(port),
+            self.get("fd.rip"),
+            self.int("fd.rport").and_then(port),
+        );
+        // `fd.name` of a socket is `CLIENT:PORT->SERVER:PORT`; from the process's side of a connect()
+        // the client end is local. Used only where the explicit local/remote fields are absent.
+        if let Some((l, r)) = connection.as_deref().and_then(|c| c.split_once("->")) {
+            let (lip, lport) = split_host_port(l);
+            let (rip, rport) = split_host_port(r);
+            local_ip = local_ip.or(lip);
+            local_port = local_port.or(lport);
+            remote_ip = remote_ip.or(rip);
+            remote_port = remote_port.or(rport);
+        }
+        let direction = match event_type {
+            Some("connect" | "sendto" | "sendmsg") => Some(NetworkDirection::Outbound),
+            Some("accept" | "accept4" | "listen" | "recvfrom") => Some(NetworkDirection::Inbound),
+            _ => None,
+        };
+        let n = Network {
+            direction,
+            protocol: clean_opt(self.get("fd.l4proto").as_deref(), 16),
+            local_ip: local_ip.and_then(|ip| clean_opt(Some(&ip), 64)),
+            local_port,
+            remote_ip: remote_ip.and_then(|ip| clean_opt(Some(&ip), 64)),
+            remote_port,
+            connection,
+        };
+        (n.remote_ip.is_some() || n.connection.is_some() || n.protocol.is_some()).then_some(n)
+    }
+}
+
+fn port(p: i64) -> Option<u16> {
+    u16::try_from(p).ok()
+}
+
+/// `10.0.0.1:443` or `[2001:db8::1]:443` → (ip, port).
+fn split_host_port(s: &str) -> (Option<String>, Option<u16>) {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, port)) = rest.split_once("]:")
+    {
+        return (Some(host.to_owned()), port.parse().ok());
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (Some(host.to_owned()), port.parse().ok()),
+        _ => ((!s.is_empty()).then(|| s.to_owned()), None),
+    }
+}
+
+/// MITRE ATT&CK entries among a source's tags: `mitre_execution` → `execution`, `T1059` / `T1059.004`
+/// kept as techniques.
+pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in tags {
+        let t = tag.trim();
+        if let Some(tactic) = t
+            .strip_prefix("mitre_")
+            .or_else(|| t.strip_prefix("MITRE_"))
+        {
+            out.push(tactic.to_ascii_lowercase());
+        } else if is_technique(t) {
+            out.push(t.to_ascii_uppercase());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn is_technique(t: &str) -> bool {
+    let b = t.as_bytes();
+    let main =
+        b.len() >= 5 && (b[0] == b'T' || b[0] == b't') && b[1..5].iter().all(u8::is_ascii_digit);
+    main && (b.len() == 5
+        || (b.len() == 9 && b[5] == b'.' && b[6..9].iter().all(u8::is_ascii_digit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn labels_in_every_key_form() {
+        for key in [
+            "container.label[com.amazonaws.ecs.task-arn]",
+            "container.label.com.amazonaws.ecs.task-arn",
+            "container.label_com.amazonaws.ecs.task-arn",
+        ] {
+            let v = json!({ key: "arn:aws:ecs:r:1:task/c/t" });
+            let f = FieldMap(v.as_object());
+            assert_eq!(
+                f.label(LABEL_TASK_ARN).as_deref(),
+                Some("arn:aws:ecs:r:1:task/c/t"),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn na_and_null_are_absent() {
+        let v = json!({"a": "<NA>", "b": null, "c": 5, "d": ""});
+        let f = FieldMap(v.as_object());
+        assert_eq!(f.get("a"), None);
+        assert_eq!(f.get("b"), None);
+        assert_eq!(f.get("c").as_deref(), Some("5"));
+        assert_eq!(f.get("d"), None);
+    }
+
+    #[test]
+    fn network_from_fd_name() {
+        let v = json!({"fd.name": "10.0.0.139:5432->203.0.113.9:443", "fd.l4proto": "tcp"});
+        let n = FieldMap(v.as_object()).network(Some("connect")).unwrap();
+        assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(n.remote_port, Some(443));
+        assert_eq!(n.local_port, Some(5432));
+        assert_eq!(n.direction, Some(NetworkDirection::Outbound));
+        let v = json!({"fd.name": "/etc/shadow"});
+        assert!(FieldMap(v.as_object()).network(None).is_none());
+    }
+
+    #[test]
+    fn mitre_tags() {
+        let tags: Vec<String> = ["container", "mitre_execution", "T1059", "t1611.001", "T12"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            mitre_from_tags(&tags),
+            vec!["T1059", "T1611.001", "execution"]
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Sysdig Secure runtime policy events, in the event-forwarding shape (`type: policy`, nanosecond
+//! `timestamp`, `labels`) and the newer Events API shape (`content.type: workloadRuntimeDetection`).
+//! ECS context comes from `labels` (`aws.*`, `cloudProvider.*`, `ecs.*`) and the Falco-style
+//! `content.fields`.
+
+use crate::arn::{TaskArn, resolve_cluster};
+use crate::envelope::Envelope;
+use crate::fields::{self, FieldMap};
+use crate::json::Obj;
+use crate::{AdapterError, ParseContext};
+use vigil_model::text::{clean, clean_opt};
+use vigil_model::{Finding, RawEvent, Severity, Source};
+
+pub fn looks_like_sysdig(o: &Obj<'_>) -> bool {
+    o.has("content")
+        && o.has("severity")
+        && (o.has("originator") || o.has("labels") || o.has("category"))
+}
+
+pub fn parse(
+    e: &Obj<'_>,
+    envelope: Option<&Envelope>,
+    ctx: &ParseContext,
+    raw: RawEvent,
+) -> Result<Finding, AdapterError> {
+    let content = e.obj("content")?;
+    let rule_name = match &content {
+        Some(c) => c.str("ruleName")?,
+        None => None,
+    };
+    let policy_name = e.str("name")?;
+    let rule = clean(
+        rule_name
+            .or(policy_name)
+            .ok_or_else(|| e.missing("content.ruleName"))?,
+        512,
+        false,
+    );
+    let level = e.int("severity")?.ok_or_else(|| e.missing("severity"))?;
+    let severity = u8::try_from(level)
+        .ok()
+        .and_then(Severity::from_sysdig)
+        .ok_or_else(|| e.invalid("severity", format!("{level} is outside Sysdig's 0–7 scale")))?;
+
+    // `timestamp` is integer nanoseconds (microseconds in some API versions; from_epoch tells by size).
+    let observed_at = match e.time("timestampRFC3339Nano")? {
+        Some(t) => t,
+        None => match e.time("timestamp")? {
+            Some(t) => t,
+            None => envelope
+                .and_then(|env| env.time)
+                .ok_or_else(|| e.missing("timestamp"))?,
+        },
+    };
+
+    let title = clean_opt(policy_name, 512).unwrap_or_else(|| rule.clone());
+    let mut finding = Finding::new(Source::Sysdig, rule, title, severity, observed_at, raw);
+    let output = match &content {
+        Some(c) => c.str("output")?,
+        None => None,
+    };
+    finding.description = clean_opt(output.or(e.str("description")?), 4096);
+    finding.source_event_id = clean_opt(e.text("id")?.as_deref(), 128);
+    finding.tags = match &content {
+        Some(c) => c.strings("ruleTags")?,
+        None => Vec::new(),
+    };
+    finding.mitre = fields::mitre_from_tags(&finding.tags);
+
+    let labels = e.obj("labels")?;
+    let label = |keys: &[&str]| -> Option<String> {
+        let l = labels.as_ref()?;
+        keys.iter().find_map(|k| FieldMap(Some(l.map)).get(k))
+    };
+    let field_map = match &content {
+        Some(c) => c.obj("fields")?,
+        None => None,
+    };
+    let f = FieldMap(field_map.as_ref().map(|o| o.map));
+
+    let task_arn_text = label(&["ecs.taskArn", "aws.ecs.taskArn", "ecs.task.arn"])
+        .or_else(|| f.label(fields::LABEL_TASK_ARN));
+    let task = task_arn_text.as_deref().and_then(TaskArn::parse);
+    finding.account = envelope
+        .and_then(|env| env.account.clone())
+        .or_else(|| label(&["aws.accountId", "cloudProvider.account.id"]))
+        .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
+        .or_else(|| ctx.default_account.clone());
+    finding.region = envelope
+        .and_then(|env| env.region.clone())
+        .or_else(|| label(&["aws.region", "cloudProvider.region"]))
+        .or_else(|| task.as_ref().map(|t| t.region.to_owned()))
+        .or_else(|| ctx.default_region.clone());
+
+    let r = &mut finding.resource;
+    r.task_arn = task.as_ref().and(task_arn_text.clone());
+    let cluster = label(&["ecs.clusterArn", "ecs.clusterName", "aws.ecs.cluster.name"])
+        .or_else(|| f.label(fields::LABEL_CLUSTER));
+    r.cluster_arn = resolve_cluster(
+        cluster.as_deref(),
+        task.as_ref(),
+        finding.account.as_deref(),
+        finding.region.as_deref(),
+    );
+    r.service_name = clean_opt(
+        label(&["ecs.serviceName", "aws.ecs.service.name"]).as_deref(),
+        255,
+    );
+    r.task_definition_family = clean_opt(
+        label(&["ecs.taskFamilyName", "aws.ecs.task.family"])
+            .or_else(|| f.label(fields::LABEL_FAMILY))
+            .as_deref(),
+        255,
+    );
+    r.host = clean_opt(label(&["host.hostName", "host.hostname"]).as_deref(), 255);
+
+    let c = &mut r.container;
+    c.id = clean_opt(e.text("containerId")?.as_deref(), 128)
+        .or_else(|| clean_opt(f.get("container.id").as_deref(), 128));
+    c.name = clean_opt(
+        f.label(fields::LABEL_CONTAINER_NAME)
+            .or_else(|| label(&["container.name"]))
+            .or_else(|| f.get("container.name"))
+            .as_deref(),
+        255,
+    );
+    let image = label(&["container.image.repo", "container.image"]).or_else(|| {
+        let repo = f.get("container.image.repository")?;
+        Some(match f.get("container.image.tag") {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo,
+        })
+    });
+    c.image = clean_opt(image.as_deref(), 512);
+    c.image_digest = clean_opt(f.get("container.image.digest").as_deref(), 128);
+
+    finding.process = f.process();
+    finding.network = f.network(f.get("evt.type").as_deref());
+    Ok(finding.seal())
+}

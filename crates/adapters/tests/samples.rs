@@ -1,0 +1,349 @@
+//! Every published sample and the documented variations of each format normalize to the finding a
+//! user would expect.
+
+use serde_json::{Value, json};
+use vigil_adapters::{ErrorKind, ParseContext, SourceEvent, parse_event};
+use vigil_model::{SeverityLabel, Source};
+
+const TASK: &str =
+    "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad";
+const CLUSTER: &str = "arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn finding(bytes: &[u8]) -> vigil_model::Finding {
+    match parse_event(bytes, &ParseContext::default()).unwrap() {
+        SourceEvent::Finding(f) => f,
+        other => panic!("expected a finding, got {other:?}"),
+    }
+}
+
+fn finding_json(v: &Value) -> vigil_model::Finding {
+    finding(&serde_json::to_vec(v).unwrap())
+}
+
+#[test]
+fn falco_on_ecs_via_eventbridge() {
+    let f = finding(&fixture("falco-ecs-eventbridge.json"));
+    assert_eq!(f.source, Source::Falco);
+    assert_eq!(f.rule, "Terminal shell in container");
+    assert_eq!(f.severity.label, SeverityLabel::Low);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(TASK));
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    assert_eq!(f.resource.container.name.as_deref(), Some("FargateApp"));
+    assert_eq!(f.resource.container.id.as_deref(), Some("ad64cbc71c7f"));
+    assert_eq!(
+        f.resource.task_definition_family.as_deref(),
+        Some("sample-fargate")
+    );
+    assert_eq!(f.account.as_deref(), Some("111122223333"));
+    assert_eq!(f.region.as_deref(), Some("us-west-2"));
+    assert_eq!(
+        f.process.as_ref().unwrap().executable_path.as_deref(),
+        Some("/bin/sh")
+    );
+    assert_eq!(f.mitre, vec!["T1059", "execution"]);
+    assert_eq!(
+        f.source_event_id.as_deref(),
+        Some("6a7e8feb-b491-4cf7-a9f1-bf3703467718")
+    );
+}
+
+#[test]
+fn public_falco_alerts_without_ecs_labels_have_a_container_and_no_task() {
+    for (name, id, label) in [
+        ("falco-public-1.json", "5892b41bcf46", SeverityLabel::Low),
+        ("falco-public-2.json", "28c0c7a20575", SeverityLabel::Low),
+        ("falco-public-3.json", "027dae4c3693", SeverityLabel::High),
+    ] {
+        let f = finding(&fixture(name));
+        assert_eq!(f.resource.container.id.as_deref(), Some(id), "{name}");
+        assert_eq!(f.resource.task_arn, None, "{name}");
+        assert_eq!(f.resource.cluster_arn, None, "{name}");
+        assert_eq!(f.severity.label, label, "{name}");
+        assert!(f.account.is_none());
+    }
+}
+
+#[test]
+fn guardduty_runtime_finding() {
+    let f = finding(&fixture("guardduty-ecs-runtime.json"));
+    assert_eq!(f.source, Source::Guardduty);
+    assert_eq!(f.rule, "Execution:Runtime/ReverseShell");
+    assert_eq!(f.severity.label, SeverityLabel::High);
+    assert_eq!(f.severity.normalized, 80);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(TASK));
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    assert_eq!(f.resource.service_name.as_deref(), Some("sample-svc"));
+    assert_eq!(f.resource.task_definition_revision.as_deref(), Some("1"));
+    assert_eq!(
+        f.resource.container.short_id().as_deref(),
+        Some("ad64cbc71c7f")
+    );
+    assert_eq!(f.resource.container.privileged, Some(false));
+    let p = f.process.unwrap();
+    assert_eq!(p.executable_path.as_deref(), Some("/usr/bin/bash"));
+    assert_eq!(p.parent_name.as_deref(), Some("node"));
+    assert_eq!(f.count, 1);
+    assert_eq!(f.source_event_id.as_deref(), Some("a4c5e2f1b0d94c8e"));
+}
+
+#[test]
+fn sysdig_policy_event() {
+    let f = finding(&fixture("sysdig-runtime-policy.json"));
+    assert_eq!(f.source, Source::Sysdig);
+    assert_eq!(f.rule, "Unexpected outbound connection destination");
+    assert_eq!(f.title, "Suspicious outbound connection from database");
+    assert_eq!(f.severity.label, SeverityLabel::High);
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    assert_eq!(f.resource.service_name.as_deref(), Some("sample-svc"));
+    assert_eq!(f.resource.container.id.as_deref(), Some("ad64cbc71c7f"));
+    let n = f.network.unwrap();
+    assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(n.remote_port, Some(443));
+}
+
+#[test]
+fn ecs_task_state_change_is_a_lifecycle_event() {
+    match parse_event(
+        &fixture("aws-ecs-task-state-change.json"),
+        &ParseContext::default(),
+    )
+    .unwrap()
+    {
+        SourceEvent::TaskStateChange(t) => {
+            assert_eq!(t.task_arn, TASK);
+            assert_eq!(t.cluster_arn, CLUSTER);
+            assert_eq!(t.last_status, "RUNNING");
+            assert!(!t.is_stopped());
+            assert_eq!(
+                t.containers[0].runtime_id.as_deref().map(|s| &s[..12]),
+                Some("ad64cbc71c7f")
+            );
+            assert_eq!(t.version, Some(4));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn falco_sample() -> Value {
+    serde_json::from_slice(&fixture("falco-ecs-eventbridge.json")).unwrap()
+}
+
+#[test]
+fn falco_variations() {
+    // Bracket label form, as Falco writes `container.label[...]` in rule outputs.
+    let mut v = falco_sample();
+    let fields = v["detail"]["output_fields"].as_object_mut().unwrap();
+    let task = fields
+        .remove("container.label.com.amazonaws.ecs.task-arn")
+        .unwrap();
+    fields.insert("container.label[com.amazonaws.ecs.task-arn]".into(), task);
+    fields.insert(
+        "container.label[com.amazonaws.ecs.cluster]".into(),
+        json!("FargateCluster"),
+    );
+    fields.remove("container.label.com.amazonaws.ecs.cluster");
+    let f = finding_json(&v);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(TASK));
+    assert_eq!(
+        f.resource.cluster_arn.as_deref(),
+        Some(CLUSTER),
+        "a cluster name becomes an ARN"
+    );
+
+    // Priorities in any case, and the Info alias; nulls everywhere optional.
+    for (p, label) in [
+        ("info", SeverityLabel::Informational),
+        ("WARNING", SeverityLabel::Medium),
+        ("Critical", SeverityLabel::Critical),
+    ] {
+        let mut v = falco_sample();
+        v["detail"]["priority"] = json!(p);
+        v["detail"]["tags"] = Value::Null;
+        v["detail"]["hostname"] = Value::Null;
+        v["detail"]["output_fields"]["proc.pname"] = Value::Null;
+        assert_eq!(finding_json(&v).severity.label, label, "{p}");
+    }
+
+    // Bare falcosidekick payload: uuid is the event id; time with trimmed fraction.
+    let mut bare = falco_sample()["detail"].clone();
+    bare["uuid"] = json!("0d1c2b3a-0000-4000-8000-000000000001");
+    bare["time"] = json!("2020-01-23T17:58:20.5Z");
+    let f = finding_json(&bare);
+    assert_eq!(
+        f.source_event_id.as_deref(),
+        Some("0d1c2b3a-0000-4000-8000-000000000001")
+    );
+    assert_eq!(
+        f.account.as_deref(),
+        Some("111122223333"),
+        "account from the task ARN"
+    );
+    assert_eq!(f.region.as_deref(), Some("us-west-2"));
+
+    // No `time`: evt.time (integer nanoseconds beyond 2^53) is used exactly.
+    let mut v = falco_sample()["detail"].clone();
+    v.as_object_mut().unwrap().remove("time");
+    v["output_fields"]["evt.time"] = json!(1579802300123456789_u64);
+    assert_eq!(
+        finding_json(&v).observed_at.timestamp_subsec_nanos(),
+        123456789
+    );
+
+    // FireLens wrapper: the alert is a JSON string in `log`, ECS context beside it.
+    let mut alert = falco_sample()["detail"].clone();
+    alert["output_fields"] = json!({"container.id": "ad64cbc71c7f"});
+    let wrapped = json!({"log": alert.to_string(), "ecs_task_arn": TASK, "ecs_cluster": "FargateCluster", "source": "stdout"});
+    let f = finding_json(&wrapped);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(TASK));
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+}
+
+#[test]
+fn guardduty_variations() {
+    let base: Value = serde_json::from_slice(&fixture("guardduty-ecs-runtime.json")).unwrap();
+    // Epoch-millisecond and epoch-second times, a severity given as a float string.
+    let mut v = base.clone();
+    v["detail"]["service"]["eventLastSeen"] = json!(1579802462000_u64);
+    v["detail"]["service"]["eventFirstSeen"] = json!(1579802400.5);
+    v["detail"]["severity"] = json!("9.1");
+    let f = finding_json(&v);
+    assert_eq!(f.observed_at.timestamp(), 1579802462);
+    assert_eq!(f.first_observed_at.timestamp(), 1579802400);
+    assert_eq!(f.severity.label, SeverityLabel::Critical);
+
+    // Container-level findings carry resource.containerDetails.
+    let mut v = base.clone();
+    v["detail"]["resource"]["containerDetails"] =
+        json!({"id": "abcdef1234567890", "name": "sidecar", "image": "nginx@sha256:abc"});
+    let f = finding_json(&v);
+    assert_eq!(f.resource.container.name.as_deref(), Some("sidecar"));
+    assert_eq!(
+        f.resource.container.image_digest.as_deref(),
+        Some("sha256:abc")
+    );
+
+    // A finding for another resource type is refused with a reason, not misread.
+    let mut v = base.clone();
+    v["detail"]["resource"] =
+        json!({"resourceType": "EKSCluster", "eksClusterDetails": {"name": "k"}});
+    let err = parse_event(&serde_json::to_vec(&v).unwrap(), &ParseContext::default()).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Unsupported(_)), "{err}");
+    assert_eq!(err.path, "detail.resource.resourceType");
+
+    // Coverage events share the source but are not findings.
+    let mut v = base;
+    v["detail-type"] = json!("GuardDuty Runtime Protection Unhealthy");
+    let err = parse_event(&serde_json::to_vec(&v).unwrap(), &ParseContext::default()).unwrap_err();
+    assert_eq!(err.path, "detail-type");
+}
+
+#[test]
+fn sysdig_variations() {
+    let base: Value = serde_json::from_slice(&fixture("sysdig-runtime-policy.json")).unwrap();
+    let mut v = base["detail"].clone();
+    // Bare event with cloudProvider labels, severity as a string, RFC 3339 timestamp.
+    let labels = v["labels"].as_object_mut().unwrap();
+    labels.remove("aws.accountId");
+    labels.remove("aws.region");
+    labels.insert("cloudProvider.account.id".into(), json!("111122223333"));
+    labels.insert("cloudProvider.region".into(), json!("us-west-2"));
+    v["severity"] = json!("6");
+    v["timestampRFC3339Nano"] = json!("2020-01-23T18:00:00.5Z");
+    let f = finding_json(&v);
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    assert_eq!(f.severity.label, SeverityLabel::Low);
+    assert_eq!(f.observed_at.timestamp_subsec_millis(), 500);
+}
+
+#[test]
+fn fingerprint_ignores_time_and_ids_but_not_task_or_rule() {
+    let a = finding(&fixture("falco-ecs-eventbridge.json"));
+    let mut v = falco_sample();
+    v["id"] = json!("another-id");
+    v["time"] = json!("2021-06-01T00:00:00Z");
+    v["detail"]["time"] = json!("2021-06-01T00:00:00.1Z");
+    v["detail"]["output_fields"]["proc.cmdline"] = json!("sh -c id");
+    assert_eq!(
+        finding_json(&v).fingerprint,
+        a.fingerprint,
+        "same threat, same task"
+    );
+
+    let mut other_task = falco_sample();
+    other_task["detail"]["output_fields"]["container.label.com.amazonaws.ecs.task-arn"] = json!(
+        "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/ffffffffffffffffffffffffffffffff"
+    );
+    assert_ne!(finding_json(&other_task).fingerprint, a.fingerprint);
+
+    let mut other_rule = falco_sample();
+    other_rule["detail"]["rule"] = json!("Read sensitive file untrusted");
+    assert_ne!(finding_json(&other_rule).fingerprint, a.fingerprint);
+
+    // Without a task, the container scopes the finding; the short and full ids agree.
+    let short = finding(&fixture("falco-public-1.json"));
+    let mut full: Value = serde_json::from_slice(&fixture("falco-public-1.json")).unwrap();
+    full["output_fields"]["container.id"] =
+        json!("5892b41bcf46aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_eq!(finding_json(&full).fingerprint, short.fingerprint);
+    full["output_fields"]["container.id"] = json!("0000b41bcf46");
+    assert_ne!(finding_json(&full).fingerprint, short.fingerprint);
+}
+
+#[test]
+fn invalid_events_name_the_field() {
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"rule": "r", "output": "o", "time": "2020-01-01T00:00:00Z"}),
+            "priority",
+            "missing",
+        ),
+        (
+            json!({"priority": "Notice", "output_fields": {}, "time": "2020-01-01T00:00:00Z"}),
+            "$",
+            "unknown source",
+        ),
+        (
+            json!({"rule": "r", "priority": "Urgent", "output": "o", "time": "2020-01-01T00:00:00Z"}),
+            "priority",
+            "unknown Falco priority",
+        ),
+        (
+            json!({"rule": "r", "priority": 5, "output": "o"}),
+            "priority",
+            "expected a string",
+        ),
+        (
+            json!({"rule": ["r"], "priority": "Notice", "output": "o"}),
+            "rule",
+            "expected a string",
+        ),
+        (
+            json!({"detail-type": "x", "source": "acme", "detail": {"a": 1}}),
+            "source",
+            "unknown source",
+        ),
+        (
+            json!({"detail-type": "Falco Alert", "source": "falco", "detail": {"rule": "r", "priority": "Notice", "output_fields": "x"}}),
+            "detail.output_fields",
+            "expected an object",
+        ),
+        (json!([1, 2]), "$", "expected an object"),
+    ];
+    for (event, path, reason) in cases {
+        let err = parse_event(
+            &serde_json::to_vec(&event).unwrap(),
+            &ParseContext::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, path, "{event}: {err}");
+        assert!(err.to_string().contains(reason), "{event}: {err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Maps a canonical Finding to an AWS Security Finding Format record for `BatchImportFindings`.
+//!
+//! - [`model`]: the ASFF record as Security Hub's JSON names it (what `vigil asff` prints).
+//! - [`limits`]: Security Hub's documented field limits.
+//! - [`mapping`]: Finding → record, every string capped on a UTF-8 boundary, the 240 KB limit enforced.
+
+pub mod limits;
+mod mapping;
+pub mod model;
+
+pub use mapping::{AsffError, MappingContext, finding_id, product_arn, to_asff};
+pub use model::AsffFinding;

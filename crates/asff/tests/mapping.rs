@@ -1,0 +1,151 @@
+//! The ASFF record of each sample carries the fields Security Hub requires, our product ARN and an
+//! `Id` derived from the fingerprint.
+
+use chrono::{TimeZone, Utc};
+use vigil_asff::{AsffError, MappingContext, to_asff};
+use vigil_model::{Finding, RawEvent, Severity, SeverityLabel, Source};
+
+fn sample() -> Finding {
+    let mut f = Finding::new(
+        Source::Falco,
+        "Terminal shell in container".into(),
+        "Terminal shell in container".into(),
+        Severity::from_falco_priority("Notice").unwrap(),
+        Utc.with_ymd_and_hms(2020, 1, 23, 17, 58, 20).unwrap(),
+        RawEvent::capture("{}"),
+    );
+    f.account = Some("111122223333".into());
+    f.region = Some("us-west-2".into());
+    f.resource.task_arn =
+        Some("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b".into());
+    f.resource.cluster_arn =
+        Some("arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster".into());
+    f.resource.task_definition_family = Some("sample-fargate".into());
+    f.resource.task_definition_revision = Some("1".into());
+    f.resource.container.id = Some("ad64cbc71c7f".into());
+    f.resource.container.name = Some("FargateApp".into());
+    f.mitre = vec!["execution".into(), "T1059".into()];
+    f.seal()
+}
+
+fn ctx() -> MappingContext {
+    MappingContext {
+        now: Utc.with_ymd_and_hms(2020, 1, 23, 18, 0, 0).unwrap(),
+    }
+}
+
+#[test]
+fn required_fields_and_identity() {
+    let f = sample();
+    let a = to_asff(&f, &ctx()).unwrap();
+    assert_eq!(a.schema_version, "2018-10-08");
+    assert_eq!(
+        a.product_arn,
+        "arn:aws:securityhub:us-west-2:111122223333:product/111122223333/default"
+    );
+    assert_eq!(a.id, format!("vigil-{}", f.fingerprint));
+    assert_eq!(a.aws_account_id, "111122223333");
+    assert_eq!(a.severity.label, "LOW");
+    assert_eq!(a.severity.original, "Notice");
+    assert_eq!(a.created_at, "2020-01-23T17:58:20.000Z");
+    assert_eq!(a.updated_at, "2020-01-23T18:00:00.000Z");
+    assert_eq!(a.types[0], "TTPs/Execution/Terminal shell in container");
+    let types: Vec<_> = a
+        .resources
+        .iter()
+        .map(|r| r.resource_type.as_str())
+        .collect();
+    assert_eq!(types, ["AwsEcsTask", "AwsEcsCluster", "Container"]);
+    let task = &a.resources[0];
+    assert_eq!(
+        task.details.as_ref().unwrap()["AwsEcsTask"]["TaskDefinitionArn"],
+        "arn:aws:ecs:us-west-2:111122223333:task-definition/sample-fargate:1"
+    );
+    assert_eq!(
+        a.product_fields["vigil/Fingerprint"],
+        f.fingerprint.as_str()
+    );
+    // The JSON uses Security Hub's names.
+    let json = serde_json::to_value(&a).unwrap();
+    for key in [
+        "SchemaVersion",
+        "Id",
+        "ProductArn",
+        "GeneratorId",
+        "AwsAccountId",
+        "Types",
+        "CreatedAt",
+        "UpdatedAt",
+        "Severity",
+        "Title",
+        "Description",
+        "Resources",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    assert_eq!(json["Resources"][0]["Type"], "AwsEcsTask");
+}
+
+#[test]
+fn same_fingerprint_same_id_later_update() {
+    let a = to_asff(&sample(), &ctx()).unwrap();
+    let later = MappingContext {
+        now: Utc.with_ymd_and_hms(2020, 1, 24, 0, 0, 0).unwrap(),
+    };
+    let b = to_asff(&sample(), &later).unwrap();
+    assert_eq!(a.id, b.id);
+    assert!(b.updated_at > a.updated_at);
+}
+
+#[test]
+fn account_and_region_are_required() {
+    let mut f = sample();
+    f.account = None;
+    assert_eq!(to_asff(&f, &ctx()).unwrap_err(), AsffError::MissingAccount);
+    f.account = Some("12345".into());
+    assert!(matches!(
+        to_asff(&f, &ctx()).unwrap_err(),
+        AsffError::InvalidAccount(_)
+    ));
+    let mut f = sample();
+    f.region = None;
+    assert_eq!(to_asff(&f, &ctx()).unwrap_err(), AsffError::MissingRegion);
+}
+
+#[test]
+fn forged_fields_are_cleaned_and_clamped() {
+    let mut f = sample();
+    f.title = "\u{1b}[2J\u{1b}[31mowned\u{7}".into();
+    f.severity = Severity {
+        label: SeverityLabel::Critical,
+        normalized: 3,
+        original: String::new(),
+    };
+    f.process = Some(vigil_model::Process {
+        name: Some("n".repeat(100)),
+        pid: Some(i64::MAX),
+        ..Default::default()
+    });
+    let a = to_asff(&f, &ctx()).unwrap();
+    assert_eq!(a.title, "owned");
+    assert_eq!(
+        a.severity.normalized, 90,
+        "normalized kept inside the CRITICAL band"
+    );
+    assert_eq!(a.severity.original, "CRITICAL");
+    let p = a.process.unwrap();
+    assert_eq!(p.name.unwrap().len(), 64);
+    assert_eq!(
+        p.pid, None,
+        "a pid beyond ASFF's integer range is dropped, not wrapped"
+    );
+}
+
+#[test]
+fn a_finding_with_nothing_known_still_names_a_resource() {
+    let mut f = sample();
+    f.resource = Default::default();
+    let a = to_asff(&f, &ctx()).unwrap();
+    assert_eq!(a.resources.len(), 1);
+    assert_eq!(a.resources[0].resource_type, "Other");
+}

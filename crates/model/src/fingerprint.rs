@@ -1,0 +1,99 @@
+//! The fingerprint names "the same threat on the same workload": it is the dedup key and, through the
+//! ASFF `Id`, the identity of the Security Hub finding. What goes in:
+//!
+//! - the source and the rule (case-folded): another detector or rule is another finding;
+//! - the scope: the task ARN when known, else the container's 12-character short id (plus the host and
+//!   account, as short ids are only unique per host), else the host; so the same rule on another task
+//!   is another finding, and every container of a task is covered by its task's finding;
+//! - the container name within the task, the process executable (path, else name) and the remote
+//!   address of a network event: what tells one threat from another within one workload.
+//!
+//! What stays out: times, event ids, pids, counts, command-line arguments and local ports, which change
+//! on every occurrence of the same activity and would defeat deduplication.
+
+use crate::Finding;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Hex SHA-256 of the salient fields of a finding, prefixed by the fingerprint scheme version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FindingFingerprint(String);
+
+impl FindingFingerprint {
+    const SCHEME: &'static str = "v1";
+
+    pub fn of(finding: &Finding) -> Self {
+        let mut h = Sha256::new();
+        let mut field = |name: &str, value: Option<&str>| {
+            // Length-prefixed so that no two different field lists hash the same bytes.
+            let v = value.unwrap_or("");
+            h.update(name.as_bytes());
+            h.update((v.len() as u64).to_be_bytes());
+            h.update(v.as_bytes());
+        };
+        field("scheme", Some(Self::SCHEME));
+        field("source", Some(finding.source.as_str()));
+        field("rule", Some(&finding.rule.trim().to_lowercase()));
+
+        let r = &finding.resource;
+        let short_id = r.container.short_id();
+        match (&r.task_arn, &short_id) {
+            (Some(task), _) => field("task", Some(task)),
+            (None, Some(id)) => {
+                field("container", Some(id));
+                field("host", r.host.as_deref());
+                field("account", finding.account.as_deref());
+            }
+            (None, None) => {
+                field("host", r.host.as_deref());
+                field("account", finding.account.as_deref());
+                field("cluster", r.cluster_arn.as_deref());
+            }
+        }
+        field("container_name", r.container.name.as_deref());
+        let exe = finding
+            .process
+            .as_ref()
+            .and_then(|p| p.executable_path.as_deref().or(p.name.as_deref()));
+        field("executable", exe);
+        field(
+            "remote",
+            finding
+                .network
+                .as_ref()
+                .and_then(|n| n.remote_ip.as_deref()),
+        );
+
+        let digest = h.finalize();
+        let mut hex = String::with_capacity(Self::SCHEME.len() + 1 + 64);
+        hex.push_str(Self::SCHEME);
+        hex.push('-');
+        for byte in digest {
+            use std::fmt::Write;
+            let _ = write!(hex, "{byte:02x}");
+        }
+        FindingFingerprint(hex)
+    }
+
+    /// Wraps a fingerprint read back from storage or an event.
+    pub fn from_stored(s: impl Into<String>) -> Self {
+        FindingFingerprint(s.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A placeholder used while a finding is being built, before its fields are final.
+    pub(crate) fn pending() -> Self {
+        FindingFingerprint(String::new())
+    }
+}
+
+impl fmt::Display for FindingFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

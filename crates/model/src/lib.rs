@@ -1,0 +1,15 @@
+//! The canonical `Finding`: one versioned schema that every source adapter produces and every later stage
+//! (dedup, enrichment, ASFF, remediation) consumes.
+
+mod finding;
+mod fingerprint;
+mod severity;
+pub mod text;
+pub mod time;
+
+pub use finding::{
+    Container, Finding, Network, NetworkDirection, Process, RawEvent, Resource, SCHEMA_VERSION,
+    Source,
+};
+pub use fingerprint::FindingFingerprint;
+pub use severity::{Severity, SeverityLabel};

@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Smoke test of vigil_emulator.py with boto3 (plain unittest).
+
+    python3 crates/testkit/python/test_vigil_emulator.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import urllib.request
+from typing import Any
+
+import boto3
+import botocore.config
+from botocore.model import Shape
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAUNCHER = os.path.join(HERE, "vigil_emulator.py")
+READY_PREFIX = "VIGIL_EMULATOR_READY "
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+class Emulator:
+    """Starts the launcher like the Rust testkit does: --port 0, read the ready line."""
+
+    def __init__(self, *extra_args: str) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", "0", *extra_args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        if not line or not line[0].decode().startswith(READY_PREFIX):
+            self.stop()
+            raise RuntimeError(f"emulator did not become ready: {line!r}\n{self.stderr_text()}")
+        self.ready_line = line[0].decode()
+        self.url = self.ready_line[len(READY_PREFIX):].strip()
+
+    def __del__(self) -> None:
+        self.stderr.close()
+
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream and not stream.closed:
+                stream.close()
+        return self.proc.returncode
+
+
+def assert_matches_shape(value: Any, shape: Shape | None, path: str = "$") -> None:
+    """Strict JSON type check of a response body against the botocore model (like the Rust SDK)."""
+    if shape is None or value is None:
+        return
+    kind = shape.type_name
+    if kind == "structure":
+        assert isinstance(value, dict), f"{path}: expected object, got {value!r}"
+        if shape.metadata.get("document"):
+            return
+        for key, member in shape.members.items():
+            name = member.serialization.get("name", key)
+            if name in value:
+                assert_matches_shape(value[name], member, f"{path}.{name}")
+    elif kind == "list":
+        assert isinstance(value, list), f"{path}: expected array, got {value!r}"
+        for i, item in enumerate(value):
+            assert_matches_shape(item, shape.member, f"{path}[{i}]")
+    elif kind == "map":
+        assert isinstance(value, dict), f"{path}: expected map, got {value!r}"
+        for k, v in value.items():
+            assert_matches_shape(v, shape.value, f"{path}.{k}")
+    elif kind in ("string", "blob"):
+        assert isinstance(value, str), f"{path}: expected string, got {type(value).__name__} {value!r}"
+    elif kind in ("integer", "long"):
+        assert isinstance(value, int) and not isinstance(value, bool), f"{path}: expected integer, got {value!r}"
+    elif kind in ("float", "double"):
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{path}: expected number, got {value!r}"
+    elif kind == "boolean":
+        assert isinstance(value, bool), f"{path}: expected boolean, got {value!r}"
+    elif kind == "timestamp":
+        fmt = shape.serialization.get("timestampFormat", "unixtimestamp")
+        expected = (int, float) if fmt == "unixtimestamp" else str
+        assert isinstance(value, expected) and not isinstance(value, bool), f"{path}: bad timestamp {value!r}"
+
+
+class RawCapture:
+    """Keeps the raw JSON body of every response of a client and checks it against the model."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.bodies: dict[str, Any] = {}
+        self.errors: list[str] = []
+        client.meta.events.register("after-call.*.*", self._after_call)
+
+    def _after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        content = http_response.content
+        if not content or http_response.status_code >= 300:
+            return
+        body = json.loads(content)
+        self.bodies[model.name] = body
+        try:
+            assert_matches_shape(body, model.output_shape)
+        except AssertionError as exc:
+            self.errors.append(f"{model.name}: {exc}")
+
+
+class VigilEmulatorSmokeTest(unittest.TestCase):
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator("--exit-on-stdin-eof")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def client(self, service: str, parameter_validation: bool = True) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(retries={"max_attempts": 1}, parameter_validation=parameter_validation),
+        )
+
+    def vigil(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(self.emulator.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    # ---------------------------------------------------------------- helpers
+
+    def default_subnet(self) -> dict[str, Any]:
+        ec2 = self.client("ec2")
+        vpc_id = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        # moto's RunTask FARGATE/awsvpc needs DNS hostnames on the VPC (the default VPC has them).
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+        return ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"][0]
+
+    def fargate_setup(self, cluster: str, family: str, containers: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        ecs = self.client("ecs")
+        ecs.create_cluster(clusterName=cluster)
+        ecs.register_task_definition(
+            family=family,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=containers,
+        )
+        subnet = self.default_subnet()
+        return {"awsvpcConfiguration": {"subnets": [subnet["SubnetId"]], "assignPublicIp": "DISABLED"}}, subnet
+
+    # ------------------------------------------------------------------ tests
+
+    def test_ready_line_format(self) -> None:
+        self.assertRegex(self.emulator.ready_line, r"^VIGIL_EMULATOR_READY http://127\.0\.0\.1:\d+\n$")
+        self.assertEqual(self.vigil("GET", "/_vigil/health"), {"ok": True})
+
+    def test_ecs_run_describe_stop_task(self) -> None:
+        ecs = self.client("ecs")
+        raw = RawCapture(ecs)
+        network, subnet = self.fargate_setup(
+            "smoke-run", "smoke-run",
+            [{"name": "app", "image": "public.ecr.aws/nginx/nginx:latest", "essential": True,
+              "cpu": 128, "memory": 256, "memoryReservation": 128}],
+        )
+        task = ecs.run_task(cluster="smoke-run", taskDefinition="smoke-run", launchType="FARGATE",
+                            networkConfiguration=network)["tasks"][0]
+        task_arn = task["taskArn"]
+        task_id = task_arn.split("/")[-1]
+
+        for _ in range(2):
+            described = ecs.describe_tasks(cluster="smoke-run", tasks=[task_arn])["tasks"][0]
+            self.assertEqual(described["lastStatus"], "RUNNING")
+
+        for op in ("RunTask", "DescribeTasks"):
+            raw_task = raw.bodies[op]["tasks"][0]
+            self.assertEqual(raw_task["cpu"], "256", op)
+            self.assertEqual(raw_task["memory"], "512", op)
+            container = raw_task["containers"][0]
+            self.assertEqual((container["cpu"], container["memory"], container["memoryReservation"]), ("128", "256", "128"), op)
+
+        container = described["containers"][0]
+        expected_runtime_id = hashlib.sha256(f"{task_id}/app".encode()).hexdigest()
+        self.assertEqual(container["runtimeId"], expected_runtime_id)
+        self.assertRegex(container["runtimeId"], r"^[0-9a-f]{64}$")
+        self.assertEqual(container["imageDigest"], "sha256:" + hashlib.sha256(b"public.ecr.aws/nginx/nginx:latest").hexdigest())
+        self.assertEqual(container["taskArn"], task_arn)
+        self.assertEqual(container["lastStatus"], "RUNNING")
+        self.assertEqual(described["group"], "family:smoke-run")
+        self.assertEqual(described["launchType"], "FARGATE")
+        self.assertEqual(described["platformVersion"], "1.4.0")
+        self.assertEqual(described["availabilityZone"], subnet["AvailabilityZone"])
+        self.assertIn("createdAt", described)
+        self.assertIn("startedAt", described)
+        details = {d["name"]: d["value"] for d in described["attachments"][0]["details"]}
+        self.assertRegex(details["privateIPv4Address"], r"^\d+\.\d+\.\d+\.\d+$")
+        self.assertEqual(container["networkInterfaces"][0]["privateIpv4Address"], details["privateIPv4Address"])
+
+        stopped = ecs.stop_task(cluster="smoke-run", task=task_arn, reason="vigil: test")["task"]
+        self.assertEqual(raw.bodies["StopTask"]["task"]["cpu"], "256")
+        self.assertIsInstance(raw.bodies["StopTask"]["task"]["containers"][0]["cpu"], str)
+        self.assertEqual(stopped["lastStatus"], "STOPPED")
+        self.assertEqual(stopped["stopCode"], "UserInitiated")
+        self.assertEqual(stopped["stoppedReason"], "vigil: test")
+        self.assertEqual(stopped["containers"][0]["lastStatus"], "STOPPED")
+        self.assertEqual(ecs.describe_tasks(cluster="smoke-run", tasks=[task_arn])["tasks"][0]["lastStatus"], "STOPPED")
+        self.assertNotIn(task_arn, ecs.list_tasks(cluster="smoke-run")["taskArns"])
+        self.assertIn(task_arn, ecs.list_tasks(cluster="smoke-run", desiredStatus="STOPPED")["taskArns"])
+        self.assertEqual(raw.errors, [])
+
+    def test_ecs_multi_container_task(self) -> None:
+        ecs = self.client("ecs")
+        raw = RawCapture(ecs)
+        network, _ = self.fargate_setup(
+            "smoke-multi", "smoke-multi",
+            [{"name": "app", "image": "app:1", "essential": True},
+             {"name": "sidecar", "image": "sidecar:2", "essential": False, "memoryReservation": 64}],
+        )
+        task = ecs.run_task(cluster="smoke-multi", taskDefinition="smoke-multi", launchType="FARGATE",
+                            networkConfiguration=network)["tasks"][0]
+        task_id = task["taskArn"].split("/")[-1]
+        by_name = {c["name"]: c for c in task["containers"]}
+        self.assertEqual(set(by_name), {"app", "sidecar"})
+        for name, container in by_name.items():
+            self.assertEqual(container["runtimeId"], hashlib.sha256(f"{task_id}/{name}".encode()).hexdigest())
+        self.assertEqual(by_name["sidecar"]["memoryReservation"], "64")
+        self.assertEqual(raw.errors, [])
+
+    def test_ecs_service_launches_tasks(self) -> None:
+        ecs = self.client("ecs")
+        raw = RawCapture(ecs)
+        network, _ = self.fargate_setup(
+            "smoke-svc", "smoke-svc", [{"name": "web", "image": "web:1", "essential": True, "memory": 256}]
+        )
+        service = ecs.create_service(cluster="smoke-svc", serviceName="web", taskDefinition="smoke-svc",
+                                     desiredCount=2, launchType="FARGATE", networkConfiguration=network)["service"]
+        self.assertEqual(service["runningCount"], 2)
+        arns = ecs.list_tasks(cluster="smoke-svc", serviceName="web")["taskArns"]
+        self.assertEqual(len(arns), 2)
+        tasks = ecs.describe_tasks(cluster="smoke-svc", tasks=arns)["tasks"]
+        self.assertEqual({t["group"] for t in tasks}, {"service:web"})
+        self.assertEqual({t["lastStatus"] for t in tasks}, {"RUNNING"})
+        self.assertTrue(all(t["startedBy"].startswith("ecs-svc/") for t in tasks))
+        self.assertEqual(ecs.list_tasks(cluster="smoke-svc", serviceName="other")["taskArns"], [])
+        self.assertEqual(raw.errors, [])
+
+    def finding(self, finding_id: str, title: str = "Suspicious process") -> dict[str, Any]:
+        now = "2026-01-01T00:00:00.000Z"
+        return {
+            "SchemaVersion": "2018-10-08",
+            "Id": finding_id,
+            "ProductArn": f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default",
+            "GeneratorId": "vigil",
+            "AwsAccountId": ACCOUNT,
+            "Types": ["TTPs/Execution"],
+            "CreatedAt": now,
+            "UpdatedAt": now,
+            "Severity": {"Label": "HIGH"},
+            "Title": title,
+            "Description": "smoke",
+            "Resources": [{"Type": "AwsEcsTask", "Id": "arn:aws:ecs:us-east-1:123456789012:task/c/abc"}],
+        }
+
+    def test_securityhub_import_get_update(self) -> None:
+        hub = self.client("securityhub")
+        raw = RawCapture(hub)
+        hub.enable_security_hub()
+        product = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
+
+        first = hub.batch_import_findings(Findings=[self.finding("vigil-1", "first")])
+        self.assertEqual((first["SuccessCount"], first["FailedCount"]), (1, 0))
+        hub.batch_import_findings(Findings=[self.finding("vigil-1", "second")])
+        hub.batch_import_findings(Findings=[self.finding("vigil-2")])
+        by_id = hub.get_findings(Filters={"Id": [{"Value": "vigil-1", "Comparison": "EQUALS"}]})["Findings"]
+        self.assertEqual(len(by_id), 1)
+        self.assertEqual(by_id[0]["Title"], "second")
+        self.assertEqual(by_id[0]["Workflow"], {"Status": "NEW"})
+        both = hub.get_findings(Filters={"ProductArn": [{"Value": product, "Comparison": "EQUALS"}],
+                                         "Id": [{"Value": "vigil-", "Comparison": "PREFIX"}]})["Findings"]
+        self.assertEqual(sorted(f["Id"] for f in both), ["vigil-1", "vigil-2"])
+
+        missing = self.finding("vigil-bad")
+        del missing["GeneratorId"]
+        unvalidated = self.client("securityhub", parameter_validation=False)  # let the server judge
+        bad = unvalidated.batch_import_findings(Findings=[missing])
+        self.assertEqual((bad["SuccessCount"], bad["FailedCount"]), (0, 1))
+
+        updated = hub.batch_update_findings(
+            FindingIdentifiers=[{"Id": "vigil-1", "ProductArn": product}, {"Id": "nope", "ProductArn": product}],
+            Note={"Text": "task stopped", "UpdatedBy": "vigil"},
+            Workflow={"Status": "RESOLVED"},
+        )
+        self.assertEqual(updated["ProcessedFindings"], [{"Id": "vigil-1", "ProductArn": product}])
+        self.assertEqual(updated["UnprocessedFindings"][0]["FindingIdentifier"]["Id"], "nope")
+        resolved = hub.get_findings(Filters={"WorkflowStatus": [{"Value": "RESOLVED", "Comparison": "EQUALS"}]})["Findings"]
+        self.assertEqual([f["Id"] for f in resolved], ["vigil-1"])
+        self.assertEqual(resolved[0]["Note"]["Text"], "task stopped")
+        # A provider re-import must not undo the customer's workflow update (as on AWS).
+        hub.batch_import_findings(Findings=[self.finding("vigil-1", "third")])
+        again = hub.get_findings(Filters={"Id": [{"Value": "vigil-1", "Comparison": "EQUALS"}]})["Findings"][0]
+        self.assertEqual((again["Title"], again["Workflow"]["Status"]), ("third", "RESOLVED"))
+        self.assertEqual(raw.errors, [])
+
+    def test_eventbridge_to_sqs(self) -> None:
+        events, sqs = self.client("events"), self.client("sqs")
+        raws = [RawCapture(events), RawCapture(sqs)]
+        queues = {}
+        for name in ("smoke-enabled", "smoke-disabled"):
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            queues[name] = url
+            pattern = {"source": ["vigil.smoke"]}
+            events.put_rule(Name=name, EventPattern=json.dumps(pattern),
+                            State="ENABLED" if name == "smoke-enabled" else "DISABLED")
+            events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+        put = events.put_events(Entries=[{"Source": "vigil.smoke", "DetailType": 'Runtime "finding"',
+                                          "Detail": json.dumps({"k": "v"}), "Resources": ["arn:aws:ecs:x"]}])
+        self.assertEqual(put["FailedEntryCount"], 0)
+
+        messages = sqs.receive_message(QueueUrl=queues["smoke-enabled"], WaitTimeSeconds=2).get("Messages", [])
+        self.assertEqual(len(messages), 1)
+        envelope = json.loads(messages[0]["Body"])
+        self.assertEqual(envelope["account"], ACCOUNT)
+        self.assertEqual(envelope["source"], "vigil.smoke")
+        self.assertEqual(envelope["detail-type"], 'Runtime "finding"')
+        self.assertEqual(envelope["detail"], {"k": "v"})
+        self.assertEqual(envelope["region"], REGION)
+        self.assertEqual(envelope["resources"], ["arn:aws:ecs:x"])
+        self.assertEqual(envelope["id"], put["Entries"][0]["EventId"])
+        self.assertRegex(envelope["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        disabled = sqs.receive_message(QueueUrl=queues["smoke-disabled"], WaitTimeSeconds=1).get("Messages", [])
+        self.assertEqual(disabled, [])
+        self.assertEqual([e for raw in raws for e in raw.errors], [])
+
+    def test_api_call_counts(self) -> None:
+        ddb, ecs, hub, sqs = self.client("dynamodb"), self.client("ecs"), self.client("securityhub"), self.client("sqs")
+        raws = [RawCapture(c) for c in (ddb, ecs, hub, sqs)]
+        ddb.create_table(TableName="smoke-dedup", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        ecs.create_cluster(clusterName="smoke-count")
+        self.vigil("POST", "/_vigil/api-calls/reset")
+        for i in range(3):
+            ddb.update_item(TableName="smoke-dedup", Key={"pk": {"S": f"k{i}"}},
+                            UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "1"}})
+        ecs.list_tasks(cluster="smoke-count")
+        hub.enable_security_hub()
+        hub.get_findings()
+        hub.batch_import_findings(Findings=[self.finding("count-1")])
+        hub.batch_update_findings(FindingIdentifiers=[{"Id": "count-1", "ProductArn": self.finding("x")["ProductArn"]}],
+                                  Workflow={"Status": "NOTIFIED"})
+        sqs.list_queues()
+        self.client("ec2").describe_vpcs()
+        counts = self.vigil("GET", "/_vigil/api-calls")
+        self.assertEqual(counts["dynamodb"], {"UpdateItem": 3})
+        self.assertEqual(counts["ecs"], {"ListTasks": 1})
+        self.assertEqual(counts["securityhub"], {"EnableSecurityHub": 1, "GetFindings": 1,
+                                                 "BatchImportFindings": 1, "BatchUpdateFindings": 1})
+        self.assertEqual(counts["sqs"], {"ListQueues": 1})
+        self.assertEqual(counts["ec2"], {"DescribeVpcs": 1})
+        self.assertEqual(self.vigil("POST", "/_vigil/api-calls/reset"), counts)
+        self.assertEqual(self.vigil("GET", "/_vigil/api-calls"), {})
+        self.assertEqual([e for raw in raws for e in raw.errors], [])
+
+
+class VigilEmulatorLifecycleTest(unittest.TestCase):
+    def test_sigterm_exits_cleanly(self) -> None:
+        emulator = Emulator()
+        self.assertEqual(emulator.stop(), 0, emulator.stderr_text())
+
+    def test_sigint_exits_cleanly(self) -> None:
+        emulator = Emulator()
+        emulator.proc.send_signal(signal.SIGINT)
+        try:
+            self.assertEqual(emulator.proc.wait(timeout=15), 0, emulator.stderr_text())
+        finally:
+            emulator.stop()
+
+    def test_exits_when_stdin_closes(self) -> None:
+        emulator = Emulator("--exit-on-stdin-eof")
+        emulator.proc.stdin.close()
+        try:
+            self.assertEqual(emulator.proc.wait(timeout=15), 0, emulator.stderr_text())
+        finally:
+            emulator.stop()
+
+    def test_refuses_non_loopback_bind(self) -> None:
+        for host in ("0.0.0.0", "192.0.2.1", "example.com"):
+            result = subprocess.run([sys.executable, LAUNCHER, "--host", host, "--port", "0"],
+                                    capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+            self.assertEqual(result.returncode, 2, host)
+            self.assertEqual(result.stdout, b"", host)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,882 @@
+#!/usr/bin/env python3
+"""Vigil AWS API emulator: moto_server (moto 5.2.1) on loopback, plus a few patches.
+
+Usage:
+    python3 vigil_emulator.py --host 127.0.0.1 --port 0 [--exit-on-stdin-eof] [--verbose]
+
+Once it is listening it prints exactly one line to stdout and flushes it:
+    VIGIL_EMULATOR_READY http://127.0.0.1:PORT
+after which nothing else is written to stdout (moto's own prints go to stderr).
+Request logging is off unless --verbose, so an unread stderr pipe cannot fill up.
+
+It exits with status 0 on SIGTERM/SIGINT and, with --exit-on-stdin-eof, as soon
+as stdin reaches EOF (i.e. the parent process died or closed the pipe).
+It refuses to bind to anything but a loopback address and refuses outgoing
+connections / name lookups to anything but loopback.
+
+Extra endpoints (not AWS):
+    GET  /_vigil/health             -> {"ok": true}
+    GET  /_vigil/api-calls          -> {"dynamodb": {"UpdateItem": 3}, "ecs": {...}, ...}
+    POST /_vigil/api-calls/reset    -> zeroes the counts; returns the counts as they were
+
+Deterministic ECS ids (so tests can compute them):
+    task_id     = last "/"-segment of the task ARN
+    runtimeId   = sha256(f"{task_id}/{container_name}").hexdigest()      (64 hex chars)
+    imageDigest = "sha256:" + sha256(image).hexdigest()
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import functools
+import hashlib
+import inspect
+import io
+import ipaddress
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+READY_PREFIX = "VIGIL_EMULATOR_READY"
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+def _log(msg: str) -> None:
+    print(f"vigil_emulator: {msg}", file=sys.stderr, flush=True)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+# --------------------------------------------------------------------------
+# Loopback only
+# --------------------------------------------------------------------------
+
+def _is_loopback_host(host: Any) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host).strip("[]")
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def install_loopback_guard() -> None:
+    # Guarantees nothing in this process talks to a non-loopback address (moto has a few
+    # optional outbound features, e.g. EventBridge API destinations); fails loudly instead.
+    orig_getaddrinfo = socket.getaddrinfo
+    orig_connect = socket.socket.connect
+    orig_connect_ex = socket.socket.connect_ex
+
+    def guarded_getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not _is_loopback_host(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"vigil_emulator: lookup of non-loopback host {host!r} refused")
+        return orig_getaddrinfo(host, *args, **kwargs)
+
+    def _check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback_host(address[0]):
+            raise ConnectionRefusedError(f"vigil_emulator: connection to non-loopback address {address!r} refused")
+
+    def guarded_connect(self, address):  # type: ignore[no-untyped-def]
+        _check(self, address)
+        return orig_connect(self, address)
+
+    def guarded_connect_ex(self, address):  # type: ignore[no-untyped-def]
+        _check(self, address)
+        return orig_connect_ex(self, address)
+
+    socket.getaddrinfo = guarded_getaddrinfo  # type: ignore[assignment]
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------
+# ECS patches
+# --------------------------------------------------------------------------
+
+def _to_str(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def patch_ecs_string_types() -> None:
+    # Gap: moto serializes Task.cpu/memory and Container.cpu/memory/memoryReservation as JSON
+    # numbers; the API model types them as strings and the Rust SDK fails with TypeMismatch.
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    transformers = dict(EC2ContainerServiceResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER)
+    # Key paths end with the list-member shape name ("Task", "Container") inside lists and
+    # with the member name ("task") for StopTaskResponse.task; register both spellings.
+    for owner in ("Task", "task", "Container"):
+        fields = ("cpu", "memory") if owner.lower() == "task" else ("cpu", "memory", "memoryReservation")
+        for field in fields:
+            transformers[f"{owner}.{field}"] = _to_str
+    EC2ContainerServiceResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER = transformers
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def patch_ecs_resource_requirements() -> None:
+    # Gap: RunTask 500s (None += int) when a container definition has no memory/memoryReservation,
+    # which is valid for Fargate (task-level memory); count missing values as 0 and prefer
+    # task-level cpu/memory when the task definition sets them.
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def calculate(task_definition):  # type: ignore[no-untyped-def]
+        requirements: dict[str, Any] = {"CPU": 0, "MEMORY": 0, "PORTS": [], "PORTS_UDP": []}
+        for cdef in task_definition.container_definitions:
+            requirements["CPU"] += _int_or_zero(cdef.get("cpu", cdef.get("Cpu")))
+            requirements["MEMORY"] += _int_or_zero(
+                cdef.get("memory") or cdef.get("Memory") or cdef.get("memoryReservation") or cdef.get("MemoryReservation")
+            )
+            for mapping in cdef.get("portMappings", cdef.get("PortMappings")) or []:
+                host_port = mapping.get("hostPort", mapping.get("HostPort"))
+                if host_port is not None:
+                    requirements["PORTS"].append(host_port)
+        requirements["CPU"] = _int_or_zero(task_definition.cpu) or requirements["CPU"]
+        requirements["MEMORY"] = _int_or_zero(task_definition.memory) or requirements["MEMORY"]
+        return requirements
+
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)  # type: ignore[method-assign]
+
+
+def _fill_default_security_groups(account_id: str, region: str, network: dict[str, Any] | None) -> None:
+    awsvpc = (network or {}).get("awsvpcConfiguration")
+    if awsvpc is None or awsvpc.get("securityGroups") or not awsvpc.get("subnets"):
+        return
+    from moto.ec2 import ec2_backends
+
+    ec2 = ec2_backends[account_id][region]
+    try:
+        default_group = ec2.get_default_security_group(ec2.get_subnet(awsvpc["subnets"][0]).vpc_id)
+        awsvpc["securityGroups"] = [default_group.id] if default_group else []
+    except Exception:  # unknown subnet: let moto report it
+        awsvpc["securityGroups"] = []
+
+
+def patch_ecs_awsvpc_default_security_group() -> None:
+    # Gap: RunTask/CreateService with awsvpc and no securityGroups 500s (KeyError); AWS then
+    # uses the VPC's default security group, so fill that in.
+    from moto.ecs.models import EC2ContainerServiceBackend, Task
+
+    orig_init = Task.__init__
+    init_signature = inspect.signature(orig_init)
+    orig_create_service = EC2ContainerServiceBackend.create_service
+    create_service_signature = inspect.signature(orig_create_service)
+
+    @functools.wraps(orig_init)  # keeps inspect.signature() pointing at moto's __init__
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        bound = init_signature.bind(self, *args, **kwargs)
+        backend = bound.arguments["backend"]
+        _fill_default_security_groups(backend.account_id, backend.region_name, bound.arguments.get("networking_configuration"))
+        orig_init(*bound.args, **bound.kwargs)
+
+    @functools.wraps(orig_create_service)
+    def create_service(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        bound = create_service_signature.bind(self, *args, **kwargs)
+        _fill_default_security_groups(self.account_id, self.region_name, bound.arguments.get("network_configuration"))
+        return orig_create_service(*bound.args, **bound.kwargs)
+
+    Task.__init__ = init  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.create_service = create_service  # type: ignore[method-assign]
+
+
+def patch_ecs_task_lifecycle() -> None:
+    # Gap: every DescribeTasks advances a task one state (RUNNING -> ... -> STOPPED); keep
+    # tasks RUNNING until StopTask, as on real ECS.
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+
+
+def container_runtime_id(task_id: str, container_name: str) -> str:
+    return hashlib.sha256(f"{task_id}/{container_name}".encode()).hexdigest()
+
+
+def image_digest(image: str) -> str:
+    return "sha256:" + hashlib.sha256((image or "").encode()).hexdigest()
+
+
+def _task_availability_zone(task: Any, backend: Any) -> str:
+    from moto.ec2 import ec2_backends
+
+    for attachment in task.attachments:
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "subnetId":
+                try:
+                    return ec2_backends[task._account_id][task.region_name].get_subnet(detail["value"]).availability_zone
+                except Exception:  # unknown subnet: fall through to the default
+                    pass
+    if task.container_instance_arn:
+        try:
+            instance = backend.container_instances[task.cluster_name][task.container_instance_arn.split("/")[-1]]
+            return instance.attributes["ecs.availability-zone"]
+        except Exception:
+            pass
+    return f"{task.region_name}a"
+
+
+def _build_containers(task: Any, task_definition: Any) -> list[Any]:
+    from moto.ecs.models import Container
+
+    task_id = task.task_arn.split("/")[-1]
+    arn_prefix = task.task_arn.split(":task/")[0]
+    eni_interfaces = []
+    for attachment in task.attachments:
+        details = {d["name"]: d["value"] for d in attachment.get("details", [])}
+        if "privateIPv4Address" in details:
+            eni_interfaces.append({"attachmentId": attachment["id"], "privateIpv4Address": details["privateIPv4Address"]})
+
+    containers = []
+    for cdef in task_definition.container_definitions:
+        container = Container(task_definition)
+        name = cdef.get("name")
+        container.name = name
+        container.image = cdef.get("image")
+        container.image_digest = image_digest(container.image)
+        container.runtime_id = container_runtime_id(task_id, name)
+        container.container_arn = f"{arn_prefix}:container/{task.cluster_name}/{task_id}/{uuid.uuid5(uuid.NAMESPACE_URL, task_id + '/' + name)}"
+        container.task_arn = task.task_arn
+        container.last_status = "RUNNING"
+        container.exitCode = None  # AWS reports exitCode only once a container has exited
+        container.cpu = str(cdef.get("cpu", 0))
+        container.memory = _to_str(cdef.get("memory"))
+        container.memory_reservation = _to_str(cdef.get("memoryReservation"))
+        container.environment = cdef.get("environment")
+        container.command = cdef.get("command")
+        container.health_status = "HEALTHY" if cdef.get("healthCheck") else "UNKNOWN"
+        container.network_bindings = []
+        container.network_interfaces = copy.deepcopy(eni_interfaces)
+        containers.append(container)
+    return containers
+
+
+def patch_ecs_task_details() -> None:
+    # Gap: moto tasks carry one container (the first definition) with no runtimeId/imageDigest,
+    # a taskArn pointing at the task definition, lastStatus PENDING, and no task-level
+    # cpu/memory/availabilityZone/createdAt/startedAt; our enrichment needs these.
+    from moto.ecs.models import Task
+
+    orig_init = Task.__init__
+    signature = inspect.signature(orig_init)
+
+    @functools.wraps(orig_init)  # keeps inspect.signature() pointing at moto's __init__
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        orig_init(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        task_definition = bound.arguments["task_definition"]
+        backend = bound.arguments["backend"]
+        now = _now()
+        self.launch_type = self.launch_type or "EC2"
+        if self.launch_type == "FARGATE":
+            if self.platform_version in (None, "", "LATEST"):
+                self.platform_version = "1.4.0"
+            self.platform_family = "Linux"
+        self.cpu = _to_str(task_definition.cpu)
+        self.memory = _to_str(task_definition.memory)
+        self.availability_zone = _task_availability_zone(self, backend)
+        self.connectivity = "CONNECTED"
+        self.connectivity_at = now
+        self.created_at = now
+        self.pull_started_at = now
+        self.pull_stopped_at = now
+        self.started_at = now
+        self.health_status = "UNKNOWN"
+        self.version = 1
+        self.containers = _build_containers(self, task_definition)
+
+    Task.__init__ = init  # type: ignore[method-assign]
+
+
+def patch_ecs_stop_task() -> None:
+    # Gap: StopTask leaves containers "running" and sets no stopCode/stoppedAt timestamps.
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    orig_stop_task = EC2ContainerServiceBackend.stop_task
+
+    def stop_task(self, cluster_str, task_str, reason):  # type: ignore[no-untyped-def]
+        task = orig_stop_task(self, cluster_str, task_str, reason)
+        now = _now()
+        task.stop_code = "UserInitiated"
+        task.stopping_at = getattr(task, "stopping_at", None) or now
+        task.execution_stopped_at = now
+        task.stopped_at = now
+        task.version = getattr(task, "version", 1) + 1
+        for container in task.containers:
+            container.last_status = "STOPPED"
+        return task
+
+    EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign]
+
+
+def patch_ecs_service_tasks() -> None:
+    # Gap: moto's CreateService launches no tasks and ListTasks ignores serviceName (and lists
+    # STOPPED tasks by default). Launch desiredCount tasks once, at creation (group
+    # "service:NAME"); this is not a scheduler: no replacement, no scaling on UpdateService.
+    from moto.core.responses import ActionResult
+    from moto.ecs.models import EC2ContainerServiceBackend
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    orig_create_service = EC2ContainerServiceBackend.create_service
+    orig_list_tasks = EC2ContainerServiceBackend.list_tasks
+    list_tasks_signature = inspect.signature(orig_list_tasks)
+
+    def create_service(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        service = orig_create_service(self, *args, **kwargs)
+        if not service.task_definition or service.desired_count <= 0:
+            return service
+        cluster = self._get_cluster(service.cluster_name)
+        launch_type = service.launch_type or "EC2"
+        if launch_type == "EC2" and not any(
+            ci.status == "ACTIVE" for ci in self.container_instances.get(cluster.name, {}).values()
+        ):
+            return service  # nowhere to place EC2 tasks: they stay pending, as on AWS
+        deployment_id = service.deployments[0]["id"] if service.deployments else f"ecs-svc/{service.name}"
+        tasks = self.run_task(
+            cluster.name,
+            service.task_definition,
+            service.desired_count,
+            None,
+            deployment_id,
+            None,
+            launch_type,
+            networking_configuration=service.network_configuration or None,
+            group=f"service:{service.name}",
+            platform_version=service.platform_version,
+        )
+        launched = len(tasks)
+        service.running_count = launched
+        service.pending_count = service.desired_count - launched
+        self.update_cluster_resources(cluster, -launched, task_state="PENDING")
+        if launch_type == "FARGATE":  # moto's EC2 placement already counted them as running
+            self.update_cluster_resources(cluster, launched, task_state="RUNNING")
+        for deployment in service.deployments:
+            deployment["runningCount"] = service.running_count
+            deployment["pendingCount"] = service.pending_count
+            if service.pending_count == 0:
+                deployment["rolloutState"] = "COMPLETED"
+                deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
+        return service
+
+    def list_tasks(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        arguments = list_tasks_signature.bind(self, *args, **kwargs).arguments
+        arguments.pop("self")
+        service_name = arguments.pop("service_name", None)
+        tasks = orig_list_tasks(self, **arguments)
+        if service_name:
+            group = f"service:{service_name.split('/')[-1]}"
+            tasks = [t for t in tasks if t.group == group]
+        return tasks
+
+    def list_tasks_response(self):  # type: ignore[no-untyped-def]
+        # The ListTasks API lists only desiredStatus=RUNNING tasks unless asked otherwise
+        # (moto's backend list_tasks() is also used internally, so the default lives here).
+        tasks = self.ecs_backend.list_tasks(
+            self._get_param("cluster", "default"),
+            self._get_param("containerInstance"),
+            self._get_param("family"),
+            self._get_param("startedBy"),
+            self._get_param("serviceName"),
+            self._get_param("desiredStatus") or "RUNNING",
+        )
+        return ActionResult({"taskArns": [t.task_arn for t in tasks]})
+
+    EC2ContainerServiceBackend.create_service = create_service  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.list_tasks = list_tasks  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.list_tasks = list_tasks_response  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------
+# Security Hub patches
+# --------------------------------------------------------------------------
+
+SECURITYHUB_CUSTOMER_FIELDS = (
+    "Note", "Workflow", "Severity", "VerificationState", "Confidence",
+    "Criticality", "Types", "UserDefinedFields", "RelatedFindings",
+)
+
+
+def _required_finding_fields() -> list[str]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("securityhub")
+    return list(model.shape_for("AwsSecurityFinding").required_members)
+
+
+def patch_securityhub_import_upsert() -> None:
+    # Gap: moto upserts by Id only and merges dicts (stale keys survive); AWS keys findings by
+    # (ProductArn, Id), replaces provider fields, keeps fields set via BatchUpdateFindings,
+    # and rejects findings missing required ASFF attributes (per the API model).
+    from moto.securityhub.models import Finding, SecurityHubBackend
+
+    required = _required_finding_fields()
+
+    def batch_import_findings(self, findings):  # type: ignore[no-untyped-def]
+        failed: list[dict[str, Any]] = []
+        success = 0
+        for data in findings:
+            missing = [k for k in required if data.get(k) in (None, "", [], {})]
+            if missing or not isinstance(data.get("Resources"), list):
+                failed.append({
+                    "Id": data.get("Id", ""),
+                    "ErrorCode": "InvalidInput",
+                    "ErrorMessage": f"Finding does not adhere to Amazon Security Finding Format: missing {missing or ['Resources']}",
+                })
+                continue
+            new = copy.deepcopy(data)
+            new.setdefault("RecordState", "ACTIVE")
+            key = (data["ProductArn"], data["Id"])
+            existing = next((f for f in self.findings if (f.data.get("ProductArn"), f.id) == key), None)
+            if existing is None:
+                new.setdefault("Workflow", {"Status": "NEW"})
+                new.setdefault("WorkflowState", "NEW")
+                finding = Finding(data["Id"], new)
+                finding.vigil_customer_fields = set()
+                self.findings.append(finding)
+            else:
+                customer_fields = getattr(existing, "vigil_customer_fields", set())
+                for field in ("Workflow", "WorkflowState", "Note", *customer_fields):
+                    if field in existing.data and (field in customer_fields or field not in new):
+                        new[field] = existing.data[field]
+                existing.data = new
+            success += 1
+        return len(failed), success, failed
+
+    SecurityHubBackend.batch_import_findings = batch_import_findings  # type: ignore[method-assign]
+
+
+# GetFindings string filters the emulator understands: filter name -> path in the finding
+# ("[]" walks every element of a list).
+SECURITYHUB_STRING_FILTERS = {
+    "Id": ("Id",),
+    "ProductArn": ("ProductArn",),
+    "GeneratorId": ("GeneratorId",),
+    "AwsAccountId": ("AwsAccountId",),
+    "Region": ("Region",),
+    "Title": ("Title",),
+    "Description": ("Description",),
+    "ProductName": ("ProductName",),
+    "CompanyName": ("CompanyName",),
+    "RecordState": ("RecordState",),
+    "WorkflowState": ("WorkflowState",),
+    "WorkflowStatus": ("Workflow", "Status"),
+    "ComplianceStatus": ("Compliance", "Status"),
+    "SeverityLabel": ("Severity", "Label"),
+    "VerificationState": ("VerificationState",),
+    "Type": ("Types", "[]"),
+    "ResourceId": ("Resources", "[]", "Id"),
+    "ResourceType": ("Resources", "[]", "Type"),
+    "ResourceRegion": ("Resources", "[]", "Region"),
+    "ResourcePartition": ("Resources", "[]", "Partition"),
+    "NoteText": ("Note", "Text"),
+    "NoteUpdatedBy": ("Note", "UpdatedBy"),
+}
+_warned_filters: set[str] = set()
+
+
+def _finding_values(data: Any, path: tuple[str, ...]) -> list[str]:
+    values = [data]
+    for step in path:
+        next_values = []
+        for value in values:
+            if step == "[]":
+                next_values.extend(value if isinstance(value, list) else [])
+            elif isinstance(value, dict) and step in value:
+                next_values.append(value[step])
+        values = next_values
+    return [v for v in values if isinstance(v, str)]
+
+
+def _string_filter_matches(values: list[str], conditions: list[dict[str, str]]) -> bool:
+    def hit(condition: dict[str, str], value: str) -> bool:
+        comparison, expected = condition.get("Comparison", "EQUALS"), condition.get("Value", "")
+        if comparison in ("EQUALS", "NOT_EQUALS"):
+            return value == expected
+        if comparison in ("PREFIX", "PREFIX_NOT_EQUALS"):
+            return value.startswith(expected)
+        return expected in value  # CONTAINS / NOT_CONTAINS
+
+    positive = [c for c in conditions if c.get("Comparison", "EQUALS") in ("EQUALS", "PREFIX", "CONTAINS")]
+    negative = [c for c in conditions if c not in positive]
+    if positive and not any(hit(c, v) for c in positive for v in values):
+        return False
+    return not any(hit(c, v) for c in negative for v in values)
+
+
+def _finding_matches(data: dict[str, Any], filters: dict[str, Any]) -> bool:
+    for name, conditions in (filters or {}).items():
+        path = SECURITYHUB_STRING_FILTERS.get(name)
+        if path is None:
+            if name not in _warned_filters:
+                _warned_filters.add(name)
+                _log(f"GetFindings filter {name!r} is not emulated and is ignored")
+            continue
+        if not _string_filter_matches(_finding_values(data, path), conditions or []):
+            return False
+    return True
+
+
+def patch_securityhub_get_findings_filters() -> None:
+    # Gap: moto's GetFindings ignores Filters entirely; honour the common string filters
+    # (Id, ProductArn, WorkflowStatus, RecordState, ResourceId, ...) with AWS OR/AND semantics.
+    from moto.securityhub.exceptions import InvalidInputException
+    from moto.securityhub.models import SecurityHubBackend
+    from moto.utilities.paginator import paginate
+
+    @paginate(pagination_model=SecurityHubBackend.PAGINATION_MODEL)
+    def get_findings(self, filters=None, sort_criteria=None, max_results=None):  # type: ignore[no-untyped-def]
+        if max_results is not None:
+            try:
+                max_results = int(max_results)
+            except ValueError:
+                raise InvalidInputException(op="GetFindings", msg="MaxResults must be a number greater than 0")
+            if max_results < 1 or max_results > 100:
+                raise InvalidInputException(op="GetFindings", msg="MaxResults must be a number between 1 and 100")
+        return [f.as_dict() for f in self.findings if _finding_matches(f.data, filters or {})]
+
+    SecurityHubBackend.get_findings = get_findings  # type: ignore[method-assign]
+
+
+WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+
+
+def _securityhub_batch_update(self, params: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    from moto.securityhub.exceptions import InvalidInputException
+
+    op = "BatchUpdateFindings"
+    identifiers = params.get("FindingIdentifiers") or []
+    if not identifiers:
+        raise InvalidInputException(op=op, msg="FindingIdentifiers must contain at least one identifier")
+    note = params.get("Note")
+    if note is not None and (not note.get("Text") or not note.get("UpdatedBy")):
+        raise InvalidInputException(op=op, msg="Note requires both Text and UpdatedBy")
+    workflow = params.get("Workflow")
+    if workflow is not None and workflow.get("Status") not in WORKFLOW_STATUSES:
+        raise InvalidInputException(op=op, msg=f"Workflow.Status must be one of {list(WORKFLOW_STATUSES)}")
+
+    processed, unprocessed = [], []
+    for ident in identifiers:
+        key = (ident.get("ProductArn"), ident.get("Id"))
+        finding = next((f for f in self.findings if (f.data.get("ProductArn"), f.id) == key), None)
+        if finding is None:
+            unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound", "ErrorMessage": "Finding Not Found"})
+            continue
+        data = finding.data
+        changed = set()
+        if note is not None:
+            data["Note"] = {"Text": note["Text"], "UpdatedBy": note["UpdatedBy"], "UpdatedAt": _now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+            changed.add("Note")
+        if workflow is not None:
+            data["Workflow"] = {"Status": workflow["Status"]}
+            changed.add("Workflow")
+        if params.get("Severity") is not None:
+            data["Severity"] = {**data.get("Severity", {}), **params["Severity"]}
+            changed.add("Severity")
+        if params.get("UserDefinedFields") is not None:
+            data["UserDefinedFields"] = {**data.get("UserDefinedFields", {}), **params["UserDefinedFields"]}
+            changed.add("UserDefinedFields")
+        for field in ("VerificationState", "Confidence", "Criticality", "Types", "RelatedFindings"):
+            if params.get(field) is not None:
+                data[field] = copy.deepcopy(params[field])
+                changed.add(field)
+        if not hasattr(finding, "vigil_customer_fields"):
+            finding.vigil_customer_fields = set()
+        finding.vigil_customer_fields |= changed
+        processed.append({"Id": ident.get("Id"), "ProductArn": ident.get("ProductArn")})
+    return processed, unprocessed
+
+
+def patch_securityhub_batch_update_findings() -> None:
+    # Gap: BatchUpdateFindings (PATCH /findings/batchupdate) is not routed by moto (404);
+    # add the route, a response handler and a backend method (Note, Workflow, Severity, ...).
+    import moto.securityhub.urls as urls
+    from moto.securityhub.models import SecurityHubBackend
+    from moto.securityhub.responses import SecurityHubResponse
+
+    urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
+    SecurityHubBackend.batch_update_findings = _securityhub_batch_update  # type: ignore[attr-defined]
+
+    def batch_update_findings(self):  # type: ignore[no-untyped-def]
+        body = self.body.decode("utf-8") if isinstance(self.body, bytes) else self.body
+        processed, unprocessed = self.securityhub_backend.batch_update_findings(json.loads(body or "{}"))
+        return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+    SecurityHubResponse.batch_update_findings = batch_update_findings  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------
+# EventBridge patches
+# --------------------------------------------------------------------------
+
+ENVELOPE_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+
+
+def patch_events_envelope() -> None:
+    # Gap: without an InputTransformer moto renders targets' input from a text template that
+    # omits "account" (and breaks on quotes in source/detail-type); deliver the real envelope.
+    from moto.events.utils import EventTemplateParser
+
+    orig_parse = EventTemplateParser.parse
+
+    def parse(input_template, input_paths_map, event):  # type: ignore[no-untyped-def]
+        if input_template or input_paths_map:
+            return orig_parse(input_template, input_paths_map, event)
+        envelope = {k: copy.deepcopy(event[k]) for k in ENVELOPE_KEYS if k in event}
+        envelope["account"] = envelope.get("account") or DEFAULT_ACCOUNT_ID
+        return envelope
+
+    EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def patch_events_disabled_rules() -> None:
+    # Gap: moto delivers events to the targets of DISABLED rules; AWS does not.
+    from moto.events.models import Rule
+
+    orig_send_to_targets = Rule.send_to_targets
+
+    def send_to_targets(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.state == "DISABLED":
+            return None
+        return orig_send_to_targets(self, *args, **kwargs)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def apply_patches() -> None:
+    patch_ecs_string_types()
+    patch_ecs_task_lifecycle()
+    patch_ecs_task_details()
+    patch_ecs_awsvpc_default_security_group()
+    patch_ecs_resource_requirements()
+    patch_ecs_stop_task()
+    patch_ecs_service_tasks()
+    patch_securityhub_import_upsert()
+    patch_securityhub_get_findings_filters()
+    patch_securityhub_batch_update_findings()
+    patch_events_envelope()
+    patch_events_disabled_rules()
+
+
+# --------------------------------------------------------------------------
+# API call counting (WSGI middleware)
+# --------------------------------------------------------------------------
+
+TARGET_PREFIX_SERVICES = {
+    "DynamoDB": "dynamodb",
+    "DynamoDBStreams": "dynamodb",
+    "AmazonEC2ContainerServiceV20141113": "ecs",
+    "AWSEvents": "events",
+    "AmazonSQS": "sqs",
+}
+SIGNING_NAME_TO_BOTOCORE = {"events": "events", "monitoring": "cloudwatch", "states": "stepfunctions"}
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+class RestOperationMatcher:
+    """Resolves REST-JSON/REST-XML operations (Security Hub, ...) from method + path via botocore models."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[str, list[tuple[str, re.Pattern[str], int, str]]] = {}
+
+    def _load(self, service: str) -> list[tuple[str, re.Pattern[str], int, str]]:
+        import botocore.session
+
+        routes = []
+        try:
+            model = botocore.session.get_session().get_service_model(SIGNING_NAME_TO_BOTOCORE.get(service, service))
+        except Exception:
+            return routes
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            uri = http.get("requestUri", "/").split("?")[0]
+            literal = len(re.sub(r"\{[^}]+\}", "", uri))
+            pattern = re.escape(uri)
+            pattern = re.sub(r"\\\{[^}]+?\\\+\\\}", ".+", pattern)
+            pattern = re.sub(r"\\\{[^}]+?\\\}", "[^/]+", pattern)
+            routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"), literal, name))
+        return routes
+
+    def match(self, service: str, method: str, path: str) -> str | None:
+        with self._lock:
+            if service not in self._routes:
+                self._routes[service] = self._load(service)
+            routes = self._routes[service]
+        candidates = [(lit, name) for m, rx, lit, name in routes if m == method and rx.match(path)]
+        return max(candidates)[1] if candidates else None
+
+
+class ApiCallCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def record(self, service: str, operation: str) -> None:
+        with self._lock:
+            per_service = self._counts.setdefault(service, {})
+            per_service[operation] = per_service.get(operation, 0) + 1
+
+    def snapshot(self, reset: bool = False) -> dict[str, dict[str, int]]:
+        with self._lock:
+            counts = {s: dict(ops) for s, ops in self._counts.items()}
+            if reset:
+                self._counts = {}
+            return counts
+
+
+class VigilMiddleware:
+    """Counts every AWS request per service/operation and serves /_vigil/* endpoints."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counter = ApiCallCounter()
+        self.rest = RestOperationMatcher()
+
+    def classify(self, environ: dict[str, Any]) -> tuple[str, str]:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scope = _CREDENTIAL_SCOPE.search(auth)
+        service = scope.group(1).lower() if scope else None
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target and "." in target:
+            prefix, operation = target.rsplit(".", 1)
+            return service or TARGET_PREFIX_SERVICES.get(prefix.split("_")[0], prefix.lower()), operation
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            action = parse_qs(self._peek_body(environ).decode("utf-8", "replace")).get("Action")
+        if action:
+            return service or "unknown", action[0]
+        if service:
+            operation = self.rest.match(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/"))
+            return service, operation or f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+        return "unknown", f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+
+    @staticmethod
+    def _peek_body(environ: dict[str, Any]) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    @staticmethod
+    def _json(start_response: Any, status: str, payload: Any) -> list[bytes]:
+        body = json.dumps(payload, sort_keys=True).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _vigil(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "").rstrip("/")
+        if method == "GET" and path == "/_vigil/health":
+            return self._json(start_response, "200 OK", {"ok": True})
+        if method == "GET" and path == "/_vigil/api-calls":
+            return self._json(start_response, "200 OK", self.counter.snapshot())
+        if method == "POST" and path == "/_vigil/api-calls/reset":
+            return self._json(start_response, "200 OK", self.counter.snapshot(reset=True))
+        return self._json(start_response, "404 Not Found", {"error": f"no such endpoint: {method} {path}"})
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_vigil/"):
+            return self._vigil(environ, start_response)
+        if not path.startswith("/moto-api"):
+            try:
+                self.counter.record(*self.classify(environ))
+            except Exception as exc:  # counting must never break a request
+                _log(f"could not classify request: {exc!r}")
+                self.counter.record("unknown", "unclassified")
+        return self.app(environ, start_response)
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Vigil AWS API emulator (patched moto_server, loopback only)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free port (default 0)")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin is closed (parent died)")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not _is_loopback_host(args.host):
+        _log(f"refusing to bind to non-loopback address {args.host!r}")
+        return 2
+    host = "127.0.0.1" if args.host.lower().startswith("localhost") else args.host.strip("[]")
+    if not 0 <= args.port <= 65535:
+        _log(f"invalid port {args.port}")
+        return 2
+
+    ready_out = sys.stdout
+    sys.stdout = sys.stderr  # the ready line is the only thing ever written to stdout
+    install_loopback_guard()
+    os.environ.setdefault("MOTO_EVENTS_INVOKE_HTTP", "false")
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    apply_patches()
+    app = VigilMiddleware(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, args.port, app, threaded=True)
+    port = server.server_port
+    os.environ["MOTO_PORT"] = str(port)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.exit_on_stdin_eof:
+        def watch_stdin() -> None:
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            stop.set()
+
+        threading.Thread(target=watch_stdin, name="stdin-eof-watcher", daemon=True).start()
+
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="server", daemon=True)
+    serving.start()
+    url_host = f"[{host}]" if ":" in host else host
+    ready_out.write(f"{READY_PREFIX} http://{url_host}:{port}\n")
+    ready_out.flush()
+
+    while not stop.wait(0.5):
+        if not serving.is_alive():
+            _log("server thread died")
+            return 1
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
