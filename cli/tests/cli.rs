@@ -26,13 +26,19 @@ fn vigil(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn fixture(name: &str) -> String {
-    format!("{}/../crates/adapters/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../crates/adapters/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
 fn every_sample_normalizes() {
-    for entry in
-        std::fs::read_dir(format!("{}/../crates/adapters/tests/fixtures", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    for entry in std::fs::read_dir(format!(
+        "{}/../crates/adapters/tests/fixtures",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
     {
         let path = entry.unwrap().path();
         let out = vigil(&["normalize", path.to_str().unwrap()], b"");

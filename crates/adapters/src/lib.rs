@@ -41,11 +41,35 @@ pub enum SourceEvent {
 
 /// Parses one event (an EventBridge event or a bare source payload) from its JSON bytes.
 pub fn parse_event(bytes: &[u8], ctx: &ParseContext) -> Result<SourceEvent, AdapterError> {
+    parse_delivery(bytes, ctx).map(|d| d.event)
+}
+
+/// An event together with the identity of its delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event: SourceEvent,
+    /// The EventBridge event id when the event came wrapped: it identifies this delivery (a
+    /// redelivery repeats it), unlike a source's own id, which GuardDuty repeats on every update.
+    pub envelope_id: Option<String>,
+}
+
+/// Like [`parse_event`], also returning the envelope id.
+pub fn parse_delivery(bytes: &[u8], ctx: &ParseContext) -> Result<Delivery, AdapterError> {
     let value = json::parse_bounded(bytes)?;
     // parse_bounded only succeeds on valid UTF-8, so this never fails; kept fallible for safety.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| AdapterError::new("$", ErrorKind::NotJson(e.to_string())))?;
-    parse_value(&value, text, ctx)
+    let event = parse_value(&value, text, ctx)?;
+    let envelope_id = Obj::root(&value, "$")
+        .ok()
+        .filter(|o| Envelope::detect(o).is_some())
+        .and_then(|o| {
+            o.str("id")
+                .ok()
+                .flatten()
+                .map(|id| vigil_model::text::clean(id, 128, false))
+        });
+    Ok(Delivery { event, envelope_id })
 }
 
 /// Parses an already-decoded event; `original` is its JSON text, kept (size-capped) for forensics.

@@ -753,6 +753,10 @@ class VigilMiddleware:
         self.app = app
         self.counter = ApiCallCounter()
         self.rest = RestOperationMatcher()
+        # moto's backends read-modify-write without locking, so two concurrent UpdateItems on one item
+        # can both see the old value; DynamoDB (and every AWS API we use) applies one item's writes
+        # atomically and in order. Serializing requests restores those semantics.
+        self.serialize = threading.Lock()
 
     def classify(self, environ: dict[str, Any]) -> tuple[str, str]:
         auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -808,7 +812,9 @@ class VigilMiddleware:
             except Exception as exc:  # counting must never break a request
                 _log(f"could not classify request: {exc!r}")
                 self.counter.record("unknown", "unclassified")
-        return self.app(environ, start_response)
+        with self.serialize:
+            # Consume the response inside the lock: WSGI apps may do their work lazily.
+            return list(self.app(environ, start_response))
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+//! Whether an occurrence is published as `Finding Accepted`. New fingerprints always are; repeats are
+//! published at count milestones (1, 10, 100, …), when the update interval's window turns over, or
+//! when the record is still `accepted` past its lease (enrichment may have failed).
+
+use crate::record::{DedupState, RecordBefore};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishReason {
+    New,
+    Milestone,
+    Interval,
+    LeaseExpired,
+    /// A redelivered event whose record is not yet forwarded: its first delivery may not have
+    /// been published.
+    Redelivery,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted (or recognized as a redelivery) and to be published.
+    Publish { reason: PublishReason, count: u64 },
+    /// Counted; Security Hub will hear of it with a later update.
+    Duplicate { count: u64 },
+    /// This event id was already counted; nothing changed.
+    Redelivered { count: u64 },
+}
+
+impl Outcome {
+    pub fn count(&self) -> u64 {
+        match self {
+            Outcome::Publish { count, .. }
+            | Outcome::Duplicate { count }
+            | Outcome::Redelivered { count } => *count,
+        }
+    }
+
+    pub fn should_publish(&self) -> bool {
+        matches!(self, Outcome::Publish { .. })
+    }
+}
+
+/// 1, 10, 100, 1000, …
+pub fn is_milestone(count: u64) -> bool {
+    let mut m = 1u64;
+    while m < count {
+        match m.checked_mul(10) {
+            Some(next) => m = next,
+            None => return false,
+        }
+    }
+    m == count
+}
+
+/// The fixed window of length `secs` that `now` falls in.
+pub fn bucket(now: DateTime<Utc>, secs: u64) -> i64 {
+    now.timestamp().div_euclid(secs.max(1) as i64)
+}
+
+/// Decides for an event that was counted: `before` holds the record's values as the update found them
+/// (`None` when the update created the record).
+pub fn after_counted(
+    before: Option<&RecordBefore>,
+    now: DateTime<Utc>,
+    lease_secs: u64,
+    interval_secs: u64,
+) -> Outcome {
+    let Some(before) = before else {
+        return Outcome::Publish {
+            reason: PublishReason::New,
+            count: 1,
+        };
+    };
+    let count = before.count.saturating_add(1);
+    if is_milestone(count) {
+        return Outcome::Publish {
+            reason: PublishReason::Milestone,
+            count,
+        };
+    }
+    let lease_expired = before.state == DedupState::Accepted
+        && before
+            .accepted_at
+            .is_some_and(|t| now.timestamp() - t >= lease_secs as i64)
+        && before.lease_bucket != Some(bucket(now, lease_secs));
+    if lease_expired {
+        return Outcome::Publish {
+            reason: PublishReason::LeaseExpired,
+            count,
+        };
+    }
+    if before.interval_bucket != Some(bucket(now, interval_secs)) {
+        return Outcome::Publish {
+            reason: PublishReason::Interval,
+            count,
+        };
+    }
+    Outcome::Duplicate { count }
+}
+
+/// Decides for a redelivered event (its id was already counted).
+pub fn after_redelivery(existing: &RecordBefore) -> Outcome {
+    if existing.state == DedupState::Accepted {
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            count: existing.count,
+        }
+    } else {
+        Outcome::Redelivered {
+            count: existing.count,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        // 1_700_000_100 is a multiple of 900, so windows start at `at(0)`.
+        Utc.timestamp_opt(1_700_000_100 + secs, 0).unwrap()
+    }
+
+    fn before(count: u64, state: DedupState, accepted_secs: i64) -> RecordBefore {
+        RecordBefore {
+            count,
+            state,
+            accepted_at: Some(at(accepted_secs).timestamp()),
+            lease_bucket: Some(bucket(at(accepted_secs), 120)),
+            interval_bucket: Some(bucket(at(accepted_secs), 900)),
+        }
+    }
+
+    #[test]
+    fn milestones() {
+        let ms: Vec<u64> = (1..=2000).filter(|c| is_milestone(*c)).collect();
+        assert_eq!(ms, vec![1, 10, 100, 1000]);
+        assert!(is_milestone(10_000_000_000_000_000_000));
+        assert!(!is_milestone(u64::MAX));
+        assert!(!is_milestone(0));
+    }
+
+    #[test]
+    fn new_then_repeats() {
+        assert_eq!(
+            after_counted(None, at(0), 120, 900),
+            Outcome::Publish {
+                reason: PublishReason::New,
+                count: 1
+            }
+        );
+        let b = before(1, DedupState::Accepted, 0);
+        assert_eq!(
+            after_counted(Some(&b), at(5), 120, 900),
+            Outcome::Duplicate { count: 2 }
+        );
+        let b = before(9, DedupState::Forwarded, 0);
+        assert_eq!(
+            after_counted(Some(&b), at(5), 120, 900),
+            Outcome::Publish {
+                reason: PublishReason::Milestone,
+                count: 10
+            }
+        );
+    }
+
+    #[test]
+    fn lease_lets_an_unforwarded_finding_through_again() {
+        let b = before(3, DedupState::Accepted, 0);
+        assert_eq!(
+            after_counted(Some(&b), at(60), 120, 900),
+            Outcome::Duplicate { count: 4 },
+            "within the lease"
+        );
+        assert_eq!(
+            after_counted(Some(&b), at(125), 120, 900),
+            Outcome::Publish {
+                reason: PublishReason::LeaseExpired,
+                count: 4
+            }
+        );
+        let forwarded = before(3, DedupState::Forwarded, 0);
+        assert_eq!(
+            after_counted(Some(&forwarded), at(125), 120, 900),
+            Outcome::Duplicate { count: 4 }
+        );
+    }
+
+    #[test]
+    fn interval_turnover_publishes_a_count_update() {
+        let b = before(3, DedupState::Forwarded, 0);
+        assert_eq!(
+            after_counted(Some(&b), at(901), 120, 900),
+            Outcome::Publish {
+                reason: PublishReason::Interval,
+                count: 4
+            }
+        );
+    }
+
+    #[test]
+    fn redeliveries() {
+        assert!(after_redelivery(&before(3, DedupState::Accepted, 0)).should_publish());
+        assert_eq!(
+            after_redelivery(&before(3, DedupState::Forwarded, 0)),
+            Outcome::Redelivered { count: 3 }
+        );
+    }
+}

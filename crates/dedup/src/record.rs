@@ -1,0 +1,89 @@
+//! The dedup item's layout in the shared table.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const SK_DEDUP: &str = "DEDUP";
+pub const EXPIRES_AT: &str = "expires_at";
+
+pub const FINGERPRINT: &str = "fingerprint";
+pub const FIRST_SEEN: &str = "first_seen";
+pub const LAST_SEEN: &str = "last_seen";
+pub const COUNT: &str = "occurrences";
+pub const STATE: &str = "dedup_state";
+pub const ACCEPTED_AT: &str = "accepted_at";
+pub const FORWARDED_AT: &str = "forwarded_at";
+pub const SECURITY_HUB_ID: &str = "securityhub_id";
+pub const RULE: &str = "rule";
+pub const SOURCE: &str = "source";
+pub const LEASE_BUCKET: &str = "lease_bucket";
+pub const INTERVAL_BUCKET: &str = "interval_bucket";
+/// Two generations of recently counted event ids (string sets); the current one rolls over into the
+/// previous one when full, so the item stays small however hot the fingerprint.
+pub const IDS_CURRENT: &str = "event_ids";
+pub const IDS_PREVIOUS: &str = "event_ids_previous";
+
+pub fn dedup_key(fingerprint: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            PK.to_owned(),
+            AttributeValue::S(format!("FP#{fingerprint}")),
+        ),
+        (SK.to_owned(), AttributeValue::S(SK_DEDUP.to_owned())),
+    ])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupState {
+    Accepted,
+    Forwarded,
+}
+
+impl DedupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DedupState::Accepted => "accepted",
+            DedupState::Forwarded => "forwarded",
+        }
+    }
+}
+
+/// The record's values before an update, or at a refused condition (both `ALL_OLD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordBefore {
+    pub count: u64,
+    pub state: DedupState,
+    pub accepted_at: Option<i64>,
+    pub lease_bucket: Option<i64>,
+    pub interval_bucket: Option<i64>,
+}
+
+impl RecordBefore {
+    /// `None` when the attributes describe no existing record (the update created it).
+    pub fn from_attributes(attrs: &HashMap<String, AttributeValue>) -> Option<Self> {
+        let num = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        let count = num(COUNT)?;
+        let state = match attrs
+            .get(STATE)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+        {
+            Some("forwarded") => DedupState::Forwarded,
+            _ => DedupState::Accepted,
+        };
+        Some(RecordBefore {
+            count: u64::try_from(count).unwrap_or(0),
+            state,
+            accepted_at: num(ACCEPTED_AT),
+            lease_bucket: num(LEASE_BUCKET),
+            interval_bucket: num(INTERVAL_BUCKET),
+        })
+    }
+}

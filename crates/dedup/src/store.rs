@@ -1,0 +1,258 @@
+//! The DynamoDB calls. The hot path is one `UpdateItem`:
+//!
+//! - the update counts the occurrence, stamps times and windows, and adds the event id to the
+//!   current generation of remembered ids;
+//! - the condition refuses an event id already remembered (a redelivery), and a full generation;
+//! - `ALL_OLD` returns what the record held before, which is all [`decision`](crate::decision) needs
+//!   (not `UPDATED_OLD`: implementations differ on whether it includes attributes whose value did not
+//!   change, such as `if_not_exists` ones); a refused condition returns the record too, so there is
+//!   never a second read. Returning values costs no capacity.
+//!
+//! Only when the current generation is full does a second `UpdateItem` roll it over.
+
+use crate::config::DedupConfig;
+use crate::decision::{self, Outcome};
+use crate::record::*;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DedupError {
+    #[error("DynamoDB UpdateItem on {fingerprint} failed: {source}")]
+    Update {
+        fingerprint: String,
+        #[source]
+        source: Box<SdkError<UpdateItemError>>,
+    },
+    #[error("dedup record for {0} kept changing under concurrent writers")]
+    Contention(String),
+}
+
+/// One occurrence of a finding, as the dedup record sees it.
+#[derive(Debug, Clone)]
+pub struct Occurrence<'a> {
+    pub fingerprint: &'a str,
+    /// The delivery's identity: the EventBridge event id (or the source's own id for bare events).
+    pub event_id: &'a str,
+    pub source: &'a str,
+    pub rule: &'a str,
+    pub securityhub_id: &'a str,
+}
+
+#[derive(Clone)]
+pub struct DedupStore {
+    client: aws_sdk_dynamodb::Client,
+    config: DedupConfig,
+}
+
+enum Attempt {
+    Done(Outcome),
+    /// The current generation of event ids is full: roll it over.
+    Full,
+}
+
+impl DedupStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, config: DedupConfig) -> Self {
+        DedupStore { client, config }
+    }
+
+    pub fn config(&self) -> &DedupConfig {
+        &self.config
+    }
+
+    /// Counts one occurrence and says whether to publish it.
+    pub async fn record(
+        &self,
+        occ: &Occurrence<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, DedupError> {
+        for _ in 0..3 {
+            match self.try_count(occ, now, false).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Full => match self.try_count(occ, now, true).await? {
+                    Attempt::Done(outcome) => return Ok(outcome),
+                    // Another writer rolled the generation over first: count again on the new one.
+                    Attempt::Full => continue,
+                },
+            }
+        }
+        Err(DedupError::Contention(occ.fingerprint.to_owned()))
+    }
+
+    async fn try_count(
+        &self,
+        occ: &Occurrence<'_>,
+        now: DateTime<Utc>,
+        rollover: bool,
+    ) -> Result<Attempt, DedupError> {
+        let cfg = &self.config;
+        let (lease, interval) = (cfg.lease.as_secs(), cfg.update_interval.as_secs());
+        let names = HashMap::from(
+            [
+                ("#pk", PK),
+                ("#fp", FINGERPRINT),
+                ("#first", FIRST_SEEN),
+                ("#last", LAST_SEEN),
+                ("#state", STATE),
+                ("#acc", ACCEPTED_AT),
+                ("#shid", SECURITY_HUB_ID),
+                ("#rule", RULE),
+                ("#src", SOURCE),
+                ("#lease", LEASE_BUCKET),
+                ("#interval", INTERVAL_BUCKET),
+                ("#exp", EXPIRES_AT),
+                ("#count", COUNT),
+                ("#ids", IDS_CURRENT),
+                ("#prev", IDS_PREVIOUS),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let values = HashMap::from(
+            [
+                (":fp", s(occ.fingerprint)),
+                (
+                    ":now_iso",
+                    s(&now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                ),
+                (":accepted", s(DedupState::Accepted.as_str())),
+                (":now_s", n(now.timestamp())),
+                (":shid", s(occ.securityhub_id)),
+                (":rule", s(occ.rule)),
+                (":src", s(occ.source)),
+                (":lease_b", n(decision::bucket(now, lease))),
+                (":interval_b", n(decision::bucket(now, interval))),
+                (":exp", n(now.timestamp() + cfg.window.as_secs() as i64)),
+                (":one", n(1)),
+                (":eid", s(occ.event_id)),
+                (":eidset", AttributeValue::Ss(vec![occ.event_id.to_owned()])),
+                (":cap", n(cfg.remembered_event_ids as i64)),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let common = "#fp = if_not_exists(#fp, :fp), #first = if_not_exists(#first, :now_iso), #last = :now_iso, \
+                      #state = if_not_exists(#state, :accepted), #acc = if_not_exists(#acc, :now_s), \
+                      #shid = if_not_exists(#shid, :shid), #rule = if_not_exists(#rule, :rule), \
+                      #src = if_not_exists(#src, :src), #lease = :lease_b, #interval = :interval_b, #exp = :exp";
+        let (update, condition) = if rollover {
+            (
+                format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one"),
+                "NOT contains(#ids, :eid) AND NOT contains(#prev, :eid) AND size(#ids) >= :cap",
+            )
+        } else {
+            (
+                format!("SET {common} ADD #count :one, #ids :eidset"),
+                "attribute_not_exists(#pk) OR (NOT contains(#ids, :eid) AND NOT contains(#prev, :eid) \
+                 AND (attribute_not_exists(#ids) OR size(#ids) < :cap))",
+            )
+        };
+        let mut names = names;
+        if rollover {
+            // DynamoDB refuses expression names the expressions do not use.
+            names.remove("#pk");
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&cfg.table_name)
+            .set_key(Some(dedup_key(occ.fingerprint)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(UpdateItemOutput { attributes, .. }) => {
+                let before = attributes.as_ref().and_then(RecordBefore::from_attributes);
+                Ok(Attempt::Done(decision::after_counted(
+                    before.as_ref(),
+                    now,
+                    lease,
+                    interval,
+                )))
+            }
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                let item = match ctx.err() {
+                    UpdateItemError::ConditionalCheckFailedException(e) => {
+                        e.item.clone().unwrap_or_default()
+                    }
+                    _ => HashMap::new(),
+                };
+                if remembers(&item, occ.event_id) {
+                    let existing = RecordBefore::from_attributes(&item).unwrap_or(RecordBefore {
+                        count: 0,
+                        state: DedupState::Accepted,
+                        accepted_at: None,
+                        lease_bucket: None,
+                        interval_bucket: None,
+                    });
+                    Ok(Attempt::Done(decision::after_redelivery(&existing)))
+                } else {
+                    Ok(Attempt::Full)
+                }
+            }
+            Err(e) => Err(DedupError::Update {
+                fingerprint: occ.fingerprint.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Marks a record `forwarded` once Security Hub confirmed the import. Conditional on the record
+    /// existing, so a late confirmation never resurrects an expired record. Returns whether it did.
+    pub async fn mark_forwarded(
+        &self,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DedupError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(fingerprint)))
+            .update_expression("SET #state = :forwarded, #fwd = :now")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#fwd", FORWARDED_AT)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(
+                ":forwarded",
+                AttributeValue::S(DedupState::Forwarded.as_str().into()),
+            )
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::S(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DedupError::Update {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+}
+
+fn remembers(item: &HashMap<String, AttributeValue>, event_id: &str) -> bool {
+    [IDS_CURRENT, IDS_PREVIOUS].iter().any(|k| {
+        item.get(*k)
+            .and_then(|v| v.as_ss().ok())
+            .is_some_and(|ids| ids.iter().any(|id| id == event_id))
+    })
+}

@@ -1,0 +1,190 @@
+//! The dedup record against the AWS API emulator: one UpdateItem per occurrence, redeliveries never
+//! counted twice, generations of remembered ids rolling over, forwarded marking.
+
+use chrono::{Duration, TimeZone, Utc};
+use vigil_dedup::{DedupConfig, DedupStore, Occurrence, Outcome, PublishReason};
+use vigil_testkit::{Emulator, TABLE_NAME};
+
+async fn store(emulator: &Emulator, remembered: usize) -> (DedupStore, aws_sdk_dynamodb::Client) {
+    emulator.create_table().await;
+    let client = aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await);
+    let mut config = DedupConfig::new(TABLE_NAME);
+    config.remembered_event_ids = remembered;
+    (DedupStore::new(client.clone(), config), client)
+}
+
+fn occ<'a>(fp: &'a str, event_id: &'a str) -> Occurrence<'a> {
+    Occurrence {
+        fingerprint: fp,
+        event_id,
+        source: "falco",
+        rule: "Terminal shell in container",
+        securityhub_id: "vigil-x",
+    }
+}
+
+async fn item(
+    client: &aws_sdk_dynamodb::Client,
+    fp: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    client
+        .get_item()
+        .table_name(TABLE_NAME)
+        .set_key(Some(vigil_dedup::record::dedup_key(fp)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("record exists")
+}
+
+#[tokio::test]
+async fn counts_once_per_event_id_with_one_update_each() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 256).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    emulator.reset_api_calls();
+
+    let first = store.record(&occ("fp1", "e0"), t0).await.unwrap();
+    assert_eq!(
+        first,
+        Outcome::Publish {
+            reason: PublishReason::New,
+            count: 1
+        }
+    );
+    let mut published = 1;
+    for i in 1..=50 {
+        let o = store
+            .record(&occ("fp1", &format!("e{i}")), t0 + Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!(o.count(), i + 1);
+        published += u64::from(o.should_publish());
+    }
+    assert_eq!(published, 2, "new, then the 10th occurrence");
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        51,
+        "exactly one UpdateItem per occurrence"
+    );
+    assert_eq!(
+        emulator.calls("dynamodb", "GetItem"),
+        0,
+        "no read before write"
+    );
+
+    // The same event id delivered again (3 deliveries in all) is recognized, not counted.
+    for _ in 0..2 {
+        let o = store
+            .record(&occ("fp1", "e7"), t0 + Duration::seconds(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            o,
+            Outcome::Publish {
+                reason: PublishReason::Redelivery,
+                count: 51
+            },
+            "still accepted: let through"
+        );
+    }
+    let rec = item(&client, "fp1").await;
+    assert_eq!(rec["occurrences"].as_n().unwrap(), "51");
+    assert_eq!(rec["dedup_state"].as_s().unwrap(), "accepted");
+    assert_eq!(
+        rec["first_seen"].as_s().unwrap(),
+        "2026-01-01T00:00:00.000Z"
+    );
+    let expires: i64 = rec["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(
+        expires,
+        (t0 + Duration::seconds(1)).timestamp() + 24 * 3600,
+        "refreshed by the last counted occurrence only"
+    );
+
+    // Forwarded: redeliveries are then quiet.
+    assert!(store.mark_forwarded("fp1", t0).await.unwrap());
+    assert_eq!(
+        store.record(&occ("fp1", "e7"), t0).await.unwrap(),
+        Outcome::Redelivered { count: 51 }
+    );
+    assert!(
+        !store.mark_forwarded("never-seen", t0).await.unwrap(),
+        "no record is created by a late confirmation"
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_after_the_lease_is_let_through_while_accepted() {
+    let emulator = Emulator::start();
+    let (store, _) = store(&emulator, 256).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 5).unwrap();
+    store.record(&occ("fp", "a"), t0).await.unwrap();
+    assert_eq!(
+        store
+            .record(&occ("fp", "b"), t0 + Duration::seconds(30))
+            .await
+            .unwrap(),
+        Outcome::Duplicate { count: 2 }
+    );
+    let late = store
+        .record(&occ("fp", "c"), t0 + Duration::seconds(180))
+        .await
+        .unwrap();
+    assert_eq!(
+        late,
+        Outcome::Publish {
+            reason: PublishReason::LeaseExpired,
+            count: 3
+        }
+    );
+    // Once per lease window, not on every repeat.
+    assert_eq!(
+        store
+            .record(&occ("fp", "d"), t0 + Duration::seconds(181))
+            .await
+            .unwrap(),
+        Outcome::Duplicate { count: 4 }
+    );
+}
+
+#[tokio::test]
+async fn remembered_ids_roll_over_and_stay_bounded() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 4).await;
+    let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    for i in 0..10 {
+        store
+            .record(&occ("hot", &format!("id{i}")), t)
+            .await
+            .unwrap();
+    }
+    let rec = item(&client, "hot").await;
+    assert_eq!(rec["occurrences"].as_n().unwrap(), "10");
+    let current = rec["event_ids"].as_ss().unwrap().len();
+    let previous = rec["event_ids_previous"].as_ss().unwrap().len();
+    assert!(
+        current <= 4 && previous <= 4,
+        "bounded: {current} + {previous}"
+    );
+    // The last ids are still recognized as redeliveries.
+    assert!(matches!(
+        store.record(&occ("hot", "id9"), t).await.unwrap(),
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            ..
+        }
+    ));
+    assert!(matches!(
+        store.record(&occ("hot", "id6"), t).await.unwrap(),
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            ..
+        }
+    ));
+    assert_eq!(
+        item(&client, "hot").await["occurrences"].as_n().unwrap(),
+        "10"
+    );
+}

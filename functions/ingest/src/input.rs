@@ -1,0 +1,53 @@
+//! What the function is invoked with: an SQS batch from the event source mapping (each body one
+//! event), or one event directly (an EventBridge event, or falcosidekick's bare Falco alert).
+
+use serde_json::Value;
+
+/// One message to process.
+pub struct Message {
+    /// SQS message id, reported back in `batchItemFailures`; `None` for a direct invocation.
+    pub message_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub enum Invocation {
+    SqsBatch(Vec<Message>),
+    Direct(Message),
+}
+
+impl Invocation {
+    pub fn from_payload(payload: Value) -> Invocation {
+        if let Some(records) = sqs_records(&payload) {
+            return Invocation::SqsBatch(
+                records
+                    .iter()
+                    .map(|r| Message {
+                        message_id: r
+                            .get("messageId")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        body: r
+                            .get("body")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .as_bytes()
+                            .to_vec(),
+                    })
+                    .collect(),
+            );
+        }
+        Invocation::Direct(Message {
+            message_id: None,
+            body: serde_json::to_vec(&payload).unwrap_or_default(),
+        })
+    }
+}
+
+fn sqs_records(payload: &Value) -> Option<&Vec<Value>> {
+    let records = payload.get("Records")?.as_array()?;
+    records
+        .iter()
+        .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        .then_some(records)
+        .filter(|r| !r.is_empty())
+}

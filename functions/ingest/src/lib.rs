@@ -1,0 +1,355 @@
+//! The ingest function: adapters → canonical Finding → DynamoDB dedup → `Finding Accepted` on the bus.
+//!
+//! Bad input is published as `Event Rejected` and the invocation succeeds, so it never blocks good
+//! input or burns retries. A message whose DynamoDB update or publication fails is reported in
+//! `batchItemFailures`, so SQS redelivers only it; the dedup record recognizes the redelivery by its
+//! event id and does not count it twice.
+
+pub mod config;
+pub mod events;
+pub mod input;
+pub mod metrics;
+
+pub use config::IngestConfig;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use events::{DedupSummary, EVENT_REJECTED, EventRejected, FINDING_ACCEPTED, FindingAccepted};
+use input::{Invocation, Message};
+use metrics::Counts;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tracing::{debug, info, warn};
+use vigil_adapters::{Delivery, ParseContext, SourceEvent};
+use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
+use vigil_dedup::{DedupStore, Occurrence, Outcome};
+use vigil_model::Finding;
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Ingest {
+    dedup: DedupStore,
+    publisher: EventPublisher,
+    config: IngestConfig,
+    default_region: Option<String>,
+    clock: Clock,
+}
+
+/// What became of each message of an invocation.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// Indexes of the messages SQS must deliver again.
+    pub failed: Vec<usize>,
+    pub counts: Counts,
+}
+
+enum Parsed {
+    Finding {
+        finding: Box<Finding>,
+        event_id: String,
+    },
+    Rejected(Box<EventRejected>),
+}
+
+impl Ingest {
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        eventbridge: aws_sdk_eventbridge::Client,
+        config: IngestConfig,
+        default_region: Option<String>,
+    ) -> Self {
+        Ingest {
+            dedup: DedupStore::new(dynamodb, config.dedup.clone()),
+            publisher: EventPublisher::new(
+                eventbridge,
+                config.event_bus_name.clone(),
+                RetryPolicy::default(),
+            ),
+            config,
+            default_region,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Builds the clients once, from the Lambda environment.
+    pub fn from_env(config: IngestConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let region = sdk.region().map(|r| r.to_string());
+        Self::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_eventbridge::Client::new(sdk),
+            config,
+            region,
+        )
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.publisher = EventPublisher::new(
+            self.publisher_client(),
+            self.config.event_bus_name.clone(),
+            retry,
+        );
+        self
+    }
+
+    fn publisher_client(&self) -> aws_sdk_eventbridge::Client {
+        self.publisher.client().clone()
+    }
+
+    /// The Lambda handler: an SQS batch answers with `batchItemFailures`; a direct invocation fails
+    /// (so Lambda retries it) only when its finding could not be stored or published.
+    pub async fn handle(
+        &self,
+        payload: Value,
+        invoked_function_arn: Option<String>,
+    ) -> Result<Value, lambda_runtime::Error> {
+        let ctx = ParseContext {
+            default_account: invoked_function_arn
+                .as_deref()
+                .and_then(account_of_function_arn),
+            default_region: self.default_region.clone(),
+        };
+        match Invocation::from_payload(payload) {
+            Invocation::SqsBatch(messages) => {
+                let ids: Vec<Option<String>> =
+                    messages.iter().map(|m| m.message_id.clone()).collect();
+                let outcome = self.process(messages, &ctx).await;
+                let failures: Vec<Value> = outcome
+                    .failed
+                    .iter()
+                    .filter_map(|&i| ids[i].clone())
+                    .map(|id| json!({ "itemIdentifier": id }))
+                    .collect();
+                Ok(json!({ "batchItemFailures": failures }))
+            }
+            Invocation::Direct(message) => {
+                let outcome = self.process(vec![message], &ctx).await;
+                if outcome.failed.is_empty() {
+                    Ok(
+                        json!({ "accepted": outcome.counts.accepted, "duplicates": outcome.counts.duplicates + outcome.counts.redeliveries, "rejected": outcome.counts.rejected }),
+                    )
+                } else {
+                    Err("the finding could not be stored or published; retry".into())
+                }
+            }
+        }
+    }
+
+    /// Processes a batch: every message ends accepted, counted as a duplicate, rejected (published
+    /// as `Event Rejected`), or failed (to be redelivered).
+    pub async fn process(&self, messages: Vec<Message>, ctx: &ParseContext) -> BatchOutcome {
+        let now = (self.clock)();
+        let received_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let parsed: Vec<Parsed> = messages
+            .iter()
+            .map(|m| parse(m, ctx, &received_at))
+            .collect();
+
+        let outcomes = self.count_all(&parsed, now).await;
+
+        let mut result = BatchOutcome::default();
+        let mut to_publish: Vec<(usize, VigilEvent)> = Vec::new();
+        for (i, p) in parsed.iter().enumerate() {
+            match (p, &outcomes[i]) {
+                (Parsed::Rejected(r), _) => {
+                    info!(code = %r.code, reason = %r.reason, sqs_message_id = ?r.sqs_message_id, "event rejected");
+                    result.counts.rejected += 1;
+                    match VigilEvent::new(EVENT_REJECTED, r.as_ref()) {
+                        Ok(e) => to_publish.push((i, e)),
+                        Err(_) => result.failed.push(i),
+                    }
+                }
+                (Parsed::Finding { finding, event_id }, Some(Ok(outcome))) => {
+                    let fingerprint = finding.fingerprint.as_str();
+                    match outcome {
+                        Outcome::Publish { reason, count } => {
+                            info!(event_id = %event_id, fingerprint, ?reason, count, "finding accepted");
+                            result.counts.accepted += 1;
+                            let detail = FindingAccepted {
+                                finding,
+                                dedup: DedupSummary {
+                                    count: *count,
+                                    reason: *reason,
+                                    securityhub_id: vigil_asff::finding_id(finding),
+                                    event_id: event_id.clone(),
+                                },
+                            };
+                            match VigilEvent::new(FINDING_ACCEPTED, &detail) {
+                                Ok(mut e) => {
+                                    e.resources =
+                                        finding.resource.task_arn.iter().cloned().collect();
+                                    to_publish.push((i, e));
+                                }
+                                Err(_) => result.failed.push(i),
+                            }
+                        }
+                        Outcome::Duplicate { count } => {
+                            debug!(event_id = %event_id, fingerprint, count, "duplicate counted");
+                            result.counts.duplicates += 1;
+                        }
+                        Outcome::Redelivered { count } => {
+                            debug!(event_id = %event_id, fingerprint, count, "redelivery ignored");
+                            result.counts.redeliveries += 1;
+                        }
+                    }
+                }
+                (Parsed::Finding { finding, event_id }, Some(Err(e))) => {
+                    warn!(event_id = %event_id, fingerprint = finding.fingerprint.as_str(), error = %e, "dedup failed; message will be redelivered");
+                    result.failed.push(i);
+                }
+                (Parsed::Finding { .. }, None) => result.failed.push(i),
+            }
+        }
+
+        let events: Vec<VigilEvent> = to_publish.iter().map(|(_, e)| e.clone()).collect();
+        for ((i, _), published) in to_publish.iter().zip(self.publisher.publish(&events).await) {
+            if let Err(e) = published {
+                warn!(message = i, error = %e, "publishing failed; message will be redelivered");
+                result.failed.push(*i);
+            }
+        }
+        result.failed.sort_unstable();
+        result.failed.dedup();
+        result.counts.failed = result.failed.len() as u64;
+        println!("{}", result.counts.emf_line(now.timestamp_millis()));
+        result
+    }
+
+    /// One conditional UpdateItem per finding, `concurrency` at a time.
+    async fn count_all(
+        &self,
+        parsed: &[Parsed],
+        now: DateTime<Utc>,
+    ) -> Vec<Option<Result<Outcome, vigil_dedup::DedupError>>> {
+        let mut results: Vec<Option<Result<Outcome, vigil_dedup::DedupError>>> =
+            (0..parsed.len()).map(|_| None).collect();
+        let work: Vec<(usize, String, String, &'static str, String, String)> = parsed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p {
+                Parsed::Finding { finding, event_id } => Some((
+                    i,
+                    finding.fingerprint.as_str().to_owned(),
+                    event_id.clone(),
+                    finding.source.as_str(),
+                    finding.rule.clone(),
+                    vigil_asff::finding_id(finding),
+                )),
+                Parsed::Rejected(_) => None,
+            })
+            .collect();
+        for chunk in work.chunks(self.config.concurrency.max(1)) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, fingerprint, event_id, source, rule, shid) in chunk.iter().cloned() {
+                let store = self.dedup.clone();
+                set.spawn(async move {
+                    let occ = Occurrence {
+                        fingerprint: &fingerprint,
+                        event_id: &event_id,
+                        source,
+                        rule: &rule,
+                        securityhub_id: &shid,
+                    };
+                    (i, store.record(&occ, now).await)
+                });
+            }
+            while let Some(joined) = set.join_next().await {
+                // A panicking task leaves its slot empty, which fails (and redelivers) its message.
+                if let Ok((i, r)) = joined {
+                    results[i] = Some(r);
+                }
+            }
+        }
+        results
+    }
+}
+
+fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
+    match vigil_adapters::parse_delivery(&m.body, ctx) {
+        Ok(Delivery { event: SourceEvent::Finding(finding), envelope_id }) => {
+            let event_id = envelope_id
+                .or_else(|| finding.source_event_id.clone())
+                .or_else(|| m.message_id.clone())
+                .unwrap_or_else(|| content_id(&m.body));
+            Parsed::Finding { finding: Box::new(finding), event_id }
+        }
+        Ok(Delivery { event: SourceEvent::TaskStateChange(_), .. }) => Parsed::Rejected(Box::new(EventRejected::new(
+            "not_a_finding",
+            "$: an ECS task state change is not a finding; route it to enrich and remediate, not ingest".into(),
+            "$".into(),
+            &m.body,
+            m.message_id.clone(),
+            received_at.to_owned(),
+        ))),
+        Err(e) => Parsed::Rejected(Box::new(EventRejected::from_error(&e, &m.body, m.message_id.clone(), received_at.to_owned()))),
+    }
+}
+
+/// A delivery id for an event that carries none: the same bytes delivered again get the same id.
+fn content_id(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut s = String::from("sha256:");
+    for b in &digest[..16] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` → ACCOUNT.
+pub fn account_of_function_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+}
+
+/// Structured JSON logs; the level comes from `RUST_LOG` or `LOG_LEVEL` (default `info`).
+pub fn init_logging() {
+    let level = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("LOG_LEVEL"))
+        .unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_current_span(false)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_from_function_arn() {
+        assert_eq!(
+            account_of_function_arn("arn:aws:lambda:us-east-1:123456789012:function:ingest")
+                .as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_of_function_arn("nonsense"), None);
+    }
+
+    #[test]
+    fn invocation_shapes() {
+        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}]});
+        assert!(
+            matches!(Invocation::from_payload(sqs), Invocation::SqsBatch(m) if m.len() == 1 && m[0].message_id.as_deref() == Some("m1"))
+        );
+        let direct = json!({"rule": "r", "priority": "Notice", "Records": "not sqs"});
+        assert!(matches!(
+            Invocation::from_payload(direct),
+            Invocation::Direct(_)
+        ));
+    }
+
+    #[test]
+    fn content_ids_are_stable() {
+        assert_eq!(content_id(b"abc"), content_id(b"abc"));
+        assert_ne!(content_id(b"abc"), content_id(b"abd"));
+    }
+}

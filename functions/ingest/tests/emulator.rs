@@ -1,0 +1,286 @@
+//! The ingest function against the AWS API emulator: SQS batches in, dedup records in DynamoDB,
+//! `Finding Accepted` / `Event Rejected` out on the bus.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use vigil_ingest::{Ingest, IngestConfig};
+use vigil_testkit::{BUS_NAME, BusTap, Emulator, TABLE_NAME};
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:vigil-ingest";
+
+struct Harness {
+    emulator: Emulator,
+    ingest: Ingest,
+    now: Arc<Mutex<DateTime<Utc>>>,
+    accepted: BusTap,
+    rejected: BusTap,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let emulator = Emulator::start();
+        emulator.create_table().await;
+        emulator.create_bus().await;
+        let accepted = emulator
+            .tap_bus(
+                "accepted",
+                json!({"source": ["vigil"], "detail-type": ["Finding Accepted"]}),
+            )
+            .await;
+        let rejected = emulator
+            .tap_bus(
+                "rejected",
+                json!({"source": ["vigil"], "detail-type": ["Event Rejected"]}),
+            )
+            .await;
+        let config = emulator.sdk_config().await;
+        // 00:00:00 starts every lease and interval window, so the test controls when they turn over.
+        let now = Arc::new(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        ));
+        let clock = now.clone();
+        let ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config)
+            .with_clock(Arc::new(move || *clock.lock().unwrap()));
+        emulator.reset_api_calls();
+        Harness {
+            emulator,
+            ingest,
+            now,
+            accepted,
+            rejected,
+        }
+    }
+
+    fn advance(&self, secs: i64) {
+        *self.now.lock().unwrap() += Duration::seconds(secs);
+    }
+
+    async fn send(&self, bodies: &[String]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| json!({"messageId": format!("msg-{i}"), "eventSource": "aws:sqs", "body": b}))
+            .collect();
+        self.ingest
+            .handle(json!({ "Records": records }), Some(FUNCTION_ARN.into()))
+            .await
+            .unwrap()
+    }
+}
+
+fn falco_event(event_id: &str) -> String {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../crates/adapters/tests/fixtures/falco-ecs-eventbridge.json"
+    ))
+    .unwrap();
+    v["id"] = json!(event_id);
+    v.to_string()
+}
+
+fn no_failures(response: &Value) {
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+}
+
+#[tokio::test]
+async fn first_event_is_accepted_and_published() {
+    let h = Harness::start().await;
+    no_failures(&h.send(&[falco_event("e-1")]).await);
+    let published = h.accepted.drain().await;
+    assert_eq!(published.len(), 1);
+    let detail = &published[0]["detail"];
+    assert_eq!(detail["finding"]["rule"], "Terminal shell in container");
+    assert_eq!(
+        detail["finding"]["resource"]["task_arn"],
+        "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad"
+    );
+    assert_eq!(detail["dedup"]["count"], 1);
+    assert_eq!(detail["dedup"]["reason"], "new");
+    assert_eq!(
+        detail["dedup"]["securityhub_id"],
+        format!(
+            "vigil-{}",
+            detail["finding"]["fingerprint"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
+        published[0]["account"], "123456789012",
+        "the envelope the bus delivered"
+    );
+    assert_eq!(h.emulator.calls("dynamodb", "UpdateItem"), 1);
+}
+
+#[tokio::test]
+async fn repeats_are_counted_and_published_only_at_milestones() {
+    let h = Harness::start().await;
+    no_failures(&h.send(&[falco_event("first")]).await);
+    for batch in 0..5 {
+        h.advance(1);
+        let bodies: Vec<String> = (0..10)
+            .map(|i| falco_event(&format!("repeat-{batch}-{i}")))
+            .collect();
+        no_failures(&h.send(&bodies).await);
+    }
+    let published = h.accepted.drain().await;
+    let counts: Vec<u64> = published
+        .iter()
+        .map(|e| e["detail"]["dedup"]["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        counts.len(),
+        2,
+        "51 occurrences, published for the new finding and the 10th: {counts:?}"
+    );
+    assert!(counts.contains(&1) && counts.contains(&10));
+    assert_eq!(
+        h.emulator.calls("dynamodb", "UpdateItem"),
+        51,
+        "one UpdateItem per event"
+    );
+    assert_eq!(
+        h.emulator.calls("dynamodb", "GetItem") + h.emulator.calls("dynamodb", "Query"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_same_event_id_delivered_three_times_counts_once() {
+    let h = Harness::start().await;
+    for _ in 0..3 {
+        no_failures(&h.send(&[falco_event("same-id")]).await);
+    }
+    no_failures(&h.send(&[falco_event("other-id")]).await);
+    let items = h.emulator.table_items().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]["occurrences"].as_n().unwrap(),
+        "2",
+        "three deliveries of one event and one other event"
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_after_the_lease_is_republished_while_still_accepted() {
+    let h = Harness::start().await;
+    no_failures(&h.send(&[falco_event("a")]).await);
+    h.advance(30);
+    no_failures(&h.send(&[falco_event("b")]).await);
+    assert_eq!(
+        h.accepted.drain().await.len(),
+        1,
+        "within the lease: only the first"
+    );
+    h.advance(150);
+    no_failures(&h.send(&[falco_event("c")]).await);
+    let again = h.accepted.drain().await;
+    assert_eq!(
+        again.len(),
+        1,
+        "the enrich stage never confirmed: let through again"
+    );
+    assert_eq!(again[0]["detail"]["dedup"]["reason"], "lease_expired");
+}
+
+#[tokio::test]
+async fn bad_events_are_published_as_rejected_and_never_fail_the_batch() {
+    let h = Harness::start().await;
+    let bodies = vec![
+        "not json at all".to_owned(),
+        json!({"rule": "r", "priority": "Urgent", "output": "x", "time": "2026-01-01T00:00:00Z"})
+            .to_string(),
+        json!({"source": "acme", "detail-type": "Scan", "detail": {"a": 1}}).to_string(),
+        falco_event("good"),
+        "x".repeat(300 * 1024),
+    ];
+    no_failures(&h.send(&bodies).await);
+    let rejected = h.rejected.drain().await;
+    assert_eq!(rejected.len(), 4);
+    let mut codes: Vec<&str> = rejected
+        .iter()
+        .map(|e| e["detail"]["code"].as_str().unwrap())
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        ["invalid_value", "not_json", "too_large", "unknown_source"]
+    );
+    let oversized = rejected
+        .iter()
+        .find(|e| e["detail"]["code"] == "too_large")
+        .unwrap();
+    assert_eq!(oversized["detail"]["payload_truncated"], true);
+    assert_eq!(oversized["detail"]["payload_bytes"], 300 * 1024);
+    let priority = rejected
+        .iter()
+        .find(|e| e["detail"]["code"] == "invalid_value")
+        .unwrap();
+    assert!(
+        priority["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("priority: unknown Falco priority")
+    );
+    assert_eq!(
+        h.accepted.drain().await.len(),
+        1,
+        "the good event in the same batch went through"
+    );
+}
+
+#[tokio::test]
+async fn a_bare_falco_alert_invoked_directly_is_accepted_with_the_functions_account() {
+    let h = Harness::start().await;
+    let alert: Value = serde_json::from_str(include_str!(
+        "../../../crates/adapters/tests/fixtures/falco-public-2.json"
+    ))
+    .unwrap();
+    let response = h
+        .ingest
+        .handle(alert, Some(FUNCTION_ARN.into()))
+        .await
+        .unwrap();
+    assert_eq!(response["accepted"], 1);
+    let published = h.accepted.drain().await;
+    assert_eq!(published[0]["detail"]["finding"]["account"], "123456789012");
+    assert_eq!(published[0]["detail"]["finding"]["region"], "us-east-1");
+}
+
+#[tokio::test]
+async fn dynamodb_requests_per_thousand_events() {
+    let h = Harness::start().await;
+    // 1,000 events over 100 distinct findings (different tasks), in batches of 100 as SQS delivers.
+    for batch in 0..10 {
+        let bodies: Vec<String> = (0..100)
+            .map(|i| {
+                let mut v: Value =
+                    serde_json::from_str(&falco_event(&format!("ev-{batch}-{i}"))).unwrap();
+                v["detail"]["output_fields"]["container.label.com.amazonaws.ecs.task-arn"] =
+                    json!(format!(
+                        "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/{:032x}",
+                        i
+                    ));
+                v.to_string()
+            })
+            .collect();
+        no_failures(&h.send(&bodies).await);
+    }
+    let calls = h.emulator.api_calls();
+    let ddb: u64 = calls
+        .get("dynamodb")
+        .map(|ops| ops.values().sum())
+        .unwrap_or(0);
+    println!(
+        "DynamoDB requests for 1000 events: {ddb} ({:?})",
+        calls.get("dynamodb")
+    );
+    assert_eq!(ddb, 1000, "exactly one DynamoDB request per event");
+    let published = h.accepted.drain().await;
+    // Each finding occurs 10 times: published when new and at the 10th occurrence (a milestone).
+    assert_eq!(published.len(), 200);
+    let put_events = h.emulator.calls("events", "PutEvents");
+    println!("PutEvents requests for 1000 events: {put_events}");
+    assert_eq!(
+        put_events, 20,
+        "two batches of 100 publications, ten entries per call"
+    );
+}
