@@ -8,5 +8,5 @@ pub mod limits;
 mod mapping;
 pub mod model;
 
-pub use mapping::{AsffError, MappingContext, finding_id, product_arn, to_asff};
+pub use mapping::{AsffError, MappingContext, finding_id, product_arn, to_asff, to_asff_enriched};
 pub use model::AsffFinding;

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use vigil_model::text::clean;
-use vigil_model::{Finding, NetworkDirection};
+use vigil_model::{Enrichment, Finding, NetworkDirection, TaskInfo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AsffError {
@@ -64,6 +64,16 @@ pub fn finding_id(finding: &Finding) -> String {
 }
 
 pub fn to_asff(finding: &Finding, ctx: &MappingContext) -> Result<AsffFinding, AsffError> {
+    to_asff_enriched(finding, None, ctx)
+}
+
+/// Like [`to_asff`], with what ECS enrichment learned: service and task definition resources, task and
+/// service tags, image digests and the offending container's hardening.
+pub fn to_asff_enriched(
+    finding: &Finding,
+    enrichment: Option<&Enrichment>,
+    ctx: &MappingContext,
+) -> Result<AsffFinding, AsffError> {
     let account = finding
         .account
         .as_deref()
@@ -138,7 +148,12 @@ pub fn to_asff(finding: &Finding, ctx: &MappingContext) -> Result<AsffFinding, A
         title,
         description,
         product_fields: product_fields(finding),
-        resources: resources(finding, partition, &region),
+        resources: resources(
+            finding,
+            enrichment.and_then(|e| e.task.as_ref()),
+            partition,
+            &region,
+        ),
         process: process(finding),
         network: network(finding),
         record_state: "ACTIVE".to_owned(),
@@ -261,87 +276,200 @@ fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
     fields
 }
 
-fn resources(finding: &Finding, partition: &str, region: &str) -> Vec<AsffResource> {
+fn resources(
+    finding: &Finding,
+    task_info: Option<&TaskInfo>,
+    partition: &str,
+    region: &str,
+) -> Vec<AsffResource> {
     let r = &finding.resource;
-    let resource =
-        |resource_type: &str, id: &str, details: Option<serde_json::Value>| AsffResource {
+    let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
+    let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
+    let resource = |resource_type: &str,
+                    id: &str,
+                    tags: &BTreeMap<String, String>,
+                    details: Option<serde_json::Value>| {
+        AsffResource {
             resource_type: resource_type.to_owned(),
             id: clean(id, MAX_RESOURCE_ID, false),
             partition: partition.to_owned(),
             region: region.to_owned(),
-            tags: BTreeMap::new(),
+            tags: resource_tags(tags),
             details,
-        };
-    let mut out = Vec::new();
-    if let Some(task) = &r.task_arn {
-        let mut details = serde_json::Map::new();
-        if let Some(c) = &r.cluster_arn {
-            details.insert("ClusterArn".into(), clean(c, MAX_RESOURCE_ID, false).into());
         }
-        if let (Some(family), Some(revision)) =
-            (&r.task_definition_family, &r.task_definition_revision)
-            && let Some(prefix) = task
+    };
+    let no_tags = BTreeMap::new();
+    let mut out = Vec::new();
+
+    // Enrichment may have found the task through the container's runtime id: prefer what it learned.
+    let task_arn = task_info
+        .map(|t| t.task_arn.as_str())
+        .or(r.task_arn.as_deref());
+    let cluster_arn = task_info
+        .map(|t| t.cluster_arn.as_str())
+        .or(r.cluster_arn.as_deref());
+    let task_definition_arn = task_info
+        .and_then(|t| t.task_definition_arn.clone())
+        .or_else(|| {
+            let (family, revision) = (
+                r.task_definition_family.as_ref()?,
+                r.task_definition_revision.as_ref()?,
+            );
+            let prefix = task_arn?
                 .split(":task/")
                 .next()
-                .filter(|p| p.starts_with("arn:"))
-        {
-            let arn = format!("{prefix}:task-definition/{family}:{revision}");
-            details.insert(
-                "TaskDefinitionArn".into(),
-                clean(&arn, MAX_RESOURCE_ID, false).into(),
-            );
+                .filter(|p| p.starts_with("arn:"))?;
+            Some(format!("{prefix}:task-definition/{family}:{revision}"))
+        });
+    let service_name = task_info
+        .and_then(|t| t.service_name.as_deref())
+        .or(r.service_name.as_deref());
+
+    if let Some(task) = task_arn {
+        let mut details = serde_json::Map::new();
+        if let Some(c) = cluster_arn {
+            details.insert("ClusterArn".into(), arn(c));
         }
-        if let Some(service) = &r.service_name {
-            details.insert(
-                "Group".into(),
-                clean(&format!("service:{service}"), MAX_GENERIC_STRING, false).into(),
-            );
+        if let Some(td) = &task_definition_arn {
+            details.insert("TaskDefinitionArn".into(), arn(td));
         }
+        let group = task_info
+            .and_then(|t| t.group.clone())
+            .or_else(|| service_name.map(|s| format!("service:{s}")));
+        if let Some(g) = group {
+            details.insert("Group".into(), text(&g));
+        }
+        if let Some(by) = task_info.and_then(|t| t.started_by.as_deref()) {
+            details.insert("StartedBy".into(), text(by));
+        }
+        let tags = task_info.map_or(&no_tags, |t| &t.tags);
         out.push(resource(
             "AwsEcsTask",
             task,
+            tags,
             Some(serde_json::json!({ "AwsEcsTask": details })),
         ));
     }
-    if let Some(cluster) = &r.cluster_arn {
+    if let Some(cluster) = cluster_arn {
         let name = cluster.rsplit('/').next().unwrap_or(cluster);
-        out.push(resource(
-            "AwsEcsCluster",
-            cluster,
-            Some(serde_json::json!({ "AwsEcsCluster": { "ClusterName": clean(name, MAX_GENERIC_STRING, false) } })),
-        ));
+        let details = serde_json::json!({ "AwsEcsCluster": { "ClusterArn": arn(cluster), "ClusterName": text(name) } });
+        out.push(resource("AwsEcsCluster", cluster, &no_tags, Some(details)));
     }
+    if let Some(t) = task_info {
+        if let Some(name) = &t.service_name {
+            let id = t.service_arn.clone().unwrap_or_else(|| name.clone());
+            let mut details = serde_json::Map::from_iter([("Name".to_owned(), text(name))]);
+            details.insert("Cluster".into(), arn(&t.cluster_arn));
+            if let Some(td) = &t.task_definition_arn {
+                details.insert("TaskDefinition".into(), arn(td));
+            }
+            if let Some(service_arn) = &t.service_arn {
+                details.insert("ServiceArn".into(), arn(service_arn));
+            }
+            out.push(resource(
+                "AwsEcsService",
+                &id,
+                &t.service_tags,
+                Some(serde_json::json!({ "AwsEcsService": details })),
+            ));
+        }
+        if let Some(td) = &t.task_definition_arn {
+            let mut details = serde_json::Map::new();
+            if let Some(f) = &t.task_definition_family {
+                details.insert("Family".into(), text(f));
+            }
+            if let Some(role) = &t.task_role_arn {
+                details.insert("TaskRoleArn".into(), arn(role));
+            }
+            let definitions: Vec<serde_json::Value> = t
+                .containers
+                .iter()
+                .take(MAX_RESOURCES)
+                .map(|c| {
+                    let mut d = serde_json::Map::from_iter([("Name".to_owned(), text(&c.name))]);
+                    if let Some(i) = &c.image {
+                        d.insert("Image".into(), text(i));
+                    }
+                    if let Some(p) = c.privileged {
+                        d.insert("Privileged".into(), p.into());
+                    }
+                    if let Some(ro) = c.readonly_root_filesystem {
+                        d.insert("ReadonlyRootFilesystem".into(), ro.into());
+                    }
+                    if let Some(u) = &c.user {
+                        d.insert("User".into(), text(u));
+                    }
+                    serde_json::Value::Object(d)
+                })
+                .collect();
+            details.insert("ContainerDefinitions".into(), definitions.into());
+            out.push(resource(
+                "AwsEcsTaskDefinition",
+                td,
+                &no_tags,
+                Some(serde_json::json!({ "AwsEcsTaskDefinition": details })),
+            ));
+        }
+    }
+
     let c = &r.container;
-    if let Some(id) = c.id.as_deref().or(c.name.as_deref()).or(c.image.as_deref()) {
+    let offending = task_info.and_then(TaskInfo::offending);
+    let name = offending.map(|o| o.name.as_str()).or(c.name.as_deref());
+    let image = offending
+        .and_then(|o| o.image.as_deref())
+        .or(c.image.as_deref());
+    let digest = offending
+        .and_then(|o| o.image_digest.as_deref())
+        .or(c.image_digest.as_deref());
+    let privileged = offending.and_then(|o| o.privileged).or(c.privileged);
+    let id = offending
+        .and_then(|o| o.runtime_id.as_deref())
+        .or(c.id.as_deref())
+        .or(name)
+        .or(image);
+    if let Some(id) = id {
         let mut details = serde_json::Map::new();
-        if let Some(n) = &c.name {
-            details.insert("Name".into(), clean(n, MAX_GENERIC_STRING, false).into());
+        if let Some(n) = name {
+            details.insert("Name".into(), text(n));
         }
-        if let Some(i) = &c.image {
-            details.insert(
-                "ImageName".into(),
-                clean(i, MAX_GENERIC_STRING, false).into(),
-            );
+        if let Some(i) = image {
+            details.insert("ImageName".into(), text(i));
         }
-        if let Some(d) = &c.image_digest {
-            details.insert("ImageId".into(), clean(d, MAX_GENERIC_STRING, false).into());
+        if let Some(d) = digest {
+            details.insert("ImageId".into(), text(d));
         }
-        if let Some(p) = c.privileged {
+        if let Some(p) = privileged {
             details.insert("Privileged".into(), p.into());
         }
         out.push(resource(
             "Container",
             id,
+            &no_tags,
             Some(serde_json::json!({ "Container": details })),
         ));
     }
     if out.is_empty() {
         // ASFF needs at least one resource; with nothing known, name the host (or say so).
         let id = r.host.as_deref().unwrap_or("unknown-workload");
-        out.push(resource("Other", id, None));
+        out.push(resource("Other", id, &no_tags, None));
     }
     out.truncate(MAX_RESOURCES);
     out
+}
+
+/// ASFF resource tags: at most 50, keys ≤ 128 and values ≤ 256 characters, AWS-reserved keys dropped.
+fn resource_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .take(MAX_RESOURCE_TAGS)
+        .map(|(k, v)| {
+            (
+                clean(k, 128, false),
+                clean(v, MAX_RESOURCE_TAG_VALUE, false),
+            )
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
 }
 
 fn process(finding: &Finding) -> Option<AsffProcess> {

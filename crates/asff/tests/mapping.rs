@@ -149,3 +149,80 @@ fn a_finding_with_nothing_known_still_names_a_resource() {
     assert_eq!(a.resources.len(), 1);
     assert_eq!(a.resources[0].resource_type, "Other");
 }
+
+#[test]
+fn enrichment_adds_service_task_definition_tags_and_digest() {
+    use vigil_model::{ContainerInfo, Enrichment, TaskInfo};
+    let f = sample();
+    let task = TaskInfo {
+        task_arn: f.resource.task_arn.clone().unwrap(),
+        cluster_arn: f.resource.cluster_arn.clone().unwrap(),
+        service_name: Some("web".into()),
+        service_arn: Some("arn:aws:ecs:us-west-2:111122223333:service/FargateCluster/web".into()),
+        group: Some("service:web".into()),
+        task_definition_arn: Some(
+            "arn:aws:ecs:us-west-2:111122223333:task-definition/sample-fargate:1".into(),
+        ),
+        task_definition_family: Some("sample-fargate".into()),
+        task_role_arn: Some("arn:aws:iam::111122223333:role/app".into()),
+        tags: [
+            ("team".to_owned(), "payments".to_owned()),
+            ("aws:ecs:managed".to_owned(), "x".to_owned()),
+        ]
+        .into(),
+        service_tags: [("vigil:protected".to_owned(), "true".to_owned())].into(),
+        containers: vec![ContainerInfo {
+            name: "FargateApp".into(),
+            image: Some("repo/app:1".into()),
+            image_digest: Some("sha256:abc".into()),
+            runtime_id: Some("ad64cbc71c7fb31c".into()),
+            privileged: Some(true),
+            ..Default::default()
+        }],
+        offending_container: Some("FargateApp".into()),
+        ..Default::default()
+    };
+    let a = vigil_asff::to_asff_enriched(&f, Some(&Enrichment::of(task)), &ctx()).unwrap();
+    let types: Vec<_> = a
+        .resources
+        .iter()
+        .map(|r| r.resource_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "AwsEcsTask",
+            "AwsEcsCluster",
+            "AwsEcsService",
+            "AwsEcsTaskDefinition",
+            "Container"
+        ]
+    );
+    assert_eq!(
+        a.resources[0].tags.get("team").map(String::as_str),
+        Some("payments")
+    );
+    assert!(
+        !a.resources[0].tags.contains_key("aws:ecs:managed"),
+        "reserved tag keys are not resource tags"
+    );
+    assert_eq!(
+        a.resources[2]
+            .tags
+            .get("vigil:protected")
+            .map(String::as_str),
+        Some("true")
+    );
+    let container = a.resources[4].details.as_ref().unwrap();
+    assert_eq!(container["Container"]["ImageId"], "sha256:abc");
+    assert_eq!(container["Container"]["Privileged"], true);
+    assert_eq!(
+        a.resources[3].details.as_ref().unwrap()["AwsEcsTaskDefinition"]["TaskRoleArn"],
+        "arn:aws:iam::111122223333:role/app"
+    );
+    assert_eq!(
+        a.id,
+        vigil_asff::to_asff(&f, &ctx()).unwrap().id,
+        "enrichment never changes identity"
+    );
+}

@@ -3,8 +3,8 @@
 //! the caller can hand exactly those messages back to SQS.
 
 use crate::request_builder::{VigilEvent, batches};
-use crate::retry::RetryPolicy;
 use tracing::warn;
+use vigil_runtime::RetryPolicy;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {

@@ -1,12 +1,14 @@
 //! The canonical `Finding`: one versioned schema that every source adapter produces and every later stage
 //! (dedup, enrichment, ASFF, remediation) consumes.
 
+mod enrichment;
 mod finding;
 mod fingerprint;
 mod severity;
 pub mod text;
 pub mod time;
 
+pub use enrichment::{ContainerInfo, Enrichment, TaskInfo};
 pub use finding::{
     Container, Finding, Network, NetworkDirection, Process, RawEvent, Resource, SCHEMA_VERSION,
     Source,

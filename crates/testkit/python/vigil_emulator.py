@@ -792,6 +792,25 @@ class VigilMiddleware:
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
+    @staticmethod
+    def _default_subnet(environ: dict[str, Any]) -> dict[str, str]:
+        """A subnet of the default VPC, with DNS hostnames enabled (moto's Fargate RunTask needs them),
+        so Rust tests can run awsvpc tasks without an EC2 client. Asks this server itself, on loopback."""
+        import boto3  # noqa: PLC0415  (only this endpoint needs it)
+
+        host = environ.get("HTTP_HOST") or f"127.0.0.1:{environ.get('SERVER_PORT')}"
+        ec2 = boto3.client(
+            "ec2",
+            endpoint_url=f"http://{host}",
+            region_name=environ.get("QUERY_STRING", "").partition("region=")[2] or "us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+        subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"][0]
+        return {"subnet_id": subnet["SubnetId"], "availability_zone": subnet["AvailabilityZone"], "vpc_id": vpc_id}
+
     def _vigil(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "").rstrip("/")
         if method == "GET" and path == "/_vigil/health":
@@ -800,6 +819,8 @@ class VigilMiddleware:
             return self._json(start_response, "200 OK", self.counter.snapshot())
         if method == "POST" and path == "/_vigil/api-calls/reset":
             return self._json(start_response, "200 OK", self.counter.snapshot(reset=True))
+        if method == "GET" and path == "/_vigil/default-subnet":
+            return self._json(start_response, "200 OK", self._default_subnet(environ))
         return self._json(start_response, "404 Not Found", {"error": f"no such endpoint: {method} {path}"})
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:

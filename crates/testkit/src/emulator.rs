@@ -126,7 +126,7 @@ impl Emulator {
     }
 
     /// A minimal HTTP/1.1 exchange on loopback for the launcher's own endpoints.
-    fn http(&self, method: &str, path: &str) -> String {
+    pub(crate) fn http(&self, method: &str, path: &str) -> String {
         let mut stream = TcpStream::connect(&self.addr).expect("connect to the emulator");
         stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
         write!(stream, "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr)

@@ -5,6 +5,7 @@
 //!
 //! A missing Python or moto is a loud failure naming the install command, never a skip.
 
+mod ecs;
 mod emulator;
 mod provision;
 

@@ -18,14 +18,13 @@ use input::{Invocation, Message};
 use metrics::Counts;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use tracing::{debug, info, warn};
 use vigil_adapters::{Delivery, ParseContext, SourceEvent};
 use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
 use vigil_dedup::{DedupStore, Occurrence, Outcome};
 use vigil_model::Finding;
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use vigil_runtime::Clock;
 
 #[derive(Clone)]
 pub struct Ingest {
@@ -68,7 +67,7 @@ impl Ingest {
             ),
             config,
             default_region,
-            clock: Arc::new(Utc::now),
+            clock: vigil_runtime::system_clock(),
         }
     }
 
@@ -306,19 +305,7 @@ pub fn account_of_function_arn(arn: &str) -> Option<String> {
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
 }
 
-/// Structured JSON logs; the level comes from `RUST_LOG` or `LOG_LEVEL` (default `info`).
-pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .init();
-}
+pub use vigil_runtime::init_logging;
 
 #[cfg(test)]
 mod tests {

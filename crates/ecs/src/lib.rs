@@ -1,0 +1,16 @@
+//! ECS enrichment: who is the task behind a finding.
+//!
+//! - [`config`]: cache lifetimes and what to describe.
+//! - [`cache`]: per-warm-instance caches (tasks with a TTL, task definitions forever, services,
+//!   runtime-id indexes per cluster).
+//! - [`describe`]: the ECS calls (DescribeTasks ≤ 100 per call with tags, DescribeTaskDefinition,
+//!   DescribeServices ≤ 10 per call, ListTasks) and their conversion to [`vigil_model::TaskInfo`].
+//! - [`enricher`]: a batch of findings → one enrichment each, grouping calls by cluster.
+
+pub mod cache;
+pub mod config;
+pub mod describe;
+mod enricher;
+
+pub use config::EnrichConfig;
+pub use enricher::EcsEnricher;

@@ -1,0 +1,147 @@
+//! The importer against the AWS API emulator's Security Hub, which validates the required ASFF
+//! fields and upserts by (ProductArn, Id): a re-import updates the one record, and 150 findings go
+//! out in two BatchImportFindings calls.
+
+use aws_sdk_securityhub::Client;
+use aws_sdk_securityhub::types::{AwsSecurityFindingFilters, StringFilter, StringFilterComparison};
+use chrono::{TimeZone, Utc};
+use vigil_asff::{AsffFinding, MappingContext, to_asff};
+use vigil_model::{Finding, RawEvent, Severity, Source};
+use vigil_securityhub::{RetryPolicy, SecurityHubImporter};
+use vigil_testkit::Emulator;
+
+const PRODUCT_ARN: &str = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
+
+fn finding(minute: u32) -> AsffFinding {
+    let mut f = Finding::new(
+        Source::Falco,
+        "Terminal shell in container".into(),
+        "Terminal shell in container".into(),
+        Severity::from_falco_priority("Notice").unwrap(),
+        Utc.with_ymd_and_hms(2020, 1, 23, 17, 58, 20).unwrap(),
+        RawEvent::capture("{}"),
+    );
+    f.account = Some(Emulator::ACCOUNT.into());
+    f.region = Some(Emulator::REGION.into());
+    f.resource.task_arn =
+        Some("arn:aws:ecs:us-east-1:123456789012:task/FargateCluster/c13b".into());
+    f.resource.cluster_arn =
+        Some("arn:aws:ecs:us-east-1:123456789012:cluster/FargateCluster".into());
+    f.resource.task_definition_family = Some("sample-fargate".into());
+    f.resource.task_definition_revision = Some("1".into());
+    f.resource.container.name = Some("FargateApp".into());
+    f.mitre = vec!["execution".into()];
+    let ctx = MappingContext {
+        now: Utc.with_ymd_and_hms(2020, 1, 23, 18, minute, 0).unwrap(),
+    };
+    let a = to_asff(&f.seal(), &ctx).unwrap();
+    assert_eq!(a.product_arn, PRODUCT_ARN);
+    a
+}
+
+async fn setup(emulator: &Emulator) -> (Client, SecurityHubImporter) {
+    let client = Client::new(&emulator.sdk_config().await);
+    client.enable_security_hub().send().await.unwrap();
+    let importer = SecurityHubImporter::new(client.clone(), RetryPolicy::immediate(3), 10);
+    (client, importer)
+}
+
+/// Runs a test body on a thread with a large stack: in debug builds the SDK's generated
+/// `GetFindings` deserializer (the whole `AwsSecurityFinding` shape) overflows the 2 MB default of
+/// test threads. Importing does not need this; only reading findings back does.
+fn on_big_stack<F>(body: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(body())
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+}
+
+#[test]
+fn a_reimport_updates_the_one_record() {
+    on_big_stack(reimport);
+}
+
+#[test]
+fn a_hundred_and_fifty_findings_take_two_calls() {
+    on_big_stack(hundred_and_fifty);
+}
+
+async fn reimport() {
+    let emulator = Emulator::start();
+    let (client, importer) = setup(&emulator).await;
+
+    let first = finding(0);
+    let results = importer.import(std::slice::from_ref(&first)).await;
+    assert_eq!(results, vec![Ok(())]);
+
+    let mut second = finding(5);
+    assert_eq!(second.id, first.id, "same fingerprint, same Id");
+    assert!(second.updated_at > first.updated_at);
+    second.title = "Terminal shell in container (again)".into();
+    let results = importer.import(std::slice::from_ref(&second)).await;
+    assert_eq!(results, vec![Ok(())]);
+
+    let by_id = AwsSecurityFindingFilters::builder()
+        .id(StringFilter::builder()
+            .value(&first.id)
+            .comparison(StringFilterComparison::Equals)
+            .build())
+        .build();
+    let out = client.get_findings().filters(by_id).send().await.unwrap();
+    assert_eq!(out.findings().len(), 1, "{:?}", out.findings());
+    let stored = &out.findings()[0];
+    assert_eq!(stored.title(), Some("Terminal shell in container (again)"));
+    assert_eq!(stored.updated_at(), Some(second.updated_at.as_str()));
+    assert_eq!(stored.product_arn(), Some(PRODUCT_ARN));
+    // Nothing else was stored either.
+    let all = client.get_findings().send().await.unwrap();
+    assert_eq!(all.findings().len(), 1);
+}
+
+async fn hundred_and_fifty() {
+    let emulator = Emulator::start();
+    let (client, importer) = setup(&emulator).await;
+    let base = finding(0);
+    let findings: Vec<AsffFinding> = (0..150)
+        .map(|i| {
+            let mut a = base.clone();
+            a.id = format!("{}-{i}", base.id);
+            a
+        })
+        .collect();
+
+    emulator.reset_api_calls();
+    let results = importer.import(&findings).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(emulator.calls("securityhub", "BatchImportFindings"), 2);
+
+    // All 150 are stored.
+    let mut stored = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let out = client
+            .get_findings()
+            .max_results(100)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .unwrap();
+        stored += out.findings().len();
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    assert_eq!(stored, 150);
+}

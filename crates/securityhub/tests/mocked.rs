@@ -1,0 +1,272 @@
+//! BatchImportFindings against mocked responses: throttled calls are retried whole, failed findings
+//! are retried alone, an outage ends in a per-finding error, and large inputs are split into calls.
+
+use aws_sdk_securityhub::Client;
+use aws_sdk_securityhub::config::retry::RetryConfig;
+use aws_sdk_securityhub::error::ErrorMetadata;
+use aws_sdk_securityhub::operation::batch_import_findings::{
+    BatchImportFindingsError, BatchImportFindingsInput, BatchImportFindingsOutput,
+};
+use aws_sdk_securityhub::types::ImportFindingsError;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use chrono::{TimeZone, Utc};
+use std::sync::{Arc, Mutex};
+use vigil_asff::{AsffFinding, MappingContext, to_asff};
+use vigil_model::{Finding, RawEvent, Severity, Source};
+use vigil_securityhub::{ImportError, RetryPolicy, SecurityHubImporter};
+
+fn findings(n: usize) -> Vec<AsffFinding> {
+    let mut f = Finding::new(
+        Source::Falco,
+        "Terminal shell in container".into(),
+        "Terminal shell in container".into(),
+        Severity::from_falco_priority("Notice").unwrap(),
+        Utc.with_ymd_and_hms(2020, 1, 23, 17, 58, 20).unwrap(),
+        RawEvent::capture("{}"),
+    );
+    f.account = Some("111122223333".into());
+    f.region = Some("us-west-2".into());
+    f.resource.task_arn =
+        Some("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b".into());
+    f.resource.container.name = Some("FargateApp".into());
+    let ctx = MappingContext {
+        now: Utc.with_ymd_and_hms(2020, 1, 23, 18, 0, 0).unwrap(),
+    };
+    let base = to_asff(&f.seal(), &ctx).unwrap();
+    (0..n)
+        .map(|i| {
+            let mut a = base.clone();
+            a.id = format!("{}-{i}", base.id);
+            a
+        })
+        .collect()
+}
+
+/// A client whose SDK-level retries are off, so every call the importer makes is one mocked call.
+macro_rules! client {
+    ($rule:expr) => {
+        mock_client!(aws_sdk_securityhub, RuleMode::Sequential, [$rule], |c| c
+            .retry_config(RetryConfig::disabled()))
+    };
+}
+
+fn importer(client: Client, attempts: u32) -> SecurityHubImporter {
+    SecurityHubImporter::new(client, RetryPolicy::immediate(attempts), 1000)
+}
+
+fn throttled() -> BatchImportFindingsError {
+    BatchImportFindingsError::generic(
+        ErrorMetadata::builder()
+            .code("TooManyRequestsException")
+            .message("Rate exceeded")
+            .build(),
+    )
+}
+
+fn ok(n: i32) -> BatchImportFindingsOutput {
+    BatchImportFindingsOutput::builder()
+        .failed_count(0)
+        .success_count(n)
+        .build()
+}
+
+fn failed(id: &str, code: &str) -> ImportFindingsError {
+    ImportFindingsError::builder()
+        .id(id)
+        .error_code(code)
+        .error_message("try again")
+        .build()
+}
+
+/// The finding ids of every request, in order.
+type Sent = Arc<Mutex<Vec<Vec<String>>>>;
+
+/// Records the finding ids of every request.
+fn recorder() -> (
+    Sent,
+    impl Fn(&BatchImportFindingsInput) -> bool + Send + Sync + 'static,
+) {
+    let sent: Sent = Arc::default();
+    let record = sent.clone();
+    (sent, move |req| {
+        record.lock().unwrap().push(
+            req.findings()
+                .iter()
+                .map(|f| f.id().unwrap_or_default().to_owned())
+                .collect(),
+        );
+        true
+    })
+}
+
+#[tokio::test]
+async fn throttled_calls_are_retried_whole() {
+    let rule = mock!(Client::batch_import_findings)
+        .sequence()
+        .error(throttled)
+        .times(2)
+        .output(|| ok(3))
+        .build();
+    let importer = importer(client!(&rule), 4);
+    let results = importer.import(&findings(3)).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(results.len(), 3);
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn only_failed_findings_are_retried() {
+    let all = findings(5);
+    let (id1, id3) = (all[1].id.clone(), all[3].id.clone());
+    let (sent, matcher) = recorder();
+    let (f1, f3) = (id1.clone(), id3.clone());
+    let rule = mock!(Client::batch_import_findings)
+        .match_requests(matcher)
+        .sequence()
+        .output(move || {
+            BatchImportFindingsOutput::builder()
+                .failed_count(2)
+                .success_count(3)
+                .failed_findings(failed(&f1, "InternalException"))
+                .failed_findings(failed(&f3, "ThrottlingException"))
+                .build()
+        })
+        .output(|| ok(2))
+        .build();
+    let importer = importer(client!(&rule), 3);
+    let results = importer.import(&all).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let sent = sent.lock().unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].len(), 5);
+    assert_eq!(
+        sent[1],
+        vec![id1, id3],
+        "only the failed findings were sent again"
+    );
+}
+
+#[tokio::test]
+async fn an_outage_fails_every_finding_after_the_budget() {
+    let rule = mock!(Client::batch_import_findings)
+        .sequence()
+        .error(|| {
+            BatchImportFindingsError::generic(
+                ErrorMetadata::builder()
+                    .code("InternalException")
+                    .message("Internal server error")
+                    .build(),
+            )
+        })
+        .times(3)
+        .build();
+    let importer = importer(client!(&rule), 3);
+    let results = importer.import(&findings(4)).await;
+    assert_eq!(results.len(), 4);
+    for r in &results {
+        assert!(
+            matches!(r, Err(ImportError::Failed { attempts: 3, code, message })
+                if code == "InternalException" && message == "Internal server error"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn two_hundred_and_fifty_findings_take_three_calls() {
+    let (sent, matcher) = recorder();
+    let rule = mock!(Client::batch_import_findings)
+        .match_requests(matcher)
+        .then_compute_output(|req| ok(req.findings().len() as i32));
+    let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&rule], |c| c
+        .retry_config(RetryConfig::disabled()));
+    let all = findings(250);
+    let results = importer(client, 1).import(&all).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(rule.num_calls(), 3);
+    let sent = sent.lock().unwrap();
+    assert_eq!(
+        sent.iter().map(Vec::len).collect::<Vec<_>>(),
+        [100, 100, 50]
+    );
+    let ids: Vec<String> = all.iter().map(|f| f.id.clone()).collect();
+    assert_eq!(sent.concat(), ids, "order kept");
+}
+
+#[tokio::test]
+async fn invalid_findings_are_rejected_without_retry() {
+    let all = findings(3);
+    let bad = all[2].id.clone();
+    let rule = mock!(Client::batch_import_findings)
+        .sequence()
+        .output(move || {
+            BatchImportFindingsOutput::builder()
+                .failed_count(1)
+                .success_count(2)
+                .failed_findings(failed(&bad, "InvalidInput"))
+                .build()
+        })
+        .build();
+    let results = importer(client!(&rule), 3).import(&all).await;
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(results[1], Ok(()));
+    assert!(
+        matches!(&results[2], Err(ImportError::Rejected { code, .. }) if code == "InvalidInput"),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_mapping_error_fails_only_that_finding() {
+    let mut all = findings(3);
+    all[1].severity.label = "SEVERE".into();
+    let (sent, matcher) = recorder();
+    let rule = mock!(Client::batch_import_findings)
+        .match_requests(matcher)
+        .then_output(|| ok(2));
+    let results = importer(client!(&rule), 1).import(&all).await;
+    assert_eq!(results[0], Ok(()));
+    assert!(
+        matches!(&results[1], Err(ImportError::Mapping(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        results[1]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("Severity.Label")
+    );
+    assert_eq!(results[2], Ok(()));
+    assert_eq!(
+        sent.lock().unwrap().concat(),
+        vec![all[0].id.clone(), all[2].id.clone()]
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_call_is_not_retried() {
+    let rule = mock!(Client::batch_import_findings)
+        .sequence()
+        .error(|| {
+            BatchImportFindingsError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidAccessException")
+                    .message("Security Hub is not enabled")
+                    .build(),
+            )
+        })
+        .build();
+    let results = importer(client!(&rule), 3).import(&findings(2)).await;
+    for r in &results {
+        assert!(
+            matches!(r, Err(ImportError::Rejected { code, .. }) if code == "InvalidAccessException"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(rule.num_calls(), 1);
+}

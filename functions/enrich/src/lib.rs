@@ -1,0 +1,321 @@
+//! The enrich function: `Finding Accepted` → ECS enrichment → ASFF → Security Hub → dedup record
+//! `forwarded` → `Finding Enriched`. `ECS Task State Change` events to STOPPED evict cached tasks.
+//!
+//! Order matters for "nothing lost": the record is marked forwarded only after Security Hub confirmed
+//! the import, and a message is acknowledged only after its `Finding Enriched` is on the bus. A
+//! failure at any step returns the message in `batchItemFailures`; the redelivery imports the same
+//! `Id` again (an update, never a second finding).
+
+pub mod settings;
+
+pub use settings::EnrichSettings;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+use vigil_adapters::SourceEvent;
+use vigil_asff::{AsffFinding, MappingContext};
+use vigil_bus::{EventPublisher, VigilEvent};
+use vigil_dedup::{DedupConfig, DedupStore};
+use vigil_ecs::EcsEnricher;
+use vigil_model::{Enrichment, Finding, Source};
+use vigil_securityhub::SecurityHubImporter;
+
+pub const FINDING_ENRICHED: &str = "Finding Enriched";
+
+pub use vigil_runtime::Clock;
+
+/// The `detail` of a `Finding Accepted` event, as ingest publishes it.
+#[derive(Debug, Deserialize)]
+struct Accepted {
+    finding: Finding,
+    dedup: DedupSummary,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DedupSummary {
+    pub count: u64,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub securityhub_id: Option<String>,
+    #[serde(default)]
+    pub event_id: Option<String>,
+}
+
+/// The `detail` of `Finding Enriched`: what remediation decides on.
+#[derive(Debug, Serialize)]
+pub struct Enriched<'a> {
+    pub finding: &'a Finding,
+    pub enrichment: &'a Enrichment,
+    pub dedup: &'a DedupSummary,
+    pub securityhub: SecurityHubState,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SecurityHubState {
+    pub id: String,
+    pub product_arn: String,
+    /// False for GuardDuty findings, which GuardDuty itself sends to Security Hub.
+    pub imported: bool,
+}
+
+enum Message {
+    Accepted(Box<Accepted>),
+    TaskStopped(String),
+    Ignored,
+    Invalid(String),
+}
+
+pub struct Enrich {
+    enricher: EcsEnricher,
+    importer: SecurityHubImporter,
+    dedup: DedupStore,
+    publisher: EventPublisher,
+    settings: EnrichSettings,
+    clock: Clock,
+}
+
+impl Enrich {
+    pub fn new(
+        ecs: aws_sdk_ecs::Client,
+        securityhub: aws_sdk_securityhub::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+        eventbridge: aws_sdk_eventbridge::Client,
+        settings: EnrichSettings,
+    ) -> Self {
+        Enrich {
+            enricher: EcsEnricher::new(ecs, settings.ecs.clone()),
+            importer: SecurityHubImporter::new(
+                securityhub,
+                vigil_securityhub::RetryPolicy::default(),
+                settings.securityhub_calls_per_second,
+            ),
+            dedup: DedupStore::new(dynamodb, DedupConfig::new(settings.table_name.clone())),
+            publisher: EventPublisher::new(
+                eventbridge,
+                settings.event_bus_name.clone(),
+                vigil_bus::RetryPolicy::default(),
+            ),
+            settings,
+            clock: vigil_runtime::system_clock(),
+        }
+    }
+
+    /// Builds the clients once, from the Lambda environment.
+    pub fn from_env(settings: EnrichSettings, sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(
+            aws_sdk_ecs::Client::new(sdk),
+            aws_sdk_securityhub::Client::new(sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_eventbridge::Client::new(sdk),
+            settings,
+        )
+    }
+
+    pub fn with_importer(mut self, importer: SecurityHubImporter) -> Self {
+        self.importer = importer;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The Lambda handler for the enrich queue's SQS batches.
+    pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
+        let records = payload
+            .get("Records")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let ids: Vec<String> = records
+            .iter()
+            .map(|r| {
+                r.get("messageId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        let bodies: Vec<String> = records
+            .iter()
+            .map(|r| {
+                r.get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        let failed = self.process(&bodies).await;
+        let failures: Vec<Value> = failed
+            .into_iter()
+            .map(|i| json!({ "itemIdentifier": ids[i] }))
+            .collect();
+        Ok(json!({ "batchItemFailures": failures }))
+    }
+
+    /// Processes a batch of message bodies; returns the indexes of those SQS must deliver again.
+    pub async fn process(&self, bodies: &[String]) -> Vec<usize> {
+        // Boxed: the future holds every SDK call's state and is too large for a small thread stack.
+        Box::pin(self.process_batch(bodies)).await
+    }
+
+    async fn process_batch(&self, bodies: &[String]) -> Vec<usize> {
+        let now = (self.clock)();
+        let mut failed = Vec::new();
+        let messages: Vec<Message> = bodies.iter().map(|b| classify(b)).collect();
+
+        let mut accepted: Vec<(usize, Accepted)> = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            match m {
+                Message::Accepted(a) => accepted.push((i, *a)),
+                Message::TaskStopped(arn) => self.enricher.evict_task(&arn),
+                Message::Ignored => {}
+                Message::Invalid(reason) => {
+                    // Only Vigil and AWS publish to this queue: a malformed message goes back to SQS
+                    // and, after the redrive limit, to the dead-letter queue where a user finds it.
+                    warn!(message = i, reason, "not a Finding Accepted event");
+                    failed.push(i);
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return failed;
+        }
+
+        let findings: Vec<Finding> = accepted.iter().map(|(_, a)| a.finding.clone()).collect();
+        let enrichments = self.enricher.enrich(&findings).await;
+
+        // ASFF for the findings Security Hub should receive from us.
+        let ctx = MappingContext { now };
+        let mut records: Vec<Option<AsffFinding>> = Vec::with_capacity(accepted.len());
+        for ((i, a), e) in accepted.iter().zip(&enrichments) {
+            if a.finding.source == Source::Guardduty && !self.settings.import_guardduty {
+                records.push(None);
+                continue;
+            }
+            match vigil_asff::to_asff_enriched(&a.finding, Some(e), &ctx) {
+                Ok(mut record) => {
+                    // Repeats update one finding: the count is the dedup record's, not the event's.
+                    record
+                        .product_fields
+                        .insert("vigil/Count".into(), a.dedup.count.to_string());
+                    records.push(Some(record));
+                }
+                Err(err) => {
+                    warn!(message = i, fingerprint = a.finding.fingerprint.as_str(), error = %err, "cannot map to ASFF");
+                    failed.push(*i);
+                    records.push(None);
+                }
+            }
+        }
+        let to_import: Vec<(usize, AsffFinding)> = records
+            .iter()
+            .enumerate()
+            .filter_map(|(k, r)| r.clone().map(|r| (k, r)))
+            .collect();
+        let batch: Vec<AsffFinding> = to_import.iter().map(|(_, r)| r.clone()).collect();
+        let mut import_ok = vec![true; accepted.len()];
+        for ((k, _), result) in to_import.iter().zip(self.importer.import(&batch).await) {
+            if let Err(e) = result {
+                warn!(fingerprint = accepted[*k].1.finding.fingerprint.as_str(), error = %e, "Security Hub import failed; message will be redelivered");
+                import_ok[*k] = false;
+            }
+        }
+
+        let mut events: Vec<(usize, VigilEvent)> = Vec::new();
+        for (k, ((i, a), e)) in accepted.iter().zip(&enrichments).enumerate() {
+            if failed.contains(i) || !import_ok[k] {
+                failed.push(*i);
+                continue;
+            }
+            if let Err(err) = self
+                .dedup
+                .mark_forwarded(a.finding.fingerprint.as_str(), now)
+                .await
+            {
+                warn!(fingerprint = a.finding.fingerprint.as_str(), error = %err, "could not mark the record forwarded");
+                failed.push(*i);
+                continue;
+            }
+            let account = a.finding.account.clone().unwrap_or_default();
+            let region = a.finding.region.clone().unwrap_or_default();
+            let detail = Enriched {
+                finding: &a.finding,
+                enrichment: e,
+                dedup: &a.dedup,
+                securityhub: SecurityHubState {
+                    id: vigil_asff::finding_id(&a.finding),
+                    product_arn: vigil_asff::product_arn(
+                        vigil_adapters::arn::partition_of(&region),
+                        &region,
+                        &account,
+                    ),
+                    imported: records[k].is_some(),
+                },
+            };
+            match VigilEvent::new(FINDING_ENRICHED, &detail) {
+                Ok(mut event) => {
+                    event.resources = e
+                        .task
+                        .as_ref()
+                        .map(|t| vec![t.task_arn.clone()])
+                        .unwrap_or_default();
+                    events.push((*i, event));
+                }
+                Err(_) => failed.push(*i),
+            }
+            info!(
+                fingerprint = a.finding.fingerprint.as_str(),
+                enriched = e.enriched,
+                imported = records[k].is_some(),
+                "finding enriched"
+            );
+        }
+        let payload: Vec<VigilEvent> = events.iter().map(|(_, e)| e.clone()).collect();
+        for ((i, _), result) in events.iter().zip(self.publisher.publish(&payload).await) {
+            if result.is_err() {
+                failed.push(*i);
+            }
+        }
+        failed.sort_unstable();
+        failed.dedup();
+        failed
+    }
+}
+
+fn classify(body: &str) -> Message {
+    let Ok(event) = serde_json::from_str::<Value>(body) else {
+        return Message::Invalid("body is not JSON".into());
+    };
+    let source = event
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let detail_type = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match (source, detail_type) {
+        ("vigil", "Finding Accepted") => {
+            match serde_json::from_value::<Accepted>(event["detail"].clone()) {
+                Ok(a) => Message::Accepted(Box::new(a)),
+                Err(e) => Message::Invalid(format!("detail: {e}")),
+            }
+        }
+        ("aws.ecs", "ECS Task State Change") => {
+            match vigil_adapters::parse_event(body.as_bytes(), &Default::default()) {
+                Ok(SourceEvent::TaskStateChange(t)) if t.is_stopped() => {
+                    Message::TaskStopped(t.task_arn)
+                }
+                Ok(_) => Message::Ignored,
+                Err(e) => Message::Invalid(e.to_string()),
+            }
+        }
+        _ => Message::Invalid(format!("unexpected event {source:?} / {detail_type:?}")),
+    }
+}
+
+pub use vigil_runtime::init_logging;

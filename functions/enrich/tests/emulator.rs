@@ -1,0 +1,317 @@
+//! ingest → enrich against the emulator: real tasks, real Security Hub, real dedup records.
+
+use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsError;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use serde_json::{Value, json};
+use vigil_enrich::{Enrich, EnrichSettings};
+use vigil_ingest::{Ingest, IngestConfig};
+use vigil_testkit::{BUS_NAME, BusTap, Emulator, TABLE_NAME};
+
+struct Pipeline {
+    emulator: Emulator,
+    ingest: Ingest,
+    enrich: Enrich,
+    accepted: BusTap,
+    enriched: BusTap,
+}
+
+impl Pipeline {
+    async fn start() -> Pipeline {
+        let emulator = Emulator::start();
+        emulator.create_table().await;
+        emulator.create_bus().await;
+        let accepted = emulator
+            .tap_bus(
+                "accepted",
+                json!({"source": ["vigil"], "detail-type": ["Finding Accepted"]}),
+            )
+            .await;
+        let enriched = emulator
+            .tap_bus(
+                "enriched",
+                json!({"source": ["vigil"], "detail-type": ["Finding Enriched"]}),
+            )
+            .await;
+        let config = emulator.sdk_config().await;
+        aws_sdk_securityhub::Client::new(&config)
+            .enable_security_hub()
+            .send()
+            .await
+            .unwrap();
+        let ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config);
+        let enrich = Enrich::from_env(EnrichSettings::new(TABLE_NAME, BUS_NAME), &config);
+        Pipeline {
+            emulator,
+            ingest,
+            enrich,
+            accepted,
+            enriched,
+        }
+    }
+
+    /// Runs events through ingest and returns the `Finding Accepted` bodies it published.
+    async fn ingest(&self, events: &[Value]) -> Vec<String> {
+        let records: Vec<Value> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": e.to_string()}))
+            .collect();
+        let out = self
+            .ingest
+            .handle(
+                json!({"Records": records}),
+                Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]));
+        self.accepted
+            .drain()
+            .await
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    async fn findings(&self) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
+        let sh = aws_sdk_securityhub::Client::new(&self.emulator.sdk_config().await);
+        sh.get_findings()
+            .max_results(100)
+            .send()
+            .await
+            .unwrap()
+            .findings()
+            .to_vec()
+    }
+}
+
+/// A Falco alert from a container of `task` in `cluster`, as an EventBridge event in the emulator's account.
+fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../crates/adapters/tests/fixtures/falco-ecs-eventbridge.json"
+    ))
+    .unwrap();
+    v["id"] = json!(event_id);
+    v["account"] = json!("123456789012");
+    v["region"] = json!("us-east-1");
+    v["detail"]["rule"] = json!(rule);
+    let fields = v["detail"]["output_fields"].as_object_mut().unwrap();
+    fields.insert(
+        "container.label.com.amazonaws.ecs.task-arn".into(),
+        json!(task),
+    );
+    fields.insert(
+        "container.label.com.amazonaws.ecs.cluster".into(),
+        json!(cluster),
+    );
+    fields.insert(
+        "container.label.com.amazonaws.ecs.container-name".into(),
+        json!("app"),
+    );
+    v
+}
+
+#[tokio::test]
+async fn a_falco_finding_is_enriched_imported_once_and_forwarded() {
+    let p = Pipeline::start().await;
+    let td = p
+        .emulator
+        .register_task_definition("shop", &[("app", "shop:3")])
+        .await;
+    let cluster = p.emulator.create_cluster("prod").await;
+    let tasks = p
+        .emulator
+        .create_service(&cluster, "shop", &td, 2, &[("team", "payments")])
+        .await;
+
+    let bodies = p
+        .ingest(&[falco(
+            "e1",
+            &cluster,
+            &tasks[0],
+            "Terminal shell in container",
+        )])
+        .await;
+    assert_eq!(bodies.len(), 1);
+    assert!(p.enrich.process(&bodies).await.is_empty());
+
+    let findings = p.findings().await;
+    assert_eq!(findings.len(), 1);
+    let f = &findings[0];
+    let types: Vec<&str> = f.resources().iter().filter_map(|r| r.r#type()).collect();
+    assert_eq!(
+        types,
+        [
+            "AwsEcsTask",
+            "AwsEcsCluster",
+            "AwsEcsService",
+            "AwsEcsTaskDefinition",
+            "Container"
+        ]
+    );
+    let container = f
+        .resources()
+        .iter()
+        .find(|r| r.r#type() == Some("Container"))
+        .unwrap();
+    let digest = container
+        .details()
+        .and_then(|d| d.container())
+        .and_then(|c| c.image_id())
+        .unwrap();
+    assert!(
+        digest.starts_with("sha256:"),
+        "image digest from DescribeTasks: {digest}"
+    );
+
+    let enriched = p.enriched.drain().await;
+    assert_eq!(enriched.len(), 1);
+    let task = &enriched[0]["detail"]["enrichment"]["task"];
+    assert_eq!(task["service_name"], "shop");
+    assert_eq!(task["task_definition_family"], "shop");
+    assert_eq!(
+        task["tags"]["team"],
+        json!(null),
+        "tags were on the service, not the task"
+    );
+    assert_eq!(task["service_tags"]["team"], "payments");
+
+    let items = p.emulator.table_items().await;
+    assert_eq!(items[0]["dedup_state"].as_s().unwrap(), "forwarded");
+}
+
+#[tokio::test]
+async fn a_batch_of_100_across_three_clusters_and_its_repeats() {
+    let p = Pipeline::start().await;
+    let td = p
+        .emulator
+        .register_task_definition("svc", &[("app", "svc:1")])
+        .await;
+    let mut targets = Vec::new();
+    for name in ["a", "b", "c"] {
+        let cluster = p.emulator.create_cluster(name).await;
+        let tasks = p.emulator.create_service(&cluster, name, &td, 2, &[]).await;
+        targets.extend(tasks.into_iter().map(|t| (cluster.clone(), t)));
+    }
+    // 100 distinct findings: 6 tasks × 17 rules, capped at 100.
+    let events: Vec<Value> = (0..100)
+        .map(|i| {
+            let (cluster, task) = &targets[i % targets.len()];
+            falco(
+                &format!("e{i}"),
+                cluster,
+                task,
+                &format!("rule {}", i / targets.len()),
+            )
+        })
+        .collect();
+    let bodies = p.ingest(&events).await;
+    assert_eq!(bodies.len(), 100);
+    p.emulator.reset_api_calls();
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    assert!(
+        p.emulator.calls("ecs", "DescribeTasks") <= 3,
+        "{:?}",
+        p.emulator.api_calls().get("ecs")
+    );
+    assert_eq!(p.emulator.calls("securityhub", "BatchImportFindings"), 1);
+    assert_eq!(p.findings().await.len(), 100);
+
+    // The same findings again (count updates after the interval): same Ids, no ECS calls when warm.
+    p.emulator.reset_api_calls();
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    let ecs: u64 = p
+        .emulator
+        .api_calls()
+        .get("ecs")
+        .map(|o| o.values().sum())
+        .unwrap_or(0);
+    assert_eq!(
+        ecs, 0,
+        "a second batch for the same tasks makes no ECS calls"
+    );
+    let findings = p.findings().await;
+    assert_eq!(
+        findings.len(),
+        100,
+        "exactly one Security Hub finding per fingerprint"
+    );
+    let mut ids: Vec<&str> = findings.iter().filter_map(|f| f.id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 100);
+}
+
+#[tokio::test]
+async fn when_security_hub_stays_down_messages_are_redelivered_and_records_stay_accepted() {
+    let p = Pipeline::start().await;
+    let cluster = p.emulator.create_cluster("prod").await;
+    let td = p
+        .emulator
+        .register_task_definition("x", &[("app", "x:1")])
+        .await;
+    let tasks = p.emulator.run_tasks(&cluster, &td, 1, &[]).await;
+    let bodies = p
+        .ingest(&[
+            falco("e1", &cluster, &tasks[0], "r1"),
+            falco("e2", &cluster, &tasks[0], "r2"),
+        ])
+        .await;
+
+    let down = mock!(aws_sdk_securityhub::Client::batch_import_findings)
+        .then_error(|| BatchImportFindingsError::unhandled("service unavailable"));
+    let failing = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&down]);
+    let config = p.emulator.sdk_config().await;
+    let enrich = Enrich::from_env(EnrichSettings::new(TABLE_NAME, BUS_NAME), &config)
+        .with_importer(vigil_securityhub::SecurityHubImporter::new(
+            failing,
+            vigil_securityhub::RetryPolicy::immediate(3),
+            1000,
+        ));
+    assert_eq!(
+        enrich.process(&bodies).await,
+        vec![0, 1],
+        "both messages back to SQS"
+    );
+    assert!(down.num_calls() >= 3);
+    for item in p.emulator.table_items().await {
+        assert_eq!(item["dedup_state"].as_s().unwrap(), "accepted");
+    }
+    assert!(p.enriched.drain().await.is_empty());
+
+    // Security Hub is back: the redelivery finishes the job.
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    assert_eq!(p.findings().await.len(), 2);
+    for item in p.emulator.table_items().await {
+        assert_eq!(item["dedup_state"].as_s().unwrap(), "forwarded");
+    }
+}
+
+#[tokio::test]
+async fn guardduty_findings_are_enriched_but_not_imported_unless_configured() {
+    let p = Pipeline::start().await;
+    let mut gd: Value = serde_json::from_str(include_str!(
+        "../../../crates/adapters/tests/fixtures/guardduty-ecs-runtime.json"
+    ))
+    .unwrap();
+    gd["account"] = json!("123456789012");
+    gd["region"] = json!("us-east-1");
+    let bodies = p.ingest(&[gd]).await;
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    assert!(
+        p.findings().await.is_empty(),
+        "GuardDuty sends its own findings to Security Hub"
+    );
+    let enriched = p.enriched.drain().await;
+    assert_eq!(enriched[0]["detail"]["securityhub"]["imported"], false);
+    assert_eq!(
+        enriched[0]["detail"]["enrichment"]["enriched"], false,
+        "the sample's task does not exist here"
+    );
+    assert_eq!(
+        p.emulator.table_items().await[0]["dedup_state"]
+            .as_s()
+            .unwrap(),
+        "forwarded"
+    );
+}
