@@ -540,6 +540,11 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
 
 /// Keeps the serialized record within the 240 KB finding limit, shedding optional detail first.
 fn enforce_size(record: &mut AsffFinding) -> Result<(), AsffError> {
+    // Serializing every record to measure it would cost more than the rest of the mapping; the bound
+    // is exact enough, as nearly every record is a few KB against a 240 KB limit.
+    if size_upper_bound(record) <= MAX_FINDING_BYTES {
+        return Ok(());
+    }
     let size = |r: &AsffFinding| serde_json::to_vec(r).map(|v| v.len()).unwrap_or(usize::MAX);
     if size(record) <= MAX_FINDING_BYTES {
         return Ok(());
@@ -556,5 +561,116 @@ fn enforce_size(record: &mut AsffFinding) -> Result<(), AsffError> {
         Ok(())
     } else {
         Err(AsffError::TooLarge(n))
+    }
+}
+
+/// An upper bound of the record's serialized size. Strings were cleaned of control characters, so JSON
+/// escaping at most doubles them (`"` and `\\`); every field is charged a generous fixed overhead for
+/// its key and punctuation.
+pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
+    const FIELD: usize = 48;
+    fn text(s: &str) -> usize {
+        2 * s.len() + FIELD
+    }
+    fn value(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => text(s),
+            serde_json::Value::Array(items) => FIELD + items.iter().map(value).sum::<usize>(),
+            serde_json::Value::Object(map) => {
+                FIELD + map.iter().map(|(k, v)| text(k) + value(v)).sum::<usize>()
+            }
+            _ => FIELD,
+        }
+    }
+    let opt = |s: &Option<String>| s.as_deref().map_or(0, text);
+    let strings = [
+        &r.schema_version,
+        &r.id,
+        &r.product_arn,
+        &r.product_name,
+        &r.company_name,
+        &r.region,
+        &r.generator_id,
+        &r.aws_account_id,
+        &r.first_observed_at,
+        &r.last_observed_at,
+        &r.created_at,
+        &r.updated_at,
+        &r.title,
+        &r.description,
+        &r.record_state,
+        &r.severity.label,
+        &r.severity.original,
+    ];
+    let mut total = 512 + strings.iter().map(|s| text(s)).sum::<usize>();
+    total += r.types.iter().map(|t| text(t)).sum::<usize>();
+    total += r
+        .product_fields
+        .iter()
+        .map(|(k, v)| text(k) + text(v))
+        .sum::<usize>();
+    for res in &r.resources {
+        total += 4 * FIELD
+            + text(&res.resource_type)
+            + text(&res.id)
+            + text(&res.partition)
+            + text(&res.region);
+        total += res
+            .tags
+            .iter()
+            .map(|(k, v)| text(k) + text(v))
+            .sum::<usize>();
+        total += res.details.as_ref().map_or(0, value);
+    }
+    if let Some(p) = &r.process {
+        total += 4 * FIELD + opt(&p.name) + opt(&p.path);
+    }
+    if let Some(n) = &r.network {
+        total += 8 * FIELD
+            + opt(&n.direction)
+            + opt(&n.protocol)
+            + opt(&n.source_ip_v4)
+            + opt(&n.source_ip_v6)
+            + opt(&n.destination_ip_v4)
+            + opt(&n.destination_ip_v6);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_model::{RawEvent, Severity, Source};
+
+    #[test]
+    fn the_size_bound_is_never_below_the_real_size() {
+        let now = Utc::now();
+        for (title, desc) in [
+            ("t", "d"),
+            ("\"quoted\" \\ slashes", "é".repeat(2000).as_str()),
+            ("x", &"\"".repeat(900)),
+        ] {
+            let mut f = Finding::new(
+                Source::Falco,
+                "r".into(),
+                title.into(),
+                Severity::from_falco_priority("Notice").unwrap(),
+                now,
+                RawEvent::capture("{}"),
+            );
+            f.description = Some(desc.to_owned());
+            f.account = Some("123456789012".into());
+            f.region = Some("us-east-1".into());
+            f.resource.task_arn = Some("arn:aws:ecs:us-east-1:123456789012:task/c/t".into());
+            f.resource.container.name = Some("\"c\"".into());
+            f.tags = vec!["\\".repeat(100); 20];
+            let record = to_asff(&f.seal(), &MappingContext { now }).unwrap();
+            let actual = serde_json::to_vec(&record).unwrap().len();
+            assert!(
+                size_upper_bound(&record) >= actual,
+                "bound {} < actual {actual}",
+                size_upper_bound(&record)
+            );
+        }
     }
 }

@@ -315,3 +315,96 @@ async fn guardduty_findings_are_enriched_but_not_imported_unless_configured() {
         "forwarded"
     );
 }
+
+#[tokio::test]
+async fn throttling_and_failed_findings_end_with_each_finding_imported_once_and_forwarded() {
+    use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOutput;
+    use aws_sdk_securityhub::types::ImportFindingsError;
+    use std::sync::{Arc, Mutex};
+
+    let p = Pipeline::start().await;
+    let cluster = p.emulator.create_cluster("prod").await;
+    let td = p
+        .emulator
+        .register_task_definition("x", &[("app", "x:1")])
+        .await;
+    let tasks = p.emulator.run_tasks(&cluster, &td, 1, &[]).await;
+    let bodies = p
+        .ingest(&[
+            falco("e1", &cluster, &tasks[0], "r1"),
+            falco("e2", &cluster, &tasks[0], "r2"),
+        ])
+        .await;
+    let ids: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["detail"]["dedup"]["securityhub_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+
+    // Throttled once; then the first finding fails with a retryable code while the second is
+    // imported; then the first is imported.
+    let sent: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let record = sent.clone();
+    let failing_id = ids[0].clone();
+    let rule = mock!(aws_sdk_securityhub::Client::batch_import_findings)
+        .match_requests(move |req| {
+            record.lock().unwrap().push(
+                req.findings()
+                    .iter()
+                    .filter_map(|f| f.id().map(str::to_owned))
+                    .collect(),
+            );
+            true
+        })
+        .sequence()
+        .error(|| BatchImportFindingsError::unhandled("TooManyRequestsException"))
+        .output(move || {
+            let failed = ImportFindingsError::builder()
+                .id(&failing_id)
+                .error_code("InternalException")
+                .error_message("try again");
+            BatchImportFindingsOutput::builder()
+                .failed_count(1)
+                .success_count(1)
+                .failed_findings(failed.build())
+                .build()
+        })
+        .output(|| {
+            BatchImportFindingsOutput::builder()
+                .failed_count(0)
+                .success_count(1)
+                .build()
+        })
+        .build();
+    let client = mock_client!(aws_sdk_securityhub, RuleMode::Sequential, [&rule]);
+    let config = p.emulator.sdk_config().await;
+    let enrich = Enrich::from_env(EnrichSettings::new(TABLE_NAME, BUS_NAME), &config)
+        .with_importer(vigil_securityhub::SecurityHubImporter::new(
+            client,
+            vigil_securityhub::RetryPolicy::immediate(4),
+            1000,
+        ));
+
+    assert!(
+        enrich.process(&bodies).await.is_empty(),
+        "nothing handed back to SQS"
+    );
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![ids.clone(), ids.clone(), vec![ids[0].clone()]],
+        "only the failed finding was sent again"
+    );
+    for item in p.emulator.table_items().await {
+        assert_eq!(item["dedup_state"].as_s().unwrap(), "forwarded");
+    }
+    assert_eq!(
+        p.enriched.drain().await.len(),
+        2,
+        "one Finding Enriched per finding"
+    );
+}
