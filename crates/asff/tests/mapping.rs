@@ -3,19 +3,10 @@
 
 use chrono::{TimeZone, Utc};
 use vigil_asff::{AsffError, MappingContext, to_asff};
-use vigil_model::{Finding, RawEvent, Severity, SeverityLabel, Source};
+use vigil_model::{Finding, Severity, SeverityLabel};
 
 fn sample() -> Finding {
-    let mut f = Finding::new(
-        Source::Falco,
-        "Terminal shell in container".into(),
-        "Terminal shell in container".into(),
-        Severity::from_falco_priority("Notice").unwrap(),
-        Utc.with_ymd_and_hms(2020, 1, 23, 17, 58, 20).unwrap(),
-        RawEvent::capture("{}"),
-    );
-    f.account = Some("111122223333".into());
-    f.region = Some("us-west-2".into());
+    let mut f = vigil_model::fixtures::terminal_shell("111122223333", "us-west-2");
     f.resource.task_arn =
         Some("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b".into());
     f.resource.cluster_arn =

@@ -4,6 +4,8 @@
 mod enrichment;
 mod finding;
 mod fingerprint;
+#[cfg(feature = "test-support")]
+pub mod fixtures;
 mod severity;
 pub mod text;
 pub mod time;

@@ -6,23 +6,13 @@ use aws_sdk_securityhub::Client;
 use aws_sdk_securityhub::types::{AwsSecurityFindingFilters, StringFilter, StringFilterComparison};
 use chrono::{TimeZone, Utc};
 use vigil_asff::{AsffFinding, MappingContext, to_asff};
-use vigil_model::{Finding, RawEvent, Severity, Source};
 use vigil_securityhub::{RetryPolicy, SecurityHubImporter};
 use vigil_testkit::Emulator;
 
 const PRODUCT_ARN: &str = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
 
 fn finding(minute: u32) -> AsffFinding {
-    let mut f = Finding::new(
-        Source::Falco,
-        "Terminal shell in container".into(),
-        "Terminal shell in container".into(),
-        Severity::from_falco_priority("Notice").unwrap(),
-        Utc.with_ymd_and_hms(2020, 1, 23, 17, 58, 20).unwrap(),
-        RawEvent::capture("{}"),
-    );
-    f.account = Some(Emulator::ACCOUNT.into());
-    f.region = Some(Emulator::REGION.into());
+    let mut f = vigil_model::fixtures::terminal_shell(Emulator::ACCOUNT, Emulator::REGION);
     f.resource.task_arn =
         Some("arn:aws:ecs:us-east-1:123456789012:task/FargateCluster/c13b".into());
     f.resource.cluster_arn =
