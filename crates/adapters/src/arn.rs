@@ -49,15 +49,7 @@ impl<'a> TaskArn<'a> {
     }
 }
 
-pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
+pub use vigil_model::partition_of;
 
 pub fn cluster_arn(partition: &str, region: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:ecs:{region}:{account}:cluster/{name}")

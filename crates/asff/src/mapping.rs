@@ -89,7 +89,7 @@ pub fn to_asff_enriched(
     if region.is_empty() {
         return Err(AsffError::MissingRegion);
     }
-    let partition = vigil_adapters_partition(&region);
+    let partition = vigil_model::partition_of(&region);
 
     let first = finding.first_observed_at.min(finding.observed_at);
     let last = finding.last_observed_at.max(finding.observed_at);
@@ -160,16 +160,6 @@ pub fn to_asff_enriched(
     };
     enforce_size(&mut record)?;
     Ok(record)
-}
-
-fn vigil_adapters_partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 fn ts(t: DateTime<Utc>) -> String {

@@ -122,7 +122,8 @@ impl EventPublisher {
 }
 
 impl EventPublisher {
-    pub fn client(&self) -> &aws_sdk_eventbridge::Client {
-        &self.client
+    /// The same publisher with another retry policy.
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        EventPublisher { retry, ..self }
     }
 }

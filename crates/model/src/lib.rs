@@ -17,3 +17,14 @@ pub use finding::{
 };
 pub use fingerprint::FindingFingerprint;
 pub use severity::{Severity, SeverityLabel};
+
+/// The AWS partition a region belongs to (`aws`, `aws-cn`, `aws-us-gov`): ARNs and product ARNs need it.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}

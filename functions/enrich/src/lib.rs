@@ -249,7 +249,7 @@ impl Enrich {
                 securityhub: SecurityHubState {
                     id: vigil_asff::finding_id(&a.finding),
                     product_arn: vigil_asff::product_arn(
-                        vigil_adapters::arn::partition_of(&region),
+                        vigil_model::partition_of(&region),
                         &region,
                         &account,
                     ),

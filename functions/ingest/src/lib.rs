@@ -88,16 +88,8 @@ impl Ingest {
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.publisher = EventPublisher::new(
-            self.publisher_client(),
-            self.config.event_bus_name.clone(),
-            retry,
-        );
+        self.publisher = self.publisher.with_retry(retry);
         self
-    }
-
-    fn publisher_client(&self) -> aws_sdk_eventbridge::Client {
-        self.publisher.client().clone()
     }
 
     /// The Lambda handler: an SQS batch answers with `batchItemFailures`; a direct invocation fails
