@@ -1,6 +1,7 @@
 //! `vigil`: the pipeline's libraries from the command line.
 
 mod input;
+mod playbook;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -36,6 +37,33 @@ enum Command {
     Normalize(EventArgs),
     /// Print the ASFF finding Security Hub would receive for one event.
     Asff(EventArgs),
+    /// Check a playbook file, or show what it decides for findings.
+    #[command(subcommand)]
+    Playbook(PlaybookCommand),
+}
+
+#[derive(Subcommand)]
+enum PlaybookCommand {
+    /// Validate a playbook file; exit 2 with the line and the reason when it is refused.
+    Check { file: String },
+    /// For each finding (canonical or enriched JSON, a `Finding Enriched` event, or a raw source
+    /// event): the playbook that matches, its actions and every guardrail's verdict. No AWS calls.
+    Test {
+        file: String,
+        #[arg(required = true)]
+        findings: Vec<String>,
+        /// The deployment's REMEDIATION_MODE: `dry_run` caps every playbook, `enforce` lets
+        /// each playbook's own mode stand.
+        #[arg(long, default_value = "dry_run", value_parser = ["dry_run", "enforce"])]
+        mode: String,
+        #[arg(long, env = "VIGIL_ACCOUNT_ID")]
+        account: Option<String>,
+        #[arg(long, env = "AWS_REGION")]
+        region: Option<String>,
+        /// One JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit status for input Vigil refuses (bad JSON, wrong types, unknown source, …).
@@ -75,6 +103,28 @@ fn run(command: Command) -> Result<String, String> {
                     .into(),
             ),
         },
+        Command::Playbook(PlaybookCommand::Check { file }) => playbook::check(&file),
+        Command::Playbook(PlaybookCommand::Test {
+            file,
+            findings,
+            mode,
+            account,
+            region,
+            json,
+        }) => playbook::test(playbook::TestArgs {
+            file: &file,
+            findings: &findings,
+            mode: if mode == "enforce" {
+                vigil_playbook::Mode::Enforce
+            } else {
+                vigil_playbook::Mode::DryRun
+            },
+            ctx: ParseContext {
+                default_account: account,
+                default_region: region,
+            },
+            json,
+        }),
     }
 }
 

@@ -198,3 +198,94 @@ fn help_on_every_command() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     }
 }
+
+fn shipped_playbooks() -> String {
+    format!(
+        "{}/../playbooks/vigil/playbooks.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn the_shipped_example_playbooks_pass_check() {
+    let out = vigil(&["playbook", "check", &shipped_playbooks()], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 3 playbook(s), 2 that stop tasks"));
+}
+
+#[test]
+fn a_bad_playbook_exits_2_with_line_and_reason() {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nplaybooks:\n  - name: p\n    match: {rules: [x]}\n    actions: [stop_task]\n    reason: \"{rul}\"\n",
+    )
+    .unwrap();
+    let out = vigil(&["playbook", "check", file.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 6"), "{err}");
+    assert!(err.contains("unknown template variable {rul}"), "{err}");
+}
+
+#[test]
+fn playbook_test_shows_the_match_and_every_guardrail() {
+    let out = vigil(
+        &[
+            "playbook",
+            "test",
+            &shipped_playbooks(),
+            &fixture("falco-ecs-eventbridge.json"),
+            "--mode",
+            "enforce",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["playbook"], "shell-in-container");
+    assert_eq!(report[0]["mode"], "enforce");
+    assert_eq!(report[0]["actions"], serde_json::json!(["stop_task"]));
+    let names: Vec<&str> = report[0]["guardrails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["guardrail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "trusted_source",
+            "trusted_account",
+            "allowed_cluster",
+            "protected",
+            "task_running",
+            "last_task",
+            "rate_limit"
+        ]
+    );
+    // The deployment default caps the playbook to a dry run.
+    let out = vigil(
+        &[
+            "playbook",
+            "test",
+            &shipped_playbooks(),
+            &fixture("falco-ecs-eventbridge.json"),
+            "--json",
+        ],
+        b"",
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["outcome"], "dry_run");
+}

@@ -8,5 +8,7 @@ pub mod limits;
 mod mapping;
 pub mod model;
 
-pub use mapping::{AsffError, MappingContext, finding_id, product_arn, to_asff, to_asff_enriched};
+pub use mapping::{
+    AsffError, MappingContext, finding_id, finding_types, product_arn, to_asff, to_asff_enriched,
+};
 pub use model::AsffFinding;

@@ -125,7 +125,7 @@ pub fn to_asff_enriched(
             false,
         ),
         aws_account_id: account.to_owned(),
-        types: types(finding),
+        types: finding_types(finding),
         first_observed_at: ts(first),
         last_observed_at: ts(last),
         created_at: ts(first),
@@ -166,8 +166,9 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// ASFF `Types` (`namespace/category/classifier`) from the MITRE tactics the source tagged.
-fn types(finding: &Finding) -> Vec<String> {
+/// ASFF `Types` (`namespace/category/classifier`) from the MITRE tactics the source tagged; playbooks
+/// match on them too.
+pub fn finding_types(finding: &Finding) -> Vec<String> {
     let classifier: String = clean(&finding.rule, 128, false).replace('/', "-");
     let mut out: Vec<String> = Vec::new();
     for tactic in &finding.mitre {

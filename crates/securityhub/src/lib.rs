@@ -7,12 +7,14 @@
 //! - [`rate_limit`]: a token bucket keeping one warm instance within Security Hub's call quota.
 //! - [`service`]: [`SecurityHubImporter`], which ties these together and reports a result per
 //!   finding.
+//! - [`workflow`]: BatchUpdateFindings notes and workflow status, for remediation decisions.
 
 pub mod batching;
 pub mod mapping;
 pub mod rate_limit;
 pub mod retry;
 mod service;
+pub mod workflow;
 
 pub use batching::{MAX_FINDINGS_PER_CALL, MAX_REQUEST_BYTES};
 pub use mapping::{MappingError, to_sdk};

@@ -1,0 +1,155 @@
+//! `vigil playbook check|test`: the remediate function's own playbook code, without AWS.
+
+use crate::input;
+use serde_json::{Value, json};
+use vigil_adapters::{ParseContext, SourceEvent};
+use vigil_model::{Enrichment, Finding};
+use vigil_playbook::{Guardrails, LiveTask, Mode, Origin, PlaybookFile, Subject, Verdict};
+
+pub fn load(path: &str) -> Result<PlaybookFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    PlaybookFile::parse(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+pub fn check(path: &str) -> Result<String, String> {
+    let file = load(path)?;
+    let stops = file.playbooks.iter().filter(|p| p.stops()).count();
+    Ok(format!(
+        "{path}: ok: {} playbook(s), {stops} that stop tasks, default mode {}",
+        file.playbooks.len(),
+        file.default_mode.as_str()
+    ))
+}
+
+/// A finding to test: canonical or enriched JSON, a `Finding Enriched` event, or a raw source event.
+fn subject_input(path: &str, ctx: &ParseContext) -> Result<(Finding, Option<Enrichment>), String> {
+    let bytes = input::read(Some(path))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{path}: not JSON: {e}"))?;
+    let detail = if value.get("detail-type").and_then(Value::as_str) == Some("Finding Enriched") {
+        &value["detail"]
+    } else {
+        &value
+    };
+    if detail.get("finding").is_some() {
+        let finding = serde_json::from_value(detail["finding"].clone())
+            .map_err(|e| format!("{path}: finding: {e}"))?;
+        let enrichment = match detail.get("enrichment") {
+            Some(e) if !e.is_null() => Some(
+                serde_json::from_value(e.clone())
+                    .map_err(|e| format!("{path}: enrichment: {e}"))?,
+            ),
+            _ => None,
+        };
+        return Ok((finding, enrichment));
+    }
+    if detail.get("schema_version").is_some() && detail.get("fingerprint").is_some() {
+        let finding =
+            serde_json::from_value(detail.clone()).map_err(|e| format!("{path}: finding: {e}"))?;
+        return Ok((finding, None));
+    }
+    match vigil_adapters::parse_event(&bytes, ctx) {
+        Ok(SourceEvent::Finding(f)) => Ok((f, None)),
+        Ok(SourceEvent::TaskStateChange(_)) => {
+            Err(format!("{path}: an ECS task state change is not a finding"))
+        }
+        Err(e) => Err(format!("{path}: invalid event: {e}")),
+    }
+}
+
+pub struct TestArgs<'a> {
+    pub file: &'a str,
+    pub findings: &'a [String],
+    pub mode: Mode,
+    pub ctx: ParseContext,
+    pub json: bool,
+}
+
+pub fn test(args: TestArgs<'_>) -> Result<String, String> {
+    let file = load(args.file)?;
+    let mut reports = Vec::new();
+    for path in args.findings {
+        let (finding, enrichment) = subject_input(path, &args.ctx)?;
+        let subject = Subject::new(
+            &finding,
+            enrichment.as_ref(),
+            vigil_asff::finding_types(&finding),
+        );
+        let Some(playbook) = file.first_match(&subject) else {
+            reports.push(json!({"input": path, "fingerprint": finding.fingerprint.as_str(), "playbook": null}));
+            continue;
+        };
+        // Without AWS the deploying account is taken to be the finding's own; the task's live state
+        // (running, protected, last of its service) and the stop counters show as unknown.
+        let mut guardrails = Guardrails::default();
+        guardrails.trusted_accounts.extend(finding.account.clone());
+        let mode = if args.mode == Mode::Enforce {
+            playbook.mode(file.default_mode)
+        } else {
+            Mode::DryRun
+        };
+        let origin = Origin {
+            event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
+            event_account: finding.account.as_deref(),
+        };
+        let evaluation = guardrails.evaluate(playbook, mode, &subject, origin, &LiveTask::Unknown);
+        let pending = evaluation
+            .checks
+            .iter()
+            .any(|c| c.verdict == Verdict::Unknown);
+        reports.push(json!({
+            "input": path,
+            "fingerprint": finding.fingerprint.as_str(),
+            "playbook": playbook.name.as_str(),
+            "mode": mode.as_str(),
+            "actions": playbook.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "outcome": evaluation.outcome.as_str(),
+            "outcome_depends_on_aws": pending,
+            "reason": playbook.reason.render(|v| subject.variable(v, playbook.name.as_str()), vigil_playbook::MAX_STOP_REASON),
+            "guardrails": evaluation.checks,
+        }));
+    }
+    if args.json {
+        return Ok(serde_json::to_string_pretty(&reports).unwrap_or_default());
+    }
+    let mut out = String::new();
+    for r in &reports {
+        out.push_str(&format!(
+            "{}  ({})\n",
+            r["input"].as_str().unwrap_or_default(),
+            r["fingerprint"].as_str().unwrap_or_default()
+        ));
+        let Some(name) = r["playbook"].as_str() else {
+            out.push_str("  no playbook matches: logged only\n");
+            continue;
+        };
+        out.push_str(&format!(
+            "  playbook {name}  mode {}  actions {}\n  outcome {}{}\n  reason  {}\n",
+            r["mode"].as_str().unwrap_or_default(),
+            r["actions"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            r["outcome"].as_str().unwrap_or_default(),
+            if r["outcome_depends_on_aws"] == json!(true) {
+                " (if the unknown checks pass)"
+            } else {
+                ""
+            },
+            r["reason"].as_str().unwrap_or_default(),
+        ));
+        for c in r["guardrails"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "    {:<16} {:<14} {}\n",
+                c["guardrail"].as_str().unwrap_or_default(),
+                c["verdict"].as_str().unwrap_or_default(),
+                c["detail"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(out.trim_end().to_owned())
+}

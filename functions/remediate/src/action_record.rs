@@ -1,0 +1,456 @@
+//! The action record: one DynamoDB item per (finding fingerprint, task, mode) that makes a stop
+//! happen once and keeps the audit trail.
+//!
+//! The record moves `claimed` → `acting` → `acted` → `complete`, each step a conditional write that
+//! only the current lease holder can make:
+//! - `claimed`: a conditional `UpdateItem` takes the record, or takes over one whose lease ran out
+//!   (a crashed attempt); a record that is `complete` refuses, which is what makes a duplicate
+//!   delivery a no-op.
+//! - `acting`: the decision and guardrail verdicts are written *before* StopTask, in one transaction
+//!   with the per-service and per-cluster stop counters, so the rate limit holds exactly and a retry
+//!   after a crash re-sends the same StopTask instead of deciding again.
+//! - `acted`: the StopTask response; `complete`: the Security Hub note and the event are out.
+//!
+//! Key: `pk = ACT#<fingerprint>#<task ARN>`, `sk = ACTION#<mode>` (a dry-run decision does not
+//! stand in the way of a later enforced one). Events refused as untrusted are recorded under
+//! `sk = UNTRUSTED#<event id>`, so a forged event cannot occupy the real record.
+
+use crate::rate_limit::RateCounter;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use vigil_playbook::Mode;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionKey {
+    pub fingerprint: String,
+    pub task_arn: String,
+    pub mode: Mode,
+}
+
+impl ActionKey {
+    pub fn pk(&self) -> String {
+        format!("ACT#{}#{}", self.fingerprint, self.task_arn)
+    }
+
+    pub fn sk(&self) -> String {
+        format!("ACTION#{}", self.mode.as_str())
+    }
+
+    fn key(&self) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(self.pk())),
+            ("sk".to_owned(), AttributeValue::S(self.sk())),
+        ])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Claimed,
+    Acting,
+    Acted,
+    Complete,
+}
+
+impl Phase {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Claimed => "claimed",
+            Phase::Acting => "acting",
+            Phase::Acted => "acted",
+            Phase::Complete => "complete",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Phase> {
+        [Phase::Claimed, Phase::Acting, Phase::Acted, Phase::Complete]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// What a record held when it was claimed.
+#[derive(Debug, Clone)]
+pub struct ActionRecord {
+    pub phase: Phase,
+    /// The decision, as JSON, once one was made.
+    pub decision: Option<String>,
+    pub stop_response: Option<String>,
+}
+
+impl ActionRecord {
+    fn from_item(item: &Item) -> ActionRecord {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        ActionRecord {
+            phase: s("phase")
+                .as_deref()
+                .and_then(Phase::parse)
+                .unwrap_or(Phase::Claimed),
+            decision: s("decision"),
+            stop_response: s("stop_response"),
+        }
+    }
+}
+
+pub enum Claim {
+    /// The lease is ours; continue from the record's phase (`Claimed` for a new record).
+    Owned(ActionRecord),
+    /// Already complete: a duplicate delivery.
+    Done(ActionRecord),
+    /// Another attempt holds a live lease: try again later.
+    Busy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("DynamoDB {operation} on {pk} failed: {message}")]
+    Store {
+        operation: &'static str,
+        pk: String,
+        message: String,
+    },
+    /// Our lease was taken over (we were too slow); the new holder finishes the job.
+    #[error("the claim on {0} was lost to another attempt")]
+    LostLease(String),
+}
+
+/// What [`ActionStore::decide`] writes: the decision as JSON, two fields to query by, the next phase.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionWrite<'a> {
+    pub decision: &'a str,
+    pub outcome: &'a str,
+    pub playbook: &'a str,
+    pub next: Phase,
+}
+
+pub enum Decided {
+    Ok,
+    /// A stop counter is at its limit (which one).
+    RateLimited(String),
+}
+
+#[derive(Clone)]
+pub struct ActionStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    lease_seconds: i64,
+    retention_seconds: i64,
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+impl ActionStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        lease_seconds: i64,
+        retention_seconds: i64,
+    ) -> Self {
+        ActionStore {
+            client,
+            table: table.into(),
+            lease_seconds,
+            retention_seconds,
+        }
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+        operation: &'static str,
+        key: &ActionKey,
+        e: SdkError<E, R>,
+    ) -> RecordError {
+        RecordError::Store {
+            operation,
+            pk: key.pk(),
+            message: DisplayErrorContext(&e).to_string(),
+        }
+    }
+
+    /// Takes the record for `owner`: a new one, or one whose holder's lease ran out.
+    pub async fn claim(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        now: i64,
+    ) -> Result<Claim, RecordError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .update_expression(
+                "SET #phase = if_not_exists(#phase, :claimed), lease_owner = :owner, lease_until = :until, \
+                 created_at = if_not_exists(created_at, :now), fingerprint = :fp, task_arn = :task, \
+                 #mode = :mode, expires_at = :expires, attempts = if_not_exists(attempts, :zero) + :one",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#phase <> :complete AND lease_until < :now)",
+            )
+            .expression_attribute_names("#phase", "phase")
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_values(":claimed", s(Phase::Claimed.as_str()))
+            .expression_attribute_values(":complete", s(Phase::Complete.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(now + self.lease_seconds))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":fp", s(&key.fingerprint))
+            .expression_attribute_values(":task", s(&key.task_arn))
+            .expression_attribute_values(":mode", s(key.mode.as_str()))
+            .expression_attribute_values(":expires", n(now + self.retention_seconds))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Claim::Owned(ActionRecord::from_item(
+                out.attributes().unwrap_or(&HashMap::new()),
+            ))),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                let old = match ctx.into_err() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
+                        e.item.unwrap_or_default()
+                    }
+                    _ => HashMap::new(),
+                };
+                let record = ActionRecord::from_item(&old);
+                Ok(if record.phase == Phase::Complete {
+                    Claim::Done(record)
+                } else {
+                    Claim::Busy
+                })
+            }
+            Err(e) => Err(Self::error("UpdateItem", key, e)),
+        }
+    }
+
+    /// Writes the decision and moves the record to `next`. With `counters`, in one transaction that
+    /// also counts the stop against each counter's limit; a counter at its limit refuses the whole
+    /// transaction and nothing is written.
+    pub async fn decide(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        decision: &DecisionWrite<'_>,
+        counters: &[RateCounter],
+        now: i64,
+    ) -> Result<Decided, RecordError> {
+        let DecisionWrite {
+            decision,
+            outcome,
+            playbook,
+            next,
+        } = *decision;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .update_expression(
+                "SET #phase = :next, decision = :decision, outcome = :outcome, playbook = :playbook, decided_at = :now",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#phase", "phase")
+            .expression_attribute_values(":next", s(next.as_str()))
+            .expression_attribute_values(":decision", s(decision))
+            .expression_attribute_values(":outcome", s(outcome))
+            .expression_attribute_values(":playbook", s(playbook))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":owner", s(owner))
+            .build()
+            .map_err(|e| RecordError::Store {
+                operation: "TransactWriteItems",
+                pk: key.pk(),
+                message: e.to_string(),
+            })?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for c in counters {
+            items.push(c.increment(&self.table)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Decided::Ok),
+            Err(SdkError::ServiceError(ctx)) if ctx.err().is_transaction_canceled_exception() => {
+                let reasons: Vec<Option<String>> = match ctx.err() {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => {
+                        e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let failed = |i: usize| {
+                    reasons
+                        .get(i)
+                        .and_then(|r| r.as_deref())
+                        .is_some_and(|c| c == "ConditionalCheckFailed")
+                };
+                if failed(0) {
+                    return Err(RecordError::LostLease(key.pk()));
+                }
+                match (1..items_len(counters)).find(|&i| failed(i)) {
+                    Some(i) => Ok(Decided::RateLimited(counters[i - 1].describe())),
+                    None => Err(RecordError::Store {
+                        operation: "TransactWriteItems",
+                        pk: key.pk(),
+                        message: format!("transaction cancelled: {reasons:?}"),
+                    }),
+                }
+            }
+            Err(e) => Err(Self::error("TransactWriteItems", key, e)),
+        }
+    }
+
+    /// Stores what StopTask / TagResource answered and moves the record to `acted`.
+    pub async fn acted(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        response: &str,
+        now: i64,
+    ) -> Result<(), RecordError> {
+        self.advance(
+            key,
+            owner,
+            Phase::Acted,
+            Some(("stop_response", response)),
+            "acted_at",
+            now,
+        )
+        .await
+    }
+
+    /// The note and the event are out: the record is final.
+    pub async fn complete(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        now: i64,
+    ) -> Result<(), RecordError> {
+        self.advance(key, owner, Phase::Complete, None, "completed_at", now)
+            .await
+    }
+
+    async fn advance(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        next: Phase,
+        field: Option<(&str, &str)>,
+        stamp: &str,
+        now: i64,
+    ) -> Result<(), RecordError> {
+        let mut expression = format!("SET #phase = :next, {stamp} = :now");
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#phase", "phase")
+            .expression_attribute_values(":next", s(next.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":owner", s(owner));
+        if let Some((name, value)) = field {
+            expression.push_str(&format!(", {name} = :field"));
+            request = request.expression_attribute_values(":field", s(value));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Err(RecordError::LostLease(key.pk()))
+            }
+            Err(e) => Err(Self::error("UpdateItem", key, e)),
+        }
+    }
+
+    /// An `ECS Task State Change` to STOPPED carrying our reason: stamps the enforced record and
+    /// returns its decision (for the Security Hub note). `None` when there is no such record.
+    pub async fn confirm_stop(
+        &self,
+        key: &ActionKey,
+        stopped_at: &str,
+        stop_code: &str,
+    ) -> Result<Option<ActionRecord>, RecordError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .update_expression(
+                "SET confirmed_at = if_not_exists(confirmed_at, :at), stop_code = :code",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", s(stopped_at))
+            .expression_attribute_values(":code", s(stop_code))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(ActionRecord::from_item(
+                out.attributes().unwrap_or(&HashMap::new()),
+            ))),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Self::error("UpdateItem", key, e)),
+        }
+    }
+
+    /// Records a decision refused as untrusted, once per event, apart from the real record.
+    pub async fn record_untrusted(
+        &self,
+        key: &ActionKey,
+        event_id: &str,
+        decision: &str,
+        now: i64,
+    ) -> Result<(), RecordError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key.pk()))
+            .item("sk", s(format!("UNTRUSTED#{event_id}")))
+            .item("outcome", s("refused"))
+            .item("decision", s(decision))
+            .item("decided_at", n(now))
+            .item("expires_at", n(now + self.retention_seconds))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(Self::error("PutItem", key, e)),
+        }
+    }
+}
+
+fn items_len(counters: &[RateCounter]) -> usize {
+    counters.len() + 1
+}

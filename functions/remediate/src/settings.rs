@@ -1,0 +1,211 @@
+//! The remediate function's configuration, from its Lambda environment.
+
+use std::path::PathBuf;
+use vigil_model::Source;
+use vigil_playbook::{Glob, Guardrails, Mode};
+
+/// The deployment-wide switch. It caps every playbook: `dry_run` turns `enforce` playbooks into
+/// dry-runs, `off` evaluates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemediationMode {
+    Off,
+    DryRun,
+    Enforce,
+}
+
+impl RemediationMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(RemediationMode::Off),
+            "dry_run" | "dry-run" | "dryrun" => Some(RemediationMode::DryRun),
+            "enforce" => Some(RemediationMode::Enforce),
+            _ => None,
+        }
+    }
+
+    /// The mode a playbook runs in under this switch.
+    pub fn cap(self, playbook: Mode) -> Mode {
+        match self {
+            RemediationMode::Enforce => playbook,
+            _ => Mode::DryRun,
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("remediate configuration: {0}")]
+pub struct SettingsError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct RemediateSettings {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub playbooks_file: PathBuf,
+    pub mode: RemediationMode,
+    pub guardrails: Guardrails,
+    /// How long a claim on an action record is exclusive; a crashed attempt's claim expires after it.
+    pub lease_seconds: i64,
+    /// How long action records are kept (TTL).
+    pub retention_seconds: i64,
+}
+
+impl RemediateSettings {
+    pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
+        RemediateSettings {
+            table_name: table_name.into(),
+            event_bus_name: event_bus_name.into(),
+            playbooks_file: PathBuf::from("/opt/vigil/playbooks.yaml"),
+            mode: RemediationMode::DryRun,
+            guardrails: Guardrails::default(),
+            lease_seconds: 60,
+            retention_seconds: 90 * 86_400,
+        }
+    }
+
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get` (the environment in Lambda; a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let required = |k: &str| get(k).ok_or_else(|| SettingsError(format!("{k} is not set")));
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let globs = |k: &str| -> Result<Vec<Glob>, SettingsError> {
+            list(k)
+                .iter()
+                .map(|s| Glob::new(s).map_err(|e| SettingsError(format!("{k}: {e}"))))
+                .collect()
+        };
+        let number = |k: &str, default: u64| -> Result<u64, SettingsError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| SettingsError(format!("{k}={v:?} is not a whole number"))),
+            }
+        };
+
+        let mut s = RemediateSettings::new(required("TABLE_NAME")?, required("EVENT_BUS_NAME")?);
+        if let Some(path) = get("PLAYBOOKS_FILE") {
+            s.playbooks_file = PathBuf::from(path);
+        }
+        if let Some(mode) = get("REMEDIATION_MODE") {
+            s.mode = RemediationMode::parse(&mode).ok_or_else(|| {
+                SettingsError(format!(
+                    "REMEDIATION_MODE={mode:?}: expected off, dry_run or enforce"
+                ))
+            })?;
+        }
+        let g = &mut s.guardrails;
+        let sources = list("TRUSTED_SOURCES");
+        if !sources.is_empty() {
+            g.trusted_sources = sources
+                .iter()
+                .map(|v| {
+                    Source::parse(v).ok_or_else(|| {
+                        SettingsError(format!("TRUSTED_SOURCES: unknown source {v:?}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        g.trusted_accounts.extend(list("TRUSTED_ACCOUNTS"));
+        let clusters = globs("ALLOWED_CLUSTERS")?;
+        if !clusters.is_empty() {
+            g.allowed_clusters = clusters;
+        }
+        if let Some(tag) = get("PROTECT_TAG").filter(|t| !t.trim().is_empty()) {
+            let (k, v) = tag.split_once('=').unwrap_or((tag.as_str(), "true"));
+            g.protect_tag = (k.trim().to_owned(), v.trim().to_owned());
+        }
+        g.protected_services = globs("PROTECTED_SERVICES")?;
+        g.protected_clusters = globs("PROTECTED_CLUSTERS")?;
+        g.stop_limit_per_service = u32::try_from(number("STOP_LIMIT_PER_SERVICE", 3)?)
+            .map_err(|_| SettingsError("STOP_LIMIT_PER_SERVICE is too large".into()))?;
+        g.stop_limit_per_cluster = u32::try_from(number("STOP_LIMIT_PER_CLUSTER", 10)?)
+            .map_err(|_| SettingsError("STOP_LIMIT_PER_CLUSTER is too large".into()))?;
+        g.stop_limit_window_seconds = number("STOP_LIMIT_WINDOW_SECONDS", 3600)?.max(1);
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<RemediateSettings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RemediateSettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_safe_ones() {
+        let s = settings(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")]).unwrap();
+        assert_eq!(s.mode, RemediationMode::DryRun);
+        assert_eq!(s.mode.cap(Mode::Enforce), Mode::DryRun);
+        assert_eq!(s.guardrails.stop_limit_per_service, 3);
+        assert_eq!(
+            s.guardrails.protect_tag,
+            ("vigil:protected".into(), "true".into())
+        );
+    }
+
+    #[test]
+    fn reads_lists_and_refuses_nonsense() {
+        let s = settings(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("REMEDIATION_MODE", "enforce"),
+            ("TRUSTED_SOURCES", "falco, guardduty"),
+            ("TRUSTED_ACCOUNTS", "111111111111,222222222222"),
+            ("ALLOWED_CLUSTERS", "prod,arn:aws:ecs:*:cluster/edge-*"),
+            ("PROTECT_TAG", "keep=yes"),
+        ])
+        .unwrap();
+        assert_eq!(s.mode.cap(Mode::Enforce), Mode::Enforce);
+        assert_eq!(
+            s.guardrails.trusted_sources,
+            [Source::Falco, Source::Guardduty]
+        );
+        assert_eq!(s.guardrails.trusted_accounts.len(), 2);
+        assert_eq!(s.guardrails.allowed_clusters.len(), 2);
+        assert_eq!(s.guardrails.protect_tag, ("keep".into(), "yes".into()));
+        assert!(settings(&[("TABLE_NAME", "t")]).is_err());
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("REMEDIATION_MODE", "yolo")
+            ])
+            .is_err()
+        );
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("TRUSTED_SOURCES", "nessus")
+            ])
+            .is_err()
+        );
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("STOP_LIMIT_PER_SERVICE", "-1")
+            ])
+            .is_err()
+        );
+    }
+}
