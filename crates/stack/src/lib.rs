@@ -1,0 +1,49 @@
+//! `infra/template.yaml` as a typed model, and the same resources provisioned through the AWS SDK.
+//!
+//! [`Stack::load`] reads the SAM template (short-form intrinsic tags included), resolves the intrinsics
+//! the routing depends on against parameter values (the template's defaults, overridable), and keeps:
+//! the event rules (bus, pattern, target queues), the queues (visibility timeout, redrive), the
+//! functions (binary, timeout, memory, environment) with their SQS event source mappings, and the table.
+//!
+//! [`provision`] creates that table, the custom bus, the queues and dead-letter queues, and the rules
+//! with the template's own patterns targeting the queues, then enables Security Hub. Lambda functions
+//! and their event source mappings are not created (the emulator cannot run them): the returned
+//! [`ProvisionedStack`] hands out each function's queue and mapping settings so a harness can relay
+//! batches to a handler the way Lambda would.
+
+mod model;
+mod provision;
+mod template;
+
+pub use model::{
+    Bus, FunctionSpec, MappingSpec, Options, QueueSpec, Redrive, RuleSpec, Stack, TableSpec,
+    TargetSpec,
+};
+pub use provision::{ProvisionedStack, QueueHandle, provision};
+
+/// Reading the template or provisioning it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the template {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the template is not valid YAML: {0}")]
+    Parse(String),
+    #[error("unsupported in the template: {0}")]
+    Unsupported(String),
+    #[error("the template is inconsistent: {0}")]
+    Invalid(String),
+    #[error("{operation} failed: {message}")]
+    Aws { operation: String, message: String },
+}
+
+impl Error {
+    pub(crate) fn aws(operation: &str, e: impl std::fmt::Display) -> Error {
+        Error::Aws {
+            operation: operation.to_owned(),
+            message: e.to_string(),
+        }
+    }
+}

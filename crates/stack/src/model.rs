@@ -1,0 +1,723 @@
+//! The typed model of the template: what routing and provisioning need, resolved.
+
+use crate::Error;
+use crate::template::{self, Physical, Resolver};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How the template is read: parameter overrides and the physical names local resources get.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Parameter values that replace the template's defaults (a `CommaDelimitedList` as `a,b`).
+    pub parameters: BTreeMap<String, String>,
+    /// Name given to the DynamoDB table (the template lets CloudFormation name it).
+    pub table_name: String,
+    pub stack_name: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            parameters: BTreeMap::new(),
+            table_name: "vigil".to_owned(),
+            stack_name: "vigil".to_owned(),
+            region: "us-east-1".to_owned(),
+            account: "123456789012".to_owned(),
+        }
+    }
+}
+
+/// The event bus a rule is on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bus {
+    /// The account's `default` bus (AWS services' events).
+    Default,
+    /// A bus the template creates: its logical id and name.
+    Custom { logical_id: String, name: String },
+}
+
+impl Bus {
+    /// The name to pass as `EventBusName`.
+    pub fn name(&self) -> &str {
+        match self {
+            Bus::Default => "default",
+            Bus::Custom { name, .. } => name,
+        }
+    }
+}
+
+/// An `AWS::Events::Rule`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    pub logical_id: String,
+    pub bus: Bus,
+    /// The event pattern, intrinsics resolved.
+    pub pattern: Value,
+    pub targets: Vec<TargetSpec>,
+}
+
+/// One target of a rule: an SQS queue of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    pub id: String,
+    /// Logical id of the target queue.
+    pub queue: String,
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age_seconds: Option<u32>,
+    /// Logical id of the queue undeliverable events go to.
+    pub dead_letter_queue: Option<String>,
+}
+
+/// An `AWS::SQS::Queue`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub visibility_timeout_seconds: Option<u32>,
+    pub message_retention_seconds: Option<u32>,
+    pub redrive: Option<Redrive>,
+}
+
+/// A queue's redrive policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redrive {
+    /// Logical id of the dead-letter queue.
+    pub dead_letter_queue: String,
+    pub max_receive_count: u32,
+}
+
+/// An `AWS::Serverless::Function`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: Option<String>,
+    /// `CodeUri` (relative to the template's directory), Globals applied.
+    pub code_uri: Option<String>,
+    pub timeout_seconds: Option<u32>,
+    pub memory_mb: Option<u32>,
+    pub reserved_concurrency: Option<u32>,
+    /// Environment variables with intrinsics resolved: table and bus references become the local
+    /// names ([`Options::table_name`], the bus name parameter).
+    pub environment: BTreeMap<String, String>,
+    /// The function's SQS event source mapping, if it has one.
+    pub mapping: Option<MappingSpec>,
+}
+
+/// A function's SQS event source mapping (a SAM `Events` entry of type `SQS`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingSpec {
+    pub function: String,
+    /// Logical id of the queue read.
+    pub queue: String,
+    pub batch_size: Option<u32>,
+    pub maximum_batching_window_seconds: Option<u32>,
+    pub maximum_concurrency: Option<u32>,
+    pub function_response_types: Vec<String>,
+}
+
+impl MappingSpec {
+    /// Whether the function reports partial batch failures (`ReportBatchItemFailures`).
+    pub fn reports_batch_item_failures(&self) -> bool {
+        self.function_response_types
+            .iter()
+            .any(|t| t == "ReportBatchItemFailures")
+    }
+}
+
+/// The `AWS::DynamoDB::Table`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    pub logical_id: String,
+    /// Local name ([`Options::table_name`]).
+    pub name: String,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
+    pub ttl_attribute: Option<String>,
+}
+
+/// The template, as far as routing and provisioning go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// Resolved parameter values (defaults with overrides applied).
+    pub parameters: BTreeMap<String, Value>,
+    /// Custom buses the template creates.
+    pub buses: Vec<Bus>,
+    pub rules: Vec<RuleSpec>,
+    pub queues: BTreeMap<String, QueueSpec>,
+    pub functions: BTreeMap<String, FunctionSpec>,
+    pub table: TableSpec,
+}
+
+impl Stack {
+    /// The repository's `infra/template.yaml`.
+    pub fn repo_template() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml")
+    }
+
+    /// Reads and resolves a template file.
+    pub fn load(path: impl AsRef<Path>, options: &Options) -> Result<Stack, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Stack::from_yaml(&text, options)
+    }
+
+    /// Resolves a template given as text.
+    pub fn from_yaml(text: &str, options: &Options) -> Result<Stack, Error> {
+        let doc = template::to_json(text)?;
+        let empty = serde_json::Map::new();
+        let section = |name: &str| doc.get(name).and_then(Value::as_object).unwrap_or(&empty);
+        let resources = section("Resources");
+        let globals = doc
+            .pointer("/Globals/Function")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+
+        let parameters = parameters(section("Parameters"), options)?;
+        for name in options.parameters.keys() {
+            if !parameters.contains_key(name) {
+                return Err(Error::Invalid(format!(
+                    "no parameter {name:?} in the template"
+                )));
+            }
+        }
+
+        let physical = physical_ids(resources, &parameters, options)?;
+        let mut resolver = Resolver {
+            parameters: &parameters,
+            conditions: BTreeMap::new(),
+            resources: &physical,
+            region: &options.region,
+            account: &options.account,
+            stack_name: &options.stack_name,
+        };
+        // Conditions may refer to earlier ones: evaluate until none is left.
+        let mut pending: Vec<(&String, &Value)> = section("Conditions").iter().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut rest = Vec::new();
+            for (name, expr) in pending {
+                match resolver.truth(expr) {
+                    Ok(b) => {
+                        resolver.conditions.insert(name.clone(), b);
+                    }
+                    Err(_) => rest.push((name, expr)),
+                }
+            }
+            if rest.len() == before {
+                let (name, expr) = rest[0];
+                resolver
+                    .truth(expr)
+                    .map_err(|e| Error::Invalid(format!("condition {name}: {e}")))?;
+            }
+            pending = rest;
+        }
+
+        let mut buses = Vec::new();
+        let mut rules = Vec::new();
+        let mut queues = BTreeMap::new();
+        let mut functions = BTreeMap::new();
+        let mut table = None;
+        for (id, res) in resources {
+            if let Some(cond) = res.get("Condition").and_then(Value::as_str)
+                && !resolver.conditions.get(cond).copied().unwrap_or(true)
+            {
+                continue;
+            }
+            let kind = res.get("Type").and_then(Value::as_str).unwrap_or_default();
+            let props = res.get("Properties").cloned().unwrap_or(Value::Null);
+            match kind {
+                "AWS::Events::EventBus" => buses.push(Bus::Custom {
+                    logical_id: id.clone(),
+                    name: physical[id].reference.clone(),
+                }),
+                "AWS::Events::Rule" => {
+                    rules.push(rule(id, &props, resources, &physical, &resolver)?)
+                }
+                "AWS::SQS::Queue" => {
+                    queues.insert(id.clone(), queue(id, &props, &resolver)?);
+                }
+                "AWS::Serverless::Function" => {
+                    functions.insert(id.clone(), function(id, res, &globals, &resolver)?);
+                }
+                "AWS::DynamoDB::Table" => {
+                    if table.is_some() {
+                        return Err(Error::Unsupported("more than one DynamoDB table".into()));
+                    }
+                    table = Some(table_spec(id, &props, options)?);
+                }
+                _ => {}
+            }
+        }
+        let table = table.ok_or_else(|| Error::Invalid("no AWS::DynamoDB::Table".into()))?;
+
+        let stack = Stack {
+            parameters,
+            buses,
+            rules,
+            queues,
+            functions,
+            table,
+        };
+        stack.check()?;
+        Ok(stack)
+    }
+
+    /// Every queue a rule, redrive policy or mapping names exists.
+    fn check(&self) -> Result<(), Error> {
+        let known = |q: &str, what: &str| {
+            if self.queues.contains_key(q) {
+                Ok(())
+            } else {
+                Err(Error::Invalid(format!(
+                    "{what} names {q:?}, which is not a queue"
+                )))
+            }
+        };
+        for r in &self.rules {
+            for t in &r.targets {
+                known(&t.queue, &format!("rule {} target {}", r.logical_id, t.id))?;
+                if let Some(d) = &t.dead_letter_queue {
+                    known(d, &format!("rule {} dead-letter config", r.logical_id))?;
+                }
+            }
+        }
+        for q in self.queues.values() {
+            if let Some(r) = &q.redrive {
+                known(
+                    &r.dead_letter_queue,
+                    &format!("queue {} redrive", q.logical_id),
+                )?;
+            }
+        }
+        for m in self.mappings() {
+            known(&m.queue, &format!("function {} event source", m.function))?;
+        }
+        Ok(())
+    }
+
+    pub fn rule(&self, logical_id: &str) -> Option<&RuleSpec> {
+        self.rules.iter().find(|r| r.logical_id == logical_id)
+    }
+
+    /// The custom bus agents put events on (the template's only custom bus).
+    pub fn agent_bus(&self) -> Option<&Bus> {
+        self.buses.first()
+    }
+
+    /// Every function's event source mapping.
+    pub fn mappings(&self) -> impl Iterator<Item = &MappingSpec> {
+        self.functions.values().filter_map(|f| f.mapping.as_ref())
+    }
+
+    /// The function that reads `queue`, if any.
+    pub fn function_reading(&self, queue: &str) -> Option<&FunctionSpec> {
+        self.functions
+            .values()
+            .find(|f| f.mapping.as_ref().is_some_and(|m| m.queue == queue))
+    }
+}
+
+fn parameters(
+    decl: &serde_json::Map<String, Value>,
+    options: &Options,
+) -> Result<BTreeMap<String, Value>, Error> {
+    let mut out = BTreeMap::new();
+    for (name, p) in decl {
+        let kind = p.get("Type").and_then(Value::as_str).unwrap_or("String");
+        let raw = match options.parameters.get(name) {
+            Some(v) => Value::String(v.clone()),
+            None => p.get("Default").cloned().ok_or_else(|| {
+                Error::Invalid(format!("parameter {name} has no default and no value"))
+            })?,
+        };
+        let text = match &raw {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => return Err(Error::Invalid(format!("parameter {name} = {other}"))),
+        };
+        if let Some(allowed) = p.get("AllowedValues").and_then(Value::as_array) {
+            let ok = allowed.iter().any(|a| match a {
+                Value::String(s) => *s == text,
+                Value::Number(n) => n.to_string() == text,
+                Value::Bool(b) => b.to_string() == text,
+                _ => false,
+            });
+            if !ok {
+                return Err(Error::Invalid(format!(
+                    "parameter {name} = {text:?} is not one of {}",
+                    Value::Array(allowed.clone())
+                )));
+            }
+        }
+        let value = if kind == "CommaDelimitedList" || kind.starts_with("List<") {
+            Value::Array(
+                text.split(',')
+                    .map(|s| Value::String(s.trim().to_owned()))
+                    .collect(),
+            )
+        } else {
+            Value::String(text)
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+/// `Ref` / `Fn::GetAtt` of each resource, given the local names.
+fn physical_ids(
+    resources: &serde_json::Map<String, Value>,
+    parameters: &BTreeMap<String, Value>,
+    options: &Options,
+) -> Result<BTreeMap<String, Physical>, Error> {
+    let (region, account) = (&options.region, &options.account);
+    // Bus names may come from parameters: resolve them with a resolver that knows no resources.
+    let none = BTreeMap::new();
+    let bare = Resolver {
+        parameters,
+        conditions: BTreeMap::new(),
+        resources: &none,
+        region,
+        account,
+        stack_name: &options.stack_name,
+    };
+    let mut out = BTreeMap::new();
+    for (id, res) in resources {
+        let kind = res.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let mut p = Physical::default();
+        match kind {
+            "AWS::Events::EventBus" => {
+                let name = match res.pointer("/Properties/Name") {
+                    Some(n) => bare.resolve_string(n)?,
+                    None => id.clone(),
+                };
+                p.attributes.insert(
+                    "Arn".into(),
+                    format!("arn:aws:events:{region}:{account}:event-bus/{name}"),
+                );
+                p.attributes.insert("Name".into(), name.clone());
+                p.reference = name;
+            }
+            "AWS::SQS::Queue" => {
+                // The queue's Ref is its URL, known only once created: the name stands in for it.
+                p.attributes
+                    .insert("Arn".into(), format!("arn:aws:sqs:{region}:{account}:{id}"));
+                p.attributes.insert("QueueName".into(), id.clone());
+                p.attributes.insert("QueueUrl".into(), id.clone());
+                p.reference = id.clone();
+            }
+            "AWS::DynamoDB::Table" => {
+                let name = options.table_name.clone();
+                p.attributes.insert(
+                    "Arn".into(),
+                    format!("arn:aws:dynamodb:{region}:{account}:table/{name}"),
+                );
+                p.reference = name;
+            }
+            "AWS::Events::Rule" => {
+                p.attributes.insert(
+                    "Arn".into(),
+                    format!("arn:aws:events:{region}:{account}:rule/{id}"),
+                );
+                p.reference = id.clone();
+            }
+            "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
+                p.attributes.insert(
+                    "Arn".into(),
+                    format!("arn:aws:lambda:{region}:{account}:function:{id}"),
+                );
+                p.reference = id.clone();
+            }
+            _ => {
+                p.attributes.insert(
+                    "Arn".into(),
+                    format!("arn:aws:local:{region}:{account}:{id}"),
+                );
+                p.reference = id.clone();
+            }
+        }
+        out.insert(id.clone(), p);
+    }
+    Ok(out)
+}
+
+fn u32_of(resolver: &Resolver, v: Option<&Value>, what: &str) -> Result<Option<u32>, Error> {
+    let Some(v) = v else { return Ok(None) };
+    let s = resolver.resolve_string(v)?;
+    s.parse()
+        .map(Some)
+        .map_err(|_| Error::Invalid(format!("{what} = {s:?} is not a whole number")))
+}
+
+fn rule(
+    id: &str,
+    props: &Value,
+    resources: &serde_json::Map<String, Value>,
+    physical: &BTreeMap<String, Physical>,
+    resolver: &Resolver,
+) -> Result<RuleSpec, Error> {
+    let bus = match props.get("EventBusName") {
+        None => Bus::Default,
+        Some(v) => match template::logical_id(v).filter(|l| resources.contains_key(*l)) {
+            Some(logical) => Bus::Custom {
+                logical_id: logical.to_owned(),
+                name: physical[logical].reference.clone(),
+            },
+            None => {
+                let name = resolver.resolve_string(v)?;
+                if name == "default" {
+                    Bus::Default
+                } else {
+                    return Err(Error::Unsupported(format!(
+                        "rule {id}: bus {name:?} is not created by the template"
+                    )));
+                }
+            }
+        },
+    };
+    let pattern = resolver.resolve(
+        props
+            .get("EventPattern")
+            .ok_or_else(|| Error::Invalid(format!("rule {id} has no EventPattern")))?,
+    )?;
+    let pattern = match pattern {
+        // CloudFormation also accepts the pattern as a JSON string.
+        Value::String(s) => serde_json::from_str(&s)
+            .map_err(|e| Error::Invalid(format!("rule {id}: EventPattern: {e}")))?,
+        other => other,
+    };
+    let mut targets = Vec::new();
+    for t in props
+        .get("Targets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let tid = t
+            .get("Id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let queue = t
+            .get("Arn")
+            .and_then(template::logical_id)
+            .filter(|l| {
+                resources
+                    .get(*l)
+                    .and_then(|r| r.get("Type"))
+                    .and_then(Value::as_str)
+                    == Some("AWS::SQS::Queue")
+            })
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "rule {id} target {tid}: only SQS queues of the template"
+                ))
+            })?
+            .to_owned();
+        targets.push(TargetSpec {
+            id: tid,
+            queue,
+            maximum_retry_attempts: u32_of(
+                resolver,
+                t.pointer("/RetryPolicy/MaximumRetryAttempts"),
+                "MaximumRetryAttempts",
+            )?,
+            maximum_event_age_seconds: u32_of(
+                resolver,
+                t.pointer("/RetryPolicy/MaximumEventAgeInSeconds"),
+                "MaximumEventAgeInSeconds",
+            )?,
+            dead_letter_queue: t
+                .pointer("/DeadLetterConfig/Arn")
+                .and_then(template::logical_id)
+                .map(str::to_owned),
+        });
+    }
+    Ok(RuleSpec {
+        logical_id: id.to_owned(),
+        bus,
+        pattern,
+        targets,
+    })
+}
+
+fn queue(id: &str, props: &Value, resolver: &Resolver) -> Result<QueueSpec, Error> {
+    let redrive = match props.get("RedrivePolicy") {
+        None => None,
+        Some(r) => {
+            let dlq = r
+                .get("deadLetterTargetArn")
+                .and_then(template::logical_id)
+                .ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "queue {id}: deadLetterTargetArn must be !GetAtt Queue.Arn"
+                    ))
+                })?
+                .to_owned();
+            Some(Redrive {
+                dead_letter_queue: dlq,
+                max_receive_count: u32_of(resolver, r.get("maxReceiveCount"), "maxReceiveCount")?
+                    .ok_or_else(|| {
+                    Error::Invalid(format!("queue {id}: no maxReceiveCount"))
+                })?,
+            })
+        }
+    };
+    Ok(QueueSpec {
+        logical_id: id.to_owned(),
+        visibility_timeout_seconds: u32_of(
+            resolver,
+            props.get("VisibilityTimeout"),
+            "VisibilityTimeout",
+        )?,
+        message_retention_seconds: u32_of(
+            resolver,
+            props.get("MessageRetentionPeriod"),
+            "MessageRetentionPeriod",
+        )?,
+        redrive,
+    })
+}
+
+fn function(
+    id: &str,
+    res: &Value,
+    globals: &serde_json::Map<String, Value>,
+    resolver: &Resolver,
+) -> Result<FunctionSpec, Error> {
+    let props = res.get("Properties").cloned().unwrap_or(Value::Null);
+    let prop = |name: &str| props.get(name).or_else(|| globals.get(name));
+    let mut environment = BTreeMap::new();
+    let mut vars = globals
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(own) = props
+        .pointer("/Environment/Variables")
+        .and_then(Value::as_object)
+    {
+        vars.extend(own.clone());
+    }
+    for (k, v) in &vars {
+        environment.insert(k.clone(), resolver.resolve_string(v)?);
+    }
+    let mut mapping = None;
+    for (_, event) in props
+        .get("Events")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if event.get("Type").and_then(Value::as_str) != Some("SQS") {
+            continue;
+        }
+        if mapping.is_some() {
+            return Err(Error::Unsupported(format!(
+                "function {id}: more than one SQS event"
+            )));
+        }
+        let p = event.get("Properties").cloned().unwrap_or(Value::Null);
+        let queue = p
+            .get("Queue")
+            .and_then(template::logical_id)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "function {id}: SQS Queue must be !GetAtt Queue.Arn"
+                ))
+            })?
+            .to_owned();
+        let types = match p.get("FunctionResponseTypes") {
+            Some(v) => match resolver.resolve(v)? {
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "function {id}: FunctionResponseTypes {other}"
+                    )));
+                }
+            },
+            None => Vec::new(),
+        };
+        mapping = Some(MappingSpec {
+            function: id.to_owned(),
+            queue,
+            batch_size: u32_of(resolver, p.get("BatchSize"), "BatchSize")?,
+            maximum_batching_window_seconds: u32_of(
+                resolver,
+                p.get("MaximumBatchingWindowInSeconds"),
+                "MaximumBatchingWindowInSeconds",
+            )?,
+            maximum_concurrency: u32_of(
+                resolver,
+                p.pointer("/ScalingConfig/MaximumConcurrency"),
+                "MaximumConcurrency",
+            )?,
+            function_response_types: types,
+        });
+    }
+    Ok(FunctionSpec {
+        logical_id: id.to_owned(),
+        binary: res
+            .pointer("/Metadata/BuildProperties/Binary")
+            .map(|v| resolver.resolve_string(v))
+            .transpose()?,
+        code_uri: prop("CodeUri")
+            .map(|v| resolver.resolve_string(v))
+            .transpose()?,
+        timeout_seconds: u32_of(resolver, prop("Timeout"), "Timeout")?,
+        memory_mb: u32_of(resolver, prop("MemorySize"), "MemorySize")?,
+        reserved_concurrency: u32_of(
+            resolver,
+            prop("ReservedConcurrentExecutions"),
+            "ReservedConcurrentExecutions",
+        )?,
+        environment,
+        mapping,
+    })
+}
+
+fn table_spec(id: &str, props: &Value, options: &Options) -> Result<TableSpec, Error> {
+    let keys = props
+        .get("KeySchema")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Invalid(format!("table {id}: no KeySchema")))?;
+    let key = |kind: &str| {
+        keys.iter()
+            .find(|k| k.get("KeyType").and_then(Value::as_str) == Some(kind))
+            .and_then(|k| k.get("AttributeName").and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    Ok(TableSpec {
+        logical_id: id.to_owned(),
+        name: options.table_name.clone(),
+        partition_key: key("HASH")
+            .ok_or_else(|| Error::Invalid(format!("table {id}: no HASH key")))?,
+        sort_key: key("RANGE"),
+        ttl_attribute: props
+            .pointer("/TimeToLiveSpecification")
+            .filter(|t| t.get("Enabled") != Some(&Value::Bool(false)))
+            .and_then(|t| t.get("AttributeName"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}

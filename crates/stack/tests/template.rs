@@ -1,0 +1,186 @@
+//! The model read from infra/template.yaml holds the pipeline's contracts.
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use vigil_stack::{Bus, Options, Stack};
+
+fn stack() -> Stack {
+    Stack::load(Stack::repo_template(), &Options::default()).expect("template")
+}
+
+#[test]
+fn each_function_reads_its_queue_in_batches_with_partial_failures() {
+    let s = stack();
+    let expected = [
+        ("IngestFunction", "IngestQueue", "ingest"),
+        ("EnrichFunction", "EnrichQueue", "enrich"),
+        ("RemediateFunction", "RemediateQueue", "remediate"),
+    ];
+    assert_eq!(s.functions.len(), expected.len());
+    for (function, queue, binary) in expected {
+        let f = &s.functions[function];
+        assert_eq!(f.binary.as_deref(), Some(binary));
+        assert_eq!(
+            f.code_uri.as_deref(),
+            Some(".."),
+            "{function}: workspace root, from Globals"
+        );
+        let m = f.mapping.as_ref().expect("SQS event source");
+        assert_eq!(m.queue, queue);
+        assert!(m.reports_batch_item_failures(), "{function}");
+        assert!(m.batch_size.unwrap() > 1 && m.maximum_batching_window_seconds.unwrap() >= 1);
+        let q = &s.queues[queue];
+        let timeout = f.timeout_seconds.expect("timeout");
+        assert!(
+            q.visibility_timeout_seconds.unwrap() >= 6 * timeout,
+            "{queue}: visibility timeout below 6 x {function}'s timeout"
+        );
+        let dlq = &q.redrive.as_ref().expect("redrive").dead_letter_queue;
+        assert!(s.queues[dlq].redrive.is_none());
+        assert_eq!(f.environment["TABLE_NAME"], "vigil");
+        assert_eq!(f.environment["EVENT_BUS_NAME"], "vigil");
+        assert_eq!(f.environment["LOG_LEVEL"], "info");
+    }
+}
+
+#[test]
+fn enrich_stays_within_security_hubs_import_quota() {
+    let s = stack();
+    let enrich = &s.functions["EnrichFunction"];
+    let per_instance: u32 = enrich.environment["SECURITYHUB_CALLS_PER_SECOND"]
+        .parse()
+        .unwrap();
+    let instances = enrich
+        .mapping
+        .as_ref()
+        .unwrap()
+        .maximum_concurrency
+        .unwrap();
+    assert!(
+        instances * per_instance <= 10,
+        "{instances} x {per_instance} calls/s"
+    );
+    assert!(enrich.reserved_concurrency.unwrap() >= instances);
+}
+
+#[test]
+fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
+    let s = stack();
+    assert_eq!(s.rules.len(), 6);
+    for r in &s.rules {
+        assert!(!r.targets.is_empty(), "{}", r.logical_id);
+        for t in &r.targets {
+            assert!(t.maximum_retry_attempts.is_some() && t.maximum_event_age_seconds.is_some());
+            assert_eq!(
+                t.dead_letter_queue.as_deref(),
+                Some("DeliveryDeadLetterQueue")
+            );
+        }
+    }
+    let agent = s.rule("AgentEventsRule").unwrap();
+    assert_eq!(
+        agent.bus,
+        Bus::Custom {
+            logical_id: "AgentBus".into(),
+            name: "vigil".into()
+        }
+    );
+    assert_eq!(
+        agent.pattern,
+        json!({"source": [{"anything-but": {"wildcard": ["aws.*", "vigil"]}}]})
+    );
+    assert_eq!(s.rule("GuardDutyRuntimeRule").unwrap().bus, Bus::Default);
+    assert_eq!(s.rule("TaskStoppedRule").unwrap().bus, Bus::Default);
+}
+
+#[test]
+fn parameters_override_defaults_and_are_checked() {
+    let options = Options {
+        parameters: BTreeMap::from([
+            ("EventBusName".to_owned(), "agents".to_owned()),
+            ("RemediationMode".to_owned(), "enforce".to_owned()),
+            ("AllowedClusters".to_owned(), "prod,staging".to_owned()),
+            ("DedupWindowSeconds".to_owned(), "3600".to_owned()),
+        ]),
+        table_name: "t".to_owned(),
+        ..Options::default()
+    };
+    let s = Stack::load(Stack::repo_template(), &options).unwrap();
+    let remediate = &s.functions["RemediateFunction"].environment;
+    assert_eq!(remediate["REMEDIATION_MODE"], "enforce");
+    assert_eq!(remediate["ALLOWED_CLUSTERS"], "prod,staging");
+    assert_eq!(remediate["EVENT_BUS_NAME"], "agents");
+    assert_eq!(remediate["TABLE_NAME"], "t");
+    assert_eq!(
+        s.functions["IngestFunction"].environment["DEDUP_WINDOW_SECONDS"],
+        "3600"
+    );
+    assert_eq!(s.agent_bus().unwrap().name(), "agents");
+
+    let bad = Options {
+        parameters: BTreeMap::from([("RemediationMode".to_owned(), "always".to_owned())]),
+        ..Options::default()
+    };
+    assert!(Stack::load(Stack::repo_template(), &bad).is_err());
+    let unknown = Options {
+        parameters: BTreeMap::from([("NoSuchParameter".to_owned(), "x".to_owned())]),
+        ..Options::default()
+    };
+    assert!(Stack::load(Stack::repo_template(), &unknown).is_err());
+}
+
+#[test]
+fn table_is_pk_sk_with_ttl() {
+    let t = stack().table;
+    assert_eq!(t.partition_key, "pk");
+    assert_eq!(t.sort_key.as_deref(), Some("sk"));
+    assert_eq!(t.ttl_attribute.as_deref(), Some("expires_at"));
+}
+
+#[test]
+fn short_form_intrinsics_resolve() {
+    let yaml = r#"
+Parameters:
+  Name: { Type: String, Default: n }
+  List: { Type: CommaDelimitedList, Default: "a,b" }
+Conditions:
+  IsN: !Equals [!Ref Name, n]
+  NotN: !Not [!Condition IsN]
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{ AttributeName: pk, KeyType: HASH }]
+  Q:
+    Type: AWS::SQS::Queue
+  Skipped:
+    Type: AWS::SQS::Queue
+    Condition: NotN
+  R:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [!Sub "${Name}-${AWS::Region}"]
+        joined: [!Join ["+", !Ref List]]
+        picked: [!Select [1, !Split [",", "x,y,z"]]]
+        chosen: !If [IsN, [yes], [no]]
+        dropped: !If [NotN, [x], !Ref AWS::NoValue]
+        arn: [!GetAtt Q.Arn]
+      Targets:
+        - { Id: q, Arn: !GetAtt Q.Arn }
+"#;
+    let s = Stack::from_yaml(yaml, &Options::default()).unwrap();
+    assert!(!s.queues.contains_key("Skipped"));
+    assert_eq!(
+        s.rules[0].pattern,
+        json!({
+            "source": ["n-us-east-1"],
+            "joined": ["a+b"],
+            "picked": ["y"],
+            "chosen": ["yes"],
+            "arn": ["arn:aws:sqs:us-east-1:123456789012:Q"],
+        })
+    );
+    assert_eq!(s.rules[0].targets[0].queue, "Q");
+    assert!(Stack::from_yaml("Resources: { A: !Bogus x }", &Options::default()).is_err());
+}
