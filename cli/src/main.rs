@@ -1,6 +1,7 @@
 //! `vigil`: the pipeline's libraries from the command line.
 
 mod input;
+mod local;
 mod playbook;
 
 use clap::{Parser, Subcommand};
@@ -37,9 +38,33 @@ enum Command {
     Normalize(EventArgs),
     /// Print the ASFF finding Security Hub would receive for one event.
     Asff(EventArgs),
+    /// Run the whole pipeline locally on a realistic scenario: the AWS emulator provisioned from
+    /// infra/template.yaml, the three functions' handlers fed by an SQS relay.
+    Demo(RunArgs),
+    /// Run your own events (JSON lines: one EventBridge event or bare Falco alert per line) through
+    /// the local pipeline.
+    Replay {
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// The playbook file (default: the shipped playbooks/vigil/playbooks.yaml).
+        #[arg(long)]
+        playbooks: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Check a playbook file, or show what it decides for findings.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The deployment's REMEDIATION_MODE.
+    #[arg(long, default_value = "enforce", value_parser = ["off", "dry_run", "enforce"])]
+    mode: String,
+    /// One JSON object instead of the readable summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +128,12 @@ fn run(command: Command) -> Result<String, String> {
                     .into(),
             ),
         },
+        Command::Demo(run) => local::demo(&run.mode, run.json),
+        Command::Replay {
+            files,
+            playbooks,
+            run,
+        } => local::replay(&files, playbooks.as_deref(), &run.mode, run.json),
         Command::Playbook(PlaybookCommand::Check { file }) => playbook::check(&file),
         Command::Playbook(PlaybookCommand::Test {
             file,

@@ -33,6 +33,8 @@ pub struct Ingest {
     config: IngestConfig,
     default_region: Option<String>,
     clock: Clock,
+    /// CloudWatch embedded-metric lines on stdout (Lambda); off where stdout is someone's output.
+    emit_metrics: bool,
 }
 
 /// What became of each message of an invocation.
@@ -68,6 +70,7 @@ impl Ingest {
             config,
             default_region,
             clock: vigil_runtime::system_clock(),
+            emit_metrics: true,
         }
     }
 
@@ -84,6 +87,12 @@ impl Ingest {
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// No embedded-metric lines on stdout (`vigil demo --json` owns stdout).
+    pub fn without_metrics(mut self) -> Self {
+        self.emit_metrics = false;
         self
     }
 
@@ -207,7 +216,9 @@ impl Ingest {
         result.failed.sort_unstable();
         result.failed.dedup();
         result.counts.failed = result.failed.len() as u64;
-        println!("{}", result.counts.emf_line(now.timestamp_millis()));
+        if self.emit_metrics {
+            println!("{}", result.counts.emf_line(now.timestamp_millis()));
+        }
         result
     }
 

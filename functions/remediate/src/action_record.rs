@@ -383,6 +383,31 @@ impl ActionStore {
         }
     }
 
+    /// Gives the lease up after a failure, so the redelivery need not wait for it to run out. The
+    /// record keeps its phase (and decision, if one was written).
+    pub async fn release(&self, key: &ActionKey, owner: &str) -> Result<(), RecordError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .update_expression("SET lease_until = :zero")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(Self::error("UpdateItem", key, e)),
+        }
+    }
+
     /// An `ECS Task State Change` to STOPPED carrying our reason: stamps the enforced record and
     /// returns its decision (for the Security Hub note). `None` when there is no such record.
     pub async fn confirm_stop(

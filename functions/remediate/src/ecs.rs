@@ -21,7 +21,17 @@ pub async fn live_task(
     cluster: &str,
     task_arn: &str,
 ) -> Result<(LiveTask, Option<TaskInfo>), EcsError> {
-    let described = describe_tasks(client, cluster, &[task_arn.to_owned()]).await?;
+    let described = match describe_tasks(client, cluster, &[task_arn.to_owned()]).await {
+        Ok(d) => d,
+        // The cluster is gone (or never was): so is the task. Nothing to act on.
+        Err(e) if e.message.contains("ClusterNotFoundException") => {
+            return Ok((
+                LiveTask::Missing(format!("ECS does not know the cluster {cluster}")),
+                None,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let Some(task) = described.tasks.first() else {
         let reason = described
             .failures

@@ -350,6 +350,34 @@ impl Remediate {
             Claim::Owned(record) => record,
         };
 
+        let result = self
+            .finish(
+                &key, &owner, record, playbook, mode, &subject, origin, guardrails, decision, now_s,
+            )
+            .await;
+        if result.is_err() {
+            // Best effort: if this fails too, the lease simply runs out.
+            let _ = self.records.release(&key, &owner).await;
+        }
+        result
+    }
+
+    /// Everything after the claim: decide (or resume a stored decision), act, announce, complete.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        record: action_record::ActionRecord,
+        playbook: &vigil_playbook::Playbook,
+        mode: Mode,
+        subject: &Subject<'_>,
+        origin: Origin<'_>,
+        guardrails: &vigil_playbook::Guardrails,
+        decision: Decision,
+        now_s: i64,
+    ) -> Result<(), Retry> {
+        let fp = decision.fingerprint.clone();
         let decision = match (record.phase, record.decision.as_deref()) {
             // A crashed attempt already decided: carry on with its decision, never decide twice.
             (Phase::Acting | Phase::Acted, Some(stored)) => {
@@ -362,7 +390,7 @@ impl Remediate {
             }
             _ => {
                 self.decide(
-                    &key, &owner, playbook, mode, &subject, origin, guardrails, decision, now_s,
+                    key, owner, playbook, mode, subject, origin, guardrails, decision, now_s,
                 )
                 .await?
             }
@@ -380,14 +408,14 @@ impl Remediate {
                 .as_ref()
                 .map(Value::to_string)
                 .unwrap_or_else(|| "null".into());
-            self.records.acted(&key, &owner, &response, now_s).await?;
+            self.records.acted(key, owner, &response, now_s).await?;
             d
         } else {
             decision
         };
 
         self.announce(&decision).await?;
-        self.records.complete(&key, &owner, now_s).await?;
+        self.records.complete(key, owner, now_s).await?;
         info!(
             fingerprint = fp,
             task = decision.task_arn,

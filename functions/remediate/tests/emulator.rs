@@ -697,11 +697,9 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
         "the decision was written before StopTask"
     );
 
-    // Redelivered while the first attempt's lease is live: refused for now.
-    assert_eq!(first.process(&events, Some(ACCOUNT)).await, [0]);
-    // After the lease: taken over and finished.
+    // The failed attempt gave its lease up: the redelivery takes over at once and finishes.
     let later = build(std::sync::Arc::new(move || {
-        now + chrono::Duration::seconds(61)
+        now + chrono::Duration::seconds(1)
     }));
     assert!(later.process(&events, Some(ACCOUNT)).await.is_empty());
     // And any further delivery is a duplicate.
@@ -730,4 +728,45 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
     let r = &p.action_records().await[0];
     assert_eq!(s(r, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
+}
+
+/// The claim on an action record is exclusive while its lease lives, passes to another attempt
+/// once it runs out, and a slow former holder can no longer write.
+#[tokio::test]
+async fn a_live_claim_is_exclusive_and_an_expired_one_is_taken_over() {
+    use vigil_remediate::action_record::{ActionKey, ActionStore, Claim, RecordError};
+    let emulator = Emulator::start();
+    emulator.create_table().await;
+    let store = ActionStore::new(
+        aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await),
+        TABLE_NAME,
+        60,
+        86_400,
+    );
+    let key = ActionKey {
+        fingerprint: "v1-abc".into(),
+        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/t1".into(),
+        mode: vigil_playbook::Mode::Enforce,
+    };
+    assert!(matches!(
+        store.claim(&key, "a", 100).await.unwrap(),
+        Claim::Owned(_)
+    ));
+    assert!(matches!(
+        store.claim(&key, "b", 159).await.unwrap(),
+        Claim::Busy
+    ));
+    assert!(matches!(
+        store.claim(&key, "b", 161).await.unwrap(),
+        Claim::Owned(_)
+    ));
+    assert!(matches!(
+        store.complete(&key, "a", 162).await,
+        Err(RecordError::LostLease(_))
+    ));
+    store.complete(&key, "b", 162).await.unwrap();
+    assert!(matches!(
+        store.claim(&key, "c", 10_000).await.unwrap(),
+        Claim::Done(_)
+    ));
 }

@@ -1,0 +1,210 @@
+//! The demo's world and what happens in it: a cluster with a web service, a database service and a
+//! protected payments service, and a realistic burst: repeated shell alerts from Falco, a GuardDuty
+//! crypto-mining finding, a Sysdig event about a task the cluster does not have, an outbound
+//! connection from the database, and junk.
+
+use crate::{LocalPipeline, RunOptions, Summary};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use vigil_playbook::PlaybookFile;
+use vigil_remediate::RemediationMode;
+
+const FALCO: &str = include_str!("../../adapters/tests/fixtures/falco-ecs-eventbridge.json");
+const GUARDDUTY: &str = include_str!("../../adapters/tests/fixtures/guardduty-ecs-runtime.json");
+const SYSDIG: &str = include_str!("../../adapters/tests/fixtures/sysdig-runtime-policy.json");
+/// The playbooks the function deploys with.
+pub const SHIPPED_PLAYBOOKS: &str = include_str!("../../../playbooks/vigil/playbooks.yaml");
+
+/// The tasks the scenario's events are about.
+pub struct World {
+    pub cluster: String,
+    pub shop: Vec<String>,
+    pub db: Vec<String>,
+    pub payments: Vec<String>,
+}
+
+pub async fn build_world(p: &LocalPipeline) -> World {
+    let e = p.emulator();
+    let cluster = e.create_cluster("vigil-demo").await;
+    let shop_td = e
+        .register_task_definition("shop", &[("app", "public.ecr.aws/demo/shop:3")])
+        .await;
+    let db_td = e
+        .register_task_definition(
+            "db",
+            &[("app", "public.ecr.aws/docker/library/postgres:16")],
+        )
+        .await;
+    let pay_td = e
+        .register_task_definition("payments", &[("app", "public.ecr.aws/demo/payments:7")])
+        .await;
+    let shop = e
+        .create_service(&cluster, "shop", &shop_td, 3, &[("team", "web")])
+        .await;
+    let db = e.create_service(&cluster, "db", &db_td, 2, &[]).await;
+    let payments = e
+        .create_service(
+            &cluster,
+            "payments",
+            &pay_td,
+            2,
+            &[("vigil:protected", "true")],
+        )
+        .await;
+    World {
+        cluster,
+        shop,
+        db,
+        payments,
+    }
+}
+
+/// A Falco alert from the `app` container of `task`, as the Falco forwarder sends it.
+pub fn falco(cluster: &str, task: &str, rule: &str, priority: &str, n: usize) -> Value {
+    let mut v: Value = serde_json::from_str(FALCO).expect("the Falco sample is JSON");
+    let d = &mut v["detail"];
+    d["rule"] = json!(rule);
+    d["priority"] = json!(priority);
+    d["uuid"] = json!(format!("{rule}-{task}-{n}"));
+    let fields = d["output_fields"].as_object_mut().expect("output_fields");
+    fields.insert(
+        "container.label.com.amazonaws.ecs.task-arn".into(),
+        json!(task),
+    );
+    fields.insert(
+        "container.label.com.amazonaws.ecs.cluster".into(),
+        json!(cluster),
+    );
+    fields.insert(
+        "container.label.com.amazonaws.ecs.container-name".into(),
+        json!("app"),
+    );
+    fields.insert("proc.pid".into(), json!(1000 + n));
+    json!({"source": v["source"], "detail-type": v["detail-type"], "detail": v["detail"]})
+}
+
+/// The scenario's events, in the order they are put on the buses.
+pub fn events(w: &World) -> Vec<Value> {
+    let mut out = Vec::new();
+    // A burst: the same shell, seen 12 times on one web task.
+    for n in 0..12 {
+        out.push(falco(
+            &w.cluster,
+            &w.shop[0],
+            "Terminal shell in container",
+            "Notice",
+            n,
+        ));
+    }
+    // The same rule on the protected payments service: refused.
+    for n in 0..3 {
+        out.push(falco(
+            &w.cluster,
+            &w.payments[0],
+            "Terminal shell in container",
+            "Notice",
+            n,
+        ));
+    }
+    // The database opens an outbound connection: tagged for forensics, not stopped.
+    for n in 0..2 {
+        out.push(falco(
+            &w.cluster,
+            &w.db[0],
+            "Unexpected outbound connection destination",
+            "Warning",
+            n,
+        ));
+    }
+    // GuardDuty sees crypto mining on another web task.
+    let mut gd: Value = serde_json::from_str(GUARDDUTY).expect("the GuardDuty sample is JSON");
+    let d = &mut gd["detail"];
+    d["type"] = json!("CryptoCurrency:Runtime/BitcoinDomainRequest.Reputation");
+    d["accountId"] = json!(crate::ACCOUNT);
+    d["region"] = json!("us-east-1");
+    d["resource"]["ecsClusterDetails"]["arn"] = json!(w.cluster);
+    d["resource"]["ecsClusterDetails"]["name"] = json!("vigil-demo");
+    d["resource"]["ecsClusterDetails"]["taskDetails"]["arn"] = json!(w.shop[1]);
+    d["resource"]["ecsClusterDetails"]["taskDetails"]["group"] = json!("service:shop");
+    out.push(json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": gd["detail"]}));
+    // Sysdig, about a task in another account's cluster that this emulator does not have.
+    let sysdig: Value = serde_json::from_str(SYSDIG).expect("the Sysdig sample is JSON");
+    out.push(json!({"source": "sysdig", "detail-type": sysdig["detail-type"], "detail": sysdig["detail"]}));
+    // Junk: no priority; an unknown priority.
+    let mut junk = falco(
+        &w.cluster,
+        &w.shop[2],
+        "Terminal shell in container",
+        "Notice",
+        0,
+    );
+    junk["detail"]
+        .as_object_mut()
+        .expect("detail")
+        .remove("priority");
+    out.push(junk);
+    out.push(falco(
+        &w.cluster,
+        &w.shop[2],
+        "Terminal shell in container",
+        "Urgent",
+        1,
+    ));
+    out
+}
+
+fn per_service(calls: &vigil_testkit::ApiCalls) -> BTreeMap<String, u64> {
+    ["dynamodb", "ecs", "securityhub", "events"]
+        .into_iter()
+        .map(|s| {
+            (
+                s.to_owned(),
+                calls.get(s).map(|ops| ops.values().sum()).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Starts the emulator, provisions it from the template, runs `events` (built against the world)
+/// through the pipeline until the queues are quiet, and reads back the summary. The emulator stops
+/// when this returns (its process is killed on drop, and exits by itself if this process dies).
+pub async fn run(
+    mode: RemediationMode,
+    playbooks: PlaybookFile,
+    events: impl FnOnce(Option<&World>) -> Vec<Value>,
+    with_world: bool,
+    mut report: impl FnMut(&crate::Progress),
+) -> Result<Summary, String> {
+    let started = Instant::now();
+    let mut p = LocalPipeline::start(RunOptions { mode, playbooks }).await?;
+    let world = if with_world {
+        Some(build_world(&p).await)
+    } else {
+        None
+    };
+    let events = events(world.as_ref());
+    let sent = p.put_events(&events).await?;
+    p.emulator().reset_api_calls();
+    p.run_until_quiet(Duration::from_millis(300), &mut report)
+        .await?;
+    let calls = per_service(&p.emulator().api_calls());
+    p.summary(sent as u64, calls, started.elapsed().as_secs_f64())
+        .await
+}
+
+/// `vigil demo`.
+pub async fn demo(
+    mode: RemediationMode,
+    report: impl FnMut(&crate::Progress),
+) -> Result<Summary, String> {
+    let playbooks = PlaybookFile::parse(SHIPPED_PLAYBOOKS).map_err(|e| e.to_string())?;
+    run(
+        mode,
+        playbooks,
+        |w| events(w.expect("the demo builds its world")),
+        true,
+        report,
+    )
+    .await
+}

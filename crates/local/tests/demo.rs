@@ -1,0 +1,101 @@
+//! `vigil demo` and `vigil replay` through the library: the numbers the scenario implies, exactly.
+
+use serde_json::json;
+use vigil_local::scenario;
+use vigil_playbook::PlaybookFile;
+use vigil_remediate::RemediationMode;
+
+/// 21 events: 12 repeats of one shell (web task), 3 of the same rule on the protected payments
+/// service, 2 outbound connections from the database, 1 GuardDuty crypto-mining finding (web
+/// task), 1 Sysdig event about a task this cluster does not have, 2 junk.
+#[tokio::test]
+async fn the_demo_reports_what_its_scenario_implies() {
+    let s = scenario::demo(RemediationMode::Enforce, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(s.events, 21);
+    assert_eq!(s.rejected, 2);
+    assert_eq!(
+        s.accepted, 5,
+        "shell on web, shell on payments, outbound, crypto, sysdig"
+    );
+    assert_eq!(s.duplicates, 11 + 2 + 1);
+    assert_eq!(
+        s.securityhub.findings, 4,
+        "GuardDuty's own finding is not imported again"
+    );
+    assert_eq!(s.severities.values().sum::<u64>(), 5);
+    let r = &s.remediation;
+    assert_eq!(r.stopped, 2, "the web shell and the crypto miner");
+    assert_eq!(r.tagged, 1, "the database, for forensics");
+    assert_eq!(r.dry_run, 0);
+    assert_eq!(
+        r.refused, 2,
+        "the protected payments task; the Sysdig task nobody has"
+    );
+    assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
+    assert!(
+        s.api_calls["dynamodb"] > 0 && s.api_calls["securityhub"] > 0 && s.api_calls["ecs"] > 0
+    );
+    assert!(
+        s.rejected_reasons
+            .iter()
+            .any(|r| r.contains("detail.priority"))
+    );
+
+    let dry = scenario::demo(RemediationMode::DryRun, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((dry.remediation.stopped, dry.remediation.tagged), (0, 0));
+    assert_eq!(dry.remediation.dry_run, 3);
+    assert_eq!(dry.accepted, 5);
+}
+
+/// 2,000 events about 40 threats (tasks that do not exist): every distinct fingerprint becomes
+/// exactly one Security Hub finding, and remediation refuses to act on tasks it cannot see.
+#[tokio::test]
+async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerprint() {
+    let events: Vec<serde_json::Value> = (0..2000)
+        .map(|i| {
+            let task = format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/replay/{:032x}",
+                i % 20
+            );
+            let rule = if (i / 20) % 2 == 0 {
+                "Terminal shell in container"
+            } else {
+                "Read sensitive file untrusted"
+            };
+            let mut e = scenario::falco(
+                "arn:aws:ecs:us-east-1:123456789012:cluster/replay",
+                &task,
+                rule,
+                "Warning",
+                i,
+            );
+            e["detail"]["uuid"] = json!(format!("replay-{i}"));
+            e
+        })
+        .collect();
+    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
+    let s = scenario::run(
+        RemediationMode::Enforce,
+        playbooks,
+        |_| events,
+        false,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.events, 2000);
+    assert_eq!(s.accepted, 40);
+    assert_eq!(s.duplicates, 1960);
+    assert_eq!(s.securityhub.findings, 40);
+    assert_eq!(s.remediation.stopped, 0);
+    assert_eq!(
+        s.remediation.refused, 20,
+        "the 20 shell findings match a stop playbook; their tasks are missing"
+    );
+    assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
+    assert!(s.api_calls["dynamodb"] >= 2000, "one dedup write per event");
+}
