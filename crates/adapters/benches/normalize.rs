@@ -45,9 +45,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(parse_event(black_box(&bytes), &ctx).unwrap()))
         });
         let typed = floor::parser_for(name);
-        group.bench_function("serde_json_typed", |b| {
-            b.iter(|| black_box(typed(black_box(&bytes))))
-        });
+        group.bench_function("serde_json_typed", |b| b.iter(|| typed(black_box(&bytes))));
         group.bench_function("serde_json_value", |b| {
             b.iter(|| {
                 black_box(serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).unwrap())
