@@ -1,9 +1,14 @@
 //! Per-event CPU cost of the ingest path: parse + normalize + fingerprint (the adapters) + ASFF mapping,
-//! for each sample source. `serde_json_value` is the floor: parsing the same bytes and nothing else.
+//! for each sample source. Two floors parse the same bytes and nothing else: `serde_json_value` into a
+//! `serde_json::Value`, and `serde_json_typed` into typed structs borrowing `&str`/`Cow` fields that
+//! cover every field the adapter reads (numbers-or-strings and field maps as borrowed `RawValue`s) —
+//! the cheapest a serde_json-based adapter could be. `scripts/bench` reports full path / typed floor.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_adapters::{ParseContext, SourceEvent, parse_event};
+
+mod floor;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -39,6 +44,8 @@ fn bench(c: &mut Criterion) {
         group.bench_function("normalize+fingerprint", |b| {
             b.iter(|| black_box(parse_event(black_box(&bytes), &ctx).unwrap()))
         });
+        let typed = floor::parser_for(name);
+        group.bench_function("serde_json_typed", |b| b.iter(|| typed(black_box(&bytes))));
         group.bench_function("serde_json_value", |b| {
             b.iter(|| {
                 black_box(serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).unwrap())

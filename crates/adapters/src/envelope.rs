@@ -25,7 +25,7 @@ impl Envelope {
         }
         ["detail-type", "detailType", "DetailType"]
             .into_iter()
-            .find(|k| o.map.contains_key(*k))
+            .find(|k| o.map.contains_key(k))
     }
 
     pub fn parse(o: &Obj<'_>, detail_type_key: &str) -> Result<Self, AdapterError> {

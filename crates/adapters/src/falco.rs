@@ -4,8 +4,9 @@
 use crate::arn::{TaskArn, resolve_cluster};
 use crate::envelope::Envelope;
 use crate::fields::{self, FieldMap};
-use crate::json::Obj;
+use crate::json::{Obj, ObjRef};
 use crate::{AdapterError, ParseContext};
+use std::borrow::Cow;
 use vigil_model::text::{clean, clean_opt};
 use vigil_model::{Container, Finding, RawEvent, Severity, Source};
 
@@ -82,7 +83,7 @@ pub fn parse(
 
     let task_arn_text = f
         .label(fields::LABEL_TASK_ARN)
-        .or_else(|| wrapper.task_arn.clone());
+        .or_else(|| wrapper.task_arn.as_deref().map(Cow::Borrowed));
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
         .and_then(|e| e.account.clone())
@@ -96,10 +97,10 @@ pub fn parse(
     let r = &mut finding.resource;
     r.task_arn = task
         .as_ref()
-        .map(|_| task_arn_text.clone().unwrap_or_default());
+        .map(|_| task_arn_text.as_deref().unwrap_or_default().to_owned());
     let cluster = f
         .label(fields::LABEL_CLUSTER)
-        .or_else(|| wrapper.cluster.clone());
+        .or_else(|| wrapper.cluster.as_deref().map(Cow::Borrowed));
     r.cluster_arn = resolve_cluster(
         cluster.as_deref(),
         task.as_ref(),
@@ -117,14 +118,14 @@ pub fn parse(
     Ok(finding.seal())
 }
 
-fn container(f: &FieldMap<'_>) -> Container {
+fn container(f: &FieldMap<ObjRef<'_>>) -> Container {
     let id = f
         .get_any(&["container.full_id", "container.id"])
         .filter(|id| id != "host");
     let image = f.get("container.image").or_else(|| {
         let repo = f.get("container.image.repository")?;
         Some(match f.get("container.image.tag") {
-            Some(tag) => format!("{repo}:{tag}"),
+            Some(tag) => Cow::Owned(format!("{repo}:{tag}")),
             None => repo,
         })
     });

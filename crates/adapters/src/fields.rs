@@ -1,7 +1,9 @@
 //! Falco-style field maps (`proc.name`, `fd.rip`, `container.label[...]`): Falco's `output_fields` and
 //! Sysdig's `content.fields` both use these names, so both adapters read them through here.
 
+use crate::json::{NodeRef, ObjRef, View};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use vigil_model::text::clean_opt;
 use vigil_model::{Network, NetworkDirection, Process};
 
@@ -12,23 +14,46 @@ pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
 pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
 pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 
-pub struct FieldMap<'a>(pub Option<&'a Map<String, Value>>);
+/// A field map: an object of either parsed tree (`ObjRef`, or a `serde_json` map).
+pub struct FieldMap<M>(pub Option<M>);
 
-impl<'a> FieldMap<'a> {
-    /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
-    pub fn get(&self, name: &str) -> Option<String> {
-        match self.0?.get(name)? {
-            Value::String(s) => {
-                let s = s.trim();
-                (!s.is_empty() && s != "<NA>" && s != "N/A").then(|| s.to_owned())
-            }
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
+/// An object a [`FieldMap`] can read.
+pub trait Fields<'a>: Copy {
+    fn entries(self) -> ObjRef<'a>;
+}
+
+impl<'a> Fields<'a> for ObjRef<'a> {
+    fn entries(self) -> ObjRef<'a> {
+        self
+    }
+}
+
+impl<'a> Fields<'a> for &'a Map<String, Value> {
+    fn entries(self) -> ObjRef<'a> {
+        ObjRef::Value(self)
+    }
+}
+
+/// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
+fn field_text(v: NodeRef<'_>) -> Option<Cow<'_, str>> {
+    match v.view() {
+        View::Str(s) => {
+            let s = s.trim();
+            (!s.is_empty() && s != "<NA>" && s != "N/A").then_some(Cow::Borrowed(s))
         }
+        View::Number(n) => Some(Cow::Owned(n.to_string())),
+        View::Bool(b) => Some(Cow::Owned(b.to_string())),
+        _ => None,
+    }
+}
+
+impl<'a, M: Fields<'a>> FieldMap<M> {
+    /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
+    pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        field_text(self.0?.entries().get(name)?)
     }
 
-    pub fn get_any(&self, names: &[&str]) -> Option<String> {
+    pub fn get_any(&self, names: &[&str]) -> Option<Cow<'a, str>> {
         names.iter().find_map(|n| self.get(n))
     }
 
@@ -38,20 +63,15 @@ impl<'a> FieldMap<'a> {
 
     /// A container label in any of the key forms Falco and falcosidekick produce:
     /// `container.label[KEY]`, `container.label.KEY`, or with brackets replaced (`container.label_KEY`).
-    pub fn label(&self, key: &str) -> Option<String> {
-        let map = self.0?;
-        for form in [
-            format!("container.label[{key}]"),
-            format!("container.label.{key}"),
-            format!("container.label_{key}"),
-        ] {
-            if map.contains_key(&form)
-                && let Some(v) = self.get(&form)
-            {
-                return Some(v);
-            }
-        }
-        None
+    pub fn label(&self, key: &str) -> Option<Cow<'a, str>> {
+        let map = self.0?.entries();
+        [
+            ("container.label[", "]"),
+            ("container.label.", ""),
+            ("container.label_", ""),
+        ]
+        .into_iter()
+        .find_map(|(prefix, suffix)| field_text(map.get_composed(prefix, key, suffix)?))
     }
 
     pub fn process(&self) -> Option<Process> {
@@ -86,9 +106,9 @@ impl<'a> FieldMap<'a> {
         if let Some((l, r)) = connection.as_deref().and_then(|c| c.split_once("->")) {
             let (lip, lport) = split_host_port(l);
             let (rip, rport) = split_host_port(r);
-            local_ip = local_ip.or(lip);
+            local_ip = local_ip.or(lip.map(Cow::Owned));
             local_port = local_port.or(lport);
-            remote_ip = remote_ip.or(rip);
+            remote_ip = remote_ip.or(rip.map(Cow::Owned));
             remote_port = remote_port.or(rport);
         }
         let direction = match event_type {

@@ -1,18 +1,25 @@
-//! Bounded JSON parsing and path-aware field access over `serde_json::Value`.
+//! Bounded JSON parsing and path-aware field access.
 //!
 //! Sources disagree on types (numbers as strings, nulls for absent fields, epoch or ISO times), so the
 //! adapters read a parsed tree through these accessors, which accept the documented variations and
 //! turn anything else into an [`AdapterError`] naming the field.
+//!
+//! Events are parsed into a [`Node`] tree that borrows its strings from the input (only strings with
+//! escapes are copied) and keeps objects as entry lists: the same values, errors and limits as
+//! `serde_json::Value` (a repeated key reads as its last value, as in a map), without an allocation
+//! per key and string. The accessors read either tree, so a `serde_json::Value` works too.
 
 use crate::error::{AdapterError, ErrorKind};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt;
 
 /// Largest event accepted: EventBridge's own PutEvents entry limit.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
-/// Parses an event, refusing oversize input and nesting beyond serde_json's recursion limit (128).
-pub fn parse_bounded(bytes: &[u8]) -> Result<Value, AdapterError> {
+fn check_size(bytes: &[u8]) -> Result<(), AdapterError> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(AdapterError::new(
             "$",
@@ -22,38 +29,356 @@ pub fn parse_bounded(bytes: &[u8]) -> Result<Value, AdapterError> {
             },
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("recursion limit") {
-            AdapterError::new("$", ErrorKind::TooDeep)
-        } else {
-            AdapterError::new("$", ErrorKind::NotJson(msg))
+    Ok(())
+}
+
+fn parse_error(e: serde_json::Error) -> AdapterError {
+    let msg = e.to_string();
+    if msg.contains("recursion limit") {
+        AdapterError::new("$", ErrorKind::TooDeep)
+    } else {
+        AdapterError::new("$", ErrorKind::NotJson(msg))
+    }
+}
+
+/// Parses an event, refusing oversize input and nesting beyond serde_json's recursion limit (128).
+pub fn parse_bounded(bytes: &[u8]) -> Result<Value, AdapterError> {
+    check_size(bytes)?;
+    serde_json::from_slice(bytes).map_err(parse_error)
+}
+
+/// Like [`parse_bounded`], into a [`Node`] tree borrowing from `bytes`.
+pub fn parse_node(bytes: &[u8]) -> Result<Node<'_>, AdapterError> {
+    check_size(bytes)?;
+    serde_json::from_slice(bytes).map_err(parse_error)
+}
+
+/// A JSON value whose strings borrow from the input when they contain no escapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    /// Entries in input order; a repeated key reads as its last value.
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+/// Mirrors `serde_json::Value`'s visitor, so a document parses (or fails) exactly as it would as a `Value`.
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node<'de>, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node<'de>, E> {
+        Ok(Node::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node<'de>, E> {
+        Ok(Node::Number(v.into()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node<'de>, E> {
+        Number::deserialize(de::value::I128Deserializer::new(v)).map(Node::Number)
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node<'de>, E> {
+        Number::deserialize(de::value::U128Deserializer::new(v)).map(Node::Number)
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node<'de>, E> {
+        Ok(Number::from_f64(v).map_or(Node::Null, Node::Number))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'de>, E> {
+        Ok(Node::String(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node<'de>, E> {
+        Ok(Node::String(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node<'de>, E> {
+        Ok(Node::String(Cow::Owned(v)))
+    }
+    fn visit_none<E>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_unit<E>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
         }
-    })
+        Ok(Node::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        let Some(Key(first)) = map.next_key()? else {
+            return Ok(Node::Object(Vec::new()));
+        };
+        // serde_json (built with `raw_value`, as here) reads an object whose first key is its private
+        // raw-value token as the JSON text held in that key's string; a `Value` parse does, so do we.
+        if first == RAW_VALUE_TOKEN {
+            let text: String = map.next_value_seed(RawString)?;
+            let value: Value = serde_json::from_str(&text).map_err(de::Error::custom)?;
+            return Ok(Node::from(value));
+        }
+        let mut entries = Vec::with_capacity(8);
+        entries.push((first, map.next_value()?));
+        while let Some((Key(k), v)) = map.next_entry()? {
+            entries.push((k, v));
+        }
+        Ok(Node::Object(entries))
+    }
+}
+
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// An object key, borrowed when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The string after the raw-value token, read as serde_json's own `BoxedFromString` reads it.
+struct RawString;
+
+impl<'de> de::DeserializeSeed<'de> for RawString {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawString {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("raw value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+}
+
+impl From<Value> for Node<'static> {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(b),
+            Value::Number(n) => Node::Number(n),
+            Value::String(s) => Node::String(Cow::Owned(s)),
+            Value::Array(a) => Node::Array(a.into_iter().map(Node::from).collect()),
+            Value::Object(m) => Node::Object(
+                m.into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Node::from(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A value in either tree.
+#[derive(Clone, Copy, Debug)]
+pub enum NodeRef<'a> {
+    Value(&'a Value),
+    Node(&'a Node<'a>),
+}
+
+impl<'a> From<&'a Value> for NodeRef<'a> {
+    fn from(v: &'a Value) -> Self {
+        NodeRef::Value(v)
+    }
+}
+
+impl<'a> From<&'a Node<'a>> for NodeRef<'a> {
+    fn from(v: &'a Node<'a>) -> Self {
+        NodeRef::Node(v)
+    }
+}
+
+/// An object's entries in either tree.
+#[derive(Clone, Copy, Debug)]
+pub enum ObjRef<'a> {
+    Value(&'a Map<String, Value>),
+    Node(&'a [(Cow<'a, str>, Node<'a>)]),
+}
+
+impl<'a> From<&'a Map<String, Value>> for ObjRef<'a> {
+    fn from(m: &'a Map<String, Value>) -> Self {
+        ObjRef::Value(m)
+    }
+}
+
+/// An array's items in either tree.
+#[derive(Clone, Copy, Debug)]
+pub enum ArrRef<'a> {
+    Value(&'a [Value]),
+    Node(&'a [Node<'a>]),
+}
+
+/// What a value is, with its contents.
+#[derive(Clone, Copy, Debug)]
+pub enum View<'a> {
+    Null,
+    Bool(bool),
+    Number(&'a Number),
+    Str(&'a str),
+    Array(ArrRef<'a>),
+    Object(ObjRef<'a>),
+}
+
+impl<'a> NodeRef<'a> {
+    pub fn view(self) -> View<'a> {
+        match self {
+            NodeRef::Value(v) => match v {
+                Value::Null => View::Null,
+                Value::Bool(b) => View::Bool(*b),
+                Value::Number(n) => View::Number(n),
+                Value::String(s) => View::Str(s),
+                Value::Array(a) => View::Array(ArrRef::Value(a)),
+                Value::Object(m) => View::Object(ObjRef::Value(m)),
+            },
+            NodeRef::Node(n) => match n {
+                Node::Null => View::Null,
+                Node::Bool(b) => View::Bool(*b),
+                Node::Number(n) => View::Number(n),
+                Node::String(s) => View::Str(s),
+                Node::Array(a) => View::Array(ArrRef::Node(a)),
+                Node::Object(m) => View::Object(ObjRef::Node(m)),
+            },
+        }
+    }
+
+    pub fn is_null(self) -> bool {
+        matches!(self.view(), View::Null)
+    }
+}
+
+impl<'a> ObjRef<'a> {
+    /// The value of `key` (the last one, if repeated), null included.
+    pub fn get(self, key: &str) -> Option<NodeRef<'a>> {
+        match self {
+            ObjRef::Value(m) => m.get(key).map(NodeRef::Value),
+            ObjRef::Node(entries) => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| NodeRef::Node(v)),
+        }
+    }
+
+    pub fn contains_key(self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The value of the key `{prefix}{name}{suffix}`, found without building that key.
+    pub fn get_composed(self, prefix: &str, name: &str, suffix: &str) -> Option<NodeRef<'a>> {
+        match self {
+            ObjRef::Value(m) => m
+                .get(&format!("{prefix}{name}{suffix}"))
+                .map(NodeRef::Value),
+            ObjRef::Node(entries) => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| {
+                    k.len() == prefix.len() + name.len() + suffix.len()
+                        && k.starts_with(prefix)
+                        && k.ends_with(suffix)
+                        && &k[prefix.len()..k.len() - suffix.len()] == name
+                })
+                .map(|(_, v)| NodeRef::Node(v)),
+        }
+    }
+}
+
+impl<'a> ArrRef<'a> {
+    pub fn len(self) -> usize {
+        match self {
+            ArrRef::Value(a) => a.len(),
+            ArrRef::Node(a) => a.len(),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = NodeRef<'a>> {
+        (0..self.len()).map(move |i| match self {
+            ArrRef::Value(a) => NodeRef::Value(&a[i]),
+            ArrRef::Node(a) => NodeRef::Node(&a[i]),
+        })
+    }
 }
 
 pub fn type_name(v: &Value) -> &'static str {
+    view_type_name(NodeRef::Value(v).view())
+}
+
+fn view_type_name(v: View<'_>) -> &'static str {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        View::Null => "null",
+        View::Bool(_) => "a boolean",
+        View::Number(_) => "a number",
+        View::Str(_) => "a string",
+        View::Array(_) => "an array",
+        View::Object(_) => "an object",
+    }
+}
+
+/// A scalar as JSON text, as `serde_json::Value` prints it (for error messages).
+fn display(v: View<'_>) -> String {
+    match v {
+        View::Str(s) => Value::String(s.to_owned()).to_string(),
+        View::Number(n) => Value::Number(n.clone()).to_string(),
+        View::Bool(b) => b.to_string(),
+        View::Null => "null".to_owned(),
+        View::Array(_) => "[…]".to_owned(),
+        View::Object(_) => "{…}".to_owned(),
     }
 }
 
 /// An object together with its path from the event root.
 #[derive(Clone)]
 pub struct Obj<'a> {
-    pub map: &'a Map<String, Value>,
+    pub map: ObjRef<'a>,
     path: String,
 }
 
 impl<'a> Obj<'a> {
-    pub fn root(value: &'a Value, path: &str) -> Result<Self, AdapterError> {
-        match value {
-            Value::Object(map) => Ok(Obj {
+    pub fn root(value: impl Into<NodeRef<'a>>, path: &str) -> Result<Self, AdapterError> {
+        match value.into().view() {
+            View::Object(map) => Ok(Obj {
                 map,
                 path: path.to_owned(),
             }),
@@ -61,7 +386,7 @@ impl<'a> Obj<'a> {
                 path,
                 ErrorKind::WrongType {
                     expected: "an object",
-                    found: type_name(other),
+                    found: view_type_name(other),
                 },
             )),
         }
@@ -76,12 +401,12 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn wrong(&self, key: &str, expected: &'static str, found: &Value) -> AdapterError {
+    fn wrong(&self, key: &str, expected: &'static str, found: View<'_>) -> AdapterError {
         AdapterError::new(
             self.path_of(key),
             ErrorKind::WrongType {
                 expected,
-                found: type_name(found),
+                found: view_type_name(found),
             },
         )
     }
@@ -95,8 +420,11 @@ impl<'a> Obj<'a> {
     }
 
     /// Present and not null.
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+    pub fn get(&self, key: &str) -> Option<View<'a>> {
+        self.map
+            .get(key)
+            .map(NodeRef::view)
+            .filter(|v| !matches!(v, View::Null))
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -107,7 +435,7 @@ impl<'a> Obj<'a> {
     pub fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Obj {
+            Some(View::Object(map)) => Ok(Some(Obj {
                 map,
                 path: self.path_of(key),
             })),
@@ -119,8 +447,8 @@ impl<'a> Obj<'a> {
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(View::Str(s)) => Ok(Some(s)),
             Some(other) => Err(self.wrong(key, "a string", other)),
         }
     }
@@ -131,13 +459,13 @@ impl<'a> Obj<'a> {
 
     /// A scalar read as text: strings as they are, numbers and booleans printed. For fields that
     /// sources send either way (`"1"` or `1`).
-    pub fn text(&self, key: &str) -> Result<Option<String>, AdapterError> {
+    pub fn text(&self, key: &str) -> Result<Option<Cow<'a, str>>, AdapterError> {
         Ok(match self.get(key) {
             None => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::Bool(b)) => Some(b.to_string()),
+            Some(View::Str(s)) if s.trim().is_empty() => None,
+            Some(View::Str(s)) => Some(Cow::Borrowed(s)),
+            Some(View::Number(n)) => Some(Cow::Owned(n.to_string())),
+            Some(View::Bool(b)) => Some(Cow::Owned(b.to_string())),
             Some(other) => return Err(self.wrong(key, "a string or number", other)),
         })
     }
@@ -146,9 +474,9 @@ impl<'a> Obj<'a> {
     pub fn num(&self, key: &str) -> Result<Option<f64>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s
+            Some(View::Number(n)) => Ok(n.as_f64()),
+            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(View::Str(s)) => s
                 .trim()
                 .parse::<f64>()
                 .map(Some)
@@ -161,12 +489,12 @@ impl<'a> Obj<'a> {
     pub fn int(&self, key: &str) -> Result<Option<i64>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
+            Some(View::Number(n)) => n
                 .as_i64()
                 .map(Some)
                 .ok_or_else(|| self.invalid(key, format!("{n} is not an integer"))),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s
+            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(View::Str(s)) => s
                 .trim()
                 .parse::<i64>()
                 .map(Some)
@@ -178,9 +506,9 @@ impl<'a> Obj<'a> {
     pub fn bool(&self, key: &str) -> Result<Option<bool>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(View::Bool(b)) => Ok(Some(b)),
+            Some(View::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(View::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
             Some(other) => Err(self.wrong(key, "a boolean", other)),
         }
     }
@@ -199,10 +527,10 @@ impl<'a> Obj<'a> {
             .collect()
     }
 
-    pub fn arr(&self, key: &str) -> Result<Option<&'a Vec<Value>>, AdapterError> {
+    pub fn arr(&self, key: &str) -> Result<Option<ArrRef<'a>>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(View::Array(a)) => Ok(Some(a)),
             Some(other) => Err(self.wrong(key, "an array", other)),
         }
     }
@@ -214,15 +542,15 @@ impl<'a> Obj<'a> {
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            match item {
-                Value::String(s) => out.push(s.clone()),
-                Value::Null => {}
+            match item.view() {
+                View::Str(s) => out.push(s.to_owned()),
+                View::Null => {}
                 other => {
                     return Err(AdapterError::new(
                         format!("{}[{i}]", self.path_of(key)),
                         ErrorKind::WrongType {
                             expected: "a string",
-                            found: type_name(other),
+                            found: view_type_name(other),
                         },
                     ));
                 }
@@ -234,13 +562,16 @@ impl<'a> Obj<'a> {
     /// A timestamp written as RFC 3339 or as an epoch number (unit told by magnitude). A value of the
     /// right type that is not a believable time is an error: silently inventing a time would be worse.
     pub fn time(&self, key: &str) -> Result<Option<DateTime<Utc>>, AdapterError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v @ (Value::String(_) | Value::Number(_))) => vigil_model::time::from_json(v)
-                .map(Some)
-                .ok_or_else(|| self.invalid(key, format!("{v} is not a timestamp"))),
-            Some(other) => Err(self.wrong(key, "a timestamp", other)),
-        }
+        let parsed = match self.get(key) {
+            None => return Ok(None),
+            Some(View::Str(s)) => vigil_model::time::from_json_str(s),
+            Some(View::Number(n)) => vigil_model::time::from_json_number(n),
+            Some(other) => return Err(self.wrong(key, "a timestamp", other)),
+        };
+        parsed.map(Some).ok_or_else(|| {
+            let shown = self.get(key).map(display).unwrap_or_default();
+            self.invalid(key, format!("{shown} is not a timestamp"))
+        })
     }
 }
 

@@ -19,7 +19,7 @@ pub use envelope::Envelope;
 pub use error::{AdapterError, ErrorKind};
 pub use json::MAX_EVENT_BYTES;
 
-use json::Obj;
+use json::{NodeRef, Obj};
 use serde_json::Value;
 use vigil_model::{Finding, RawEvent};
 
@@ -55,12 +55,13 @@ pub struct Delivery {
 
 /// Like [`parse_event`], also returning the envelope id.
 pub fn parse_delivery(bytes: &[u8], ctx: &ParseContext) -> Result<Delivery, AdapterError> {
-    let value = json::parse_bounded(bytes)?;
-    // parse_bounded only succeeds on valid UTF-8, so this never fails; kept fallible for safety.
+    let node = json::parse_node(bytes)?;
+    // parse_node only succeeds on valid UTF-8, so this never fails; kept fallible for safety.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| AdapterError::new("$", ErrorKind::NotJson(e.to_string())))?;
-    let event = parse_value(&value, text, ctx)?;
-    let envelope_id = Obj::root(&value, "$")
+    let root = NodeRef::Node(&node);
+    let event = parse_root(root, text, ctx)?;
+    let envelope_id = Obj::root(root, "$")
         .ok()
         .filter(|o| Envelope::detect(o).is_some())
         .and_then(|o| {
@@ -78,6 +79,14 @@ pub fn parse_value(
     original: &str,
     ctx: &ParseContext,
 ) -> Result<SourceEvent, AdapterError> {
+    parse_root(NodeRef::Value(value), original, ctx)
+}
+
+fn parse_root(
+    value: NodeRef<'_>,
+    original: &str,
+    ctx: &ParseContext,
+) -> Result<SourceEvent, AdapterError> {
     let root = Obj::root(value, "$")?;
     let raw = || RawEvent::capture(original);
 
@@ -91,7 +100,7 @@ pub fn parse_value(
     if let (Some(log), false) = (root.str("log")?, falco::looks_like_falco(&root))
         && log.trim_start().starts_with('{')
     {
-        let inner: Value = json::parse_bounded(log.as_bytes())
+        let inner = json::parse_node(log.as_bytes())
             .map_err(|e| AdapterError::new(root.path_of("log"), e.kind))?;
         let alert = Obj::root(&inner, "log")?;
         if falco::looks_like_falco(&alert) {

@@ -8,6 +8,7 @@ use crate::envelope::Envelope;
 use crate::fields::{self, FieldMap};
 use crate::json::Obj;
 use crate::{AdapterError, ParseContext};
+use std::borrow::Cow;
 use vigil_model::text::{clean, clean_opt};
 use vigil_model::{Finding, RawEvent, Severity, Source};
 
@@ -68,7 +69,7 @@ pub fn parse(
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
     let labels = e.obj("labels")?;
-    let label = |keys: &[&str]| -> Option<String> {
+    let label = |keys: &[&str]| -> Option<Cow<'_, str>> {
         let l = labels.as_ref()?;
         keys.iter().find_map(|k| FieldMap(Some(l.map)).get(k))
     };
@@ -83,17 +84,19 @@ pub fn parse(
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
         .and_then(|env| env.account.clone())
-        .or_else(|| label(&["aws.accountId", "cloudProvider.account.id"]))
+        .or_else(|| label(&["aws.accountId", "cloudProvider.account.id"]).map(Cow::into_owned))
         .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
         .or_else(|| ctx.default_account.clone());
     finding.region = envelope
         .and_then(|env| env.region.clone())
-        .or_else(|| label(&["aws.region", "cloudProvider.region"]))
+        .or_else(|| label(&["aws.region", "cloudProvider.region"]).map(Cow::into_owned))
         .or_else(|| task.as_ref().map(|t| t.region.to_owned()))
         .or_else(|| ctx.default_region.clone());
 
     let r = &mut finding.resource;
-    r.task_arn = task.as_ref().and(task_arn_text.clone());
+    r.task_arn = task
+        .as_ref()
+        .and(task_arn_text.as_deref().map(str::to_owned));
     let cluster = label(&["ecs.clusterArn", "ecs.clusterName", "aws.ecs.cluster.name"])
         .or_else(|| f.label(fields::LABEL_CLUSTER));
     r.cluster_arn = resolve_cluster(
@@ -127,7 +130,7 @@ pub fn parse(
     let image = label(&["container.image.repo", "container.image"]).or_else(|| {
         let repo = f.get("container.image.repository")?;
         Some(match f.get("container.image.tag") {
-            Some(tag) => format!("{repo}:{tag}"),
+            Some(tag) => Cow::Owned(format!("{repo}:{tag}")),
             None => repo,
         })
     });

@@ -70,9 +70,10 @@ impl FindingFingerprint {
         let mut hex = String::with_capacity(Self::SCHEME.len() + 1 + 64);
         hex.push_str(Self::SCHEME);
         hex.push('-');
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         for byte in digest {
-            use std::fmt::Write;
-            let _ = write!(hex, "{byte:02x}");
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         FindingFingerprint(hex)
     }

@@ -61,19 +61,29 @@ pub fn from_epoch_int(value: i128) -> Option<DateTime<Utc>> {
 /// Accepts either form from a JSON value: a string (RFC 3339, or digits) or a number.
 pub fn from_json(value: &serde_json::Value) -> Option<DateTime<Utc>> {
     match value {
-        serde_json::Value::String(s) => parse_rfc3339(s).or_else(|| {
-            let s = s.trim();
-            s.parse::<i128>().ok().map_or_else(
-                || s.parse::<f64>().ok().and_then(from_epoch),
-                from_epoch_int,
-            )
-        }),
-        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => from_epoch_int(i128::from(u)),
-            (None, Some(i)) => from_epoch_int(i128::from(i)),
-            _ => n.as_f64().and_then(from_epoch),
-        },
+        serde_json::Value::String(s) => from_json_str(s),
+        serde_json::Value::Number(n) => from_json_number(n),
         _ => None,
+    }
+}
+
+/// [`from_json`] of a JSON string: RFC 3339, or an epoch written in digits.
+pub fn from_json_str(s: &str) -> Option<DateTime<Utc>> {
+    parse_rfc3339(s).or_else(|| {
+        let s = s.trim();
+        s.parse::<i128>().ok().map_or_else(
+            || s.parse::<f64>().ok().and_then(from_epoch),
+            from_epoch_int,
+        )
+    })
+}
+
+/// [`from_json`] of a JSON number: an epoch, integers exactly.
+pub fn from_json_number(n: &serde_json::Number) -> Option<DateTime<Utc>> {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => from_epoch_int(i128::from(u)),
+        (None, Some(i)) => from_epoch_int(i128::from(i)),
+        _ => n.as_f64().and_then(from_epoch),
     }
 }
 
