@@ -305,7 +305,8 @@ impl ActionStore {
                 if failed(0) {
                     return Err(RecordError::LostLease(key.pk()));
                 }
-                match (1..items_len(counters)).find(|&i| failed(i)) {
+                // Item 0 is the record; items 1..=n are the counters, in order.
+                match (1..=counters.len()).find(|&i| failed(i)) {
                     Some(i) => Ok(Decided::RateLimited(counters[i - 1].describe())),
                     None => Err(RecordError::Store {
                         operation: "TransactWriteItems",
@@ -474,8 +475,4 @@ impl ActionStore {
             Err(e) => Err(Self::error("PutItem", key, e)),
         }
     }
-}
-
-fn items_len(counters: &[RateCounter]) -> usize {
-    counters.len() + 1
 }

@@ -576,13 +576,12 @@ impl Remediate {
             .await
             .map_err(|e| Retry::Other(e.to_string()))?;
         }
-        let event = VigilEvent::new(REMEDIATION_EXECUTED, decision)
+        let mut event = VigilEvent::new(REMEDIATION_EXECUTED, decision)
             .map_err(|e| Retry::Other(e.to_string()))?;
-        let mut event = event;
-        event.resources = vec![decision.task_arn.clone()]
-            .into_iter()
-            .filter(|t| t.starts_with("arn:"))
-            .collect();
+        // `-` stands for "no task": only a real ARN goes into `resources`.
+        if decision.task_arn.starts_with("arn:") {
+            event.resources = vec![decision.task_arn.clone()];
+        }
         if let Some(Err(e)) = self.publisher.publish(&[event]).await.into_iter().next() {
             return Err(Retry::Other(e.to_string()));
         }
