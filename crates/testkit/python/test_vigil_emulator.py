@@ -14,12 +14,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
+import urllib.error
 import urllib.request
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.exceptions
 from botocore.model import Shape
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,10 +35,10 @@ REGION = "us-east-1"
 class Emulator:
     """Starts the launcher like the Rust testkit does: --port 0, read the ready line."""
 
-    def __init__(self, *extra_args: str) -> None:
+    def __init__(self, *extra_args: str, port: int = 0) -> None:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", "0", *extra_args],
+            [sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", str(port), *extra_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -271,7 +274,8 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(ecs.list_tasks(cluster="smoke-svc", serviceName="other")["taskArns"], [])
         self.assertEqual(raw.errors, [])
 
-    def finding(self, finding_id: str, title: str = "Suspicious process") -> dict[str, Any]:
+    @staticmethod
+    def finding(finding_id: str, title: str = "Suspicious process") -> dict[str, Any]:
         now = "2026-01-01T00:00:00.000Z"
         return {
             "SchemaVersion": "2018-10-08",
@@ -359,6 +363,36 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(disabled, [])
         self.assertEqual([e for raw in raws for e in raw.errors], [])
 
+    def test_dynamodb_transaction_tokens_make_retries_idempotent(self) -> None:
+        ddb = self.client("dynamodb")
+        ddb.create_table(
+            TableName="tokens",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        def put(value: str, token: str) -> None:
+            ddb.transact_write_items(
+                ClientRequestToken=token,
+                TransactItems=[{"Update": {
+                    "TableName": "tokens", "Key": {"pk": {"S": "a"}},
+                    "UpdateExpression": "ADD n :one SET v = :v",
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":v": {"S": value}},
+                }}],
+            )
+
+        put("first", "token-1")
+        # The retry of a transaction that succeeded (its response lost): success, nothing changed.
+        put("first", "token-1")
+        self.assertEqual(ddb.get_item(TableName="tokens", Key={"pk": {"S": "a"}})["Item"]["n"], {"N": "1"})
+        # Another call is judged on its conditions; the same token with other parameters is refused.
+        with self.assertRaises(ddb.exceptions.TransactionCanceledException):
+            put("first", "token-2")
+        with self.assertRaises(ddb.exceptions.IdempotentParameterMismatchException):
+            put("second", "token-1")
+
     def test_api_call_counts(self) -> None:
         ddb, ecs, hub, sqs = self.client("dynamodb"), self.client("ecs"), self.client("securityhub"), self.client("sqs")
         raws = [RawCapture(c) for c in (ddb, ecs, hub, sqs)]
@@ -388,6 +422,254 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(self.vigil("POST", "/_vigil/api-calls/reset"), counts)
         self.assertEqual(self.vigil("GET", "/_vigil/api-calls"), {})
         self.assertEqual([e for raw in raws for e in raw.errors], [])
+
+    def test_shutdown_without_state_file_is_refused(self) -> None:
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            self.vigil("POST", "/_vigil/shutdown")
+        self.assertEqual(refused.exception.code, 409)
+        self.assertIn("--state-file", json.loads(refused.exception.read())["error"])
+        self.assertEqual(self.vigil("GET", "/_vigil/health"), {"ok": True})
+
+
+class VigilEmulatorRestartTest(unittest.TestCase):
+    """POST /_vigil/shutdown saves the state; a new launcher on the same port and file restores it."""
+
+    def setUp(self) -> None:
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.state_file = os.path.join(directory.name, "emulator.state")
+
+    def start(self, port: int = 0) -> Emulator:
+        emulator = Emulator("--exit-on-stdin-eof", "--state-file", self.state_file, port=port)
+        self.addCleanup(emulator.stop)
+        return emulator
+
+    @staticmethod
+    def client(emulator: Emulator, service: str) -> Any:
+        # No retries: a request cut by the shutdown must fail, not be replayed against the next process.
+        return boto3.client(
+            service,
+            endpoint_url=emulator.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+
+    @staticmethod
+    def vigil(emulator: Emulator, method: str, path: str) -> Any:
+        request = urllib.request.Request(emulator.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def shutdown(self, emulator: Emulator) -> dict[str, Any]:
+        answer = self.vigil(emulator, "POST", "/_vigil/shutdown")
+        self.assertEqual(emulator.proc.wait(timeout=60), 0, emulator.stderr_text())
+        return answer
+
+    def wait_for_count(self, emulator: Emulator, service: str, operation: str) -> None:
+        deadline = time.monotonic() + 30
+        while self.vigil(emulator, "GET", "/_vigil/api-calls").get(service, {}).get(operation, 0) < 1:
+            self.assertLess(time.monotonic(), deadline, f"{service} {operation} never reached the emulator")
+            time.sleep(0.05)
+
+    def test_state_survives_shutdown_and_restart(self) -> None:
+        first = self.start()
+        port = int(first.url.rsplit(":", 1)[1])
+        ddb, sqs, events, ecs, hub, iam = (self.client(first, s) for s in ("dynamodb", "sqs", "events", "ecs", "securityhub", "iam"))
+
+        ddb.create_table(TableName="restart-table", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        item = {"pk": {"S": "a"}, "n": {"N": "42"}, "tags": {"L": [{"S": "x"}, {"M": {"k": {"BOOL": True}}}]}}
+        ddb.put_item(TableName="restart-table", Item=item)
+        ddb.put_item(TableName="restart-table", Item={"pk": {"S": "b"}})
+
+        dlq_url = sqs.create_queue(QueueName="restart-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
+        main_url = sqs.create_queue(QueueName="restart-main", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+        sqs.send_message(QueueUrl=main_url, MessageBody="m1")
+        sqs.send_message(QueueUrl=main_url, MessageBody="m2")
+        # In flight across the restart: invisible for 10 minutes, so no timing decides the asserts below.
+        received = sqs.receive_message(QueueUrl=main_url, MaxNumberOfMessages=1, VisibilityTimeout=600,
+                                       AttributeNames=["ApproximateReceiveCount"])["Messages"]
+        self.assertEqual([(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in received], [("m1", "1")])
+        in_flight = received[0]
+
+        events.create_event_bus(Name="restart-bus")
+        tap_url = sqs.create_queue(QueueName="restart-tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="restart-rule", EventBusName="restart-bus", EventPattern=json.dumps({"source": ["vigil.restart"]}))
+        events.put_targets(Rule="restart-rule", EventBusName="restart-bus", Targets=[{"Id": "tap", "Arn": tap_arn}])
+
+        ecs.create_cluster(clusterName="restart-cluster")
+        ecs.register_task_definition(family="restart-td", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                                     cpu="256", memory="512",
+                                     containerDefinitions=[{"name": "app", "image": "app:1", "essential": True}])
+        subnet = self.vigil(first, "GET", "/_vigil/default-subnet")
+        task_arn = ecs.run_task(cluster="restart-cluster", taskDefinition="restart-td", launchType="FARGATE",
+                                networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet["subnet_id"]]}})["tasks"][0]["taskArn"]
+        ecs.create_service(cluster="restart-cluster", serviceName="restart-svc", taskDefinition="restart-td", desiredCount=1,
+                           launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet["subnet_id"]]}})
+        service_tasks = ecs.list_tasks(cluster="restart-cluster", serviceName="restart-svc")["taskArns"]
+        self.assertEqual(len(service_tasks), 1)
+
+        hub.enable_security_hub()
+        imported = hub.batch_import_findings(Findings=[VigilEmulatorSmokeTest.finding("restart-1", "before restart")])
+        self.assertEqual(imported["SuccessCount"], 1)
+        iam.create_role(RoleName="restart-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+
+        counts_before = self.vigil(first, "GET", "/_vigil/api-calls")
+        answer = self.shutdown(first)
+        self.assertEqual(answer["not_saved"], {})
+        self.assertLessEqual({"dynamodb", "sqs", "events", "ecs", "securityhub", "ec2", "iam"}, set(answer["saved"]))
+        self.assertTrue(os.path.isfile(self.state_file))
+        with self.assertRaises(urllib.error.URLError) as down:
+            self.vigil(first, "GET", "/_vigil/health")
+        self.assertIsInstance(down.exception.reason, ConnectionRefusedError)
+
+        second = self.start(port=port)
+        self.assertEqual(second.url, first.url)
+        self.assertIn("state restored from", second.stderr_text())
+        self.assertEqual(self.vigil(second, "GET", "/_vigil/api-calls"), counts_before)
+        ddb, sqs, events, ecs, hub, iam = (self.client(second, s) for s in ("dynamodb", "sqs", "events", "ecs", "securityhub", "iam"))
+
+        # DynamoDB: the table, its items, and writes after the restart.
+        self.assertEqual(ddb.get_item(TableName="restart-table", Key={"pk": {"S": "a"}})["Item"], item)
+        ddb.put_item(TableName="restart-table", Item={"pk": {"S": "c"}})
+        self.assertEqual(sorted(i["pk"]["S"] for i in ddb.scan(TableName="restart-table")["Items"]), ["a", "b", "c"])
+
+        # SQS: m1 is still invisible (its deadline survived), m2 is visible.
+        attributes = sqs.get_queue_attributes(QueueUrl=main_url, AttributeNames=["All"])["Attributes"]
+        self.assertEqual((attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]), ("1", "1"))
+        self.assertEqual(json.loads(attributes["RedrivePolicy"]), {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+        visible = sqs.receive_message(QueueUrl=main_url, MaxNumberOfMessages=10, VisibilityTimeout=600,
+                                      AttributeNames=["ApproximateReceiveCount"])["Messages"]
+        self.assertEqual([(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in visible], [("m2", "1")])
+        # The receipt handle from before the restart still works: shorten m1's timeout, wait it out.
+        sqs.change_message_visibility(QueueUrl=main_url, ReceiptHandle=in_flight["ReceiptHandle"], VisibilityTimeout=1)
+        again: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while not again:
+            self.assertLess(time.monotonic(), deadline, "m1 never became visible again")
+            time.sleep(0.2)
+            again = sqs.receive_message(QueueUrl=main_url, VisibilityTimeout=600,
+                                        AttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
+        self.assertEqual([(m["MessageId"], m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again],
+                         [(in_flight["MessageId"], "m1", "2")])
+        # Received maxReceiveCount times: the next receive moves it to the DLQ (redrive policy and DLQ link kept).
+        sqs.change_message_visibility(QueueUrl=main_url, ReceiptHandle=again[0]["ReceiptHandle"], VisibilityTimeout=0)
+        self.assertEqual(sqs.receive_message(QueueUrl=main_url).get("Messages", []), [])
+        self.assertEqual([m["Body"] for m in sqs.receive_message(QueueUrl=dlq_url)["Messages"]], ["m1"])
+        self.assertEqual(sqs.list_dead_letter_source_queues(QueueUrl=dlq_url)["queueUrls"], [main_url])
+
+        # EventBridge: the bus, rule and SQS target still deliver.
+        put = events.put_events(Entries=[{"EventBusName": "restart-bus", "Source": "vigil.restart",
+                                          "DetailType": "after", "Detail": json.dumps({"k": "v"})}])
+        self.assertEqual(put["FailedEntryCount"], 0)
+        delivered = sqs.receive_message(QueueUrl=tap_url, MaxNumberOfMessages=10).get("Messages", [])
+        self.assertEqual([json.loads(m["Body"])["detail"] for m in delivered], [{"k": "v"}])
+
+        # ECS: the cluster, the task definition and the task, still RUNNING (the launcher's lifecycle
+        # transition holds after the restart: describing does not advance it).
+        transition = self.vigil(second, "GET", "/moto-api/state-manager/get-transition?model_name=ecs::task")
+        self.assertEqual(transition, {"progression": "manual", "times": 10**9})
+        for _ in range(3):
+            described = ecs.describe_tasks(cluster="restart-cluster", tasks=[task_arn])["tasks"]
+            self.assertEqual([(t["taskArn"], t["lastStatus"]) for t in described], [(task_arn, "RUNNING")])
+        self.assertEqual(sorted(ecs.list_tasks(cluster="restart-cluster")["taskArns"]), sorted([task_arn, *service_tasks]))
+        self.assertEqual(ecs.list_tasks(cluster="restart-cluster", serviceName="restart-svc")["taskArns"], service_tasks)
+        service = ecs.describe_services(cluster="restart-cluster", services=["restart-svc"])["services"][0]
+        self.assertEqual((service["status"], service["desiredCount"], service["runningCount"]), ("ACTIVE", 1, 1))
+        self.assertEqual(ecs.describe_tasks(cluster="restart-cluster", tasks=service_tasks)["tasks"][0]["lastStatus"], "RUNNING")
+        self.assertEqual(ecs.describe_task_definition(taskDefinition="restart-td")["taskDefinition"]["status"], "ACTIVE")
+        self.assertEqual(ecs.stop_task(cluster="restart-cluster", task=task_arn)["task"]["lastStatus"], "STOPPED")
+
+        # Security Hub: still enabled, the finding is there. EC2: the same default subnet. IAM: the role.
+        self.assertIn("HubArn", hub.describe_hub())
+        findings = hub.get_findings(Filters={"Id": [{"Value": "restart-1", "Comparison": "EQUALS"}]})["Findings"]
+        self.assertEqual([f["Title"] for f in findings], ["before restart"])
+        self.assertEqual(self.vigil(second, "GET", "/_vigil/default-subnet")["subnet_id"], subnet["subnet_id"])
+        self.assertEqual(iam.get_role(RoleName="restart-role")["Role"]["RoleName"], "restart-role")
+
+        # The API-call counts continued from where they were.
+        counts = self.vigil(second, "GET", "/_vigil/api-calls")
+        self.assertEqual(counts["dynamodb"]["PutItem"], counts_before["dynamodb"]["PutItem"] + 1)
+        self.assertEqual(counts["dynamodb"]["CreateTable"], 1)
+        self.assertEqual(counts["ecs"]["RunTask"], 1)
+
+    def test_shutdown_cuts_queued_requests(self) -> None:
+        first = self.start()
+        port = int(first.url.rsplit(":", 1)[1])
+        ddb, sqs = self.client(first, "dynamodb"), self.client(first, "sqs")
+        ddb.create_table(TableName="cut-table", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        poll_url = sqs.create_queue(QueueName="cut-poll")["QueueUrl"]
+        outcomes: dict[str, Any] = {}
+
+        def run(name: str, call: Any) -> None:
+            try:
+                call()
+                outcomes[name] = "answered"
+            except Exception as exc:
+                outcomes[name] = exc
+
+        # A long poll on an empty queue is served for 3 s (requests are serialized); a write queues behind it.
+        poll = threading.Thread(target=run, args=("poll", lambda: self.client(first, "sqs").receive_message(
+            QueueUrl=poll_url, WaitTimeSeconds=3)))
+        poll.start()
+        self.wait_for_count(first, "sqs", "ReceiveMessage")
+        time.sleep(0.3)  # counted just before it takes the lock; give it that instant
+        write = threading.Thread(target=run, args=("write", lambda: self.client(first, "dynamodb").put_item(
+            TableName="cut-table", Item={"pk": {"S": "queued"}})))
+        write.start()
+        self.wait_for_count(first, "dynamodb", "PutItem")
+
+        self.shutdown(first)
+        write.join(timeout=30)
+        poll.join(timeout=30)
+        self.assertIsInstance(outcomes["write"], botocore.exceptions.ConnectionError, outcomes)
+
+        second = self.start(port=port)
+        ddb = self.client(second, "dynamodb")
+        self.assertNotIn("Item", ddb.get_item(TableName="cut-table", Key={"pk": {"S": "queued"}}))
+        ddb.put_item(TableName="cut-table", Item={"pk": {"S": "after"}})
+        self.assertIn("Item", ddb.get_item(TableName="cut-table", Key={"pk": {"S": "after"}}))
+
+    def test_unpicklable_service_is_named_and_the_others_saved(self) -> None:
+        # Save from a separate process whose events backend holds a lambda (standing for a thread or
+        # generator some moto model might keep): events is reported, SQS is saved and restored.
+        script = f"""
+import json, sys
+sys.path.insert(0, {HERE!r})
+import vigil_emulator
+from moto.events.models import events_backends
+from moto.sqs.models import sqs_backends
+sqs_backends[{ACCOUNT!r}][{REGION!r}].create_queue("saved-queue")
+events_backends[{ACCOUNT!r}][{REGION!r}].unpicklable = lambda: None
+print(json.dumps(vigil_emulator.save_state({self.state_file!r}, {{"sqs": {{"CreateQueue": 1}}}})))
+"""
+        saved = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(saved.returncode, 0, saved.stderr)
+        summary = json.loads(saved.stdout)
+        self.assertEqual(list(summary["not_saved"]), ["events"])
+        self.assertIn("sqs", summary["saved"])
+
+        emulator = self.start()
+        self.assertIn("NOT restored (could not be saved): {'events'", emulator.stderr_text())
+        self.assertIn("/saved-queue", " ".join(self.client(emulator, "sqs").list_queues()["QueueUrls"]))
+        self.assertEqual(self.vigil(emulator, "GET", "/_vigil/api-calls")["sqs"], {"CreateQueue": 1, "ListQueues": 1})
+
+    def test_unreadable_state_file_fails_start(self) -> None:
+        with open(self.state_file, "wb") as f:
+            f.write(b"not a state file")
+        result = subprocess.run([sys.executable, LAUNCHER, "--port", "0", "--state-file", self.state_file],
+                                capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn(b"cannot restore the state", result.stderr)
 
 
 class VigilEmulatorLifecycleTest(unittest.TestCase):

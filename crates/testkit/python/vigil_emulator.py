@@ -3,6 +3,7 @@
 
 Usage:
     python3 vigil_emulator.py --host 127.0.0.1 --port 0 [--exit-on-stdin-eof] [--verbose]
+                              [--state-file PATH]
 
 Once it is listening it prints exactly one line to stdout and flushes it:
     VIGIL_EMULATOR_READY http://127.0.0.1:PORT
@@ -14,10 +15,28 @@ as stdin reaches EOF (i.e. the parent process died or closed the pipe).
 It refuses to bind to anything but a loopback address and refuses outgoing
 connections / name lookups to anything but loopback.
 
+Restart with state kept (--state-file PATH): AWS keeps its tables and queues when a server
+restarts, so the emulator can too. At start, if PATH exists, every moto backend saved in it
+(all services, accounts and regions: DynamoDB items, SQS messages with their visibility
+deadlines and receive counts, ECS tasks, ...) and the API-call counts are restored before
+the port is bound; a file that cannot be restored is a startup failure (exit 1), not an
+empty start. POST /_vigil/shutdown then: stops accepting connections (they are refused),
+lets the request being served finish, saves the state to PATH (temp file + rename),
+answers 200 and exits with status 0; requests queued behind the one being served never
+run and their connections are cut, as on a crash. Start it again with --port <same port>
+and the same --state-file to come back where it stopped (the bind is retried for 10 s).
+Services whose state cannot be pickled are named in the 200 answer ("not_saved") and in
+the logs, and start empty.
+
 Extra endpoints (not AWS):
     GET  /_vigil/health             -> {"ok": true}
     GET  /_vigil/api-calls          -> {"dynamodb": {"UpdateItem": 3}, "ecs": {...}, ...}
     POST /_vigil/api-calls/reset    -> zeroes the counts; returns the counts as they were
+    GET  /_vigil/default-subnet     -> {"subnet_id", "availability_zone", "vpc_id"} of the default VPC
+    POST /_vigil/shutdown           -> {"state_file", "saved": {service: ["ACCOUNT/REGION", ...]},
+                                        "not_saved": {service: error}, "bytes"}, then exit 0;
+                                       500 + exit 1 if the state could not be saved;
+                                       409 without --state-file (the emulator keeps running)
 
 Deterministic ECS ids (so tests can compute them):
     task_id     = last "/"-segment of the task ARN
@@ -29,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import copyreg
 import datetime
 import functools
 import hashlib
@@ -37,15 +57,20 @@ import io
 import ipaddress
 import json
 import logging
+import operator
 import os
+import pickle
 import re
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
-from typing import Any
+import weakref
+from collections import defaultdict
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 READY_PREFIX = "VIGIL_EMULATOR_READY"
@@ -628,6 +653,53 @@ def patch_securityhub_batch_update_findings() -> None:
 
 
 # --------------------------------------------------------------------------
+# DynamoDB patches
+# --------------------------------------------------------------------------
+
+TRANSACTION_TOKEN_SECONDS = 600
+
+
+def patch_dynamodb_transaction_tokens() -> None:
+    # Gap: moto ignores TransactWriteItems' ClientRequestToken. DynamoDB answers a repeat of a
+    # successful transaction (same token, same request, within 10 minutes) with success and changes
+    # nothing; the SDK sends one token per call and repeats it on retries. Without this, a
+    # transaction whose response was lost fails its retry on its own conditions, which DynamoDB
+    # never does. The tokens live on the backend, so they survive a restart with the state.
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    class IdempotentParameterMismatch(DynamodbException):
+        def __init__(self) -> None:
+            super().__init__(
+                ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
+                message="The ClientRequestToken was used with other parameters",
+            )
+
+    orig = DynamoHandler.transact_write_items
+
+    def transact_write_items(self):  # type: ignore[no-untyped-def]
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return orig(self)
+        backend = self.dynamodb_backend
+        tokens = backend.__dict__.setdefault("vigil_transaction_tokens", {})
+        now = time.time()
+        for expired in [t for t, (at, _, _) in tokens.items() if now - at > TRANSACTION_TOKEN_SECONDS]:
+            del tokens[expired]
+        digest = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True).encode()).hexdigest()
+        if token in tokens:
+            _, seen_digest, result = tokens[token]
+            if seen_digest != digest:
+                raise IdempotentParameterMismatch()
+            return result
+        result = orig(self)
+        tokens[token] = (now, digest, result)
+        return result
+
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------
 # SQS patches
 # --------------------------------------------------------------------------
 
@@ -743,6 +815,234 @@ def apply_patches() -> None:
     patch_events_envelope()
     patch_events_disabled_rules()
     patch_sqs_attribute_reads()
+    patch_dynamodb_transaction_tokens()
+
+
+# --------------------------------------------------------------------------
+# State across restarts (--state-file, POST /_vigil/shutdown)
+# --------------------------------------------------------------------------
+
+STATE_FORMAT = 1
+
+
+def _moto_version() -> str:
+    import moto
+
+    return moto.__version__
+
+
+def _live_backend_dicts() -> list[Any]:
+    # BackendDict._instances lists every service registry that has an account in it (with repeats).
+    from moto.core.base_backend import BackendDict
+
+    unique: dict[int, Any] = {}
+    for backend_dict in list(BackendDict._instances):
+        unique.setdefault(id(backend_dict), backend_dict)
+    return list(unique.values())
+
+
+def _backend_dict_location(backend_dict: Any) -> tuple[str, str] | None:
+    """(module, global name) of a BackendDict: how the loading process finds its own live one."""
+    names = [backend_dict.backend.__module__] + sorted(m for m in list(sys.modules) if m.startswith("moto."))
+    for name in names:
+        module = sys.modules.get(name)
+        for attr, value in list(vars(module).items()) if module is not None else []:
+            if value is backend_dict:
+                return name, attr
+    return None
+
+
+def _with_subclasses(cls: type) -> list[type]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_with_subclasses(sub))
+    return found
+
+
+# BackendDict's own attributes; subclasses add registries of their own (S3's bucket_accounts,
+# Organizations' master_accounts), which are saved with the backends.
+_BACKEND_DICT_ATTRS = {"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"}
+
+
+def _reduce_event(event: threading.Event) -> tuple[Any, ...]:
+    return threading.Event, (), {"_flag": event.is_set()}
+
+
+class StatePickler(pickle.Pickler):
+    """Pickles moto's backends in one graph, so objects shared between services stay shared.
+
+    BackendDict / AccountSpecificBackend (module-level registries that some models hold) pickle as
+    references resolved to the loading process's live ones. Locks, conditions and events pickle as
+    fresh ones: a snapshot is taken while no request runs, so none is held or waited on."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        from moto.backends import _import_backend
+        from moto.core.base_backend import AccountSpecificBackend, BackendDict
+
+        owners = {id(asb): bd for bd in _live_backend_dicts() for asb in list(bd.values())}
+
+        def reduce_backend_dict(backend_dict: Any) -> tuple[Any, ...]:
+            location = _backend_dict_location(backend_dict)
+            if location is None or not location[0].startswith("moto."):
+                raise pickle.PicklingError(f"no module global holds the {backend_dict.service_name} BackendDict")
+            return _import_backend, (location[0][len("moto."):], location[1])
+
+        def reduce_account_backend(asb: Any) -> tuple[Any, ...]:
+            if id(asb) not in owners:
+                raise pickle.PicklingError(f"no BackendDict holds the {asb.service_name} backends of {asb.account_id}")
+            return operator.getitem, (owners[id(asb)], asb.account_id)
+
+        table = copyreg.dispatch_table.copy()
+        # The dispatch table matches exact types; moto subclasses BackendDict (S3, Organizations).
+        for cls in _with_subclasses(BackendDict):
+            table[cls] = reduce_backend_dict
+        for cls in _with_subclasses(AccountSpecificBackend):
+            table[cls] = reduce_account_backend
+        table[type(threading.Lock())] = lambda _: (threading.Lock, ())
+        table[type(threading.RLock())] = lambda _: (threading.RLock, ())
+        table[threading.Condition] = lambda _: (threading.Condition, ())
+        table[threading.Event] = _reduce_event
+        self.dispatch_table = table
+
+
+def _class_level_state() -> list[tuple[type, str, Any]]:
+    # Mutable state moto keeps on classes rather than on backends.
+    state = []
+    securityhub = sys.modules.get("moto.securityhub.models")
+    if securityhub is not None:
+        state.append((securityhub.SecurityHubBackend, "_org_configs", securityhub.SecurityHubBackend._org_configs))
+    return state
+
+
+def _dump_state(entries: list[tuple[Any, dict[str, dict[str, Any]], dict[str, Any]]], extra: dict[str, Any]) -> bytes:
+    from moto.moto_api import state_manager
+    from moto.moto_api._internal import mock_random
+
+    state = {
+        "format": STATE_FORMAT,
+        "moto": _moto_version(),
+        "saved_at": _now().isoformat(),
+        "backends": entries,
+        "class_state": _class_level_state(),
+        "transitions": dict(state_manager._transitions),
+        # moto draws ids from this generator; continuing its sequence keeps ids unique across restarts.
+        "random": mock_random.getstate(),
+        **extra,
+    }
+    buffer = io.BytesIO()
+    StatePickler(buffer).dump(state)
+    return buffer.getvalue()
+
+
+def save_state(path: str, api_calls: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Writes every backend with state to `path` atomically; returns a summary (services saved/not saved).
+
+    Call only while no request runs (VigilMiddleware.serialize held)."""
+    entries = []
+    for backend_dict in _live_backend_dicts():
+        accounts = {account: dict(asb) for account, asb in list(backend_dict.items()) if len(asb)}
+        extra = {k: v for k, v in vars(backend_dict).items() if k not in _BACKEND_DICT_ATTRS}
+        if accounts:
+            entries.append((backend_dict, accounts, extra))
+    not_saved: dict[str, str] = {}
+    while True:
+        try:
+            data = _dump_state(entries, {"api_calls": api_calls, "not_saved": not_saved})
+            break
+        except Exception as exc:
+            # Find the services that cannot be pickled on their own, save the others without them.
+            failing = []
+            for entry in entries:
+                try:
+                    StatePickler(io.BytesIO()).dump(entry)
+                except Exception as entry_exc:
+                    failing.append(entry)
+                    not_saved[entry[0].service_name] = repr(entry_exc)
+            if not failing:
+                raise exc
+            entries = [e for e in entries if all(e is not f for f in failing)]
+            _log(f"state: cannot save {sorted(f[0].service_name for f in failing)}: "
+                 + "; ".join(not_saved[f[0].service_name] for f in failing))
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    # No fsync: only this process restarts, and the next one reads the file through the same page
+    # cache; the rename makes the file appear complete or not at all.
+    with open(temp, "wb") as f:
+        f.write(data)
+    os.replace(temp, path)
+    summary = {
+        "saved": _describe_entries(entries),
+        "not_saved": not_saved,
+        "bytes": len(data),
+    }
+    _log(f"state saved to {path} ({len(data)} bytes): {summary['saved']}"
+         + (f"; NOT saved: {sorted(not_saved)}" if not_saved else ""))
+    return summary
+
+
+def _describe_entries(entries: list[tuple[Any, dict[str, dict[str, Any]], dict[str, Any]]]) -> dict[str, list[str]]:
+    return {
+        backend_dict.service_name: sorted(f"{account}/{region}" for account, regions in accounts.items() for region in regions)
+        for backend_dict, accounts, _ in sorted(entries, key=lambda e: e[0].service_name)
+    }
+
+
+def _reregister_weak_refs(backend: Any) -> None:
+    # EC2 finds its backends of other regions (VPC/transit gateway peering) through class-level sets of
+    # weak references that each backend adds itself to in __init__, which unpickling does not run.
+    for attr in ("vpc_refs", "vpc_pcx_refs", "backend_refs"):
+        refs = getattr(type(backend), attr, None)
+        if isinstance(refs, defaultdict):
+            refs[type(backend)].add(weakref.ref(backend))
+
+
+def load_state(path: str) -> dict[str, dict[str, int]]:
+    """Restores the backends saved by save_state into this process's (still empty) registries; returns
+    the API-call counts saved with them. Run after apply_patches, before serving."""
+    from moto.moto_api import state_manager
+    from moto.moto_api._internal import mock_random
+
+    with open(path, "rb") as f:
+        state = pickle.load(f)
+    if state.get("format") != STATE_FORMAT or state.get("moto") != _moto_version():
+        raise RuntimeError(
+            f"state file format {state.get('format')} from moto {state.get('moto')}; "
+            f"this launcher reads format {STATE_FORMAT} with moto {_moto_version()}"
+        )
+    for backend_dict, accounts, extra in state["backends"]:
+        for attr, value in extra.items():
+            setattr(backend_dict, attr, value)
+        for account, regions in accounts.items():
+            account_backends = backend_dict[account]
+            for region, backend in regions.items():
+                account_backends[region] = backend
+                _reregister_weak_refs(backend)
+    for cls, attr, value in state["class_state"]:
+        current = getattr(cls, attr)
+        current.clear()
+        current.update(value)
+    state_manager._transitions.update(state["transitions"])
+    mock_random.setstate(state["random"])
+    _log(f"state restored from {path} (saved {state['saved_at']}): {_describe_entries(state['backends'])}; "
+         f"API calls: {sum(sum(ops.values()) for ops in state['api_calls'].values())}"
+         + (f"; NOT restored (could not be saved): {state['not_saved']}" if state["not_saved"] else ""))
+    return state["api_calls"]
+
+
+class _ExitAfterResponse:
+    """A WSGI response that ends the process once the server has written it (WSGI calls close())."""
+
+    def __init__(self, body: bytes, status: int) -> None:
+        self.body = body
+        self.status = status
+
+    def __iter__(self) -> Any:
+        return iter([self.body])
+
+    def close(self) -> None:
+        sys.stderr.flush()
+        os._exit(self.status)
 
 
 # --------------------------------------------------------------------------
@@ -804,6 +1104,10 @@ class ApiCallCounter:
             per_service = self._counts.setdefault(service, {})
             per_service[operation] = per_service.get(operation, 0) + 1
 
+    def restore(self, counts: dict[str, dict[str, int]]) -> None:
+        with self._lock:
+            self._counts = {s: dict(ops) for s, ops in counts.items()}
+
     def snapshot(self, reset: bool = False) -> dict[str, dict[str, int]]:
         with self._lock:
             counts = {s: dict(ops) for s, ops in self._counts.items()}
@@ -815,9 +1119,14 @@ class ApiCallCounter:
 class VigilMiddleware:
     """Counts every AWS request per service/operation and serves /_vigil/* endpoints."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, state_file: str | None = None) -> None:
         self.app = app
         self.counter = ApiCallCounter()
+        self.state_file = state_file
+        # Set by main(): stops accepting connections and closes the listening socket.
+        self.stop_serving: Callable[[], None] = lambda: None
+        self.shutting_down = threading.Event()
+        self._shutdown_claim = threading.Lock()
         self.rest = RestOperationMatcher()
         # moto's backends read-modify-write without locking, so two concurrent UpdateItems on one item
         # can both see the old value; DynamoDB (and every AWS API we use) applies one item's writes
@@ -887,7 +1196,37 @@ class VigilMiddleware:
             return self._json(start_response, "200 OK", self.counter.snapshot(reset=True))
         if method == "GET" and path == "/_vigil/default-subnet":
             return self._json(start_response, "200 OK", self._default_subnet(environ))
+        if method == "POST" and path == "/_vigil/shutdown":
+            return self._shutdown(start_response)
         return self._json(start_response, "404 Not Found", {"error": f"no such endpoint: {method} {path}"})
+
+    def _shutdown(self, start_response: Any) -> Any:
+        """Stop accepting connections, let the request being served finish, save the state, answer,
+        exit. Requests queued behind `serialize` never run: their connections die with the process."""
+        if self.state_file is None:
+            return self._json(start_response, "409 Conflict", {
+                "error": "started without --state-file: there is nowhere to save the state, so no shutdown endpoint"})
+        if not self._shutdown_claim.acquire(blocking=False):
+            return self._json(start_response, "409 Conflict", {"error": "a shutdown is already in progress"})
+        self.shutting_down.set()
+        _log("shutdown requested: refusing connections, waiting for the request being served")
+        self.stop_serving()
+        self.serialize.acquire()  # never released: the process exits holding it
+        status = 0
+        try:
+            payload = {"state_file": self.state_file, **save_state(self.state_file, self.counter.snapshot())}
+            http_status = "200 OK"
+        except Exception as exc:
+            _log(f"could not save the state: {traceback.format_exc()}")
+            status, http_status = 1, "500 Internal Server Error"
+            payload = {"error": f"could not save the state to {self.state_file}: {exc!r}"}
+        # Exit even if the server never gets to close() the response (client gone).
+        fallback = threading.Timer(10.0, os._exit, (status,))
+        fallback.daemon = True
+        fallback.start()
+        body = json.dumps(payload, sort_keys=True).encode()
+        start_response(http_status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return _ExitAfterResponse(body, status)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -900,8 +1239,13 @@ class VigilMiddleware:
                 _log(f"could not classify request: {exc!r}")
                 self.counter.record("unknown", "unclassified")
         with self.serialize:
-            # Consume the response inside the lock: WSGI apps may do their work lazily.
-            return list(self.app(environ, start_response))
+            if not self.shutting_down.is_set():
+                # Consume the response inside the lock: WSGI apps may do their work lazily.
+                return list(self.app(environ, start_response))
+        # Queued behind the lock when a shutdown began: never runs (it would change the state after
+        # the snapshot); its connection dies with the process, as on a crash.
+        threading.Event().wait()
+        return []
 
 
 # --------------------------------------------------------------------------
@@ -914,7 +1258,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free port (default 0)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin is closed (parent died)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--state-file", help="restore the state saved here at start (if the file exists); "
+                        "POST /_vigil/shutdown saves it here and exits")
     return parser.parse_args(argv)
+
+
+def _bind(host: str, port: int, app: Any) -> Any:
+    from werkzeug.serving import make_server
+
+    # A restarted emulator binds the port its predecessor just released (SO_REUSEADDR is set by
+    # werkzeug, so TIME_WAIT connections do not block it); something else may briefly hold it, so
+    # retry for a while. werkzeug reports a failed bind with sys.exit(1).
+    deadline = time.monotonic() + (10.0 if port else 0.0)
+    while True:
+        try:
+            return make_server(host, port, app, threaded=True)
+        except (OSError, SystemExit) as exc:
+            if time.monotonic() >= deadline:
+                _log(f"cannot bind {host}:{port}: {exc!r}")
+                return None
+            time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -934,12 +1297,27 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
     apply_patches()
-    app = VigilMiddleware(DomainDispatcherApplication(create_backend_app))
-    server = make_server(host, args.port, app, threaded=True)
+    app = VigilMiddleware(DomainDispatcherApplication(create_backend_app), state_file=args.state_file)
+    if args.state_file and os.path.exists(args.state_file):
+        try:
+            app.counter.restore(load_state(args.state_file))
+        except Exception:
+            _log(f"cannot restore the state from {args.state_file}: {traceback.format_exc()}")
+            return 1
+    elif args.state_file and args.verbose:
+        _log(f"no state file at {args.state_file} yet: starting empty")
+    server = _bind(host, args.port, app)
+    if server is None:
+        return 1
     port = server.server_port
+
+    def stop_serving() -> None:
+        server.shutdown()  # serve_forever runs in its own thread, so this returns once it stopped
+        server.socket.close()  # connections are refused from now on (and queued ones reset)
+
+    app.stop_serving = stop_serving
     os.environ["MOTO_PORT"] = str(port)
 
     stop = threading.Event()
@@ -963,9 +1341,12 @@ def main(argv: list[str] | None = None) -> int:
     ready_out.flush()
 
     while not stop.wait(0.5):
-        if not serving.is_alive():
+        if not serving.is_alive() and not app.shutting_down.is_set():
             _log("server thread died")
             return 1
+    if app.shutting_down.is_set():
+        time.sleep(60)  # the shutdown request exits the process once the state is saved
+        return 1
     server.shutdown()
     server.server_close()
     return 0

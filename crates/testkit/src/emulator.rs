@@ -2,9 +2,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A running emulator; stopped when dropped (also when a test panics), and by the launcher itself
 /// when this process dies (it exits when its stdin closes).
@@ -13,6 +14,10 @@ pub struct Emulator {
     _stdin: ChildStdin,
     endpoint: String,
     addr: String,
+    /// Where `restart` saves the state and the next launcher restores it from.
+    state_file: PathBuf,
+    /// A temporary file chosen by `start()`, removed on drop.
+    owns_state_file: bool,
 }
 
 /// Requests the emulator served, per service and operation (`{"dynamodb": {"UpdateItem": 3}}`).
@@ -20,18 +25,115 @@ pub type ApiCalls = BTreeMap<String, BTreeMap<String, u64>>;
 
 const INSTALL_HINT: &str = "python3 -m pip install -r requirements-test.txt";
 
+/// How long `restart` waits for the old launcher to save the state and exit (it first lets the
+/// request being served finish, which may be an SQS long poll).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl Emulator {
     pub const REGION: &'static str = "us-east-1";
     pub const ACCOUNT: &'static str = "123456789012";
 
     /// Starts the emulator and waits until it serves requests. Panics with the install command when
-    /// Python or moto is missing.
+    /// Python or moto is missing. `restart` keeps the state in a temporary file, removed on drop.
     pub fn start() -> Emulator {
+        static STARTED: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let state_file = std::env::temp_dir().join(format!(
+            "vigil-emulator-{}-{nanos}-{}.state",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        // A leftover of an earlier process with the same name would be restored: start empty.
+        let _ = std::fs::remove_file(&state_file);
+        let mut emulator = Self::start_with_state(state_file);
+        emulator.owns_state_file = true;
+        emulator
+    }
+
+    /// Starts the emulator with its state kept in `state_file`: restored from it if the file exists
+    /// (a file that cannot be restored makes the start panic), saved to it by `restart`. The file is
+    /// the caller's: it is left in place.
+    pub fn start_with_state(state_file: impl Into<PathBuf>) -> Emulator {
+        let state_file = state_file.into();
+        let (child, stdin, endpoint) = Self::spawn(0, &state_file);
+        let addr = endpoint.trim_start_matches("http://").to_owned();
+        Emulator {
+            child,
+            _stdin: stdin,
+            endpoint,
+            addr,
+            state_file,
+            owns_state_file: false,
+        }
+    }
+
+    /// Restarts the emulator with its state kept, as a server restart behind durable storage:
+    /// the launcher stops accepting connections, lets the request being served finish, saves the
+    /// state and exits (requests queued behind that one are cut: their connections are reset).
+    /// For `downtime` nothing listens on the port (connections are refused); then a new launcher
+    /// restores the state and listens on the same port, so `endpoint()` is unchanged. Blocks until
+    /// the new launcher serves requests; the old process is reaped. Panics if the state could not be
+    /// saved or restored, or the port could not be bound again.
+    pub fn restart(&mut self, downtime: Duration) {
+        let answer = self.exchange("POST", "/_vigil/shutdown");
+        let status = self.wait_for_exit();
+        assert!(
+            status.success(),
+            "the emulator did not save its state and exit cleanly (exit {status}); it answered {answer:?}"
+        );
+        std::thread::sleep(downtime);
+        let port = self
+            .addr
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .expect("port of the emulator's address");
+        let (child, stdin, endpoint) = Self::spawn(port, &self.state_file);
+        self.child = child;
+        self._stdin = stdin;
+        assert_eq!(
+            endpoint, self.endpoint,
+            "the restarted emulator listens elsewhere"
+        );
+    }
+
+    /// The file `restart` saves the state to.
+    pub fn state_file(&self) -> &Path {
+        &self.state_file
+    }
+
+    fn wait_for_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "the emulator did not exit within {SHUTDOWN_TIMEOUT:?} of POST /_vigil/shutdown"
+                    );
+                }
+                Err(e) => panic!("wait for the emulator to exit: {e}"),
+            }
+        }
+    }
+
+    /// Starts a launcher on `port` (0: a free one) and waits for its ready line.
+    fn spawn(port: u16, state_file: &Path) -> (Child, ChildStdin, String) {
         let launcher = Self::launcher();
         let python = std::env::var("VIGIL_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let mut child = Command::new(&python)
             .arg(&launcher)
-            .args(["--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-eof"])
+            .args(["--host", "127.0.0.1", "--exit-on-stdin-eof"])
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--state-file")
+            .arg(state_file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -55,16 +157,10 @@ impl Emulator {
         else {
             let status = child.wait().ok();
             panic!(
-                "the AWS API emulator did not start (exit {status:?}, said {line:?}); is moto installed? run: {INSTALL_HINT}"
+                "the AWS API emulator did not start (exit {status:?}, said {line:?}; its stderr above says why); is moto installed? run: {INSTALL_HINT}"
             );
         };
-        let addr = endpoint.trim_start_matches("http://").to_owned();
-        Emulator {
-            child,
-            _stdin: stdin,
-            endpoint,
-            addr,
-        }
+        (child, stdin, endpoint)
     }
 
     fn launcher() -> PathBuf {
@@ -127,25 +223,37 @@ impl Emulator {
 
     /// A minimal HTTP/1.1 exchange on loopback for the launcher's own endpoints.
     pub(crate) fn http(&self, method: &str, path: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect to the emulator");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        write!(stream, "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr)
-            .expect("write request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let (head, body) = self
+            .exchange(method, path)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         assert!(
             head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
             "{method} {path}: {head}"
         );
-        if head
+        body
+    }
+
+    /// Status line and headers, and the body, of one request.
+    fn exchange(&self, method: &str, path: &str) -> std::io::Result<(String, String)> {
+        let mut stream = TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let body = if head
             .to_ascii_lowercase()
             .contains("transfer-encoding: chunked")
         {
             dechunk(body)
         } else {
             body.to_owned()
-        }
+        };
+        Ok((head.to_owned(), body))
     }
 }
 
@@ -167,5 +275,8 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.owns_state_file {
+            let _ = std::fs::remove_file(&self.state_file);
+        }
     }
 }
