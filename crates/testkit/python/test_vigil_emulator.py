@@ -393,6 +393,28 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         with self.assertRaises(ddb.exceptions.IdempotentParameterMismatchException):
             put("second", "token-1")
 
+    def test_dynamodb_failed_transaction_changes_nothing(self) -> None:
+        ddb = self.client("dynamodb")
+        ddb.create_table(
+            TableName="rollback",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName="rollback", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+        key = lambda pk: {"pk": {"S": pk}, "sk": {"S": "1"}}  # noqa: E731
+        with self.assertRaises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "rollback", "Key": key("a"), "UpdateExpression": "SET n = :two",
+                            "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                {"Put": {"TableName": "rollback", "Item": key("b")}},
+                {"Update": {"TableName": "rollback", "Key": key("c"), "UpdateExpression": "SET n = :two",
+                            "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            ])
+        # The items the first two operations changed are back as they were; nothing was added.
+        items = ddb.scan(TableName="rollback")["Items"]
+        self.assertEqual(items, [{"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}}])
+
     def test_api_call_counts(self) -> None:
         ddb, ecs, hub, sqs = self.client("dynamodb"), self.client("ecs"), self.client("securityhub"), self.client("sqs")
         raws = [RawCapture(c) for c in (ddb, ecs, hub, sqs)]
