@@ -293,7 +293,7 @@ fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
 }
 
 /// A delivery id for an event that carries none: the same bytes delivered again get the same id.
-fn content_id(body: &[u8]) -> String {
+pub(crate) fn content_id(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let mut s = String::from("sha256:");
     for b in &digest[..16] {

@@ -13,7 +13,8 @@
 //!
 //! Key: `pk = ACT#<fingerprint>#<task ARN>`, `sk = ACTION#<mode>` (a dry-run decision does not
 //! stand in the way of a later enforced one). Events refused as untrusted are recorded under
-//! `sk = UNTRUSTED#<event id>`, so a forged event cannot occupy the real record.
+//! `sk = UNTRUSTED#<mode>#<event account>`, so a forged event cannot occupy the real record, and a
+//! finding delivered again (as a new event, when enrichment ran twice) is recorded once.
 
 use crate::rate_limit::RateCounter;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -179,7 +180,8 @@ impl ActionStore {
         }
     }
 
-    /// Takes the record for `owner`: a new one, or one whose holder's lease ran out.
+    /// Takes the record for `owner`: a new one, one whose holder's lease ran out, or one `owner`
+    /// already holds.
     pub async fn claim(
         &self,
         key: &ActionKey,
@@ -196,8 +198,10 @@ impl ActionStore {
                  created_at = if_not_exists(created_at, :now), fingerprint = :fp, task_arn = :task, \
                  #mode = :mode, expires_at = :expires, attempts = if_not_exists(attempts, :zero) + :one",
             )
+            // The holder itself may claim again: an SDK retry of a claim whose response was lost
+            // must not find the record busy with its own lease.
             .condition_expression(
-                "attribute_not_exists(pk) OR (#phase <> :complete AND lease_until < :now)",
+                "attribute_not_exists(pk) OR (#phase <> :complete AND (lease_until < :now OR lease_owner = :owner))",
             )
             .expression_attribute_names("#phase", "phase")
             .expression_attribute_names("#mode", "mode")
@@ -444,11 +448,12 @@ impl ActionStore {
         }
     }
 
-    /// Records a decision refused as untrusted, once per event, apart from the real record.
+    /// Records a decision refused as untrusted, once per (finding, task, mode, event account),
+    /// apart from the real record.
     pub async fn record_untrusted(
         &self,
         key: &ActionKey,
-        event_id: &str,
+        event_account: &str,
         decision: &str,
         now: i64,
     ) -> Result<(), RecordError> {
@@ -457,7 +462,10 @@ impl ActionStore {
             .put_item()
             .table_name(&self.table)
             .item("pk", s(key.pk()))
-            .item("sk", s(format!("UNTRUSTED#{event_id}")))
+            .item(
+                "sk",
+                s(format!("UNTRUSTED#{}#{event_account}", key.mode.as_str())),
+            )
             .item("outcome", s("refused"))
             .item("decision", s(decision))
             .item("decided_at", n(now))

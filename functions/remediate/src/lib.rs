@@ -326,7 +326,7 @@ impl Remediate {
             );
             let json = to_json(&decision);
             self.records
-                .record_untrusted(&key, event_id.unwrap_or("unknown"), &json, now_s)
+                .record_untrusted(&key, event_account.unwrap_or("unknown"), &json, now_s)
                 .await?;
             return Ok(());
         }
