@@ -60,8 +60,14 @@ fn output(summary: Summary, json: bool) -> Result<String, String> {
     }
 }
 
-pub fn demo(mode_name: &str, json: bool) -> Result<String, String> {
-    let summary = block_on(scenario::demo(mode(mode_name)?, progress))?;
+fn emulated(endpoint: Option<String>) -> scenario::Emulated {
+    endpoint.map_or(scenario::Emulated::Own, scenario::Emulated::At)
+}
+
+pub fn demo(mode_name: &str, endpoint: Option<String>, json: bool) -> Result<String, String> {
+    let mode = mode(mode_name)?;
+    let emulated = emulated(endpoint);
+    let summary = block_on(async move { scenario::demo(mode, &emulated, progress).await })?;
     output(summary, json)
 }
 
@@ -69,6 +75,7 @@ pub fn replay(
     files: &[String],
     playbooks: Option<&str>,
     mode_name: &str,
+    endpoint: Option<String>,
     json: bool,
 ) -> Result<String, String> {
     let playbooks = match playbooks {
@@ -88,6 +95,9 @@ pub fn replay(
         }
     }
     let mode = mode(mode_name)?;
-    let summary = block_on(scenario::run(mode, playbooks, |_| events, false, progress))?;
+    let emulated = emulated(endpoint);
+    let summary = block_on(async move {
+        scenario::run(mode, playbooks, &emulated, |_| events, false, progress).await
+    })?;
     output(summary, json)
 }

@@ -65,6 +65,11 @@ struct RunArgs {
     /// One JSON object instead of the readable summary.
     #[arg(long)]
     json: bool,
+    /// Use an AWS API emulator that is already running (`moto_server`, or
+    /// crates/testkit/python/vigil_emulator.py) instead of starting one; the run provisions a stack
+    /// of its own there.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -128,12 +133,18 @@ fn run(command: Command) -> Result<String, String> {
                     .into(),
             ),
         },
-        Command::Demo(run) => local::demo(&run.mode, run.json),
+        Command::Demo(run) => local::demo(&run.mode, run.endpoint, run.json),
         Command::Replay {
             files,
             playbooks,
             run,
-        } => local::replay(&files, playbooks.as_deref(), &run.mode, run.json),
+        } => local::replay(
+            &files,
+            playbooks.as_deref(),
+            &run.mode,
+            run.endpoint,
+            run.json,
+        ),
         Command::Playbook(PlaybookCommand::Check { file }) => playbook::check(&file),
         Command::Playbook(PlaybookCommand::Test {
             file,

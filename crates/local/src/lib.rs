@@ -6,8 +6,10 @@
 //! - [`relay`]: the event source mapping (batch size and window from the template,
 //!   `batchItemFailures` honoured, only successes deleted).
 //! - [`scenario`]: the demo's cluster, services and events.
-//! - [`summary`]: what happened, read back from the emulator.
+//! - [`inspect`]: the dedup records, action records and Security Hub findings, read back.
+//! - [`summary`]: what happened, for people and `--json`.
 
+pub mod inspect;
 pub mod relay;
 pub mod scenario;
 pub mod summary;
@@ -15,7 +17,9 @@ pub mod summary;
 use relay::QueueFeed;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_ingest::{Ingest, IngestConfig};
 use vigil_playbook::PlaybookFile;
@@ -33,9 +37,22 @@ const FUNCTIONS: [&str; 3] = [INGEST, ENRICH, REMEDIATE];
 /// The emulator's account: what Lambda's invoked-function ARN would name.
 pub const ACCOUNT: &str = "123456789012";
 
+#[derive(Clone)]
 pub struct RunOptions {
     pub mode: RemediationMode,
     pub playbooks: PlaybookFile,
+    /// Settings of the remediate function over the template's (`ALLOWED_CLUSTERS`, ...).
+    pub remediate_env: BTreeMap<String, String>,
+}
+
+impl RunOptions {
+    pub fn new(mode: RemediationMode, playbooks: PlaybookFile) -> Self {
+        RunOptions {
+            mode,
+            playbooks,
+            remediate_env: BTreeMap::new(),
+        }
+    }
 }
 
 /// Counts the relay keeps as it hands batches to the functions.
@@ -44,18 +61,87 @@ pub struct Progress {
     pub batches: BTreeMap<&'static str, u64>,
     pub messages: BTreeMap<&'static str, u64>,
     pub failed_items: BTreeMap<&'static str, u64>,
+    /// Invocations that returned an error (Lambda retries the whole batch).
+    pub failed_invocations: BTreeMap<&'static str, u64>,
+    /// Extra deliveries a [`relay::Storm`] sent.
+    pub storm_copies: u64,
     /// `Finding Accepted` bodies enrich received, for severities and counts.
     pub accepted_bodies: Vec<String>,
+}
+
+/// The three functions' handlers, built once as on a warm Lambda instance, shared by the batches
+/// in flight.
+struct Functions {
+    ingest: Ingest,
+    enrich: Enrich,
+    remediate: Remediate,
+}
+
+impl Functions {
+    fn build(
+        sdk: &aws_config::SdkConfig,
+        stack: &ProvisionedStack,
+        options: &RunOptions,
+    ) -> Result<Functions, String> {
+        let (table, bus) = (stack.table_name.clone(), stack.bus_name.clone());
+        let ingest = Ingest::from_env(IngestConfig::new(&table, &bus), sdk).without_metrics();
+        let enrich = Enrich::from_env(EnrichSettings::new(&table, &bus), sdk);
+        // The remediate function's settings come from the template's environment, with the mode
+        // and the table and bus names of this run.
+        let mut env = stack.function_env(REMEDIATE);
+        env.insert("TABLE_NAME".into(), table);
+        env.insert("EVENT_BUS_NAME".into(), bus);
+        env.extend(options.remediate_env.clone());
+        let mut settings =
+            RemediateSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+        settings.mode = options.mode;
+        let remediate = Remediate::from_env(options.playbooks.clone(), settings, sdk);
+        Ok(Functions {
+            ingest,
+            enrich,
+            remediate,
+        })
+    }
+
+    /// One invocation, answered as Lambda's poller sees it: a handler error fails the whole batch.
+    async fn invoke(&self, function: &str, event: Value) -> (Value, bool) {
+        let ids: Vec<Value> = event["Records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| json!({"itemIdentifier": r["messageId"]}))
+            .collect();
+        let result = match function {
+            INGEST => {
+                self.ingest
+                    .handle(event, Some(function_arn("ingest")))
+                    .await
+            }
+            ENRICH => self.enrich.handle(event).await,
+            _ => {
+                self.remediate
+                    .handle(event, Some(function_arn("remediate")))
+                    .await
+            }
+        };
+        match result {
+            Ok(v) => (v, false),
+            Err(e) => (
+                json!({"batchItemFailures": ids, "error": e.to_string()}),
+                true,
+            ),
+        }
+    }
 }
 
 pub struct LocalPipeline {
     emulator: Emulator,
     stack: ProvisionedStack,
     sdk: aws_config::SdkConfig,
-    ingest: Ingest,
-    enrich: Enrich,
-    remediate: Remediate,
+    options: RunOptions,
+    functions: Arc<Functions>,
     feeds: Vec<(&'static str, QueueFeed)>,
+    storm: Option<relay::StormState>,
     pub progress: Progress,
 }
 
@@ -66,26 +152,38 @@ fn function_arn(name: &str) -> String {
 impl LocalPipeline {
     /// Starts the emulator and provisions it from the repository's template.
     pub async fn start(options: RunOptions) -> Result<LocalPipeline, String> {
-        let emulator = Emulator::start();
+        Self::provision(Emulator::start(), Options::default(), options).await
+    }
+
+    /// Uses an emulator that is already running at `endpoint` (`moto_server`, or this project's
+    /// launcher): provisions a stack of its own there, named for this run so that it meets nothing
+    /// an earlier run left behind.
+    pub async fn connect(endpoint: &str, options: RunOptions) -> Result<LocalPipeline, String> {
+        let emulator = Emulator::connect(endpoint)?;
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name = format!("vigil-{run:x}");
+        let mut names = Options {
+            table_name: name.clone(),
+            stack_name: name.clone(),
+            ..Options::default()
+        };
+        names.parameters.insert("EventBusName".into(), name);
+        Self::provision(emulator, names, options).await
+    }
+
+    async fn provision(
+        emulator: Emulator,
+        names: Options,
+        options: RunOptions,
+    ) -> Result<LocalPipeline, String> {
         let sdk = emulator.sdk_config().await;
-        let stack =
-            Stack::load(Stack::repo_template(), &Options::default()).map_err(|e| e.to_string())?;
+        let stack = Stack::load(Stack::repo_template(), &names).map_err(|e| e.to_string())?;
         let stack = vigil_stack::provision(&sdk, &stack)
             .await
             .map_err(|e| e.to_string())?;
-        let (table, bus) = (stack.table_name.clone(), stack.bus_name.clone());
-
-        let ingest = Ingest::from_env(IngestConfig::new(&table, &bus), &sdk).without_metrics();
-        let enrich = Enrich::from_env(EnrichSettings::new(&table, &bus), &sdk);
-        // The remediate function's settings come from the template's environment, with the mode
-        // and the table and bus names of this run.
-        let mut env = stack.function_env(REMEDIATE);
-        env.insert("TABLE_NAME".into(), table.clone());
-        env.insert("EVENT_BUS_NAME".into(), bus.clone());
-        let mut settings =
-            RemediateSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
-        settings.mode = options.mode;
-        let remediate = Remediate::from_env(options.playbooks, settings, &sdk);
+        let functions = Arc::new(Functions::build(&sdk, &stack, &options)?);
 
         let mut feeds = Vec::new();
         for f in FUNCTIONS {
@@ -104,6 +202,9 @@ impl LocalPipeline {
                     window: Duration::from_secs(
                         mapping.maximum_batching_window_seconds.unwrap_or(0).into(),
                     ),
+                    // Lambda's default for a queue is up to 1,000 concurrent batches; locally a
+                    // mapping without a maximum gets a few, enough to overlap invocations.
+                    concurrency: mapping.maximum_concurrency.unwrap_or(4).max(1) as usize,
                 },
             ));
         }
@@ -111,12 +212,62 @@ impl LocalPipeline {
             emulator,
             stack,
             sdk,
-            ingest,
-            enrich,
-            remediate,
+            options,
+            functions,
             feeds,
+            storm: None,
             progress: Progress::default(),
         })
+    }
+
+    /// Sends the functions' AWS calls (not the relay's, which plays Lambda's own poller) to
+    /// `endpoint`: a fault-injecting proxy in front of the emulator. The handlers are built anew,
+    /// as on a fresh Lambda instance.
+    pub async fn route_functions_through(&mut self, endpoint: &str) -> Result<(), String> {
+        let sdk = self.sdk.to_builder().endpoint_url(endpoint).build();
+        self.functions = Arc::new(Functions::build(&sdk, &self.stack, &self.options)?);
+        Ok(())
+    }
+
+    /// Delivers every message the relay reads 1 to `storm.max_copies` times, in shuffled batches.
+    pub fn with_storm(&mut self, storm: relay::Storm) {
+        self.storm = Some(relay::StormState::new(storm));
+    }
+
+    /// The queue a function reads.
+    pub fn feed(&self, function: &str) -> Option<&QueueFeed> {
+        self.feeds
+            .iter()
+            .find(|(f, _)| *f == function)
+            .map(|(_, q)| q)
+    }
+
+    /// Moves every message of a function's dead-letter queue back to its queue, as the console's
+    /// "Start DLQ redrive" does once the cause is fixed. Returns the bodies moved.
+    pub async fn redrive(&self, function: &str) -> Result<Vec<String>, String> {
+        let feed = self
+            .feed(function)
+            .ok_or_else(|| format!("no queue for {function}"))?;
+        let dlq = self
+            .dead_letter_queue(function)
+            .ok_or_else(|| format!("the template gives {function}'s queue no dead-letter queue"))?;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let bodies = relay::drain(&sqs, &dlq).await?;
+        relay::send_bodies(&sqs, &feed.url, &bodies).await?;
+        Ok(bodies)
+    }
+
+    /// The URL of a function queue's dead-letter queue, from its redrive policy in the template.
+    pub fn dead_letter_queue(&self, function: &str) -> Option<String> {
+        let queue = self.stack.function_queue(function)?;
+        let redrive = self
+            .stack
+            .stack
+            .queues
+            .get(&queue.logical_id)?
+            .redrive
+            .as_ref()?;
+        Some(self.stack.queue(&redrive.dead_letter_queue)?.url.clone())
     }
 
     pub fn emulator(&self) -> &Emulator {
@@ -195,38 +346,79 @@ impl LocalPipeline {
     }
 
     /// Relays batches to the functions until every queue has been empty for `quiet`, calling
-    /// `report` after each batch.
+    /// `report` after each batch. Each function has up to its mapping's maximum concurrency of
+    /// batches in flight, as on Lambda.
     pub async fn run_until_quiet(
         &mut self,
         quiet: Duration,
+        report: impl FnMut(&Progress),
+    ) -> Result<(), String> {
+        self.run_with_interruptions(quiet, report, |_, _| {}).await
+    }
+
+    /// [`Self::run_until_quiet`], calling `interrupt` after each batch with the emulator, while
+    /// other batches are in flight: a test restarts the emulator there.
+    pub async fn run_with_interruptions(
+        &mut self,
+        quiet: Duration,
         mut report: impl FnMut(&Progress),
+        mut interrupt: impl FnMut(&Progress, &mut Emulator),
     ) -> Result<(), String> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let mut idle_since: Option<Instant> = None;
+        let mut in_flight = JoinSet::new();
+        let mut running = [0usize; FUNCTIONS.len()];
         loop {
-            let mut worked = false;
-            for (name, feed) in self.feeds.clone() {
-                let Some(batch) = relay::receive(&sqs, &feed).await? else {
+            let mut received = false;
+            for (index, (name, feed)) in self.feeds.clone().into_iter().enumerate() {
+                if running[index] >= feed.concurrency {
+                    continue;
+                }
+                let Some(batch) = relay::receive(&sqs, &feed, self.storm.as_mut()).await? else {
                     continue;
                 };
-                worked = true;
-                let response = self.invoke(name, batch.event.clone()).await?;
-                let failed = relay::settle(&sqs, &feed, &batch, &response).await?;
-                *self.progress.batches.entry(name).or_default() += 1;
-                *self.progress.messages.entry(name).or_default() += batch.receipts.len() as u64;
-                *self.progress.failed_items.entry(name).or_default() += failed as u64;
+                received = true;
+                running[index] += 1;
+                let (functions, sqs) = (self.functions.clone(), sqs.clone());
+                in_flight.spawn(async move {
+                    let (response, errored) = functions.invoke(name, batch.event.clone()).await;
+                    let settled = relay::settle(&sqs, &feed, &batch, &response).await;
+                    (index, name, batch, errored, settled)
+                });
+            }
+            // Collect what finished; wait a little for a batch only when nothing new came in.
+            let mut finished = Vec::new();
+            while let Some(joined) = in_flight.try_join_next() {
+                finished.push(joined);
+            }
+            if !received && finished.is_empty() && !in_flight.is_empty() {
+                let waited =
+                    tokio::time::timeout(Duration::from_millis(50), in_flight.join_next()).await;
+                finished.extend(waited.ok().flatten());
+            }
+            for joined in finished {
+                let (index, name, batch, errored, settled) =
+                    joined.map_err(|e| format!("a relayed invocation panicked: {e}"))?;
+                running[index] -= 1;
+                let failed = settled?;
+                let p = &mut self.progress;
+                *p.batches.entry(name).or_default() += 1;
+                *p.messages.entry(name).or_default() += batch.receipts.len() as u64;
+                *p.failed_items.entry(name).or_default() += failed as u64;
+                *p.failed_invocations.entry(name).or_default() += u64::from(errored);
                 if name == ENRICH {
-                    self.progress.accepted_bodies.extend(
+                    p.accepted_bodies.extend(
                         batch
                             .bodies
-                            .iter()
-                            .filter(|b| b.contains("\"Finding Accepted\""))
-                            .cloned(),
+                            .into_iter()
+                            .filter(|b| b.contains("\"Finding Accepted\"")),
                     );
                 }
+                p.storm_copies = self.storm.as_ref().map_or(0, |s| s.copies);
                 report(&self.progress);
+                interrupt(&self.progress, &mut self.emulator);
             }
-            if worked {
+            if received || !in_flight.is_empty() {
                 idle_since = None;
                 continue;
             }
@@ -246,29 +438,5 @@ impl LocalPipeline {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    async fn invoke(&self, function: &str, event: Value) -> Result<Value, String> {
-        let ids: Vec<Value> = event["Records"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| json!({"itemIdentifier": r["messageId"]}))
-            .collect();
-        let result = match function {
-            INGEST => {
-                self.ingest
-                    .handle(event, Some(function_arn("ingest")))
-                    .await
-            }
-            ENRICH => self.enrich.handle(event).await,
-            _ => {
-                self.remediate
-                    .handle(event, Some(function_arn("remediate")))
-                    .await
-            }
-        };
-        // A handler error fails the whole batch, as Lambda would: every message comes back.
-        Ok(result.unwrap_or_else(|e| json!({"batchItemFailures": ids, "error": e.to_string()})))
     }
 }

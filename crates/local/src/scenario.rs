@@ -26,7 +26,10 @@ pub struct World {
 
 pub async fn build_world(p: &LocalPipeline) -> World {
     let e = p.emulator();
-    let cluster = e.create_cluster("vigil-demo").await;
+    // `vigil-demo`; in an emulator shared with other runs, this run's own cluster.
+    let cluster = e
+        .create_cluster(&format!("{}-demo", p.stack().stack.name))
+        .await;
     let shop_td = e
         .register_task_definition("shop", &[("app", "public.ecr.aws/demo/shop:3")])
         .await;
@@ -154,30 +157,57 @@ pub fn events(w: &World) -> Vec<Value> {
     out
 }
 
-fn per_service(calls: &vigil_testkit::ApiCalls) -> BTreeMap<String, u64> {
+/// Requests per service (`dynamodb`, `ecs`, `securityhub`, `events`) between two readings of the
+/// emulator's counts; empty when the emulator does not count (plain `moto_server`).
+fn per_service(
+    before: Option<vigil_testkit::ApiCalls>,
+    after: Option<vigil_testkit::ApiCalls>,
+) -> BTreeMap<String, u64> {
+    let (Some(before), Some(after)) = (before, after) else {
+        return BTreeMap::new();
+    };
+    let total = |calls: &vigil_testkit::ApiCalls, s: &str| -> u64 {
+        calls.get(s).map(|ops| ops.values().sum()).unwrap_or(0)
+    };
     ["dynamodb", "ecs", "securityhub", "events"]
         .into_iter()
         .map(|s| {
             (
                 s.to_owned(),
-                calls.get(s).map(|ops| ops.values().sum()).unwrap_or(0),
+                total(&after, s).saturating_sub(total(&before, s)),
             )
         })
         .collect()
 }
 
-/// Starts the emulator, provisions it from the template, runs `events` (built against the world)
-/// through the pipeline until the queues are quiet, and reads back the summary. The emulator stops
-/// when this returns (its process is killed on drop, and exits by itself if this process dies).
+/// Where a run's AWS APIs are.
+#[derive(Debug, Clone, Default)]
+pub enum Emulated {
+    /// An emulator of its own, started for the run and stopped when it ends.
+    #[default]
+    Own,
+    /// An emulator already running at this endpoint (`--endpoint URL`).
+    At(String),
+}
+
+/// Starts the emulator (or connects to one), provisions it from the template, runs `events` (built
+/// against the world) through the pipeline until the queues are quiet, and reads back the summary.
+/// An emulator of its own stops when this returns (its process is killed on drop, and exits by
+/// itself if this process dies).
 pub async fn run(
     mode: RemediationMode,
     playbooks: PlaybookFile,
+    emulated: &Emulated,
     events: impl FnOnce(Option<&World>) -> Vec<Value>,
     with_world: bool,
     mut report: impl FnMut(&crate::Progress),
 ) -> Result<Summary, String> {
     let started = Instant::now();
-    let mut p = LocalPipeline::start(RunOptions { mode, playbooks }).await?;
+    let options = RunOptions::new(mode, playbooks);
+    let mut p = match emulated {
+        Emulated::Own => LocalPipeline::start(options).await?,
+        Emulated::At(endpoint) => LocalPipeline::connect(endpoint, options).await?,
+    };
     let world = if with_world {
         Some(build_world(&p).await)
     } else {
@@ -185,10 +215,10 @@ pub async fn run(
     };
     let events = events(world.as_ref());
     let sent = p.put_events(&events).await?;
-    p.emulator().reset_api_calls();
+    let before = p.emulator().try_api_calls();
     p.run_until_quiet(Duration::from_millis(300), &mut report)
         .await?;
-    let calls = per_service(&p.emulator().api_calls());
+    let calls = per_service(before, p.emulator().try_api_calls());
     p.summary(sent as u64, calls, started.elapsed().as_secs_f64())
         .await
 }
@@ -196,12 +226,14 @@ pub async fn run(
 /// `vigil demo`.
 pub async fn demo(
     mode: RemediationMode,
+    emulated: &Emulated,
     report: impl FnMut(&crate::Progress),
 ) -> Result<Summary, String> {
     let playbooks = PlaybookFile::parse(SHIPPED_PLAYBOOKS).map_err(|e| e.to_string())?;
     run(
         mode,
         playbooks,
+        emulated,
         |w| events(w.expect("the demo builds its world")),
         true,
         report,

@@ -31,7 +31,7 @@ pub struct Summary {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SecurityHubSummary {
-    /// Distinct findings in Security Hub at the end (read back with GetFindings).
+    /// Distinct findings of this run in Security Hub at the end (read back with GetFindings).
     pub findings: u64,
 }
 
@@ -44,26 +44,6 @@ pub struct RemediationSummary {
     pub refused: u64,
     pub recorded: u64,
     pub decisions: Vec<Value>,
-}
-
-fn s(
-    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-    k: &str,
-) -> String {
-    item.get(k)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn n(
-    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-    k: &str,
-) -> u64 {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 impl LocalPipeline {
@@ -80,82 +60,40 @@ impl LocalPipeline {
             seconds,
             ..Summary::default()
         };
-        let dynamodb = aws_sdk_dynamodb::Client::new(self.sdk());
-        let mut pages = dynamodb
-            .scan()
-            .table_name(&self.stack().table_name)
-            .into_paginator()
-            .send();
-        let mut occurrences = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))
-            })?;
-            for item in page.items() {
-                let (pk, sk) = (s(item, "pk"), s(item, "sk"));
-                if pk.starts_with("FP#") && sk == "DEDUP" {
-                    summary.accepted += 1;
-                    occurrences += n(item, "occurrences");
-                } else if pk.starts_with("ACT#") {
-                    let outcome = s(item, "outcome");
-                    let decision: Value =
-                        serde_json::from_str(&s(item, "decision")).unwrap_or(Value::Null);
-                    let stopped = decision.get("stop_reason").is_some_and(|r| !r.is_null());
-                    let r = &mut summary.remediation;
-                    match outcome.as_str() {
-                        "act" if stopped => r.stopped += 1,
-                        "act" => r.tagged += 1,
-                        "dry_run" => r.dry_run += 1,
-                        "recorded" => r.recorded += 1,
-                        _ => r.refused += 1,
-                    }
-                    r.decisions.push(serde_json::json!({
-                        "playbook": decision["playbook"], "outcome": outcome, "mode": decision["mode"],
-                        "task": decision["task_arn"], "reason": decision["reason"],
-                    }));
-                }
-            }
-        }
+        let records = self.dedup_records().await?;
+        summary.accepted = records.len() as u64;
+        let occurrences: u64 = records.iter().map(|r| r.occurrences).sum();
         summary.duplicates = occurrences.saturating_sub(summary.accepted);
+        for action in self.action_records().await? {
+            let r = &mut summary.remediation;
+            match action.outcome.as_str() {
+                "act" if action.stops() => r.stopped += 1,
+                "act" => r.tagged += 1,
+                "dry_run" => r.dry_run += 1,
+                "recorded" => r.recorded += 1,
+                _ => r.refused += 1,
+            }
+            let d = &action.decision;
+            r.decisions.push(serde_json::json!({
+                "playbook": d["playbook"], "outcome": action.outcome, "mode": d["mode"],
+                "task": d["task_arn"], "reason": d["reason"],
+            }));
+        }
         summary.remediation.decisions.sort_by_key(|d| d.to_string());
         summary.severities = severities(&self.progress);
 
         let sqs = aws_sdk_sqs::Client::new(self.sdk());
         if let Some(q) = self.stack().queue("RejectedQueue") {
-            loop {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(&q.url)
-                    .max_number_of_messages(10)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "ReceiveMessage: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(&e)
-                        )
-                    })?;
-                if out.messages().is_empty() {
-                    break;
-                }
-                for m in out.messages() {
+            // Rejections are published at least once: each rejected event counts once, by its id.
+            let mut seen = std::collections::BTreeSet::new();
+            for body in crate::relay::drain(&sqs, &q.url).await? {
+                let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let detail = &body["detail"];
+                if seen.insert(detail["event_id"].as_str().unwrap_or_default().to_owned()) {
                     summary.rejected += 1;
-                    let body: Value =
-                        serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
                     summary
                         .rejected_reasons
-                        .push(body["detail"]["reason"].as_str().unwrap_or("?").to_owned());
-                    sqs.delete_message()
-                        .queue_url(&q.url)
-                        .receipt_handle(m.receipt_handle().unwrap_or_default())
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "DeleteMessage: {}",
-                                aws_sdk_sqs::error::DisplayErrorContext(&e)
-                            )
-                        })?;
+                        .push(detail["reason"].as_str().unwrap_or("?").to_owned());
                 }
             }
         }
@@ -169,35 +107,18 @@ impl LocalPipeline {
             }
         }
 
-        let hub = aws_sdk_securityhub::Client::new(self.sdk());
-        let mut ids = std::collections::BTreeSet::new();
-        let mut token = None;
-        loop {
-            let out = hub
-                .get_findings()
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "GetFindings: {}",
-                        aws_sdk_securityhub::error::DisplayErrorContext(&e)
-                    )
-                })?;
-            ids.extend(
-                out.findings()
-                    .iter()
-                    .filter_map(|f| f.id().map(str::to_owned)),
-            );
-            token = out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        // This run's findings: the emulator may hold other runs' too.
+        let ours: std::collections::BTreeSet<String> = records
+            .iter()
+            .map(|r| format!("vigil-{}", r.fingerprint))
+            .collect();
+        let ids: std::collections::BTreeSet<String> = self
+            .securityhub_findings()
+            .await?
+            .iter()
+            .filter_map(|f| f.id().map(str::to_owned))
+            .filter(|id| ours.contains(id))
+            .collect();
         summary.securityhub.findings = ids.len() as u64;
         Ok(summary)
     }

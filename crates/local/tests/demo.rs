@@ -1,7 +1,7 @@
 //! `vigil demo` and `vigil replay` through the library: the numbers the scenario implies, exactly.
 
 use serde_json::json;
-use vigil_local::scenario;
+use vigil_local::scenario::{self, Emulated};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::RemediationMode;
 
@@ -10,7 +10,7 @@ use vigil_remediate::RemediationMode;
 /// task), 1 Sysdig event about a task this cluster does not have, 2 junk.
 #[tokio::test]
 async fn the_demo_reports_what_its_scenario_implies() {
-    let s = scenario::demo(RemediationMode::Enforce, |_| {})
+    let s = scenario::demo(RemediationMode::Enforce, &Emulated::Own, |_| {})
         .await
         .unwrap();
     assert_eq!(s.events, 21);
@@ -43,7 +43,7 @@ async fn the_demo_reports_what_its_scenario_implies() {
             .any(|r| r.contains("detail.priority"))
     );
 
-    let dry = scenario::demo(RemediationMode::DryRun, |_| {})
+    let dry = scenario::demo(RemediationMode::DryRun, &Emulated::Own, |_| {})
         .await
         .unwrap();
     assert_eq!((dry.remediation.stopped, dry.remediation.tagged), (0, 0));
@@ -81,6 +81,7 @@ async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerpri
     let s = scenario::run(
         RemediationMode::Enforce,
         playbooks,
+        &Emulated::Own,
         |_| events,
         false,
         |_| {},
@@ -98,4 +99,25 @@ async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerpri
     );
     assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
     assert!(s.api_calls["dynamodb"] >= 2000, "one dedup write per event");
+}
+
+/// `--endpoint`: two runs against one emulator someone else started, each with a stack of its own,
+/// report the same numbers as a run with an emulator of its own.
+#[tokio::test]
+async fn runs_against_a_running_emulator_do_not_see_each_other() {
+    let emulator = vigil_testkit::Emulator::start();
+    let at = Emulated::At(emulator.endpoint().to_owned());
+    for _ in 0..2 {
+        let s = scenario::demo(RemediationMode::Enforce, &at, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.events, s.accepted, s.duplicates, s.rejected),
+            (21, 5, 14, 2)
+        );
+        assert_eq!(s.securityhub.findings, 4);
+        assert_eq!((s.remediation.stopped, s.remediation.refused), (2, 2));
+        assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
+        assert!(s.api_calls["dynamodb"] > 0);
+    }
 }

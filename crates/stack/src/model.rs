@@ -141,6 +141,8 @@ pub struct TableSpec {
 /// The template, as far as routing and provisioning go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
+    /// The stack's name: CloudFormation prefixes the queues and rules it names with it.
+    pub name: String,
     /// Resolved parameter values (defaults with overrides applied).
     pub parameters: BTreeMap<String, Value>,
     /// Custom buses the template creates.
@@ -152,6 +154,15 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The name CloudFormation would give a resource the template leaves unnamed: the stack's name
+    /// and the logical id, within the resource's length limit (so two stacks in one account do not
+    /// collide).
+    pub fn physical_name(&self, logical_id: &str, max: usize) -> String {
+        let mut name = format!("{}-{logical_id}", self.name);
+        name.truncate(max);
+        name
+    }
+
     /// The repository's `infra/template.yaml`.
     pub fn repo_template() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml")
@@ -258,6 +269,7 @@ impl Stack {
         let table = table.ok_or_else(|| Error::Invalid("no AWS::DynamoDB::Table".into()))?;
 
         let stack = Stack {
+            name: options.stack_name.clone(),
             parameters,
             buses,
             rules,

@@ -104,7 +104,7 @@ pub async fn provision(config: &SdkConfig, stack: &Stack) -> Result<ProvisionedS
     for rule in &stack.rules {
         events
             .put_rule()
-            .name(&rule.logical_id)
+            .name(stack.physical_name(&rule.logical_id, 64))
             .event_bus_name(rule.bus.name())
             .event_pattern(rule.pattern.to_string())
             .send()
@@ -112,7 +112,7 @@ pub async fn provision(config: &SdkConfig, stack: &Stack) -> Result<ProvisionedS
             .map_err(|e| Error::aws("events:PutRule", e.into_service_error()))?;
         let mut put = events
             .put_targets()
-            .rule(&rule.logical_id)
+            .rule(stack.physical_name(&rule.logical_id, 64))
             .event_bus_name(rule.bus.name());
         for t in &rule.targets {
             let mut target = Target::builder().id(&t.id).arn(&queues[&t.queue].arn);
@@ -235,7 +235,9 @@ async fn create_queues(
             )));
         }
         for q in ready {
-            let mut create = sqs.create_queue().queue_name(&q.logical_id);
+            let mut create = sqs
+                .create_queue()
+                .queue_name(stack.physical_name(&q.logical_id, 80));
             if let Some(v) = q.visibility_timeout_seconds {
                 create = create.attributes(QueueAttributeName::VisibilityTimeout, v.to_string());
             }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// A running emulator; stopped when dropped (also when a test panics), and by the launcher itself
 /// when this process dies (it exits when its stdin closes).
 pub struct Emulator {
-    child: Child,
-    _stdin: ChildStdin,
+    /// The launcher, when this process started it (not for [`Emulator::connect`]).
+    child: Option<Child>,
+    _stdin: Option<ChildStdin>,
     endpoint: String,
     addr: String,
     /// Where `restart` saves the state and the next launcher restores it from.
@@ -60,8 +61,8 @@ impl Emulator {
         let (child, stdin, endpoint) = Self::spawn(0, &state_file);
         let addr = endpoint.trim_start_matches("http://").to_owned();
         Emulator {
-            child,
-            _stdin: stdin,
+            child: Some(child),
+            _stdin: Some(stdin),
             endpoint,
             addr,
             state_file,
@@ -90,12 +91,32 @@ impl Emulator {
             .and_then(|(_, port)| port.parse::<u16>().ok())
             .expect("port of the emulator's address");
         let (child, stdin, endpoint) = Self::spawn(port, &self.state_file);
-        self.child = child;
-        self._stdin = stdin;
+        self.child = Some(child);
+        self._stdin = Some(stdin);
         assert_eq!(
             endpoint, self.endpoint,
             "the restarted emulator listens elsewhere"
         );
+    }
+
+    /// An emulator someone else started (`moto_server`, or this launcher), at `endpoint`
+    /// (`http://HOST:PORT`): used as it is, never stopped or restarted from here. Its
+    /// [`Self::api_calls`] are only there when it is this launcher ([`Self::try_api_calls`]).
+    pub fn connect(endpoint: &str) -> Result<Emulator, String> {
+        let addr = endpoint
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{endpoint}: expected http://HOST:PORT"))?
+            .trim_end_matches('/')
+            .to_owned();
+        TcpStream::connect(&addr).map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
+        Ok(Emulator {
+            child: None,
+            _stdin: None,
+            endpoint: format!("http://{addr}"),
+            addr,
+            state_file: PathBuf::new(),
+            owns_state_file: false,
+        })
     }
 
     /// The file `restart` saves the state to.
@@ -105,15 +126,19 @@ impl Emulator {
 
     fn wait_for_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        let child = self
+            .child
+            .as_mut()
+            .expect("only an emulator this process started can be restarted");
         loop {
-            match self.child.try_wait() {
+            match child.try_wait() {
                 Ok(Some(status)) => return status,
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    let _ = child.kill();
+                    let _ = child.wait();
                     panic!(
                         "the emulator did not exit within {SHUTDOWN_TIMEOUT:?} of POST /_vigil/shutdown"
                     );
@@ -207,6 +232,14 @@ impl Emulator {
         serde_json::from_str(&self.http("GET", "/_vigil/api-calls")).expect("api-calls JSON")
     }
 
+    /// The requests served so far, if this is the Vigil launcher (plain `moto_server` does not
+    /// count them).
+    pub fn try_api_calls(&self) -> Option<ApiCalls> {
+        let (head, body) = self.exchange("GET", "/_vigil/api-calls").ok()?;
+        let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
+        ok.then(|| serde_json::from_str(&body).ok()).flatten()
+    }
+
     /// Zeroes the request counts.
     pub fn reset_api_calls(&self) {
         self.http("POST", "/_vigil/api-calls/reset");
@@ -273,8 +306,10 @@ fn dechunk(body: &str) -> String {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if self.owns_state_file {
             let _ = std::fs::remove_file(&self.state_file);
         }

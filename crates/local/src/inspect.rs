@@ -1,0 +1,134 @@
+//! Reads the pipeline's state back from the emulator: the dedup records, the action records and
+//! the Security Hub findings. The summary is made from these, and the reliability tests assert on
+//! them.
+
+use crate::LocalPipeline;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A fingerprint's dedup record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupRecord {
+    pub fingerprint: String,
+    pub occurrences: u64,
+    /// `accepted` until Security Hub confirmed the import, then `forwarded`.
+    pub state: String,
+}
+
+/// A remediation decision about one (finding, task).
+#[derive(Debug, Clone)]
+pub struct ActionRecord {
+    pub pk: String,
+    pub sk: String,
+    /// `act`, `dry_run`, `recorded`, `refused`, `rate_limited`, ...
+    pub outcome: String,
+    /// The decision as stored (playbook, mode, task, reason, stop reason, ...).
+    pub decision: Value,
+}
+
+impl ActionRecord {
+    /// The decision was to stop the task (not only tag it).
+    pub fn stops(&self) -> bool {
+        self.outcome == "act"
+            && self
+                .decision
+                .get("stop_reason")
+                .is_some_and(|r| !r.is_null())
+    }
+}
+
+fn s(item: &HashMap<String, AttributeValue>, k: &str) -> String {
+    item.get(k)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn n(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+impl LocalPipeline {
+    async fn table_items(&self) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
+        let dynamodb = aws_sdk_dynamodb::Client::new(self.sdk());
+        let mut pages = dynamodb
+            .scan()
+            .table_name(&self.stack().table_name)
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e))
+            })?;
+            items.extend(page.items().iter().cloned());
+        }
+        Ok(items)
+    }
+
+    /// Every dedup record (`FP#…`/`DEDUP`).
+    pub async fn dedup_records(&self) -> Result<Vec<DedupRecord>, String> {
+        Ok(self
+            .table_items()
+            .await?
+            .iter()
+            .filter(|i| s(i, "pk").starts_with("FP#") && s(i, "sk") == "DEDUP")
+            .map(|i| DedupRecord {
+                fingerprint: s(i, "pk").trim_start_matches("FP#").to_owned(),
+                occurrences: n(i, "occurrences"),
+                state: s(i, "dedup_state"),
+            })
+            .collect())
+    }
+
+    /// Every action record (`ACT#…`), the untrusted ones included.
+    pub async fn action_records(&self) -> Result<Vec<ActionRecord>, String> {
+        Ok(self
+            .table_items()
+            .await?
+            .iter()
+            .filter(|i| s(i, "pk").starts_with("ACT#"))
+            .map(|i| ActionRecord {
+                pk: s(i, "pk"),
+                sk: s(i, "sk"),
+                outcome: s(i, "outcome"),
+                decision: serde_json::from_str(&s(i, "decision")).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+
+    /// Every finding in Security Hub, as `GetFindings` returns them.
+    pub async fn securityhub_findings(
+        &self,
+    ) -> Result<Vec<aws_sdk_securityhub::types::AwsSecurityFinding>, String> {
+        let hub = aws_sdk_securityhub::Client::new(self.sdk());
+        let mut findings = Vec::new();
+        let mut token = None;
+        loop {
+            let out = hub
+                .get_findings()
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "GetFindings: {}",
+                        aws_sdk_securityhub::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            findings.extend(out.findings().iter().cloned());
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                return Ok(findings);
+            }
+        }
+    }
+}
