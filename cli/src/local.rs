@@ -82,6 +82,17 @@ pub fn replay(
         Some(path) => crate::playbook::load(path)?,
         None => PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).map_err(|e| e.to_string())?,
     };
+    let events = read_events(files)?;
+    let mode = mode(mode_name)?;
+    let emulated = emulated(endpoint);
+    let summary = block_on(async move {
+        scenario::run(mode, playbooks, &emulated, |_| events, false, progress).await
+    })?;
+    output(summary, json)
+}
+
+/// JSON lines from each file, blank lines skipped; a line that is not JSON is an error naming it.
+fn read_events(files: &[String]) -> Result<Vec<Value>, String> {
     let mut events = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -94,10 +105,22 @@ pub fn replay(
             events.push(v);
         }
     }
-    let mode = mode(mode_name)?;
-    let emulated = emulated(endpoint);
-    let summary = block_on(async move {
-        scenario::run(mode, playbooks, &emulated, |_| events, false, progress).await
-    })?;
+    Ok(events)
+}
+
+/// `vigil replay --aws --stack NAME`: the events through the deployed pipeline.
+pub fn replay_deployed(
+    files: &[String],
+    stack: &str,
+    timeout: u64,
+    json: bool,
+) -> Result<String, String> {
+    let events = read_events(files)?;
+    let stack = stack.to_owned();
+    let deadline = std::time::Duration::from_secs(timeout);
+    let summary =
+        block_on(
+            async move { vigil_local::deployed::replay_stack(&stack, &events, deadline).await },
+        )?;
     output(summary, json)
 }

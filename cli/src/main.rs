@@ -49,6 +49,16 @@ enum Command {
         /// The playbook file (default: the shipped playbooks/vigil/playbooks.yaml).
         #[arg(long)]
         playbooks: Option<String>,
+        /// Send the events to a pipeline deployed with SAM instead (AWS credentials, region and
+        /// endpoint from the environment, as the AWS CLI takes them); nothing is provisioned.
+        #[arg(long, requires = "stack", conflicts_with_all = ["endpoint", "playbooks"])]
+        aws: bool,
+        /// With --aws: the CloudFormation stack SAM deployed.
+        #[arg(long, requires = "aws")]
+        stack: Option<String>,
+        /// With --aws: how long to wait for the deployed functions to empty their queues.
+        #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+        timeout: u64,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -136,8 +146,17 @@ fn run(command: Command) -> Result<String, String> {
         Command::Demo(run) => local::demo(&run.mode, run.endpoint, run.json),
         Command::Replay {
             files,
+            stack: Some(stack),
+            aws: true,
+            timeout,
+            run,
+            ..
+        } => local::replay_deployed(&files, &stack, timeout, run.json),
+        Command::Replay {
+            files,
             playbooks,
             run,
+            ..
         } => local::replay(
             &files,
             playbooks.as_deref(),

@@ -199,6 +199,31 @@ fn help_on_every_command() {
     }
 }
 
+#[test]
+fn replay_against_aws_needs_a_stack_and_no_emulator() {
+    for (args, needle) in [
+        (&["replay", "events.jsonl", "--aws"][..], "--stack"),
+        (&["replay", "events.jsonl", "--stack", "vigil"], "--aws"),
+        (
+            &[
+                "replay",
+                "events.jsonl",
+                "--aws",
+                "--stack",
+                "vigil",
+                "--endpoint",
+                "http://127.0.0.1:1",
+            ],
+            "--endpoint",
+        ),
+    ] {
+        let out = vigil(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
 fn shipped_playbooks() -> String {
     format!(
         "{}/../playbooks/vigil/playbooks.yaml",

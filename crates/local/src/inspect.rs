@@ -52,6 +52,23 @@ fn n(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
         .unwrap_or(0)
 }
 
+pub(crate) fn dedup_record(i: &HashMap<String, AttributeValue>) -> DedupRecord {
+    DedupRecord {
+        fingerprint: s(i, "pk").trim_start_matches("FP#").to_owned(),
+        occurrences: n(i, "occurrences"),
+        state: s(i, "dedup_state"),
+    }
+}
+
+pub(crate) fn action_record(i: &HashMap<String, AttributeValue>) -> ActionRecord {
+    ActionRecord {
+        pk: s(i, "pk"),
+        sk: s(i, "sk"),
+        outcome: s(i, "outcome"),
+        decision: serde_json::from_str(&s(i, "decision")).unwrap_or(Value::Null),
+    }
+}
+
 impl LocalPipeline {
     async fn table_items(&self) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
         let dynamodb = aws_sdk_dynamodb::Client::new(self.sdk());
@@ -77,11 +94,7 @@ impl LocalPipeline {
             .await?
             .iter()
             .filter(|i| s(i, "pk").starts_with("FP#") && s(i, "sk") == "DEDUP")
-            .map(|i| DedupRecord {
-                fingerprint: s(i, "pk").trim_start_matches("FP#").to_owned(),
-                occurrences: n(i, "occurrences"),
-                state: s(i, "dedup_state"),
-            })
+            .map(dedup_record)
             .collect())
     }
 
@@ -92,12 +105,7 @@ impl LocalPipeline {
             .await?
             .iter()
             .filter(|i| s(i, "pk").starts_with("ACT#"))
-            .map(|i| ActionRecord {
-                pk: s(i, "pk"),
-                sk: s(i, "sk"),
-                outcome: s(i, "outcome"),
-                decision: serde_json::from_str(&s(i, "decision")).unwrap_or(Value::Null),
-            })
+            .map(action_record)
             .collect())
     }
 

@@ -6,9 +6,11 @@
 //! - [`relay`]: the event source mapping (batch size and window from the template,
 //!   `batchItemFailures` honoured, only successes deleted).
 //! - [`scenario`]: the demo's cluster, services and events.
+//! - [`deployed`]: the same replay against a stack deployed with SAM (`--aws --stack`).
 //! - [`inspect`]: the dedup records, action records and Security Hub findings, read back.
 //! - [`summary`]: what happened, for people and `--json`.
 
+pub mod deployed;
 pub mod inspect;
 pub mod relay;
 pub mod scenario;
@@ -287,62 +289,13 @@ impl LocalPipeline {
     /// Falco alert. Returns how many were sent.
     pub async fn put_events(&self, events: &[Value]) -> Result<usize, String> {
         let client = aws_sdk_eventbridge::Client::new(&self.sdk);
-        let mut entries = Vec::new();
-        for e in events {
-            let (source, detail_type, detail) =
-                match (e.get("source").and_then(Value::as_str), e.get("detail")) {
-                    (Some(s), Some(d)) => (
-                        s.to_owned(),
-                        e.get("detail-type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("Event")
-                            .to_owned(),
-                        d.clone(),
-                    ),
-                    _ => ("falco".to_owned(), "Falco Alert".to_owned(), e.clone()),
-                };
-            let bus = if source.starts_with("aws.") {
-                "default".to_owned()
-            } else {
-                self.stack.bus_name.clone()
-            };
-            entries.push(
-                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .event_bus_name(bus)
-                    .source(source)
-                    .detail_type(detail_type)
-                    .detail(detail.to_string())
-                    .set_resources(e.get("resources").and_then(Value::as_array).map(|r| {
-                        r.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    }))
-                    .build(),
-            );
-        }
-        let mut sent = 0;
-        for chunk in entries.chunks(10) {
-            let out = client
-                .put_events()
-                .set_entries(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "PutEvents: {}",
-                        aws_sdk_eventbridge::error::DisplayErrorContext(&e)
-                    )
-                })?;
-            if out.failed_entry_count() > 0 {
-                return Err(format!(
-                    "PutEvents refused {} entries",
-                    out.failed_entry_count()
-                ));
-            }
-            sent += chunk.len();
-        }
-        Ok(sent)
+        let (aws, agents): (Vec<Value>, Vec<Value>) = events
+            .iter()
+            .cloned()
+            .partition(|e| source_and_detail(e).0.starts_with("aws."));
+        put_on_bus(&client, "default", &aws).await?;
+        put_on_bus(&client, &self.stack.bus_name, &agents).await?;
+        Ok(events.len())
     }
 
     /// Relays batches to the functions until every queue has been empty for `quiet`, calling
@@ -439,4 +392,66 @@ impl LocalPipeline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// An event's source, detail type and detail; a bare payload (no `detail`) is a Falco alert, as
+/// falcosidekick sends it.
+pub(crate) fn source_and_detail(e: &Value) -> (String, String, Value) {
+    match (e.get("source").and_then(Value::as_str), e.get("detail")) {
+        (Some(s), Some(d)) => (
+            s.to_owned(),
+            e.get("detail-type")
+                .and_then(Value::as_str)
+                .unwrap_or("Event")
+                .to_owned(),
+            d.clone(),
+        ),
+        _ => ("falco".to_owned(), "Falco Alert".to_owned(), e.clone()),
+    }
+}
+
+/// `PutEvents` of `events` on `bus`, ten entries a call; any entry refused is an error.
+pub(crate) async fn put_on_bus(
+    client: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    events: &[Value],
+) -> Result<(), String> {
+    let entries: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let (source, detail_type, detail) = source_and_detail(e);
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(bus)
+                .source(source)
+                .detail_type(detail_type)
+                .detail(detail.to_string())
+                .set_resources(e.get("resources").and_then(Value::as_array).map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                }))
+                .build()
+        })
+        .collect();
+    for chunk in entries.chunks(10) {
+        let out = client
+            .put_events()
+            .set_entries(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "PutEvents: {}",
+                    aws_sdk_eventbridge::error::DisplayErrorContext(&e)
+                )
+            })?;
+        if out.failed_entry_count() > 0 {
+            return Err(format!(
+                "PutEvents refused {} entries",
+                out.failed_entry_count()
+            ));
+        }
+    }
+    Ok(())
 }

@@ -64,22 +64,7 @@ impl LocalPipeline {
         summary.accepted = records.len() as u64;
         let occurrences: u64 = records.iter().map(|r| r.occurrences).sum();
         summary.duplicates = occurrences.saturating_sub(summary.accepted);
-        for action in self.action_records().await? {
-            let r = &mut summary.remediation;
-            match action.outcome.as_str() {
-                "act" if action.stops() => r.stopped += 1,
-                "act" => r.tagged += 1,
-                "dry_run" => r.dry_run += 1,
-                "recorded" => r.recorded += 1,
-                _ => r.refused += 1,
-            }
-            let d = &action.decision;
-            r.decisions.push(serde_json::json!({
-                "playbook": d["playbook"], "outcome": action.outcome, "mode": d["mode"],
-                "task": d["task_arn"], "reason": d["reason"],
-            }));
-        }
-        summary.remediation.decisions.sort_by_key(|d| d.to_string());
+        add_decisions(&mut summary, self.action_records().await?);
         summary.severities = severities(&self.progress);
 
         let sqs = aws_sdk_sqs::Client::new(self.sdk());
@@ -122,6 +107,26 @@ impl LocalPipeline {
         summary.securityhub.findings = ids.len() as u64;
         Ok(summary)
     }
+}
+
+/// Counts the remediation decisions by outcome and lists them, in a stable order.
+pub(crate) fn add_decisions(summary: &mut Summary, actions: Vec<crate::inspect::ActionRecord>) {
+    let r = &mut summary.remediation;
+    for action in actions {
+        match action.outcome.as_str() {
+            "act" if action.stops() => r.stopped += 1,
+            "act" => r.tagged += 1,
+            "dry_run" => r.dry_run += 1,
+            "recorded" => r.recorded += 1,
+            _ => r.refused += 1,
+        }
+        let d = &action.decision;
+        r.decisions.push(serde_json::json!({
+            "playbook": d["playbook"], "outcome": action.outcome, "mode": d["mode"],
+            "task": d["task_arn"], "reason": d["reason"],
+        }));
+    }
+    r.decisions.sort_by_key(|d| d.to_string());
 }
 
 fn severities(progress: &Progress) -> BTreeMap<String, u64> {
