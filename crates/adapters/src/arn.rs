@@ -11,8 +11,26 @@ pub struct TaskArn<'a> {
     pub task_id: &'a str,
 }
 
+/// Longest ARN or cluster name accepted: real task ARNs stay under 400 characters (a 255-character
+/// cluster name included), and Security Hub cuts resource ids at 512.
+pub const MAX_ARN_LEN: usize = 512;
+
+/// Whether `s` can be an ECS identifier (ARN or cluster name): not too long, and no white space,
+/// control or invisible formatting character (AWS allows none of them). Anything else is not trusted
+/// as an identifier at all, rather than cleaned into a different one.
+pub fn is_plausible_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_ARN_LEN
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || vigil_model::text::is_unsafe_char(c))
+}
+
 impl<'a> TaskArn<'a> {
     pub fn parse(arn: &'a str) -> Option<Self> {
+        if !is_plausible_id(arn) {
+            return None;
+        }
         let mut parts = arn.splitn(6, ':');
         let (scheme, partition, service, region, account, resource) = (
             parts.next()?,
@@ -76,13 +94,14 @@ pub fn service_from_group(group: &str) -> Option<String> {
 }
 
 /// Resolves a cluster given as ARN or name into an ARN, using whatever account and region are known.
+/// A cluster that cannot be an identifier ([`is_plausible_id`]) counts as not given.
 pub fn resolve_cluster(
     cluster: Option<&str>,
     task: Option<&TaskArn<'_>>,
     account: Option<&str>,
     region: Option<&str>,
 ) -> Option<String> {
-    if let Some(c) = cluster {
+    if let Some(c) = cluster.map(str::trim).filter(|c| is_plausible_id(c)) {
         if is_cluster_arn(c) {
             return Some(c.to_owned());
         }
@@ -117,6 +136,21 @@ mod tests {
         assert_eq!(short.task_id, "9781c248-0edd");
         assert!(TaskArn::parse("arn:aws:ec2:us-east-2:0123:task/x").is_none());
         assert!(TaskArn::parse("not an arn").is_none());
+        for hostile in [
+            "arn:aws:ecs:us-east-1:123456789012:task/c/t\u{1b}[31m",
+            "arn:aws:ecs:us-east-1:1234\u{202e}56789012:task/c/t",
+            "arn:aws:ecs:us-east-1:123456789012:task/c\u{0}/t",
+            "arn:aws:ecs:us-east-1:123456789012:task/c/t\u{200b}",
+            "arn:aws:ecs:us-east-1:123456789012:task/c/t\n",
+            "arn:aws:ecs:us east-1:123456789012:task/c/t",
+        ] {
+            assert!(TaskArn::parse(hostile).is_none(), "{hostile:?}");
+        }
+        let long = format!(
+            "arn:aws:ecs:us-east-1:123456789012:task/c/{}",
+            "a".repeat(600)
+        );
+        assert!(TaskArn::parse(&long).is_none());
     }
 
     #[test]
@@ -131,6 +165,19 @@ mod tests {
             Some("arn:aws-us-gov:ecs:us-gov-west-1:1:cluster/prod")
         );
         assert_eq!(resolve_cluster(Some("prod"), None, None, None), None);
+        // A cluster that cannot be an identifier is ignored: the task ARN's own cluster is used.
+        let named = TaskArn::parse("arn:aws:ecs:us-east-1:1:task/real/t").unwrap();
+        for hostile in ["pr\u{1b}[2Jod", "pr\u{202e}od", "a b", &"c".repeat(600)] {
+            assert_eq!(
+                resolve_cluster(Some(hostile), Some(&named), None, None).as_deref(),
+                Some("arn:aws:ecs:us-east-1:1:cluster/real"),
+                "{hostile:?}"
+            );
+        }
+        assert_eq!(
+            resolve_cluster(Some(" prod "), None, Some("1"), Some("us-east-1")).as_deref(),
+            Some("arn:aws:ecs:us-east-1:1:cluster/prod")
+        );
         assert_eq!(
             task_definition_parts("arn:aws:ecs:r:1:task-definition/web:12"),
             Some(("web".into(), "12".into()))

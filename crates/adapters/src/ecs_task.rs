@@ -67,9 +67,9 @@ pub fn parse(d: &Obj<'_>, envelope: Option<&Envelope>) -> Result<TaskStateChange
         account: envelope.and_then(|e| e.account.clone()),
         region: envelope.and_then(|e| e.region.clone()),
         time: envelope.and_then(|e| e.time),
-        cluster_arn: d.req_str("clusterArn")?.to_owned(),
-        task_arn: d.req_str("taskArn")?.to_owned(),
-        last_status: d.req_str("lastStatus")?.to_owned(),
+        cluster_arn: required(d, "clusterArn", 1024)?,
+        task_arn: required(d, "taskArn", 1024)?,
+        last_status: required(d, "lastStatus", 32)?,
         desired_status: clean_opt(d.str("desiredStatus")?, 32),
         stop_code: clean_opt(d.str("stopCode")?, 64),
         stopped_reason: clean_opt(d.str("stoppedReason")?, 1024),
@@ -80,4 +80,9 @@ pub fn parse(d: &Obj<'_>, envelope: Option<&Envelope>) -> Result<TaskStateChange
         version: d.int("version")?,
         containers,
     })
+}
+
+/// A required string, cleaned; one that cleans to nothing is missing.
+fn required(d: &Obj<'_>, key: &str, max_chars: usize) -> Result<String, AdapterError> {
+    clean_opt(Some(d.req_str(key)?), max_chars).ok_or_else(|| d.missing(key))
 }

@@ -56,22 +56,54 @@ impl AdapterError {
     }
 }
 
+/// Longest message [`AdapterError`]'s `Display` writes, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// Longest piece of an input value an error message quotes, in characters.
+const MAX_QUOTED_CHARS: usize = 64;
+
+/// An input value quoted for an error message: cut to 64 characters (`…` marks the cut) and written
+/// as a Rust string literal, so control characters, ANSI escapes, bidi overrides and zero-width
+/// characters show as visible escapes (`"Urg\u{1b}[31m\n"`) instead of acting on a log or terminal.
+pub fn quote(value: &str) -> String {
+    let cut = vigil_model::text::truncate_chars(value, MAX_QUOTED_CHARS);
+    if cut.len() < value.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+impl AdapterError {
+    fn message(&self) -> String {
+        let why = match &self.kind {
+            ErrorKind::TooLarge { size, limit } => {
+                format!("event is {size} bytes, over the {limit}-byte limit")
+            }
+            ErrorKind::NotJson(e) => format!("not valid JSON ({e})"),
+            ErrorKind::TooDeep => "nested too deeply".to_owned(),
+            ErrorKind::WrongType { expected, found } => {
+                format!("expected {expected}, found {found}")
+            }
+            ErrorKind::Missing => "missing".to_owned(),
+            ErrorKind::UnknownSource(why) => format!("unknown source ({why})"),
+            ErrorKind::Unsupported(why) => format!("unsupported event ({why})"),
+            ErrorKind::InvalidValue(why) => why.clone(),
+        };
+        format!("{}: {why}", self.path)
+    }
+}
+
+/// One line, at most [`MAX_MESSAGE_CHARS`] characters, without control or invisible formatting
+/// characters: the message goes to logs, to `Event Rejected` and to a terminal. Values quoted from
+/// the input are already escaped ([`quote`]); the final cleaning guards every other part.
 impl fmt::Display for AdapterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.path)?;
-        match &self.kind {
-            ErrorKind::TooLarge { size, limit } => {
-                write!(f, "event is {size} bytes, over the {limit}-byte limit")
-            }
-            ErrorKind::NotJson(e) => write!(f, "not valid JSON ({e})"),
-            ErrorKind::TooDeep => write!(f, "nested too deeply"),
-            ErrorKind::WrongType { expected, found } => {
-                write!(f, "expected {expected}, found {found}")
-            }
-            ErrorKind::Missing => write!(f, "missing"),
-            ErrorKind::UnknownSource(why) => write!(f, "unknown source ({why})"),
-            ErrorKind::Unsupported(why) => write!(f, "unsupported event ({why})"),
-            ErrorKind::InvalidValue(why) => write!(f, "{why}"),
-        }
+        let message = self.message();
+        f.write_str(&vigil_model::text::clean_cow(
+            &message,
+            MAX_MESSAGE_CHARS,
+            false,
+        ))
     }
 }

@@ -37,8 +37,8 @@ pub fn parse(
         alert.invalid(
             "priority",
             format!(
-                "unknown Falco priority {:?} (expected Emergency, Alert, Critical, Error, Warning, Notice, Informational/Info or Debug)",
-                vigil_model::text::truncate_chars(priority, 64)
+                "unknown Falco priority {} (expected Emergency, Alert, Critical, Error, Warning, Notice, Informational/Info or Debug)",
+                crate::quote(priority)
             ),
         )
     })?;
@@ -73,12 +73,7 @@ pub fn parse(
     finding.description = clean_opt(alert.str("output")?, 4096);
     finding.source_event_id =
         clean_opt(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
-    finding.tags = alert
-        .strings("tags")?
-        .iter()
-        .map(|t| clean(t, 128, false))
-        .filter(|t| !t.is_empty())
-        .collect();
+    finding.tags = fields::clean_tags(alert.strings("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
     let task_arn_text = f

@@ -4,7 +4,7 @@
 use crate::json::{NodeRef, ObjRef, View};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use vigil_model::text::clean_opt;
+use vigil_model::text::{clean, clean_opt};
 use vigil_model::{Network, NetworkDirection, Process};
 
 /// ECS agent Docker labels on every task container.
@@ -145,6 +145,19 @@ fn split_host_port(s: &str) -> (Option<String>, Option<u16>) {
         Some((host, port)) if !host.contains(':') => (Some(host.to_owned()), port.parse().ok()),
         _ => ((!s.is_empty()).then(|| s.to_owned()), None),
     }
+}
+
+/// Most tags a finding keeps: rules carry a handful, and an event of nothing but tags must not make a
+/// finding too large for the bus.
+pub const MAX_TAGS: usize = 64;
+
+/// A source's tags cleaned (single line, ≤ 128 characters), empty ones dropped, at most [`MAX_TAGS`].
+pub fn clean_tags(tags: Vec<String>) -> Vec<String> {
+    tags.iter()
+        .map(|t| clean(t, 128, false))
+        .filter(|t| !t.is_empty())
+        .take(MAX_TAGS)
+        .collect()
 }
 
 /// MITRE ATT&CK entries among a source's tags: `mitre_execution` → `execution`, `T1059` / `T1059.004`

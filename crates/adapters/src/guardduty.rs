@@ -22,6 +22,9 @@ pub fn parse(
     raw: RawEvent,
 ) -> Result<Finding, AdapterError> {
     let finding_type = clean(d.req_str("type")?, 256, false);
+    if finding_type.is_empty() {
+        return Err(d.missing("type"));
+    }
     let score = d.num("severity")?.ok_or_else(|| d.missing("severity"))?;
     let severity = Severity::from_guardduty(score)
         .ok_or_else(|| d.invalid("severity", format!("{score} is outside 0–10")))?;
@@ -34,8 +37,8 @@ pub fn parse(
         return Err(AdapterError::new(
             resource.path_of("resourceType"),
             ErrorKind::Unsupported(format!(
-                "GuardDuty finding for resource type {:?} has no ECS or container details",
-                vigil_model::text::truncate_chars(resource_type, 64)
+                "GuardDuty finding for resource type {} has no ECS or container details",
+                crate::quote(resource_type)
             )),
         ));
     }
@@ -72,9 +75,11 @@ pub fn parse(
         Some(s) => s.int("count")?.filter(|c| *c > 0).map_or(1, |c| c as u64),
         None => 1,
     };
-    finding.account = envelope
-        .and_then(|e| e.account.clone())
-        .or(clean_opt(d.text("accountId")?.as_deref(), 32))
+    // The finding's account is the one its resource lives in (`accountId`). The envelope's is the
+    // account whose bus received it: GuardDuty's delegated administrator receives its members'
+    // findings, and trusting the receiver's account would let a member's finding act as its own.
+    finding.account = clean_opt(d.text("accountId")?.as_deref(), 32)
+        .or_else(|| envelope.and_then(|e| e.account.clone()))
         .or_else(|| ctx.default_account.clone());
     finding.region = envelope
         .and_then(|e| e.region.clone())

@@ -8,6 +8,12 @@
 //! escapes are copied) and keeps objects as entry lists: the same values, errors and limits as
 //! `serde_json::Value` (a repeated key reads as its last value, as in a map), without an allocation
 //! per key and string. The accessors read either tree, so a `serde_json::Value` works too.
+//!
+//! One deliberate difference: serde_json (with `raw_value`) reads an object whose first key is its
+//! private token `$serde_json::private::RawValue` as the JSON text in that key's string, parsed again
+//! with a fresh nesting budget, so such objects nested in each other's strings get past the 128-level
+//! limit (some 2,000 levels fit in 256 KiB). No real event has that key; [`parse_node`] refuses it,
+//! and [`parse_bounded`] measures the depth of what it parsed.
 
 use crate::error::{AdapterError, ErrorKind};
 use chrono::{DateTime, Utc};
@@ -32,19 +38,47 @@ fn check_size(bytes: &[u8]) -> Result<(), AdapterError> {
     Ok(())
 }
 
+/// The deepest nesting accepted: serde_json's recursion limit (128) refuses the 128th level.
+pub const MAX_DEPTH: usize = 127;
+
 fn parse_error(e: serde_json::Error) -> AdapterError {
     let msg = e.to_string();
     if msg.contains("recursion limit") {
         AdapterError::new("$", ErrorKind::TooDeep)
+    } else if msg.contains(RAW_VALUE_TOKEN) {
+        AdapterError::new(
+            "$",
+            ErrorKind::InvalidValue(format!("the object key {RAW_VALUE_TOKEN:?} is reserved")),
+        )
     } else {
         AdapterError::new("$", ErrorKind::NotJson(msg))
     }
 }
 
-/// Parses an event, refusing oversize input and nesting beyond serde_json's recursion limit (128).
+/// Parses an event, refusing oversize input and nesting beyond serde_json's recursion limit,
+/// including nesting smuggled in through serde_json's raw-value token.
 pub fn parse_bounded(bytes: &[u8]) -> Result<Value, AdapterError> {
     check_size(bytes)?;
-    serde_json::from_slice(bytes).map_err(parse_error)
+    let value: Value = serde_json::from_slice(bytes).map_err(parse_error)?;
+    if depth(&value) > MAX_DEPTH {
+        return Err(AdapterError::new("$", ErrorKind::TooDeep));
+    }
+    Ok(value)
+}
+
+/// How many arrays and objects deep `value` is, measured without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|c| (c, d + 1))),
+            _ => continue,
+        }
+        deepest = deepest.max(d + 1);
+    }
+    deepest
 }
 
 /// Like [`parse_bounded`], into a [`Node`] tree borrowing from `bytes`.
@@ -127,12 +161,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let Some(Key(first)) = map.next_key()? else {
             return Ok(Node::Object(Vec::new()));
         };
-        // serde_json (built with `raw_value`, as here) reads an object whose first key is its private
-        // raw-value token as the JSON text held in that key's string; a `Value` parse does, so do we.
+        // serde_json (built with `raw_value`, as here) would read this object as the JSON text held
+        // in the key's string, parsed with a fresh nesting budget; refused (see the module docs).
         if first == RAW_VALUE_TOKEN {
-            let text: String = map.next_value_seed(RawString)?;
-            let value: Value = serde_json::from_str(&text).map_err(de::Error::custom)?;
-            return Ok(Node::from(value));
+            return Err(de::Error::custom(format!("reserved key {RAW_VALUE_TOKEN}")));
         }
         let mut entries = Vec::with_capacity(8);
         entries.push((first, map.next_value()?));
@@ -167,26 +199,6 @@ impl<'de> Deserialize<'de> for Key<'de> {
             }
         }
         deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-/// The string after the raw-value token, read as serde_json's own `BoxedFromString` reads it.
-struct RawString;
-
-impl<'de> de::DeserializeSeed<'de> for RawString {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RawString {
-    type Value = String;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("raw value")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_owned())
     }
 }
 
@@ -356,10 +368,10 @@ fn view_type_name(v: View<'_>) -> &'static str {
     }
 }
 
-/// A scalar as JSON text, as `serde_json::Value` prints it (for error messages).
+/// A scalar for an error message: strings quoted and escaped ([`crate::quote`]), numbers as JSON.
 fn display(v: View<'_>) -> String {
     match v {
-        View::Str(s) => Value::String(s.to_owned()).to_string(),
+        View::Str(s) => crate::quote(s),
         View::Number(n) => Value::Number(n.clone()).to_string(),
         View::Bool(b) => b.to_string(),
         View::Null => "null".to_owned(),
@@ -480,7 +492,7 @@ impl<'a> Obj<'a> {
                 .trim()
                 .parse::<f64>()
                 .map(Some)
-                .map_err(|_| self.invalid(key, format!("{s:?} is not a number"))),
+                .map_err(|_| self.invalid(key, format!("{} is not a number", crate::quote(s)))),
             Some(other) => Err(self.wrong(key, "a number", other)),
         }
     }
@@ -494,11 +506,11 @@ impl<'a> Obj<'a> {
                 .map(Some)
                 .ok_or_else(|| self.invalid(key, format!("{n} is not an integer"))),
             Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
-            Some(View::Str(s)) => s
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| self.invalid(key, format!("{s:?} is not an integer"))),
+            Some(View::Str(s)) => {
+                s.trim().parse::<i64>().map(Some).map_err(|_| {
+                    self.invalid(key, format!("{} is not an integer", crate::quote(s)))
+                })
+            }
             Some(other) => Err(self.wrong(key, "an integer", other)),
         }
     }
@@ -625,5 +637,46 @@ mod tests {
             parse_bounded(b"\xff\xfe").unwrap_err().kind,
             ErrorKind::NotJson(_)
         ));
+        let at_limit = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert_eq!(
+            depth(&parse_bounded(at_limit.as_bytes()).unwrap()),
+            MAX_DEPTH
+        );
+        assert!(parse_node(at_limit.as_bytes()).is_ok());
+        let over = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(
+            parse_node(over.as_bytes()).unwrap_err().kind,
+            ErrorKind::TooDeep
+        );
+    }
+
+    /// serde_json's raw-value token re-parses its string with a fresh nesting budget: objects nested
+    /// in each other's strings would get 15 × 120 levels deep in 256 KiB.
+    #[test]
+    fn raw_value_token_cannot_smuggle_nesting() {
+        let mut doc = "1".to_owned();
+        for _ in 0..15 {
+            let quoted = serde_json::to_string(&doc).unwrap();
+            doc = format!(
+                "{}{{\"{RAW_VALUE_TOKEN}\":{quoted}}}{}",
+                "[".repeat(120),
+                "]".repeat(120)
+            );
+        }
+        assert!(doc.len() <= MAX_EVENT_BYTES, "{}", doc.len());
+        let err = parse_node(doc.as_bytes()).unwrap_err();
+        assert_eq!(err.path, "$");
+        assert!(matches!(err.kind, ErrorKind::InvalidValue(_)), "{err}");
+        assert!(err.to_string().contains("reserved"), "{err}");
+        assert_eq!(
+            parse_bounded(doc.as_bytes()).unwrap_err().kind,
+            ErrorKind::TooDeep
+        );
+        // A shallow use is refused by the tree the adapters read, too.
+        let shallow = format!("{{\"{RAW_VALUE_TOKEN}\":\"{{}}\"}}");
+        assert!(parse_node(shallow.as_bytes()).is_err());
+        // The token anywhere but first, or as a value, is an ordinary string.
+        let ordinary = format!("{{\"a\":1,\"{RAW_VALUE_TOKEN}\":\"{RAW_VALUE_TOKEN}\"}}");
+        assert!(parse_node(ordinary.as_bytes()).is_ok());
     }
 }

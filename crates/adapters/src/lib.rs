@@ -16,7 +16,7 @@ mod sysdig;
 
 pub use ecs_task::{TaskContainerState, TaskStateChange};
 pub use envelope::Envelope;
-pub use error::{AdapterError, ErrorKind};
+pub use error::{AdapterError, ErrorKind, MAX_MESSAGE_CHARS, quote};
 pub use json::MAX_EVENT_BYTES;
 
 use json::{NodeRef, Obj};
@@ -64,12 +64,8 @@ pub fn parse_delivery(bytes: &[u8], ctx: &ParseContext) -> Result<Delivery, Adap
     let envelope_id = Obj::root(root, "$")
         .ok()
         .filter(|o| Envelope::detect(o).is_some())
-        .and_then(|o| {
-            o.str("id")
-                .ok()
-                .flatten()
-                .map(|id| vigil_model::text::clean(id, 128, false))
-        });
+        // An id that cleans to nothing is no id: the caller falls back to another one.
+        .and_then(|o| vigil_model::text::clean_opt(o.str("id").ok().flatten(), 128));
     Ok(Delivery { event, envelope_id })
 }
 
@@ -193,9 +189,9 @@ fn parse_detail(
             AdapterError::new(
                 "source",
                 ErrorKind::UnknownSource(format!(
-                    "{:?} / {:?} with a detail no adapter recognizes",
-                    vigil_model::text::truncate_chars(&envelope.source, 64),
-                    vigil_model::text::truncate_chars(&envelope.detail_type, 64)
+                    "{} / {} with a detail no adapter recognizes",
+                    quote(&envelope.source),
+                    quote(&envelope.detail_type)
                 )),
             )
         })?,
@@ -214,9 +210,6 @@ fn parse_detail(
 fn unsupported(path: &str, value: &str, expected: &str) -> AdapterError {
     AdapterError::new(
         path,
-        ErrorKind::Unsupported(format!(
-            "{:?} is not {expected}",
-            vigil_model::text::truncate_chars(value, 64)
-        )),
+        ErrorKind::Unsupported(format!("{} is not {expected}", quote(value))),
     )
 }

@@ -9,7 +9,7 @@ use crate::fields::{self, FieldMap};
 use crate::json::Obj;
 use crate::{AdapterError, ParseContext};
 use std::borrow::Cow;
-use vigil_model::text::{clean, clean_opt};
+use vigil_model::text::clean_opt;
 use vigil_model::{Finding, RawEvent, Severity, Source};
 
 pub fn looks_like_sysdig(o: &Obj<'_>) -> bool {
@@ -30,13 +30,10 @@ pub fn parse(
         None => None,
     };
     let policy_name = e.str("name")?;
-    let rule = clean(
-        rule_name
-            .or(policy_name)
-            .ok_or_else(|| e.missing("content.ruleName"))?,
-        512,
-        false,
-    );
+    let rule = rule_name
+        .or(policy_name)
+        .and_then(|r| clean_opt(Some(r), 512))
+        .ok_or_else(|| e.missing("content.ruleName"))?;
     let level = e.int("severity")?.ok_or_else(|| e.missing("severity"))?;
     let severity = u8::try_from(level)
         .ok()
@@ -63,7 +60,7 @@ pub fn parse(
     finding.description = clean_opt(output.or(e.str("description")?), 4096);
     finding.source_event_id = clean_opt(e.text("id")?.as_deref(), 128);
     finding.tags = match &content {
-        Some(c) => c.strings("ruleTags")?,
+        Some(c) => fields::clean_tags(c.strings("ruleTags")?),
         None => Vec::new(),
     };
     finding.mitre = fields::mitre_from_tags(&finding.tags);
@@ -84,12 +81,22 @@ pub fn parse(
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
         .and_then(|env| env.account.clone())
-        .or_else(|| label(&["aws.accountId", "cloudProvider.account.id"]).map(Cow::into_owned))
+        .or_else(|| {
+            clean_opt(
+                label(&["aws.accountId", "cloudProvider.account.id"]).as_deref(),
+                32,
+            )
+        })
         .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
         .or_else(|| ctx.default_account.clone());
     finding.region = envelope
         .and_then(|env| env.region.clone())
-        .or_else(|| label(&["aws.region", "cloudProvider.region"]).map(Cow::into_owned))
+        .or_else(|| {
+            clean_opt(
+                label(&["aws.region", "cloudProvider.region"]).as_deref(),
+                32,
+            )
+        })
         .or_else(|| task.as_ref().map(|t| t.region.to_owned()))
         .or_else(|| ctx.default_region.clone());
 

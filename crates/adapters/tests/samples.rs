@@ -230,6 +230,15 @@ fn guardduty_variations() {
         Some("sha256:abc")
     );
 
+    // A delegated administrator receives its members' findings on its own bus: the finding belongs
+    // to the member account that owns the resource, not to the account whose bus carried it.
+    let mut v = base.clone();
+    v["account"] = json!("999999999999");
+    v["detail"]["accountId"] = json!("111122223333");
+    assert_eq!(finding_json(&v).account.as_deref(), Some("111122223333"));
+    v["detail"].as_object_mut().unwrap().remove("accountId");
+    assert_eq!(finding_json(&v).account.as_deref(), Some("999999999999"));
+
     // A finding for another resource type is refused with a reason, not misread.
     let mut v = base.clone();
     v["detail"]["resource"] =

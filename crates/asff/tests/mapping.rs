@@ -132,6 +132,76 @@ fn forged_fields_are_cleaned_and_clamped() {
     );
 }
 
+/// A finding from the bus may be forged with anything in any string: the record holds no control,
+/// escape or invisible formatting character (bidi overrides, zero-width characters), in any field.
+#[test]
+fn forged_invisible_and_control_characters_never_reach_the_record() {
+    let bad = "\u{1b}[31m\u{202e}\u{200b}\u{0}\u{7f}\u{9b}\u{feff}\u{2028}\u{e0041}\n";
+    let dirty = |s: &str| format!("{bad}{s}{bad}");
+    let mut f = sample();
+    f.rule = dirty("Terminal shell");
+    f.title = dirty("title");
+    f.description = Some(dirty("line one\nline two"));
+    f.severity.original = dirty("Notice");
+    f.region = Some(dirty("us-west-2"));
+    f.source_event_id = Some(dirty("id"));
+    f.tags = vec![dirty("mitre_execution"), dirty("shell")];
+    let r = &mut f.resource;
+    r.task_arn = Some(dirty("arn:aws:ecs:us-west-2:111122223333:task/c/t"));
+    r.cluster_arn = Some(dirty("arn:aws:ecs:us-west-2:111122223333:cluster/c"));
+    r.host = Some(dirty("host"));
+    r.service_name = Some(dirty("svc"));
+    r.task_definition_family = Some(dirty("family"));
+    r.container.name = Some(dirty("app"));
+    r.container.image = Some(dirty("repo:tag"));
+    r.container.image_digest = Some(dirty("sha256:abc"));
+    f.process = Some(vigil_model::Process {
+        name: Some(dirty("sh")),
+        executable_path: Some(dirty("/bin/sh")),
+        command_line: Some(dirty("sh -i")),
+        user: Some(dirty("root")),
+        ..Default::default()
+    });
+    f.network = Some(vigil_model::Network {
+        protocol: Some(dirty("tcp")),
+        remote_ip: Some("203.0.113.9".into()),
+        connection: Some(dirty("a->b")),
+        ..Default::default()
+    });
+    let a = to_asff(&f.seal(), &ctx()).unwrap();
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                strings(v, out)
+            }),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    strings(&serde_json::to_value(&a).unwrap(), &mut all);
+    for s in &all {
+        let forbidden = s.chars().find(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{feff}' | '\u{e0000}'..='\u{e007f}')
+        });
+        assert_eq!(forbidden, None, "{s:?}");
+    }
+    assert_eq!(a.title, "title");
+    assert_eq!(a.region, "us-west-2");
+    assert_eq!(
+        a.description, "line one\nline two",
+        "the description keeps its own lines"
+    );
+    assert_eq!(a.process.unwrap().name.as_deref(), Some("sh"));
+    assert!(
+        all.iter()
+            .any(|s| s == "arn:aws:ecs:us-west-2:111122223333:task/c/t")
+    );
+}
+
 #[test]
 fn a_finding_with_nothing_known_still_names_a_resource() {
     let mut f = sample();

@@ -210,8 +210,8 @@ impl RawEvent {
     /// Keeps at most this many bytes of the source event.
     pub const MAX_BYTES: usize = 8 * 1024;
 
-    /// Keeps `json` verbatim when it fits in `MAX_BYTES`, else a prefix of it as a JSON string.
-    /// `json` must already be valid JSON (the adapters parsed it).
+    /// Keeps `json` verbatim when it fits in `MAX_BYTES`, else a prefix of it as a JSON string that,
+    /// escapes included, fits too. `json` must already be valid JSON (the adapters parsed it).
     pub fn capture(json: &str) -> Self {
         let trimmed = json.trim();
         if trimmed.len() <= Self::MAX_BYTES
@@ -223,7 +223,7 @@ impl RawEvent {
                 event,
             };
         }
-        let prefix = crate::text::truncate_utf8(trimmed, Self::MAX_BYTES - 64);
+        let prefix = json_string_prefix(trimmed, Self::MAX_BYTES - 64);
         let as_string = serde_json::to_string(prefix).expect("a str always serializes");
         RawEvent {
             size_bytes: trimmed.len(),
@@ -231,6 +231,23 @@ impl RawEvent {
             event: RawValue::from_string(as_string).expect("serde_json output is valid JSON"),
         }
     }
+}
+
+/// The longest prefix of `s`, on a character boundary, whose JSON string escaping (as serde_json
+/// writes it: `\"`, `\\`, short escapes, `\u00XX` for other controls) takes at most `max_bytes`.
+fn json_string_prefix(s: &str, max_bytes: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used > max_bytes {
+            return &s[..i];
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -250,6 +267,21 @@ mod tests {
         assert!(raw.event.get().len() <= RawEvent::MAX_BYTES);
         let as_str: String = serde_json::from_str(raw.event.get()).unwrap();
         assert!(big.starts_with(&as_str));
+
+        // Escapes count: quotes, backslashes and controls take 2 to 6 bytes each in a JSON string.
+        for filler in ["\"", "\\", "\u{1b}", "\n", "\u{1b}[31mé\"", "🦀"] {
+            let big = serde_json::json!({ "a": filler.repeat(20_000) }).to_string();
+            let raw = RawEvent::capture(&big);
+            assert!(raw.truncated);
+            let len = raw.event.get().len();
+            assert!(len <= RawEvent::MAX_BYTES, "{filler:?}: {len}");
+            assert!(
+                len >= RawEvent::MAX_BYTES - 64 - 8,
+                "{filler:?}: only {len}"
+            );
+            let as_str: String = serde_json::from_str(raw.event.get()).unwrap();
+            assert!(big.starts_with(&as_str));
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Text hygiene for strings that come from untrusted events: control characters and ANSI escapes are
-//! removed (they would corrupt logs and consoles), and lengths are capped on UTF-8 character boundaries.
+//! removed (they would corrupt logs and consoles), so are invisible formatting characters (bidi
+//! overrides, zero-width characters: they make text read differently from what it is), and lengths are
+//! capped on UTF-8 character boundaries.
 
 use std::borrow::Cow;
 
@@ -23,8 +25,33 @@ pub fn truncate_chars(s: &str, max_chars: usize) -> &str {
     }
 }
 
-/// Removes ANSI escape sequences and control characters (keeping `\n` and `\t` when `keep_newlines`),
-/// trims surrounding white space, and caps the result at `max_chars` characters.
+/// Whether [`clean`] removes `c` (or, for line and paragraph separators, replaces it): control
+/// characters (C0, DEL, C1) and the invisible formatting characters that change how text reads
+/// without being seen — bidi embeddings, overrides, isolates and marks (the "Trojan Source" trick:
+/// `U+202E` shows `exe.txt` as `txt.exe`), zero-width spaces and joiners, word joiner and invisible
+/// operators, the byte-order mark, soft hyphen, and the tag characters used to smuggle hidden ASCII.
+/// `U+2028`/`U+2029` end a line in JavaScript and many log viewers, so they count as newlines.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{61c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
+}
+
+/// Removes ANSI escape sequences, control characters and invisible formatting characters (see
+/// [`is_unsafe_char`]; `\n` and `\t` are kept when `keep_newlines`, other line breaks become `\n`
+/// then, else a space), trims surrounding white space, and caps the result at `max_chars` characters
+/// (trimmed again).
 pub fn clean(s: &str, max_chars: usize, keep_newlines: bool) -> String {
     clean_cow(s, max_chars, keep_newlines).into_owned()
 }
@@ -37,30 +64,46 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
     // its only white space is ' ', and one byte is one character.
     if b.iter().all(|c| (0x20..0x7f).contains(c)) {
         let trimmed = s.trim_matches(' ');
-        return Cow::Borrowed(&trimmed[..trimmed.len().min(max_chars)]);
+        return Cow::Borrowed(trimmed[..trimmed.len().min(max_chars)].trim_end_matches(' '));
     }
-    let needs_work = s.chars().any(|c| c.is_control()) || s.trim().len() != s.len();
+    let needs_work = s.chars().any(is_unsafe_char) || s.trim().len() != s.len();
     if !needs_work {
-        return Cow::Borrowed(truncate_chars(s, max_chars));
+        return Cow::Borrowed(truncate_chars(s, max_chars).trim_end());
     }
+    // Stops once `max_chars` are kept: a 200 KB field costs no more than its cap.
     let mut out = String::with_capacity(s.len().min(max_chars * 4));
+    let mut kept = 0;
     let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    while kept < max_chars {
+        let Some(mut c) = chars.next() else { break };
         if c == '\u{1b}' {
             skip_escape_sequence(&mut chars);
             continue;
         }
-        if c.is_control() {
-            if keep_newlines && (c == '\n' || c == '\t') {
-                out.push(c);
-            } else if c == '\n' || c == '\t' || c == '\r' {
-                out.push(' ');
+        if is_unsafe_char(c) {
+            match replacement(c, keep_newlines) {
+                Some(r) => c = r,
+                None => continue,
             }
+        }
+        if kept == 0 && c.is_whitespace() {
             continue;
         }
         out.push(c);
+        kept += 1;
     }
-    Cow::Owned(truncate_chars(out.trim(), max_chars).to_owned())
+    out.truncate(out.trim_end().len());
+    Cow::Owned(out)
+}
+
+/// What an unsafe character becomes: line breaks and tabs survive as white space, the rest vanish.
+fn replacement(c: char, keep_newlines: bool) -> Option<char> {
+    match c {
+        '\n' | '\t' if keep_newlines => Some(c),
+        '\u{2028}' | '\u{2029}' if keep_newlines => Some('\n'),
+        '\n' | '\t' | '\r' | '\u{2028}' | '\u{2029}' => Some(' '),
+        _ => None,
+    }
 }
 
 /// Like [`clean`] for a single-line field; an empty result becomes `None`.
@@ -116,7 +159,60 @@ mod tests {
         assert_eq!(clean("a\nb", 100, true), "a\nb");
         assert_eq!(clean("\u{1b}]0;title\u{7}after", 100, false), "after");
         assert_eq!(clean("  padded  ", 100, false), "padded");
+        assert_eq!(clean("a    b", 3, false), "a", "trimmed after the cut too");
+        assert_eq!(clean("\u{1b}[1m a\u{202e}   b", 3, false), "a");
         assert_eq!(clean("\u{9b}c1 control", 100, false), "c1 control");
+        assert_eq!(clean("nul\u{0}del\u{7f}nel\u{85}", 100, false), "nuldelnel");
+    }
+
+    #[test]
+    fn strips_bidi_overrides_and_invisible_characters() {
+        // Trojan Source: U+202E would show this file name as "invoice_fdp.exe" reversed.
+        assert_eq!(
+            clean("invoice_\u{202e}fdp.exe", 100, false),
+            "invoice_fdp.exe"
+        );
+        for c in [
+            '\u{61c}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{202a}',
+            '\u{202b}',
+            '\u{202c}',
+            '\u{202d}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{180e}',
+            '\u{e0001}',
+            '\u{e0041}',
+            '\u{e007f}',
+            '\u{fff9}',
+        ] {
+            assert_eq!(
+                clean(&format!("x{c}ml{c}rig"), 100, false),
+                "xmlrig",
+                "{c:?}"
+            );
+            assert_eq!(clean(&format!("{c}"), 100, true), "", "{c:?}");
+            assert!(is_unsafe_char(c), "{c:?}");
+        }
+        // Line and paragraph separators break lines in JavaScript and log viewers.
+        assert_eq!(clean("a\u{2028}b\u{2029}c", 100, false), "a b c");
+        assert_eq!(clean("a\u{2028}b", 100, true), "a\nb");
+        // Visible text is left alone: accents, CJK, RTL scripts, emoji.
+        for ok in ["héllo", "日本語", "שלום", "مرحبا", "🦀", "x\u{fe0f}"] {
+            assert_eq!(clean(ok, 100, false), ok);
+        }
     }
 
     #[test]
@@ -126,11 +222,11 @@ mod tests {
         assert_eq!(clean("ééé", 2, false), "éé");
     }
 
-    /// `clean` as it was before its fast path: the fast path must give the same output.
+    /// `clean` without its fast path and its early stop: both must give the same output.
     fn clean_reference(s: &str, max_chars: usize, keep_newlines: bool) -> String {
-        let needs_work = s.chars().any(|c| c.is_control()) || s.trim().len() != s.len();
+        let needs_work = s.chars().any(is_unsafe_char) || s.trim().len() != s.len();
         if !needs_work {
-            return truncate_chars(s, max_chars).to_owned();
+            return truncate_chars(s, max_chars).trim_end().to_owned();
         }
         let mut out = String::new();
         let mut chars = s.chars().peekable();
@@ -139,23 +235,26 @@ mod tests {
                 skip_escape_sequence(&mut chars);
                 continue;
             }
-            if c.is_control() {
-                if keep_newlines && (c == '\n' || c == '\t') {
-                    out.push(c);
-                } else if c == '\n' || c == '\t' || c == '\r' {
-                    out.push(' ');
+            if is_unsafe_char(c) {
+                if let Some(r) = replacement(c, keep_newlines) {
+                    out.push(r);
                 }
                 continue;
             }
             out.push(c);
         }
-        truncate_chars(out.trim(), max_chars).to_owned()
+        truncate_chars(out.trim(), max_chars).trim_end().to_owned()
     }
 
     proptest! {
         #[test]
         fn fast_path_matches_reference(
-            s in prop_oneof![any::<String>(), "[ -~]{0,40}", " {0,3}[ -~\t\u{7f}é]{0,20} {0,3}"],
+            s in prop_oneof![
+                any::<String>(),
+                "[ -~]{0,40}",
+                " {0,3}[ -~\t\u{7f}é]{0,20} {0,3}",
+                "[ -~\u{1b}\u{9b}\u{202e}\u{200b}\u{2028}\u{ad}\u{e0041}\u{feff}é]{0,30}",
+            ],
             cap in 0usize..48,
             keep in any::<bool>(),
         ) {
@@ -167,7 +266,9 @@ mod tests {
         fn clean_never_emits_controls_and_respects_cap(s in any::<String>(), cap in 0usize..64) {
             let out = clean(&s, cap, false);
             prop_assert!(out.chars().count() <= cap);
+            prop_assert_eq!(out.trim(), out.as_str());
             prop_assert!(!out.chars().any(|c| c.is_control()));
+            prop_assert!(!out.chars().any(is_unsafe_char));
         }
 
         #[test]

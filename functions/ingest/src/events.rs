@@ -112,7 +112,12 @@ mod tests {
 
     fn rejected(body: &[u8]) -> EventRejected {
         let e = parse_delivery(body, &ParseContext::default()).unwrap_err();
-        EventRejected::from_error(&e, body, Some("m1".into()), "2020-01-01T00:00:00.000Z".into())
+        EventRejected::from_error(
+            &e,
+            body,
+            Some("m1".into()),
+            "2020-01-01T00:00:00.000Z".into(),
+        )
     }
 
     #[test]
@@ -127,14 +132,18 @@ mod tests {
         assert_eq!(r.path, "detail.priority");
         assert_one_clean_line(&r.reason);
         assert!(
-            r.reason.starts_with(r#"detail.priority: unknown Falco priority "Urg\u{1b}[31ment\n""#),
+            r.reason
+                .starts_with(r#"detail.priority: unknown Falco priority "Urg\u{1b}[31ment\n""#),
             "{}",
             r.reason
         );
         // The payload stays as received, for the user to inspect.
         assert_eq!(r.payload.as_bytes(), body.as_slice());
         let event = serde_json::to_string(&r).unwrap();
-        assert!(!event.contains('\u{1b}') && !event.contains('\n'), "JSON escapes them");
+        assert!(
+            !event.contains('\u{1b}') && !event.contains('\n'),
+            "JSON escapes them"
+        );
     }
 
     #[test]
@@ -172,7 +181,14 @@ mod tests {
         assert_one_clean_line(&r.reason);
         assert_one_clean_line(&r.path);
         assert_eq!(r.path, "detail.x");
-        let r = EventRejected::new("x", "a\nb\u{85}c".into(), "$".into(), b"", None, String::new());
+        let r = EventRejected::new(
+            "x",
+            "a\nb\u{85}c".into(),
+            "$".into(),
+            b"",
+            None,
+            String::new(),
+        );
         assert_eq!(r.reason, "a bc");
         let r = EventRejected::new("x", "é".repeat(5000), "$".into(), b"", None, String::new());
         assert_eq!(r.reason.chars().count(), vigil_adapters::MAX_MESSAGE_CHARS);
