@@ -17,9 +17,10 @@ use crate::Summary;
 use crate::inspect::{ActionRecord, DedupRecord};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use vigil_adapters::{ParseContext, SourceEvent, parse_delivery};
+use vigil_dedup::record::dedup_key;
 
 /// What the deployed stack's outputs say.
 #[derive(Debug, Clone)]
@@ -235,16 +236,6 @@ async fn wait_until_quiet(
     }
 }
 
-fn key(fingerprint: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        (
-            "pk".to_owned(),
-            AttributeValue::S(format!("FP#{fingerprint}")),
-        ),
-        ("sk".to_owned(), AttributeValue::S("DEDUP".to_owned())),
-    ])
-}
-
 /// The dedup records of these fingerprints, 100 keys a `BatchGetItem`.
 async fn dedup_records(
     dynamodb: &aws_sdk_dynamodb::Client,
@@ -256,7 +247,7 @@ async fn dedup_records(
     for chunk in all.chunks(100) {
         let mut request = Some(
             KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|fp| key(fp)).collect()))
+                .set_keys(Some(chunk.iter().map(|fp| dedup_key(fp)).collect()))
                 .consistent_read(true)
                 .build()
                 .map_err(|e| e.to_string())?,

@@ -6,6 +6,7 @@ use crate::LocalPipeline;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use std::collections::HashMap;
+use vigil_dedup::record;
 
 /// A fingerprint's dedup record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +55,9 @@ fn n(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
 
 pub(crate) fn dedup_record(i: &HashMap<String, AttributeValue>) -> DedupRecord {
     DedupRecord {
-        fingerprint: s(i, "pk").trim_start_matches("FP#").to_owned(),
-        occurrences: n(i, "occurrences"),
-        state: s(i, "dedup_state"),
+        fingerprint: s(i, record::PK).trim_start_matches("FP#").to_owned(),
+        occurrences: n(i, record::COUNT),
+        state: s(i, record::STATE),
     }
 }
 
@@ -93,7 +94,7 @@ impl LocalPipeline {
             .table_items()
             .await?
             .iter()
-            .filter(|i| s(i, "pk").starts_with("FP#") && s(i, "sk") == "DEDUP")
+            .filter(|i| s(i, record::PK).starts_with("FP#") && s(i, record::SK) == record::SK_DEDUP)
             .map(dedup_record)
             .collect())
     }

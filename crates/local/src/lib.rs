@@ -65,8 +65,6 @@ pub struct Progress {
     pub failed_items: BTreeMap<&'static str, u64>,
     /// Invocations that returned an error (Lambda retries the whole batch).
     pub failed_invocations: BTreeMap<&'static str, u64>,
-    /// Extra deliveries a [`relay::Storm`] sent.
-    pub storm_copies: u64,
     /// `Finding Accepted` bodies enrich received, for severities and counts.
     pub accepted_bodies: Vec<String>,
 }
@@ -236,6 +234,11 @@ impl LocalPipeline {
         self.storm = Some(relay::StormState::new(storm));
     }
 
+    /// Extra deliveries the [`relay::Storm`] sent so far.
+    pub fn storm_copies(&self) -> u64 {
+        self.storm.as_ref().map_or(0, |s| s.copies)
+    }
+
     /// The queue a function reads.
     pub fn feed(&self, function: &str) -> Option<&QueueFeed> {
         self.feeds
@@ -367,7 +370,6 @@ impl LocalPipeline {
                             .filter(|b| b.contains("\"Finding Accepted\"")),
                     );
                 }
-                p.storm_copies = self.storm.as_ref().map_or(0, |s| s.copies);
                 report(&self.progress);
                 interrupt(&self.progress, &mut self.emulator);
             }

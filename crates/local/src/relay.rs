@@ -256,27 +256,38 @@ pub async fn settle(
             })
             .await?;
         } else {
-            done.push(
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(format!("d{}", done.len()))
-                    .receipt_handle(receipt)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
+            done.push(receipt.as_str());
         }
     }
-    for chunk in done.chunks(10) {
+    delete(sqs, &feed.url, &done).await?;
+    Ok(failed.len())
+}
+
+/// Deletes messages by receipt handle, ten to a call.
+async fn delete(sqs: &aws_sdk_sqs::Client, url: &str, receipts: &[&str]) -> Result<(), String> {
+    for chunk in receipts.chunks(10) {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, receipt)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{i}"))
+                    .receipt_handle(*receipt)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
         persist(|| async {
             sqs.delete_message_batch()
-                .queue_url(&feed.url)
-                .set_entries(Some(chunk.to_vec()))
+                .queue_url(url)
+                .set_entries(Some(entries.clone()))
                 .send()
                 .await
                 .map_err(|e| sqs_error("DeleteMessageBatch", e))
         })
         .await?;
     }
-    Ok(failed.len())
+    Ok(())
 }
 
 /// Messages in a queue, visible or in flight.
@@ -318,32 +329,17 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<String>, 
         if out.messages().is_empty() {
             return Ok(bodies);
         }
-        let entries: Vec<DeleteMessageBatchRequestEntry> = out
+        let receipts: Vec<&str> = out
             .messages()
             .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(format!("d{i}"))
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<_, _>>()?;
+            .map(|m| m.receipt_handle().unwrap_or_default())
+            .collect();
+        delete(sqs, url, &receipts).await?;
         bodies.extend(
             out.messages()
                 .iter()
                 .map(|m| m.body().unwrap_or_default().to_owned()),
         );
-        persist(|| async {
-            sqs.delete_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries.clone()))
-                .send()
-                .await
-                .map_err(|e| sqs_error("DeleteMessageBatch", e))
-        })
-        .await?;
     }
 }
 

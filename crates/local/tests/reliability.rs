@@ -264,7 +264,7 @@ async fn a_redelivery_storm_changes_nothing_and_stops_each_task_once() {
     p.put_events(&events).await.unwrap();
     p.emulator().reset_api_calls();
     p.run_until_quiet(QUIET, |_| {}).await.unwrap();
-    assert!(p.progress.storm_copies > 20, "{:?}", p.progress);
+    assert!(p.storm_copies() > 20, "{:?}", p.progress);
 
     let s = p
         .summary(events.len() as u64, BTreeMap::new(), 0.0)
