@@ -4,8 +4,10 @@
 //! The record moves `claimed` → `acting` → `acted` → `complete`, each step a conditional write that
 //! only the current lease holder can make:
 //! - `claimed`: a conditional `UpdateItem` takes the record, or takes over one whose lease ran out
-//!   (a crashed attempt); a record that is `complete` refuses, which is what makes a duplicate
-//!   delivery a no-op.
+//!   (a crashed attempt) or whose holder worked for an earlier receive of the same SQS message (an
+//!   attempt that is over); a record that is `complete` refuses, which is what makes a duplicate
+//!   delivery a no-op. The holder's message carries the job until it is done: a copy of the
+//!   event (another message) that finds the record claimed leaves it to that message.
 //! - `acting`: the decision and guardrail verdicts are written *before* StopTask, in one transaction
 //!   with the per-service and per-cluster stop counters, so the rate limit holds exactly and a retry
 //!   after a crash re-sends the same StopTask instead of deciding again.
@@ -100,13 +102,27 @@ impl ActionRecord {
     }
 }
 
+/// The SQS receive an attempt works for. SQS shows a message again only after the handler returned
+/// it as failed or after its visibility timeout, which the template keeps above the function
+/// timeout: so a later receive of the same message proves the attempt of an earlier receive is
+/// over, and may take its lease over at once instead of waiting for it to run out (locally, where
+/// failed messages come back within a second, it would otherwise run out of receives first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    /// `ApproximateReceiveCount`: 1 on the first receive.
+    pub receive_count: u32,
+}
+
 pub enum Claim {
     /// The lease is ours; continue from the record's phase (`Claimed` for a new record).
     Owned(ActionRecord),
     /// Already complete: a duplicate delivery.
     Done(ActionRecord),
-    /// Another attempt holds a live lease: try again later.
-    Busy,
+    /// Another attempt holds a live lease. `message` is the SQS message that attempt works for,
+    /// when it said: that message stays on its queue until the job is done (or reaches the
+    /// dead-letter queue, from which it can be redriven), so it carries the job.
+    Busy { message: Option<String> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,29 +196,43 @@ impl ActionStore {
         }
     }
 
-    /// Takes the record for `owner`: a new one, one whose holder's lease ran out, or one `owner`
-    /// already holds.
+    /// Takes the record for `owner`: a new one, one whose holder's lease ran out, one `owner`
+    /// already holds, or one held by an earlier receive of the same SQS message (`delivery`).
     pub async fn claim(
         &self,
         key: &ActionKey,
         owner: &str,
+        delivery: Option<&Delivery>,
         now: i64,
     ) -> Result<Claim, RecordError> {
-        let result = self
-            .client
-            .update_item()
+        let mut update = String::from(
+            "SET #phase = if_not_exists(#phase, :claimed), lease_owner = :owner, lease_until = :until, \
+             created_at = if_not_exists(created_at, :now), fingerprint = :fp, task_arn = :task, \
+             #mode = :mode, expires_at = :expires, attempts = if_not_exists(attempts, :zero) + :one",
+        );
+        // The holder itself may claim again: an SDK retry of a claim whose response was lost
+        // must not find the record busy with its own lease.
+        let mut condition = String::from(
+            "attribute_not_exists(pk) OR (#phase <> :complete AND (lease_until < :now OR lease_owner = :owner",
+        );
+        let mut request = self.client.update_item();
+        match delivery {
+            Some(d) => {
+                update.push_str(", lease_message = :message, lease_receive = :receive");
+                condition.push_str(" OR (lease_message = :message AND lease_receive < :receive)");
+                request = request
+                    .expression_attribute_values(":message", s(&d.message_id))
+                    .expression_attribute_values(":receive", n(i64::from(d.receive_count)));
+            }
+            // Not from SQS (or unknown): no earlier receive can be recognised.
+            None => update.push_str(" REMOVE lease_message, lease_receive"),
+        }
+        condition.push_str("))");
+        let result = request
             .table_name(&self.table)
             .set_key(Some(key.key()))
-            .update_expression(
-                "SET #phase = if_not_exists(#phase, :claimed), lease_owner = :owner, lease_until = :until, \
-                 created_at = if_not_exists(created_at, :now), fingerprint = :fp, task_arn = :task, \
-                 #mode = :mode, expires_at = :expires, attempts = if_not_exists(attempts, :zero) + :one",
-            )
-            // The holder itself may claim again: an SDK retry of a claim whose response was lost
-            // must not find the record busy with its own lease.
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#phase <> :complete AND (lease_until < :now OR lease_owner = :owner))",
-            )
+            .update_expression(update)
+            .condition_expression(condition)
             .expression_attribute_names("#phase", "phase")
             .expression_attribute_names("#mode", "mode")
             .expression_attribute_values(":claimed", s(Phase::Claimed.as_str()))
@@ -237,7 +267,12 @@ impl ActionStore {
                 Ok(if record.phase == Phase::Complete {
                     Claim::Done(record)
                 } else {
-                    Claim::Busy
+                    Claim::Busy {
+                        message: old
+                            .get("lease_message")
+                            .and_then(|v| v.as_s().ok())
+                            .cloned(),
+                    }
                 })
             }
             Err(e) => Err(Self::error("UpdateItem", key, e)),

@@ -22,7 +22,9 @@ pub mod settings;
 pub use settings::{RemediateSettings, RemediationMode};
 pub use vigil_runtime::{Clock, init_logging};
 
-use action_record::{ActionKey, ActionStore, Claim, Decided, DecisionWrite, Phase, RecordError};
+use action_record::{
+    ActionKey, ActionStore, Claim, Decided, DecisionWrite, Delivery, Phase, RecordError,
+};
 use aws_sdk_securityhub::types::WorkflowStatus;
 use rate_limit::RateCounter;
 use serde::{Deserialize, Serialize};
@@ -80,6 +82,21 @@ pub struct Decision {
     pub decided_at: String,
     #[serde(default)]
     pub stop_response: Option<Value>,
+}
+
+/// The SQS message id and receive count of a record, when it has both.
+fn delivery(record: &Value) -> Option<Delivery> {
+    let message_id = record.get("messageId")?.as_str()?;
+    let receive_count = record
+        .get("attributes")?
+        .get("ApproximateReceiveCount")?
+        .as_str()?
+        .parse()
+        .ok()?;
+    (!message_id.is_empty()).then(|| Delivery {
+        message_id: message_id.to_owned(),
+        receive_count,
+    })
 }
 
 enum Message {
@@ -191,12 +208,15 @@ impl Remediate {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let bodies: Vec<String> = records.iter().map(|r| field(r, "body")).collect();
+        let messages: Vec<(String, Option<Delivery>)> = records
+            .iter()
+            .map(|r| (field(r, "body"), delivery(r)))
+            .collect();
         let account = invoked_function_arn
             .as_deref()
             .and_then(|a| a.split(':').nth(4))
             .map(str::to_owned);
-        let failed = self.process(&bodies, account.as_deref()).await;
+        let failed = Box::pin(self.process_batch(&messages, account.as_deref())).await;
         let failures: Vec<Value> = failed
             .into_iter()
             .map(|i| json!({ "itemIdentifier": field(&records[i], "messageId") }))
@@ -204,14 +224,17 @@ impl Remediate {
         Ok(json!({ "batchItemFailures": failures }))
     }
 
-    /// Processes message bodies one at a time; returns the indexes SQS must deliver again.
+    /// Processes message bodies one at a time, as if none had been received before; returns the
+    /// indexes SQS must deliver again.
     pub async fn process(&self, bodies: &[String], deploying_account: Option<&str>) -> Vec<usize> {
-        Box::pin(self.process_batch(bodies, deploying_account)).await
+        let messages: Vec<(String, Option<Delivery>)> =
+            bodies.iter().map(|b| (b.clone(), None)).collect();
+        Box::pin(self.process_batch(&messages, deploying_account)).await
     }
 
     async fn process_batch(
         &self,
-        bodies: &[String],
+        messages: &[(String, Option<Delivery>)],
         deploying_account: Option<&str>,
     ) -> Vec<usize> {
         let mut failed = Vec::new();
@@ -219,7 +242,7 @@ impl Remediate {
         guardrails
             .trusted_accounts
             .extend(deploying_account.map(str::to_owned));
-        for (i, body) in bodies.iter().enumerate() {
+        for (i, (body, delivery)) in messages.iter().enumerate() {
             let result = match classify(body) {
                 Message::Enriched {
                     detail,
@@ -230,6 +253,7 @@ impl Remediate {
                         &detail,
                         account.as_deref(),
                         event_id.as_deref(),
+                        delivery.as_ref(),
                         &guardrails,
                     )
                     .await
@@ -253,6 +277,7 @@ impl Remediate {
         detail: &EnrichedDetail,
         event_account: Option<&str>,
         event_id: Option<&str>,
+        delivery: Option<&Delivery>,
         guardrails: &vigil_playbook::Guardrails,
     ) -> Result<(), Retry> {
         let finding = &detail.finding;
@@ -332,7 +357,7 @@ impl Remediate {
         }
 
         let owner = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
-        let record = match self.records.claim(&key, &owner, now_s).await? {
+        let record = match self.records.claim(&key, &owner, delivery, now_s).await? {
             Claim::Done(_) => {
                 info!(
                     fingerprint = fp,
@@ -341,7 +366,22 @@ impl Remediate {
                 );
                 return Ok(());
             }
-            Claim::Busy => {
+            // A copy of the event (another message) leaves the job to the message whose attempt
+            // holds the claim: that message is not deleted until the job is done, and retrying
+            // the copy would only wait out the lease (or, with quick redeliveries, use up its
+            // receives and dead-letter a duplicate).
+            Claim::Busy {
+                message: Some(holder),
+            } if delivery.is_some_and(|d| d.message_id != holder) => {
+                info!(
+                    fingerprint = fp,
+                    task = task_arn,
+                    holder,
+                    "claimed by another message's attempt: that message carries the job"
+                );
+                return Ok(());
+            }
+            Claim::Busy { .. } => {
                 return Err(Retry::Other(format!(
                     "{} is being handled by another attempt",
                     key.pk()

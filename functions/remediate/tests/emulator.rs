@@ -749,24 +749,24 @@ async fn a_live_claim_is_exclusive_and_an_expired_one_is_taken_over() {
         mode: vigil_playbook::Mode::Enforce,
     };
     assert!(matches!(
-        store.claim(&key, "a", 100).await.unwrap(),
+        store.claim(&key, "a", None, 100).await.unwrap(),
         Claim::Owned(_)
     ));
     assert!(matches!(
-        store.claim(&key, "b", 159).await.unwrap(),
-        Claim::Busy
+        store.claim(&key, "b", None, 159).await.unwrap(),
+        Claim::Busy { message: None }
     ));
     // The holder's own claim again (an SDK retry whose first response was lost) is not busy.
     assert!(matches!(
-        store.claim(&key, "a", 101).await.unwrap(),
+        store.claim(&key, "a", None, 101).await.unwrap(),
         Claim::Owned(_)
     ));
     assert!(matches!(
-        store.claim(&key, "b", 159).await.unwrap(),
-        Claim::Busy
+        store.claim(&key, "b", None, 159).await.unwrap(),
+        Claim::Busy { message: None }
     ));
     assert!(matches!(
-        store.claim(&key, "b", 162).await.unwrap(),
+        store.claim(&key, "b", None, 162).await.unwrap(),
         Claim::Owned(_)
     ));
     assert!(matches!(
@@ -775,7 +775,181 @@ async fn a_live_claim_is_exclusive_and_an_expired_one_is_taken_over() {
     ));
     store.complete(&key, "b", 163).await.unwrap();
     assert!(matches!(
-        store.claim(&key, "c", 10_000).await.unwrap(),
+        store.claim(&key, "c", None, 10_000).await.unwrap(),
         Claim::Done(_)
     ));
+}
+
+/// A later receive of the same SQS message takes the lease of an earlier receive's attempt at once
+/// (that attempt is over); another message, or the same receive again, waits for the lease.
+#[tokio::test]
+async fn a_later_receive_of_the_same_message_takes_its_earlier_attempts_lease() {
+    use vigil_remediate::action_record::{ActionKey, ActionStore, Claim, Delivery, RecordError};
+    let emulator = Emulator::start();
+    emulator.create_table().await;
+    let store = ActionStore::new(
+        aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await),
+        TABLE_NAME,
+        60,
+        86_400,
+    );
+    let key = ActionKey {
+        fingerprint: "v1-abc".into(),
+        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/t1".into(),
+        mode: vigil_playbook::Mode::Enforce,
+    };
+    let receive = |id: &str, count| Delivery {
+        message_id: id.into(),
+        receive_count: count,
+    };
+    let owned = |c: Claim| matches!(c, Claim::Owned(_));
+    assert!(owned(
+        store
+            .claim(&key, "a", Some(&receive("m1", 1)), 100)
+            .await
+            .unwrap()
+    ));
+    // A duplicate of the event (another message) and the same receive seen twice are both told
+    // which message holds the claim.
+    let busy_with = |c: Claim| match c {
+        Claim::Busy { message } => message,
+        _ => panic!("expected busy"),
+    };
+    let m1 = Some("m1".to_owned());
+    assert_eq!(
+        busy_with(
+            store
+                .claim(&key, "b", Some(&receive("m2", 3)), 101)
+                .await
+                .unwrap()
+        ),
+        m1
+    );
+    assert_eq!(
+        busy_with(
+            store
+                .claim(&key, "c", Some(&receive("m1", 1)), 101)
+                .await
+                .unwrap()
+        ),
+        m1
+    );
+    assert_eq!(
+        busy_with(store.claim(&key, "d", None, 101).await.unwrap()),
+        m1
+    );
+    // The message again, received a second time: its first attempt has returned.
+    assert!(owned(
+        store
+            .claim(&key, "e", Some(&receive("m1", 2)), 102)
+            .await
+            .unwrap()
+    ));
+    assert!(matches!(
+        store.complete(&key, "a", 103).await,
+        Err(RecordError::LostLease(_))
+    ));
+    // An owner without a delivery clears the message, so an old receive count cannot match it.
+    assert!(owned(store.claim(&key, "f", None, 200).await.unwrap()));
+    assert_eq!(
+        busy_with(
+            store
+                .claim(&key, "g", Some(&receive("m1", 9)), 201)
+                .await
+                .unwrap()
+        ),
+        None
+    );
+    store.complete(&key, "f", 202).await.unwrap();
+    assert!(matches!(
+        store
+            .claim(&key, "h", Some(&receive("m1", 10)), 203)
+            .await
+            .unwrap(),
+        Claim::Done(_)
+    ));
+}
+
+/// The handler reads each record's message id and receive count: when an attempt died holding its
+/// lease (and could not give it up), another copy of the event leaves the job to that attempt's
+/// message, and the redelivery of that message takes the lease over at once and finishes.
+#[tokio::test]
+async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
+    use vigil_remediate::action_record::{ActionKey, ActionStore, Delivery};
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let events = p
+        .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
+        .await;
+    let fingerprint =
+        serde_json::from_str::<Value>(&events[0]).unwrap()["detail"]["finding"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let store = ActionStore::new(
+        aws_sdk_dynamodb::Client::new(&p.emulator.sdk_config().await),
+        TABLE_NAME,
+        60,
+        86_400,
+    );
+    let key = ActionKey {
+        fingerprint,
+        task_arn: tasks[0].clone(),
+        mode: vigil_playbook::Mode::Enforce,
+    };
+    let first_receive = Delivery {
+        message_id: "r1".into(),
+        receive_count: 1,
+    };
+    let now = chrono::Utc::now().timestamp();
+    store
+        .claim(&key, "dead-attempt", Some(&first_receive), now)
+        .await
+        .unwrap();
+
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    let deliver = |id: &str, count: &str| {
+        json!({"Records": [{
+            "messageId": id,
+            "body": events[0],
+            "attributes": {"ApproximateReceiveCount": count},
+        }]})
+    };
+    let out = remediate
+        .handle(deliver("r2", "1"), Some(FUNCTION_ARN.into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["batchItemFailures"],
+        json!([]),
+        "another copy leaves the job to the message that claimed it"
+    );
+    assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
+    let out = remediate
+        .handle(deliver("r1", "1"), Some(FUNCTION_ARN.into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["batchItemFailures"],
+        json!([{"itemIdentifier": "r1"}]),
+        "the claiming receive itself, seen twice, waits"
+    );
+    assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
+
+    let out = remediate
+        .handle(deliver("r1", "2"), Some(FUNCTION_ARN.into()))
+        .await
+        .unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]));
+    assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    let out = remediate
+        .handle(deliver("r2", "2"), Some(FUNCTION_ARN.into()))
+        .await
+        .unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]), "now a duplicate");
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
 }
