@@ -10,11 +10,34 @@ use std::borrow::Cow;
 use vigil_model::text::{clean, clean_opt};
 use vigil_model::{Container, Finding, RawEvent, Severity, Source};
 
-/// Extra ECS context a wrapper carried next to the alert (FireLens/Fluent Bit: `ecs_task_arn`, `ecs_cluster`).
+/// Extra ECS context a wrapper carried next to the alert (FireLens/Fluent Bit: `ecs_task_arn`,
+/// `ecs_cluster`, `container_id`). It describes the container that *wrote* the alert, which is
+/// Falco's own: its task is the alert's only when the alert is about that container or names none
+/// (Falco beside the workload, as on Fargate). A Falco daemon on an EC2 host alerting on another
+/// container shares only the cluster; taking its task would point remediation at Falco itself.
 #[derive(Default)]
 pub struct WrapperContext {
     pub task_arn: Option<String>,
     pub cluster: Option<String>,
+    pub container_id: Option<String>,
+}
+
+impl WrapperContext {
+    /// Whether the wrapper's task is the task of the alert's container (`container.id`).
+    fn task_applies_to(&self, alert_container: Option<&str>) -> bool {
+        match alert_container.map(str::trim) {
+            None | Some("" | "host") => true,
+            Some(id) => self.container_id.as_deref().is_some_and(|logger| {
+                // Falco prints the 12-character short id; FireLens the full 64.
+                let (short, long) = if id.len() <= logger.len() {
+                    (id, logger)
+                } else {
+                    (logger, id)
+                };
+                short.len() >= 12 && long.starts_with(short)
+            }),
+        }
+    }
 }
 
 pub fn looks_like_falco(o: &Obj<'_>) -> bool {
@@ -76,9 +99,12 @@ pub fn parse(
     finding.tags = fields::clean_tags(alert.strings("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
-    let task_arn_text = f
-        .label(fields::LABEL_TASK_ARN)
-        .or_else(|| wrapper.task_arn.as_deref().map(Cow::Borrowed));
+    let task_arn_text = f.label(fields::LABEL_TASK_ARN).or_else(|| {
+        wrapper
+            .task_applies_to(f.get("container.id").as_deref())
+            .then_some(wrapper.task_arn.as_deref()?)
+            .map(Cow::Borrowed)
+    });
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
         .and_then(|e| e.account.clone())

@@ -160,17 +160,27 @@ pub fn clean_tags(tags: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// MITRE ATT&CK entries among a source's tags: `mitre_execution` → `execution`, `T1059` / `T1059.004`
-/// kept as techniques.
+/// MITRE ATT&CK entries among a source's tags: Falco's `mitre_execution` → `execution` and
+/// `T1059` / `T1059.004` kept as techniques; Sysdig's `MITRE_TA0002_execution` → `execution` and
+/// `MITRE_T1136.001_create_account_local_account` → `T1136.001`.
 pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for tag in tags {
         let t = tag.trim();
-        if let Some(tactic) = t
+        if let Some(rest) = t
             .strip_prefix("mitre_")
             .or_else(|| t.strip_prefix("MITRE_"))
         {
-            out.push(tactic.to_ascii_lowercase());
+            let (head, tail) = rest.split_once('_').unwrap_or((rest, ""));
+            if is_tactic_id(head) {
+                if !tail.is_empty() {
+                    out.push(tactic_name(tail));
+                }
+            } else if is_technique(head) {
+                out.push(head.to_ascii_uppercase());
+            } else if !rest.is_empty() {
+                out.push(tactic_name(rest));
+            }
         } else if is_technique(t) {
             out.push(t.to_ascii_uppercase());
         }
@@ -178,6 +188,22 @@ pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// `Privilege-Escalation` / `privilege escalation` → `privilege_escalation`.
+fn tactic_name(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '-' | ' ' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// An ATT&CK tactic id: `TA0002`.
+fn is_tactic_id(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 6 && b[..2].eq_ignore_ascii_case(b"TA") && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 fn is_technique(t: &str) -> bool {
@@ -240,6 +266,31 @@ mod tests {
         assert_eq!(
             mitre_from_tags(&tags),
             vec!["T1059", "T1611.001", "execution"]
+        );
+    }
+
+    #[test]
+    fn sysdig_mitre_tags_give_tactics_and_techniques() {
+        let tags: Vec<String> = [
+            "MITRE",
+            "MITRE_TA0003_persistence",
+            "MITRE_TA0004_privilege_escalation",
+            "MITRE_T1136_create_account",
+            "MITRE_T1136.001_create_account_local_account",
+            "MITRE_TA0011",
+            "mitre_Defense-Evasion",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            mitre_from_tags(&tags),
+            vec![
+                "T1136",
+                "T1136.001",
+                "defense_evasion",
+                "persistence",
+                "privilege_escalation"
+            ]
         );
     }
 }

@@ -86,6 +86,14 @@ pub fn parse(
         .or(clean_opt(d.str("region")?, 32))
         .or_else(|| ctx.default_region.clone());
     finding.tags = vec![finding_type.clone()];
+    if is_sample(d, service.as_ref())? {
+        // GuardDuty's own sample findings (`additionalInfo.value` `{"sample":true}`; the console
+        // shows them as "[SAMPLE]"): imported, so the wiring can be tested, never acted on.
+        finding.tags.push(vigil_model::SAMPLE_TAG.to_owned());
+        if !finding.title.starts_with("[SAMPLE]") {
+            finding.title = clean(&format!("[SAMPLE] {}", finding.title), 512, false);
+        }
+    }
     finding.mitre = tactic_of(&finding_type)
         .map(|t| vec![t.to_owned()])
         .unwrap_or_default();
@@ -262,4 +270,27 @@ pub fn tactic_of(finding_type: &str) -> Option<&'static str> {
         "LateralMovement" => "lateral_movement",
         _ => return None,
     })
+}
+
+/// Whether GuardDuty generated this finding as a sample: `service.additionalInfo.value` is the JSON
+/// text `{"sample":true}` (or `additionalInfo.sample` is true, or the title says `[SAMPLE]`). A
+/// malformed `additionalInfo` only means "not a sample": it is informational.
+fn is_sample(d: &Obj<'_>, service: Option<&Obj<'_>>) -> Result<bool, AdapterError> {
+    if d.str("title")?
+        .is_some_and(|t| t.trim_start().starts_with("[SAMPLE]"))
+    {
+        return Ok(true);
+    }
+    let Some(info) = service.and_then(|s| s.obj("additionalInfo").ok().flatten()) else {
+        return Ok(false);
+    };
+    if info.bool("sample").ok().flatten() == Some(true) {
+        return Ok(true);
+    }
+    Ok(info.str("value").ok().flatten().is_some_and(|v| {
+        serde_json::from_str::<serde_json::Value>(v)
+            .ok()
+            .and_then(|v| v.get("sample").and_then(serde_json::Value::as_bool))
+            == Some(true)
+    }))
 }

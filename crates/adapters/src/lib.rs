@@ -103,6 +103,7 @@ fn parse_root(
             let wrapper = falco::WrapperContext {
                 task_arn: root.str("ecs_task_arn")?.map(str::to_owned),
                 cluster: root.str("ecs_cluster")?.map(str::to_owned),
+                container_id: root.str("container_id")?.map(str::to_owned),
             };
             return falco::parse(&alert, None, &wrapper, ctx, raw()).map(SourceEvent::Finding);
         }

@@ -1,7 +1,9 @@
 //! Sysdig Secure runtime policy events, in the event-forwarding shape (`type: policy`, nanosecond
 //! `timestamp`, `labels`) and the newer Events API shape (`content.type: workloadRuntimeDetection`).
-//! ECS context comes from `labels` (`aws.*`, `cloudProvider.*`, `ecs.*`) and the Falco-style
-//! `content.fields`.
+//! ECS context comes from `labels` (the agent's defaults: `aws.fargate.task.arn`,
+//! `aws.fargate.cluster.arn`, `aws.accountId`, `aws.region`, `container.image.repo`/`tag`/`digest`,
+//! `container.label.<docker label>`; older `ecs.*` and `cloudProvider.*` forms) and the
+//! Falco-style `content.fields`.
 
 use crate::arn::{TaskArn, resolve_cluster};
 use crate::envelope::Envelope;
@@ -76,8 +78,14 @@ pub fn parse(
     };
     let f = FieldMap(field_map.as_ref().map(|o| o.map));
 
-    let task_arn_text = label(&["ecs.taskArn", "aws.ecs.taskArn", "ecs.task.arn"])
-        .or_else(|| f.label(fields::LABEL_TASK_ARN));
+    let task_arn_text = label(&[
+        "aws.fargate.task.arn",
+        "container.label.com.amazonaws.ecs.task-arn",
+        "ecs.taskArn",
+        "aws.ecs.taskArn",
+        "ecs.task.arn",
+    ])
+    .or_else(|| f.label(fields::LABEL_TASK_ARN));
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
         .and_then(|env| env.account.clone())
@@ -104,8 +112,14 @@ pub fn parse(
     r.task_arn = task
         .as_ref()
         .and(task_arn_text.as_deref().map(str::to_owned));
-    let cluster = label(&["ecs.clusterArn", "ecs.clusterName", "aws.ecs.cluster.name"])
-        .or_else(|| f.label(fields::LABEL_CLUSTER));
+    let cluster = label(&[
+        "aws.fargate.cluster.arn",
+        "container.label.com.amazonaws.ecs.cluster",
+        "ecs.clusterArn",
+        "ecs.clusterName",
+        "aws.ecs.cluster.name",
+    ])
+    .or_else(|| f.label(fields::LABEL_CLUSTER));
     r.cluster_arn = resolve_cluster(
         cluster.as_deref(),
         task.as_ref(),
@@ -117,9 +131,13 @@ pub fn parse(
         255,
     );
     r.task_definition_family = clean_opt(
-        label(&["ecs.taskFamilyName", "aws.ecs.task.family"])
-            .or_else(|| f.label(fields::LABEL_FAMILY))
-            .as_deref(),
+        label(&[
+            "container.label.com.amazonaws.ecs.task-definition-family",
+            "ecs.taskFamilyName",
+            "aws.ecs.task.family",
+        ])
+        .or_else(|| f.label(fields::LABEL_FAMILY))
+        .as_deref(),
         255,
     );
     r.host = clean_opt(label(&["host.hostName", "host.hostname"]).as_deref(), 255);
@@ -129,22 +147,43 @@ pub fn parse(
         .or_else(|| clean_opt(f.get("container.id").as_deref(), 128));
     c.name = clean_opt(
         f.label(fields::LABEL_CONTAINER_NAME)
+            .or_else(|| label(&["container.label.com.amazonaws.ecs.container-name"]))
             .or_else(|| label(&["container.name"]))
             .or_else(|| f.get("container.name"))
             .as_deref(),
         255,
     );
-    let image = label(&["container.image.repo", "container.image"]).or_else(|| {
-        let repo = f.get("container.image.repository")?;
-        Some(match f.get("container.image.tag") {
-            Some(tag) => Cow::Owned(format!("{repo}:{tag}")),
-            None => repo,
-        })
-    });
+    // The repository and tag come apart in both places; `container.image` is the whole reference.
+    let image = label(&["container.image.repo"])
+        .map(|repo| with_tag(repo, label(&["container.image.tag"])))
+        .or_else(|| label(&["container.image"]))
+        .or_else(|| {
+            let repo = f.get("container.image.repository")?;
+            Some(with_tag(repo, f.get("container.image.tag")))
+        });
     c.image = clean_opt(image.as_deref(), 512);
-    c.image_digest = clean_opt(f.get("container.image.digest").as_deref(), 128);
+    c.image_digest = clean_opt(
+        f.get("container.image.digest")
+            .or_else(|| label(&["container.image.digest"]))
+            .as_deref(),
+        128,
+    );
 
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
     Ok(finding.seal())
+}
+
+/// `repo:tag`, unless the repository already names a tag or a digest.
+fn with_tag<'s>(repo: Cow<'s, str>, tag: Option<Cow<'s, str>>) -> Cow<'s, str> {
+    match tag {
+        Some(tag) if !repo.contains('@') && !has_tag(&repo) => Cow::Owned(format!("{repo}:{tag}")),
+        _ => repo,
+    }
+}
+
+/// Whether an image reference already names a tag (`repo:tag`, not a registry port `host:5000/repo`).
+fn has_tag(reference: &str) -> bool {
+    let name = reference.rsplit('/').next().unwrap_or(reference);
+    name.contains(':')
 }

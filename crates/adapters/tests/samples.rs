@@ -197,13 +197,79 @@ fn falco_variations() {
         123456789
     );
 
-    // FireLens wrapper: the alert is a JSON string in `log`, ECS context beside it.
+    // FireLens wrapper: the alert is a JSON string in `log`, ECS context beside it, describing
+    // the container that wrote the log (Falco's own).
+    let falco_container = "ad64cbc71c7f0e9d8c7b6a5948372615ad64cbc71c7f0e9d8c7b6a5948372615";
+    // The function's own account and region, as ingest passes them: a cluster name without a task
+    // ARN is resolved in them.
+    let in_account = |v: &Value| match parse_event(
+        &serde_json::to_vec(v).unwrap(),
+        &ParseContext {
+            default_account: Some("111122223333".into()),
+            default_region: Some("us-west-2".into()),
+        },
+    )
+    .unwrap()
+    {
+        SourceEvent::Finding(f) => f,
+        other => panic!("expected a finding, got {other:?}"),
+    };
+    let wrapped = |alert_container: Value| {
+        let mut alert = falco_sample()["detail"].clone();
+        alert["output_fields"] = json!({"container.id": alert_container});
+        in_account(&json!({
+            "log": alert.to_string(),
+            "ecs_task_arn": TASK,
+            "ecs_cluster": "FargateCluster",
+            "container_id": falco_container,
+            "container_name": "falco",
+            "source": "stdout",
+        }))
+    };
+    // Falco beside the workload (Fargate): no container of its own in the alert, or the logger's.
+    for same in [json!("host"), json!(null), json!("ad64cbc71c7f")] {
+        let f = wrapped(same.clone());
+        assert_eq!(f.resource.task_arn.as_deref(), Some(TASK), "{same}");
+        assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    }
+    // A Falco daemon alerting on another container of the host: the cluster is shared, the task
+    // is Falco's and not the alert's.
+    let f = wrapped(json!("0123456789ab"));
+    assert_eq!(f.resource.task_arn, None);
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    // Without the logger's container id, a named container cannot be matched: no task either.
     let mut alert = falco_sample()["detail"].clone();
     alert["output_fields"] = json!({"container.id": "ad64cbc71c7f"});
-    let wrapped = json!({"log": alert.to_string(), "ecs_task_arn": TASK, "ecs_cluster": "FargateCluster", "source": "stdout"});
-    let f = finding_json(&wrapped);
-    assert_eq!(f.resource.task_arn.as_deref(), Some(TASK));
+    let f = in_account(
+        &json!({"log": alert.to_string(), "ecs_task_arn": TASK, "ecs_cluster": "FargateCluster"}),
+    );
+    assert_eq!(f.resource.task_arn, None);
     assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+}
+
+/// GuardDuty's "Generate sample findings": `additionalInfo.value` is `{"sample":true}`. The finding
+/// flows through (to test the wiring), titled and tagged as a sample.
+#[test]
+fn guardduty_sample_findings_are_marked() {
+    let base: Value = serde_json::from_slice(&fixture("guardduty-ecs-runtime.json")).unwrap();
+    let real = finding_json(&base);
+    assert!(!real.is_sample());
+    let mut sample = base.clone();
+    sample["detail"]["service"]["additionalInfo"] =
+        json!({"value": "{\"sample\":true}", "type": "default"});
+    let f = finding_json(&sample);
+    assert!(f.is_sample());
+    assert!(f.title.starts_with("[SAMPLE] "), "{}", f.title);
+    assert_eq!(f.resource.task_arn, real.resource.task_arn);
+    // Other additionalInfo, even malformed, is not a sample and not an error.
+    for info in [
+        json!({"value": "{\"sample\":false}", "type": "default"}),
+        json!({"value": "{not json", "type": "default"}),
+        json!("unexpected"),
+    ] {
+        sample["detail"]["service"]["additionalInfo"] = info.clone();
+        assert!(!finding_json(&sample).is_sample(), "{info}");
+    }
 }
 
 #[test]
@@ -270,6 +336,73 @@ fn sysdig_variations() {
     assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
     assert_eq!(f.severity.label, SeverityLabel::Low);
     assert_eq!(f.observed_at.timestamp_subsec_millis(), 500);
+}
+
+/// The agent's default labels (Sysdig's "Enrich Secure Events with Labels"): on Fargate the task
+/// and cluster come as `aws.fargate.*`, images as repo, tag and digest apart, Docker labels as
+/// `container.label.<key>`; MITRE tags as `MITRE_TA0003_persistence`.
+#[test]
+fn sysdig_default_agent_labels() {
+    let base: Value = serde_json::from_slice(&fixture("sysdig-runtime-policy.json")).unwrap();
+    let task =
+        "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/0123456789abcdef0123456789abcdef";
+    let mut fargate = base["detail"].clone();
+    fargate["labels"] = json!({
+        "aws.accountId": "111122223333",
+        "aws.region": "us-west-2",
+        "aws.fargate.task.arn": task,
+        "aws.fargate.cluster.arn": CLUSTER,
+        "container.name": "FargateApp",
+        "container.image.repo": "111122223333.dkr.ecr.us-west-2.amazonaws.com/app",
+        "container.image.tag": "1.4.2",
+        "container.image.digest": "sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    });
+    fargate["content"]["fields"] = json!({"proc.cmdline": "nc -l 4444"});
+    fargate["content"]["ruleTags"] = json!([
+        "MITRE",
+        "MITRE_TA0003_persistence",
+        "MITRE_T1136.001_create_account_local_account"
+    ]);
+    let f = finding_json(&fargate);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(task));
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    assert_eq!(
+        f.resource.container.image.as_deref(),
+        Some("111122223333.dkr.ecr.us-west-2.amazonaws.com/app:1.4.2")
+    );
+    assert_eq!(
+        f.resource.container.image_digest.as_deref(),
+        Some("sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    );
+    assert_eq!(f.mitre, ["T1136.001", "persistence"]);
+
+    // On ECS on EC2 the ECS agent's Docker labels come through as `container.label.*`.
+    let mut ec2 = base["detail"].clone();
+    ec2["labels"] = json!({
+        "container.label.com.amazonaws.ecs.task-arn": task,
+        "container.label.com.amazonaws.ecs.cluster": CLUSTER,
+        "container.label.com.amazonaws.ecs.container-name": "app",
+        "container.label.com.amazonaws.ecs.task-definition-family": "shop",
+        "container.name": "ecs-shop-3-app-e4b5c6d7",
+        "container.image.repo": "registry.example.com:5000/shop:2.0",
+        "container.image.tag": "2.0",
+    });
+    ec2["content"]["fields"] = json!({});
+    let f = finding_json(&ec2);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(task));
+    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    assert_eq!(f.resource.container.name.as_deref(), Some("app"));
+    assert_eq!(f.resource.task_definition_family.as_deref(), Some("shop"));
+    assert_eq!(
+        f.resource.container.image.as_deref(),
+        Some("registry.example.com:5000/shop:2.0"),
+        "a tag already in the repository is not added twice"
+    );
+    assert_eq!(
+        f.account.as_deref(),
+        Some("111122223333"),
+        "from the task ARN"
+    );
 }
 
 #[test]

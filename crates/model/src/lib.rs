@@ -12,8 +12,8 @@ pub mod time;
 
 pub use enrichment::{ContainerInfo, Enrichment, TaskInfo};
 pub use finding::{
-    Container, Finding, Network, NetworkDirection, Process, RawEvent, Resource, SCHEMA_VERSION,
-    Source,
+    Container, Finding, Network, NetworkDirection, Process, RawEvent, Resource, SAMPLE_TAG,
+    SCHEMA_VERSION, Source,
 };
 pub use fingerprint::FindingFingerprint;
 pub use severity::{Severity, SeverityLabel};

@@ -239,6 +239,18 @@ impl Guardrails {
             format!("cluster {}", subject.cluster_arn().unwrap_or("unknown")),
         ));
 
+        // A source's sample finding (GuardDuty's "Generate sample findings") tests the wiring; its
+        // task is made up, or worse, a real one named by chance.
+        checks.push(if f.is_sample() {
+            check(
+                "not_a_sample",
+                Verdict::Fail,
+                "the source generated this finding as a sample",
+            )
+        } else {
+            check("not_a_sample", Verdict::Pass, "a real finding")
+        });
+
         let stops = playbook.stops();
         let mutates = stops || playbook.actions.contains(&Action::TagTask);
 
@@ -507,6 +519,34 @@ mod tests {
             &running(2, &[]),
         );
         assert!(e.untrusted() && e.outcome == Outcome::Refused);
+    }
+
+    #[test]
+    fn a_sample_finding_is_refused_even_when_all_else_passes() {
+        let g = guardrails();
+        let file = stop_playbook("");
+        let mut f = terminal_shell(ACCOUNT, "us-east-1");
+        f.tags.push(vigil_model::SAMPLE_TAG.to_owned());
+        let e = Enrichment::of(TaskInfo {
+            task_arn: f.resource.task_arn.clone().unwrap(),
+            cluster_arn: f.resource.cluster_arn.clone().unwrap(),
+            ..Default::default()
+        });
+        let s = Subject::new(&f, Some(&e), vec![]);
+        let e = g.evaluate(
+            &file.playbooks[0],
+            Mode::Enforce,
+            &s,
+            VIGIL,
+            &running(2, &[]),
+        );
+        assert_eq!(e.outcome, Outcome::Refused);
+        assert!(
+            e.reason.as_deref().unwrap().starts_with("not_a_sample"),
+            "{e:?}"
+        );
+        let real = eval(&g, &file, Mode::Enforce, VIGIL, &running(2, &[]));
+        assert_eq!(real.check("not_a_sample").unwrap().verdict, Verdict::Pass);
     }
 
     #[test]

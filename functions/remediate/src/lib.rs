@@ -484,7 +484,10 @@ impl Remediate {
         now: i64,
     ) -> Result<Decision, Retry> {
         let (live, evidence) = match (subject.cluster_arn(), subject.task_arn()) {
-            (Some(cluster), Some(task)) if playbook.actions != [Action::Record] => {
+            // A sample is refused whatever its task looks like: no need to look.
+            (Some(cluster), Some(task))
+                if playbook.actions != [Action::Record] && !subject.finding.is_sample() =>
+            {
                 ecs::live_task(&self.ecs, cluster, task).await?
             }
             (_, None) => (LiveTask::Missing("the finding names no task".into()), None),

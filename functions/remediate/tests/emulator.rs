@@ -953,3 +953,44 @@ async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
     assert_eq!(out["batchItemFailures"], json!([]), "now a duplicate");
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
 }
+
+/// A source's sample finding reaches remediation like any other and is refused, without a look at
+/// (let alone a stop of) the task it names.
+#[tokio::test]
+async fn a_sample_finding_is_refused_without_touching_the_task() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let events = p
+        .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
+        .await;
+    let mut event: Value = serde_json::from_str(&events[0]).unwrap();
+    event["detail"]["finding"]["tags"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(vigil_model::SAMPLE_TAG));
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    p.emulator.reset_api_calls();
+    assert!(
+        remediate
+            .process(&[event.to_string()], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.emulator.calls("ecs", "DescribeTasks"), 0);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
+    let records = p.action_records().await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(s(&records[0], "outcome"), "refused");
+    let decision: Value = serde_json::from_str(s(&records[0], "decision")).unwrap();
+    assert!(
+        decision["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not_a_sample"),
+        "{decision}"
+    );
+}
