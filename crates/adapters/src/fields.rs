@@ -95,27 +95,44 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
     pub fn network(&self, event_type: Option<&str>) -> Option<Network> {
         let connection =
             clean_opt(self.get("fd.name").as_deref(), 512).filter(|c| c.contains("->"));
-        let (mut local_ip, mut local_port, mut remote_ip, mut remote_port) = (
-            self.get("fd.lip"),
-            self.int("fd.lport").and_then(port),
-            self.get("fd.rip"),
-            self.int("fd.rport").and_then(port),
-        );
-        // `fd.name` of a socket is `CLIENT:PORT->SERVER:PORT`; from the process's side of a connect()
-        // the client end is local. Used only where the explicit local/remote fields are absent.
-        if let Some((l, r)) = connection.as_deref().and_then(|c| c.split_once("->")) {
-            let (lip, lport) = split_host_port(l);
-            let (rip, rport) = split_host_port(r);
-            local_ip = local_ip.or(lip.map(Cow::Owned));
-            local_port = local_port.or(lport);
-            remote_ip = remote_ip.or(rip.map(Cow::Owned));
-            remote_port = remote_port.or(rport);
-        }
         let direction = match event_type {
             Some("connect" | "sendto" | "sendmsg") => Some(NetworkDirection::Outbound),
             Some("accept" | "accept4" | "listen" | "recvfrom") => Some(NetworkDirection::Inbound),
             _ => None,
         };
+        // Whether the process is the server end: `fd.is_server` when Falco gives it, else from
+        // the calls only a server makes (a client's recvfrom on its own connection is not one).
+        let is_server = match self.get("fd.is_server").as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => matches!(event_type, Some("accept" | "accept4" | "listen")),
+        };
+        // A socket's `fd.name` is `CLIENT:PORT->SERVER:PORT` whichever side the process is on
+        // (libsinsp swaps the tuple for server sockets); `fd.cip`/`fd.sip` name the same ends.
+        // `fd.lip`/`fd.rip` say local and remote outright and win.
+        let (mut client_ip, mut client_port, mut server_ip, mut server_port) = (
+            self.get("fd.cip"),
+            self.int("fd.cport").and_then(port),
+            self.get("fd.sip"),
+            self.int("fd.sport").and_then(port),
+        );
+        if let Some((c, s)) = connection.as_deref().and_then(|c| c.split_once("->")) {
+            let (cip, cport) = split_host_port(c);
+            let (sip, sport) = split_host_port(s);
+            client_ip = client_ip.or(cip.map(Cow::Owned));
+            client_port = client_port.or(cport);
+            server_ip = server_ip.or(sip.map(Cow::Owned));
+            server_port = server_port.or(sport);
+        }
+        let ((own_ip, own_port), (peer_ip, peer_port)) = if is_server {
+            ((server_ip, server_port), (client_ip, client_port))
+        } else {
+            ((client_ip, client_port), (server_ip, server_port))
+        };
+        let local_ip = self.get("fd.lip").or(own_ip);
+        let local_port = self.int("fd.lport").and_then(port).or(own_port);
+        let remote_ip = self.get("fd.rip").or(peer_ip);
+        let remote_port = self.int("fd.rport").and_then(port).or(peer_port);
         let n = Network {
             direction,
             protocol: clean_opt(self.get("fd.l4proto").as_deref(), 16),
@@ -124,8 +141,25 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
             remote_ip: remote_ip.and_then(|ip| clean_opt(Some(&ip), 64)),
             remote_port,
             connection,
+            // The name Falco resolved for the remote end, when its rules asked for one.
+            domain: clean_opt(
+                self.get("fd.rip.name")
+                    .or_else(|| {
+                        self.get(if is_server {
+                            "fd.cip.name"
+                        } else {
+                            "fd.sip.name"
+                        })
+                    })
+                    .as_deref(),
+                253,
+            ),
         };
-        (n.remote_ip.is_some() || n.connection.is_some() || n.protocol.is_some()).then_some(n)
+        (n.remote_ip.is_some()
+            || n.connection.is_some()
+            || n.protocol.is_some()
+            || n.domain.is_some())
+        .then_some(n)
     }
 }
 
@@ -256,6 +290,32 @@ mod tests {
         assert_eq!(n.direction, Some(NetworkDirection::Outbound));
         let v = json!({"fd.name": "/etc/shadow"});
         assert!(FieldMap(v.as_object()).network(None).is_none());
+    }
+
+    /// An accepted connection: `fd.name` still puts the client (the attacker) first, and the
+    /// process is the server, so the client is the remote end.
+    #[test]
+    fn an_accepted_connection_has_the_client_as_remote() {
+        let v = json!({"fd.name": "203.0.113.9:51234->10.0.0.5:22", "fd.l4proto": "tcp"});
+        let n = FieldMap(v.as_object()).network(Some("accept")).unwrap();
+        assert_eq!(n.direction, Some(NetworkDirection::Inbound));
+        assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(n.remote_port, Some(51234));
+        assert_eq!(n.local_ip.as_deref(), Some("10.0.0.5"));
+        assert_eq!(n.local_port, Some(22));
+        // A client reading its own connection is still the client.
+        let n = FieldMap(v.as_object()).network(Some("recvfrom")).unwrap();
+        assert_eq!(n.remote_ip.as_deref(), Some("10.0.0.5"));
+        // fd.is_server, and the client/server fields, say it outright.
+        let v = json!({"fd.cip": "203.0.113.9", "fd.cport": 40000, "fd.sip": "10.0.0.5",
+            "fd.sport": 8080, "fd.is_server": true});
+        let n = FieldMap(v.as_object()).network(Some("read")).unwrap();
+        assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(n.local_port, Some(8080));
+        // fd.rip, when given, wins over everything.
+        let v = json!({"fd.name": "203.0.113.9:51234->10.0.0.5:22", "fd.rip": "198.51.100.7"});
+        let n = FieldMap(v.as_object()).network(Some("accept")).unwrap();
+        assert_eq!(n.remote_ip.as_deref(), Some("198.51.100.7"));
     }
 
     #[test]

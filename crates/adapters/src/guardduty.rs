@@ -219,6 +219,16 @@ fn process(rt: &Obj<'_>) -> Result<Option<Process>, AdapterError> {
 }
 
 fn network(action: &Obj<'_>) -> Result<Option<Network>, AdapterError> {
+    // `…!DNS` findings (`CryptoCurrency:Runtime/BitcoinTool.B!DNS`) carry the domain looked up.
+    if let Some(dns) = action.obj("dnsRequestAction")? {
+        let n = Network {
+            direction: Some(NetworkDirection::Outbound),
+            protocol: clean_opt(dns.str("protocol")?, 16),
+            domain: clean_opt(dns.str("domain")?, 253),
+            ..Network::default()
+        };
+        return Ok((!n.is_empty()).then_some(n));
+    }
     let Some(nc) = action.obj("networkConnectionAction")? else {
         return Ok(None);
     };
@@ -249,6 +259,7 @@ fn network(action: &Obj<'_>) -> Result<Option<Network>, AdapterError> {
         remote_ip: ip(nc.obj("remoteIpDetails")?)?,
         remote_port: port(nc.obj("remotePortDetails")?)?,
         connection: None,
+        domain: None,
     };
     Ok((!n.is_empty()).then_some(n))
 }

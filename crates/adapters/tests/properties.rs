@@ -301,7 +301,7 @@ proptest! {
     fn hostile_falco_alerts_are_refused_or_sanitized(
         envelope in edits([common::envelope_paths(), common::falco_paths(&["detail"])].concat()),
         bare in edits(common::falco_paths(&[])),
-        wrapper in (hostile_value(), hostile_value()),
+        wrapper in (hostile_value(), hostile_value(), hostile_value()),
         shape in 0..3u8,
     ) {
         let bytes = match shape {
@@ -310,7 +310,7 @@ proptest! {
             // FireLens: the alert is a JSON string in `log`, next to the wrapper's ECS fields.
             _ => {
                 let alert = String::from_utf8_lossy(&hostile_event("falco-public-1.json", &bare)).into_owned();
-                let record = json!({"log": alert, "ecs_task_arn": wrapper.0, "ecs_cluster": wrapper.1});
+                let record = json!({"log": alert, "ecs_task_arn": wrapper.0, "ecs_cluster": wrapper.1, "container_id": wrapper.2});
                 with_markers(serde_json::to_vec(&record).unwrap())
             }
         };

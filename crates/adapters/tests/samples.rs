@@ -272,6 +272,36 @@ fn guardduty_sample_findings_are_marked() {
     }
 }
 
+/// `…!DNS` runtime findings name the domain looked up (`dnsRequestAction`), which reaches ASFF as
+/// `Network.DestinationDomain`.
+#[test]
+fn guardduty_dns_findings_keep_the_domain() {
+    let mut v: Value = serde_json::from_slice(&fixture("guardduty-ecs-runtime.json")).unwrap();
+    v["detail"]["type"] = json!("CryptoCurrency:Runtime/BitcoinTool.B!DNS");
+    v["detail"]["service"]["action"] = json!({
+        "actionType": "DNS_REQUEST",
+        "dnsRequestAction": {"domain": "pool.example-mining.com", "protocol": "UDP", "blocked": false}
+    });
+    let f = finding_json(&v);
+    let n = f.network.as_ref().unwrap();
+    assert_eq!(n.domain.as_deref(), Some("pool.example-mining.com"));
+    assert_eq!(n.protocol.as_deref(), Some("UDP"));
+    let asff = vigil_asff::to_asff(
+        &f,
+        &vigil_asff::MappingContext {
+            now: chrono::Utc::now(),
+        },
+    )
+    .unwrap();
+    let net = serde_json::to_value(&asff).unwrap()["Network"].clone();
+    assert_eq!(
+        net["DestinationDomain"],
+        json!("pool.example-mining.com"),
+        "{net}"
+    );
+    assert_eq!(net["Direction"], json!("OUT"));
+}
+
 #[test]
 fn guardduty_variations() {
     let base: Value = serde_json::from_slice(&fixture("guardduty-ecs-runtime.json")).unwrap();

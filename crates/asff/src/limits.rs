@@ -18,6 +18,8 @@ pub const MAX_PROCESS_NAME: usize = 64;
 pub const MAX_PROCESS_PATH: usize = 512;
 pub const MAX_SEVERITY_ORIGINAL: usize = 64;
 pub const MAX_NETWORK_PROTOCOL: usize = 16;
+/// `Network.DestinationDomain`.
+pub const MAX_NETWORK_DOMAIN: usize = 128;
 pub const MAX_GENERIC_STRING: usize = 256;
 /// The largest single finding BatchImportFindings accepts.
 pub const MAX_FINDING_BYTES: usize = 240 * 1024;

@@ -521,8 +521,14 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
         destination_ip_v4: v4(dst),
         destination_ip_v6: v6(dst),
         destination_port: dst_port,
+        destination_domain: n
+            .domain
+            .as_deref()
+            .map(|d| clean(d, MAX_NETWORK_DOMAIN, false))
+            .filter(|d| !d.is_empty()),
     };
-    (net.source_ip_v4.is_some()
+    (net.destination_domain.is_some()
+        || net.source_ip_v4.is_some()
         || net.destination_ip_v4.is_some()
         || net.source_ip_v6.is_some()
         || net.destination_ip_v6.is_some())
@@ -617,7 +623,8 @@ pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
         total += 4 * FIELD + opt(&p.name) + opt(&p.path);
     }
     if let Some(n) = &r.network {
-        total += 8 * FIELD
+        total += 9 * FIELD
+            + opt(&n.destination_domain)
             + opt(&n.direction)
             + opt(&n.protocol)
             + opt(&n.source_ip_v4)

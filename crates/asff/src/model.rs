@@ -101,4 +101,6 @@ pub struct AsffNetwork {
     pub destination_ip_v6: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub destination_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub destination_domain: Option<String>,
 }

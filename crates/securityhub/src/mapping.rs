@@ -147,6 +147,7 @@ fn network(n: &AsffNetwork) -> Result<Network, MappingError> {
         .set_destination_ipv4(n.destination_ip_v4.clone())
         .set_destination_ipv6(n.destination_ip_v6.clone())
         .set_destination_port(n.destination_port.map(i32::from))
+        .set_destination_domain(n.destination_domain.clone())
         .build())
 }
 
@@ -380,6 +381,7 @@ mod tests {
             local_port: Some(40000),
             remote_ip: Some("203.0.113.9".into()),
             remote_port: Some(443),
+            domain: Some("api.example.com".into()),
             ..Default::default()
         });
         let f = f.seal();
@@ -466,6 +468,7 @@ mod tests {
         assert_eq!(n.source_port(), Some(40000));
         assert_eq!(n.destination_ipv4(), Some("203.0.113.9"));
         assert_eq!(n.destination_port(), Some(443));
+        assert_eq!(n.destination_domain(), Some("api.example.com"));
     }
 
     #[test]
