@@ -294,6 +294,7 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
             "trusted_source",
             "trusted_account",
             "allowed_cluster",
+            "not_a_sample",
             "protected",
             "task_running",
             "last_task",

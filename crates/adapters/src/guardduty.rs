@@ -194,7 +194,17 @@ fn process(rt: &Obj<'_>) -> Result<Option<Process>, AdapterError> {
     let Some(p) = rt.obj("process")? else {
         return Ok(None);
     };
-    let parent = p.objs("lineage")?.into_iter().next();
+    // The parent is the lineage entry whose `uuid` is the process's `parentUuid`; the order of
+    // `lineage` is not documented, so the first entry is only the fallback.
+    let lineage = p.objs("lineage")?;
+    let parent_uuid = p.str("parentUuid")?;
+    let by_uuid = match parent_uuid {
+        Some(id) => lineage
+            .iter()
+            .position(|l| l.str("uuid").ok().flatten() == Some(id)),
+        None => None,
+    };
+    let parent = lineage.into_iter().nth(by_uuid.unwrap_or(0));
     let command_line = match rt.obj("context")? {
         Some(c) => clean_opt(c.str("commandLineExample")?, 2048),
         None => None,

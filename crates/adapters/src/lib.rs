@@ -110,8 +110,14 @@ fn parse_root(
     }
 
     match shape_of(&root) {
+        // Fluent Bit may also merge the alert's keys into the record, beside FireLens's fields.
         Some(Kind::Falco) => {
-            falco::parse(&root, None, &Default::default(), ctx, raw()).map(SourceEvent::Finding)
+            let wrapper = falco::WrapperContext {
+                task_arn: root.str("ecs_task_arn")?.map(str::to_owned),
+                cluster: root.str("ecs_cluster")?.map(str::to_owned),
+                container_id: root.str("container_id")?.map(str::to_owned),
+            };
+            falco::parse(&root, None, &wrapper, ctx, raw()).map(SourceEvent::Finding)
         }
         Some(Kind::GuardDuty) => {
             guardduty::parse(&root, None, ctx, raw()).map(SourceEvent::Finding)

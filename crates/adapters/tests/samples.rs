@@ -237,6 +237,16 @@ fn falco_variations() {
     let f = wrapped(json!("0123456789ab"));
     assert_eq!(f.resource.task_arn, None);
     assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    // Fluent Bit's merged form: the alert's keys at the top of the record, FireLens's beside them.
+    let mut merged = falco_sample()["detail"].clone();
+    merged["output_fields"] = json!({"container.id": "host"});
+    merged["ecs_task_arn"] = json!(TASK);
+    merged["ecs_cluster"] = json!("FargateCluster");
+    merged["container_id"] = json!(falco_container);
+    let f = in_account(&merged);
+    assert_eq!(f.resource.task_arn.as_deref(), Some(TASK));
+    merged["output_fields"] = json!({"container.id": "0123456789ab"});
+    assert_eq!(in_account(&merged).resource.task_arn, None);
     // Without the logger's container id, a named container cannot be matched: no task either.
     let mut alert = falco_sample()["detail"].clone();
     alert["output_fields"] = json!({"container.id": "ad64cbc71c7f"});
@@ -300,6 +310,30 @@ fn guardduty_dns_findings_keep_the_domain() {
         "{net}"
     );
     assert_eq!(net["Direction"], json!("OUT"));
+}
+
+/// The parent process is the lineage entry named by `parentUuid`, wherever it is in `lineage`.
+#[test]
+fn guardduty_parent_process_follows_parent_uuid() {
+    let mut v: Value = serde_json::from_slice(&fixture("guardduty-ecs-runtime.json")).unwrap();
+    let process = &mut v["detail"]["service"]["runtimeDetails"]["process"];
+    process["parentUuid"] = json!("p-2");
+    process["lineage"] = json!([
+        {"uuid": "p-9", "name": "containerd-shim", "pid": 1},
+        {"uuid": "p-2", "name": "node", "pid": 7},
+    ]);
+    let p = finding_json(&v).process.unwrap();
+    assert_eq!(p.parent_name.as_deref(), Some("node"));
+    assert_eq!(p.parent_pid, Some(7));
+    // Without parentUuid (or a match), the first entry.
+    v["detail"]["service"]["runtimeDetails"]["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("parentUuid");
+    assert_eq!(
+        finding_json(&v).process.unwrap().parent_name.as_deref(),
+        Some("containerd-shim")
+    );
 }
 
 #[test]

@@ -386,6 +386,8 @@ pub fn guardduty_paths() -> Vec<Vec<&'static str>> {
         d(&[proc[0], proc[1], proc[2], "lineage"]),
         d(&[proc[0], proc[1], proc[2], "lineage", "0", "name"]),
         d(&[proc[0], proc[1], proc[2], "lineage", "0", "pid"]),
+        d(&[proc[0], proc[1], proc[2], "lineage", "0", "uuid"]),
+        d(&[proc[0], proc[1], proc[2], "parentUuid"]),
     ];
     for k in ["arn", "definitionArn", "group", "launchType"] {
         out.push(d(&[task[0], task[1], task[2], k]));
