@@ -21,6 +21,12 @@ pub use model::{
 };
 pub use provision::{ProvisionedStack, QueueHandle, provision};
 
+/// A template as JSON, every intrinsic in long form (`{"Fn::GetAtt": ["R", "Arn"]}`), unresolved:
+/// for checks of what the model does not keep (IAM and bus policies).
+pub fn template_document(text: &str) -> Result<serde_json::Value, Error> {
+    template::to_json(text)
+}
+
 /// Reading the template or provisioning it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -163,9 +163,27 @@ impl Stack {
         name
     }
 
-    /// The repository's `infra/template.yaml`.
+    /// The repository's `infra/template.yaml`: the one of the checkout being run, found from the
+    /// running package's directory (`CARGO_MANIFEST_DIR` under `cargo test`/`cargo run`) or the
+    /// current directory, else where this crate was compiled (clones sharing a target directory
+    /// may reuse each other's compiled crate).
     pub fn repo_template() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml")
+        const TEMPLATE: &str = "infra/template.yaml";
+        let starts = [
+            std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+            std::env::current_dir().ok(),
+        ];
+        starts
+            .iter()
+            .flatten()
+            .flat_map(|start| start.ancestors())
+            .map(|dir| dir.join(TEMPLATE))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(TEMPLATE)
+            })
     }
 
     /// Reads and resolves a template file.

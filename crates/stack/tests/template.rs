@@ -184,3 +184,62 @@ Resources:
     assert_eq!(s.rules[0].targets[0].queue, "Q");
     assert!(Stack::from_yaml("Resources: { A: !Bogus x }", &Options::default()).is_err());
 }
+
+/// Remediation acts only on `vigil` events from the agent bus; the bus policy refuses them to every
+/// principal but the function roles (an explicit Deny binds this account's own principals too), and
+/// each function role may put nothing else.
+#[test]
+fn only_the_function_roles_may_put_vigil_events_on_the_agent_bus() {
+    let text = std::fs::read_to_string(Stack::repo_template()).unwrap();
+    let doc = vigil_stack::template_document(&text).unwrap();
+    let resources = doc["Resources"].as_object().unwrap();
+    let publishers: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
+        .filter(|(_, r)| {
+            r.pointer("/Properties/Policies")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+                .flat_map(|p| {
+                    p.pointer("/PolicyDocument/Statement")
+                        .and_then(|s| s.as_array())
+                })
+                .flatten()
+                .any(|st| {
+                    let puts = st["Action"] == "events:PutEvents"
+                        || st["Action"]
+                            .as_array()
+                            .is_some_and(|a| a.contains(&json!("events:PutEvents")));
+                    if puts {
+                        assert_eq!(
+                            st.pointer("/Condition/StringEquals/events:source"),
+                            Some(&json!("vigil")),
+                            "a function role puts only vigil events: {st}"
+                        );
+                    }
+                    puts
+                })
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(publishers, ["EnrichRole", "IngestRole", "RemediateRole"]);
+
+    let statements = resources["AgentBus"]["Properties"]["Policy"]["Statement"]
+        .as_array()
+        .unwrap();
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a Deny statement on the agent bus");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Action"], "events:PutEvents");
+    assert_eq!(deny["Condition"]["StringEquals"]["events:source"], "vigil");
+    let exempt: Vec<&str> = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["Fn::GetAtt"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(exempt, ["IngestRole", "EnrichRole", "RemediateRole"]);
+}

@@ -188,10 +188,28 @@ impl Emulator {
         (child, stdin, endpoint)
     }
 
+    /// The launcher script of the checkout being run: found from the running package's directory
+    /// (cargo sets `CARGO_MANIFEST_DIR` for `cargo test` and `cargo run`) or the current
+    /// directory, else where this crate was compiled. Clones that share one target directory (as
+    /// CI's cache does) may reuse each other's compiled testkit, whose compile-time path names the
+    /// other clone.
     fn launcher() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("python")
-            .join("vigil_emulator.py")
+        const SCRIPT: &str = "crates/testkit/python/vigil_emulator.py";
+        let starts = [
+            std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+            std::env::current_dir().ok(),
+        ];
+        starts
+            .iter()
+            .flatten()
+            .flat_map(|start| start.ancestors())
+            .map(|dir| dir.join(SCRIPT))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("python")
+                    .join("vigil_emulator.py")
+            })
     }
 
     /// `http://127.0.0.1:PORT`
