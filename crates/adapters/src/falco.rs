@@ -14,7 +14,9 @@ use vigil_model::{Container, Finding, RawEvent, Severity, Source};
 /// `ecs_cluster`, `container_id`). It describes the container that *wrote* the alert, which is
 /// Falco's own: its task is the alert's only when the alert is about that container or names none
 /// (Falco beside the workload, as on Fargate). A Falco daemon on an EC2 host alerting on another
-/// container shares only the cluster; taking its task would point remediation at Falco itself.
+/// container shares only the cluster; taking its task would point remediation at Falco itself. A
+/// host-level alert (`container.id` `host`) is not the logger's either: on an EC2 host the daemon's
+/// task is not the host.
 #[derive(Default)]
 pub struct WrapperContext {
     pub task_arn: Option<String>,
@@ -26,7 +28,7 @@ impl WrapperContext {
     /// Whether the wrapper's task is the task of the alert's container (`container.id`).
     fn task_applies_to(&self, alert_container: Option<&str>) -> bool {
         match alert_container.map(str::trim) {
-            None | Some("" | "host") => true,
+            None | Some("") => true,
             Some(id) => self.container_id.as_deref().is_some_and(|logger| {
                 // Falco prints the 12-character short id; FireLens the full 64.
                 let (short, long) = if id.len() <= logger.len() {

@@ -186,10 +186,11 @@ fn split_host_port(s: &str) -> (Option<String>, Option<u16>) {
 pub const MAX_TAGS: usize = 64;
 
 /// A source's tags cleaned (single line, ≤ 128 characters), empty ones dropped, at most [`MAX_TAGS`].
+/// Tags in Vigil's own `vigil:` namespace (such as the sample marker) are Vigil's to set.
 pub fn clean_tags(tags: Vec<String>) -> Vec<String> {
     tags.iter()
         .map(|t| clean(t, 128, false))
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.is_empty() && !t.to_ascii_lowercase().starts_with("vigil:"))
         .take(MAX_TAGS)
         .collect()
 }

@@ -197,7 +197,8 @@ fn process(rt: &Obj<'_>) -> Result<Option<Process>, AdapterError> {
     // The parent is the lineage entry whose `uuid` is the process's `parentUuid`; the order of
     // `lineage` is not documented, so the first entry is only the fallback.
     let lineage = p.objs("lineage")?;
-    let parent_uuid = p.str("parentUuid")?;
+    // Informational: a malformed value only loses the match, never the finding.
+    let parent_uuid = p.str("parentUuid").ok().flatten();
     let by_uuid = match parent_uuid {
         Some(id) => lineage
             .iter()
@@ -233,8 +234,8 @@ fn network(action: &Obj<'_>) -> Result<Option<Network>, AdapterError> {
     if let Some(dns) = action.obj("dnsRequestAction")? {
         let n = Network {
             direction: Some(NetworkDirection::Outbound),
-            protocol: clean_opt(dns.str("protocol")?, 16),
-            domain: clean_opt(dns.str("domain")?, 253),
+            protocol: clean_opt(dns.str("protocol").ok().flatten(), 16),
+            domain: clean_opt(dns.str("domain").ok().flatten(), 253),
             ..Network::default()
         };
         return Ok((!n.is_empty()).then_some(n));

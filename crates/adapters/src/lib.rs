@@ -103,7 +103,7 @@ fn parse_root(
             let wrapper = falco::WrapperContext {
                 task_arn: root.str("ecs_task_arn")?.map(str::to_owned),
                 cluster: root.str("ecs_cluster")?.map(str::to_owned),
-                container_id: root.str("container_id")?.map(str::to_owned),
+                container_id: root.str("container_id").ok().flatten().map(str::to_owned),
             };
             return falco::parse(&alert, None, &wrapper, ctx, raw()).map(SourceEvent::Finding);
         }
@@ -112,10 +112,12 @@ fn parse_root(
     match shape_of(&root) {
         // Fluent Bit may also merge the alert's keys into the record, beside FireLens's fields.
         Some(Kind::Falco) => {
+            // Informational beside a bare alert: a malformed one is ignored, not fatal.
+            let text = |k: &str| root.str(k).ok().flatten().map(str::to_owned);
             let wrapper = falco::WrapperContext {
-                task_arn: root.str("ecs_task_arn")?.map(str::to_owned),
-                cluster: root.str("ecs_cluster")?.map(str::to_owned),
-                container_id: root.str("container_id")?.map(str::to_owned),
+                task_arn: text("ecs_task_arn"),
+                cluster: text("ecs_cluster"),
+                container_id: text("container_id"),
             };
             falco::parse(&root, None, &wrapper, ctx, raw()).map(SourceEvent::Finding)
         }

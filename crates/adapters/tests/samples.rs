@@ -227,19 +227,21 @@ fn falco_variations() {
         }))
     };
     // Falco beside the workload (Fargate): no container of its own in the alert, or the logger's.
-    for same in [json!("host"), json!(null), json!("ad64cbc71c7f")] {
+    for same in [json!(null), json!(""), json!("ad64cbc71c7f")] {
         let f = wrapped(same.clone());
         assert_eq!(f.resource.task_arn.as_deref(), Some(TASK), "{same}");
         assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
     }
-    // A Falco daemon alerting on another container of the host: the cluster is shared, the task
-    // is Falco's and not the alert's.
-    let f = wrapped(json!("0123456789ab"));
-    assert_eq!(f.resource.task_arn, None);
-    assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    // A Falco daemon alerting on another container of the host, or on the host itself: the cluster
+    // is shared, the task is Falco's and not the alert's.
+    for other in [json!("0123456789ab"), json!("host")] {
+        let f = wrapped(other.clone());
+        assert_eq!(f.resource.task_arn, None, "{other}");
+        assert_eq!(f.resource.cluster_arn.as_deref(), Some(CLUSTER));
+    }
     // Fluent Bit's merged form: the alert's keys at the top of the record, FireLens's beside them.
     let mut merged = falco_sample()["detail"].clone();
-    merged["output_fields"] = json!({"container.id": "host"});
+    merged["output_fields"] = json!({"container.id": ""});
     merged["ecs_task_arn"] = json!(TASK);
     merged["ecs_cluster"] = json!("FargateCluster");
     merged["container_id"] = json!(falco_container);
@@ -271,6 +273,16 @@ fn guardduty_sample_findings_are_marked() {
     assert!(f.is_sample());
     assert!(f.title.starts_with("[SAMPLE] "), "{}", f.title);
     assert_eq!(f.resource.task_arn, real.resource.task_arn);
+    assert_ne!(
+        f.fingerprint, real.fingerprint,
+        "a sample's decision never stands for a real finding"
+    );
+    // Only Vigil sets its own namespace: a source's `vigil:sample` tag is dropped.
+    let mut falco = falco_sample();
+    falco["detail"]["tags"] = json!(["container", "vigil:sample", "VIGIL:other"]);
+    let f = finding_json(&falco);
+    assert!(!f.is_sample());
+    assert_eq!(f.tags, ["container"]);
     // Other additionalInfo, even malformed, is not a sample and not an error.
     for info in [
         json!({"value": "{\"sample\":false}", "type": "default"}),

@@ -200,7 +200,7 @@ pub struct Network {
     /// The connection as the source wrote it (Falco `fd.name`, e.g. `10.0.0.1:5432->203.0.113.9:443`).
     pub connection: Option<String>,
     /// The domain looked up or connected to (GuardDuty's `dnsRequestAction.domain`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub domain: Option<String>,
 }
 

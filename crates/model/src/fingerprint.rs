@@ -52,6 +52,10 @@ impl FindingFingerprint {
                 field("cluster", r.cluster_arn.as_deref());
             }
         }
+        // A source's sample is never the same finding as a real one (only samples hash this).
+        if finding.is_sample() {
+            field("sample", Some("true"));
+        }
         field("container_name", r.container.name.as_deref());
         let exe = finding
             .process

@@ -177,6 +177,8 @@ impl Stack {
             .iter()
             .flatten()
             .flat_map(|start| start.ancestors())
+            // Vigil's own checkout, not another project's template.
+            .filter(|dir| dir.join("crates/stack/Cargo.toml").is_file())
             .map(|dir| dir.join(TEMPLATE))
             .find(|candidate| candidate.is_file())
             .unwrap_or_else(|| {
