@@ -730,24 +730,35 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
     assert_eq!(p.executed.drain().await.len(), 1);
 }
 
-/// The claim on an action record is exclusive while its lease lives, passes to another attempt
-/// once it runs out, and a slow former holder can no longer write.
-#[tokio::test]
-async fn a_live_claim_is_exclusive_and_an_expired_one_is_taken_over() {
-    use vigil_remediate::action_record::{ActionKey, ActionStore, Claim, RecordError};
-    let emulator = Emulator::start();
-    emulator.create_table().await;
-    let store = ActionStore::new(
+/// An action store with a 60 s lease on the emulator's table, and one record's key.
+async fn claim_fixture(
+    emulator: &Emulator,
+) -> (
+    vigil_remediate::action_record::ActionStore,
+    vigil_remediate::action_record::ActionKey,
+) {
+    let store = vigil_remediate::action_record::ActionStore::new(
         aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await),
         TABLE_NAME,
         60,
         86_400,
     );
-    let key = ActionKey {
+    let key = vigil_remediate::action_record::ActionKey {
         fingerprint: "v1-abc".into(),
         task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/t1".into(),
         mode: vigil_playbook::Mode::Enforce,
     };
+    (store, key)
+}
+
+/// The claim on an action record is exclusive while its lease lives, passes to another attempt
+/// once it runs out, and a slow former holder can no longer write.
+#[tokio::test]
+async fn a_live_claim_is_exclusive_and_an_expired_one_is_taken_over() {
+    use vigil_remediate::action_record::{Claim, RecordError};
+    let emulator = Emulator::start();
+    emulator.create_table().await;
+    let (store, key) = claim_fixture(&emulator).await;
     assert!(matches!(
         store.claim(&key, "a", None, 100).await.unwrap(),
         Claim::Owned(_)
@@ -781,23 +792,14 @@ async fn a_live_claim_is_exclusive_and_an_expired_one_is_taken_over() {
 }
 
 /// A later receive of the same SQS message takes the lease of an earlier receive's attempt at once
-/// (that attempt is over); another message, or the same receive again, waits for the lease.
+/// (that attempt is over); another message, or the same receive again, is told which message holds
+/// the claim.
 #[tokio::test]
 async fn a_later_receive_of_the_same_message_takes_its_earlier_attempts_lease() {
-    use vigil_remediate::action_record::{ActionKey, ActionStore, Claim, Delivery, RecordError};
+    use vigil_remediate::action_record::{Claim, Delivery, RecordError};
     let emulator = Emulator::start();
     emulator.create_table().await;
-    let store = ActionStore::new(
-        aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await),
-        TABLE_NAME,
-        60,
-        86_400,
-    );
-    let key = ActionKey {
-        fingerprint: "v1-abc".into(),
-        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/t1".into(),
-        mode: vigil_playbook::Mode::Enforce,
-    };
+    let (store, key) = claim_fixture(&emulator).await;
     let receive = |id: &str, count| Delivery {
         message_id: id.into(),
         receive_count: count,
@@ -848,6 +850,25 @@ async fn a_later_receive_of_the_same_message_takes_its_earlier_attempts_lease() 
     assert!(matches!(
         store.complete(&key, "a", 103).await,
         Err(RecordError::LostLease(_))
+    ));
+    // Receive counts compare as numbers (10 follows 9, though "10" < "9" as text).
+    assert!(owned(
+        store
+            .claim(&key, "e9", Some(&receive("m1", 9)), 104)
+            .await
+            .unwrap()
+    ));
+    assert!(owned(
+        store
+            .claim(&key, "e10", Some(&receive("m1", 10)), 105)
+            .await
+            .unwrap()
+    ));
+    assert!(!owned(
+        store
+            .claim(&key, "e9b", Some(&receive("m1", 9)), 106)
+            .await
+            .unwrap()
     ));
     // An owner without a delivery clears the message, so an old receive count cannot match it.
     assert!(owned(store.claim(&key, "f", None, 200).await.unwrap()));
