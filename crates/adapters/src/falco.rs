@@ -145,13 +145,7 @@ fn container(f: &FieldMap<ObjRef<'_>>) -> Container {
     let id = f
         .get_any(&["container.full_id", "container.id"])
         .filter(|id| id != "host");
-    let image = f.get("container.image").or_else(|| {
-        let repo = f.get("container.image.repository")?;
-        Some(match f.get("container.image.tag") {
-            Some(tag) => Cow::Owned(format!("{repo}:{tag}")),
-            None => repo,
-        })
-    });
+    let image = f.get("container.image").or_else(|| f.image_from_parts());
     Container {
         // The ECS label is the task definition's container name; `container.name` is Docker's
         // generated one (`ecs-family-1-app-…`) on EC2.

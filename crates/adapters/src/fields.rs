@@ -74,6 +74,15 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
         .find_map(|(prefix, suffix)| field_text(map.get_composed(prefix, key, suffix)?))
     }
 
+    /// The image from `container.image.repository` and `container.image.tag`, as Falco and Sysdig
+    /// give them apart.
+    pub fn image_from_parts(&self) -> Option<Cow<'a, str>> {
+        Some(with_tag(
+            self.get("container.image.repository")?,
+            self.get("container.image.tag"),
+        ))
+    }
+
     pub fn process(&self) -> Option<Process> {
         let p = Process {
             name: clean_opt(self.get("proc.name").as_deref(), 256),
@@ -161,6 +170,20 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
             || n.domain.is_some())
         .then_some(n)
     }
+}
+
+/// `repo:tag`, unless the repository already names a tag or a digest.
+pub fn with_tag<'s>(repo: Cow<'s, str>, tag: Option<Cow<'s, str>>) -> Cow<'s, str> {
+    match tag {
+        Some(tag) if !repo.contains('@') && !has_tag(&repo) => Cow::Owned(format!("{repo}:{tag}")),
+        _ => repo,
+    }
+}
+
+/// Whether an image reference already names a tag (`repo:tag`, not a registry port `host:5000/repo`).
+fn has_tag(reference: &str) -> bool {
+    let name = reference.rsplit('/').next().unwrap_or(reference);
+    name.contains(':')
 }
 
 fn port(p: i64) -> Option<u16> {

@@ -155,12 +155,9 @@ pub fn parse(
     );
     // The repository and tag come apart in both places; `container.image` is the whole reference.
     let image = label(&["container.image.repo"])
-        .map(|repo| with_tag(repo, label(&["container.image.tag"])))
+        .map(|repo| fields::with_tag(repo, label(&["container.image.tag"])))
         .or_else(|| label(&["container.image"]))
-        .or_else(|| {
-            let repo = f.get("container.image.repository")?;
-            Some(with_tag(repo, f.get("container.image.tag")))
-        });
+        .or_else(|| f.image_from_parts());
     c.image = clean_opt(image.as_deref(), 512);
     c.image_digest = clean_opt(
         f.get("container.image.digest")
@@ -172,18 +169,4 @@ pub fn parse(
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
     Ok(finding.seal())
-}
-
-/// `repo:tag`, unless the repository already names a tag or a digest.
-fn with_tag<'s>(repo: Cow<'s, str>, tag: Option<Cow<'s, str>>) -> Cow<'s, str> {
-    match tag {
-        Some(tag) if !repo.contains('@') && !has_tag(&repo) => Cow::Owned(format!("{repo}:{tag}")),
-        _ => repo,
-    }
-}
-
-/// Whether an image reference already names a tag (`repo:tag`, not a registry port `host:5000/repo`).
-fn has_tag(reference: &str) -> bool {
-    let name = reference.rsplit('/').next().unwrap_or(reference);
-    name.contains(':')
 }
