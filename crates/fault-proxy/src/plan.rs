@@ -32,14 +32,6 @@ impl FaultKind {
         FaultKind::DropAfterApply,
     ];
 
-    /// Whether the request reaches the upstream (and so is applied) under this fault.
-    pub fn forwards(self) -> bool {
-        matches!(
-            self,
-            FaultKind::ServerErrorAfterApply | FaultKind::Latency | FaultKind::DropAfterApply
-        )
-    }
-
     /// The variant's name, as in [`FaultStats`](crate::FaultStats) and the fault header.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -229,19 +221,9 @@ impl FaultPlan {
         self
     }
 
-    /// Sets the rates of every service without its own.
-    pub fn default_rates(mut self, rates: FaultRates) -> FaultPlan {
-        self.default = rates;
-        self
-    }
-
     pub fn with_seed(mut self, seed: u64) -> FaultPlan {
         self.seed = seed;
         self
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.seed
     }
 
     pub fn rates_for(&self, service: &str) -> &FaultRates {

@@ -87,11 +87,6 @@ impl FaultProxy {
         self.addr
     }
 
-    /// The upstream requests are forwarded to.
-    pub fn upstream(&self) -> SocketAddr {
-        self.shared.upstream
-    }
-
     /// Replaces the plan for the requests that follow (e.g. no faults for a final drain); the
     /// random sequence restarts from the new plan's seed.
     pub fn set_plan(&self, plan: FaultPlan) {

@@ -67,13 +67,14 @@ impl DeployedStack {
                 format!("stack {stack_name} has no output {k}: is it Vigil's template?")
             })
         };
+        let ingest_queue = get("IngestQueueUrl")?;
         Ok(DeployedStack {
             bus_name: get("EventBusName")?,
             bus_arn: get("EventBusArn")?,
             table_name: get("TableName")?,
-            ingest_queue: get("IngestQueueUrl")?,
+            ingest_queue: ingest_queue.clone(),
             function_queues: vec![
-                get("IngestQueueUrl")?,
+                ingest_queue,
                 get("EnrichQueueUrl")?,
                 get("RemediateQueueUrl")?,
             ],
@@ -129,7 +130,7 @@ pub async fn replay(
         if source.starts_with("aws.") {
             envelopes.push(json!({
                 "version": "0",
-                "id": e.get("id").and_then(Value::as_str).map_or_else(|| replay_id(started, i), str::to_owned),
+                "id": e.get("id").and_then(Value::as_str).map_or_else(|| replay_id(i), str::to_owned),
                 "detail-type": detail_type,
                 "source": source,
                 "account": account,
@@ -177,9 +178,7 @@ pub async fn replay(
 
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let records = dedup_records(&dynamodb, &stack.table_name, &fingerprints).await?;
-    summary.accepted = records.len() as u64;
-    let occurrences: u64 = records.iter().map(|r| r.occurrences).sum();
-    summary.duplicates = occurrences.saturating_sub(summary.accepted);
+    crate::summary::add_dedup_records(&mut summary, &records);
     let actions = action_records(&dynamodb, &stack.table_name, &fingerprints).await?;
     crate::summary::add_decisions(&mut summary, actions);
     summary.securityhub.findings = securityhub_findings(sdk, &fingerprints).await?;
@@ -198,14 +197,11 @@ fn chrono_now() -> String {
 }
 
 /// An EventBridge-like id for an AWS event the file gave none.
-fn replay_id(started: Instant, i: usize) -> String {
+fn replay_id(i: usize) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!(
-        "vigil-replay-{:x}-{i}",
-        nanos.wrapping_add(started.elapsed().as_nanos())
-    )
+    format!("vigil-replay-{nanos:x}-{i}")
 }
 
 async fn wait_until_quiet(

@@ -17,6 +17,31 @@ pub struct DedupRecord {
     pub state: String,
 }
 
+/// The dedup and action records of a table.
+pub struct Records {
+    pub dedup: Vec<DedupRecord>,
+    pub actions: Vec<ActionRecord>,
+}
+
+impl Records {
+    fn of(items: &[HashMap<String, AttributeValue>]) -> Records {
+        Records {
+            dedup: items
+                .iter()
+                .filter(|i| {
+                    s(i, record::PK).starts_with("FP#") && s(i, record::SK) == record::SK_DEDUP
+                })
+                .map(dedup_record)
+                .collect(),
+            actions: items
+                .iter()
+                .filter(|i| s(i, "pk").starts_with("ACT#"))
+                .map(action_record)
+                .collect(),
+        }
+    }
+}
+
 /// A remediation decision about one (finding, task).
 #[derive(Debug, Clone)]
 pub struct ActionRecord {
@@ -90,24 +115,17 @@ impl LocalPipeline {
 
     /// Every dedup record (`FP#…`/`DEDUP`).
     pub async fn dedup_records(&self) -> Result<Vec<DedupRecord>, String> {
-        Ok(self
-            .table_items()
-            .await?
-            .iter()
-            .filter(|i| s(i, record::PK).starts_with("FP#") && s(i, record::SK) == record::SK_DEDUP)
-            .map(dedup_record)
-            .collect())
+        Ok(Records::of(&self.table_items().await?).dedup)
     }
 
     /// Every action record (`ACT#…`), the untrusted ones included.
     pub async fn action_records(&self) -> Result<Vec<ActionRecord>, String> {
-        Ok(self
-            .table_items()
-            .await?
-            .iter()
-            .filter(|i| s(i, "pk").starts_with("ACT#"))
-            .map(action_record)
-            .collect())
+        Ok(Records::of(&self.table_items().await?).actions)
+    }
+
+    /// Both kinds of record, from one scan of the table.
+    pub async fn records(&self) -> Result<Records, String> {
+        Ok(Records::of(&self.table_items().await?))
     }
 
     /// Every finding in Security Hub, as `GetFindings` returns them.

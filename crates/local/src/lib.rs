@@ -337,7 +337,10 @@ impl LocalPipeline {
                 running[index] += 1;
                 let (functions, sqs) = (self.functions.clone(), sqs.clone());
                 in_flight.spawn(async move {
-                    let (response, errored) = functions.invoke(name, batch.event.clone()).await;
+                    let mut batch = batch;
+                    // Only the receipts and bodies are needed after the invocation.
+                    let event = std::mem::take(&mut batch.event);
+                    let (response, errored) = functions.invoke(name, event).await;
                     let settled = relay::settle(&sqs, &feed, &batch, &response).await;
                     (index, name, batch, errored, settled)
                 });

@@ -60,11 +60,12 @@ impl LocalPipeline {
             seconds,
             ..Summary::default()
         };
-        let records = self.dedup_records().await?;
-        summary.accepted = records.len() as u64;
-        let occurrences: u64 = records.iter().map(|r| r.occurrences).sum();
-        summary.duplicates = occurrences.saturating_sub(summary.accepted);
-        add_decisions(&mut summary, self.action_records().await?);
+        let crate::inspect::Records {
+            dedup: records,
+            actions,
+        } = self.records().await?;
+        add_dedup_records(&mut summary, &records);
+        add_decisions(&mut summary, actions);
         summary.severities = severities(&self.progress);
 
         let sqs = aws_sdk_sqs::Client::new(self.sdk());
@@ -107,6 +108,13 @@ impl LocalPipeline {
         summary.securityhub.findings = ids.len() as u64;
         Ok(summary)
     }
+}
+
+/// Counts the accepted findings (one dedup record each) and the duplicates among the occurrences.
+pub(crate) fn add_dedup_records(summary: &mut Summary, records: &[crate::inspect::DedupRecord]) {
+    summary.accepted = records.len() as u64;
+    let occurrences: u64 = records.iter().map(|r| r.occurrences).sum();
+    summary.duplicates = occurrences.saturating_sub(summary.accepted);
 }
 
 /// Counts the remediation decisions by outcome and lists them, in a stable order.

@@ -27,7 +27,8 @@ pub struct ProvisionedStack {
     pub table_name: String,
     /// Every queue of the template by logical id.
     pub queues: BTreeMap<String, QueueHandle>,
-    /// Rule names by logical id (the rule name is the logical id).
+    /// The rules' logical ids (each rule is named `<stack>-<LogicalId>`, as CloudFormation names
+    /// them).
     pub rules: Vec<String>,
 }
 
@@ -102,9 +103,10 @@ pub async fn provision(config: &SdkConfig, stack: &Stack) -> Result<ProvisionedS
 
     let mut rules = Vec::new();
     for rule in &stack.rules {
+        let name = stack.physical_name(&rule.logical_id, 64);
         events
             .put_rule()
-            .name(stack.physical_name(&rule.logical_id, 64))
+            .name(&name)
             .event_bus_name(rule.bus.name())
             .event_pattern(rule.pattern.to_string())
             .send()
@@ -112,7 +114,7 @@ pub async fn provision(config: &SdkConfig, stack: &Stack) -> Result<ProvisionedS
             .map_err(|e| Error::aws("events:PutRule", e.into_service_error()))?;
         let mut put = events
             .put_targets()
-            .rule(stack.physical_name(&rule.logical_id, 64))
+            .rule(&name)
             .event_bus_name(rule.bus.name());
         for t in &rule.targets {
             let mut target = Target::builder().id(&t.id).arn(&queues[&t.queue].arn);

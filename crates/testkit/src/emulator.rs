@@ -254,8 +254,9 @@ impl Emulator {
     /// count them).
     pub fn try_api_calls(&self) -> Option<ApiCalls> {
         let (head, body) = self.exchange("GET", "/_vigil/api-calls").ok()?;
-        let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
-        ok.then(|| serde_json::from_str(&body).ok()).flatten()
+        is_ok(&head)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
     }
 
     /// Zeroes the request counts.
@@ -277,10 +278,7 @@ impl Emulator {
         let (head, body) = self
             .exchange(method, path)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        assert!(
-            head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-            "{method} {path}: {head}"
-        );
+        assert!(is_ok(&head), "{method} {path}: {head}");
         body
     }
 
@@ -332,4 +330,9 @@ impl Drop for Emulator {
             let _ = std::fs::remove_file(&self.state_file);
         }
     }
+}
+
+/// A `200 OK` status line, in either HTTP version the launcher may answer with.
+fn is_ok(head: &str) -> bool {
+    head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")
 }
