@@ -183,6 +183,7 @@ fn run(command: Command) -> Result<String, String> {
             ctx: ParseContext {
                 default_account: account,
                 default_region: region,
+                ..Default::default()
             },
             json,
         }),
@@ -194,6 +195,7 @@ fn parse(args: &EventArgs) -> Result<SourceEvent, String> {
     let ctx = ParseContext {
         default_account: args.account.clone(),
         default_region: args.region.clone(),
+        ..Default::default()
     };
     vigil_adapters::parse_event(&bytes, &ctx).map_err(|e| format!("invalid event: {e}"))
 }

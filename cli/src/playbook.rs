@@ -69,7 +69,15 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
     let file = load(args.file)?;
     let mut reports = Vec::new();
     for path in args.findings {
-        let (finding, enrichment) = subject_input(path, &args.ctx)?;
+        let (mut finding, enrichment) = subject_input(path, &args.ctx)?;
+        // Read locally, the event is judged as if it had come the way its source's events do:
+        // AWS's findings through the default bus, agents' through the agent bus.
+        if finding.provenance.arrival == vigil_model::Arrival::Local {
+            finding.provenance.arrival = match finding.source {
+                vigil_model::Source::Guardduty => vigil_model::Arrival::AwsService,
+                _ => vigil_model::Arrival::AgentBus,
+            };
+        }
         let subject = Subject::new(
             &finding,
             enrichment.as_ref(),
@@ -90,7 +98,12 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
         };
         let origin = Origin {
             event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
-            event_account: finding.account.as_deref(),
+            event_account: finding
+                .provenance
+                .sender_account
+                .as_deref()
+                .or(finding.account.as_deref()),
+            now: None,
         };
         let evaluation = guardrails.evaluate(playbook, mode, &subject, origin, &LiveTask::Unknown);
         let pending = evaluation

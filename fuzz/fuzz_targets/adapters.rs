@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
     let ctx = ParseContext {
         default_account: Some("123456789012".into()),
         default_region: Some("us-east-1".into()),
+        ..Default::default()
     };
     let result = parse_delivery(data, &ctx);
     match &result {

@@ -11,6 +11,7 @@ fn main() {
     let ctx = ParseContext {
         default_account: Some("123456789012".into()),
         default_region: Some("us-east-1".into()),
+        ..Default::default()
     };
     let mapping = vigil_asff::MappingContext {
         now: chrono::Utc::now(),

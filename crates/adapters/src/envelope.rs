@@ -10,14 +10,27 @@ use vigil_model::text::clean_opt;
 #[derive(Debug, Clone, Default)]
 pub struct Envelope {
     pub id: Option<String>,
+    /// Cleaned for display and logs.
     pub source: String,
     pub detail_type: String,
+    /// Exactly as received: identity is decided on these, before any cleaning or case folding.
+    pub source_exact: String,
+    pub detail_type_exact: String,
     pub account: Option<String>,
     pub region: Option<String>,
     pub time: Option<DateTime<Utc>>,
 }
 
 impl Envelope {
+    /// An AWS service's event, by its exact source (only AWS can put `aws.*` sources on a bus, and
+    /// the agent bus's rule passes none of them).
+    pub fn is_aws_service(&self) -> bool {
+        matches!(
+            self.source_exact.as_str(),
+            crate::GUARDDUTY_SOURCE | crate::ECS_SOURCE
+        )
+    }
+
     /// An object is an envelope when it has `detail` and `detail-type` (or the SDK's `detailType`).
     pub fn detect(o: &Obj<'_>) -> Option<&'static str> {
         if !o.map.contains_key("detail") {
@@ -30,6 +43,8 @@ impl Envelope {
 
     pub fn parse(o: &Obj<'_>, detail_type_key: &str) -> Result<Self, AdapterError> {
         Ok(Envelope {
+            source_exact: o.str("source")?.unwrap_or_default().to_owned(),
+            detail_type_exact: o.str(detail_type_key)?.unwrap_or_default().to_owned(),
             id: clean_opt(o.str("id")?, 128),
             source: clean_opt(o.str("source")?, 256).unwrap_or_default(),
             detail_type: clean_opt(o.str(detail_type_key)?, 256).unwrap_or_default(),

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     Unsupported(String),
     /// The field is present with the right type but an unusable value.
     InvalidValue(String),
+    /// The event claims an origin its arrival contradicts (an AWS service's or Vigil's source, or an
+    /// AWS service's event shape, from an agent).
+    ForgedSource(String),
 }
 
 impl AdapterError {
@@ -52,6 +55,7 @@ impl AdapterError {
             ErrorKind::UnknownSource(_) => "unknown_source",
             ErrorKind::Unsupported(_) => "unsupported",
             ErrorKind::InvalidValue(_) => "invalid_value",
+            ErrorKind::ForgedSource(_) => "forged_source",
         }
     }
 }
@@ -89,6 +93,7 @@ impl AdapterError {
             ErrorKind::UnknownSource(why) => format!("unknown source ({why})"),
             ErrorKind::Unsupported(why) => format!("unsupported event ({why})"),
             ErrorKind::InvalidValue(why) => why.clone(),
+            ErrorKind::ForgedSource(why) => format!("refused ({why})"),
         };
         format!("{}: {why}", self.path)
     }

@@ -98,6 +98,7 @@ pub fn parse(
     finding.description = clean_opt(alert.str("output")?, 4096);
     finding.source_event_id =
         clean_opt(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
+    finding.provenance.producer_id = clean_opt(alert.str("uuid")?, 128);
     finding.tags = fields::clean_tags(alert.strings("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
@@ -138,7 +139,8 @@ pub fn parse(
 
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
-    Ok(finding.seal())
+    // Sealed by the caller, once the provenance is stamped.
+    Ok(finding)
 }
 
 fn container(f: &FieldMap<ObjRef<'_>>) -> Container {

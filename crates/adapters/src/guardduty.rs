@@ -153,7 +153,8 @@ pub fn parse(
     } {
         finding.network = network(&action)?;
     }
-    Ok(finding.seal())
+    // Sealed by the caller, once the provenance is stamped.
+    Ok(finding)
 }
 
 fn container(c: &Obj<'_>) -> Result<Container, AdapterError> {

@@ -21,14 +21,36 @@ pub use json::MAX_EVENT_BYTES;
 
 use json::{NodeRef, Obj};
 use serde_json::Value;
-use vigil_model::{Finding, RawEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use vigil_model::{Arrival, Finding, Provenance, RawEvent};
 
-/// Defaults for what an event may not say itself: a bare Falco alert carries no account or region,
-/// so the ingest function supplies its own.
+/// How the event arrived, and defaults for what an event may not say itself (a bare Falco alert
+/// carries no account or region, so the ingest function supplies its own).
 #[derive(Debug, Clone, Default)]
 pub struct ParseContext {
+    /// The deploying account (or the one configured for direct invocations): the sender of a bare
+    /// payload.
     pub default_account: Option<String>,
     pub default_region: Option<String>,
+    /// The entry point: an EventBridge delivery through the ingest queue (agent bus or AWS service,
+    /// told apart by the exact `aws.*` source), a direct invocation, or a local read.
+    pub channel: Channel,
+    /// Sender account → accounts it may speak for (its findings may name a task there). An agent
+    /// event naming any other account stays the sender's, with an identity conflict recorded.
+    pub delegations: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The entry point an event is read from; it decides which shapes are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Channel {
+    /// The ingest queue, fed only by EventBridge rules: every message is an EventBridge event.
+    EventBridge,
+    /// A direct invocation (falcosidekick's Lambda output): bare agent payloads only.
+    DirectInvoke,
+    /// `vigil normalize` and tests: any documented shape, bare or wrapped. Nothing read this way
+    /// is trusted to act.
+    #[default]
+    Local,
 }
 
 /// What an incoming event turned out to be.
@@ -87,9 +109,27 @@ fn parse_root(
     let raw = || RawEvent::capture(original);
 
     if let Some(dt_key) = Envelope::detect(&root) {
+        if ctx.channel == Channel::DirectInvoke {
+            return Err(AdapterError::new(
+                "$",
+                ErrorKind::Unsupported(
+                    "an EventBridge envelope in a direct invocation: invoke with the bare agent payload; EventBridge events arrive through the ingest queue".into(),
+                ),
+            ));
+        }
         let envelope = Envelope::parse(&root, dt_key)?;
         let detail = root.obj("detail")?.ok_or_else(|| root.missing("detail"))?;
         return parse_detail(&envelope, &detail, ctx, raw());
+    }
+    if ctx.channel == Channel::EventBridge {
+        // Only EventBridge rules may send to the ingest queue, and they deliver whole events.
+        return Err(AdapterError::new(
+            "$",
+            ErrorKind::Unsupported(
+                "not an EventBridge event: the ingest queue takes only what its rules deliver"
+                    .into(),
+            ),
+        ));
     }
 
     // FireLens / Fluent Bit wrap each log line: {"log": "<falco json>", "ecs_task_arn": ..., ...}.
@@ -105,7 +145,8 @@ fn parse_root(
                 cluster: root.str("ecs_cluster")?.map(str::to_owned),
                 container_id: root.str("container_id").ok().flatten().map(str::to_owned),
             };
-            return falco::parse(&alert, None, &wrapper, ctx, raw()).map(SourceEvent::Finding);
+            return falco::parse(&alert, None, &wrapper, ctx, raw())
+                .map(|f| SourceEvent::Finding(finish(f, None, ctx)));
         }
     }
 
@@ -119,12 +160,23 @@ fn parse_root(
                 cluster: text("ecs_cluster"),
                 container_id: text("container_id"),
             };
-            falco::parse(&root, None, &wrapper, ctx, raw()).map(SourceEvent::Finding)
+            falco::parse(&root, None, &wrapper, ctx, raw())
+                .map(|f| SourceEvent::Finding(finish(f, None, ctx)))
         }
-        Some(Kind::GuardDuty) => {
-            guardduty::parse(&root, None, ctx, raw()).map(SourceEvent::Finding)
+        Some(Kind::Sysdig) => sysdig::parse(&root, None, ctx, raw())
+            .map(|f| SourceEvent::Finding(finish(f, None, ctx))),
+        // AWS services' events never arrive bare in a deployment: only a local read takes them.
+        Some(kind @ (Kind::GuardDuty | Kind::Task)) if ctx.channel != Channel::Local => {
+            Err(AdapterError::new(
+                "$",
+                ErrorKind::Unsupported(format!(
+                    "a bare {} is accepted only from AWS through the default bus, never from a direct invocation",
+                    kind.describe()
+                )),
+            ))
         }
-        Some(Kind::Sysdig) => sysdig::parse(&root, None, ctx, raw()).map(SourceEvent::Finding),
+        Some(Kind::GuardDuty) => guardduty::parse(&root, None, ctx, raw())
+            .map(|f| SourceEvent::Finding(finish(f, None, ctx))),
         Some(Kind::Task) => ecs_task::parse(&root, None).map(SourceEvent::TaskStateChange),
         None => Err(AdapterError::new(
             "$",
@@ -142,6 +194,24 @@ enum Kind {
     Sysdig,
     Task,
 }
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Falco => "Falco alert",
+            Kind::GuardDuty => "GuardDuty finding",
+            Kind::Sysdig => "Sysdig event",
+            Kind::Task => "ECS task state change",
+        }
+    }
+}
+
+/// The EventBridge sources of the AWS services Vigil reads, compared exactly (case-sensitive, before
+/// any cleaning): AWS reserves `aws.` and only AWS puts these on the default bus.
+pub const GUARDDUTY_SOURCE: &str = "aws.guardduty";
+pub const GUARDDUTY_DETAIL_TYPE: &str = "GuardDuty Finding";
+pub const ECS_SOURCE: &str = "aws.ecs";
+pub const ECS_TASK_DETAIL_TYPE: &str = "ECS Task State Change";
 
 fn shape_of(o: &Obj<'_>) -> Option<Kind> {
     if falco::looks_like_falco(o) {
@@ -163,57 +233,191 @@ fn parse_detail(
     ctx: &ParseContext,
     raw: RawEvent,
 ) -> Result<SourceEvent, AdapterError> {
-    let source = envelope.source.to_ascii_lowercase();
-    let detail_type = envelope.detail_type.to_ascii_lowercase();
-    let kind = match source.as_str() {
-        // AWS reserves the `aws.` prefix: only AWS services can put these sources on a bus.
-        "aws.guardduty" if detail_type == "guardduty finding" => Kind::GuardDuty,
-        "aws.guardduty" => {
+    let kind = match envelope.source_exact.as_str() {
+        GUARDDUTY_SOURCE if envelope.detail_type_exact == GUARDDUTY_DETAIL_TYPE => Kind::GuardDuty,
+        GUARDDUTY_SOURCE => {
             return Err(unsupported(
                 "detail-type",
                 &envelope.detail_type,
                 "a GuardDuty finding",
             ));
         }
-        "aws.ecs" if detail_type == "ecs task state change" => Kind::Task,
-        "aws.ecs" => {
+        ECS_SOURCE if envelope.detail_type_exact == ECS_TASK_DETAIL_TYPE => Kind::Task,
+        ECS_SOURCE => {
             return Err(unsupported(
                 "detail-type",
                 &envelope.detail_type,
                 "an ECS task state change",
             ));
         }
-        "vigil" => {
+        vigil_source if vigil_source == VIGIL_SOURCE => {
             return Err(unsupported(
                 "source",
                 &envelope.source,
                 "a source event (Vigil's own events are not re-ingested)",
             ));
         }
-        // falcosidekick has no EventBridge output, so the forwarder chooses these names; accept any
-        // that say Falco or Sysdig, and otherwise fall back to the detail's shape.
-        s if s.contains("falco") || detail_type.contains("falco") => Kind::Falco,
-        s if s.contains("sysdig") || detail_type.contains("sysdig") => Kind::Sysdig,
-        _ => shape_of(detail).ok_or_else(|| {
-            AdapterError::new(
-                "source",
-                ErrorKind::UnknownSource(format!(
-                    "{} / {} with a detail no adapter recognizes",
-                    quote(&envelope.source),
-                    quote(&envelope.detail_type)
-                )),
-            )
-        })?,
+        _ => agent_kind(envelope, detail)?,
     };
-    match kind {
-        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw)
-            .map(SourceEvent::Finding),
-        Kind::GuardDuty => {
-            guardduty::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding)
+    let finding = match kind {
+        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw)?,
+        Kind::GuardDuty => guardduty::parse(detail, Some(envelope), ctx, raw)?,
+        Kind::Sysdig => sysdig::parse(detail, Some(envelope), ctx, raw)?,
+        Kind::Task => {
+            return ecs_task::parse(detail, Some(envelope)).map(SourceEvent::TaskStateChange);
         }
-        Kind::Sysdig => sysdig::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding),
-        Kind::Task => ecs_task::parse(detail, Some(envelope)).map(SourceEvent::TaskStateChange),
+    };
+    Ok(SourceEvent::Finding(finish(finding, Some(envelope), ctx)))
+}
+
+/// Vigil's own EventBridge source.
+pub const VIGIL_SOURCE: &str = "vigil";
+
+/// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's
+/// shape), never an AWS service or Vigil, whatever its detail looks like.
+fn agent_kind(envelope: &Envelope, detail: &Obj<'_>) -> Result<Kind, AdapterError> {
+    let folded = envelope.source_exact.trim().to_lowercase();
+    let cleaned = envelope.source.to_ascii_lowercase();
+    // A look-alike of an AWS or Vigil source (`AWS.GuardDuty`, ` aws.ecs`, `Vigil`, an invisible
+    // character inside) is a forgery: no agent has a reason to name itself so.
+    if [folded.as_str(), cleaned.as_str()]
+        .iter()
+        .any(|s| s.starts_with("aws.") || *s == VIGIL_SOURCE)
+    {
+        return Err(AdapterError::new(
+            "source",
+            ErrorKind::ForgedSource(format!(
+                "{} imitates an AWS service's or Vigil's own source; those are accepted only exactly as AWS and Vigil send them",
+                quote(&envelope.source_exact)
+            )),
+        ));
     }
+    let detail_type = envelope.detail_type.to_ascii_lowercase();
+    // falcosidekick has no EventBridge output, so the forwarder chooses these names; accept any
+    // that say Falco or Sysdig, and otherwise go by the detail's shape among the agents' formats.
+    let named = if cleaned.contains("falco") || detail_type.contains("falco") {
+        Some(Kind::Falco)
+    } else if cleaned.contains("sysdig") || detail_type.contains("sysdig") {
+        Some(Kind::Sysdig)
+    } else {
+        None
+    };
+    let shaped = if falco::looks_like_falco(detail) {
+        Some(Kind::Falco)
+    } else if sysdig::looks_like_sysdig(detail) {
+        Some(Kind::Sysdig)
+    } else {
+        None
+    };
+    let aws_shaped = if guardduty::looks_like_guardduty(detail) {
+        Some(Kind::GuardDuty)
+    } else if ecs_task::looks_like_task(detail) {
+        Some(Kind::Task)
+    } else {
+        None
+    };
+    match (named, shaped, aws_shaped) {
+        // An AWS service's event from an agent: refused, never parsed as that service's.
+        (_, None, Some(aws)) => Err(AdapterError::new(
+            "detail",
+            ErrorKind::ForgedSource(format!(
+                "a {}-shaped detail from the agent source {}: AWS service events are accepted only from AWS on the default bus",
+                aws.describe(),
+                quote(&envelope.source_exact)
+            )),
+        )),
+        (Some(kind), _, _) | (None, Some(kind), _) => Ok(kind),
+        (None, None, None) => Err(AdapterError::new(
+            "source",
+            ErrorKind::UnknownSource(format!(
+                "{} / {} with a detail no adapter recognizes",
+                quote(&envelope.source),
+                quote(&envelope.detail_type)
+            )),
+        )),
+    }
+}
+
+/// Stamps the provenance, settles the finding's account by the sender rule, records identity
+/// conflicts and computes the fingerprint.
+fn finish(mut finding: Finding, envelope: Option<&Envelope>, ctx: &ParseContext) -> Finding {
+    let arrival = match (ctx.channel, envelope) {
+        (Channel::Local, _) => Arrival::Local,
+        (Channel::DirectInvoke, _) => Arrival::DirectInvoke,
+        (Channel::EventBridge, Some(e)) if e.is_aws_service() => Arrival::AwsService,
+        (Channel::EventBridge, _) => Arrival::AgentBus,
+    };
+    let sender = match arrival {
+        Arrival::DirectInvoke => ctx.default_account.clone(),
+        _ => envelope.and_then(|e| e.account.clone()),
+    };
+    let producer_id = finding.provenance.producer_id.take();
+    finding.provenance = Provenance {
+        arrival,
+        source: envelope.map(|e| e.source.clone()),
+        detail_type: envelope.map(|e| e.detail_type.clone()),
+        sender_account: sender.clone(),
+        event_id: envelope.and_then(|e| e.id.clone()),
+        producer_id,
+    };
+    // An agent speaks for its own account: a payload naming another one (a task label, a Sysdig
+    // account label) is believed only where the deployment says this sender may speak for it.
+    if matches!(arrival, Arrival::AgentBus | Arrival::DirectInvoke) {
+        // The account the payload names: its task's, else whatever account field the adapter read.
+        let named = finding
+            .resource
+            .task_arn
+            .as_deref()
+            .and_then(arn::TaskArn::parse)
+            .map(|t| t.account.to_owned())
+            .or(finding.account.take());
+        let delegated = |n: &str| {
+            sender
+                .as_deref()
+                .and_then(|s| ctx.delegations.get(s))
+                .is_some_and(|accounts| accounts.contains(n))
+        };
+        finding.account = match named {
+            Some(n) if sender.as_deref() != Some(n.as_str()) && delegated(&n) => Some(n),
+            _ => sender.clone(),
+        };
+    }
+    finding.identity_conflicts = identity_conflicts(&mut finding);
+    finding.seal()
+}
+
+/// The cluster comes from the task ARN; a cluster label that disagrees is a conflict, as is a task
+/// in another account than the finding's.
+fn identity_conflicts(finding: &mut Finding) -> Vec<String> {
+    let mut conflicts = Vec::new();
+    let Some(task) = finding
+        .resource
+        .task_arn
+        .as_deref()
+        .and_then(arn::TaskArn::parse)
+    else {
+        return conflicts;
+    };
+    if let Some(from_task) = task.cluster_arn() {
+        if let Some(claimed) = finding.resource.cluster_arn.as_deref()
+            && claimed != from_task
+        {
+            conflicts.push(format!(
+                "the cluster {} disagrees with the task ARN's cluster {}",
+                quote(claimed),
+                quote(&from_task)
+            ));
+        }
+        finding.resource.cluster_arn = Some(from_task);
+    }
+    if finding.account.as_deref() != Some(task.account) {
+        conflicts.push(format!(
+            "the task is in account {}, not the finding's account {}",
+            quote(task.account),
+            quote(finding.account.as_deref().unwrap_or("unknown"))
+        ));
+    }
+    conflicts
 }
 
 fn unsupported(path: &str, value: &str, expected: &str) -> AdapterError {

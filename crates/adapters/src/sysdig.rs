@@ -61,6 +61,7 @@ pub fn parse(
     };
     finding.description = clean_opt(output.or(e.str("description")?), 4096);
     finding.source_event_id = clean_opt(e.text("id")?.as_deref(), 128);
+    finding.provenance.producer_id = finding.source_event_id.clone();
     finding.tags = match &content {
         Some(c) => fields::clean_tags(c.strings("ruleTags")?),
         None => Vec::new(),
@@ -168,5 +169,6 @@ pub fn parse(
 
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
-    Ok(finding.seal())
+    // Sealed by the caller, once the provenance is stamped.
+    Ok(finding)
 }

@@ -207,6 +207,7 @@ fn falco_variations() {
         &ParseContext {
             default_account: Some("111122223333".into()),
             default_region: Some("us-west-2".into()),
+            ..Default::default()
         },
     )
     .unwrap()

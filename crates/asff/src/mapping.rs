@@ -228,6 +228,18 @@ fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
     put("Fingerprint", Some(finding.fingerprint.as_str()));
     put("Count", Some(&finding.count.to_string()));
     put("SourceEventId", finding.source_event_id.as_deref());
+    // Who sent it, and whether its story holds: analysts see why remediation refused it.
+    put("Arrival", Some(finding.provenance.arrival.as_str()));
+    put(
+        "SenderAccount",
+        finding.provenance.sender_account.as_deref(),
+    );
+    if !finding.identity_conflicts.is_empty() {
+        put(
+            "IdentityMismatch",
+            Some(&finding.identity_conflicts.join("; ")),
+        );
+    }
     put("Host", r.host.as_deref());
     put("Service", r.service_name.as_deref());
     put("TaskDefinitionFamily", r.task_definition_family.as_deref());

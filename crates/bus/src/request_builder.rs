@@ -3,7 +3,7 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-pub const SOURCE: &str = "vigil";
+pub use vigil_contract::SOURCE;
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 

@@ -4,19 +4,8 @@
 
 use crate::record::{DedupState, RecordBefore};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PublishReason {
-    New,
-    Milestone,
-    Interval,
-    LeaseExpired,
-    /// A redelivered event whose record is not yet forwarded: its first delivery may not have
-    /// been published.
-    Redelivery,
-}
+pub use vigil_contract::PublishReason;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -18,5 +18,5 @@ mod store;
 
 pub use config::DedupConfig;
 pub use decision::{Outcome, PublishReason};
-pub use record::DedupState;
+pub use record::{DedupState, RecordedOrigin};
 pub use store::{DedupError, DedupStore, Occurrence};

@@ -19,6 +19,14 @@ pub const SECURITY_HUB_ID: &str = "securityhub_id";
 pub const RULE: &str = "rule";
 pub const SOURCE: &str = "source";
 pub const LEASE_BUCKET: &str = "lease_bucket";
+/// What ingest saw of the finding's origin, written once with the record: remediation checks every
+/// message against these, and only Vigil's roles can write the table.
+pub const ORIGIN_ARRIVAL: &str = "origin_arrival";
+pub const ORIGIN_SENDER: &str = "origin_sender_account";
+pub const ORIGIN_ACCOUNT: &str = "origin_account";
+pub const ORIGIN_TASK: &str = "origin_task_arn";
+/// Stored for an origin value the finding does not have (DynamoDB keeps no `null` in a string).
+pub const NONE: &str = "-";
 pub const INTERVAL_BUCKET: &str = "interval_bucket";
 /// Two generations of recently counted event ids (string sets); the current one rolls over into the
 /// previous one when full, so the item stays small however hot the fingerprint.
@@ -84,6 +92,35 @@ impl RecordBefore {
             accepted_at: num(ACCEPTED_AT),
             lease_bucket: num(LEASE_BUCKET),
             interval_bucket: num(INTERVAL_BUCKET),
+        })
+    }
+}
+
+/// The origin of a finding as ingest recorded it on the dedup record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedOrigin {
+    pub arrival: String,
+    pub sender_account: Option<String>,
+    pub account: Option<String>,
+    pub task_arn: Option<String>,
+    pub state: DedupState,
+}
+
+impl RecordedOrigin {
+    /// `None` for an item without the origin attributes (written before they existed, or not a
+    /// dedup record at all): such a record vouches for nothing.
+    pub fn from_attributes(attrs: &HashMap<String, AttributeValue>) -> Option<Self> {
+        let text = |k: &str| attrs.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let optional = |k: &str| text(k).filter(|v| v != NONE);
+        Some(RecordedOrigin {
+            arrival: text(ORIGIN_ARRIVAL)?,
+            sender_account: optional(ORIGIN_SENDER),
+            account: optional(ORIGIN_ACCOUNT),
+            task_arn: optional(ORIGIN_TASK),
+            state: match text(STATE).as_deref() {
+                Some("forwarded") => DedupState::Forwarded,
+                _ => DedupState::Accepted,
+            },
         })
     }
 }

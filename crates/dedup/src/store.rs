@@ -27,6 +27,12 @@ pub enum DedupError {
         #[source]
         source: Box<SdkError<UpdateItemError>>,
     },
+    #[error("DynamoDB GetItem of the dedup record {fingerprint} failed: {source}")]
+    Read {
+        fingerprint: String,
+        #[source]
+        source: Box<SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>>,
+    },
     #[error("dedup record for {0} kept changing under concurrent writers")]
     Contention(String),
 }
@@ -40,6 +46,12 @@ pub struct Occurrence<'a> {
     pub source: &'a str,
     pub rule: &'a str,
     pub securityhub_id: &'a str,
+    /// Where the finding came from (written with the first occurrence; the fingerprint includes the
+    /// sender and the task, so every occurrence agrees).
+    pub arrival: &'a str,
+    pub sender_account: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub task_arn: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -107,6 +119,10 @@ impl DedupStore {
                 ("#count", COUNT),
                 ("#ids", IDS_CURRENT),
                 ("#prev", IDS_PREVIOUS),
+                ("#o_arr", ORIGIN_ARRIVAL),
+                ("#o_snd", ORIGIN_SENDER),
+                ("#o_acc", ORIGIN_ACCOUNT),
+                ("#o_task", ORIGIN_TASK),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
@@ -131,13 +147,19 @@ impl DedupStore {
                 (":eid", s(occ.event_id)),
                 (":eidset", AttributeValue::Ss(vec![occ.event_id.to_owned()])),
                 (":cap", n(cfg.remembered_event_ids as i64)),
+                (":o_arr", s(occ.arrival)),
+                (":o_snd", s(occ.sender_account.unwrap_or(NONE))),
+                (":o_acc", s(occ.account.unwrap_or(NONE))),
+                (":o_task", s(occ.task_arn.unwrap_or(NONE))),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
         let common = "#fp = if_not_exists(#fp, :fp), #first = if_not_exists(#first, :now_iso), #last = :now_iso, \
                       #state = if_not_exists(#state, :accepted), #acc = if_not_exists(#acc, :now_s), \
                       #shid = if_not_exists(#shid, :shid), #rule = if_not_exists(#rule, :rule), \
-                      #src = if_not_exists(#src, :src), #lease = :lease_b, #interval = :interval_b, #exp = :exp";
+                      #src = if_not_exists(#src, :src), #lease = :lease_b, #interval = :interval_b, #exp = :exp, \
+                      #o_arr = if_not_exists(#o_arr, :o_arr), #o_snd = if_not_exists(#o_snd, :o_snd), \
+                      #o_acc = if_not_exists(#o_acc, :o_acc), #o_task = if_not_exists(#o_task, :o_task)";
         let (update, condition) = if rollover {
             (
                 format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one"),
@@ -205,6 +227,30 @@ impl DedupStore {
                 source: Box::new(e),
             }),
         }
+    }
+
+    /// The origin ingest recorded for a fingerprint (a strongly consistent read), or `None` when no
+    /// record vouches for it.
+    pub async fn origin(&self, fingerprint: &str) -> Result<Option<RecordedOrigin>, DedupError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(fingerprint)))
+            .consistent_read(true)
+            .projection_expression("#a, #s, #c, #t, #st")
+            .expression_attribute_names("#a", ORIGIN_ARRIVAL)
+            .expression_attribute_names("#s", ORIGIN_SENDER)
+            .expression_attribute_names("#c", ORIGIN_ACCOUNT)
+            .expression_attribute_names("#t", ORIGIN_TASK)
+            .expression_attribute_names("#st", STATE)
+            .send()
+            .await
+            .map_err(|e| DedupError::Read {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            })?;
+        Ok(out.item().and_then(RecordedOrigin::from_attributes))
     }
 
     /// Marks a record `forwarded` once Security Hub confirmed the import. Conditional on the record

@@ -20,6 +20,10 @@ fn occ<'a>(fp: &'a str, event_id: &'a str) -> Occurrence<'a> {
         source: "falco",
         rule: "Terminal shell in container",
         securityhub_id: "vigil-x",
+        arrival: "agent_bus",
+        sender_account: Some("123456789012"),
+        account: Some("123456789012"),
+        task_arn: None,
     }
 }
 
@@ -187,4 +191,33 @@ async fn remembered_ids_roll_over_and_stay_bounded() {
         item(&client, "hot").await["occurrences"].as_n().unwrap(),
         "10"
     );
+}
+
+#[tokio::test]
+async fn the_first_occurrence_records_the_origin_and_later_ones_never_change_it() {
+    let emulator = Emulator::start();
+    let (store, _) = store(&emulator, 256).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(
+        store.origin("fp-origin").await.unwrap(),
+        None,
+        "no record vouches for nothing"
+    );
+
+    let task = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef";
+    let mut first = occ("fp-origin", "e0");
+    first.task_arn = Some(task);
+    store.record(&first, t0).await.unwrap();
+    let mut later = occ("fp-origin", "e1");
+    later.arrival = "direct_invoke";
+    later.sender_account = Some("999999999999");
+    later.task_arn = None;
+    store.record(&later, t0).await.unwrap();
+
+    let origin = store.origin("fp-origin").await.unwrap().expect("recorded");
+    assert_eq!(origin.arrival, "agent_bus");
+    assert_eq!(origin.sender_account.as_deref(), Some("123456789012"));
+    assert_eq!(origin.account.as_deref(), Some("123456789012"));
+    assert_eq!(origin.task_arn.as_deref(), Some(task));
+    assert_eq!(origin.state, vigil_dedup::DedupState::Accepted);
 }

@@ -155,6 +155,7 @@ pub async fn replay(
     let ctx = ParseContext {
         default_account: Some(account),
         default_region: Some(region),
+        ..Default::default()
     };
     let mut summary = Summary {
         events: events.len() as u64,

@@ -63,6 +63,10 @@ pub async fn build_world(p: &LocalPipeline) -> World {
     }
 }
 
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 /// A Falco alert from the `app` container of `task`, as the Falco forwarder sends it.
 pub fn falco(cluster: &str, task: &str, rule: &str, priority: &str, n: usize) -> Value {
     let mut v: Value = serde_json::from_str(FALCO).expect("the Falco sample is JSON");
@@ -70,7 +74,12 @@ pub fn falco(cluster: &str, task: &str, rule: &str, priority: &str, n: usize) ->
     d["rule"] = json!(rule);
     d["priority"] = json!(priority);
     d["uuid"] = json!(format!("{rule}-{task}-{n}"));
+    // Seen just now: remediation refuses findings older than MAX_FINDING_AGE_SECONDS.
+    d["time"] = json!(now());
     let fields = d["output_fields"].as_object_mut().expect("output_fields");
+    // The sample's container id belongs to no emulated task (remediation checks that the alert's
+    // container is one of its task's): the alert names none.
+    fields.remove("container.id");
     fields.insert(
         "container.label.com.amazonaws.ecs.task-arn".into(),
         json!(task),
@@ -130,6 +139,12 @@ pub fn events(w: &World) -> Vec<Value> {
     d["resource"]["ecsClusterDetails"]["name"] = json!("vigil-demo");
     d["resource"]["ecsClusterDetails"]["taskDetails"]["arn"] = json!(w.shop[1]);
     d["resource"]["ecsClusterDetails"]["taskDetails"]["group"] = json!("service:shop");
+    for at in ["createdAt", "updatedAt"] {
+        d[at] = json!(now());
+    }
+    for at in ["eventFirstSeen", "eventLastSeen"] {
+        d["service"][at] = json!(now());
+    }
     out.push(json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": gd["detail"]}));
     // Sysdig, about a task in another account's cluster that this emulator does not have.
     let sysdig: Value = serde_json::from_str(SYSDIG).expect("the Sysdig sample is JSON");

@@ -2,7 +2,7 @@
 //! (`/source`, `/rule`, `/severity/label`, `/resource/task_arn`, …), so fields are renamed only with a new
 //! `schema_version`. Unknown values serialize as `null`, never vanish, so every pointer always resolves.
 
-use crate::{FindingFingerprint, Severity};
+use crate::{FindingFingerprint, Provenance, Severity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -79,6 +79,15 @@ pub struct Finding {
     /// MITRE ATT&CK tactics and techniques found among the tags (e.g. `execution`, `T1059`).
     pub mitre: Vec<String>,
     pub fingerprint: FindingFingerprint,
+    /// Where this occurrence came from (arrival, envelope source, sender account, ids), as the
+    /// entry point saw it: the basis of every trust decision downstream.
+    #[serde(default)]
+    pub provenance: Provenance,
+    /// What the event said about its own workload that does not hold together (a cluster label that
+    /// is not the task ARN's cluster, a task in another account than the sender's). The finding is
+    /// kept and imported; remediation refuses it.
+    #[serde(default)]
+    pub identity_conflicts: Vec<String>,
     pub raw: RawEvent,
 }
 
@@ -122,6 +131,8 @@ impl Finding {
             tags: Vec::new(),
             mitre: Vec::new(),
             fingerprint: FindingFingerprint::pending(),
+            provenance: Provenance::default(),
+            identity_conflicts: Vec::new(),
             raw,
         }
     }

@@ -8,6 +8,9 @@
 //! - the container name within the task, the process executable (path, else name) and the remote
 //!   address of a network event: what tells one threat from another within one workload.
 //!
+//! - the sender account EventBridge stamped (see [`crate::Provenance`]): an untrusted sender's copy
+//!   of an alert never shares a record with the trusted sender's.
+//!
 //! What stays out: times, event ids, pids, counts, command-line arguments and local ports, which change
 //! on every occurrence of the same activity and would defeat deduplication.
 
@@ -36,6 +39,9 @@ impl FindingFingerprint {
         field("scheme", Some(Self::SCHEME));
         field("source", Some(finding.source.as_str()));
         field("rule", Some(&finding.rule.trim().to_lowercase()));
+        // Who sent it: the same alert about the same task from another account is another
+        // finding, so a decoy from an untrusted sender can never stand in for the genuine one.
+        field("sender", finding.provenance.sender_account.as_deref());
 
         let r = &finding.resource;
         let short_id = r.container.short_id();
@@ -51,6 +57,12 @@ impl FindingFingerprint {
                 field("account", finding.account.as_deref());
                 field("cluster", r.cluster_arn.as_deref());
             }
+        }
+        // An event whose story does not hold together (a cluster label against its task ARN, a
+        // task in another account) never shares a record with a consistent one: a decoy cannot
+        // make the genuine alert a repeat.
+        if !finding.identity_conflicts.is_empty() {
+            field("identity_conflict", Some("true"));
         }
         // A source's sample is never the same finding as a real one (only samples hash this).
         if finding.is_sample() {

@@ -28,5 +28,14 @@ pub fn terminal_shell(account: &str, region: &str) -> Finding {
     ));
     f.resource.container.id = Some("ad64cbc71c7f".into());
     f.resource.container.name = Some("FargateApp".into());
+    // As an agent of `account` put it on the agent bus.
+    f.provenance = crate::Provenance {
+        arrival: crate::Arrival::AgentBus,
+        source: Some("falco".into()),
+        detail_type: Some("Falco Alert".into()),
+        sender_account: Some(account.to_owned()),
+        event_id: Some("fixture-event".into()),
+        producer_id: None,
+    };
     f.seal()
 }

@@ -6,6 +6,7 @@ mod finding;
 mod fingerprint;
 #[cfg(feature = "test-support")]
 pub mod fixtures;
+mod provenance;
 mod severity;
 pub mod text;
 pub mod time;
@@ -16,6 +17,7 @@ pub use finding::{
     SCHEMA_VERSION, Source,
 };
 pub use fingerprint::FindingFingerprint;
+pub use provenance::{Arrival, Provenance};
 pub use severity::{Severity, SeverityLabel};
 
 /// The AWS partition a region belongs to (`aws`, `aws-cn`, `aws-us-gov`): ARNs and product ARNs need it.

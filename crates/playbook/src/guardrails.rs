@@ -4,9 +4,10 @@
 
 use crate::file::{Action, Glob, Mode, Playbook};
 use crate::subject::Subject;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use vigil_model::Source;
+use vigil_model::{Arrival, Source};
 
 /// The only EventBridge `source` a `Finding Enriched` may come from.
 pub const VIGIL_SOURCE: &str = "vigil";
@@ -24,6 +25,9 @@ pub struct Guardrails {
     pub stop_limit_per_service: u32,
     pub stop_limit_per_cluster: u32,
     pub stop_limit_window_seconds: u64,
+    /// A finding last observed longer ago than this is not acted on (an archive replay, or a
+    /// backlog after a switch from `dry_run` to `enforce`).
+    pub max_finding_age_seconds: u64,
 }
 
 impl Default for Guardrails {
@@ -38,15 +42,21 @@ impl Default for Guardrails {
             stop_limit_per_service: 3,
             stop_limit_per_cluster: 10,
             stop_limit_window_seconds: 3600,
+            max_finding_age_seconds: 3600,
         }
     }
 }
 
-/// Where the event that carried the finding came from (its EventBridge envelope).
+/// The message that carried the finding to remediation.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
+    /// The EventBridge `source` of the message (`vigil` for `Finding Enriched`).
     pub event_source: &'a str,
+    /// The account that sent the finding's event to Vigil, as ingest recorded it (the finding's
+    /// provenance, checked against the dedup record before any guardrail runs).
     pub event_account: Option<&'a str>,
+    /// When remediation decides; `None` where no clock applies (the CLI).
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// The task as a fresh DescribeTasks (and DescribeServices) saw it just now.
@@ -55,6 +65,8 @@ pub enum LiveTask {
     Running {
         tags: BTreeMap<String, String>,
         service: Option<LiveService>,
+        /// The runtime ids of the task's containers, as ECS reports them.
+        runtime_ids: Vec<String>,
     },
     /// Described, but not RUNNING (its last status).
     NotRunning(String),
@@ -136,7 +148,13 @@ impl Evaluation {
             c.verdict == Verdict::Fail
                 && matches!(
                     c.guardrail,
-                    "trusted_source" | "trusted_account" | "allowed_cluster"
+                    "trusted_source"
+                        | "recorded_origin"
+                        | "trusted_account"
+                        | "allowed_cluster"
+                        | "provenance"
+                        | "identity"
+                        | "fresh"
                 )
         })
     }
@@ -193,10 +211,10 @@ impl Guardrails {
             ),
         ));
 
-        // Every account on the way must be trusted: the event's, the finding's, and the task's.
+        // Every account on the way must be trusted: the sender's, the finding's, and the task's.
         let task_arn = subject.task_arn();
         let accounts: Vec<(&str, Option<&str>)> = vec![
-            ("event", origin.event_account),
+            ("sender", origin.event_account),
             ("finding", f.account.as_deref()),
             ("task", task_arn.and_then(account_of)),
         ];
@@ -213,7 +231,7 @@ impl Guardrails {
                 Verdict::Fail
             },
             if untrusted.is_empty() {
-                "event, finding and task accounts are trusted".to_owned()
+                "sender, finding and task accounts are trusted".to_owned()
             } else {
                 format!("not trusted: {}", untrusted.join(", "))
             },
@@ -239,6 +257,70 @@ impl Guardrails {
             format!("cluster {}", subject.cluster_arn().unwrap_or("unknown")),
         ));
 
+        // The entry point the finding came through must be one that may carry its source: AWS's
+        // own findings only from the default bus, agents' only from the agent bus or the direct
+        // entry point; a locally read finding never acts.
+        let arrival = f.provenance.arrival;
+        let arrival_ok = match f.source {
+            Source::Guardduty => arrival == Arrival::AwsService,
+            _ => matches!(arrival, Arrival::AgentBus | Arrival::DirectInvoke),
+        };
+        checks.push(check(
+            "provenance",
+            if arrival_ok {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+            format!("{} finding arrived by {}", f.source, arrival.as_str()),
+        ));
+
+        // What the event said about its workload must hold together, and the container it names
+        // must be one of the task's own (a non-ECS container, or any agent, can put a victim's
+        // task ARN in its labels).
+        let mut conflicts = f.identity_conflicts.clone();
+        if let (LiveTask::Running { runtime_ids, .. }, Some(id)) =
+            (live, f.resource.container.short_id())
+            && !runtime_ids.is_empty()
+            && !runtime_ids
+                .iter()
+                .any(|r| r.to_ascii_lowercase().starts_with(&id))
+        {
+            conflicts.push(format!("container {id} is not a container of the task"));
+        }
+        checks.push(if conflicts.is_empty() {
+            check(
+                "identity",
+                Verdict::Pass,
+                "the workload's identity holds together",
+            )
+        } else {
+            check(
+                "identity",
+                Verdict::Fail,
+                format!("identity_mismatch: {}", conflicts.join("; ")),
+            )
+        });
+
+        checks.push(match origin.now {
+            None => check("fresh", Verdict::Unknown, "needs the time of the decision"),
+            Some(now) => {
+                let age = (now - f.last_observed_at).num_seconds();
+                if age > self.max_finding_age_seconds as i64 {
+                    check(
+                        "fresh",
+                        Verdict::Fail,
+                        format!(
+                            "last observed {age} s ago, over the {} s limit (a replay or a backlog)",
+                            self.max_finding_age_seconds
+                        ),
+                    )
+                } else {
+                    check("fresh", Verdict::Pass, format!("last observed {age} s ago"))
+                }
+            }
+        });
+
         // A source's sample finding (GuardDuty's "Generate sample findings") tests the wiring; its
         // task is made up, or worse, a real one named by chance.
         checks.push(if f.is_sample() {
@@ -257,7 +339,7 @@ impl Guardrails {
         // Protection, from the task's live tags and its service's, and the configured lists.
         let (tag_key, tag_value) = &self.protect_tag;
         let protected = match live {
-            LiveTask::Running { tags, service } => {
+            LiveTask::Running { tags, service, .. } => {
                 let tagged = |t: &BTreeMap<String, String>| {
                     t.get(tag_key)
                         .is_some_and(|v| v.eq_ignore_ascii_case(tag_value))
@@ -382,6 +464,15 @@ impl Guardrails {
 }
 
 impl Evaluation {
+    /// A trust check made outside this library (the message against Vigil's own records) failed:
+    /// refuse, as untrusted.
+    pub fn refuse_untrusted(&mut self, guardrail: &'static str, detail: String) {
+        self.reason = Some(format!("{guardrail}: {detail}"));
+        self.checks
+            .insert(0, check(guardrail, Verdict::Fail, detail));
+        self.outcome = Outcome::Refused;
+    }
+
     /// The counters refused the stop: record it, do not act.
     pub fn rate_limited(&mut self, detail: String) {
         self.set_rate("rate_limit", Verdict::Fail, detail.clone());
@@ -435,6 +526,7 @@ mod tests {
                 tags: BTreeMap::new(),
                 running_count: count,
             }),
+            runtime_ids: Vec::new(),
         }
     }
 
@@ -458,6 +550,7 @@ mod tests {
     const VIGIL: Origin<'static> = Origin {
         event_source: "vigil",
         event_account: Some(ACCOUNT),
+        now: None,
     };
 
     #[test]
@@ -482,6 +575,7 @@ mod tests {
             Origin {
                 event_source: "aws.guardduty",
                 event_account: Some(ACCOUNT),
+                now: None,
             },
             &running(2, &[]),
         );
@@ -494,11 +588,12 @@ mod tests {
             Origin {
                 event_source: "vigil",
                 event_account: Some("999999999999"),
+                now: None,
             },
             &running(2, &[]),
         );
         assert_eq!(e.outcome, Outcome::Refused);
-        assert!(e.reason.unwrap().contains("event account 999999999999"));
+        assert!(e.reason.unwrap().contains("sender account 999999999999"));
         let untrusting = Guardrails {
             trusted_sources: vec![Source::Guardduty],
             ..guardrails()

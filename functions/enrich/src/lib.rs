@@ -10,7 +10,6 @@ pub mod settings;
 
 pub use settings::EnrichSettings;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 use vigil_adapters::SourceEvent;
@@ -21,44 +20,11 @@ use vigil_ecs::EcsEnricher;
 use vigil_model::{Enrichment, Finding, Source};
 use vigil_securityhub::SecurityHubImporter;
 
-pub const FINDING_ENRICHED: &str = "Finding Enriched";
+pub use vigil_contract::{FINDING_ENRICHED, FindingAccepted, FindingEnriched, SecurityHubRef};
 
 pub use vigil_runtime::Clock;
 
-/// The `detail` of a `Finding Accepted` event, as ingest publishes it.
-#[derive(Debug, Deserialize)]
-struct Accepted {
-    finding: Finding,
-    dedup: DedupSummary,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct DedupSummary {
-    pub count: u64,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub securityhub_id: Option<String>,
-    #[serde(default)]
-    pub event_id: Option<String>,
-}
-
-/// The `detail` of `Finding Enriched`: what remediation decides on.
-#[derive(Debug, Serialize)]
-pub struct Enriched<'a> {
-    pub finding: &'a Finding,
-    pub enrichment: &'a Enrichment,
-    pub dedup: &'a DedupSummary,
-    pub securityhub: SecurityHubState,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SecurityHubState {
-    pub id: String,
-    pub product_arn: String,
-    /// False for GuardDuty findings, which GuardDuty itself sends to Security Hub.
-    pub imported: bool,
-}
+type Accepted = FindingAccepted;
 
 enum Message {
     Accepted(Box<Accepted>),
@@ -187,6 +153,12 @@ impl Enrich {
 
         let findings: Vec<Finding> = accepted.iter().map(|(_, a)| a.finding.clone()).collect();
         let enrichments = self.enricher.enrich(&findings).await;
+        // Marked, kept and imported; remediation refuses it (and checks again on a fresh look).
+        for ((_, a), e) in accepted.iter_mut().zip(&enrichments) {
+            if let Some(conflict) = container_conflict(&a.finding, e) {
+                a.finding.identity_conflicts.push(conflict);
+            }
+        }
 
         // ASFF for the findings Security Hub should receive from us.
         let ctx = MappingContext { now };
@@ -242,11 +214,11 @@ impl Enrich {
             }
             let account = a.finding.account.clone().unwrap_or_default();
             let region = a.finding.region.clone().unwrap_or_default();
-            let detail = Enriched {
-                finding: &a.finding,
-                enrichment: e,
-                dedup: &a.dedup,
-                securityhub: SecurityHubState {
+            let detail = FindingEnriched {
+                finding: a.finding.clone(),
+                enrichment: e.clone(),
+                dedup: a.dedup.clone(),
+                securityhub: SecurityHubRef {
                     id: vigil_asff::finding_id(&a.finding),
                     product_arn: vigil_asff::product_arn(
                         vigil_model::partition_of(&region),
@@ -299,13 +271,13 @@ fn classify(body: &str) -> Message {
         .and_then(Value::as_str)
         .unwrap_or_default();
     match (source, detail_type) {
-        ("vigil", "Finding Accepted") => {
+        (vigil_contract::SOURCE, vigil_contract::FINDING_ACCEPTED) => {
             match serde_json::from_value::<Accepted>(event["detail"].clone()) {
                 Ok(a) => Message::Accepted(Box::new(a)),
                 Err(e) => Message::Invalid(format!("detail: {e}")),
             }
         }
-        ("aws.ecs", "ECS Task State Change") => {
+        (vigil_adapters::ECS_SOURCE, vigil_adapters::ECS_TASK_DETAIL_TYPE) => {
             match vigil_adapters::parse_event(body.as_bytes(), &Default::default()) {
                 Ok(SourceEvent::TaskStateChange(t)) if t.is_stopped() => {
                     Message::TaskStopped(t.task_arn)
@@ -316,6 +288,25 @@ fn classify(body: &str) -> Message {
         }
         _ => Message::Invalid(format!("unexpected event {source:?} / {detail_type:?}")),
     }
+}
+
+/// The alert's container must be one of the described task's (by the 12-character prefix of its
+/// runtime id): labels naming a task are not proof that the container runs in it.
+fn container_conflict(finding: &Finding, enrichment: &Enrichment) -> Option<String> {
+    let id = finding.resource.container.short_id()?;
+    let task = enrichment.task.as_ref()?;
+    let ids: Vec<String> = task
+        .containers
+        .iter()
+        .filter_map(|c| c.runtime_id.as_deref())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    (!ids.is_empty() && !ids.iter().any(|r| r.starts_with(&id))).then(|| {
+        format!(
+            "container {id} is not a container of the task {}",
+            task.task_arn
+        )
+    })
 }
 
 pub use vigil_runtime::init_logging;

@@ -1,5 +1,6 @@
 //! Settings from the function's environment (set by `infra/template.yaml`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vigil_dedup::DedupConfig;
 
@@ -9,6 +10,15 @@ pub struct IngestConfig {
     pub event_bus_name: String,
     /// Records processed at once within a batch (each is one DynamoDB call).
     pub concurrency: usize,
+    /// The queues the event source mapping reads (`INGEST_QUEUE_ARNS`, comma-separated). When set,
+    /// an SQS-shaped invocation naming any other queue is treated as a direct invocation.
+    pub queue_arns: Vec<String>,
+    /// The sender account of direct invocations (`DIRECT_INVOKE_ACCOUNT`; default: the function's
+    /// own account).
+    pub direct_invoke_account: Option<String>,
+    /// Which sender accounts may speak for which others (`ACCOUNT_DELEGATIONS`:
+    /// `SENDER=ACCOUNT+ACCOUNT,SENDER=ACCOUNT`).
+    pub delegations: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Debug)]
@@ -26,6 +36,9 @@ impl IngestConfig {
             dedup: DedupConfig::new(table_name),
             event_bus_name: event_bus_name.into(),
             concurrency: 16,
+            queue_arns: Vec::new(),
+            direct_invoke_account: None,
+            delegations: BTreeMap::new(),
         }
     }
 
@@ -51,8 +64,62 @@ impl IngestConfig {
         config.dedup.window = secs("DEDUP_WINDOW_SECONDS", 86_400)?;
         config.dedup.lease = secs("DEDUP_LEASE_SECONDS", 120)?;
         config.dedup.update_interval = secs("UPDATE_INTERVAL_SECONDS", 900)?;
+        let list = |k: &str| -> Vec<String> {
+            std::env::var(k)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        config.queue_arns = list("INGEST_QUEUE_ARNS");
+        config.direct_invoke_account = list("DIRECT_INVOKE_ACCOUNT").into_iter().next();
+        config.delegations = parse_delegations(&list("ACCOUNT_DELEGATIONS"))?;
         Ok(config)
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+/// `SENDER=ACCOUNT+ACCOUNT` entries → sender → the accounts it may speak for.
+pub fn parse_delegations(
+    entries: &[String],
+) -> Result<BTreeMap<String, BTreeSet<String>>, ConfigError> {
+    let account = |a: &str| -> Result<String, ConfigError> {
+        let a = a.trim();
+        (a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| a.to_owned())
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "ACCOUNT_DELEGATIONS: {a:?} is not a 12-digit account id"
+                ))
+            })
+    };
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in entries {
+        let (sender, accounts) = entry.split_once('=').ok_or_else(|| {
+            ConfigError(format!(
+                "ACCOUNT_DELEGATIONS: {entry:?} is not SENDER=ACCOUNT+ACCOUNT"
+            ))
+        })?;
+        let set = out.entry(account(sender)?).or_default();
+        for a in accounts.split('+') {
+            set.insert(account(a)?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delegations_parse_and_refuse_junk() {
+        let d = parse_delegations(&["111111111111=222222222222+333333333333".into()]).unwrap();
+        assert_eq!(d["111111111111"].len(), 2);
+        assert!(parse_delegations(&["111111111111".into()]).is_err());
+        assert!(parse_delegations(&["111111111111=abc".into()]).is_err());
+    }
+}

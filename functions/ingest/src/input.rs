@@ -16,8 +16,17 @@ pub enum Invocation {
 }
 
 impl Invocation {
-    pub fn from_payload(payload: Value) -> Invocation {
-        if let Some(records) = sqs_records(&payload) {
+    /// `queues`: the ingest queue ARNs the event source mapping reads; when given, a batch is the
+    /// mapping's only if every record names one of them.
+    pub fn from_payload(payload: Value, queues: &[String]) -> Invocation {
+        if let Some(records) = sqs_records(&payload).filter(|records| {
+            queues.is_empty()
+                || records.iter().all(|r| {
+                    r.get("eventSourceARN")
+                        .and_then(Value::as_str)
+                        .is_some_and(|arn| queues.iter().any(|q| q == arn))
+                })
+        }) {
             return Invocation::SqsBatch(
                 records
                     .iter()

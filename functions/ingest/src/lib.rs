@@ -17,9 +17,8 @@ use events::{DedupSummary, EVENT_REJECTED, EventRejected, FINDING_ACCEPTED, Find
 use input::{Invocation, Message};
 use metrics::Counts;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
-use vigil_adapters::{Delivery, ParseContext, SourceEvent};
+use vigil_adapters::{Channel, Delivery, ParseContext, SourceEvent};
 use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
 use vigil_dedup::{DedupStore, Occurrence, Outcome};
 use vigil_model::Finding;
@@ -103,22 +102,32 @@ impl Ingest {
 
     /// The Lambda handler: an SQS batch answers with `batchItemFailures`; a direct invocation fails
     /// (so Lambda retries it) only when its finding could not be stored or published.
+    ///
+    /// An SQS batch is the event source mapping's only when every record names the ingest queue
+    /// (`INGEST_QUEUE_ARNS`); its messages must be EventBridge events. Anything else is a direct
+    /// invocation, which takes one bare agent payload (falcosidekick's Lambda output) sent on behalf
+    /// of the account configured for it, never an envelope claiming a source or an account.
     pub async fn handle(
         &self,
         payload: Value,
         invoked_function_arn: Option<String>,
     ) -> Result<Value, lambda_runtime::Error> {
-        let ctx = ParseContext {
-            default_account: invoked_function_arn
-                .as_deref()
-                .and_then(account_of_function_arn),
+        let deploying = invoked_function_arn
+            .as_deref()
+            .and_then(account_of_function_arn);
+        let ctx = |channel: Channel, default_account: Option<String>| ParseContext {
+            default_account,
             default_region: self.default_region.clone(),
+            channel,
+            delegations: self.config.delegations.clone(),
         };
-        match Invocation::from_payload(payload) {
+        match Invocation::from_payload(payload, &self.config.queue_arns) {
             Invocation::SqsBatch(messages) => {
                 let ids: Vec<Option<String>> =
                     messages.iter().map(|m| m.message_id.clone()).collect();
-                let outcome = self.process(messages, &ctx).await;
+                let outcome = self
+                    .process(messages, &ctx(Channel::EventBridge, deploying))
+                    .await;
                 let failures: Vec<Value> = outcome
                     .failed
                     .iter()
@@ -128,7 +137,10 @@ impl Ingest {
                 Ok(json!({ "batchItemFailures": failures }))
             }
             Invocation::Direct(message) => {
-                let outcome = self.process(vec![message], &ctx).await;
+                let sender = self.config.direct_invoke_account.clone().or(deploying);
+                let outcome = self
+                    .process(vec![message], &ctx(Channel::DirectInvoke, sender))
+                    .await;
                 if outcome.failed.is_empty() {
                     Ok(
                         json!({ "accepted": outcome.counts.accepted, "duplicates": outcome.counts.duplicates + outcome.counts.redeliveries, "rejected": outcome.counts.rejected }),
@@ -171,7 +183,7 @@ impl Ingest {
                             info!(event_id = %event_id, fingerprint, ?reason, count, "finding accepted");
                             result.counts.accepted += 1;
                             let detail = FindingAccepted {
-                                finding,
+                                finding: finding.as_ref().clone(),
                                 dedup: DedupSummary {
                                     count: *count,
                                     reason: *reason,
@@ -230,35 +242,22 @@ impl Ingest {
     ) -> Vec<Option<Result<Outcome, vigil_dedup::DedupError>>> {
         let mut results: Vec<Option<Result<Outcome, vigil_dedup::DedupError>>> =
             (0..parsed.len()).map(|_| None).collect();
-        let work: Vec<(usize, String, String, &'static str, String, String)> = parsed
+        let work: Vec<(usize, &Finding, &str)> = parsed
             .iter()
             .enumerate()
             .filter_map(|(i, p)| match p {
-                Parsed::Finding { finding, event_id } => Some((
-                    i,
-                    finding.fingerprint.as_str().to_owned(),
-                    event_id.clone(),
-                    finding.source.as_str(),
-                    finding.rule.clone(),
-                    vigil_asff::finding_id(finding),
-                )),
+                Parsed::Finding { finding, event_id } => {
+                    Some((i, finding.as_ref(), event_id.as_str()))
+                }
                 Parsed::Rejected(_) => None,
             })
             .collect();
         for chunk in work.chunks(self.config.concurrency.max(1)) {
             let mut set = tokio::task::JoinSet::new();
-            for (i, fingerprint, event_id, source, rule, shid) in chunk.iter().cloned() {
+            for (i, finding, event_id) in chunk.iter().copied() {
                 let store = self.dedup.clone();
-                set.spawn(async move {
-                    let occ = Occurrence {
-                        fingerprint: &fingerprint,
-                        event_id: &event_id,
-                        source,
-                        rule: &rule,
-                        securityhub_id: &shid,
-                    };
-                    (i, store.record(&occ, now).await)
-                });
+                let owned = OwnedOccurrence::of(finding, event_id);
+                set.spawn(async move { (i, store.record(&owned.borrow(), now).await) });
             }
             while let Some(joined) = set.join_next().await {
                 // A panicking task leaves its slot empty, which fails (and redelivers) its message.
@@ -271,16 +270,65 @@ impl Ingest {
     }
 }
 
+/// What the dedup record needs of a finding, owned so that it can move into a spawned task.
+struct OwnedOccurrence {
+    fingerprint: String,
+    event_id: String,
+    source: &'static str,
+    rule: String,
+    securityhub_id: String,
+    arrival: &'static str,
+    sender_account: Option<String>,
+    account: Option<String>,
+    task_arn: Option<String>,
+}
+
+impl OwnedOccurrence {
+    fn of(finding: &Finding, event_id: &str) -> Self {
+        OwnedOccurrence {
+            fingerprint: finding.fingerprint.as_str().to_owned(),
+            event_id: event_id.to_owned(),
+            source: finding.source.as_str(),
+            rule: finding.rule.clone(),
+            securityhub_id: vigil_asff::finding_id(finding),
+            arrival: finding.provenance.arrival.as_str(),
+            sender_account: finding.provenance.sender_account.clone(),
+            account: finding.account.clone(),
+            task_arn: finding.resource.task_arn.clone(),
+        }
+    }
+
+    fn borrow(&self) -> Occurrence<'_> {
+        Occurrence {
+            fingerprint: &self.fingerprint,
+            event_id: &self.event_id,
+            source: self.source,
+            rule: &self.rule,
+            securityhub_id: &self.securityhub_id,
+            arrival: self.arrival,
+            sender_account: self.sender_account.as_deref(),
+            account: self.account.as_deref(),
+            task_arn: self.task_arn.as_deref(),
+        }
+    }
+}
+
 fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
     match vigil_adapters::parse_delivery(&m.body, ctx) {
         Ok(Delivery { event: SourceEvent::Finding(finding), envelope_id }) => {
-            let event_id = envelope_id
-                .or_else(|| finding.source_event_id.clone())
+            // The producer's own id first: falcosidekick or Sysdig sending the same event again
+            // (a new EventBridge id, or another transport) is a redelivery, not a second occurrence.
+            let event_id = finding
+                .provenance
+                .producer_id
+                .as_deref()
+                .map(|id| format!("producer:{id}"))
+                .or(envelope_id)
                 .or_else(|| m.message_id.clone())
-                .unwrap_or_else(|| content_id(&m.body));
+                .unwrap_or_else(|| vigil_contract::content_id(&m.body));
             Parsed::Finding { finding: Box::new(finding), event_id }
         }
-        Ok(Delivery { event: SourceEvent::TaskStateChange(_), .. }) => Parsed::Rejected(Box::new(EventRejected::new(
+        Ok(Delivery { event: SourceEvent::TaskStateChange(_), .. }) => Parsed::Rejected(Box::new(events::rejected(
             "not_a_finding",
             "$: an ECS task state change is not a finding; route it to enrich and remediate, not ingest".into(),
             "$".into(),
@@ -288,18 +336,8 @@ fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
             m.message_id.clone(),
             received_at.to_owned(),
         ))),
-        Err(e) => Parsed::Rejected(Box::new(EventRejected::from_error(&e, &m.body, m.message_id.clone(), received_at.to_owned()))),
+        Err(e) => Parsed::Rejected(Box::new(events::rejected_by(&e, &m.body, m.message_id.clone(), received_at.to_owned()))),
     }
-}
-
-/// A delivery id for an event that carries none: the same bytes delivered again get the same id.
-pub(crate) fn content_id(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let mut s = String::from("sha256:");
-    for b in &digest[..16] {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` → ACCOUNT.
@@ -326,20 +364,25 @@ mod tests {
 
     #[test]
     fn invocation_shapes() {
-        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}]});
+        let queue = "arn:aws:sqs:us-east-1:123456789012:vigil-ingest".to_owned();
+        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": queue, "messageId": "m1", "body": "{}"}]});
         assert!(
-            matches!(Invocation::from_payload(sqs), Invocation::SqsBatch(m) if m.len() == 1 && m[0].message_id.as_deref() == Some("m1"))
+            matches!(Invocation::from_payload(sqs.clone(), &[]), Invocation::SqsBatch(m) if m.len() == 1 && m[0].message_id.as_deref() == Some("m1"))
         );
-        let direct = json!({"rule": "r", "priority": "Notice", "Records": "not sqs"});
         assert!(matches!(
-            Invocation::from_payload(direct),
+            Invocation::from_payload(sqs, std::slice::from_ref(&queue)),
+            Invocation::SqsBatch(_)
+        ));
+        // SQS-shaped, but not from the ingest queue: a direct invocation, refused as a whole.
+        let forged = json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:other", "messageId": "m1", "body": "{}"}]});
+        assert!(matches!(
+            Invocation::from_payload(forged, std::slice::from_ref(&queue)),
             Invocation::Direct(_)
         ));
-    }
-
-    #[test]
-    fn content_ids_are_stable() {
-        assert_eq!(content_id(b"abc"), content_id(b"abc"));
-        assert_ne!(content_id(b"abc"), content_id(b"abd"));
+        let direct = json!({"rule": "r", "priority": "Notice", "Records": "not sqs"});
+        assert!(matches!(
+            Invocation::from_payload(direct, &[]),
+            Invocation::Direct(_)
+        ));
     }
 }

@@ -186,8 +186,9 @@ async fn bad_events_are_published_as_rejected_and_never_fail_the_batch() {
     let h = Harness::start().await;
     let bodies = vec![
         "not json at all".to_owned(),
-        json!({"rule": "r", "priority": "Urgent", "output": "x", "time": "2026-01-01T00:00:00Z"})
-            .to_string(),
+        json!({"source": "falco", "detail-type": "Falco Alert", "detail":
+            {"rule": "r", "priority": "Urgent", "output": "x", "time": "2026-01-01T00:00:00Z"}})
+        .to_string(),
         json!({"source": "acme", "detail-type": "Scan", "detail": {"a": 1}}).to_string(),
         falco_event("good"),
         "x".repeat(300 * 1024),

@@ -60,6 +60,11 @@ pub async fn live_task(
         LiveTask::Running {
             tags: info.tags.clone(),
             service,
+            runtime_ids: info
+                .containers
+                .iter()
+                .filter_map(|c| c.runtime_id.clone())
+                .collect(),
         },
         Some(info),
     ))

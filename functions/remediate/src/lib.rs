@@ -32,30 +32,13 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 use vigil_adapters::{SourceEvent, TaskStateChange};
 use vigil_bus::{EventPublisher, VigilEvent};
-use vigil_model::{Enrichment, Finding, TaskInfo};
+use vigil_dedup::{DedupConfig, DedupStore, RecordedOrigin};
+use vigil_model::{Finding, TaskInfo};
 use vigil_playbook::{
     Action, Evaluation, LiveTask, MAX_STOP_REASON, Mode, Origin, Outcome, PlaybookFile, Subject,
 };
 
-pub const REMEDIATION_EXECUTED: &str = "Remediation Executed";
-
-/// The part of a `Finding Enriched` detail remediation reads.
-#[derive(Debug, Deserialize)]
-pub struct EnrichedDetail {
-    pub finding: Finding,
-    #[serde(default)]
-    pub enrichment: Option<Enrichment>,
-    #[serde(default)]
-    pub securityhub: Option<SecurityHubRef>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SecurityHubRef {
-    pub id: String,
-    pub product_arn: String,
-    #[serde(default)]
-    pub imported: bool,
-}
+pub use vigil_contract::{FindingEnriched, REMEDIATION_EXECUTED, SecurityHubRef};
 
 /// Everything decided about one (finding, task): stored on the action record (as JSON) and
 /// published as `Remediation Executed`.
@@ -101,13 +84,20 @@ fn delivery(record: &Value) -> Option<Delivery> {
 
 enum Message {
     Enriched {
-        detail: Box<EnrichedDetail>,
-        account: Option<String>,
+        detail: Box<FindingEnriched>,
         event_id: Option<String>,
     },
     TaskStopped(Box<TaskStateChange>),
     Ignored,
     Invalid(String),
+}
+
+/// What deciding came to.
+enum Verdict {
+    /// Written to the action record, to act on or announce.
+    Made(Decision),
+    /// A trust check failed on the fresh look: nothing written to the action record.
+    Untrusted(Decision),
 }
 
 /// Why a message goes back to SQS.
@@ -123,6 +113,8 @@ enum Retry {
 
 pub struct Remediate {
     ecs: aws_sdk_ecs::Client,
+    /// Reads what ingest recorded of each finding's origin (never writes it).
+    dedup: DedupStore,
     securityhub: aws_sdk_securityhub::Client,
     records: ActionStore,
     publisher: EventPublisher,
@@ -142,6 +134,10 @@ impl Remediate {
     ) -> Self {
         Remediate {
             ecs,
+            dedup: DedupStore::new(
+                dynamodb.clone(),
+                DedupConfig::new(settings.table_name.clone()),
+            ),
             securityhub,
             records: ActionStore::new(
                 dynamodb,
@@ -244,19 +240,9 @@ impl Remediate {
             .extend(deploying_account.map(str::to_owned));
         for (i, (body, delivery)) in messages.iter().enumerate() {
             let result = match classify(body) {
-                Message::Enriched {
-                    detail,
-                    account,
-                    event_id,
-                } => {
-                    self.remediate(
-                        &detail,
-                        account.as_deref(),
-                        event_id.as_deref(),
-                        delivery.as_ref(),
-                        &guardrails,
-                    )
-                    .await
+                Message::Enriched { detail, event_id } => {
+                    self.remediate(&detail, event_id.as_deref(), delivery.as_ref(), &guardrails)
+                        .await
                 }
                 Message::TaskStopped(t) => self.confirm(&t, &guardrails).await,
                 Message::Ignored => Ok(()),
@@ -274,8 +260,7 @@ impl Remediate {
 
     async fn remediate(
         &self,
-        detail: &EnrichedDetail,
-        event_account: Option<&str>,
+        detail: &FindingEnriched,
         event_id: Option<&str>,
         delivery: Option<&Delivery>,
         guardrails: &vigil_playbook::Guardrails,
@@ -288,7 +273,7 @@ impl Remediate {
         }
         let subject = Subject::new(
             finding,
-            detail.enrichment.as_ref(),
+            Some(&detail.enrichment),
             vigil_asff::finding_types(finding),
         );
         let Some(playbook) = self.playbooks.first_match(&subject) else {
@@ -303,9 +288,13 @@ impl Remediate {
             .settings
             .mode
             .cap(playbook.mode(self.playbooks.default_mode));
+        // The sender is the one ingest stamped; the table check below holds the message to it.
+        let event_account = finding.provenance.sender_account.as_deref();
+        let now = (self.clock)();
         let origin = Origin {
             event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
             event_account,
+            now: Some(now),
         };
         let task_arn = subject.task_arn().unwrap_or("-").to_owned();
         let key = ActionKey {
@@ -313,7 +302,6 @@ impl Remediate {
             task_arn: task_arn.clone(),
             mode,
         };
-        let now = (self.clock)();
         let now_s = now.timestamp();
 
         let mut decision = Decision {
@@ -332,15 +320,23 @@ impl Remediate {
             stop_reason: None,
             tag: None,
             evidence: None,
-            securityhub: detail.securityhub.clone(),
+            securityhub: Some(own_securityhub_ref(finding, detail.securityhub.imported)),
             event_id: event_id.map(str::to_owned),
             decided_at: now.to_rfc3339(),
             stop_response: None,
         };
 
-        // Trust first, from the event alone: a forged event gets no AWS call and no say over the
-        // finding's real record.
-        let first = guardrails.evaluate(playbook, mode, &subject, origin, &LiveTask::Unknown);
+        // Trust first, from the event and Vigil's own table alone: a forged event gets no ECS or
+        // Security Hub call and no say over the finding's real record.
+        let recorded = self
+            .dedup
+            .origin(fp)
+            .await
+            .map_err(|e| Retry::Other(e.to_string()))?;
+        let mut first = guardrails.evaluate(playbook, mode, &subject, origin, &LiveTask::Unknown);
+        if let Some(disagreement) = disagreement(finding, recorded.as_ref()) {
+            first.refuse_untrusted("recorded_origin", disagreement);
+        }
         if first.untrusted() {
             fill(&mut decision, &first);
             warn!(
@@ -429,10 +425,36 @@ impl Remediate {
                 d
             }
             _ => {
-                self.decide(
-                    key, owner, playbook, mode, subject, origin, guardrails, decision, now_s,
-                )
-                .await?
+                match self
+                    .decide(
+                        key, owner, playbook, mode, subject, origin, guardrails, decision, now_s,
+                    )
+                    .await?
+                {
+                    Verdict::Untrusted(d) => {
+                        // Found only on a fresh look (the alert's container is not the task's):
+                        // refused as untrusted, with no note and no completed record for a decoy to
+                        // take from the genuine alert.
+                        warn!(
+                            fingerprint = fp,
+                            task = d.task_arn,
+                            reason = d.reason.as_deref(),
+                            "untrusted finding refused"
+                        );
+                        let account = subject.finding.provenance.sender_account.as_deref();
+                        self.records
+                            .record_untrusted(
+                                key,
+                                account.unwrap_or("unknown"),
+                                &to_json(&d),
+                                now_s,
+                            )
+                            .await?;
+                        self.records.release(key, owner).await?;
+                        return Ok(());
+                    }
+                    Verdict::Made(d) => d,
+                }
             }
         };
 
@@ -482,7 +504,7 @@ impl Remediate {
         guardrails: &vigil_playbook::Guardrails,
         mut decision: Decision,
         now: i64,
-    ) -> Result<Decision, Retry> {
+    ) -> Result<Verdict, Retry> {
         let (live, evidence) = match (subject.cluster_arn(), subject.task_arn()) {
             // A sample is refused whatever its task looks like: no need to look.
             (Some(cluster), Some(task))
@@ -541,6 +563,9 @@ impl Remediate {
             ));
         }
         fill(&mut decision, &evaluation);
+        if evaluation.untrusted() {
+            return Ok(Verdict::Untrusted(decision));
+        }
         let next = if decision.outcome == Outcome::Act {
             Phase::Acting
         } else {
@@ -583,7 +608,7 @@ impl Remediate {
                 )
                 .await?;
         }
-        Ok(decision)
+        Ok(Verdict::Made(decision))
     }
 
     /// StopTask and/or TagResource, for a decision to act. Safe to repeat after a crash: stopping a
@@ -707,6 +732,68 @@ impl Remediate {
     }
 }
 
+/// Why the message's finding is not the one ingest recorded under its fingerprint, if it is not.
+/// Only Vigil's function roles can write the dedup record, and the fingerprint covers the sender
+/// and the task, so a genuine message always agrees with it.
+fn disagreement(finding: &Finding, recorded: Option<&RecordedOrigin>) -> Option<String> {
+    let Some(r) = recorded else {
+        return Some(format!(
+            "no dedup record vouches for {}: the finding did not come through ingest",
+            finding.fingerprint
+        ));
+    };
+    let p = &finding.provenance;
+    let fields = [
+        (
+            "arrival",
+            Some(p.arrival.as_str()),
+            Some(r.arrival.as_str()),
+        ),
+        (
+            "sender account",
+            p.sender_account.as_deref(),
+            r.sender_account.as_deref(),
+        ),
+        ("account", finding.account.as_deref(), r.account.as_deref()),
+        (
+            "task",
+            finding.resource.task_arn.as_deref(),
+            r.task_arn.as_deref(),
+        ),
+    ];
+    let differ: Vec<String> = fields
+        .iter()
+        .filter(|(_, message, table)| message != table)
+        .map(|(what, message, table)| {
+            format!(
+                "{what} {} where ingest recorded {}",
+                message.unwrap_or("none"),
+                table.unwrap_or("none")
+            )
+        })
+        .collect();
+    (!differ.is_empty()).then(|| {
+        format!(
+            "the message disagrees with the dedup record: {}",
+            differ.join(", ")
+        )
+    })
+}
+
+/// The finding's Security Hub reference as Vigil computes it, never as a message names it.
+fn own_securityhub_ref(finding: &Finding, imported: bool) -> SecurityHubRef {
+    let region = finding.region.as_deref().unwrap_or_default();
+    SecurityHubRef {
+        id: vigil_asff::finding_id(finding),
+        product_arn: vigil_asff::product_arn(
+            vigil_model::partition_of(region),
+            region,
+            finding.account.as_deref().unwrap_or_default(),
+        ),
+        imported,
+    }
+}
+
 fn fill(decision: &mut Decision, evaluation: &Evaluation) {
     decision.outcome = evaluation.outcome;
     decision.reason = evaluation.reason.clone();
@@ -784,20 +871,16 @@ fn classify(body: &str) -> Message {
     };
     let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default();
     match (text("source"), text("detail-type")) {
-        (vigil_bus::SOURCE, "Finding Enriched") => {
-            match serde_json::from_value::<EnrichedDetail>(event["detail"].clone()) {
+        (vigil_contract::SOURCE, vigil_contract::FINDING_ENRICHED) => {
+            match serde_json::from_value::<FindingEnriched>(event["detail"].clone()) {
                 Ok(detail) => Message::Enriched {
                     detail: Box::new(detail),
-                    account: event
-                        .get("account")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
                     event_id: event.get("id").and_then(Value::as_str).map(str::to_owned),
                 },
                 Err(e) => Message::Invalid(format!("detail: {e}")),
             }
         }
-        ("aws.ecs", "ECS Task State Change") => {
+        (vigil_adapters::ECS_SOURCE, vigil_adapters::ECS_TASK_DETAIL_TYPE) => {
             match vigil_adapters::parse_event(body.as_bytes(), &Default::default()) {
                 Ok(SourceEvent::TaskStateChange(t)) if t.is_stopped() => {
                     Message::TaskStopped(Box::new(t))

@@ -133,6 +133,7 @@ impl RemediateSettings {
         g.stop_limit_per_cluster = u32::try_from(number("STOP_LIMIT_PER_CLUSTER", 10)?)
             .map_err(|_| SettingsError("STOP_LIMIT_PER_CLUSTER is too large".into()))?;
         g.stop_limit_window_seconds = number("STOP_LIMIT_WINDOW_SECONDS", 3600)?.max(1);
+        g.max_finding_age_seconds = number("MAX_FINDING_AGE_SECONDS", 3600)?.max(1);
         Ok(s)
     }
 }

@@ -34,6 +34,7 @@ struct Pipeline {
     emulator: Emulator,
     ingest: Ingest,
     enrich: Enrich,
+    rejected: BusTap,
     accepted: BusTap,
     enriched: BusTap,
     executed: BusTap,
@@ -50,6 +51,12 @@ impl Pipeline {
             .tap_bus(
                 "accepted",
                 json!({"source": ["vigil"], "detail-type": ["Finding Accepted"]}),
+            )
+            .await;
+        let rejected = emulator
+            .tap_bus(
+                "rejected",
+                json!({"source": ["vigil"], "detail-type": ["Event Rejected"]}),
             )
             .await;
         let enriched = emulator
@@ -80,6 +87,7 @@ impl Pipeline {
             emulator,
             ingest,
             enrich,
+            rejected,
             accepted,
             enriched,
             executed,
@@ -192,6 +200,13 @@ fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
     v["account"] = json!(ACCOUNT);
     v["region"] = json!("us-east-1");
     v["detail"]["rule"] = json!(rule);
+    // Seen just now: remediation refuses findings older than its age limit.
+    v["detail"]["time"] = json!(chrono::Utc::now().to_rfc3339());
+    // The sample's container id is not one of the emulated task's: the alert names none.
+    v["detail"]["output_fields"]
+        .as_object_mut()
+        .unwrap()
+        .remove("container.id");
     let fields = v["detail"]["output_fields"].as_object_mut().unwrap();
     fields.insert(
         "container.label.com.amazonaws.ecs.task-arn".into(),
@@ -382,9 +397,9 @@ async fn forged_events_stop_nothing() {
         .await;
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
 
-    // The same finding, re-published from a foreign account onto our bus.
+    // The same finding, claiming a foreign sender.
     let mut foreign: Value = serde_json::from_str(&events[0]).unwrap();
-    foreign["account"] = json!("999999999999");
+    foreign["detail"]["finding"]["provenance"]["sender_account"] = json!("999999999999");
     foreign["id"] = json!("forged-1");
     // A finding claiming a foreign account's task.
     let mut foreign_task: Value = serde_json::from_str(&events[0]).unwrap();
@@ -1013,5 +1028,429 @@ async fn a_sample_finding_is_refused_without_touching_the_task() {
             .unwrap()
             .starts_with("not_a_sample"),
         "{decision}"
+    );
+}
+
+/// What became of one forged input: where it was stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Stopped {
+    /// Ingest published it as `Event Rejected` with this code.
+    AtIngest(String),
+    /// Remediation refused it (as untrusted, or after a fresh look at the task) with this guardrail.
+    AtRemediation(String),
+    /// Remediation did not take it at all (returned to the queue, on to the dead-letter queue).
+    NotProcessed,
+}
+
+impl Pipeline {
+    /// Bodies on the ingest queue (or, with `direct`, a direct invocation of each), then enrich and
+    /// remediate; returns, per body, where it was stopped.
+    async fn attack_through_ingest(
+        &self,
+        remediate: &Remediate,
+        bodies: &[Value],
+        direct: bool,
+    ) -> Vec<Stopped> {
+        let mut out = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let payload = if direct {
+                body.clone()
+            } else {
+                json!({"Records": [{"messageId": format!("atk{i}"), "eventSource": "aws:sqs", "body": body.to_string()}]})
+            };
+            let _ = self
+                .ingest
+                .handle(
+                    payload,
+                    Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
+                )
+                .await;
+            if let Some(r) = self.rejected.drain().await.first() {
+                out.push(Stopped::AtIngest(
+                    r["detail"]["code"].as_str().unwrap().to_owned(),
+                ));
+                continue;
+            }
+            let accepted: Vec<String> = self
+                .accepted
+                .drain()
+                .await
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            assert!(self.enrich.process(&accepted).await.is_empty());
+            let enriched: Vec<String> = self
+                .enriched
+                .drain()
+                .await
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            out.push(self.attack_remediation(remediate, &enriched).await);
+        }
+        out
+    }
+
+    /// `Finding Enriched` bodies put straight on the remediate queue.
+    async fn attack_remediation(&self, remediate: &Remediate, bodies: &[String]) -> Stopped {
+        // Untrusted refusals are recorded once per (finding, task, sender): clear them so that
+        // each case shows its own.
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.emulator.sdk_config().await);
+        for r in self.action_records().await {
+            if s(&r, "sk").starts_with("UNTRUSTED#") {
+                dynamodb
+                    .delete_item()
+                    .table_name(TABLE_NAME)
+                    .key("pk", r["pk"].clone())
+                    .key("sk", r["sk"].clone())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let before: Vec<String> = self.untrusted_reasons().await;
+        if !remediate.process(bodies, Some(ACCOUNT)).await.is_empty() {
+            return Stopped::NotProcessed;
+        }
+        let after = self.untrusted_reasons().await;
+        let new: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
+        assert_eq!(new.len(), 1, "one refusal recorded: {after:?}");
+        Stopped::AtRemediation(new[0].split(':').next().unwrap().to_owned())
+    }
+
+    async fn untrusted_reasons(&self) -> Vec<String> {
+        self.action_records()
+            .await
+            .iter()
+            .filter(|r| s(r, "sk").starts_with("UNTRUSTED#") || s(r, "outcome") == "refused")
+            .map(|r| {
+                let d: Value = serde_json::from_str(s(r, "decision")).unwrap();
+                format!("{}:{}", d["reason"].as_str().unwrap(), s(r, "pk"))
+            })
+            .collect()
+    }
+}
+
+/// Forged, foreign, injected and replayed events, each through the path it would really take: none
+/// stops, tags or notes anything, and the genuine event in the same run still acts. The corpus and
+/// its outcomes are listed in docs/reliability.md.
+#[tokio::test]
+async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let victim = &tasks[0];
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    let genuine_alert = falco("genuine", &p.cluster, victim, "Terminal shell in container");
+    let gd_detail: Value = serde_json::from_str::<Value>(include_str!(
+        "../../../crates/adapters/tests/fixtures/guardduty-ecs-runtime.json"
+    ))
+    .unwrap()["detail"]
+        .clone();
+    let mut gd_on_victim = gd_detail.clone();
+    gd_on_victim["type"] = json!("CryptoCurrency:Runtime/BitcoinTool.B");
+    gd_on_victim["accountId"] = json!(ACCOUNT);
+    gd_on_victim["resource"]["ecsClusterDetails"]["taskDetails"]["arn"] = json!(victim);
+    gd_on_victim["resource"]["ecsClusterDetails"]["arn"] = json!(p.cluster);
+    let envelope = |source: &str, detail_type: &str, account: &str, detail: &Value| {
+        json!({"version": "0", "id": format!("forged-{source}-{detail_type}"), "source": source,
+               "detail-type": detail_type, "account": account, "region": "us-east-1",
+               "time": chrono::Utc::now().to_rfc3339(), "resources": [], "detail": detail})
+    };
+    let alert = |f: &dyn Fn(&mut Value)| {
+        let mut a = genuine_alert.clone();
+        a["id"] = json!(format!("forged-{}", fastrand::u64(..)));
+        a["detail"]["uuid"] = json!(format!("forged-{}", fastrand::u64(..)));
+        // Each forgery its own finding (the container name is in the fingerprint), so that no
+        // case is counted as a repeat of another.
+        a["detail"]["output_fields"]["container.label.com.amazonaws.ecs.container-name"] =
+            json!(format!("c{}", fastrand::u64(..)));
+        f(&mut a);
+        a
+    };
+
+    // Through the ingest queue: shapes under other sources, case twists, look-alikes, foreign
+    // senders, identity mismatches, stale and replayed events.
+    let mut bodies: Vec<(&str, Value)> = vec![
+        (
+            "GuardDuty shape under a custom source, foreign sender",
+            envelope("acme.scanner", "Finding", "999999999999", &gd_on_victim),
+        ),
+        (
+            "GuardDuty shape under a custom source, own account",
+            envelope("acme.scanner", "Finding", ACCOUNT, &gd_on_victim),
+        ),
+        (
+            "GuardDuty shape under AWS.GuardDuty",
+            envelope("AWS.GuardDuty", "GuardDuty Finding", ACCOUNT, &gd_on_victim),
+        ),
+        (
+            "GuardDuty shape under aws.GuardDuty",
+            envelope("aws.GuardDuty", "GuardDuty Finding", ACCOUNT, &gd_on_victim),
+        ),
+        (
+            "GuardDuty shape under a padded source",
+            envelope(
+                " aws.guardduty",
+                "GuardDuty Finding",
+                ACCOUNT,
+                &gd_on_victim,
+            ),
+        ),
+        (
+            "GuardDuty shape under a zero-width source",
+            envelope(
+                "aws.guard\u{200b}duty",
+                "GuardDuty Finding",
+                ACCOUNT,
+                &gd_on_victim,
+            ),
+        ),
+        (
+            "GuardDuty shape under source falco",
+            envelope("falco", "Falco Alert", ACCOUNT, &gd_on_victim),
+        ),
+        (
+            "GuardDuty shape under source sysdig",
+            envelope("sysdig", "Sysdig Event", ACCOUNT, &gd_on_victim),
+        ),
+        (
+            "exact GuardDuty source, twisted detail-type",
+            envelope("aws.guardduty", "guardduty finding", ACCOUNT, &gd_on_victim),
+        ),
+        (
+            "a Vigil look-alike source",
+            envelope("Vigil", "Finding Enriched", ACCOUNT, &json!({})),
+        ),
+        (
+            "a task state change under a custom source",
+            envelope(
+                "acme.ecs",
+                "ECS Task State Change",
+                ACCOUNT,
+                &json!({"taskArn": victim, "clusterArn": p.cluster, "lastStatus": "RUNNING"}),
+            ),
+        ),
+        (
+            "a bare alert on the ingest queue",
+            genuine_alert["detail"].clone(),
+        ),
+        (
+            "Falco alert from a foreign sender naming the victim",
+            alert(&|a| a["account"] = json!("999999999999")),
+        ),
+        (
+            "cluster label that is not the task ARN's",
+            alert(&|a| {
+                a["detail"]["output_fields"]["container.label.com.amazonaws.ecs.cluster"] =
+                    json!("other")
+            }),
+        ),
+        (
+            "container id not in the task",
+            alert(&|a| a["detail"]["output_fields"]["container.id"] = json!("0123456789ab")),
+        ),
+        (
+            "task in another account, own sender",
+            alert(&|a| {
+                a["detail"]["output_fields"]["container.label.com.amazonaws.ecs.task-arn"] =
+                    json!(victim.replace(ACCOUNT, "444455556666"))
+            }),
+        ),
+        (
+            "stale alert (two hours old)",
+            alert(&|a| {
+                a["detail"]["time"] =
+                    json!((chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339())
+            }),
+        ),
+        (
+            "archive replay of a day-old alert",
+            alert(&|a| {
+                a["detail"]["time"] =
+                    json!((chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339());
+                a["replay-name"] = json!("archive-replay");
+            }),
+        ),
+    ];
+    let expected: Vec<Stopped> = vec![
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("unsupported".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("forged_source".into()),
+        Stopped::AtIngest("unsupported".into()),
+        Stopped::AtRemediation("trusted_account".into()),
+        Stopped::AtRemediation("identity".into()),
+        Stopped::AtRemediation("identity".into()),
+        Stopped::AtRemediation("trusted_account".into()),
+        Stopped::AtRemediation("fresh".into()),
+        Stopped::AtRemediation("fresh".into()),
+    ];
+    p.emulator.reset_api_calls();
+    let got = p
+        .attack_through_ingest(
+            &remediate,
+            &bodies.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(),
+            false,
+        )
+        .await;
+    for (((what, _), got), want) in bodies.iter().zip(&got).zip(&expected) {
+        assert_eq!(got, want, "{what}");
+    }
+
+    // Direct invocations: only a bare agent payload is taken, as the function's own account's.
+    bodies.clear();
+    let direct = [
+        ("an EventBridge envelope, directly", genuine_alert.clone()),
+        ("a bare GuardDuty finding, directly", gd_on_victim.clone()),
+        (
+            "a bare task state change, directly",
+            json!({"taskArn": victim, "clusterArn": p.cluster, "lastStatus": "RUNNING"}),
+        ),
+    ];
+    let got = p
+        .attack_through_ingest(
+            &remediate,
+            &direct.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(),
+            true,
+        )
+        .await;
+    for ((what, _), got) in direct.iter().zip(&got) {
+        assert_eq!(got, &Stopped::AtIngest("unsupported".into()), "{what}");
+    }
+    let queue = "arn:aws:sqs:us-east-1:123456789012:vigil-ingest".to_owned();
+    let mut strict_config = IngestConfig::new(TABLE_NAME, BUS_NAME);
+    strict_config.queue_arns = vec![queue];
+    let strict_ingest = Ingest::from_env(strict_config, &p.emulator.sdk_config().await);
+    let _ = strict_ingest
+        .handle(
+            json!({"Records": [{"messageId": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:elsewhere", "body": genuine_alert.to_string()}]}),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
+        )
+        .await;
+    assert_eq!(
+        p.rejected.drain().await.len(),
+        1,
+        "an SQS-shaped direct invocation is refused"
+    );
+    assert!(p.accepted.drain().await.is_empty());
+
+    // Straight onto the remediate queue: the genuine Finding Enriched, altered.
+    let genuine = p
+        .enriched(&[("genuine", victim, "Terminal shell in container")])
+        .await;
+    assert_eq!(genuine.len(), 1);
+    let tamper = |f: &dyn Fn(&mut Value)| {
+        let mut v: Value = serde_json::from_str(&genuine[0]).unwrap();
+        v["id"] = json!(format!("injected-{}", fastrand::u64(..)));
+        f(&mut v);
+        vec![v.to_string()]
+    };
+    let injected: Vec<(&str, Vec<String>, Stopped)> = vec![
+        (
+            "another running task",
+            tamper(&|v| v["detail"]["finding"]["resource"]["task_arn"] = json!(tasks[1])),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "another account",
+            tamper(&|v| v["detail"]["finding"]["account"] = json!("999999999999")),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "another sender",
+            tamper(&|v| {
+                v["detail"]["finding"]["provenance"]["sender_account"] = json!("999999999999")
+            }),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "another arrival",
+            tamper(&|v| v["detail"]["finding"]["provenance"]["arrival"] = json!("aws_service")),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "a made-up fingerprint",
+            tamper(&|v| {
+                v["detail"]["finding"]["fingerprint"] = json!(format!("v1-{}", "0".repeat(64)))
+            }),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "a GuardDuty source on an agent's finding",
+            tamper(&|v| v["detail"]["finding"]["source"] = json!("guardduty")),
+            Stopped::AtRemediation("provenance".into()),
+        ),
+        (
+            "identity conflicts wiped, foreign container",
+            tamper(&|v| {
+                v["detail"]["finding"]["resource"]["container"]["id"] = json!("0123456789ab")
+            }),
+            Stopped::AtRemediation("identity".into()),
+        ),
+        (
+            "a stale observation",
+            tamper(&|v| v["detail"]["finding"]["last_observed_at"] = json!("2020-01-01T00:00:00Z")),
+            Stopped::AtRemediation("fresh".into()),
+        ),
+        (
+            "a Vigil look-alike envelope source",
+            tamper(&|v| v["source"] = json!("Vigil")),
+            Stopped::NotProcessed,
+        ),
+        (
+            "an ECS source on a finding",
+            tamper(&|v| v["source"] = json!("aws.ecs")),
+            Stopped::NotProcessed,
+        ),
+    ];
+    for (what, body, want) in &injected {
+        let got = p.attack_remediation(&remediate, body).await;
+        assert_eq!(&got, want, "{what}");
+    }
+
+    // Nothing was stopped, tagged or noted; the victim still runs.
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    assert_eq!(p.emulator.calls("ecs", "TagResource"), 0);
+    assert_eq!(p.emulator.calls("securityhub", "BatchUpdateFindings"), 0);
+    for t in &tasks {
+        assert_eq!(p.task_status(t).await.1, "RUNNING");
+    }
+    assert!(p.executed.drain().await.is_empty());
+
+    // The genuine event acts, once, and notes Vigil's own finding whatever id a message names.
+    let mut named_elsewhere: Value = serde_json::from_str(&genuine[0]).unwrap();
+    named_elsewhere["detail"]["securityhub"]["id"] = json!("someone-elses-finding");
+    assert!(
+        remediate
+            .process(&[named_elsewhere.to_string()], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    assert_eq!(p.task_status(victim).await.1, "STOPPED");
+    let executed = p.executed.drain().await;
+    assert_eq!(executed.len(), 1);
+    assert!(
+        executed[0]["detail"]["securityhub"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("vigil-v1-"),
+        "{}",
+        executed[0]["detail"]["securityhub"]
+    );
+    assert_eq!(
+        expected.len() + direct.len() + 1 + injected.len() + 1,
+        33,
+        "the corpus size"
     );
 }

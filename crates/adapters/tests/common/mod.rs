@@ -17,6 +17,7 @@ pub fn ctx() -> ParseContext {
     ParseContext {
         default_account: Some("123456789012".into()),
         default_region: Some("us-east-1".into()),
+        ..Default::default()
     }
 }
 

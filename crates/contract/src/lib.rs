@@ -1,0 +1,141 @@
+//! The contract between Vigil's functions: the events they publish on the agent bus, their
+//! EventBridge `source` and `detail-type`, and their details, typed on both the writing and the
+//! reading side so that the two cannot drift.
+//!
+//! | detail-type | written by | read by |
+//! |---|---|---|
+//! | [`FINDING_ACCEPTED`] | ingest | enrich |
+//! | [`FINDING_ENRICHED`] | enrich | remediate |
+//! | [`REMEDIATION_EXECUTED`] | remediate | users |
+//! | [`EVENT_REJECTED`] | ingest | users (the rejected queue) |
+//!
+//! Every finding carries its [`vigil_model::Provenance`], stamped by ingest and never changed after.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use vigil_model::{Enrichment, Finding};
+
+/// The EventBridge `source` of every event Vigil publishes. The agent bus's policy lets only the
+/// function roles put it.
+pub const SOURCE: &str = "vigil";
+pub const FINDING_ACCEPTED: &str = "Finding Accepted";
+pub const FINDING_ENRICHED: &str = "Finding Enriched";
+pub const REMEDIATION_EXECUTED: &str = "Remediation Executed";
+pub const EVENT_REJECTED: &str = "Event Rejected";
+
+/// Why ingest published an occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishReason {
+    /// The first occurrence of its fingerprint.
+    New,
+    /// A count milestone (1, 10, 100, …).
+    Milestone,
+    /// The first repeat in a new update interval: a count update for Security Hub.
+    Interval,
+    /// A repeat of a record still `accepted` past its lease: enrichment may have failed.
+    LeaseExpired,
+    /// A redelivered event whose record is not yet forwarded: its first delivery may not have
+    /// been published.
+    Redelivery,
+}
+
+/// The dedup state of a published occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupSummary {
+    /// Occurrences counted for this fingerprint so far.
+    pub count: u64,
+    pub reason: PublishReason,
+    /// The Security Hub finding id (`vigil-<fingerprint>`).
+    pub securityhub_id: String,
+    /// The delivery this publication came from.
+    pub event_id: String,
+}
+
+/// The detail of `Finding Accepted`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindingAccepted {
+    pub finding: Finding,
+    pub dedup: DedupSummary,
+}
+
+/// The detail of `Finding Enriched`: what remediation decides on. Remediation believes none of it
+/// by itself: it checks the finding against the dedup record ingest wrote and the task against ECS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindingEnriched {
+    pub finding: Finding,
+    pub enrichment: Enrichment,
+    pub dedup: DedupSummary,
+    pub securityhub: SecurityHubRef,
+}
+
+/// Where the finding is in Security Hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityHubRef {
+    pub id: String,
+    pub product_arn: String,
+    /// False for GuardDuty findings, which GuardDuty itself sends to Security Hub.
+    pub imported: bool,
+}
+
+/// The detail of `Event Rejected`: why, and the original payload truncated to fit the bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRejected {
+    /// Machine-readable error class (`not_json`, `missing_field`, `forged_source`, …).
+    pub code: String,
+    /// The one-line reason, naming the field.
+    pub reason: String,
+    /// JSON path of the field at fault.
+    pub path: String,
+    /// A digest of the payload: SQS and EventBridge deliver at least once, so the same rejected
+    /// event may be published more than once; readers count it once by this id.
+    pub event_id: String,
+    pub sqs_message_id: Option<String>,
+    pub received_at: String,
+    pub payload_bytes: usize,
+    pub payload_truncated: bool,
+    /// The payload as received (lossily decoded if not UTF-8), truncated on a character boundary.
+    pub payload: String,
+}
+
+/// A delivery id for bytes that carry none: the same bytes delivered again get the same id
+/// (`sha256:` and the first 16 bytes of the digest, in hex).
+pub fn content_id(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut s = String::with_capacity(7 + 32);
+    s.push_str("sha256:");
+    for b in &digest[..16] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_reasons_read_back_as_written() {
+        for r in [
+            PublishReason::New,
+            PublishReason::Milestone,
+            PublishReason::Interval,
+            PublishReason::LeaseExpired,
+            PublishReason::Redelivery,
+        ] {
+            let text = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<PublishReason>(&text).unwrap(), r);
+        }
+        assert_eq!(
+            serde_json::to_string(&PublishReason::LeaseExpired).unwrap(),
+            "\"lease_expired\""
+        );
+    }
+
+    #[test]
+    fn content_ids_are_stable() {
+        assert_eq!(content_id(b"abc"), content_id(b"abc"));
+        assert_ne!(content_id(b"abc"), content_id(b"abd"));
+        assert_eq!(content_id(b"abc").len(), 7 + 32);
+    }
+}
