@@ -10,6 +10,10 @@ pub struct Enrichment {
     pub enriched: bool,
     pub reason: Option<String>,
     pub task: Option<TaskInfo>,
+    /// The alert's container is not one of the described task's: the finding is kept and
+    /// imported, and remediation refuses it.
+    #[serde(default)]
+    pub identity_mismatch: Option<String>,
 }
 
 impl Enrichment {
@@ -18,6 +22,7 @@ impl Enrichment {
             enriched: false,
             reason: Some(reason.into()),
             task: None,
+            identity_mismatch: None,
         }
     }
 
@@ -26,6 +31,7 @@ impl Enrichment {
             enriched: true,
             reason: None,
             task: Some(task),
+            identity_mismatch: None,
         }
     }
 }

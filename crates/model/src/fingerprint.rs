@@ -42,6 +42,9 @@ impl FindingFingerprint {
         // Who sent it: the same alert about the same task from another account is another
         // finding, so a decoy from an untrusted sender can never stand in for the genuine one.
         field("sender", finding.provenance.sender_account.as_deref());
+        // And by which entry point: a direct invocation can never stand in for the agent bus's
+        // copy of an alert (or the other way round), whichever comes first.
+        field("arrival", Some(finding.provenance.arrival.as_str()));
 
         let r = &finding.resource;
         let short_id = r.container.short_id();

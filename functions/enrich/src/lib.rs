@@ -152,12 +152,10 @@ impl Enrich {
         }
 
         let findings: Vec<Finding> = accepted.iter().map(|(_, a)| a.finding.clone()).collect();
-        let enrichments = self.enricher.enrich(&findings).await;
+        let mut enrichments = self.enricher.enrich(&findings).await;
         // Marked, kept and imported; remediation refuses it (and checks again on a fresh look).
-        for ((_, a), e) in accepted.iter_mut().zip(&enrichments) {
-            if let Some(conflict) = container_conflict(&a.finding, e) {
-                a.finding.identity_conflicts.push(conflict);
-            }
+        for ((_, a), e) in accepted.iter().zip(enrichments.iter_mut()) {
+            e.identity_mismatch = container_conflict(&a.finding, e);
         }
 
         // ASFF for the findings Security Hub should receive from us.
@@ -174,6 +172,12 @@ impl Enrich {
                     record
                         .product_fields
                         .insert("vigil/Count".into(), a.dedup.count.to_string());
+                    if let Some(mismatch) = &e.identity_mismatch {
+                        record.product_fields.insert(
+                            "vigil/IdentityMismatch".into(),
+                            vigil_model::text::truncate_chars(mismatch, 2048).to_owned(),
+                        );
+                    }
                     records.push(Some(record));
                 }
                 Err(err) => {

@@ -742,6 +742,14 @@ fn disagreement(finding: &Finding, recorded: Option<&RecordedOrigin>) -> Option<
             finding.fingerprint
         ));
     };
+    // The message's own fields must hash to the fingerprint it names (rule, task, container,
+    // process, sender, arrival): a copy of a real record with a rule swapped in is not that record.
+    if vigil_model::FindingFingerprint::of(finding) != finding.fingerprint {
+        return Some(format!(
+            "the finding's fields do not hash to its fingerprint {}",
+            finding.fingerprint
+        ));
+    }
     let p = &finding.provenance;
     let fields = [
         (

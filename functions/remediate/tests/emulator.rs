@@ -1022,11 +1022,14 @@ async fn a_sample_finding_is_refused_without_touching_the_task() {
     assert_eq!(records.len(), 1);
     assert_eq!(s(&records[0], "outcome"), "refused");
     let decision: Value = serde_json::from_str(s(&records[0], "decision")).unwrap();
+    // Tagged after ingest, the message no longer hashes to its fingerprint either: refused on
+    // both counts.
     assert!(
-        decision["reason"]
-            .as_str()
+        decision["checks"]
+            .as_array()
             .unwrap()
-            .starts_with("not_a_sample"),
+            .iter()
+            .any(|c| c["guardrail"] == "not_a_sample" && c["verdict"] == "fail"),
         "{decision}"
     );
 }
@@ -1388,7 +1391,12 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
         (
             "a GuardDuty source on an agent's finding",
             tamper(&|v| v["detail"]["finding"]["source"] = json!("guardduty")),
-            Stopped::AtRemediation("provenance".into()),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "another rule on a real record",
+            tamper(&|v| v["detail"]["finding"]["rule"] = json!("Crypto miner launched")),
+            Stopped::AtRemediation("recorded_origin".into()),
         ),
         (
             "identity conflicts wiped, foreign container",
@@ -1450,7 +1458,7 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
     );
     assert_eq!(
         expected.len() + direct.len() + 1 + injected.len() + 1,
-        33,
+        34,
         "the corpus size"
     );
 }
