@@ -316,14 +316,10 @@ impl OwnedOccurrence {
 fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
     match vigil_adapters::parse_delivery(&m.body, ctx) {
         Ok(Delivery { event: SourceEvent::Finding(finding), envelope_id }) => {
-            // The producer's own id first: falcosidekick or Sysdig sending the same event again
-            // (a new EventBridge id, or another transport) is a redelivery, not a second occurrence.
-            let event_id = finding
-                .provenance
-                .producer_id
-                .as_deref()
-                .map(|id| format!("producer:{id}"))
-                .or(envelope_id)
+            // The delivery's id. The producer's own id (falcosidekick `uuid`, Sysdig `id`) is kept
+            // in the provenance but does not replace it yet: see the README's trust section.
+            let event_id = envelope_id
+                .or_else(|| finding.provenance.producer_id.as_deref().map(|id| format!("producer:{id}")))
                 .or_else(|| m.message_id.clone())
                 .unwrap_or_else(|| vigil_contract::content_id(&m.body));
             Parsed::Finding { finding: Box::new(finding), event_id }
