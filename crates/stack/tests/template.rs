@@ -213,9 +213,15 @@ fn only_the_function_roles_may_put_vigil_events_on_the_agent_bus() {
                             .is_some_and(|a| a.contains(&json!("events:PutEvents")));
                     if puts {
                         assert_eq!(
-                            st.pointer("/Condition/StringEquals/events:source"),
-                            Some(&json!("vigil")),
+                            st.pointer("/Condition/ForAllValues:StringEquals/events:source"),
+                            Some(&json!(["vigil"])),
                             "a function role puts only vigil events: {st}"
+                        );
+                        assert!(
+                            st.pointer("/Condition/ForAllValues:StringEquals/events:detail-type")
+                                .and_then(|t| t.as_array())
+                                .is_some_and(|t| !t.is_empty()),
+                            "and only its own detail-types: {st}"
                         );
                     }
                     puts
