@@ -22,6 +22,7 @@ pub use json::MAX_EVENT_BYTES;
 use json::{NodeRef, Obj};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use vigil_contract::SOURCE as VIGIL_SOURCE;
 use vigil_model::{Arrival, Finding, Provenance, RawEvent};
 
 /// How the event arrived, and defaults for what an event may not say itself (a bare Falco alert
@@ -196,6 +197,16 @@ enum Kind {
 }
 
 impl Kind {
+    /// Whether `o` has this kind's shape.
+    fn looks(self, o: &Obj<'_>) -> bool {
+        match self {
+            Kind::Falco => falco::looks_like_falco(o),
+            Kind::GuardDuty => guardduty::looks_like_guardduty(o),
+            Kind::Sysdig => sysdig::looks_like_sysdig(o),
+            Kind::Task => ecs_task::looks_like_task(o),
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Kind::Falco => "Falco alert",
@@ -214,17 +225,12 @@ pub const ECS_SOURCE: &str = "aws.ecs";
 pub const ECS_TASK_DETAIL_TYPE: &str = "ECS Task State Change";
 
 fn shape_of(o: &Obj<'_>) -> Option<Kind> {
-    if falco::looks_like_falco(o) {
-        Some(Kind::Falco)
-    } else if guardduty::looks_like_guardduty(o) {
-        Some(Kind::GuardDuty)
-    } else if sysdig::looks_like_sysdig(o) {
-        Some(Kind::Sysdig)
-    } else if ecs_task::looks_like_task(o) {
-        Some(Kind::Task)
-    } else {
-        None
-    }
+    shape_among(o, &[Kind::Falco, Kind::GuardDuty, Kind::Sysdig, Kind::Task])
+}
+
+/// The first of `kinds` whose shape `o` has.
+fn shape_among(o: &Obj<'_>, kinds: &[Kind]) -> Option<Kind> {
+    kinds.iter().copied().find(|k| k.looks(o))
 }
 
 fn parse_detail(
@@ -250,7 +256,7 @@ fn parse_detail(
                 "an ECS task state change",
             ));
         }
-        vigil_source if vigil_source == VIGIL_SOURCE => {
+        VIGIL_SOURCE => {
             return Err(unsupported(
                 "source",
                 &envelope.source,
@@ -269,9 +275,6 @@ fn parse_detail(
     };
     Ok(SourceEvent::Finding(finish(finding, Some(envelope), ctx)))
 }
-
-/// Vigil's own EventBridge source.
-pub const VIGIL_SOURCE: &str = "vigil";
 
 /// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's
 /// shape), never an AWS service or Vigil, whatever its detail looks like.
@@ -302,20 +305,8 @@ fn agent_kind(envelope: &Envelope, detail: &Obj<'_>) -> Result<Kind, AdapterErro
     } else {
         None
     };
-    let shaped = if falco::looks_like_falco(detail) {
-        Some(Kind::Falco)
-    } else if sysdig::looks_like_sysdig(detail) {
-        Some(Kind::Sysdig)
-    } else {
-        None
-    };
-    let aws_shaped = if guardduty::looks_like_guardduty(detail) {
-        Some(Kind::GuardDuty)
-    } else if ecs_task::looks_like_task(detail) {
-        Some(Kind::Task)
-    } else {
-        None
-    };
+    let shaped = shape_among(detail, &[Kind::Falco, Kind::Sysdig]);
+    let aws_shaped = shape_among(detail, &[Kind::GuardDuty, Kind::Task]);
     match (named, shaped, aws_shaped) {
         // An AWS service's event from an agent: refused, never parsed as that service's.
         (_, None, Some(aws)) => Err(AdapterError::new(

@@ -54,6 +54,21 @@ pub fn product_arn(partition: &str, region: &str, account: &str) -> String {
     format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
 }
 
+/// Where Vigil imports a finding in Security Hub: its `Id` and its account's and region's product.
+/// Computed from the finding alone, never taken from a message.
+pub fn securityhub_ref(finding: &Finding, imported: bool) -> vigil_contract::SecurityHubRef {
+    let region = finding.region.as_deref().unwrap_or_default();
+    vigil_contract::SecurityHubRef {
+        id: finding_id(finding),
+        product_arn: product_arn(
+            vigil_model::partition_of(region),
+            region,
+            finding.account.as_deref().unwrap_or_default(),
+        ),
+        imported,
+    }
+}
+
 /// The ASFF `Id` of a finding: derived from the fingerprint, so repeats update one record.
 pub fn finding_id(finding: &Finding) -> String {
     let id = format!("vigil-{}", finding.fingerprint);

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use vigil_model::{Enrichment, Finding};
 
 /// The EventBridge `source` of every event Vigil publishes. The agent bus's policy lets only the
@@ -52,20 +53,21 @@ pub struct DedupSummary {
     pub event_id: String,
 }
 
-/// The detail of `Finding Accepted`.
+/// The detail of `Finding Accepted`. Borrowed where it is written (no copy of the finding per
+/// event), owned where it is read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FindingAccepted {
-    pub finding: Finding,
-    pub dedup: DedupSummary,
+pub struct FindingAccepted<'a> {
+    pub finding: Cow<'a, Finding>,
+    pub dedup: Cow<'a, DedupSummary>,
 }
 
 /// The detail of `Finding Enriched`: what remediation decides on. Remediation believes none of it
 /// by itself: it checks the finding against the dedup record ingest wrote and the task against ECS.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FindingEnriched {
-    pub finding: Finding,
-    pub enrichment: Enrichment,
-    pub dedup: DedupSummary,
+pub struct FindingEnriched<'a> {
+    pub finding: Cow<'a, Finding>,
+    pub enrichment: Cow<'a, Enrichment>,
+    pub dedup: Cow<'a, DedupSummary>,
     pub securityhub: SecurityHubRef,
 }
 

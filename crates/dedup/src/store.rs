@@ -39,19 +39,19 @@ pub enum DedupError {
 
 /// One occurrence of a finding, as the dedup record sees it.
 #[derive(Debug, Clone)]
-pub struct Occurrence<'a> {
-    pub fingerprint: &'a str,
+pub struct Occurrence {
+    pub fingerprint: String,
     /// The delivery's identity: the EventBridge event id (or the source's own id for bare events).
-    pub event_id: &'a str,
-    pub source: &'a str,
-    pub rule: &'a str,
-    pub securityhub_id: &'a str,
+    pub event_id: String,
+    pub source: &'static str,
+    pub rule: String,
+    pub securityhub_id: String,
     /// Where the finding came from (written with the first occurrence; the fingerprint includes the
-    /// sender and the task, so every occurrence agrees).
-    pub arrival: &'a str,
-    pub sender_account: Option<&'a str>,
-    pub account: Option<&'a str>,
-    pub task_arn: Option<&'a str>,
+    /// sender, the arrival and the task, so every occurrence agrees).
+    pub arrival: &'static str,
+    pub sender_account: Option<String>,
+    pub account: Option<String>,
+    pub task_arn: Option<String>,
 }
 
 #[derive(Clone)]
@@ -78,7 +78,7 @@ impl DedupStore {
     /// Counts one occurrence and says whether to publish it.
     pub async fn record(
         &self,
-        occ: &Occurrence<'_>,
+        occ: &Occurrence,
         now: DateTime<Utc>,
     ) -> Result<Outcome, DedupError> {
         for _ in 0..3 {
@@ -91,12 +91,12 @@ impl DedupStore {
                 },
             }
         }
-        Err(DedupError::Contention(occ.fingerprint.to_owned()))
+        Err(DedupError::Contention(occ.fingerprint.clone()))
     }
 
     async fn try_count(
         &self,
-        occ: &Occurrence<'_>,
+        occ: &Occurrence,
         now: DateTime<Utc>,
         rollover: bool,
     ) -> Result<Attempt, DedupError> {
@@ -130,27 +130,27 @@ impl DedupStore {
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let values = HashMap::from(
             [
-                (":fp", s(occ.fingerprint)),
+                (":fp", s(&occ.fingerprint)),
                 (
                     ":now_iso",
                     s(&now.to_rfc3339_opts(SecondsFormat::Millis, true)),
                 ),
                 (":accepted", s(DedupState::Accepted.as_str())),
                 (":now_s", n(now.timestamp())),
-                (":shid", s(occ.securityhub_id)),
-                (":rule", s(occ.rule)),
+                (":shid", s(&occ.securityhub_id)),
+                (":rule", s(&occ.rule)),
                 (":src", s(occ.source)),
                 (":lease_b", n(decision::bucket(now, lease))),
                 (":interval_b", n(decision::bucket(now, interval))),
                 (":exp", n(now.timestamp() + cfg.window.as_secs() as i64)),
                 (":one", n(1)),
-                (":eid", s(occ.event_id)),
-                (":eidset", AttributeValue::Ss(vec![occ.event_id.to_owned()])),
+                (":eid", s(&occ.event_id)),
+                (":eidset", AttributeValue::Ss(vec![occ.event_id.clone()])),
                 (":cap", n(cfg.remembered_event_ids as i64)),
                 (":o_arr", s(occ.arrival)),
-                (":o_snd", s(occ.sender_account.unwrap_or(NONE))),
-                (":o_acc", s(occ.account.unwrap_or(NONE))),
-                (":o_task", s(occ.task_arn.unwrap_or(NONE))),
+                (":o_snd", s(occ.sender_account.as_deref().unwrap_or(NONE))),
+                (":o_acc", s(occ.account.as_deref().unwrap_or(NONE))),
+                (":o_task", s(occ.task_arn.as_deref().unwrap_or(NONE))),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
@@ -181,7 +181,7 @@ impl DedupStore {
             .client
             .update_item()
             .table_name(&cfg.table_name)
-            .set_key(Some(dedup_key(occ.fingerprint)))
+            .set_key(Some(dedup_key(&occ.fingerprint)))
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
@@ -209,7 +209,7 @@ impl DedupStore {
                     }
                     _ => HashMap::new(),
                 };
-                if remembers(&item, occ.event_id) {
+                if remembers(&item, &occ.event_id) {
                     let existing = RecordBefore::from_attributes(&item).unwrap_or(RecordBefore {
                         count: 0,
                         state: DedupState::Accepted,
@@ -223,7 +223,7 @@ impl DedupStore {
                 }
             }
             Err(e) => Err(DedupError::Update {
-                fingerprint: occ.fingerprint.to_owned(),
+                fingerprint: occ.fingerprint.clone(),
                 source: Box::new(e),
             }),
         }

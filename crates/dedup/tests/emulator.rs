@@ -13,16 +13,16 @@ async fn store(emulator: &Emulator, remembered: usize) -> (DedupStore, aws_sdk_d
     (DedupStore::new(client.clone(), config), client)
 }
 
-fn occ<'a>(fp: &'a str, event_id: &'a str) -> Occurrence<'a> {
+fn occ(fp: &str, event_id: &str) -> Occurrence {
     Occurrence {
-        fingerprint: fp,
-        event_id,
+        fingerprint: fp.into(),
+        event_id: event_id.into(),
         source: "falco",
-        rule: "Terminal shell in container",
-        securityhub_id: "vigil-x",
+        rule: "Terminal shell in container".into(),
+        securityhub_id: "vigil-x".into(),
         arrival: "agent_bus",
-        sender_account: Some("123456789012"),
-        account: Some("123456789012"),
+        sender_account: Some("123456789012".into()),
+        account: Some("123456789012".into()),
         task_arn: None,
     }
 }
@@ -206,11 +206,11 @@ async fn the_first_occurrence_records_the_origin_and_later_ones_never_change_it(
 
     let task = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef";
     let mut first = occ("fp-origin", "e0");
-    first.task_arn = Some(task);
+    first.task_arn = Some(task.into());
     store.record(&first, t0).await.unwrap();
     let mut later = occ("fp-origin", "e1");
     later.arrival = "direct_invoke";
-    later.sender_account = Some("999999999999");
+    later.sender_account = Some("999999999999".into());
     later.task_arn = None;
     store.record(&later, t0).await.unwrap();
 

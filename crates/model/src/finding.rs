@@ -178,6 +178,20 @@ impl Container {
             crate::text::truncate_utf8(id, 12).to_ascii_lowercase()
         })
     }
+
+    /// Whether this is one of the containers whose runtime ids are given (by Docker's 12-character
+    /// prefix, the form every source can agree on); `None` when either side is unknown.
+    pub fn is_among<'a>(&self, runtime_ids: impl IntoIterator<Item = &'a str>) -> Option<bool> {
+        let id = self.short_id()?;
+        let mut any = false;
+        for r in runtime_ids {
+            if r.to_ascii_lowercase().starts_with(&id) {
+                return Some(true);
+            }
+            any = true;
+        }
+        any.then_some(false)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,5 +333,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.short_id().as_deref(), Some("ad64cbc71c7f"));
+    }
+}
+
+#[cfg(test)]
+mod container_tests {
+    use super::Container;
+
+    #[test]
+    fn a_container_is_among_runtime_ids_by_its_short_id() {
+        let c = Container {
+            id: Some("AD64CBC71C7F".into()),
+            ..Default::default()
+        };
+        assert_eq!(c.is_among(["ad64cbc71c7fb31c55507ec24c9f7794"]), Some(true));
+        assert_eq!(c.is_among(["0123456789abcdef"]), Some(false));
+        assert_eq!(c.is_among([]), None, "no runtime ids known");
+        assert_eq!(
+            Container::default().is_among(["ad64cbc71c7f"]),
+            None,
+            "no id named"
+        );
     }
 }

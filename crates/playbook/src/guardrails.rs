@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use vigil_model::{Arrival, Source};
 
 /// The only EventBridge `source` a `Finding Enriched` may come from.
-pub const VIGIL_SOURCE: &str = "vigil";
+pub use vigil_contract::SOURCE as VIGIL_SOURCE;
 
 #[derive(Debug, Clone)]
 pub struct Guardrails {
@@ -92,6 +92,12 @@ pub enum Verdict {
     NotApplicable,
     /// Needs AWS (the CLI shows it without deciding).
     Unknown,
+}
+
+impl Verdict {
+    pub fn pass_if(ok: bool) -> Verdict {
+        if ok { Verdict::Pass } else { Verdict::Fail }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -194,11 +200,7 @@ impl Guardrails {
             origin.event_source == VIGIL_SOURCE && self.trusted_sources.contains(&f.source);
         checks.push(check(
             "trusted_source",
-            if source_ok {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            },
+            Verdict::pass_if(source_ok),
             format!(
                 "event source {:?}, finding source {}; trusted: {}",
                 origin.event_source,
@@ -225,11 +227,7 @@ impl Guardrails {
             .collect();
         checks.push(check(
             "trusted_account",
-            if untrusted.is_empty() {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            },
+            Verdict::pass_if(untrusted.is_empty()),
             if untrusted.is_empty() {
                 "sender, finding and task accounts are trusted".to_owned()
             } else {
@@ -249,11 +247,7 @@ impl Guardrails {
                 .any(|g| cluster.iter().any(|c| g.matches(c)));
         checks.push(check(
             "allowed_cluster",
-            if cluster_ok {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            },
+            Verdict::pass_if(cluster_ok),
             format!("cluster {}", subject.cluster_arn().unwrap_or("unknown")),
         ));
 
@@ -267,11 +261,7 @@ impl Guardrails {
         };
         checks.push(check(
             "provenance",
-            if arrival_ok {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            },
+            Verdict::pass_if(arrival_ok),
             format!("{} finding arrived by {}", f.source, arrival.as_str()),
         ));
 
@@ -279,14 +269,16 @@ impl Guardrails {
         // must be one of the task's own (a non-ECS container, or any agent, can put a victim's
         // task ARN in its labels).
         let mut conflicts = f.identity_conflicts.clone();
-        if let (LiveTask::Running { runtime_ids, .. }, Some(id)) =
-            (live, f.resource.container.short_id())
-            && !runtime_ids.is_empty()
-            && !runtime_ids
-                .iter()
-                .any(|r| r.to_ascii_lowercase().starts_with(&id))
+        if let LiveTask::Running { runtime_ids, .. } = live
+            && f.resource
+                .container
+                .is_among(runtime_ids.iter().map(String::as_str))
+                == Some(false)
         {
-            conflicts.push(format!("container {id} is not a container of the task"));
+            conflicts.push(format!(
+                "container {} is not a container of the task",
+                f.resource.container.short_id().unwrap_or_default()
+            ));
         }
         checks.push(if conflicts.is_empty() {
             check(

@@ -90,3 +90,42 @@ mod tests {
         assert_eq!(RetryPolicy::immediate(3).delay_before(3), Duration::ZERO);
     }
 }
+
+/// A comma-separated setting (`A, B,,C`) as its non-empty, trimmed items; unset is empty.
+pub fn comma_list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → ACCOUNT (12 digits), the account a
+/// function is deployed in.
+pub fn account_of_function_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn comma_lists_drop_blanks() {
+        assert_eq!(comma_list(Some(" a, b,,c ")), ["a", "b", "c"]);
+        assert!(comma_list(None).is_empty());
+    }
+
+    #[test]
+    fn account_from_function_arn() {
+        assert_eq!(
+            account_of_function_arn("arn:aws:lambda:us-east-1:123456789012:function:ingest")
+                .as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_of_function_arn("nonsense"), None);
+    }
+}

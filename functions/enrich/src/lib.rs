@@ -11,6 +11,7 @@ pub mod settings;
 pub use settings::EnrichSettings;
 
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use tracing::{info, warn};
 use vigil_adapters::SourceEvent;
 use vigil_asff::{AsffFinding, MappingContext};
@@ -24,7 +25,7 @@ pub use vigil_contract::{FINDING_ENRICHED, FindingAccepted, FindingEnriched, Sec
 
 pub use vigil_runtime::Clock;
 
-type Accepted = FindingAccepted;
+type Accepted = FindingAccepted<'static>;
 
 enum Message {
     Accepted(Box<Accepted>),
@@ -151,7 +152,10 @@ impl Enrich {
             return failed;
         }
 
-        let findings: Vec<Finding> = accepted.iter().map(|(_, a)| a.finding.clone()).collect();
+        let findings: Vec<Finding> = accepted
+            .iter()
+            .map(|(_, a)| Finding::clone(&a.finding))
+            .collect();
         let mut enrichments = self.enricher.enrich(&findings).await;
         // Marked, kept and imported; remediation refuses it (and checks again on a fresh look).
         for ((_, a), e) in accepted.iter().zip(enrichments.iter_mut()) {
@@ -216,21 +220,11 @@ impl Enrich {
                 failed.push(*i);
                 continue;
             }
-            let account = a.finding.account.clone().unwrap_or_default();
-            let region = a.finding.region.clone().unwrap_or_default();
             let detail = FindingEnriched {
-                finding: a.finding.clone(),
-                enrichment: e.clone(),
-                dedup: a.dedup.clone(),
-                securityhub: SecurityHubRef {
-                    id: vigil_asff::finding_id(&a.finding),
-                    product_arn: vigil_asff::product_arn(
-                        vigil_model::partition_of(&region),
-                        &region,
-                        &account,
-                    ),
-                    imported: records[k].is_some(),
-                },
+                finding: Cow::Borrowed(&a.finding),
+                enrichment: Cow::Borrowed(e),
+                dedup: Cow::Borrowed(&a.dedup),
+                securityhub: vigil_asff::securityhub_ref(&a.finding, records[k].is_some()),
             };
             match VigilEvent::new(FINDING_ENRICHED, &detail) {
                 Ok(mut event) => {
@@ -297,17 +291,16 @@ fn classify(body: &str) -> Message {
 /// The alert's container must be one of the described task's (by the 12-character prefix of its
 /// runtime id): labels naming a task are not proof that the container runs in it.
 fn container_conflict(finding: &Finding, enrichment: &Enrichment) -> Option<String> {
-    let id = finding.resource.container.short_id()?;
     let task = enrichment.task.as_ref()?;
-    let ids: Vec<String> = task
+    let container = &finding.resource.container;
+    let runtime_ids = task
         .containers
         .iter()
-        .filter_map(|c| c.runtime_id.as_deref())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    (!ids.is_empty() && !ids.iter().any(|r| r.starts_with(&id))).then(|| {
+        .filter_map(|c| c.runtime_id.as_deref());
+    (container.is_among(runtime_ids) == Some(false)).then(|| {
         format!(
-            "container {id} is not a container of the task {}",
+            "container {} is not a container of the task {}",
+            container.short_id().unwrap_or_default(),
             task.task_arn
         )
     })

@@ -64,15 +64,7 @@ impl IngestConfig {
         config.dedup.window = secs("DEDUP_WINDOW_SECONDS", 86_400)?;
         config.dedup.lease = secs("DEDUP_LEASE_SECONDS", 120)?;
         config.dedup.update_interval = secs("UPDATE_INTERVAL_SECONDS", 900)?;
-        let list = |k: &str| -> Vec<String> {
-            std::env::var(k)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
+        let list = |k: &str| vigil_runtime::comma_list(std::env::var(k).ok().as_deref());
         config.queue_arns = list("INGEST_QUEUE_ARNS");
         config.direct_invoke_account = list("DIRECT_INVOKE_ACCOUNT").into_iter().next();
         config.delegations = parse_delegations(&list("ACCOUNT_DELEGATIONS"))?;

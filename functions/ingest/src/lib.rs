@@ -17,6 +17,7 @@ use events::{DedupSummary, EVENT_REJECTED, EventRejected, FINDING_ACCEPTED, Find
 use input::{Invocation, Message};
 use metrics::Counts;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use tracing::{debug, info, warn};
 use vigil_adapters::{Channel, Delivery, ParseContext, SourceEvent};
 use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
@@ -183,13 +184,13 @@ impl Ingest {
                             info!(event_id = %event_id, fingerprint, ?reason, count, "finding accepted");
                             result.counts.accepted += 1;
                             let detail = FindingAccepted {
-                                finding: finding.as_ref().clone(),
-                                dedup: DedupSummary {
+                                finding: Cow::Borrowed(finding.as_ref()),
+                                dedup: Cow::Owned(DedupSummary {
                                     count: *count,
                                     reason: *reason,
                                     securityhub_id: vigil_asff::finding_id(finding),
                                     event_id: event_id.clone(),
-                                },
+                                }),
                             };
                             match VigilEvent::new(FINDING_ACCEPTED, &detail) {
                                 Ok(mut e) => {
@@ -256,8 +257,8 @@ impl Ingest {
             let mut set = tokio::task::JoinSet::new();
             for (i, finding, event_id) in chunk.iter().copied() {
                 let store = self.dedup.clone();
-                let owned = OwnedOccurrence::of(finding, event_id);
-                set.spawn(async move { (i, store.record(&owned.borrow(), now).await) });
+                let occ = occurrence(finding, event_id);
+                set.spawn(async move { (i, store.record(&occ, now).await) });
             }
             while let Some(joined) = set.join_next().await {
                 // A panicking task leaves its slot empty, which fails (and redelivers) its message.
@@ -270,46 +271,18 @@ impl Ingest {
     }
 }
 
-/// What the dedup record needs of a finding, owned so that it can move into a spawned task.
-struct OwnedOccurrence {
-    fingerprint: String,
-    event_id: String,
-    source: &'static str,
-    rule: String,
-    securityhub_id: String,
-    arrival: &'static str,
-    sender_account: Option<String>,
-    account: Option<String>,
-    task_arn: Option<String>,
-}
-
-impl OwnedOccurrence {
-    fn of(finding: &Finding, event_id: &str) -> Self {
-        OwnedOccurrence {
-            fingerprint: finding.fingerprint.as_str().to_owned(),
-            event_id: event_id.to_owned(),
-            source: finding.source.as_str(),
-            rule: finding.rule.clone(),
-            securityhub_id: vigil_asff::finding_id(finding),
-            arrival: finding.provenance.arrival.as_str(),
-            sender_account: finding.provenance.sender_account.clone(),
-            account: finding.account.clone(),
-            task_arn: finding.resource.task_arn.clone(),
-        }
-    }
-
-    fn borrow(&self) -> Occurrence<'_> {
-        Occurrence {
-            fingerprint: &self.fingerprint,
-            event_id: &self.event_id,
-            source: self.source,
-            rule: &self.rule,
-            securityhub_id: &self.securityhub_id,
-            arrival: self.arrival,
-            sender_account: self.sender_account.as_deref(),
-            account: self.account.as_deref(),
-            task_arn: self.task_arn.as_deref(),
-        }
+/// What the dedup record needs of one occurrence of a finding.
+fn occurrence(finding: &Finding, event_id: &str) -> Occurrence {
+    Occurrence {
+        fingerprint: finding.fingerprint.as_str().to_owned(),
+        event_id: event_id.to_owned(),
+        source: finding.source.as_str(),
+        rule: finding.rule.clone(),
+        securityhub_id: vigil_asff::finding_id(finding),
+        arrival: finding.provenance.arrival.as_str(),
+        sender_account: finding.provenance.sender_account.clone(),
+        account: finding.account.clone(),
+        task_arn: finding.resource.task_arn.clone(),
     }
 }
 
@@ -336,27 +309,13 @@ fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
     }
 }
 
-/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` → ACCOUNT.
-pub fn account_of_function_arn(arn: &str) -> Option<String> {
-    let account = arn.split(':').nth(4)?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
-}
+pub use vigil_runtime::account_of_function_arn;
 
 pub use vigil_runtime::init_logging;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn account_from_function_arn() {
-        assert_eq!(
-            account_of_function_arn("arn:aws:lambda:us-east-1:123456789012:function:ingest")
-                .as_deref(),
-            Some("123456789012")
-        );
-        assert_eq!(account_of_function_arn("nonsense"), None);
-    }
 
     #[test]
     fn invocation_shapes() {

@@ -219,7 +219,7 @@ async fn bad_events_are_published_as_rejected_and_never_fail_the_batch() {
         priority["detail"]["reason"]
             .as_str()
             .unwrap()
-            .starts_with("priority: unknown Falco priority")
+            .starts_with("detail.priority: unknown Falco priority")
     );
     assert_eq!(
         h.accepted.drain().await.len(),

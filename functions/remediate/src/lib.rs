@@ -84,7 +84,7 @@ fn delivery(record: &Value) -> Option<Delivery> {
 
 enum Message {
     Enriched {
-        detail: Box<FindingEnriched>,
+        detail: Box<FindingEnriched<'static>>,
         event_id: Option<String>,
     },
     TaskStopped(Box<TaskStateChange>),
@@ -210,8 +210,7 @@ impl Remediate {
             .collect();
         let account = invoked_function_arn
             .as_deref()
-            .and_then(|a| a.split(':').nth(4))
-            .map(str::to_owned);
+            .and_then(vigil_runtime::account_of_function_arn);
         let failed = Box::pin(self.process_batch(&messages, account.as_deref())).await;
         let failures: Vec<Value> = failed
             .into_iter()
@@ -260,7 +259,7 @@ impl Remediate {
 
     async fn remediate(
         &self,
-        detail: &FindingEnriched,
+        detail: &FindingEnriched<'_>,
         event_id: Option<&str>,
         delivery: Option<&Delivery>,
         guardrails: &vigil_playbook::Guardrails,
@@ -320,7 +319,10 @@ impl Remediate {
             stop_reason: None,
             tag: None,
             evidence: None,
-            securityhub: Some(own_securityhub_ref(finding, detail.securityhub.imported)),
+            securityhub: Some(vigil_asff::securityhub_ref(
+                finding,
+                detail.securityhub.imported,
+            )),
             event_id: event_id.map(str::to_owned),
             decided_at: now.to_rfc3339(),
             stop_response: None,
@@ -339,17 +341,7 @@ impl Remediate {
         }
         if first.untrusted() {
             fill(&mut decision, &first);
-            warn!(
-                fingerprint = fp,
-                task = task_arn,
-                reason = first.reason.as_deref(),
-                "untrusted finding refused"
-            );
-            let json = to_json(&decision);
-            self.records
-                .record_untrusted(&key, event_account.unwrap_or("unknown"), &json, now_s)
-                .await?;
-            return Ok(());
+            return self.refuse_untrusted(&key, finding, &decision, now_s).await;
         }
 
         let owner = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
@@ -398,6 +390,28 @@ impl Remediate {
         result
     }
 
+    /// Records a refusal of an untrusted finding apart from its real action record, once per
+    /// (finding, task, sender), with no ECS or Security Hub call.
+    async fn refuse_untrusted(
+        &self,
+        key: &ActionKey,
+        finding: &Finding,
+        decision: &Decision,
+        now_s: i64,
+    ) -> Result<(), Retry> {
+        warn!(
+            fingerprint = decision.fingerprint,
+            task = decision.task_arn,
+            reason = decision.reason.as_deref(),
+            "untrusted finding refused"
+        );
+        let sender = finding.provenance.sender_account.as_deref();
+        self.records
+            .record_untrusted(key, sender.unwrap_or("unknown"), &to_json(decision), now_s)
+            .await?;
+        Ok(())
+    }
+
     /// Everything after the claim: decide (or resume a stored decision), act, announce, complete.
     #[allow(clippy::too_many_arguments)]
     async fn finish(
@@ -435,20 +449,7 @@ impl Remediate {
                         // Found only on a fresh look (the alert's container is not the task's):
                         // refused as untrusted, with no note and no completed record for a decoy to
                         // take from the genuine alert.
-                        warn!(
-                            fingerprint = fp,
-                            task = d.task_arn,
-                            reason = d.reason.as_deref(),
-                            "untrusted finding refused"
-                        );
-                        let account = subject.finding.provenance.sender_account.as_deref();
-                        self.records
-                            .record_untrusted(
-                                key,
-                                account.unwrap_or("unknown"),
-                                &to_json(&d),
-                                now_s,
-                            )
+                        self.refuse_untrusted(key, subject.finding, &d, now_s)
                             .await?;
                         self.records.release(key, owner).await?;
                         return Ok(());
@@ -788,20 +789,6 @@ fn disagreement(finding: &Finding, recorded: Option<&RecordedOrigin>) -> Option<
     })
 }
 
-/// The finding's Security Hub reference as Vigil computes it, never as a message names it.
-fn own_securityhub_ref(finding: &Finding, imported: bool) -> SecurityHubRef {
-    let region = finding.region.as_deref().unwrap_or_default();
-    SecurityHubRef {
-        id: vigil_asff::finding_id(finding),
-        product_arn: vigil_asff::product_arn(
-            vigil_model::partition_of(region),
-            region,
-            finding.account.as_deref().unwrap_or_default(),
-        ),
-        imported,
-    }
-}
-
 fn fill(decision: &mut Decision, evaluation: &Evaluation) {
     decision.outcome = evaluation.outcome;
     decision.reason = evaluation.reason.clone();
@@ -880,7 +867,7 @@ fn classify(body: &str) -> Message {
     let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default();
     match (text("source"), text("detail-type")) {
         (vigil_contract::SOURCE, vigil_contract::FINDING_ENRICHED) => {
-            match serde_json::from_value::<FindingEnriched>(event["detail"].clone()) {
+            match serde_json::from_value::<FindingEnriched<'static>>(event["detail"].clone()) {
                 Ok(detail) => Message::Enriched {
                     detail: Box::new(detail),
                     event_id: event.get("id").and_then(Value::as_str).map(str::to_owned),

@@ -69,15 +69,7 @@ impl RemediateSettings {
     /// Reads the settings through `get` (the environment in Lambda; a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let required = |k: &str| get(k).ok_or_else(|| SettingsError(format!("{k} is not set")));
-        let list = |k: &str| -> Vec<String> {
-            get(k)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
+        let list = |k: &str| vigil_runtime::comma_list(get(k).as_deref());
         let globs = |k: &str| -> Result<Vec<Glob>, SettingsError> {
             list(k)
                 .iter()
