@@ -84,7 +84,11 @@ impl Functions {
         options: &RunOptions,
     ) -> Result<Functions, String> {
         let (table, bus) = (stack.table_name.clone(), stack.bus_name.clone());
-        let ingest = Ingest::from_env(IngestConfig::new(&table, &bus), sdk).without_metrics();
+        // Each function takes batches from its own queue only, as deployed.
+        let queue_arn = |f: &str| stack.function_queue(f).map(|q| q.arn.clone());
+        let mut ingest_config = IngestConfig::new(&table, &bus);
+        ingest_config.queue_arns = queue_arn(INGEST).into_iter().collect();
+        let ingest = Ingest::from_env(ingest_config, sdk).without_metrics();
         let enrich = Enrich::from_env(EnrichSettings::new(&table, &bus), sdk);
         // The remediate function's settings come from the template's environment, with the mode
         // and the table and bus names of this run.
@@ -95,6 +99,7 @@ impl Functions {
         let mut settings =
             RemediateSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
         settings.mode = options.mode;
+        settings.queue_arns = queue_arn(REMEDIATE).into_iter().collect();
         let remediate = Remediate::from_env(options.playbooks.clone(), settings, sdk);
         Ok(Functions {
             ingest,

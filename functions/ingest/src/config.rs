@@ -4,12 +4,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vigil_dedup::DedupConfig;
 
+/// The two ways into ingest, deployed as two functions of the same binary so that a principal
+/// allowed to invoke one cannot pose as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestEntry {
+    /// Invoked by its queue's event source mapping (the queue fed by the EventBridge rules).
+    Queue,
+    /// Invoked directly (falcosidekick's Lambda output): whatever the payload looks like, it is one
+    /// bare agent event, never a batch of deliveries.
+    Direct,
+}
+
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
     pub dedup: DedupConfig,
     pub event_bus_name: String,
     /// Records processed at once within a batch (each is one DynamoDB call).
     pub concurrency: usize,
+    /// Which entry point this function is: the queue's, or the one for direct invocations.
+    pub entry: IngestEntry,
     /// The queues the event source mapping reads (`INGEST_QUEUE_ARNS`, comma-separated). When set,
     /// an SQS-shaped invocation naming any other queue is treated as a direct invocation.
     pub queue_arns: Vec<String>,
@@ -36,6 +49,7 @@ impl IngestConfig {
             dedup: DedupConfig::new(table_name),
             event_bus_name: event_bus_name.into(),
             concurrency: 16,
+            entry: IngestEntry::Queue,
             queue_arns: Vec::new(),
             direct_invoke_account: None,
             delegations: BTreeMap::new(),
@@ -65,6 +79,15 @@ impl IngestConfig {
         config.dedup.lease = secs("DEDUP_LEASE_SECONDS", 120)?;
         config.dedup.update_interval = secs("UPDATE_INTERVAL_SECONDS", 900)?;
         let list = |k: &str| vigil_runtime::comma_list(std::env::var(k).ok().as_deref());
+        config.entry = match std::env::var("INGEST_ENTRY").as_deref().map(str::trim) {
+            Err(_) | Ok("" | "queue") => IngestEntry::Queue,
+            Ok("direct") => IngestEntry::Direct,
+            Ok(other) => {
+                return Err(ConfigError(format!(
+                    "INGEST_ENTRY={other:?} is neither queue nor direct"
+                )));
+            }
+        };
         config.queue_arns = list("INGEST_QUEUE_ARNS");
         config.direct_invoke_account = list("DIRECT_INVOKE_ACCOUNT").into_iter().next();
         config.delegations = parse_delegations(&list("ACCOUNT_DELEGATIONS"))?;

@@ -45,6 +45,11 @@ impl Invocation {
                     .collect(),
             );
         }
+        Invocation::direct(payload)
+    }
+
+    /// One directly invoked event, whatever its shape.
+    pub fn direct(payload: Value) -> Invocation {
         Invocation::Direct(Message {
             message_id: None,
             body: serde_json::to_vec(&payload).unwrap_or_default(),

@@ -10,7 +10,7 @@ pub mod events;
 pub mod input;
 pub mod metrics;
 
-pub use config::IngestConfig;
+pub use config::{IngestConfig, IngestEntry};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use events::{DedupSummary, EVENT_REJECTED, EventRejected, FINDING_ACCEPTED, FindingAccepted};
@@ -122,7 +122,11 @@ impl Ingest {
             channel,
             delegations: self.config.delegations.clone(),
         };
-        match Invocation::from_payload(payload, &self.config.queue_arns) {
+        let invocation = match self.config.entry {
+            IngestEntry::Queue => Invocation::from_payload(payload, &self.config.queue_arns),
+            IngestEntry::Direct => Invocation::direct(payload),
+        };
+        match invocation {
             Invocation::SqsBatch(messages) => {
                 let ids: Vec<Option<String>> =
                     messages.iter().map(|m| m.message_id.clone()).collect();

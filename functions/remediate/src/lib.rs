@@ -193,11 +193,25 @@ impl Remediate {
         payload: Value,
         invoked_function_arn: Option<String>,
     ) -> Result<Value, lambda_runtime::Error> {
-        let records = payload
+        let mut records = payload
             .get("Records")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        // Only the event source mapping of our own queue delivers to this function; a record
+        // naming another source was sent by someone invoking it directly.
+        let queues = &self.settings.queue_arns;
+        records.retain(|r| {
+            let source = r.get("eventSourceARN").and_then(Value::as_str);
+            let ours = queues.is_empty() || source.is_some_and(|s| queues.iter().any(|q| q == s));
+            if !ours {
+                warn!(
+                    event_source = source,
+                    "a record from outside the remediate queue ignored"
+                );
+            }
+            ours
+        });
         let field = |r: &Value, k: &str| {
             r.get(k)
                 .and_then(Value::as_str)

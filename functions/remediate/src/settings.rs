@@ -47,6 +47,9 @@ pub struct RemediateSettings {
     pub lease_seconds: i64,
     /// How long action records are kept (TTL).
     pub retention_seconds: i64,
+    /// The queue the event source mapping reads (`REMEDIATE_QUEUE_ARNS`). When set, records naming
+    /// any other source are not processed: only that queue's rules can put messages on it.
+    pub queue_arns: Vec<String>,
 }
 
 impl RemediateSettings {
@@ -59,6 +62,7 @@ impl RemediateSettings {
             guardrails: Guardrails::default(),
             lease_seconds: 60,
             retention_seconds: 90 * 86_400,
+            queue_arns: Vec::new(),
         }
     }
 
@@ -126,6 +130,7 @@ impl RemediateSettings {
             .map_err(|_| SettingsError("STOP_LIMIT_PER_CLUSTER is too large".into()))?;
         g.stop_limit_window_seconds = number("STOP_LIMIT_WINDOW_SECONDS", 3600)?.max(1);
         g.max_finding_age_seconds = number("MAX_FINDING_AGE_SECONDS", 3600)?.max(1);
+        s.queue_arns = list("REMEDIATE_QUEUE_ARNS");
         Ok(s)
     }
 }

@@ -1346,6 +1346,26 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
         "an SQS-shaped direct invocation is refused"
     );
     assert!(p.accepted.drain().await.is_empty());
+    // The direct entry point (falcosidekick's) takes one bare event per invocation: a batch that
+    // names the real ingest queue and carries a GuardDuty envelope is refused as a whole.
+    let mut direct_config = IngestConfig::new(TABLE_NAME, BUS_NAME);
+    direct_config.entry = vigil_ingest::IngestEntry::Direct;
+    let direct_ingest = Ingest::from_env(direct_config, &p.emulator.sdk_config().await);
+    let gd_envelope = envelope("aws.guardduty", "GuardDuty Finding", ACCOUNT, &gd_on_victim);
+    let _ = direct_ingest
+        .handle(
+            json!({"Records": [{"messageId": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:vigil-ingest", "body": gd_envelope.to_string()}]}),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:ingest-direct".into()),
+        )
+        .await;
+    let refused = p.rejected.drain().await;
+    assert_eq!(
+        refused.len(),
+        1,
+        "a batch sent to the direct entry is refused"
+    );
+    assert_eq!(refused[0]["detail"]["code"], "unknown_source");
+    assert!(p.accepted.drain().await.is_empty());
 
     // Straight onto the remediate queue: the genuine Finding Enriched, altered.
     let genuine = p
@@ -1425,6 +1445,27 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
         let got = p.attack_remediation(&remediate, body).await;
         assert_eq!(&got, want, "{what}");
     }
+    // The genuine message, invoked directly with a record naming another queue: not processed.
+    let remediate_queue = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate".to_owned();
+    let queue_bound = p
+        .remediate(RemediationMode::Enforce, |s| {
+            s.queue_arns = vec![remediate_queue]
+        })
+        .await;
+    let records_before = p.action_records().await.len();
+    let out = queue_bound
+        .handle(
+            json!({"Records": [{"messageId": "d1", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:elsewhere", "body": genuine[0]}]}),
+            Some(FUNCTION_ARN.into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]));
+    assert_eq!(
+        p.action_records().await.len(),
+        records_before,
+        "nothing decided"
+    );
 
     // Nothing was stopped, tagged or noted; the victim still runs.
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
@@ -1457,8 +1498,8 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
         executed[0]["detail"]["securityhub"]
     );
     assert_eq!(
-        expected.len() + direct.len() + 1 + injected.len() + 1,
-        34,
+        expected.len() + direct.len() + 1 + 1 + injected.len() + 1 + 1,
+        36,
         "the corpus size"
     );
 }
