@@ -23,6 +23,9 @@ fn main() {
             SourceEvent::TaskStateChange(t) => {
                 black_box(t);
             }
+            SourceEvent::AgentStatus(s) => {
+                black_box(s);
+            }
         }
     }
 }

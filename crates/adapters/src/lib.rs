@@ -4,6 +4,7 @@
 //! [`parse_event`] chooses the adapter from the EventBridge `source` / `detail-type` when the event is
 //! wrapped, and from the event's shape otherwise (falcosidekick invokes Lambda with the bare alert).
 
+mod agent_status;
 pub mod arn;
 mod ecs_task;
 mod envelope;
@@ -12,8 +13,10 @@ mod falco;
 pub mod fields;
 mod guardduty;
 pub mod json;
+pub mod subject;
 mod sysdig;
 
+pub use agent_status::{Agent, AgentStatus, DropCounters, StatusKind};
 pub use ecs_task::{TaskContainerState, TaskStateChange};
 pub use envelope::Envelope;
 pub use error::{AdapterError, ErrorKind, MAX_MESSAGE_CHARS, quote};
@@ -37,6 +40,8 @@ pub struct ParseContext {
 pub enum SourceEvent {
     Finding(Finding),
     TaskStateChange(TaskStateChange),
+    /// An agent's event about itself (Falco's `Falco internal: …`): telemetry, not a finding.
+    AgentStatus(AgentStatus),
 }
 
 /// Parses one event (an EventBridge event or a bare source payload) from its JSON bytes.
@@ -105,7 +110,7 @@ fn parse_root(
                 cluster: root.str("ecs_cluster")?.map(str::to_owned),
                 container_id: root.str("container_id").ok().flatten().map(str::to_owned),
             };
-            return falco::parse(&alert, None, &wrapper, ctx, raw()).map(SourceEvent::Finding);
+            return falco::parse(&alert, None, &wrapper, ctx, raw());
         }
     }
 
@@ -119,7 +124,7 @@ fn parse_root(
                 cluster: text("ecs_cluster"),
                 container_id: text("container_id"),
             };
-            falco::parse(&root, None, &wrapper, ctx, raw()).map(SourceEvent::Finding)
+            falco::parse(&root, None, &wrapper, ctx, raw())
         }
         Some(Kind::GuardDuty) => {
             guardduty::parse(&root, None, ctx, raw()).map(SourceEvent::Finding)
@@ -206,8 +211,7 @@ fn parse_detail(
         })?,
     };
     match kind {
-        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw)
-            .map(SourceEvent::Finding),
+        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw),
         Kind::GuardDuty => {
             guardduty::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding)
         }

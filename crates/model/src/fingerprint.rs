@@ -8,6 +8,9 @@
 //! - the container name within the task, the process executable (path, else name) and the remote
 //!   address of a network event: what tells one threat from another within one workload.
 //!
+//! - for a finding not about a workload (a cloud account, a Kubernetes object, a SaaS identity): its
+//!   subject kind, event source, account, user and target; workload findings hash none of these.
+//!
 //! What stays out: times, event ids, pids, counts, command-line arguments and local ports, which change
 //! on every occurrence of the same activity and would defeat deduplication.
 
@@ -51,6 +54,19 @@ impl FindingFingerprint {
                 field("account", finding.account.as_deref());
                 field("cluster", r.cluster_arn.as_deref());
             }
+        }
+        // A finding about an account, a Kubernetes object or a SaaS identity is never the same as a
+        // container's: only those hash their subject, so workload fingerprints are unchanged.
+        let subject = &finding.subject;
+        if !subject.is_workload() {
+            field("subject", Some(subject.kind.as_str()));
+            field("event_source", subject.event_source.as_deref());
+            field("subject_account", subject.account.as_deref());
+            field(
+                "subject_user",
+                subject.user_id.as_deref().or(subject.user.as_deref()),
+            );
+            field("subject_target", subject.target.as_deref());
         }
         // A source's sample is never the same finding as a real one (only samples hash this).
         if finding.is_sample() {
