@@ -128,6 +128,8 @@ fn run(command: Command) -> Result<String, String> {
         Command::Normalize(args) => match parse(&args)? {
             SourceEvent::Finding(f) => Ok(to_json(&f)),
             SourceEvent::TaskStateChange(t) => Ok(to_json(&t)),
+            // Serializes with `"kind": "agent_telemetry"`: what it is, not a finding.
+            SourceEvent::AgentStatus(s) => Ok(to_json(&s)),
         },
         Command::Asff(args) => match parse(&args)? {
             SourceEvent::Finding(f) => {
@@ -140,6 +142,10 @@ fn run(command: Command) -> Result<String, String> {
             }
             SourceEvent::TaskStateChange(_) => Err(
                 "invalid event: $: an ECS task state change is not a finding and has no ASFF form"
+                    .into(),
+            ),
+            SourceEvent::AgentStatus(_) => Err(
+                "invalid event: rule: an agent's status event (Falco internal) is telemetry, not a finding, and has no ASFF form"
                     .into(),
             ),
         },

@@ -53,6 +53,9 @@ fn subject_input(path: &str, ctx: &ParseContext) -> Result<(Finding, Option<Enri
         Ok(SourceEvent::TaskStateChange(_)) => {
             Err(format!("{path}: an ECS task state change is not a finding"))
         }
+        Ok(SourceEvent::AgentStatus(_)) => Err(format!(
+            "{path}: an agent's status event (Falco internal) is telemetry, not a finding"
+        )),
         Err(e) => Err(format!("{path}: invalid event: {e}")),
     }
 }

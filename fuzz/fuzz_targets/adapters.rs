@@ -103,6 +103,9 @@ fuzz_target!(|data: &[u8]| {
                 SourceEvent::TaskStateChange(t) => {
                     assert_all_clean("task", &serde_json::to_value(t).unwrap(), "", "");
                 }
+                SourceEvent::AgentStatus(s) => {
+                    assert_all_clean("agent status", &serde_json::to_value(s).unwrap(), "", "");
+                }
             }
         }
         Err(e) => {
@@ -131,6 +134,12 @@ fuzz_target!(|data: &[u8]| {
                 }
                 (SourceEvent::TaskStateChange(x), SourceEvent::TaskStateChange(y)) => {
                     assert_eq!(x, y)
+                }
+                (SourceEvent::AgentStatus(x), SourceEvent::AgentStatus(y)) => {
+                    assert_eq!(
+                        serde_json::to_value(x).unwrap(),
+                        serde_json::to_value(y).unwrap()
+                    );
                 }
                 _ => panic!("the two trees disagree on the kind of event"),
             },

@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function("normalize+fingerprint+asff", |b| {
             b.iter(|| match parse_event(black_box(&bytes), &ctx).unwrap() {
                 SourceEvent::Finding(f) => black_box(vigil_asff::to_asff(&f, &mapping).unwrap()),
-                SourceEvent::TaskStateChange(_) => unreachable!(),
+                SourceEvent::TaskStateChange(_) | SourceEvent::AgentStatus(_) => unreachable!(),
             })
         });
         group.bench_function("normalize+fingerprint", |b| {

@@ -28,6 +28,9 @@ fn main() {
                     SourceEvent::TaskStateChange(t) => {
                         println!("{}", serde_json::to_string(&t).expect("serializes"))
                     }
+                    SourceEvent::AgentStatus(s) => {
+                        println!("{}", serde_json::to_string(&s).expect("serializes"))
+                    }
                 }
             }
             Err(e) => println!("error {} [{}] {e:?}", e, e.code()),

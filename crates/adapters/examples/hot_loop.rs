@@ -24,6 +24,9 @@ fn main() {
             SourceEvent::TaskStateChange(t) => {
                 black_box(t);
             }
+            SourceEvent::AgentStatus(s) => {
+                black_box(s);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::arn::{TaskArn, resolve_cluster};
 use crate::envelope::Envelope;
 use crate::fields::{self, FieldMap};
 use crate::json::{Obj, ObjRef};
-use crate::{AdapterError, ParseContext};
+use crate::{AdapterError, ParseContext, SourceEvent, agent_status, subject};
 use std::borrow::Cow;
 use vigil_model::text::{clean, clean_opt};
 use vigil_model::{Container, Finding, RawEvent, Severity, Source};
@@ -46,7 +46,21 @@ pub fn looks_like_falco(o: &Obj<'_>) -> bool {
     o.has("rule") && (o.has("priority") || o.has("output_fields") || o.has("output"))
 }
 
+/// A Falco alert: a finding, or Falco's own status event (`Falco internal: …`), which is telemetry.
 pub fn parse(
+    alert: &Obj<'_>,
+    envelope: Option<&Envelope>,
+    wrapper: &WrapperContext,
+    ctx: &ParseContext,
+    raw: RawEvent,
+) -> Result<SourceEvent, AdapterError> {
+    if agent_status::is_falco_internal(alert) {
+        return agent_status::parse(alert, envelope, wrapper, ctx).map(SourceEvent::AgentStatus);
+    }
+    parse_finding(alert, envelope, wrapper, ctx, raw).map(SourceEvent::Finding)
+}
+
+fn parse_finding(
     alert: &Obj<'_>,
     envelope: Option<&Envelope>,
     wrapper: &WrapperContext,
@@ -71,15 +85,22 @@ pub fn parse(
     let of = alert.obj("output_fields")?;
     let f = FieldMap(of.as_ref().map(|o| o.map));
 
-    // Falco's `time` has nanoseconds; `evt.time` (integer ns) is the same instant when `time` is absent.
+    // Falco's `time` has nanoseconds; the event's own time fields are the same instant when `time`
+    // is absent: `evt.time` is integer nanoseconds in JSON output (a time of day in text output,
+    // which says no date and is skipped), `evt.rawtime` always nanoseconds, `evt.time.iso8601` and
+    // `evt.datetime` text or, from some forwarders, integers. Integers are read exactly.
     let observed_at = match alert.time("time")? {
         Some(t) => t,
-        None => match of
-            .as_ref()
-            .map(|o| o.time("evt.time"))
-            .transpose()?
-            .flatten()
-        {
+        None => match of.as_ref().and_then(|o| {
+            [
+                "evt.time",
+                "evt.rawtime",
+                "evt.time.iso8601",
+                "evt.datetime",
+            ]
+            .into_iter()
+            .find_map(|k| o.time(k).ok().flatten())
+        }) {
             Some(t) => t,
             None => envelope
                 .and_then(|e| e.time)
@@ -95,10 +116,11 @@ pub fn parse(
         observed_at,
         raw,
     );
-    finding.description = clean_opt(alert.str("output")?, 4096);
+    finding.description = fields::known(alert.str("output")?, 4096);
     finding.source_event_id =
-        clean_opt(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
-    finding.provenance.producer_id = clean_opt(alert.str("uuid")?, 128);
+        fields::known(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
+    finding.provenance.producer_id = fields::known(alert.str("uuid")?, 128);
+    finding.subject = subject::subject(alert.str("source")?, &f);
     finding.tags = fields::clean_tags(alert.strings("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
@@ -133,20 +155,33 @@ pub fn parse(
     );
     r.task_definition_family = clean_opt(f.label(fields::LABEL_FAMILY).as_deref(), 255);
     r.task_definition_revision = clean_opt(f.label(fields::LABEL_REVISION).as_deref(), 16);
-    r.host = clean_opt(alert.str("hostname")?, 255)
+    r.host = fields::known(alert.str("hostname")?, 255)
         .or_else(|| clean_opt(f.get("evt.hostname").as_deref(), 255));
     r.container = container(&f);
 
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
+    if !finding.subject.is_workload() {
+        // A plugin's alert is about an account, a Kubernetes object or an identity: whatever
+        // container labels or host it carries are the Falco collector's, never the subject's.
+        finding.resource = Default::default();
+        finding.process = None;
+        finding.network = None;
+    }
     // Sealed by the caller, once the provenance is stamped.
     Ok(finding)
 }
 
 fn container(f: &FieldMap<ObjRef<'_>>) -> Container {
-    let id = f
-        .get_any(&["container.full_id", "container.id"])
-        .filter(|id| id != "host");
+    // `container.id` `host` is Falco's word for an event outside any container: the host itself,
+    // whose `container.name` is `host` too.
+    let host_level = f
+        .get_any(&["container.id", "container.full_id"])
+        .is_some_and(|id| id.eq_ignore_ascii_case("host"));
+    if host_level {
+        return Container::default();
+    }
+    let id = f.get_any(&["container.full_id", "container.id"]);
     let image = f.get("container.image").or_else(|| f.image_from_parts());
     Container {
         // The ECS label is the task definition's container name; `container.name` is Docker's

@@ -34,13 +34,27 @@ impl<'a> Fields<'a> for &'a Map<String, Value> {
     }
 }
 
+/// Whether a source's text says "unknown": empty, or Falco's `<NA>` / `N/A` placeholders.
+pub fn is_unknown(s: &str) -> bool {
+    let s = s.trim();
+    s.is_empty() || s == "<NA>" || s == "N/A"
+}
+
+/// A top-level text value, cleaned, with the unknown placeholders ([`is_unknown`]) absent.
+pub fn known(s: Option<&str>, max_chars: usize) -> Option<String> {
+    clean_opt(s.filter(|s| !is_unknown(s)), max_chars).filter(|s| !is_unknown(s))
+}
+
+/// The last path segment of an executable path or command word (`/bin/sh` → `sh`).
+fn base_name(path: &str) -> Option<&str> {
+    let name = path.trim().rsplit('/').next()?.trim();
+    (!name.is_empty() && !is_unknown(name)).then_some(name)
+}
+
 /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
 fn field_text(v: NodeRef<'_>) -> Option<Cow<'_, str>> {
     match v.view() {
-        View::Str(s) => {
-            let s = s.trim();
-            (!s.is_empty() && s != "<NA>" && s != "N/A").then_some(Cow::Borrowed(s))
-        }
+        View::Str(s) => (!is_unknown(s)).then_some(Cow::Borrowed(s.trim())),
         View::Number(n) => Some(Cow::Owned(n.to_string())),
         View::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
@@ -59,6 +73,39 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
 
     pub fn int(&self, name: &str) -> Option<i64> {
         self.get(name)?.parse().ok()
+    }
+
+    /// A counter: a non-negative integer, exactly (Falco's counters are 64-bit unsigned).
+    pub fn count(&self, names: &[&str]) -> Option<u64> {
+        names.iter().find_map(|n| self.get(n)?.parse().ok())
+    }
+
+    /// Whether any field's name starts with one of `prefixes` (`ka.`, `ct.`).
+    pub fn has_prefix(&self, prefixes: &[&str]) -> bool {
+        self.0.is_some_and(|m| {
+            m.entries()
+                .iter()
+                .any(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+        })
+    }
+
+    /// The first item of a list field, whether given as a JSON array or as Falco's text form of a
+    /// list (`[10.0.0.1,10.0.0.2]`, `["10.0.0.1"]`).
+    pub fn first_of(&self, name: &str) -> Option<Cow<'a, str>> {
+        let v = self.0?.entries().get(name)?;
+        if let View::Array(items) = v.view() {
+            return items.iter().find_map(field_text);
+        }
+        let text = field_text(v)?;
+        if !text.starts_with('[') {
+            return Some(text);
+        }
+        text.trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').trim())
+            .find(|s| !is_unknown(s))
+            .map(|s| Cow::Owned(s.to_owned()))
     }
 
     /// A container label in any of the key forms Falco and falcosidekick produce:
@@ -84,13 +131,26 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
     }
 
     pub fn process(&self) -> Option<Process> {
+        let executable_path = self.get_any(&["proc.exepath", "proc.exe"]);
+        let command_line = self.get("proc.cmdline");
+        // Falco's `proc.name` is the executable's name: when a rule's output left it out, it is
+        // the last segment of the executable path, else of the command line's first word.
+        let name = self.get("proc.name").or_else(|| {
+            executable_path
+                .as_deref()
+                .and_then(base_name)
+                .or_else(|| {
+                    command_line
+                        .as_deref()
+                        .and_then(|c| c.split_whitespace().next())
+                        .and_then(base_name)
+                })
+                .map(|n| Cow::Owned(n.to_owned()))
+        });
         let p = Process {
-            name: clean_opt(self.get("proc.name").as_deref(), 256),
-            executable_path: clean_opt(
-                self.get_any(&["proc.exepath", "proc.exe"]).as_deref(),
-                1024,
-            ),
-            command_line: clean_opt(self.get("proc.cmdline").as_deref(), 2048),
+            name: clean_opt(name.as_deref(), 256),
+            executable_path: clean_opt(executable_path.as_deref(), 1024),
+            command_line: clean_opt(command_line.as_deref(), 2048),
             pid: self.int("proc.pid"),
             parent_name: clean_opt(self.get("proc.pname").as_deref(), 256),
             parent_pid: self.int("proc.ppid"),

@@ -313,6 +313,16 @@ impl<'a> ObjRef<'a> {
         self.get(key).is_some()
     }
 
+    /// The entries in document order (a repeated key appears each time).
+    pub fn iter(self) -> Box<dyn Iterator<Item = (&'a str, NodeRef<'a>)> + 'a> {
+        match self {
+            ObjRef::Value(m) => Box::new(m.iter().map(|(k, v)| (k.as_str(), NodeRef::Value(v)))),
+            ObjRef::Node(entries) => {
+                Box::new(entries.iter().map(|(k, v)| (k.as_ref(), NodeRef::Node(v))))
+            }
+        }
+    }
+
     /// The value of the key `{prefix}{name}{suffix}`, found without building that key.
     pub fn get_composed(self, prefix: &str, name: &str, suffix: &str) -> Option<NodeRef<'a>> {
         match self {

@@ -4,6 +4,7 @@
 //! [`parse_event`] chooses the adapter from the EventBridge `source` / `detail-type` when the event is
 //! wrapped, and from the event's shape otherwise (falcosidekick invokes Lambda with the bare alert).
 
+mod agent_status;
 pub mod arn;
 mod ecs_task;
 mod envelope;
@@ -12,8 +13,10 @@ mod falco;
 pub mod fields;
 mod guardduty;
 pub mod json;
+pub mod subject;
 mod sysdig;
 
+pub use agent_status::{Agent, AgentStatus, DropCounters, StatusKind};
 pub use ecs_task::{TaskContainerState, TaskStateChange};
 pub use envelope::Envelope;
 pub use error::{AdapterError, ErrorKind, MAX_MESSAGE_CHARS, quote};
@@ -60,6 +63,8 @@ pub enum Channel {
 pub enum SourceEvent {
     Finding(Finding),
     TaskStateChange(TaskStateChange),
+    /// An agent's event about itself (Falco's `Falco internal: …`): telemetry, not a finding.
+    AgentStatus(AgentStatus),
 }
 
 /// Parses one event (an EventBridge event or a bare source payload) from its JSON bytes.
@@ -147,7 +152,7 @@ fn parse_root(
                 container_id: root.str("container_id").ok().flatten().map(str::to_owned),
             };
             return falco::parse(&alert, None, &wrapper, ctx, raw())
-                .map(|f| SourceEvent::Finding(finish(f, None, ctx)));
+                .map(|e| finished(e, None, ctx));
         }
     }
 
@@ -161,8 +166,7 @@ fn parse_root(
                 cluster: text("ecs_cluster"),
                 container_id: text("container_id"),
             };
-            falco::parse(&root, None, &wrapper, ctx, raw())
-                .map(|f| SourceEvent::Finding(finish(f, None, ctx)))
+            falco::parse(&root, None, &wrapper, ctx, raw()).map(|e| finished(e, None, ctx))
         }
         Some(Kind::Sysdig) => sysdig::parse(&root, None, ctx, raw())
             .map(|f| SourceEvent::Finding(finish(f, None, ctx))),
@@ -265,15 +269,25 @@ fn parse_detail(
         }
         _ => agent_kind(envelope, detail)?,
     };
-    let finding = match kind {
+    let event = match kind {
         Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw)?,
-        Kind::GuardDuty => guardduty::parse(detail, Some(envelope), ctx, raw)?,
-        Kind::Sysdig => sysdig::parse(detail, Some(envelope), ctx, raw)?,
+        Kind::GuardDuty => {
+            SourceEvent::Finding(guardduty::parse(detail, Some(envelope), ctx, raw)?)
+        }
+        Kind::Sysdig => SourceEvent::Finding(sysdig::parse(detail, Some(envelope), ctx, raw)?),
         Kind::Task => {
             return ecs_task::parse(detail, Some(envelope)).map(SourceEvent::TaskStateChange);
         }
     };
-    Ok(SourceEvent::Finding(finish(finding, Some(envelope), ctx)))
+    Ok(finished(event, Some(envelope), ctx))
+}
+
+/// [`finish`] for a finding; agent telemetry passes as it is (it never acts).
+fn finished(event: SourceEvent, envelope: Option<&Envelope>, ctx: &ParseContext) -> SourceEvent {
+    match event {
+        SourceEvent::Finding(f) => SourceEvent::Finding(finish(f, envelope, ctx)),
+        other => other,
+    }
 }
 
 /// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's

@@ -12,7 +12,7 @@ use crate::json::Obj;
 use crate::{AdapterError, ParseContext};
 use std::borrow::Cow;
 use vigil_model::text::clean_opt;
-use vigil_model::{Finding, RawEvent, Severity, Source};
+use vigil_model::{Finding, RawEvent, Severity, Source, SubjectKind};
 
 pub fn looks_like_sysdig(o: &Obj<'_>) -> bool {
     o.has("content")
@@ -59,8 +59,9 @@ pub fn parse(
         Some(c) => c.str("output")?,
         None => None,
     };
-    finding.description = clean_opt(output.or(e.str("description")?), 4096);
-    finding.source_event_id = clean_opt(e.text("id")?.as_deref(), 128);
+    finding.description =
+        fields::known(output, 4096).or(fields::known(e.str("description")?, 4096));
+    finding.source_event_id = fields::known(e.text("id")?.as_deref(), 128);
     finding.provenance.producer_id = finding.source_event_id.clone();
     finding.tags = match &content {
         Some(c) => fields::clean_tags(c.strings("ruleTags")?),
@@ -78,6 +79,23 @@ pub fn parse(
         None => None,
     };
     let f = FieldMap(field_map.as_ref().map(|o| o.map));
+    // The stream the detection came from: `source` (forwarding: `syscall`, `awscloudtrail`,
+    // `k8s_audit`, `gcp_auditlog`, …), else the Events API's `content.source` or `content.type`
+    // (`workloadRuntimeDetection`, `cloudtrail…`), else the fields' own prefixes.
+    let content_text = |k: &str| -> Result<Option<&str>, AdapterError> {
+        match &content {
+            Some(c) => c.str(k),
+            None => Ok(None),
+        }
+    };
+    let named_source = e
+        .str("source")?
+        .filter(|s| !fields::is_unknown(s))
+        .or(content_text("source")?.filter(|s| !fields::is_unknown(s)))
+        .or(content_text("type")?.filter(|t| {
+            crate::subject::kind_of_source(t).is_some_and(|k| k != SubjectKind::Other)
+        }));
+    finding.subject = crate::subject::subject(named_source, &f);
 
     let task_arn_text = label(&[
         "aws.fargate.task.arn",
@@ -144,7 +162,7 @@ pub fn parse(
     r.host = clean_opt(label(&["host.hostName", "host.hostname"]).as_deref(), 255);
 
     let c = &mut r.container;
-    c.id = clean_opt(e.text("containerId")?.as_deref(), 128)
+    c.id = fields::known(e.text("containerId")?.as_deref(), 128)
         .or_else(|| clean_opt(f.get("container.id").as_deref(), 128));
     c.name = clean_opt(
         f.label(fields::LABEL_CONTAINER_NAME)
@@ -167,8 +185,23 @@ pub fn parse(
         128,
     );
 
+    // `host` as the container id is an event on the host itself, outside any container.
+    if c.id
+        .as_deref()
+        .is_some_and(|id| id.eq_ignore_ascii_case("host"))
+    {
+        *c = Default::default();
+    }
+
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
+    if !finding.subject.is_workload() {
+        // A cloud, Kubernetes audit or SaaS detection is about an account or identity: the labels
+        // Sysdig attached describe where it was collected, not a workload to remediate.
+        finding.resource = Default::default();
+        finding.process = None;
+        finding.network = None;
+    }
     // Sealed by the caller, once the provenance is stamped.
     Ok(finding)
 }

@@ -21,6 +21,8 @@ pub const MAX_NETWORK_PROTOCOL: usize = 16;
 /// `Network.DestinationDomain`.
 pub const MAX_NETWORK_DOMAIN: usize = 128;
 pub const MAX_GENERIC_STRING: usize = 256;
+/// A value of a resource's `Details.Other` map.
+pub const MAX_OTHER_DETAIL_VALUE: usize = 1024;
 /// The largest single finding BatchImportFindings accepts.
 pub const MAX_FINDING_BYTES: usize = 240 * 1024;
 /// Findings per BatchImportFindings call.

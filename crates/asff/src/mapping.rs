@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use vigil_model::text::clean;
-use vigil_model::{Enrichment, Finding, NetworkDirection, TaskInfo};
+use vigil_model::{Enrichment, Finding, NetworkDirection, SubjectKind, TaskInfo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AsffError {
@@ -212,14 +212,17 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
         }
     }
     if out.is_empty() {
+        // ASFF's Unusual Behaviors categories: a container's process, a cloud or SaaS user's
+        // calls, a Kubernetes (or other) application's API.
+        let category = match finding.subject.kind {
+            SubjectKind::Workload => "Unusual Behaviors/Container",
+            SubjectKind::Cloud | SubjectKind::Saas => "Unusual Behaviors/User",
+            SubjectKind::Kubernetes | SubjectKind::Other => "Unusual Behaviors/Application",
+        };
         out.push(if classifier.is_empty() {
-            "Unusual Behaviors/Container".to_owned()
+            category.to_owned()
         } else {
-            clean(
-                &format!("Unusual Behaviors/Container/{classifier}"),
-                MAX_TYPE,
-                false,
-            )
+            clean(&format!("{category}/{classifier}"), MAX_TYPE, false)
         });
     }
     out.truncate(MAX_TYPES);
@@ -256,6 +259,16 @@ fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
         );
     }
     put("Host", r.host.as_deref());
+    let subject = &finding.subject;
+    if !subject.is_workload() {
+        put("Subject", Some(subject.kind.as_str()));
+        put("EventSource", subject.event_source.as_deref());
+        put("SubjectUser", subject.user.as_deref());
+        put("SubjectAccount", subject.account.as_deref());
+        put("SubjectSourceIp", subject.source_ip.as_deref());
+        put("SubjectAction", subject.action.as_deref());
+        put("SubjectTarget", subject.target.as_deref());
+    }
     put("Service", r.service_name.as_deref());
     put("TaskDefinitionFamily", r.task_definition_family.as_deref());
     put("ContainerImage", r.container.image.as_deref());
@@ -300,6 +313,9 @@ fn resources(
     partition: &str,
     region: &str,
 ) -> Vec<AsffResource> {
+    if !finding.subject.is_workload() {
+        return subject_resources(finding, partition, region);
+    }
     let r = &finding.resource;
     let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
     let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
@@ -472,6 +488,76 @@ fn resources(
         out.push(resource("Other", id, &no_tags, None));
     }
     out.truncate(MAX_RESOURCES);
+    out
+}
+
+/// The resource of a finding about an account, a Kubernetes object or a SaaS identity (never a
+/// container or task): an IAM user by its ARN when CloudTrail names one, otherwise `Other`, named by
+/// what the finding is about, with the subject in its details.
+fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<AsffResource> {
+    let s = &finding.subject;
+    let resource = |resource_type: &str, id: &str, details: serde_json::Value| AsffResource {
+        resource_type: resource_type.to_owned(),
+        id: clean(id, MAX_RESOURCE_ID, false),
+        partition: partition.to_owned(),
+        region: region.to_owned(),
+        tags: BTreeMap::new(),
+        details: Some(details),
+    };
+    let mut other = serde_json::Map::new();
+    for (k, v) in [
+        ("Kind", Some(s.kind.as_str())),
+        ("EventSource", s.event_source.as_deref()),
+        ("User", s.user.as_deref()),
+        ("UserId", s.user_id.as_deref()),
+        ("Account", s.account.as_deref()),
+        ("SourceIp", s.source_ip.as_deref()),
+        ("Action", s.action.as_deref()),
+        ("Target", s.target.as_deref()),
+    ] {
+        if let Some(v) = v
+            .map(|v| clean(v, MAX_OTHER_DETAIL_VALUE, false))
+            .filter(|v| !v.is_empty())
+        {
+            other.insert(k.to_owned(), v.into());
+        }
+    }
+    let iam_user = s.user_id.as_deref().and_then(|arn| {
+        let (head, name) = arn.split_once(":user/")?;
+        (head.starts_with("arn:") && head.contains(":iam::") && !name.is_empty())
+            .then(|| (arn, name.rsplit('/').next().unwrap_or(name)))
+    });
+    let mut out = Vec::new();
+    if s.kind == SubjectKind::Cloud
+        && let Some((arn, name)) = iam_user
+    {
+        out.push(resource(
+            "AwsIamUser",
+            arn,
+            serde_json::json!({ "AwsIamUser": { "UserName": clean(name, MAX_GENERIC_STRING, false) } }),
+        ));
+    }
+    // Named by what it is about: the Kubernetes object, else the acting user (with its account),
+    // else the account, else the event source.
+    let user = s.user_id.clone().or_else(|| {
+        let user = s.user.as_deref()?;
+        Some(match s.account.as_deref() {
+            Some(a) => format!("{a}/{user}"),
+            None => user.to_owned(),
+        })
+    });
+    let id = match s.kind {
+        SubjectKind::Kubernetes => s.target.as_ref().map(|t| format!("k8s/{t}")).or(user),
+        _ => user.or_else(|| s.target.clone()),
+    }
+    .or_else(|| s.account.clone())
+    .or_else(|| s.event_source.clone())
+    .unwrap_or_else(|| s.kind.as_str().to_owned());
+    out.push(resource(
+        "Other",
+        &id,
+        serde_json::json!({ "Other": other }),
+    ));
     out
 }
 

@@ -78,6 +78,11 @@ pub struct Finding {
     pub tags: Vec<String>,
     /// MITRE ATT&CK tactics and techniques found among the tags (e.g. `execution`, `T1059`).
     pub mitre: Vec<String>,
+    /// What the finding is about: a workload (container or host), or, for detections on audit
+    /// streams, a cloud account, a Kubernetes object or a SaaS identity. Absent in findings written
+    /// before it existed, which were all about workloads.
+    #[serde(default)]
+    pub subject: Subject,
     pub fingerprint: FindingFingerprint,
     /// Where this occurrence came from (arrival, envelope source, sender account, ids), as the
     /// entry point saw it: the basis of every trust decision downstream.
@@ -130,6 +135,7 @@ impl Finding {
             network: None,
             tags: Vec::new(),
             mitre: Vec::new(),
+            subject: Subject::default(),
             fingerprint: FindingFingerprint::pending(),
             provenance: Provenance::default(),
             identity_conflicts: Vec::new(),
@@ -141,6 +147,79 @@ impl Finding {
     pub fn seal(mut self) -> Self {
         self.fingerprint = FindingFingerprint::of(&self);
         self
+    }
+}
+
+/// The kind of thing a finding is about. Only `workload` findings have a task or container, and only
+/// they are remediated by ECS actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// A process in a container or on a host (Falco `syscall`, GuardDuty Runtime Monitoring, Sysdig
+    /// workload runtime detections).
+    #[default]
+    Workload,
+    /// A cloud account and its API calls (Falco `aws_cloudtrail`, `gcp_auditlog`, Azure plugins).
+    Cloud,
+    /// A Kubernetes API object (Falco `k8s_audit` and the EKS/GKE/AKS audit plugins).
+    Kubernetes,
+    /// A SaaS identity or organization (Falco `okta`, `github`, `keycloak`, …).
+    Saas,
+    /// Another plugin's event source: not a container, not otherwise known.
+    Other,
+}
+
+impl SubjectKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Workload => "workload",
+            SubjectKind::Cloud => "cloud",
+            SubjectKind::Kubernetes => "kubernetes",
+            SubjectKind::Saas => "saas",
+            SubjectKind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for SubjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a finding is about, beyond its workload resource: the source's event source and, for
+/// non-workload findings, who acted on what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub kind: SubjectKind,
+    /// The source's own name for the stream the event came from (Falco `source`: `syscall`,
+    /// `aws_cloudtrail`, `k8s_audit`, `okta`, …; Sysdig's `source`), as given, lower-cased.
+    #[serde(default)]
+    pub event_source: Option<String>,
+    /// Who acted: the CloudTrail user, Kubernetes user, Okta actor, GitHub user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The actor's unique id where the source gives one (CloudTrail `ct.user.arn`, GCP principal).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The cloud account, project or organization the actor belongs to (`ct.user.accountid`).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The address the call came from (`ct.srcip`, `ka.sourceips`, `okta.client.ip`).
+    #[serde(default)]
+    pub source_ip: Option<String>,
+    /// The call or verb (`ct.name`, `ka.verb`, `okta.evt.type`, `github.type`).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// What was acted on: a Kubernetes object `resource/namespace/name`, a repository, a target user.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl Subject {
+    /// Whether the finding is about a container or host workload.
+    pub fn is_workload(&self) -> bool {
+        self.kind == SubjectKind::Workload
     }
 }
 

@@ -10,6 +10,8 @@
 //!
 //! - the sender account EventBridge stamped (see [`crate::Provenance`]): an untrusted sender's copy
 //!   of an alert never shares a record with the trusted sender's.
+//! - for a finding not about a workload (a cloud account, a Kubernetes object, a SaaS identity): its
+//!   subject kind, event source, account, user and target; workload findings hash none of these.
 //!
 //! What stays out: times, event ids, pids, counts, command-line arguments and local ports, which change
 //! on every occurrence of the same activity and would defeat deduplication.
@@ -66,6 +68,19 @@ impl FindingFingerprint {
         // make the genuine alert a repeat.
         if !finding.identity_conflicts.is_empty() {
             field("identity_conflict", Some("true"));
+        }
+        // A finding about an account, a Kubernetes object or a SaaS identity is never the same as a
+        // container's: only those hash their subject, so workload fingerprints are unchanged.
+        let subject = &finding.subject;
+        if !subject.is_workload() {
+            field("subject", Some(subject.kind.as_str()));
+            field("event_source", subject.event_source.as_deref());
+            field("subject_account", subject.account.as_deref());
+            field(
+                "subject_user",
+                subject.user_id.as_deref().or(subject.user.as_deref()),
+            );
+            field("subject_target", subject.target.as_deref());
         }
         // A source's sample is never the same finding as a real one (only samples hash this).
         if finding.is_sample() {

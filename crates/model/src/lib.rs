@@ -14,7 +14,7 @@ pub mod time;
 pub use enrichment::{ContainerInfo, Enrichment, TaskInfo};
 pub use finding::{
     Container, Finding, Network, NetworkDirection, Process, RawEvent, Resource, SAMPLE_TAG,
-    SCHEMA_VERSION, Source,
+    SCHEMA_VERSION, Source, Subject, SubjectKind,
 };
 pub use fingerprint::FindingFingerprint;
 pub use provenance::{Arrival, Provenance};

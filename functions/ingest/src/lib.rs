@@ -51,6 +51,8 @@ enum Parsed {
         event_id: String,
     },
     Rejected(Box<EventRejected>),
+    /// An agent's event about itself: logged and counted, neither a finding nor rejected.
+    Telemetry(Box<vigil_adapters::AgentStatus>),
 }
 
 impl Ingest {
@@ -181,6 +183,26 @@ impl Ingest {
                         Err(_) => result.failed.push(i),
                     }
                 }
+                (Parsed::Telemetry(s), _) => {
+                    let d = &s.drops;
+                    info!(
+                        kind = s.kind,
+                        agent = ?s.agent,
+                        status = ?s.status,
+                        rule = %s.rule,
+                        host = ?s.host,
+                        task_arn = ?s.task_arn,
+                        observed_at = ?s.observed_at,
+                        n_drops = ?d.n_drops,
+                        n_evts = ?d.n_evts,
+                        n_drops_buffer = ?d.n_drops_buffer,
+                        n_drops_perc = ?d.n_drops_perc,
+                        outputs_queue_num_drops = ?d.outputs_queue_num_drops,
+                        fields = %serde_json::to_string(&s.fields).unwrap_or_default(),
+                        "agent telemetry"
+                    );
+                    result.counts.telemetry += 1;
+                }
                 (Parsed::Finding { finding, event_id }, Some(Ok(outcome))) => {
                     let fingerprint = finding.fingerprint.as_str();
                     match outcome {
@@ -254,7 +276,7 @@ impl Ingest {
                 Parsed::Finding { finding, event_id } => {
                     Some((i, finding.as_ref(), event_id.as_str()))
                 }
-                Parsed::Rejected(_) => None,
+                Parsed::Rejected(_) | Parsed::Telemetry(_) => None,
             })
             .collect();
         for chunk in work.chunks(self.config.concurrency.max(1)) {
@@ -301,6 +323,7 @@ fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
                 .unwrap_or_else(|| vigil_contract::content_id(&m.body));
             Parsed::Finding { finding: Box::new(finding), event_id }
         }
+        Ok(Delivery { event: SourceEvent::AgentStatus(s), .. }) => Parsed::Telemetry(Box::new(s)),
         Ok(Delivery { event: SourceEvent::TaskStateChange(_), .. }) => Parsed::Rejected(Box::new(events::rejected(
             "not_a_finding",
             "$: an ECS task state change is not a finding; route it to enrich and remediate, not ingest".into(),

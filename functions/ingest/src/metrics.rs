@@ -10,6 +10,8 @@ pub struct Counts {
     pub redeliveries: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Agents' events about themselves (Falco's `Falco internal: …`): logged, not findings.
+    pub telemetry: u64,
 }
 
 impl Counts {
@@ -25,7 +27,8 @@ impl Counts {
                         {"Name": "Duplicates", "Unit": "Count"},
                         {"Name": "Redeliveries", "Unit": "Count"},
                         {"Name": "Rejected", "Unit": "Count"},
-                        {"Name": "Failed", "Unit": "Count"}
+                        {"Name": "Failed", "Unit": "Count"},
+                        {"Name": "Telemetry", "Unit": "Count"}
                     ]
                 }]
             },
@@ -35,6 +38,7 @@ impl Counts {
             "Redeliveries": self.redeliveries,
             "Rejected": self.rejected,
             "Failed": self.failed,
+            "Telemetry": self.telemetry,
         })
         .to_string()
     }

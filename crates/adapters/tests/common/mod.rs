@@ -196,6 +196,10 @@ pub fn check_event(bytes: &[u8]) -> Option<Finding> {
                     );
                     None
                 }
+                SourceEvent::AgentStatus(s) => {
+                    assert_clean_strings("agent status", &serde_json::to_value(&s).unwrap(), &[]);
+                    None
+                }
             }
         }
         Err(e) => {
