@@ -123,25 +123,30 @@ pub async fn replay(
 ) -> Result<Summary, String> {
     let started = Instant::now();
     let (account, region) = stack.account_and_region();
+    // Each event as ingest will see it: an EventBridge envelope stamped with the sender's account
+    // (the one these credentials belong to) and the region.
+    let mut delivered = Vec::new();
     let mut envelopes = Vec::new();
     let mut agent_events = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let (source, detail_type, detail) = crate::source_and_detail(e);
+        let envelope = json!({
+            "version": "0",
+            "id": e.get("id").and_then(Value::as_str).map_or_else(|| replay_id(i), str::to_owned),
+            "detail-type": detail_type,
+            "source": source,
+            "account": account,
+            "time": e.get("time").cloned().unwrap_or_else(|| json!(chrono_now())),
+            "region": region,
+            "resources": e.get("resources").cloned().unwrap_or_else(|| json!([])),
+            "detail": detail,
+        });
         if source.starts_with("aws.") {
-            envelopes.push(json!({
-                "version": "0",
-                "id": e.get("id").and_then(Value::as_str).map_or_else(|| replay_id(i), str::to_owned),
-                "detail-type": detail_type,
-                "source": source,
-                "account": account,
-                "time": e.get("time").cloned().unwrap_or_else(|| json!(chrono_now())),
-                "region": region,
-                "resources": e.get("resources").cloned().unwrap_or_else(|| json!([])),
-                "detail": detail,
-            }));
+            envelopes.push(envelope.clone());
         } else {
             agent_events.push(e.clone());
         }
+        delivered.push(envelope);
     }
     let events_client = aws_sdk_eventbridge::Client::new(sdk);
     crate::put_on_bus(&events_client, &stack.bus_name, &agent_events).await?;
@@ -155,6 +160,7 @@ pub async fn replay(
     let ctx = ParseContext {
         default_account: Some(account),
         default_region: Some(region),
+        channel: vigil_adapters::Channel::EventBridge,
         ..Default::default()
     };
     let mut summary = Summary {
@@ -162,7 +168,7 @@ pub async fn replay(
         ..Summary::default()
     };
     let mut fingerprints = BTreeSet::new();
-    for e in events {
+    for e in &delivered {
         match parse_delivery(e.to_string().as_bytes(), &ctx) {
             Ok(d) => {
                 if let SourceEvent::Finding(f) = d.event {

@@ -38,6 +38,7 @@ fn fingerprint(event: &Value) -> Option<String> {
     let ctx = ParseContext {
         default_account: Some(vigil_local::ACCOUNT.into()),
         default_region: Some("us-east-1".into()),
+        channel: vigil_adapters::Channel::EventBridge,
         ..Default::default()
     };
     let mut delivered = event.clone();
