@@ -401,6 +401,23 @@ fn identity_conflicts(finding: &mut Finding) -> Vec<String> {
         .as_deref()
         .and_then(arn::TaskArn::parse)
     else {
+        // Without a task, a cluster ARN still names an account: another than the finding's is
+        // a task there found by container id, which this sender may not speak for.
+        let cluster_account = finding
+            .resource
+            .cluster_arn
+            .as_deref()
+            .filter(|c| arn::is_cluster_arn(c))
+            .and_then(|c| c.split(':').nth(4));
+        if let Some(account) = cluster_account
+            && finding.account.as_deref() != Some(account)
+        {
+            conflicts.push(format!(
+                "the cluster is in account {}, not the finding's account {}",
+                quote(account),
+                quote(finding.account.as_deref().unwrap_or("unknown"))
+            ));
+        }
         return conflicts;
     };
     if let Some(from_task) = task.cluster_arn() {

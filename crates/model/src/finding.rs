@@ -260,11 +260,14 @@ impl Container {
 
     /// Whether this is one of the containers whose runtime ids are given (by Docker's 12-character
     /// prefix, the form every source can agree on); `None` when either side is unknown.
+    /// An id that is not 12 hex digits matches none: a truncated or empty id would otherwise be a
+    /// prefix of every runtime id.
     pub fn is_among<'a>(&self, runtime_ids: impl IntoIterator<Item = &'a str>) -> Option<bool> {
         let id = self.short_id()?;
+        let well_formed = id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit());
         let mut any = false;
         for r in runtime_ids {
-            if r.to_ascii_lowercase().starts_with(&id) {
+            if well_formed && r.to_ascii_lowercase().starts_with(&id) {
                 return Some(true);
             }
             any = true;
@@ -428,6 +431,17 @@ mod container_tests {
         assert_eq!(c.is_among(["ad64cbc71c7fb31c55507ec24c9f7794"]), Some(true));
         assert_eq!(c.is_among(["0123456789abcdef"]), Some(false));
         assert_eq!(c.is_among([]), None, "no runtime ids known");
+        for malformed in ["docker://", "ad64", "ad64cbc71c7z"] {
+            let c = Container {
+                id: Some(malformed.into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                c.is_among(["ad64cbc71c7fb31c"]),
+                Some(false),
+                "{malformed:?}"
+            );
+        }
         assert_eq!(
             Container::default().is_among(["ad64cbc71c7f"]),
             None,

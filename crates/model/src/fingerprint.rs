@@ -51,7 +51,12 @@ impl FindingFingerprint {
         let r = &finding.resource;
         let short_id = r.container.short_id();
         match (&r.task_arn, &short_id) {
-            (Some(task), _) => field("task", Some(task)),
+            (Some(task), _) => {
+                field("task", Some(task));
+                // The container too: an alert naming another container of the task (or one that
+                // is not the task's at all) is another finding, so a decoy cannot pre-empt it.
+                field("container", short_id.as_deref());
+            }
             (None, Some(id)) => {
                 field("container", Some(id));
                 field("host", r.host.as_deref());

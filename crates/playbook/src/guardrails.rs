@@ -269,16 +269,33 @@ impl Guardrails {
         // must be one of the task's own (a non-ECS container, or any agent, can put a victim's
         // task ARN in its labels).
         let mut conflicts = f.identity_conflicts.clone();
-        if let LiveTask::Running { runtime_ids, .. } = live
-            && f.resource
-                .container
-                .is_among(runtime_ids.iter().map(String::as_str))
-                == Some(false)
+        let named_task = f.resource.task_arn.as_deref();
+        if let (Some(named), Some(acted_on)) = (named_task, task_arn)
+            && named != acted_on
         {
             conflicts.push(format!(
-                "container {} is not a container of the task",
-                f.resource.container.short_id().unwrap_or_default()
+                "the enrichment names task {acted_on}, the finding {named}"
             ));
+        }
+        if let Some(task_account) = task_arn.and_then(account_of)
+            && f.account.as_deref() != Some(task_account)
+        {
+            conflicts.push(format!(
+                "the task is in account {task_account}, not the finding's account {}",
+                f.account.as_deref().unwrap_or("unknown")
+            ));
+        }
+        if let LiveTask::Running { runtime_ids, .. } = live {
+            let container = &f.resource.container;
+            let among = container.is_among(runtime_ids.iter().map(String::as_str));
+            // A task found only through the alert's container id must be shown to run it.
+            let required = named_task.is_none();
+            if among == Some(false) || (required && among != Some(true)) {
+                conflicts.push(format!(
+                    "container {} is not a container of the task",
+                    container.short_id().unwrap_or_else(|| "(none)".into())
+                ));
+            }
         }
         checks.push(if conflicts.is_empty() {
             check(

@@ -530,6 +530,11 @@ impl Remediate {
             (_, None) => (LiveTask::Missing("the finding names no task".into()), None),
             _ => (LiveTask::Unknown, None),
         };
+        // Rate limits count the service and cluster ECS reports, not the ones a message claims.
+        if let Some(task) = &evidence {
+            decision.cluster_arn = Some(task.cluster_arn.clone());
+            decision.service = task.service_name.clone();
+        }
         decision.evidence = evidence;
         let mut evaluation = guardrails.evaluate(playbook, mode, subject, origin, &live);
         if evaluation.outcome == Outcome::Act {

@@ -1309,6 +1309,43 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
     for (((what, _), got), want) in bodies.iter().zip(&got).zip(&expected) {
         assert_eq!(got, want, "{what}");
     }
+    // Container ids that are no ids, and a trusted foreign agent reaching into this account's
+    // cluster by a container id alone.
+    let victim_runtime = p.emulator.runtime_id(&p.cluster, victim, "app").await;
+    let extra = [
+        (
+            "a container id that is no id (docker://)",
+            alert(&|a| a["detail"]["output_fields"]["container.id"] = json!("docker://")),
+        ),
+        (
+            "a one-character container id",
+            alert(&|a| a["detail"]["output_fields"]["container.id"] = json!("a")),
+        ),
+        (
+            "a trusted foreign agent naming this account's cluster and the victim's container",
+            alert(&|a| {
+                a["account"] = json!("999999999999");
+                let fields = a["detail"]["output_fields"].as_object_mut().unwrap();
+                fields.remove("container.label.com.amazonaws.ecs.task-arn");
+                fields.insert("container.id".into(), json!(victim_runtime[..12]));
+            }),
+        ),
+    ];
+    let trusting = p
+        .remediate(RemediationMode::Enforce, |s| {
+            s.guardrails.trusted_accounts.insert("999999999999".into());
+        })
+        .await;
+    let got = p
+        .attack_through_ingest(
+            &trusting,
+            &extra.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(),
+            false,
+        )
+        .await;
+    for ((what, _), got) in extra.iter().zip(&got) {
+        assert_eq!(got, &Stopped::AtRemediation("identity".into()), "{what}");
+    }
 
     // Direct invocations: only a bare agent payload is taken, as the function's own account's.
     bodies.clear();
@@ -1419,10 +1456,15 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
             Stopped::AtRemediation("recorded_origin".into()),
         ),
         (
-            "identity conflicts wiped, foreign container",
+            "another container named in the finding",
             tamper(&|v| {
                 v["detail"]["finding"]["resource"]["container"]["id"] = json!("0123456789ab")
             }),
+            Stopped::AtRemediation("recorded_origin".into()),
+        ),
+        (
+            "an enrichment naming another running task",
+            tamper(&|v| v["detail"]["enrichment"]["task"]["task_arn"] = json!(tasks[1])),
             Stopped::AtRemediation("identity".into()),
         ),
         (
@@ -1498,8 +1540,8 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
         executed[0]["detail"]["securityhub"]
     );
     assert_eq!(
-        expected.len() + direct.len() + 1 + 1 + injected.len() + 1 + 1,
-        36,
+        expected.len() + extra.len() + direct.len() + 1 + 1 + injected.len() + 1 + 1,
+        40,
         "the corpus size"
     );
 }
