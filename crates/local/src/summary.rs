@@ -129,9 +129,17 @@ pub(crate) fn add_decisions(summary: &mut Summary, actions: Vec<crate::inspect::
             _ => r.refused += 1,
         }
         let d = &action.decision;
+        // The guardrail that said no, for refusals: the first failed check.
+        let guardrail = d["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["verdict"] == "fail")
+            .map(|c| c["guardrail"].clone())
+            .unwrap_or(serde_json::Value::Null);
         r.decisions.push(serde_json::json!({
             "playbook": d["playbook"], "outcome": action.outcome, "mode": d["mode"],
-            "task": d["task_arn"], "reason": d["reason"],
+            "task": d["task_arn"], "guardrail": guardrail, "reason": d["reason"],
         }));
     }
     r.decisions.sort_by_key(|d| d.to_string());

@@ -33,6 +33,20 @@ async fn the_demo_reports_what_its_scenario_implies() {
         r.refused, 2,
         "the protected payments task; the Sysdig task nobody has"
     );
+    // Each refusal names the guardrail that said no. The Sysdig event names a task in another
+    // account than its sender's: that account is not trusted.
+    let refusals: std::collections::BTreeSet<&str> = r
+        .decisions
+        .iter()
+        .filter(|d| d["outcome"] == "refused")
+        .filter_map(|d| d["guardrail"].as_str())
+        .collect();
+    assert_eq!(
+        refusals,
+        std::collections::BTreeSet::from(["protected", "trusted_account"]),
+        "{:?}",
+        r.decisions
+    );
     assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
     assert!(
         s.api_calls["dynamodb"] > 0 && s.api_calls["securityhub"] > 0 && s.api_calls["ecs"] > 0
