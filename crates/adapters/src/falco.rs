@@ -119,7 +119,7 @@ fn parse_finding(
     finding.description = fields::known(alert.str("output")?, 4096);
     finding.source_event_id =
         fields::known(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
-    finding.provenance.producer_id = fields::known(alert.str("uuid")?, 128);
+    finding.provenance.producer_id = fields::producer_id(alert.str("uuid")?);
     finding.subject = subject::subject(alert.str("source")?, &f);
     finding.tags = fields::clean_tags(alert.strings("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);

@@ -45,6 +45,18 @@ pub fn known(s: Option<&str>, max_chars: usize) -> Option<String> {
     clean_opt(s.filter(|s| !is_unknown(s)), max_chars).filter(|s| !is_unknown(s))
 }
 
+/// A producer's own id for an event (falcosidekick `uuid`, Sysdig `id`), exactly as sent, or none:
+/// an id that would have to be cut or cleaned could collide with another event's, and then a
+/// genuine occurrence would be taken for a redelivery.
+pub fn producer_id(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty() && s.len() <= MAX_PRODUCER_ID && !is_unknown(s))
+        .filter(|s| s.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+}
+
+/// Longest producer id kept (a UUID is 36 characters).
+pub const MAX_PRODUCER_ID: usize = 128;
+
 /// The last path segment of an executable path or command word (`/bin/sh` → `sh`).
 fn base_name(path: &str) -> Option<&str> {
     let name = path.trim().rsplit('/').next()?.trim();

@@ -62,7 +62,7 @@ pub fn parse(
     finding.description =
         fields::known(output, 4096).or(fields::known(e.str("description")?, 4096));
     finding.source_event_id = fields::known(e.text("id")?.as_deref(), 128);
-    finding.provenance.producer_id = finding.source_event_id.clone();
+    finding.provenance.producer_id = fields::producer_id(e.text("id")?.as_deref());
     finding.tags = match &content {
         Some(c) => fields::clean_tags(c.strings("ruleTags")?),
         None => Vec::new(),

@@ -248,3 +248,25 @@ fn the_sender_is_part_of_the_fingerprint_and_producer_ids_are_kept() {
     let direct = finding(&falco_alert(TASK), &ctx(Channel::DirectInvoke));
     assert_ne!(direct.fingerprint, genuine.fingerprint);
 }
+
+#[test]
+fn a_producer_id_is_kept_only_as_sent() {
+    let eb = ctx(Channel::EventBridge);
+    for (uuid, kept) in [
+        ("0b1a2c3d-producer", true),
+        ("", false),
+        ("<NA>", false),
+        ("has space", false),
+        ("a\u{200b}b", false),
+    ] {
+        let mut alert = falco_alert(TASK);
+        alert["uuid"] = json!(uuid);
+        let f = finding(&envelope("falco", "Falco Alert", TRUSTED, alert), &eb);
+        assert_eq!(f.provenance.producer_id.is_some(), kept, "{uuid:?}");
+    }
+    // Too long to keep whole: cutting it could make two events one.
+    let mut alert = falco_alert(TASK);
+    alert["uuid"] = json!("u".repeat(129));
+    let f = finding(&envelope("falco", "Falco Alert", TRUSTED, alert), &eb);
+    assert_eq!(f.provenance.producer_id, None);
+}

@@ -63,6 +63,19 @@ pub async fn build_world(p: &LocalPipeline) -> World {
     }
 }
 
+/// A random UUID, as falcosidekick gives each alert.
+fn uuid() -> String {
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (b >> 48) & 0x3fff | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
@@ -73,7 +86,8 @@ pub fn falco(cluster: &str, task: &str, rule: &str, priority: &str, n: usize) ->
     let d = &mut v["detail"];
     d["rule"] = json!(rule);
     d["priority"] = json!(priority);
-    d["uuid"] = json!(format!("{rule}-{task}-{n}"));
+    // falcosidekick's uuid: one per alert (a copy of this event is a redelivery of it).
+    d["uuid"] = json!(uuid());
     // Seen just now: remediation refuses findings older than MAX_FINDING_AGE_SECONDS.
     d["time"] = json!(now());
     let fields = d["output_fields"].as_object_mut().expect("output_fields");

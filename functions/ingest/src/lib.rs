@@ -315,10 +315,15 @@ fn occurrence(finding: &Finding, event_id: &str) -> Occurrence {
 fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
     match vigil_adapters::parse_delivery(&m.body, ctx) {
         Ok(Delivery { event: SourceEvent::Finding(finding), envelope_id }) => {
-            // The delivery's id. The producer's own id (falcosidekick `uuid`, Sysdig `id`) is kept
-            // in the provenance but does not replace it yet: see the README's trust section.
-            let event_id = envelope_id
-                .or_else(|| finding.provenance.producer_id.as_deref().map(|id| format!("producer:{id}")))
+            // The producer's own id first (falcosidekick `uuid`, Sysdig `id`): the producer sending
+            // the same event again, with a new EventBridge id, is a redelivery, not a repeat. It is
+            // counted per fingerprint, which holds the sender, so no other sender can spend it.
+            let event_id = finding
+                .provenance
+                .producer_id
+                .as_deref()
+                .map(|id| format!("producer:{id}"))
+                .or(envelope_id)
                 .or_else(|| m.message_id.clone())
                 .unwrap_or_else(|| vigil_contract::content_id(&m.body));
             Parsed::Finding { finding: Box::new(finding), event_id }

@@ -285,3 +285,74 @@ async fn dynamodb_requests_per_thousand_events() {
         "two batches of 100 publications, ten entries per call"
     );
 }
+
+/// falcosidekick or Sysdig sending the same event again (a retry puts it with a new EventBridge
+/// id) is a redelivery: counted once. Another sender's event with the same producer id is its own.
+#[tokio::test]
+async fn a_producers_retry_under_a_new_eventbridge_id_counts_once() {
+    let h = Harness::start().await;
+    let with_uuid = |event_id: &str, uuid: &str, account: &str| {
+        let mut v: Value = serde_json::from_str(&falco_event(event_id)).unwrap();
+        v["detail"]["uuid"] = json!(uuid);
+        v["account"] = json!(account);
+        v.to_string()
+    };
+    let uuid = "5c1e0b3a-8f0e-4a8a-9d6f-0b1c2d3e4f50";
+    no_failures(
+        &h.send(&[
+            with_uuid("eb-1", uuid, "111122223333"),
+            with_uuid("eb-2", uuid, "111122223333"),
+        ])
+        .await,
+    );
+    no_failures(&h.send(&[with_uuid("eb-3", uuid, "111122223333")]).await);
+    // Counted once; the copies are let through again only as redeliveries of a record enrich has
+    // not yet confirmed (no loss), never as new occurrences.
+    let published = h.accepted.drain().await;
+    let mut reasons: Vec<&str> = published
+        .iter()
+        .map(|e| e["detail"]["dedup"]["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort_unstable();
+    assert_eq!(reasons, ["new", "redelivery", "redelivery"]);
+    for e in &published {
+        assert_eq!(e["detail"]["dedup"]["count"], 1);
+        assert_eq!(e["detail"]["dedup"]["event_id"], format!("producer:{uuid}"));
+    }
+
+    // A different alert from the same producer is a repeat, counted.
+    no_failures(
+        &h.send(&[with_uuid(
+            "eb-4",
+            "5c1e0b3a-8f0e-4a8a-9d6f-0b1c2d3e4f51",
+            "111122223333",
+        )])
+        .await,
+    );
+    // The same uuid from another sender is another finding altogether.
+    no_failures(&h.send(&[with_uuid("eb-5", uuid, "444455556666")]).await);
+    let later = h.accepted.drain().await;
+    let new: Vec<&Value> = later
+        .iter()
+        .filter(|e| e["detail"]["dedup"]["reason"] == "new")
+        .collect();
+    assert_eq!(new.len(), 1, "the other sender's finding is new: {later:?}");
+    assert_eq!(
+        new[0]["detail"]["finding"]["provenance"]["sender_account"],
+        "444455556666"
+    );
+    let mut counts: Vec<i64> = h
+        .emulator
+        .table_items()
+        .await
+        .iter()
+        .filter_map(|i| i.get("occurrences").and_then(|v| v.as_n().ok()))
+        .map(|n| n.parse().unwrap())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        [1, 2],
+        "the retry counted once; the other alert once more"
+    );
+}
