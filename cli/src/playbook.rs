@@ -4,7 +4,9 @@ use crate::input;
 use serde_json::{Value, json};
 use vigil_adapters::{ParseContext, SourceEvent};
 use vigil_model::{Enrichment, Finding};
-use vigil_playbook::{Guardrails, LiveTask, Mode, Origin, PlaybookFile, Subject, Verdict};
+use vigil_playbook::{
+    DecisionInput, Guardrails, LiveTask, Mode, Origin, PlaybookFile, Subject, Verdict, Vouch,
+};
 
 pub fn load(path: &str) -> Result<PlaybookFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -86,19 +88,11 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
             enrichment.as_ref(),
             vigil_asff::finding_types(&finding),
         );
-        let Some(playbook) = file.first_match(&subject) else {
-            reports.push(json!({"input": path, "fingerprint": finding.fingerprint.as_str(), "playbook": null}));
-            continue;
-        };
         // Without AWS the deploying account is taken to be the finding's own; the task's live state
-        // (running, protected, last of its service) and the stop counters show as unknown.
+        // (running, protected, what its service keeps), Vigil's records and the stop counters show
+        // as unknown.
         let mut guardrails = Guardrails::default();
         guardrails.trusted_accounts.extend(finding.account.clone());
-        let mode = if args.mode == Mode::Enforce {
-            playbook.mode(file.default_mode)
-        } else {
-            Mode::DryRun
-        };
         let origin = Origin {
             event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
             event_account: finding
@@ -107,8 +101,21 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
                 .as_deref()
                 .or(finding.account.as_deref()),
             now: None,
+            vouch: Vouch::NotChecked,
         };
-        let evaluation = guardrails.evaluate(playbook, mode, &subject, origin, &LiveTask::Unknown);
+        // The same decision the remediate function makes, from the same core.
+        let Some(decision) = vigil_playbook::decide(DecisionInput {
+            playbooks: &file,
+            guardrails: &guardrails,
+            mode_cap: args.mode,
+            subject: &subject,
+            origin,
+            live: &LiveTask::Unknown,
+        }) else {
+            reports.push(json!({"input": path, "fingerprint": finding.fingerprint.as_str(), "playbook": null}));
+            continue;
+        };
+        let evaluation = &decision.evaluation;
         let pending = evaluation
             .checks
             .iter()
@@ -116,12 +123,12 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
         reports.push(json!({
             "input": path,
             "fingerprint": finding.fingerprint.as_str(),
-            "playbook": playbook.name.as_str(),
-            "mode": mode.as_str(),
-            "actions": playbook.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "playbook": decision.playbook.name.as_str(),
+            "mode": decision.mode.as_str(),
+            "actions": decision.playbook.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             "outcome": evaluation.outcome.as_str(),
             "outcome_depends_on_aws": pending,
-            "reason": playbook.reason.render(|v| subject.variable(v, playbook.name.as_str()), vigil_playbook::MAX_STOP_REASON),
+            "reason": decision.rendered_reason,
             "guardrails": evaluation.checks,
         }));
     }

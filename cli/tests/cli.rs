@@ -292,6 +292,7 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
         names,
         [
             "trusted_source",
+            "recorded_origin",
             "trusted_account",
             "allowed_cluster",
             "provenance",
@@ -300,7 +301,7 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
             "not_a_sample",
             "protected",
             "task_running",
-            "last_task",
+            "min_healthy",
             "rate_limit"
         ]
     );

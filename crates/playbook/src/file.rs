@@ -74,8 +74,14 @@ pub struct Playbook {
     #[serde(default)]
     pub reason: ReasonTemplate,
     /// Stopping the last running task of a service takes it down; refused unless this says so.
+    /// `true` is the same as `min_healthy_tasks: 0`.
     #[serde(default)]
     pub allow_last_task: bool,
+    /// How many of a service's tasks must stay running, not counting those Vigil has already
+    /// stopped and ECS has not yet confirmed STOPPED. `None`: 1 (never the last task), or 0 with
+    /// `allow_last_task: true`.
+    #[serde(default)]
+    pub min_healthy_tasks: Option<u32>,
     #[serde(default)]
     pub tag: TagSpec,
 }
@@ -87,6 +93,15 @@ impl Playbook {
 
     pub fn stops(&self) -> bool {
         self.actions.contains(&Action::StopTask)
+    }
+
+    /// The running tasks a stop must leave in the task's service.
+    pub fn min_healthy_tasks(&self) -> u32 {
+        match (self.min_healthy_tasks, self.allow_last_task) {
+            (Some(n), _) => n,
+            (None, true) => 0,
+            (None, false) => 1,
+        }
     }
 }
 
@@ -335,6 +350,14 @@ impl PlaybookFile {
             let path = format!("playbooks[{i}] ({})", p.name.as_str());
             if self.playbooks[..i].iter().any(|q| q.name == p.name) {
                 return Err(at(&p.name, format!("{path}: the name is used twice")));
+            }
+            if p.allow_last_task && p.min_healthy_tasks.is_some_and(|n| n > 0) {
+                return Err(at(
+                    &p.name,
+                    format!(
+                        "{path}: allow_last_task: true contradicts min_healthy_tasks > 0; keep one"
+                    ),
+                ));
             }
             if p.stops() && !p.conditions.constrains() {
                 return Err(at(

@@ -1,6 +1,7 @@
 //! Guardrails: the checks that stand between a matching playbook and a stopped task. Pure: the
-//! function gathers the facts (a fresh DescribeTasks, the service) and this decides, so the CLI can
-//! show the same verdicts without AWS. Every check is recorded, passed or not.
+//! function gathers the facts (a fresh DescribeTasks, the service's running tasks, Vigil's own
+//! records) and this decides, so the CLI shows the same verdicts without AWS. Every check is
+//! recorded, passed or not.
 
 use crate::file::{Action, Glob, Mode, Playbook};
 use crate::subject::Subject;
@@ -19,6 +20,7 @@ pub struct Guardrails {
     pub trusted_accounts: BTreeSet<String>,
     /// Clusters (names or ARNs, globs) tasks may be acted on in; `*` for every cluster.
     pub allowed_clusters: Vec<Glob>,
+    /// A task, service or cluster tagged with this key and value is never stopped.
     pub protect_tag: (String, String),
     pub protected_services: Vec<Glob>,
     pub protected_clusters: Vec<Glob>,
@@ -47,23 +49,38 @@ impl Default for Guardrails {
     }
 }
 
+/// What Vigil's own dedup record says of the message's finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vouch<'a> {
+    /// Not looked up (the CLI, without AWS).
+    NotChecked,
+    /// The record agrees with the message.
+    Vouched,
+    /// The record disagrees, or there is none: why.
+    Disputed(&'a str),
+}
+
 /// The message that carried the finding to remediation.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     /// The EventBridge `source` of the message (`vigil` for `Finding Enriched`).
     pub event_source: &'a str,
     /// The account that sent the finding's event to Vigil, as ingest recorded it (the finding's
-    /// provenance, checked against the dedup record before any guardrail runs).
+    /// provenance, checked against the dedup record: see `vouch`).
     pub event_account: Option<&'a str>,
     /// When remediation decides; `None` where no clock applies (the CLI).
     pub now: Option<DateTime<Utc>>,
+    pub vouch: Vouch<'a>,
 }
 
-/// The task as a fresh DescribeTasks (and DescribeServices) saw it just now.
+/// The task as a fresh DescribeTasks (and its service and cluster) saw it just now.
 #[derive(Debug, Clone)]
 pub enum LiveTask {
     Running {
+        /// The cluster ECS reports the task in: rate limits count it, never a claimed one.
+        cluster_arn: String,
         tags: BTreeMap<String, String>,
+        cluster_tags: BTreeMap<String, String>,
         service: Option<LiveService>,
         /// The runtime ids of the task's containers, as ECS reports them.
         runtime_ids: Vec<String>,
@@ -76,14 +93,77 @@ pub enum LiveTask {
     Unknown,
 }
 
+/// The task's service now: its tags, the tasks ECS runs for it and Vigil's stops in flight.
 #[derive(Debug, Clone)]
 pub struct LiveService {
     pub name: String,
     pub tags: BTreeMap<String, String>,
-    pub running_count: i32,
+    /// ARNs of the service's tasks that are RUNNING and meant to stay so (desired RUNNING).
+    pub running_tasks: BTreeSet<String>,
+    /// ARNs of tasks Vigil reserved a stop of that ECS has not yet confirmed STOPPED: no longer
+    /// healthy, whatever ECS lists.
+    pub held: BTreeSet<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Each guardrail, by the name the decision record and the CLI show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guardrail {
+    TrustedSource,
+    RecordedOrigin,
+    TrustedAccount,
+    AllowedCluster,
+    Provenance,
+    Identity,
+    Fresh,
+    NotASample,
+    Protected,
+    TaskRunning,
+    MinHealthy,
+    RateLimit,
+}
+
+impl Guardrail {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Guardrail::TrustedSource => "trusted_source",
+            Guardrail::RecordedOrigin => "recorded_origin",
+            Guardrail::TrustedAccount => "trusted_account",
+            Guardrail::AllowedCluster => "allowed_cluster",
+            Guardrail::Provenance => "provenance",
+            Guardrail::Identity => "identity",
+            Guardrail::Fresh => "fresh",
+            Guardrail::NotASample => "not_a_sample",
+            Guardrail::Protected => "protected",
+            Guardrail::TaskRunning => "task_running",
+            Guardrail::MinHealthy => "min_healthy",
+            Guardrail::RateLimit => "rate_limit",
+        }
+    }
+
+    /// Checks that apply to everyone: when one fails, the event may be forged and must not touch
+    /// the finding's records or Security Hub.
+    pub const fn is_trust(self) -> bool {
+        matches!(
+            self,
+            Guardrail::TrustedSource
+                | Guardrail::RecordedOrigin
+                | Guardrail::TrustedAccount
+                | Guardrail::AllowedCluster
+                | Guardrail::Provenance
+                | Guardrail::Identity
+                | Guardrail::Fresh
+        )
+    }
+}
+
+impl std::fmt::Display for Guardrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -100,9 +180,9 @@ impl Verdict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    pub guardrail: &'static str,
+    pub guardrail: Guardrail,
     pub verdict: Verdict,
     pub detail: String,
 }
@@ -136,6 +216,13 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
         }
     }
+
+    /// A final decision is never made again for the same finding and task. A refusal, a stop over
+    /// the limit or a task found not running is recorded but decided again when the finding next
+    /// arrives: the window, the tags or the task may have changed by then.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Outcome::Act | Outcome::DryRun | Outcome::Recorded)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,30 +234,45 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// True when one of the checks that apply to everyone (trust, account, cluster) failed: the
-    /// event may be forged and must not touch the finding's records or Security Hub.
+    /// True when one of the checks that apply to everyone failed (see [`Guardrail::is_trust`]).
     pub fn untrusted(&self) -> bool {
-        self.checks.iter().any(|c| {
-            c.verdict == Verdict::Fail
-                && matches!(
-                    c.guardrail,
-                    "trusted_source"
-                        | "recorded_origin"
-                        | "trusted_account"
-                        | "allowed_cluster"
-                        | "provenance"
-                        | "identity"
-                        | "fresh"
-                )
-        })
+        self.checks
+            .iter()
+            .any(|c| c.verdict == Verdict::Fail && c.guardrail.is_trust())
     }
 
-    pub fn check(&self, name: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.guardrail == name)
+    pub fn check(&self, guardrail: Guardrail) -> Option<&Check> {
+        self.checks.iter().find(|c| c.guardrail == guardrail)
+    }
+
+    /// The guardrail that said no, if one did.
+    pub fn failed(&self) -> Option<Guardrail> {
+        self.checks
+            .iter()
+            .find(|c| c.verdict == Verdict::Fail)
+            .map(|c| c.guardrail)
+    }
+
+    /// The counters refused the stop: record it, do not act.
+    pub fn rate_limited(&mut self, detail: String) {
+        self.set(Guardrail::RateLimit, Verdict::Fail, detail.clone());
+        self.outcome = Outcome::RateLimited;
+        self.reason = Some(format!("rate_limit: {detail}"));
+    }
+
+    pub fn within_rate(&mut self, detail: String) {
+        self.set(Guardrail::RateLimit, Verdict::Pass, detail);
+    }
+
+    fn set(&mut self, guardrail: Guardrail, verdict: Verdict, detail: String) {
+        if let Some(c) = self.checks.iter_mut().find(|c| c.guardrail == guardrail) {
+            c.verdict = verdict;
+            c.detail = detail;
+        }
     }
 }
 
-fn check(guardrail: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
+fn check(guardrail: Guardrail, verdict: Verdict, detail: impl Into<String>) -> Check {
     Check {
         guardrail,
         verdict,
@@ -193,272 +295,22 @@ impl Guardrails {
         origin: Origin<'_>,
         live: &LiveTask,
     ) -> Evaluation {
-        let f = subject.finding;
-        let mut checks = Vec::new();
-
-        let source_ok =
-            origin.event_source == VIGIL_SOURCE && self.trusted_sources.contains(&f.source);
-        checks.push(check(
-            "trusted_source",
-            Verdict::pass_if(source_ok),
-            format!(
-                "event source {:?}, finding source {}; trusted: {}",
-                origin.event_source,
-                f.source,
-                self.trusted_sources
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-
-        // Every account on the way must be trusted: the sender's, the finding's, and the task's.
-        let task_arn = subject.task_arn();
-        let accounts: Vec<(&str, Option<&str>)> = vec![
-            ("sender", origin.event_account),
-            ("finding", f.account.as_deref()),
-            ("task", task_arn.and_then(account_of)),
+        let mut checks = vec![
+            self.source_check(subject, origin),
+            vouch_check(origin.vouch),
+            self.account_check(subject, origin),
+            self.cluster_check(subject),
+            provenance_check(subject),
+            identity_check(subject, live),
+            self.fresh_check(subject, origin),
+            sample_check(subject),
         ];
-        let untrusted: Vec<String> = accounts
-            .iter()
-            .filter(|(_, a)| !a.is_some_and(|a| self.trusted_accounts.contains(a)))
-            .map(|(what, a)| format!("{what} account {}", a.unwrap_or("unknown")))
-            .collect();
-        checks.push(check(
-            "trusted_account",
-            Verdict::pass_if(untrusted.is_empty()),
-            if untrusted.is_empty() {
-                "sender, finding and task accounts are trusted".to_owned()
-            } else {
-                format!("not trusted: {}", untrusted.join(", "))
-            },
-        ));
-
-        let cluster: Vec<&str> = subject
-            .cluster_arn()
-            .into_iter()
-            .chain(subject.cluster_name())
-            .collect();
-        let cluster_ok = !cluster.is_empty()
-            && self
-                .allowed_clusters
-                .iter()
-                .any(|g| cluster.iter().any(|c| g.matches(c)));
-        checks.push(check(
-            "allowed_cluster",
-            Verdict::pass_if(cluster_ok),
-            format!("cluster {}", subject.cluster_arn().unwrap_or("unknown")),
-        ));
-
-        // The entry point the finding came through must be one that may carry its source: AWS's
-        // own findings only from the default bus, agents' only from the agent bus or the direct
-        // entry point; a locally read finding never acts.
-        let arrival = f.provenance.arrival;
-        let arrival_ok = match f.source {
-            Source::Guardduty => arrival == Arrival::AwsService,
-            _ => matches!(arrival, Arrival::AgentBus | Arrival::DirectInvoke),
-        };
-        checks.push(check(
-            "provenance",
-            Verdict::pass_if(arrival_ok),
-            format!("{} finding arrived by {}", f.source, arrival.as_str()),
-        ));
-
-        // What the event said about its workload must hold together, and the container it names
-        // must be one of the task's own (a non-ECS container, or any agent, can put a victim's
-        // task ARN in its labels).
-        let mut conflicts = f.identity_conflicts.clone();
-        let named_task = f.resource.task_arn.as_deref();
-        if let (Some(named), Some(acted_on)) = (named_task, task_arn)
-            && named != acted_on
-        {
-            conflicts.push(format!(
-                "the enrichment names task {acted_on}, the finding {named}"
-            ));
-        }
-        if let Some(task_account) = task_arn.and_then(account_of)
-            && f.account.as_deref() != Some(task_account)
-        {
-            conflicts.push(format!(
-                "the task is in account {task_account}, not the finding's account {}",
-                f.account.as_deref().unwrap_or("unknown")
-            ));
-        }
-        if let LiveTask::Running { runtime_ids, .. } = live {
-            let container = &f.resource.container;
-            let among = container.is_among(runtime_ids.iter().map(String::as_str));
-            // A task found only through the alert's container id must be shown to run it.
-            let required = named_task.is_none();
-            if among == Some(false) || (required && among != Some(true)) {
-                conflicts.push(format!(
-                    "container {} is not a container of the task",
-                    container.short_id().unwrap_or_else(|| "(none)".into())
-                ));
-            }
-        }
-        checks.push(if conflicts.is_empty() {
-            check(
-                "identity",
-                Verdict::Pass,
-                "the workload's identity holds together",
-            )
-        } else {
-            check(
-                "identity",
-                Verdict::Fail,
-                format!("identity_mismatch: {}", conflicts.join("; ")),
-            )
-        });
-
-        checks.push(match origin.now {
-            None => check("fresh", Verdict::Unknown, "needs the time of the decision"),
-            Some(now) => {
-                let age = (now - f.last_observed_at).num_seconds();
-                if age > self.max_finding_age_seconds as i64 {
-                    check(
-                        "fresh",
-                        Verdict::Fail,
-                        format!(
-                            "last observed {age} s ago, over the {} s limit (a replay or a backlog)",
-                            self.max_finding_age_seconds
-                        ),
-                    )
-                } else {
-                    check("fresh", Verdict::Pass, format!("last observed {age} s ago"))
-                }
-            }
-        });
-
-        // A source's sample finding (GuardDuty's "Generate sample findings") tests the wiring; its
-        // task is made up, or worse, a real one named by chance.
-        checks.push(if f.is_sample() {
-            check(
-                "not_a_sample",
-                Verdict::Fail,
-                "the source generated this finding as a sample",
-            )
-        } else {
-            check("not_a_sample", Verdict::Pass, "a real finding")
-        });
-
+        checks.extend(self.task_checks(playbook, mode, subject, live));
         let stops = playbook.stops();
         let mutates = stops || playbook.actions.contains(&Action::TagTask);
-
-        // Protection, from the task's live tags and its service's, and the configured lists.
-        let (tag_key, tag_value) = &self.protect_tag;
-        let protected = match live {
-            LiveTask::Running { tags, service, .. } => {
-                let tagged = |t: &BTreeMap<String, String>| {
-                    t.get(tag_key)
-                        .is_some_and(|v| v.eq_ignore_ascii_case(tag_value))
-                };
-                let mut why = Vec::new();
-                if tagged(tags) {
-                    why.push(format!("task tag {tag_key}={tag_value}"));
-                }
-                if let Some(s) = service {
-                    if tagged(&s.tags) {
-                        why.push(format!("service tag {tag_key}={tag_value}"));
-                    }
-                    if self.protected_services.iter().any(|g| g.matches(&s.name)) {
-                        why.push(format!("service {} is protected", s.name));
-                    }
-                }
-                if self
-                    .protected_clusters
-                    .iter()
-                    .any(|g| cluster.iter().any(|c| g.matches(c)))
-                {
-                    why.push("cluster is protected".into());
-                }
-                Some(why)
-            }
-            _ => None,
-        };
-        checks.push(match (&protected, stops) {
-            (_, false) => check(
-                "protected",
-                Verdict::NotApplicable,
-                "the playbook does not stop tasks",
-            ),
-            (None, true) => check("protected", Verdict::Unknown, "needs the task's live tags"),
-            (Some(why), true) if why.is_empty() => {
-                check("protected", Verdict::Pass, "not protected")
-            }
-            (Some(why), true) => check("protected", Verdict::Fail, why.join("; ")),
-        });
-
-        checks.push(match live {
-            _ if !mutates => check(
-                "task_running",
-                Verdict::NotApplicable,
-                "the playbook only records",
-            ),
-            LiveTask::Running { .. } => check("task_running", Verdict::Pass, "RUNNING"),
-            LiveTask::NotRunning(s) => check("task_running", Verdict::Fail, format!("task is {s}")),
-            LiveTask::Missing(why) => check("task_running", Verdict::Fail, why.clone()),
-            LiveTask::Unknown => check(
-                "task_running",
-                Verdict::Unknown,
-                "needs a fresh DescribeTasks",
-            ),
-        });
-
-        checks.push(match live {
-            _ if !stops => check(
-                "last_task",
-                Verdict::NotApplicable,
-                "the playbook does not stop tasks",
-            ),
-            _ if playbook.allow_last_task => {
-                check("last_task", Verdict::Pass, "allow_last_task: true")
-            }
-            LiveTask::Running { service: None, .. } => {
-                check("last_task", Verdict::Pass, "the task belongs to no service")
-            }
-            LiveTask::Running {
-                service: Some(s), ..
-            } if s.running_count > 1 => check(
-                "last_task",
-                Verdict::Pass,
-                format!("service {} has {} running tasks", s.name, s.running_count),
-            ),
-            LiveTask::Running {
-                service: Some(s), ..
-            } => check(
-                "last_task",
-                Verdict::Fail,
-                format!(
-                    "the last running task of service {} ({} running)",
-                    s.name, s.running_count
-                ),
-            ),
-            _ => check(
-                "last_task",
-                Verdict::Unknown,
-                "needs the service's running count",
-            ),
-        });
-
-        checks.push(if stops && mode == Mode::Enforce {
-            check(
-                "rate_limit",
-                Verdict::Unknown,
-                format!(
-                    "at most {} stops per service and {} per cluster in {} s",
-                    self.stop_limit_per_service,
-                    self.stop_limit_per_cluster,
-                    self.stop_limit_window_seconds
-                ),
-            )
-        } else {
-            check("rate_limit", Verdict::NotApplicable, "no stop is made")
-        });
-
         let failed = checks.iter().find(|c| c.verdict == Verdict::Fail);
         let outcome = match failed {
-            Some(c) if c.guardrail == "task_running" => Outcome::NotRunning,
+            Some(c) if c.guardrail == Guardrail::TaskRunning => Outcome::NotRunning,
             Some(_) => Outcome::Refused,
             None if !mutates => Outcome::Recorded,
             None if mode == Mode::DryRun => Outcome::DryRun,
@@ -470,37 +322,365 @@ impl Guardrails {
             checks,
         }
     }
-}
 
-impl Evaluation {
-    /// A trust check made outside this library (the message against Vigil's own records) failed:
-    /// refuse, as untrusted.
-    pub fn refuse_untrusted(&mut self, guardrail: &'static str, detail: String) {
-        self.reason = Some(format!("{guardrail}: {detail}"));
-        self.checks
-            .insert(0, check(guardrail, Verdict::Fail, detail));
-        self.outcome = Outcome::Refused;
+    /// The checks on the task as it is now: protection, running, what its service keeps, limits.
+    fn task_checks(
+        &self,
+        playbook: &Playbook,
+        mode: Mode,
+        subject: &Subject<'_>,
+        live: &LiveTask,
+    ) -> [Check; 4] {
+        let stops = playbook.stops();
+        let mutates = stops || playbook.actions.contains(&Action::TagTask);
+        let protected = match (stops, self.protection(subject, live)) {
+            (false, _) => check(
+                Guardrail::Protected,
+                Verdict::NotApplicable,
+                "the playbook does not stop tasks",
+            ),
+            (true, None) => check(
+                Guardrail::Protected,
+                Verdict::Unknown,
+                "needs the task's live tags",
+            ),
+            (true, Some(why)) if why.is_empty() => {
+                check(Guardrail::Protected, Verdict::Pass, "not protected")
+            }
+            (true, Some(why)) => check(Guardrail::Protected, Verdict::Fail, why.join("; ")),
+        };
+        let running = match live {
+            _ if !mutates => check(
+                Guardrail::TaskRunning,
+                Verdict::NotApplicable,
+                "the playbook only records",
+            ),
+            LiveTask::Running { .. } => check(Guardrail::TaskRunning, Verdict::Pass, "RUNNING"),
+            LiveTask::NotRunning(s) => check(
+                Guardrail::TaskRunning,
+                Verdict::Fail,
+                format!("task is {s}"),
+            ),
+            LiveTask::Missing(why) => check(Guardrail::TaskRunning, Verdict::Fail, why.clone()),
+            LiveTask::Unknown => check(
+                Guardrail::TaskRunning,
+                Verdict::Unknown,
+                "needs a fresh DescribeTasks",
+            ),
+        };
+        let rate = if stops && mode == Mode::Enforce {
+            check(
+                Guardrail::RateLimit,
+                Verdict::Unknown,
+                format!(
+                    "at most {} stops per service and {} per cluster in {} s",
+                    self.stop_limit_per_service,
+                    self.stop_limit_per_cluster,
+                    self.stop_limit_window_seconds
+                ),
+            )
+        } else {
+            check(
+                Guardrail::RateLimit,
+                Verdict::NotApplicable,
+                "no stop is made",
+            )
+        };
+        [
+            protected,
+            running,
+            min_healthy_check(playbook, subject.task_arn(), live),
+            rate,
+        ]
     }
 
-    /// The counters refused the stop: record it, do not act.
-    pub fn rate_limited(&mut self, detail: String) {
-        self.set_rate("rate_limit", Verdict::Fail, detail.clone());
-        self.outcome = Outcome::RateLimited;
-        self.reason = Some(format!("rate_limit: {detail}"));
+    fn source_check(&self, subject: &Subject<'_>, origin: Origin<'_>) -> Check {
+        let f = subject.finding;
+        let ok = origin.event_source == VIGIL_SOURCE && self.trusted_sources.contains(&f.source);
+        let trusted: Vec<&str> = self.trusted_sources.iter().map(|s| s.as_str()).collect();
+        check(
+            Guardrail::TrustedSource,
+            Verdict::pass_if(ok),
+            format!(
+                "event source {:?}, finding source {}; trusted: {}",
+                origin.event_source,
+                f.source,
+                trusted.join(", ")
+            ),
+        )
     }
 
-    pub fn within_rate(&mut self, detail: String) {
-        self.set_rate("rate_limit", Verdict::Pass, detail);
-    }
-
-    fn set_rate(&mut self, name: &str, verdict: Verdict, detail: String) {
-        if let Some(c) = self.checks.iter_mut().find(|c| c.guardrail == name) {
-            c.verdict = verdict;
-            c.detail = detail;
+    /// Every account on the way must be trusted: the sender's, the finding's, and the task's.
+    fn account_check(&self, subject: &Subject<'_>, origin: Origin<'_>) -> Check {
+        let accounts = [
+            ("sender", origin.event_account),
+            ("finding", subject.finding.account.as_deref()),
+            ("task", subject.task_arn().and_then(account_of)),
+        ];
+        let untrusted: Vec<String> = accounts
+            .iter()
+            .filter(|(_, a)| !a.is_some_and(|a| self.trusted_accounts.contains(a)))
+            .map(|(what, a)| format!("{what} account {}", a.unwrap_or("unknown")))
+            .collect();
+        if untrusted.is_empty() {
+            check(
+                Guardrail::TrustedAccount,
+                Verdict::Pass,
+                "sender, finding and task accounts are trusted",
+            )
+        } else {
+            check(
+                Guardrail::TrustedAccount,
+                Verdict::Fail,
+                format!("not trusted: {}", untrusted.join(", ")),
+            )
         }
     }
+
+    fn cluster_check(&self, subject: &Subject<'_>) -> Check {
+        let names: Vec<&str> = subject
+            .cluster_arn()
+            .into_iter()
+            .chain(subject.cluster_name())
+            .collect();
+        let ok = self
+            .allowed_clusters
+            .iter()
+            .any(|g| names.iter().any(|c| g.matches(c)));
+        check(
+            Guardrail::AllowedCluster,
+            Verdict::pass_if(ok),
+            format!("cluster {}", subject.cluster_arn().unwrap_or("unknown")),
+        )
+    }
+
+    fn fresh_check(&self, subject: &Subject<'_>, origin: Origin<'_>) -> Check {
+        let Some(now) = origin.now else {
+            return check(
+                Guardrail::Fresh,
+                Verdict::Unknown,
+                "needs the time of the decision",
+            );
+        };
+        let age = (now - subject.finding.last_observed_at).num_seconds();
+        if age > i64::try_from(self.max_finding_age_seconds).unwrap_or(i64::MAX) {
+            check(
+                Guardrail::Fresh,
+                Verdict::Fail,
+                format!(
+                    "last observed {age} s ago, over the {} s limit (a replay or a backlog)",
+                    self.max_finding_age_seconds
+                ),
+            )
+        } else {
+            check(
+                Guardrail::Fresh,
+                Verdict::Pass,
+                format!("last observed {age} s ago"),
+            )
+        }
+    }
+
+    /// Why the task is protected (empty: it is not), from the live tags of the task, its service
+    /// and its cluster, and the configured lists; `None` without a live look.
+    fn protection(&self, subject: &Subject<'_>, live: &LiveTask) -> Option<Vec<String>> {
+        let LiveTask::Running {
+            cluster_arn,
+            tags,
+            cluster_tags,
+            service,
+            ..
+        } = live
+        else {
+            return None;
+        };
+        let (key, value) = &self.protect_tag;
+        let tagged = |t: &BTreeMap<String, String>| {
+            t.get(key).is_some_and(|v| v.eq_ignore_ascii_case(value))
+        };
+        let mut why = Vec::new();
+        if tagged(tags) {
+            why.push(format!("task tag {key}={value}"));
+        }
+        if let Some(s) = service {
+            if tagged(&s.tags) {
+                why.push(format!("service tag {key}={value}"));
+            }
+            if self.protected_services.iter().any(|g| g.matches(&s.name)) {
+                why.push(format!("service {} is protected", s.name));
+            }
+        }
+        if tagged(cluster_tags) {
+            why.push(format!("cluster tag {key}={value}"));
+        }
+        let cluster_name = cluster_arn.rsplit('/').next().unwrap_or(cluster_arn);
+        let names = [cluster_arn.as_str(), cluster_name]
+            .into_iter()
+            .chain(subject.cluster_arn())
+            .chain(subject.cluster_name());
+        let names: Vec<&str> = names.collect();
+        if self
+            .protected_clusters
+            .iter()
+            .any(|g| names.iter().any(|c| g.matches(c)))
+        {
+            why.push("cluster is protected".into());
+        }
+        Some(why)
+    }
 }
 
+fn vouch_check(vouch: Vouch<'_>) -> Check {
+    match vouch {
+        Vouch::NotChecked => check(
+            Guardrail::RecordedOrigin,
+            Verdict::Unknown,
+            "needs Vigil's dedup record",
+        ),
+        Vouch::Vouched => check(
+            Guardrail::RecordedOrigin,
+            Verdict::Pass,
+            "the dedup record agrees with the message",
+        ),
+        Vouch::Disputed(why) => check(Guardrail::RecordedOrigin, Verdict::Fail, why),
+    }
+}
+
+/// The entry point the finding came through must be one that may carry its source: AWS's own
+/// findings only from the default bus, agents' only from the agent bus or the direct entry point;
+/// a locally read finding never acts.
+fn provenance_check(subject: &Subject<'_>) -> Check {
+    let f = subject.finding;
+    let arrival = f.provenance.arrival;
+    let ok = match f.source {
+        Source::Guardduty => arrival == Arrival::AwsService,
+        _ => matches!(arrival, Arrival::AgentBus | Arrival::DirectInvoke),
+    };
+    check(
+        Guardrail::Provenance,
+        Verdict::pass_if(ok),
+        format!("{} finding arrived by {}", f.source, arrival.as_str()),
+    )
+}
+
+/// What the event said about its workload must hold together, and the container it names must be
+/// one of the task's own (a non-ECS container, or any agent, can put a victim's task ARN in its
+/// labels).
+fn identity_check(subject: &Subject<'_>, live: &LiveTask) -> Check {
+    let f = subject.finding;
+    let task_arn = subject.task_arn();
+    let mut conflicts = f.identity_conflicts.clone();
+    let named_task = f.resource.task_arn.as_deref();
+    if let (Some(named), Some(acted_on)) = (named_task, task_arn)
+        && named != acted_on
+    {
+        conflicts.push(format!(
+            "the enrichment names task {acted_on}, the finding {named}"
+        ));
+    }
+    if let Some(task_account) = task_arn.and_then(account_of)
+        && f.account.as_deref() != Some(task_account)
+    {
+        conflicts.push(format!(
+            "the task is in account {task_account}, not the finding's account {}",
+            f.account.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if let LiveTask::Running { runtime_ids, .. } = live {
+        let container = &f.resource.container;
+        let among = container.is_among(runtime_ids.iter().map(String::as_str));
+        // A task found only through the alert's container id must be shown to run it.
+        let required = named_task.is_none();
+        if among == Some(false) || (required && among != Some(true)) {
+            conflicts.push(format!(
+                "container {} is not a container of the task",
+                container.short_id().unwrap_or_else(|| "(none)".into())
+            ));
+        }
+    }
+    if conflicts.is_empty() {
+        check(
+            Guardrail::Identity,
+            Verdict::Pass,
+            "the workload's identity holds together",
+        )
+    } else {
+        check(
+            Guardrail::Identity,
+            Verdict::Fail,
+            format!("identity_mismatch: {}", conflicts.join("; ")),
+        )
+    }
+}
+
+/// A source's sample finding (GuardDuty's "Generate sample findings") tests the wiring; its task is
+/// made up, or worse, a real one named by chance.
+fn sample_check(subject: &Subject<'_>) -> Check {
+    if subject.finding.is_sample() {
+        check(
+            Guardrail::NotASample,
+            Verdict::Fail,
+            "the source generated this finding as a sample",
+        )
+    } else {
+        check(Guardrail::NotASample, Verdict::Pass, "a real finding")
+    }
+}
+
+/// The service must keep `min_healthy_tasks` running tasks after this stop, counting only tasks
+/// ECS runs now that Vigil has not already reserved a stop of (ECS's `runningCount` lags a stop by
+/// seconds, and concurrent decisions do not see each other's StopTask).
+fn min_healthy_check(playbook: &Playbook, task_arn: Option<&str>, live: &LiveTask) -> Check {
+    let min = playbook.min_healthy_tasks();
+    let service = match live {
+        _ if !playbook.stops() => {
+            return check(
+                Guardrail::MinHealthy,
+                Verdict::NotApplicable,
+                "the playbook does not stop tasks",
+            );
+        }
+        _ if min == 0 => {
+            return check(
+                Guardrail::MinHealthy,
+                Verdict::Pass,
+                "min_healthy_tasks: 0 (allow_last_task)",
+            );
+        }
+        LiveTask::Running { service: None, .. } => {
+            return check(
+                Guardrail::MinHealthy,
+                Verdict::Pass,
+                "the task belongs to no service",
+            );
+        }
+        LiveTask::Running {
+            service: Some(s), ..
+        } => s,
+        _ => {
+            return check(
+                Guardrail::MinHealthy,
+                Verdict::Unknown,
+                "needs the service's running tasks",
+            );
+        }
+    };
+    let left = service
+        .running_tasks
+        .iter()
+        .filter(|t| !service.held.contains(*t) && Some(t.as_str()) != task_arn)
+        .count();
+    let pending = service.held.len();
+    let detail = format!(
+        "service {} keeps {left} running task(s) after this stop, min_healthy_tasks {min} ({pending} stop(s) by Vigil not yet confirmed)",
+        service.name
+    );
+    check(
+        Guardrail::MinHealthy,
+        Verdict::pass_if(left >= min as usize),
+        detail,
+    )
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,16 +704,25 @@ mod tests {
         .unwrap()
     }
 
-    fn running(count: i32, task_tags: &[(&str, &str)]) -> LiveTask {
+    /// The task of the fixture finding, running in service `shop` beside `count - 1` others.
+    fn running(count: usize, task_tags: &[(&str, &str)]) -> LiveTask {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let others = (1..count).map(|i| format!("{task}-{i}"));
         LiveTask::Running {
+            cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".into(),
             tags: task_tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            cluster_tags: BTreeMap::new(),
             service: Some(LiveService {
                 name: "shop".into(),
                 tags: BTreeMap::new(),
-                running_count: count,
+                running_tasks: std::iter::once(task.clone()).chain(others).collect(),
+                held: BTreeSet::new(),
             }),
             runtime_ids: Vec::new(),
         }
@@ -560,6 +749,7 @@ mod tests {
         event_source: "vigil",
         event_account: Some(ACCOUNT),
         now: None,
+        vouch: Vouch::Vouched,
     };
 
     #[test]
@@ -568,7 +758,10 @@ mod tests {
         let file = stop_playbook("");
         let e = eval(&g, &file, Mode::Enforce, VIGIL, &running(2, &[]));
         assert_eq!(e.outcome, Outcome::Act, "{e:?}");
-        assert_eq!(e.check("rate_limit").unwrap().verdict, Verdict::Unknown);
+        assert_eq!(
+            e.check(Guardrail::RateLimit).unwrap().verdict,
+            Verdict::Unknown
+        );
         let e = eval(&g, &file, Mode::DryRun, VIGIL, &running(2, &[]));
         assert_eq!(e.outcome, Outcome::DryRun);
     }
@@ -585,6 +778,7 @@ mod tests {
                 event_source: "aws.guardduty",
                 event_account: Some(ACCOUNT),
                 now: None,
+                vouch: Vouch::Vouched,
             },
             &running(2, &[]),
         );
@@ -598,6 +792,7 @@ mod tests {
                 event_source: "vigil",
                 event_account: Some("999999999999"),
                 now: None,
+                vouch: Vouch::Vouched,
             },
             &running(2, &[]),
         );
@@ -650,7 +845,10 @@ mod tests {
             "{e:?}"
         );
         let real = eval(&g, &file, Mode::Enforce, VIGIL, &running(2, &[]));
-        assert_eq!(real.check("not_a_sample").unwrap().verdict, Verdict::Pass);
+        assert_eq!(
+            real.check(Guardrail::NotASample).unwrap().verdict,
+            Verdict::Pass
+        );
     }
 
     #[test]
@@ -678,7 +876,10 @@ mod tests {
 
         let e = eval(&g, &file, Mode::Enforce, VIGIL, &running(1, &[]));
         assert_eq!(e.outcome, Outcome::Refused);
-        assert_eq!(e.check("last_task").unwrap().verdict, Verdict::Fail);
+        assert_eq!(
+            e.check(Guardrail::MinHealthy).unwrap().verdict,
+            Verdict::Fail
+        );
         let allowed = stop_playbook("    allow_last_task: true\n");
         assert_eq!(
             eval(&g, &allowed, Mode::Enforce, VIGIL, &running(1, &[])).outcome,
@@ -729,6 +930,9 @@ mod tests {
         );
         e.rate_limited("service shop: 3 stops in this window".into());
         assert_eq!(e.outcome, Outcome::RateLimited);
-        assert_eq!(e.check("rate_limit").unwrap().verdict, Verdict::Fail);
+        assert_eq!(
+            e.check(Guardrail::RateLimit).unwrap().verdict,
+            Verdict::Fail
+        );
     }
 }

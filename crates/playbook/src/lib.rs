@@ -1,16 +1,21 @@
 //! Remediation playbooks, without AWS: the file ([`file`]), what a playbook is matched against
-//! ([`subject`]), reason templates ([`reason`]) and the guardrail verdicts ([`guardrails`]). The
-//! remediate function and `vigil playbook test` share all of it, so what the CLI shows is what the
-//! function would decide.
+//! ([`subject`]), reason templates ([`reason`]), the guardrail verdicts ([`guardrails`]) and the
+//! one decision both the remediate function and `vigil playbook test` make ([`decide`]), so what
+//! the CLI shows is what the function would decide.
 
+pub mod decide;
 pub mod file;
 pub mod guardrails;
 pub mod reason;
 pub mod subject;
 
+pub use decide::{
+    CounterScope, DecisionInput, PlaybookDecision, ServiceHold, StopCounter, decide, marker,
+};
 pub use file::{Action, Glob, Mode, Playbook, PlaybookError, PlaybookFile};
 pub use guardrails::{
-    Check, Evaluation, Guardrails, LiveService, LiveTask, Origin, Outcome, Verdict,
+    Check, Evaluation, Guardrail, Guardrails, LiveService, LiveTask, Origin, Outcome, Verdict,
+    Vouch,
 };
 pub use reason::ReasonTemplate;
 pub use subject::Subject;

@@ -13,10 +13,17 @@
 //!   after a crash re-sends the same StopTask instead of deciding again.
 //! - `acted`: the StopTask response; `complete`: the Security Hub note and the event are out.
 //!
+//! Only an `act` (and a dry run or a record-only decision) is final. A refusal, a stop over the
+//! limit or a task found not running is `complete` with `is_final = false`: a later arrival of the
+//! finding (another event than the one decided, `decided_event`) reopens the record and decides
+//! again, while a redelivery of the same event stays a no-op.
+//!
 //! Key: `pk = ACT#<fingerprint>#<task ARN>`, `sk = ACTION#<mode>` (a dry-run decision does not
 //! stand in the way of a later enforced one). Events refused as untrusted are recorded under
-//! `sk = UNTRUSTED#<mode>#<event account>`, so a forged event cannot occupy the real record, and a
-//! finding delivered again (as a new event, when enrichment ran twice) is recorded once.
+//! `sk = UNTRUSTED#<mode>#<event account>`, and findings whose task ECS does not know (a claimed
+//! cluster or task that does not exist) under `sk = UNSEEN#<mode>#<event account>`, so neither a
+//! forged event nor a decoy can occupy the real record, and a finding delivered again (as a new
+//! event, when enrichment ran twice) is recorded once.
 
 use crate::rate_limit::RateCounter;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -86,6 +93,11 @@ pub struct ActionRecord {
     /// The decision, as JSON, once one was made.
     pub decision: Option<String>,
     pub stop_response: Option<String>,
+    /// False for a decision that is made again on the finding's next arrival; records written
+    /// before the flag existed are final.
+    pub is_final: bool,
+    /// The event the decision was made for.
+    pub decided_event: Option<String>,
 }
 
 impl ActionRecord {
@@ -98,6 +110,12 @@ impl ActionRecord {
                 .unwrap_or(Phase::Claimed),
             decision: s("decision"),
             stop_response: s("stop_response"),
+            is_final: item
+                .get("is_final")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
+            decided_event: s("decided_event"),
         }
     }
 }
@@ -138,19 +156,50 @@ pub enum RecordError {
     LostLease(String),
 }
 
-/// What [`ActionStore::decide`] writes: the decision as JSON, two fields to query by, the next phase.
+/// What [`ActionStore::decide`] writes: the decision as JSON, two fields to query by, the next
+/// phase, whether the decision is final and the event it was made for.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionWrite<'a> {
     pub decision: &'a str,
     pub outcome: &'a str,
     pub playbook: &'a str,
     pub next: Phase,
+    pub is_final: bool,
+    pub event: &'a str,
 }
 
 pub enum Decided {
     Ok,
+    /// The service's held stops changed since they were read: decide again.
+    HoldChanged,
     /// A stop counter is at its limit (which one).
     RateLimited(String),
+}
+
+/// Why a decision is recorded apart from the finding's real record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aside {
+    /// A trust check failed: the event may be forged.
+    Untrusted,
+    /// ECS does not know the task (or cluster) the finding claims: a decoy must not decide for the
+    /// genuine alert.
+    Unseen,
+}
+
+impl Aside {
+    const fn sort_key_prefix(self) -> &'static str {
+        match self {
+            Aside::Untrusted => "UNTRUSTED",
+            Aside::Unseen => "UNSEEN",
+        }
+    }
+
+    const fn outcome(self) -> &'static str {
+        match self {
+            Aside::Untrusted => "refused",
+            Aside::Unseen => "not_running",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -279,44 +328,21 @@ impl ActionStore {
         }
     }
 
-    /// Writes the decision and moves the record to `next`. With `counters`, in one transaction that
-    /// also counts the stop against each counter's limit; a counter at its limit refuses the whole
-    /// transaction and nothing is written.
+    /// Writes the decision and moves the record to `next`, in one transaction with the service's
+    /// stop `hold` (if any) and the `counters` the stop is counted against. A changed hold or a
+    /// counter at its limit refuses the whole transaction and nothing is written.
     pub async fn decide(
         &self,
         key: &ActionKey,
         owner: &str,
         decision: &DecisionWrite<'_>,
+        hold: Option<TransactWriteItem>,
         counters: &[RateCounter],
         now: i64,
     ) -> Result<Decided, RecordError> {
-        let DecisionWrite {
-            decision,
-            outcome,
-            playbook,
-            next,
-        } = *decision;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key.key()))
-            .update_expression(
-                "SET #phase = :next, decision = :decision, outcome = :outcome, playbook = :playbook, decided_at = :now",
-            )
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_names("#phase", "phase")
-            .expression_attribute_values(":next", s(next.as_str()))
-            .expression_attribute_values(":decision", s(decision))
-            .expression_attribute_values(":outcome", s(outcome))
-            .expression_attribute_values(":playbook", s(playbook))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":owner", s(owner))
-            .build()
-            .map_err(|e| RecordError::Store {
-                operation: "TransactWriteItems",
-                pk: key.pk(),
-                message: e.to_string(),
-            })?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        let mut items = vec![self.decision_item(key, owner, decision, now)?];
+        let held = usize::from(hold.is_some());
+        items.extend(hold);
         for c in counters {
             items.push(c.increment(&self.table)?);
         }
@@ -344,9 +370,12 @@ impl ActionStore {
                 if failed(0) {
                     return Err(RecordError::LostLease(key.pk()));
                 }
-                // Item 0 is the record; items 1..=n are the counters, in order.
-                match (1..=counters.len()).find(|&i| failed(i)) {
-                    Some(i) => Ok(Decided::RateLimited(counters[i - 1].describe())),
+                if held == 1 && failed(1) {
+                    return Ok(Decided::HoldChanged);
+                }
+                // Item 0 is the record, then the hold (if any), then the counters, in order.
+                match (1 + held..=held + counters.len()).find(|&i| failed(i)) {
+                    Some(i) => Ok(Decided::RateLimited(counters[i - 1 - held].describe())),
                     None => Err(RecordError::Store {
                         operation: "TransactWriteItems",
                         pk: key.pk(),
@@ -355,6 +384,86 @@ impl ActionStore {
                 }
             }
             Err(e) => Err(Self::error("TransactWriteItems", key, e)),
+        }
+    }
+
+    fn decision_item(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        write: &DecisionWrite<'_>,
+        now: i64,
+    ) -> Result<TransactWriteItem, RecordError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .update_expression(
+                "SET #phase = :next, decision = :decision, outcome = :outcome, playbook = :playbook, \
+                 decided_at = :now, is_final = :final, decided_event = :event",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#phase", "phase")
+            .expression_attribute_values(":next", s(write.next.as_str()))
+            .expression_attribute_values(":decision", s(write.decision))
+            .expression_attribute_values(":outcome", s(write.outcome))
+            .expression_attribute_values(":playbook", s(write.playbook))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":final", AttributeValue::Bool(write.is_final))
+            .expression_attribute_values(":event", s(write.event))
+            .expression_attribute_values(":owner", s(owner))
+            .build()
+            .map_err(|e| RecordError::Store {
+                operation: "TransactWriteItems",
+                pk: key.pk(),
+                message: e.to_string(),
+            })?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Takes a complete record whose decision was not final for a new arrival of its finding
+    /// (`event`, not the one decided): the record goes back to `claimed`, without its decision.
+    /// `None` when the record is final, or was decided for this very event, or someone else
+    /// reopened it first.
+    pub async fn reopen(
+        &self,
+        key: &ActionKey,
+        owner: &str,
+        event: &str,
+        now: i64,
+    ) -> Result<Option<ActionRecord>, RecordError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .update_expression(
+                "SET #phase = :claimed, lease_owner = :owner, lease_until = :until, \
+                 attempts = attempts + :one REMOVE decision, stop_response, lease_message, lease_receive",
+            )
+            .condition_expression(
+                "#phase = :complete AND is_final = :false AND decided_event <> :event",
+            )
+            .expression_attribute_names("#phase", "phase")
+            .expression_attribute_values(":claimed", s(Phase::Claimed.as_str()))
+            .expression_attribute_values(":complete", s(Phase::Complete.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(now + self.lease_seconds))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":event", s(event))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(ActionRecord::from_item(
+                out.attributes().unwrap_or(&HashMap::new()),
+            ))),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Self::error("UpdateItem", key, e)),
         }
     }
 
@@ -483,11 +592,12 @@ impl ActionStore {
         }
     }
 
-    /// Records a decision refused as untrusted, once per (finding, task, mode, event account),
-    /// apart from the real record.
-    pub async fn record_untrusted(
+    /// Records a decision apart from the real record (`aside`: why), once per (finding, task, mode,
+    /// event account).
+    pub async fn record_aside(
         &self,
         key: &ActionKey,
+        aside: Aside,
         event_account: &str,
         decision: &str,
         now: i64,
@@ -499,9 +609,13 @@ impl ActionStore {
             .item("pk", s(key.pk()))
             .item(
                 "sk",
-                s(format!("UNTRUSTED#{}#{event_account}", key.mode.as_str())),
+                s(format!(
+                    "{}#{}#{event_account}",
+                    aside.sort_key_prefix(),
+                    key.mode.as_str()
+                )),
             )
-            .item("outcome", s("refused"))
+            .item("outcome", s(aside.outcome()))
             .item("decision", s(decision))
             .item("decided_at", n(now))
             .item("expires_at", n(now + self.retention_seconds))

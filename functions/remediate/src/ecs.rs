@@ -1,9 +1,11 @@
-//! The ECS calls remediation makes: a fresh look at the task and its service (never the cache:
-//! the decision must see the task as it is now), StopTask and TagResource.
+//! The ECS calls remediation makes: a fresh look at the task, its service and its cluster (never
+//! the cache: the decision must see the task as it is now), the service's running tasks, StopTask
+//! and TagResource.
 
 use aws_sdk_ecs::error::DisplayErrorContext;
-use aws_sdk_ecs::types::{ServiceField, Tag};
+use aws_sdk_ecs::types::{ClusterField, DesiredStatus, ServiceField, Tag};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use vigil_ecs::describe::{EcsError, describe_tasks, task_info};
 use vigil_model::TaskInfo;
 use vigil_playbook::{LiveService, LiveTask};
@@ -56,9 +58,12 @@ pub async fn live_task(
         None => None,
         Some(name) => Some(live_service(client, cluster, name).await?),
     };
+    let cluster_tags = cluster_tags(client, &info.cluster_arn).await?;
     Ok((
         LiveTask::Running {
+            cluster_arn: info.cluster_arn.clone(),
             tags: info.tags.clone(),
+            cluster_tags,
             service,
             runtime_ids: info
                 .containers
@@ -84,27 +89,81 @@ async fn live_service(
         .await
         .map_err(|e| error("DescribeServices", DisplayErrorContext(&e)))?;
     let Some(service) = out.services().first() else {
-        // The group names a service ECS no longer has: count it as a service with no other task.
+        // The group names a service ECS no longer has: its running tasks are still listed.
         return Ok(LiveService {
             name: name.to_owned(),
             tags: Default::default(),
-            running_count: 0,
+            running_tasks: BTreeSet::new(),
+            held: BTreeSet::new(),
         });
     };
     Ok(LiveService {
         name: name.to_owned(),
-        tags: service
-            .tags()
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    t.key()?.to_owned(),
-                    t.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect(),
-        running_count: service.running_count(),
+        tags: tag_map(service.tags()),
+        running_tasks: BTreeSet::new(),
+        held: BTreeSet::new(),
     })
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The cluster's tags (empty when ECS does not describe it).
+async fn cluster_tags(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<BTreeMap<String, String>, EcsError> {
+    let out = client
+        .describe_clusters()
+        .clusters(cluster)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|e| error("DescribeClusters", DisplayErrorContext(&e)))?;
+    Ok(out
+        .clusters()
+        .first()
+        .map(|c| tag_map(c.tags()))
+        .unwrap_or_default())
+}
+
+/// The service's tasks that are RUNNING and desired RUNNING now. ListTasks with
+/// `desiredStatus=RUNNING` drops a task the moment StopTask is called; DescribeTasks (100 at a time)
+/// then drops those still starting.
+pub async fn service_running_tasks(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<BTreeSet<String>, EcsError> {
+    let mut listed = Vec::new();
+    let mut pages = client
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(DesiredStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| error("ListTasks", DisplayErrorContext(&e)))?;
+        listed.extend(page.task_arns().iter().cloned());
+    }
+    let mut running = BTreeSet::new();
+    for chunk in listed.chunks(100) {
+        let described = describe_tasks(client, cluster, chunk).await?;
+        running.extend(described.tasks.iter().filter_map(|t| {
+            let live = t.last_status() == Some("RUNNING") && t.desired_status() == Some("RUNNING");
+            live.then(|| t.task_arn().map(str::to_owned)).flatten()
+        }));
+    }
+    Ok(running)
 }
 
 /// StopTask; returns the task as ECS answered, for the record.

@@ -5,6 +5,7 @@
 
 use crate::action_record::RecordError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use vigil_playbook::{CounterScope, StopCounter};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateCounter {
@@ -41,6 +42,25 @@ impl RateCounter {
 
     pub fn cluster(cluster_arn: &str, limit: u32, window: u64, now: i64) -> Self {
         Self::new("cluster", cluster_arn, limit, window, now)
+    }
+
+    /// The counter the decision core asked for, in the window `now` falls in.
+    pub fn of(counter: &StopCounter, now: i64) -> Self {
+        match &counter.scope {
+            CounterScope::Service {
+                cluster_arn,
+                service,
+            } => Self::service(
+                cluster_arn,
+                service,
+                counter.limit,
+                counter.window_seconds,
+                now,
+            ),
+            CounterScope::Cluster { cluster_arn } => {
+                Self::cluster(cluster_arn, counter.limit, counter.window_seconds, now)
+            }
+        }
     }
 
     pub fn describe(&self) -> String {

@@ -50,6 +50,9 @@ pub struct RemediateSettings {
     /// The queue the event source mapping reads (`REMEDIATE_QUEUE_ARNS`). When set, records naming
     /// any other source are not processed: only that queue's rules can put messages on it.
     pub queue_arns: Vec<String>,
+    /// How long a stop stays held against its service's `min_healthy_tasks` when ECS never confirms
+    /// it STOPPED (`STOP_HOLD_SECONDS`); a confirmed stop releases its hold at once.
+    pub hold_seconds: i64,
 }
 
 impl RemediateSettings {
@@ -63,6 +66,7 @@ impl RemediateSettings {
             lease_seconds: 60,
             retention_seconds: 90 * 86_400,
             queue_arns: Vec::new(),
+            hold_seconds: 600,
         }
     }
 
@@ -131,6 +135,8 @@ impl RemediateSettings {
         g.stop_limit_window_seconds = number("STOP_LIMIT_WINDOW_SECONDS", 3600)?.max(1);
         g.max_finding_age_seconds = number("MAX_FINDING_AGE_SECONDS", 3600)?.max(1);
         s.queue_arns = list("REMEDIATE_QUEUE_ARNS");
+        s.hold_seconds = i64::try_from(number("STOP_HOLD_SECONDS", 600)?.max(60))
+            .map_err(|_| SettingsError("STOP_HOLD_SECONDS is too large".into()))?;
         Ok(s)
     }
 }

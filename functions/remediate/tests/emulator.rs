@@ -514,7 +514,7 @@ async fn protected_tasks_and_the_last_task_survive() {
     reasons.sort();
     assert_eq!(reasons.len(), 3);
     assert!(
-        reasons[0].starts_with("last_task: the last running task of service lonely"),
+        reasons[0].starts_with("min_healthy: service lonely keeps 0 running task(s)"),
         "{reasons:?}"
     );
     assert!(
@@ -638,18 +638,21 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
         .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
         .await;
 
-    let (task, cluster) = (tasks[0].clone(), p.cluster.clone());
+    // Every task of the service, the one the finding names first: the look at the task and the
+    // count of the service's running tasks both read this.
+    let (described, cluster) = (tasks.clone(), p.cluster.clone());
     let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(move || {
+        let tasks = described.iter().map(|task| {
+            Task::builder()
+                .task_arn(task)
+                .cluster_arn(&cluster)
+                .last_status("RUNNING")
+                .desired_status("RUNNING")
+                .group("service:shop")
+                .build()
+        });
         DescribeTasksOutput::builder()
-            .tasks(
-                Task::builder()
-                    .task_arn(&task)
-                    .cluster_arn(&cluster)
-                    .last_status("RUNNING")
-                    .desired_status("RUNNING")
-                    .group("service:shop")
-                    .build(),
-            )
+            .set_tasks(Some(tasks.collect()))
             .build()
     });
     let services = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
@@ -678,10 +681,19 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
                 .build()
         })
         .build();
+    let clusters = mock!(aws_sdk_ecs::Client::describe_clusters).then_output(|| {
+        aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder().build()
+    });
+    let service_tasks = tasks.clone();
+    let listed = mock!(aws_sdk_ecs::Client::list_tasks).then_output(move || {
+        aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+            .set_task_arns(Some(service_tasks.clone()))
+            .build()
+    });
     let ecs = mock_client!(
         aws_sdk_ecs,
         RuleMode::MatchAny,
-        [&describe, &services, &stop]
+        [&describe, &services, &clusters, &listed, &stop]
     );
 
     let config = p.emulator.sdk_config().await;
@@ -721,7 +733,7 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
     assert!(later.process(&events, Some(ACCOUNT)).await.is_empty());
 
     assert_eq!(stop.num_calls(), 2, "one failed StopTask, one that worked");
-    assert_eq!(describe.num_calls(), 1, "decided once");
+    assert_eq!(listed.num_calls(), 1, "decided once");
     let items = aws_sdk_dynamodb::Client::new(&config)
         .scan()
         .table_name(TABLE_NAME)

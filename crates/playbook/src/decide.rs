@@ -1,0 +1,363 @@
+//! The decision core: for one finding and what is known of its task now, the first matching
+//! playbook, its mode under the deployment's cap, every guardrail's verdict, the rendered stop
+//! reason and tag, and the counters and service reservation a stop must take. Pure, so the
+//! remediate function and `vigil playbook test` cannot drift apart: the function gathers the
+//! facts and writes what this returns; the CLI shows it.
+
+use crate::MAX_STOP_REASON;
+use crate::file::{Action, Mode, Playbook, PlaybookFile};
+use crate::guardrails::{Evaluation, Guardrails, LiveTask, Origin, Outcome};
+use crate::subject::Subject;
+
+/// Everything the decision depends on.
+#[derive(Clone, Copy)]
+pub struct DecisionInput<'a> {
+    pub playbooks: &'a PlaybookFile,
+    pub guardrails: &'a Guardrails,
+    /// The deployment's switch: `Enforce` lets each playbook's own mode stand, `DryRun` caps all.
+    pub mode_cap: Mode,
+    pub subject: &'a Subject<'a>,
+    pub origin: Origin<'a>,
+    pub live: &'a LiveTask,
+}
+
+/// A stop counter to take, in the scope ECS reports the task in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopCounter {
+    pub scope: CounterScope,
+    pub limit: u32,
+    pub window_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterScope {
+    Service {
+        cluster_arn: String,
+        service: String,
+    },
+    Cluster {
+        cluster_arn: String,
+    },
+}
+
+/// The stop to reserve on the task's service before StopTask, so that concurrent decisions count
+/// it (see the `min_healthy` guardrail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceHold {
+    pub cluster_arn: String,
+    pub service: String,
+    pub task_arn: String,
+}
+
+/// What the core decided.
+#[derive(Debug, Clone)]
+pub struct PlaybookDecision<'a> {
+    pub playbook: &'a Playbook,
+    pub mode: Mode,
+    pub evaluation: Evaluation,
+    /// The playbook's reason, rendered for this finding (shown whatever the outcome).
+    pub rendered_reason: String,
+    /// ECS `stoppedReason` with Vigil's marker: only when the decision is to stop.
+    pub stop_reason: Option<String>,
+    /// The tag to set: only when the decision is to act and the playbook tags.
+    pub tag: Option<(String, String)>,
+    /// Counters the stop must fit under, taken in the same write as the decision.
+    pub counters: Vec<StopCounter>,
+    pub hold: Option<ServiceHold>,
+}
+
+/// Decides for the first playbook the subject matches; `None` when none does.
+pub fn decide<'a>(input: DecisionInput<'a>) -> Option<PlaybookDecision<'a>> {
+    let playbook = input.playbooks.first_match(input.subject)?;
+    let mode = match input.mode_cap {
+        Mode::Enforce => playbook.mode(input.playbooks.default_mode),
+        Mode::DryRun => Mode::DryRun,
+    };
+    let mut evaluation =
+        input
+            .guardrails
+            .evaluate(playbook, mode, input.subject, input.origin, input.live);
+    let subject = input.subject;
+    let variable = |v: &str| subject.variable(v, playbook.name.as_str());
+    let rendered_reason = playbook.reason.render(variable, MAX_STOP_REASON);
+    let acts = evaluation.outcome == Outcome::Act;
+    let stop_reason = (acts && playbook.stops())
+        .then(|| stop_reason(&rendered_reason, subject.finding.fingerprint.as_str()));
+    let tag = (acts && playbook.actions.contains(&Action::TagTask)).then(|| {
+        (
+            playbook.tag.key.clone(),
+            tag_value(&playbook.tag.value.render(variable, 256)),
+        )
+    });
+    let (counters, hold) = match (&stop_reason, input.live) {
+        (Some(_), live) => (
+            counters(input.guardrails, live),
+            hold(playbook, subject, live),
+        ),
+        (None, _) => (Vec::new(), None),
+    };
+    if !counters.is_empty() {
+        // The caller writes them with the decision, atomically: if one refuses, it records the
+        // decision as rate-limited instead (`Evaluation::rate_limited`).
+        evaluation.within_rate(format!(
+            "within {} stop limit(s), counted with the decision",
+            counters.len()
+        ));
+    }
+    Some(PlaybookDecision {
+        playbook,
+        mode,
+        evaluation,
+        rendered_reason,
+        stop_reason,
+        tag,
+        counters,
+        hold,
+    })
+}
+
+/// The service and cluster ECS reports the task in; a task of no service counts against its
+/// cluster alone.
+fn counters(g: &Guardrails, live: &LiveTask) -> Vec<StopCounter> {
+    let LiveTask::Running {
+        cluster_arn,
+        service,
+        ..
+    } = live
+    else {
+        return Vec::new();
+    };
+    let mut counters = vec![StopCounter {
+        scope: CounterScope::Cluster {
+            cluster_arn: cluster_arn.clone(),
+        },
+        limit: g.stop_limit_per_cluster,
+        window_seconds: g.stop_limit_window_seconds,
+    }];
+    if let Some(s) = service {
+        counters.push(StopCounter {
+            scope: CounterScope::Service {
+                cluster_arn: cluster_arn.clone(),
+                service: s.name.clone(),
+            },
+            limit: g.stop_limit_per_service,
+            window_seconds: g.stop_limit_window_seconds,
+        });
+    }
+    counters
+}
+
+fn hold(playbook: &Playbook, subject: &Subject<'_>, live: &LiveTask) -> Option<ServiceHold> {
+    let LiveTask::Running {
+        cluster_arn,
+        service: Some(service),
+        ..
+    } = live
+    else {
+        return None;
+    };
+    (playbook.min_healthy_tasks() > 0).then(|| ServiceHold {
+        cluster_arn: cluster_arn.clone(),
+        service: service.name.clone(),
+        task_arn: subject.task_arn().unwrap_or_default().to_owned(),
+    })
+}
+
+const MARKER_OPEN: &str = " [vigil:";
+
+/// The reason ECS records on the task: the playbook's text, then a marker naming the finding, so
+/// the STOPPED event can be tied back to the action record. Always ≤ 255 characters.
+pub fn stop_reason(rendered: &str, fingerprint: &str) -> String {
+    let marker = format!("{MARKER_OPEN}{fingerprint}]");
+    let room = MAX_STOP_REASON.saturating_sub(marker.chars().count());
+    format!(
+        "{}{marker}",
+        vigil_model::text::truncate_chars(rendered, room)
+    )
+}
+
+/// The fingerprint in a `stoppedReason` Vigil wrote, if it is one.
+pub fn marker(reason: &str) -> Option<&str> {
+    let start = reason.rfind(MARKER_OPEN)? + MARKER_OPEN.len();
+    let fp = reason[start..].strip_suffix(']')?;
+    (fp.starts_with("v1-") && fp.len() <= 80).then_some(fp)
+}
+
+/// ECS tag values allow letters, digits, spaces and `+ - = . _ : / @`, up to 256 characters.
+pub fn tag_value(rendered: &str) -> String {
+    rendered
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " +-=._:/@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guardrails::{Guardrail, LiveService, Verdict, Vouch};
+    use std::collections::{BTreeMap, BTreeSet};
+    use vigil_model::fixtures::terminal_shell;
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn file(extra: &str) -> PlaybookFile {
+        PlaybookFile::parse(&format!(
+            "version: 1\ndefault_mode: enforce\nplaybooks:\n  - name: p\n    match: {{sources: [falco]}}\n    actions: [stop_task, tag_task]\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    fn service(running: &[&str], held: &[&str]) -> LiveTask {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        LiveTask::Running {
+            cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/live".into(),
+            tags: BTreeMap::new(),
+            cluster_tags: BTreeMap::new(),
+            service: Some(LiveService {
+                name: "live-svc".into(),
+                tags: BTreeMap::new(),
+                running_tasks: set(running),
+                held: set(held),
+            }),
+            runtime_ids: Vec::new(),
+        }
+    }
+
+    fn run(file: &PlaybookFile, cap: Mode, live: &LiveTask) -> (Outcome, PlaybookDecisionParts) {
+        let f = terminal_shell(ACCOUNT, "us-east-1");
+        let s = Subject::new(&f, None, vec![]);
+        let g = Guardrails {
+            trusted_accounts: [ACCOUNT.to_owned()].into(),
+            ..Guardrails::default()
+        };
+        let d = decide(DecisionInput {
+            playbooks: file,
+            guardrails: &g,
+            mode_cap: cap,
+            subject: &s,
+            origin: Origin {
+                event_source: "vigil",
+                event_account: Some(ACCOUNT),
+                now: Some(f.last_observed_at),
+                vouch: Vouch::Vouched,
+            },
+            live,
+        })
+        .expect("the playbook matches");
+        (
+            d.evaluation.outcome,
+            PlaybookDecisionParts {
+                task: f.resource.task_arn.clone().unwrap(),
+                min_healthy: d.evaluation.check(Guardrail::MinHealthy).unwrap().verdict,
+                stop_reason: d.stop_reason,
+                tag: d.tag,
+                counters: d.counters,
+                hold: d.hold,
+            },
+        )
+    }
+
+    struct PlaybookDecisionParts {
+        task: String,
+        min_healthy: Verdict,
+        stop_reason: Option<String>,
+        tag: Option<(String, String)>,
+        counters: Vec<StopCounter>,
+        hold: Option<ServiceHold>,
+    }
+
+    #[test]
+    fn a_stop_renders_its_reason_and_takes_counters_and_a_hold_on_the_live_service() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let (outcome, d) = run(&file(""), Mode::Enforce, &service(&[&task, "other"], &[]));
+        assert_eq!(outcome, Outcome::Act);
+        let reason = d.stop_reason.expect("a stop reason");
+        assert!(marker(&reason).is_some_and(|fp| fp.starts_with("v1-")));
+        assert!(d.tag.is_some());
+        // Counted where ECS runs the task, never where the finding claims.
+        assert!(d.counters.iter().any(|c| c.scope
+            == CounterScope::Service {
+                cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/live".into(),
+                service: "live-svc".into()
+            }));
+        assert_eq!(d.hold.unwrap().task_arn, d.task);
+    }
+
+    #[test]
+    fn stops_held_by_vigil_do_not_count_as_healthy() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        // Two running, the other already held: stopping this one would leave none.
+        let (outcome, d) = run(&file(""), Mode::Enforce, &service(&[&task, "b"], &["b"]));
+        assert_eq!((outcome, d.min_healthy), (Outcome::Refused, Verdict::Fail));
+        assert!(d.stop_reason.is_none() && d.counters.is_empty() && d.hold.is_none());
+        let three = service(&[&task, "b", "c"], &["b"]);
+        assert_eq!(run(&file(""), Mode::Enforce, &three).0, Outcome::Act);
+        let two_kept = file("    min_healthy_tasks: 2\n");
+        assert_eq!(run(&two_kept, Mode::Enforce, &three).0, Outcome::Refused);
+        let last = file("    allow_last_task: true\n");
+        let (outcome, d) = run(&last, Mode::Enforce, &service(&[&task], &[]));
+        assert_eq!(outcome, Outcome::Act);
+        assert!(d.hold.is_none(), "nothing to keep, nothing to reserve");
+    }
+
+    #[test]
+    fn the_cap_makes_a_dry_run_that_takes_nothing() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let (outcome, d) = run(&file(""), Mode::DryRun, &service(&[&task, "b"], &[]));
+        assert_eq!(outcome, Outcome::DryRun);
+        assert!(d.stop_reason.is_none() && d.counters.is_empty() && d.hold.is_none());
+    }
+
+    #[test]
+    fn a_task_of_no_service_counts_against_its_cluster() {
+        let live = LiveTask::Running {
+            cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/live".into(),
+            tags: BTreeMap::new(),
+            cluster_tags: BTreeMap::new(),
+            service: None,
+            runtime_ids: Vec::new(),
+        };
+        let (outcome, d) = run(&file(""), Mode::Enforce, &live);
+        assert_eq!(outcome, Outcome::Act);
+        assert_eq!(d.counters.len(), 1);
+        assert!(matches!(d.counters[0].scope, CounterScope::Cluster { .. }));
+        assert!(d.hold.is_none());
+    }
+
+    #[test]
+    fn both_opt_outs_at_once_are_refused() {
+        let e = PlaybookFile::parse("version: 1\nplaybooks:\n  - name: p\n    match: {sources: [falco]}\n    actions: [stop_task]\n    allow_last_task: true\n    min_healthy_tasks: 2\n").unwrap_err();
+        assert!(e.message.contains("min_healthy_tasks"), "{e}");
+    }
+
+    #[test]
+    fn stop_reason_fits_and_carries_the_marker() {
+        let fp = format!("v1-{}", "a".repeat(64));
+        let r = stop_reason(&"x".repeat(300), &fp);
+        assert_eq!(r.chars().count(), MAX_STOP_REASON);
+        assert_eq!(marker(&r), Some(fp.as_str()));
+        assert_eq!(marker("Scaling activity initiated by deployment"), None);
+        assert_eq!(marker("x [vigil:not-ours]"), None);
+    }
+
+    #[test]
+    fn tag_values_keep_only_allowed_characters() {
+        assert_eq!(tag_value("v1-ab (shell) é!"), "v1-ab _shell_ é_");
+    }
+}

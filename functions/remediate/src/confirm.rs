@@ -1,0 +1,97 @@
+//! ECS's `Task State Change` to STOPPED for a task Vigil stopped (its `stoppedReason` carries
+//! Vigil's marker): stamp the action record, note it on the Security Hub finding, and release the
+//! stop's hold on its service.
+
+use crate::action_record::ActionKey;
+use crate::decision::Decision;
+use crate::{Remediate, Retry};
+use aws_sdk_securityhub::types::WorkflowStatus;
+use tracing::{info, warn};
+use vigil_adapters::TaskStateChange;
+use vigil_playbook::{Guardrails, Mode};
+
+impl Remediate {
+    /// ECS says a task we stopped is STOPPED: stamp the record and the finding's note.
+    pub(crate) async fn confirm(
+        &self,
+        change: &TaskStateChange,
+        guardrails: &Guardrails,
+    ) -> Result<(), Retry> {
+        let Some(fingerprint) = change
+            .stopped_reason
+            .as_deref()
+            .and_then(vigil_playbook::marker)
+        else {
+            return Ok(());
+        };
+        if !change
+            .account
+            .as_deref()
+            .is_some_and(|a| guardrails.trusted_accounts.contains(a))
+        {
+            warn!(
+                task = change.task_arn,
+                "task state change from an untrusted account ignored"
+            );
+            return Ok(());
+        }
+        // The stop is done: the service's count no longer needs to hold it.
+        if let Some(service) = change
+            .group
+            .as_deref()
+            .and_then(|g| g.strip_prefix("service:"))
+        {
+            self.holds
+                .release(&change.cluster_arn, service, &change.task_arn)
+                .await?;
+        }
+        let key = ActionKey {
+            fingerprint: fingerprint.to_owned(),
+            task_arn: change.task_arn.clone(),
+            mode: Mode::Enforce,
+        };
+        let stopped_at = change
+            .stopped_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| (self.clock)().to_rfc3339());
+        let Some(record) = self
+            .records
+            .confirm_stop(
+                &key,
+                &stopped_at,
+                change.stop_code.as_deref().unwrap_or("UNKNOWN"),
+            )
+            .await?
+        else {
+            info!(
+                task = change.task_arn,
+                "stopped with our marker but no action record"
+            );
+            return Ok(());
+        };
+        let decision: Option<Decision> = record
+            .decision
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        if let Some((d, sh)) = decision
+            .as_ref()
+            .and_then(|d| Some((d, d.securityhub.as_ref().filter(|s| s.imported)?)))
+        {
+            let text = format!(
+                "Vigil: task {} confirmed STOPPED by ECS at {stopped_at} (playbook {}).",
+                change.task_arn, d.playbook
+            );
+            vigil_securityhub::workflow::annotate(
+                &self.securityhub,
+                &sh.id,
+                &sh.product_arn,
+                &text,
+                Some(WorkflowStatus::Resolved),
+            )
+            .await
+            .map_err(|e| Retry::Other(e.to_string()))?;
+        }
+        info!(task = change.task_arn, fingerprint, "stop confirmed");
+        Ok(())
+    }
+}

@@ -1,0 +1,417 @@
+//! Gathering the facts of a decision and writing it: Vigil's dedup record (does it vouch for the
+//! message?), the task as ECS describes it now, its service's running tasks and held stops; then
+//! the shared decision core (`vigil_playbook::decide`), and the write that records the decision
+//! with the stop counters and the service hold in one transaction.
+
+use crate::action_record::{ActionKey, Aside, Decided, DecisionWrite, Phase};
+use crate::job::Job;
+use crate::rate_limit::RateCounter;
+use crate::stop_hold::Holds;
+use crate::{FindingEnriched, Remediate, RemediationMode, Retry, SecurityHubRef, ecs};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use vigil_dedup::RecordedOrigin;
+use vigil_model::{Finding, TaskInfo};
+use vigil_playbook::{
+    Action, Check, DecisionInput, Evaluation, Guardrails, LiveTask, Mode, Origin, Outcome,
+    Playbook, PlaybookDecision, Subject, Vouch,
+};
+
+/// Everything decided about one (finding, task): stored on the action record (as JSON) and
+/// published as `Remediation Executed`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Decision {
+    pub action_id: String,
+    pub fingerprint: String,
+    pub rule: String,
+    pub task_arn: String,
+    /// The cluster and service ECS reports the task in (the finding's claim without a live look).
+    pub cluster_arn: Option<String>,
+    pub service: Option<String>,
+    pub playbook: String,
+    pub mode: Mode,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// Every guardrail's verdict, typed (see `vigil_playbook::Guardrail`).
+    pub checks: Vec<Check>,
+    pub actions: Vec<Action>,
+    pub stop_reason: Option<String>,
+    pub tag: Option<(String, String)>,
+    /// The task as a fresh DescribeTasks saw it before anything was done.
+    pub evidence: Option<TaskInfo>,
+    pub securityhub: Option<SecurityHubRef>,
+    pub event_id: Option<String>,
+    pub decided_at: String,
+    #[serde(default)]
+    pub stop_response: Option<serde_json::Value>,
+}
+
+impl Decision {
+    fn of(core: &PlaybookDecision<'_>, job: &Job<'_>, evidence: Option<TaskInfo>) -> Decision {
+        let finding = job.subject.finding;
+        let (cluster_arn, service) = match &evidence {
+            Some(t) => (Some(t.cluster_arn.clone()), t.service_name.clone()),
+            None => (
+                job.subject.cluster_arn().map(str::to_owned),
+                job.subject.service().map(str::to_owned),
+            ),
+        };
+        let mut decision = Decision {
+            action_id: format!("{}|{}", job.key.pk(), job.key.sk()),
+            fingerprint: finding.fingerprint.as_str().to_owned(),
+            rule: finding.rule.clone(),
+            task_arn: job.key.task_arn.clone(),
+            cluster_arn,
+            service,
+            playbook: core.playbook.name.as_str().to_owned(),
+            mode: core.mode,
+            outcome: core.evaluation.outcome,
+            reason: None,
+            checks: Vec::new(),
+            actions: core.playbook.actions.clone(),
+            stop_reason: core.stop_reason.clone(),
+            tag: core.tag.clone(),
+            evidence,
+            securityhub: Some(vigil_asff::securityhub_ref(
+                finding,
+                job.detail.securityhub.imported,
+            )),
+            event_id: job.event_id.map(str::to_owned),
+            decided_at: job.now.to_rfc3339(),
+            stop_response: None,
+        };
+        decision.fill(&core.evaluation);
+        decision
+    }
+
+    fn fill(&mut self, evaluation: &Evaluation) {
+        self.outcome = evaluation.outcome;
+        self.reason = evaluation.reason.clone();
+        self.checks = evaluation.checks.clone();
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// What deciding came to.
+pub(crate) enum Verdict {
+    /// Written to the action record, to act on or announce.
+    Made(Decision),
+    /// A trust check failed on the fresh look: nothing written to the action record.
+    Untrusted(Decision),
+}
+
+/// How often a decision is made again when concurrent stops keep changing the service's holds.
+const HOLD_ATTEMPTS: usize = 4;
+
+impl Remediate {
+    /// A `Finding Enriched`: trust, a fresh look at the task, then the claimed job.
+    pub(crate) async fn remediate(
+        &self,
+        detail: &FindingEnriched<'_>,
+        event_id: Option<&str>,
+        delivery: Option<&crate::action_record::Delivery>,
+        guardrails: &Guardrails,
+    ) -> Result<(), Retry> {
+        let finding = &detail.finding;
+        let fp = finding.fingerprint.as_str();
+        if self.settings.mode == RemediationMode::Off {
+            info!(fingerprint = fp, decision = "off", "remediation is off");
+            return Ok(());
+        }
+        let subject = Subject::new(
+            finding,
+            Some(&detail.enrichment),
+            vigil_asff::finding_types(finding),
+        );
+        // Trust first, from the event and Vigil's own table alone: a forged event gets no ECS or
+        // Security Hub call and no say over the finding's real record.
+        let recorded = self
+            .dedup
+            .origin(fp)
+            .await
+            .map_err(|e| Retry::Other(e.to_string()))?;
+        let dispute = disagreement(finding, recorded.as_ref());
+        let origin = Origin {
+            event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
+            event_account: finding.provenance.sender_account.as_deref(),
+            now: Some((self.clock)()),
+            vouch: dispute.as_deref().map_or(Vouch::Vouched, Vouch::Disputed),
+        };
+        let Some(first) = self.core(&subject, origin, guardrails, &LiveTask::Unknown) else {
+            info!(
+                fingerprint = fp,
+                decision = "no_playbook",
+                "no playbook matches"
+            );
+            return Ok(());
+        };
+        let job = Job {
+            key: ActionKey {
+                fingerprint: fp.to_owned(),
+                task_arn: subject.task_arn().unwrap_or("-").to_owned(),
+                mode: first.mode,
+            },
+            owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            event: event_id
+                .or(delivery.map(|d| d.message_id.as_str()))
+                .unwrap_or("-")
+                .to_owned(),
+            event_id,
+            detail,
+            subject: &subject,
+            origin,
+            guardrails,
+            playbook: first.playbook,
+            now: origin.now.unwrap_or_else(|| (self.clock)()),
+        };
+        if first.evaluation.untrusted() {
+            let decision = Decision::of(&first, &job, None);
+            return self.record_aside(Aside::Untrusted, &job, &decision).await;
+        }
+        self.run(&job, delivery).await
+    }
+
+    /// Looks at the task and decides. A task ECS does not know (a claimed cluster or task that
+    /// does not exist) is recorded aside and the claim given back without completing the record:
+    /// a decoy cannot decide for the genuine alert that follows. (ECS describes a task by the very
+    /// ARN it was asked for, so the record's key is the task as ECS knows it.)
+    pub(crate) async fn look_and_decide(&self, job: &Job<'_>) -> Result<Option<Verdict>, Retry> {
+        let (live, evidence) = self.look(job.playbook, job.subject).await?;
+        if let LiveTask::Missing(_) = live {
+            if let Some(core) = self.core(job.subject, job.origin, job.guardrails, &live) {
+                self.record_aside(Aside::Unseen, job, &Decision::of(&core, job, None))
+                    .await?;
+            }
+            self.records.release(&job.key, &job.owner).await?;
+            return Ok(None);
+        }
+        self.decide(job, live, evidence).await.map(Some)
+    }
+
+    /// The shared decision core, under this deployment's mode.
+    pub(crate) fn core<'a>(
+        &'a self,
+        subject: &'a Subject<'a>,
+        origin: Origin<'a>,
+        guardrails: &'a Guardrails,
+        live: &'a LiveTask,
+    ) -> Option<PlaybookDecision<'a>> {
+        vigil_playbook::decide(DecisionInput {
+            playbooks: &self.playbooks,
+            guardrails,
+            mode_cap: self.settings.mode.cap(Mode::Enforce),
+            subject,
+            origin,
+            live,
+        })
+    }
+
+    /// The task now, when the playbook changes tasks (a sample is refused whatever its task looks
+    /// like: no need to look).
+    async fn look(
+        &self,
+        playbook: &Playbook,
+        subject: &Subject<'_>,
+    ) -> Result<(LiveTask, Option<TaskInfo>), Retry> {
+        Ok(match (subject.cluster_arn(), subject.task_arn()) {
+            (Some(cluster), Some(task))
+                if playbook.actions != [Action::Record] && !subject.finding.is_sample() =>
+            {
+                ecs::live_task(&self.ecs, cluster, task).await?
+            }
+            (_, None) => (LiveTask::Missing("the finding names no task".into()), None),
+            _ => (LiveTask::Unknown, None),
+        })
+    }
+
+    /// Decides with the facts of now and writes the decision; decides again when a concurrent
+    /// stop changed the service's holds in between.
+    async fn decide(
+        &self,
+        job: &Job<'_>,
+        live: LiveTask,
+        evidence: Option<TaskInfo>,
+    ) -> Result<Verdict, Retry> {
+        for _ in 0..HOLD_ATTEMPTS {
+            let (live, holds) = self.service_facts(job, live.clone()).await?;
+            let core = self
+                .core(job.subject, job.origin, job.guardrails, &live)
+                .ok_or_else(|| Retry::Other("the playbook no longer matches".into()))?;
+            let mut decision = Decision::of(&core, job, evidence.clone());
+            if core.evaluation.untrusted() {
+                return Ok(Verdict::Untrusted(decision));
+            }
+            if self
+                .write_decision(job, &core, &mut decision, holds.as_ref())
+                .await?
+            {
+                return Ok(Verdict::Made(decision));
+            }
+        }
+        Err(Retry::Other(format!(
+            "{}: the service's held stops kept changing",
+            job.key.pk()
+        )))
+    }
+
+    /// The service's running tasks and the stops Vigil holds on it, for a playbook that must leave
+    /// tasks running. The holds are read first: a hold released after the read belongs to a task
+    /// whose stop ECS already shows, so the list that follows no longer counts it.
+    async fn service_facts(
+        &self,
+        job: &Job<'_>,
+        mut live: LiveTask,
+    ) -> Result<(LiveTask, Option<Holds>), Retry> {
+        let needed = job.playbook.stops() && job.playbook.min_healthy_tasks() > 0;
+        let LiveTask::Running {
+            cluster_arn,
+            service: Some(service),
+            ..
+        } = &mut live
+        else {
+            return Ok((live, None));
+        };
+        if !needed {
+            return Ok((live, None));
+        }
+        let holds = self.holds.read(cluster_arn, &service.name).await?;
+        service.running_tasks =
+            ecs::service_running_tasks(&self.ecs, cluster_arn, &service.name).await?;
+        service.held = holds.active(job.now.timestamp());
+        Ok((live, Some(holds)))
+    }
+
+    /// Writes the decision with its hold and counters; `false` when the hold changed under it.
+    /// Over a stop limit, the decision is written as rate-limited instead.
+    async fn write_decision(
+        &self,
+        job: &Job<'_>,
+        core: &PlaybookDecision<'_>,
+        decision: &mut Decision,
+        holds: Option<&Holds>,
+    ) -> Result<bool, Retry> {
+        let now = job.now.timestamp();
+        let counters: Vec<RateCounter> = core
+            .counters
+            .iter()
+            .map(|c| RateCounter::of(c, now))
+            .collect();
+        let hold = match &core.hold {
+            Some(h) => Some(
+                self.holds
+                    .reserve(h, &holds.cloned().unwrap_or_default(), now)?,
+            ),
+            None => None,
+        };
+        let next = if decision.outcome == Outcome::Act {
+            Phase::Acting
+        } else {
+            Phase::Acted
+        };
+        let json = decision.to_json();
+        fn write<'w>(
+            decision: &'w str,
+            outcome: Outcome,
+            next: Phase,
+            playbook: &'w str,
+            event: &'w str,
+        ) -> DecisionWrite<'w> {
+            DecisionWrite {
+                decision,
+                outcome: outcome.as_str(),
+                playbook,
+                next,
+                is_final: outcome.is_final(),
+                event,
+            }
+        }
+        let playbook = core.playbook.name.as_str();
+        let written = self
+            .records
+            .decide(
+                &job.key,
+                &job.owner,
+                &write(&json, decision.outcome, next, playbook, &job.event),
+                hold,
+                &counters,
+                now,
+            )
+            .await?;
+        match written {
+            Decided::Ok => Ok(true),
+            Decided::HoldChanged => Ok(false),
+            Decided::RateLimited(why) => {
+                let mut evaluation = core.evaluation.clone();
+                evaluation.rate_limited(why);
+                decision.fill(&evaluation);
+                decision.stop_reason = None;
+                decision.tag = None;
+                let json = decision.to_json();
+                let rewrite = write(&json, decision.outcome, Phase::Acted, playbook, &job.event);
+                self.records
+                    .decide(&job.key, &job.owner, &rewrite, None, &[], now)
+                    .await?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Why the message's finding is not the one ingest recorded under its fingerprint, if it is not.
+/// Only Vigil's function roles can write the dedup record, and the fingerprint covers the sender
+/// and the task, so a genuine message always agrees with it.
+fn disagreement(finding: &Finding, recorded: Option<&RecordedOrigin>) -> Option<String> {
+    let Some(r) = recorded else {
+        return Some(format!(
+            "no dedup record vouches for {}: the finding did not come through ingest",
+            finding.fingerprint
+        ));
+    };
+    // The message's own fields must hash to the fingerprint it names (rule, task, container,
+    // process, sender, arrival): a copy of a real record with a rule swapped in is not that record.
+    if vigil_model::FindingFingerprint::of(finding) != finding.fingerprint {
+        return Some(format!(
+            "the finding's fields do not hash to its fingerprint {}",
+            finding.fingerprint
+        ));
+    }
+    let p = &finding.provenance;
+    let fields = [
+        (
+            "arrival",
+            Some(p.arrival.as_str()),
+            Some(r.arrival.as_str()),
+        ),
+        (
+            "sender account",
+            p.sender_account.as_deref(),
+            r.sender_account.as_deref(),
+        ),
+        ("account", finding.account.as_deref(), r.account.as_deref()),
+        (
+            "task",
+            finding.resource.task_arn.as_deref(),
+            r.task_arn.as_deref(),
+        ),
+    ];
+    let differ: Vec<String> = fields
+        .iter()
+        .filter(|(_, message, table)| message != table)
+        .map(|(what, message, table)| {
+            format!(
+                "{what} {} where ingest recorded {}",
+                message.unwrap_or("none"),
+                table.unwrap_or("none")
+            )
+        })
+        .collect();
+    (!differ.is_empty()).then(|| {
+        format!(
+            "the message disagrees with the dedup record: {}",
+            differ.join(", ")
+        )
+    })
+}

@@ -1,0 +1,257 @@
+//! The claimed job: take the action record, decide (or resume a stored decision), act, announce,
+//! complete. Each step is a conditional write only the lease holder can make, so a retry or a
+//! redelivery finishes the job exactly once.
+
+use crate::action_record::{ActionKey, ActionRecord, Aside, Claim, Delivery, Phase};
+use crate::decision::{Decision, Verdict};
+use crate::{FindingEnriched, REMEDIATION_EXECUTED, Remediate, Retry, ecs};
+use aws_sdk_securityhub::types::WorkflowStatus;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tracing::{info, warn};
+use vigil_bus::VigilEvent;
+use vigil_playbook::{Guardrails, Origin, Outcome, Playbook, Subject};
+
+/// One finding's remediation on one task, as far as it is known before the claim.
+pub(crate) struct Job<'a> {
+    pub key: ActionKey,
+    /// This attempt's lease owner.
+    pub owner: String,
+    /// The event this decision is for (its EventBridge id, else the SQS message id): a record
+    /// decided for it is not decided again for it.
+    pub event: String,
+    pub event_id: Option<&'a str>,
+    pub detail: &'a FindingEnriched<'a>,
+    pub subject: &'a Subject<'a>,
+    pub origin: Origin<'a>,
+    pub guardrails: &'a Guardrails,
+    /// The playbook the finding matched.
+    pub playbook: &'a Playbook,
+    pub now: DateTime<Utc>,
+}
+
+impl Remediate {
+    /// Claims the action record and finishes the job, releasing the claim if it fails.
+    pub(crate) async fn run(
+        &self,
+        job: &Job<'_>,
+        delivery: Option<&Delivery>,
+    ) -> Result<(), Retry> {
+        let now = job.now.timestamp();
+        let task = job.key.task_arn.as_str();
+        let fp = job.key.fingerprint.as_str();
+        let record = match self
+            .records
+            .claim(&job.key, &job.owner, delivery, now)
+            .await?
+        {
+            // A refusal, a stop over the limit or a stopped task is decided again when the
+            // finding arrives again; a redelivery of the event it was decided for is not.
+            Claim::Done(r) if !r.is_final && r.decided_event.as_deref() != Some(&job.event) => {
+                match self
+                    .records
+                    .reopen(&job.key, &job.owner, &job.event, now)
+                    .await?
+                {
+                    Some(record) => record,
+                    None => return Ok(()),
+                }
+            }
+            Claim::Done(_) => {
+                info!(
+                    fingerprint = fp,
+                    task, "already decided: duplicate delivery"
+                );
+                return Ok(());
+            }
+            // A copy of the event (another message) leaves the job to the message whose attempt
+            // holds the claim: that message is not deleted until the job is done, and retrying
+            // the copy would only wait out the lease (or, with quick redeliveries, use up its
+            // receives and dead-letter a duplicate).
+            Claim::Busy {
+                message: Some(holder),
+            } if delivery.is_some_and(|d| d.message_id != holder) => {
+                info!(
+                    fingerprint = fp,
+                    task,
+                    holder,
+                    "claimed by another message's attempt: that message carries the job"
+                );
+                return Ok(());
+            }
+            Claim::Busy { .. } => {
+                return Err(Retry::Other(format!(
+                    "{} is being handled by another attempt",
+                    job.key.pk()
+                )));
+            }
+            Claim::Owned(record) => record,
+        };
+        let result = self.finish(job, record).await;
+        if result.is_err() {
+            // Best effort: if this fails too, the lease simply runs out.
+            let _ = self.records.release(&job.key, &job.owner).await;
+        }
+        result
+    }
+
+    /// Everything after the claim: decide (or resume a stored decision), act, announce, complete.
+    async fn finish(&self, job: &Job<'_>, record: ActionRecord) -> Result<(), Retry> {
+        let now = job.now.timestamp();
+        let resumed = matches!(record.phase, Phase::Acting | Phase::Acted);
+        let decision = match (resumed, record.decision.as_deref()) {
+            // A crashed attempt already decided: carry on with its decision, never decide twice.
+            (true, Some(stored)) => {
+                let mut d: Decision = serde_json::from_str(stored)
+                    .map_err(|e| Retry::Other(format!("stored decision is unreadable: {e}")))?;
+                if let Some(r) = record.stop_response.as_deref() {
+                    d.stop_response = serde_json::from_str(r).ok();
+                }
+                d
+            }
+            _ => match self.look_and_decide(job).await? {
+                None => return Ok(()),
+                Some(Verdict::Untrusted(d)) => {
+                    // Found only on a fresh look (the alert's container is not the task's):
+                    // refused as untrusted, with no note and no completed record for a decoy to
+                    // take from the genuine alert.
+                    self.record_aside(Aside::Untrusted, job, &d).await?;
+                    self.records.release(&job.key, &job.owner).await?;
+                    return Ok(());
+                }
+                Some(Verdict::Made(d)) => d,
+            },
+        };
+        let phase = match (resumed, record.decision.is_some()) {
+            (true, true) => record.phase,
+            _ if decision.outcome == Outcome::Act => Phase::Acting,
+            _ => Phase::Acted,
+        };
+        let decision = if phase == Phase::Acting {
+            let d = self.act(decision).await?;
+            let response = d
+                .stop_response
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_else(|| "null".into());
+            self.records
+                .acted(&job.key, &job.owner, &response, now)
+                .await?;
+            d
+        } else {
+            decision
+        };
+        self.announce(&decision).await?;
+        self.records.complete(&job.key, &job.owner, now).await?;
+        info!(
+            fingerprint = decision.fingerprint,
+            task = decision.task_arn,
+            playbook = decision.playbook,
+            mode = decision.mode.as_str(),
+            decision = decision.outcome.as_str(),
+            reason = decision.reason.as_deref(),
+            "remediation decided"
+        );
+        Ok(())
+    }
+
+    /// Records a decision apart from the finding's real action record, once per (finding, task,
+    /// sender), with no ECS or Security Hub call.
+    pub(crate) async fn record_aside(
+        &self,
+        aside: Aside,
+        job: &Job<'_>,
+        decision: &Decision,
+    ) -> Result<(), Retry> {
+        warn!(
+            fingerprint = decision.fingerprint,
+            task = decision.task_arn,
+            reason = decision.reason.as_deref(),
+            ?aside,
+            "decision recorded aside"
+        );
+        let sender = job.subject.finding.provenance.sender_account.as_deref();
+        self.records
+            .record_aside(
+                &job.key,
+                aside,
+                sender.unwrap_or("unknown"),
+                &decision.to_json(),
+                job.now.timestamp(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// StopTask and/or TagResource, for a decision to act. Safe to repeat after a crash: stopping a
+    /// stopping task and setting a tag again change nothing.
+    async fn act(&self, mut decision: Decision) -> Result<Decision, Retry> {
+        let cluster = decision.cluster_arn.clone().unwrap_or_default();
+        if let Some((key, value)) = &decision.tag {
+            ecs::tag_task(&self.ecs, &decision.task_arn, key, value).await?;
+        }
+        if let Some(reason) = &decision.stop_reason {
+            let response = ecs::stop_task(&self.ecs, &cluster, &decision.task_arn, reason).await?;
+            decision.stop_response = Some(response);
+        }
+        Ok(decision)
+    }
+
+    /// The Security Hub note and the `Remediation Executed` event.
+    async fn announce(&self, decision: &Decision) -> Result<(), Retry> {
+        if let Some(sh) = decision.securityhub.as_ref().filter(|s| s.imported) {
+            let stopped = decision.stop_response.is_some();
+            let status = match decision.outcome {
+                Outcome::NotRunning => None,
+                Outcome::Act if stopped => Some(WorkflowStatus::Resolved),
+                _ => Some(WorkflowStatus::Notified),
+            };
+            vigil_securityhub::workflow::annotate(
+                &self.securityhub,
+                &sh.id,
+                &sh.product_arn,
+                &note(decision),
+                status,
+            )
+            .await
+            .map_err(|e| Retry::Other(e.to_string()))?;
+        }
+        let mut event = VigilEvent::new(REMEDIATION_EXECUTED, decision)
+            .map_err(|e| Retry::Other(e.to_string()))?;
+        // `-` stands for "no task": only a real ARN goes into `resources`.
+        if decision.task_arn.starts_with("arn:") {
+            event.resources = vec![decision.task_arn.clone()];
+        }
+        if let Some(Err(e)) = self.publisher.publish(&[event]).await.into_iter().next() {
+            return Err(Retry::Other(e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+fn note(d: &Decision) -> String {
+    let what = match d.outcome {
+        Outcome::Act if d.stop_response.is_some() => "stopped the task".to_owned(),
+        Outcome::Act => "tagged the task for forensics".to_owned(),
+        Outcome::DryRun => "would stop or tag the task (dry run, nothing changed)".to_owned(),
+        Outcome::Recorded => "recorded the finding".to_owned(),
+        Outcome::Refused => "refused to act".to_owned(),
+        Outcome::NotRunning => "did nothing: the task is not running".to_owned(),
+        Outcome::RateLimited => {
+            "recorded instead of stopping: the stop limit is reached".to_owned()
+        }
+    };
+    let mut text = format!(
+        "Vigil playbook {} ({}) {what}: {}.",
+        d.playbook,
+        d.mode.as_str(),
+        d.task_arn
+    );
+    if let Some(r) = &d.reason {
+        text.push_str(&format!(" Reason: {r}."));
+    }
+    if let Some(r) = &d.stop_reason {
+        text.push_str(&format!(" stoppedReason: {r}"));
+    }
+    text
+}
