@@ -45,6 +45,17 @@ pub async fn live_task(
             None,
         ));
     };
+    // ECS answers MISSING for a task asked for in a cluster that does not run it; an answer from
+    // another cluster is treated the same, so a claimed cluster never goes unchecked.
+    let described_cluster = task.cluster_arn().unwrap_or_default();
+    if !same_cluster(described_cluster, cluster) {
+        return Ok((
+            LiveTask::Missing(format!(
+                "ECS does not know the task in cluster {cluster} (it runs in {described_cluster})"
+            )),
+            None,
+        ));
+    }
     let info = task_info(task, cluster);
     let status = task.last_status().unwrap_or("UNKNOWN");
     let desired = task.desired_status().unwrap_or("RUNNING");
@@ -73,6 +84,14 @@ pub async fn live_task(
         },
         Some(info),
     ))
+}
+
+/// `cluster` as a name or an ARN names the cluster of `arn`.
+fn same_cluster(arn: &str, cluster: &str) -> bool {
+    arn == cluster
+        || arn
+            .rsplit_once('/')
+            .is_some_and(|(_, name)| name == cluster)
 }
 
 async fn live_service(
@@ -206,4 +225,23 @@ pub async fn tag_task(
         .await
         .map_err(|e| error("TagResource", DisplayErrorContext(&e)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_is_named_by_its_arn_or_its_name_only() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:cluster/prod";
+        assert!(same_cluster(arn, arn));
+        assert!(same_cluster(arn, "prod"));
+        assert!(!same_cluster(arn, "staging"));
+        assert!(!same_cluster(
+            arn,
+            "arn:aws:ecs:us-east-1:123456789012:cluster/staging"
+        ));
+        assert!(!same_cluster(arn, "cluster/prod-2"));
+        assert!(!same_cluster("", "prod"));
+    }
 }

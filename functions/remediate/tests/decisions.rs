@@ -1,0 +1,385 @@
+//! Decisions that hold under concurrency, decoys and changing state (issue: one decision core):
+//! bursts on every task of a service, decoys naming clusters that do not exist, cluster tags, the
+//! live service counted, refusals decided again. Every test reads the tasks back from ECS.
+
+mod common;
+
+use common::{ACCOUNT, Pipeline, s};
+use serde_json::{Value, json};
+use vigil_remediate::{Remediate, RemediationMode};
+
+const SHELL: &str = "Terminal shell in container";
+
+fn playbooks(extra: &str) -> String {
+    format!(
+        "version: 1\nplaybooks:\n  - name: shell\n    match: {{rules: [\"{SHELL}\"]}}\n    actions: [stop_task]\n    mode: enforce\n{extra}"
+    )
+}
+
+/// One shell alert per task, through ingest and enrich.
+async fn alerts_on(p: &Pipeline, tasks: &[String], tag: &str) -> Vec<String> {
+    let ids: Vec<String> = (0..tasks.len()).map(|i| format!("{tag}-{i}")).collect();
+    let alerts: Vec<(&str, &str, &str)> = ids
+        .iter()
+        .zip(tasks)
+        .map(|(id, t)| (id.as_str(), t.as_str(), SHELL))
+        .collect();
+    p.enriched(&alerts).await
+}
+
+/// The same enriched finding as a new EventBridge event: the finding arriving again.
+fn arriving_again(event: &str, id: &str) -> String {
+    let mut v: Value = serde_json::from_str(event).unwrap();
+    v["id"] = json!(id);
+    v.to_string()
+}
+
+/// Two remediate instances at once, each with half the events.
+async fn two_instances(a: &Remediate, b: &Remediate, events: &[String]) {
+    let left: Vec<String> = events.iter().step_by(2).cloned().collect();
+    let right: Vec<String> = events.iter().skip(1).step_by(2).cloned().collect();
+    let (fa, fb) = tokio::join!(
+        a.process(&left, Some(ACCOUNT)),
+        b.process(&right, Some(ACCOUNT))
+    );
+    assert!(fa.is_empty() && fb.is_empty(), "{fa:?} {fb:?}");
+}
+
+#[tokio::test]
+async fn a_burst_on_every_task_of_a_service_leaves_min_healthy_running() {
+    let p = Pipeline::start().await;
+    for (service, n, extra, min) in [
+        ("pair", 2, "", 1),
+        ("quad", 4, "    min_healthy_tasks: 2\n", 2),
+    ] {
+        let tasks = p
+            .emulator
+            .create_service(&p.cluster, service, &p.task_definition, n, &[])
+            .await;
+        let events = alerts_on(&p, &tasks, service).await;
+        assert_eq!(events.len(), tasks.len());
+        let book = playbooks(extra);
+        let generous = |s: &mut vigil_remediate::RemediateSettings| {
+            s.guardrails.stop_limit_per_service = 50;
+            s.guardrails.stop_limit_per_cluster = 50;
+        };
+        let a = p
+            .remediate_with(&book, RemediationMode::Enforce, generous)
+            .await;
+        let b = p
+            .remediate_with(&book, RemediationMode::Enforce, generous)
+            .await;
+        two_instances(&a, &b, &events).await;
+
+        // Read back from ECS: exactly N - min stopped, min still running.
+        let stopped = p.stopped(&tasks).await;
+        assert_eq!(stopped, tasks.len() - min, "service {service}");
+        let held = p.items(&format!("HOLD#{}/{service}", p.cluster)).await;
+        assert_eq!(held.len(), 1);
+        let held_tasks = held[0]["tasks"].as_m().unwrap();
+        assert_eq!(
+            held_tasks.len(),
+            stopped,
+            "each stop held until ECS confirms it"
+        );
+    }
+    let refused: Vec<String> = p
+        .action_records()
+        .await
+        .iter()
+        .filter(|r| s(r, "outcome") == "refused")
+        .map(|r| s(r, "decision").to_owned())
+        .collect();
+    assert_eq!(refused.len(), 3);
+    assert!(
+        refused
+            .iter()
+            .all(|d| d.contains("\"guardrail\":\"min_healthy\",\"verdict\":\"fail\""))
+    );
+}
+
+#[tokio::test]
+async fn the_stopped_state_change_releases_the_hold() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let events = alerts_on(&p, &tasks[..1], "release").await;
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
+    let key = format!("HOLD#{}/shop", p.cluster);
+    assert_eq!(p.items(&key).await[0]["tasks"].as_m().unwrap().len(), 1);
+
+    let out = p
+        .emulator
+        .ecs()
+        .await
+        .describe_tasks()
+        .cluster(&p.cluster)
+        .tasks(&tasks[0])
+        .send()
+        .await
+        .unwrap();
+    let reason = out.tasks()[0].stopped_reason().unwrap().to_owned();
+    let change = |account: &str| {
+        json!({"version": "0", "id": format!("stop-{account}"), "source": "aws.ecs",
+           "detail-type": "ECS Task State Change", "account": account, "region": "us-east-1",
+           "time": chrono::Utc::now().to_rfc3339(), "resources": [&tasks[0]],
+           "detail": {"clusterArn": &p.cluster, "taskArn": &tasks[0], "lastStatus": "STOPPED",
+                      "desiredStatus": "STOPPED", "stoppedReason": reason, "stopCode": "UserInitiated",
+                      "group": "service:shop", "containers": [], "version": 3}})
+        .to_string()
+    };
+    // From an account Vigil does not trust: the hold stays.
+    assert!(
+        remediate
+            .process(&[change("999999999999")], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.items(&key).await[0]["tasks"].as_m().unwrap().len(), 1);
+    assert!(
+        remediate
+            .process(&[change(ACCOUNT)], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert!(p.items(&key).await[0]["tasks"].as_m().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_genuine_alert() {
+    let p = Pipeline::start().await;
+    let other = p.emulator.create_cluster("staging").await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let genuine = alerts_on(&p, &tasks[..1], "genuine").await.remove(0);
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    // Same finding (same fingerprint, vouched for by the dedup record), but the task is claimed in
+    // a cluster that does not exist, or in another cluster that does not run it.
+    let nowhere = p.cluster.replace("cluster/prod", "cluster/nowhere");
+    for (i, cluster) in [nowhere, other].iter().enumerate() {
+        let mut decoy: Value = serde_json::from_str(&genuine).unwrap();
+        decoy["id"] = json!(format!("decoy-{i}"));
+        decoy["detail"]["enrichment"]["task"] = Value::Null;
+        decoy["detail"]["finding"]["resource"]["cluster_arn"] = json!(cluster);
+        assert!(
+            remediate
+                .process(&[decoy.to_string()], Some(ACCOUNT))
+                .await
+                .is_empty()
+        );
+    }
+    assert_eq!(p.stopped(&tasks).await, 0);
+    let unseen = p.items("ACT#").await;
+    let asides: Vec<&str> = unseen
+        .iter()
+        .map(|r| s(r, "sk"))
+        .filter(|k| k.starts_with("UNSEEN#"))
+        .collect();
+    assert_eq!(
+        asides.len(),
+        1,
+        "recorded aside once per finding, task and sender: {asides:?}"
+    );
+
+    assert!(
+        remediate
+            .process(&[genuine], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        p.task_status(&tasks[0]).await.1,
+        "STOPPED",
+        "the genuine alert still acts"
+    );
+}
+
+#[tokio::test]
+async fn a_protect_tag_on_the_cluster_protects_every_task_in_it() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let ecs = p.emulator.ecs().await;
+    ecs.tag_resource()
+        .resource_arn(&p.cluster)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("vigil:protected")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let events = alerts_on(&p, &tasks[..2], "cluster-tag").await;
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
+    assert_eq!(p.stopped(&tasks).await, 0);
+    for r in p.action_records().await {
+        let d: Value = serde_json::from_str(s(&r, "decision")).unwrap();
+        assert!(
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("protected: cluster tag vigil:protected=true"),
+            "{d}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stop_limits_count_the_service_ecs_reports_not_the_one_claimed() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
+        .await;
+    let events = alerts_on(&p, &tasks[..2], "live-facts").await;
+    // The first claims another service; the second comes without enrichment at all.
+    let mut claimed: Value = serde_json::from_str(&events[0]).unwrap();
+    claimed["detail"]["enrichment"]["task"]["service_name"] = json!("decoy-svc");
+    let mut bare: Value = serde_json::from_str(&events[1]).unwrap();
+    bare["detail"]["enrichment"]["task"] = Value::Null;
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    let bodies = [claimed.to_string(), bare.to_string()];
+    assert!(remediate.process(&bodies, Some(ACCOUNT)).await.is_empty());
+    assert_eq!(p.stopped(&tasks).await, 2);
+    let counters = p.items("RATE#").await;
+    let keys: Vec<&str> = counters.iter().map(|c| s(c, "pk")).collect();
+    let service = format!("RATE#service#{}/shop", p.cluster);
+    let on_service: Vec<_> = counters.iter().filter(|c| s(c, "pk") == service).collect();
+    assert_eq!(on_service.len(), 1, "{keys:?}");
+    assert_eq!(on_service[0]["stops"].as_n().unwrap(), "2");
+    assert!(!keys.iter().any(|k| k.contains("decoy-svc")), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_refusal_is_decided_again_when_the_finding_next_arrives_and_an_act_is_final() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .run_tasks(
+            &p.cluster,
+            &p.task_definition,
+            1,
+            &[("vigil:protected", "true")],
+        )
+        .await;
+    let event = alerts_on(&p, &tasks, "retry").await.remove(0);
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    assert!(
+        remediate
+            .process(&[event.clone()], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    // A redelivery of the same event is not a new arrival.
+    assert!(
+        remediate
+            .process(&[event.clone()], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.executed.drain().await.len(), 1);
+    assert_eq!(s(&p.action_records().await[0], "outcome"), "refused");
+
+    // The state that caused the refusal changes; the finding arrives again.
+    p.emulator
+        .ecs()
+        .await
+        .untag_resource()
+        .resource_arn(&tasks[0])
+        .tag_keys("vigil:protected")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        remediate
+            .process(&[arriving_again(&event, "again-1")], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
+    assert_eq!(s(&p.action_records().await[0], "outcome"), "act");
+    // An act is final: a later arrival decides nothing.
+    assert!(
+        remediate
+            .process(&[arriving_again(&event, "again-2")], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    assert_eq!(p.executed.drain().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_stop_over_the_limit_is_made_when_the_finding_arrives_after_the_window() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
+        .await;
+    let events = alerts_on(&p, &tasks[..2], "window").await;
+    // The start of a minute: the stop windows are fixed, so a second later is the same window
+    // and 61 seconds later the next one.
+    let now =
+        chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() / 60 * 60, 0).unwrap();
+    let first = limited_to_one(&p, now, 0).await;
+    assert!(first.process(&events, Some(ACCOUNT)).await.is_empty());
+    assert_eq!(p.stopped(&tasks).await, 1);
+    let limited: Vec<_> = p
+        .action_records()
+        .await
+        .into_iter()
+        .filter(|r| s(r, "outcome") == "rate_limited")
+        .collect();
+    assert_eq!(limited.len(), 1);
+    let limited_task = s(&limited[0], "task_arn").to_owned();
+    let again = events
+        .iter()
+        .find(|e| e.contains(&limited_task))
+        .map(|e| arriving_again(e, "after-window"))
+        .unwrap();
+    // Still inside the window: recorded again as rate-limited, nothing stopped.
+    assert!(
+        limited_to_one(&p, now, 1)
+            .await
+            .process(&[arriving_again(&again, "inside-window")], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.stopped(&tasks).await, 1);
+    // After the window: decided again and made.
+    assert!(
+        limited_to_one(&p, now, 61)
+            .await
+            .process(&[again], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.task_status(&limited_task).await.1, "STOPPED");
+    assert_eq!(p.stopped(&tasks).await, 2);
+}
+
+/// One stop per service a minute, with the clock at `now + offset` seconds.
+async fn limited_to_one(
+    p: &Pipeline,
+    now: chrono::DateTime<chrono::Utc>,
+    offset: i64,
+) -> Remediate {
+    let clock: vigil_remediate::Clock =
+        std::sync::Arc::new(move || now + chrono::Duration::seconds(offset));
+    p.remediate(RemediationMode::Enforce, |s| {
+        s.guardrails.stop_limit_per_service = 1;
+        s.guardrails.stop_limit_window_seconds = 60;
+    })
+    .await
+    .with_clock(clock)
+}
