@@ -122,6 +122,8 @@ pub(crate) fn add_decisions(summary: &mut Summary, actions: Vec<crate::inspect::
     let r = &mut summary.remediation;
     for action in actions {
         match action.outcome.as_str() {
+            // Claimed and given back undecided (a task ECS did not know, recorded aside).
+            "" => continue,
             "act" if action.stops() => r.stopped += 1,
             "act" => r.tagged += 1,
             "dry_run" => r.dry_run += 1,

@@ -69,29 +69,38 @@ impl Remediate {
             );
             return Ok(());
         };
-        let decision: Option<Decision> = record
-            .decision
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok());
-        if let Some((d, sh)) = decision
-            .as_ref()
-            .and_then(|d| Some((d, d.securityhub.as_ref().filter(|s| s.imported)?)))
-        {
-            let text = format!(
-                "Vigil: task {} confirmed STOPPED by ECS at {stopped_at} (playbook {}).",
-                change.task_arn, d.playbook
-            );
-            vigil_securityhub::workflow::annotate(
-                &self.securityhub,
-                &sh.id,
-                &sh.product_arn,
-                &text,
-                Some(WorkflowStatus::Resolved),
-            )
-            .await
-            .map_err(|e| Retry::Other(e.to_string()))?;
-        }
+        self.note_confirmed(record.decision.as_deref(), change, &stopped_at)
+            .await?;
         info!(task = change.task_arn, fingerprint, "stop confirmed");
         Ok(())
+    }
+
+    /// Notes the confirmed stop on the Security Hub finding the stored decision names.
+    async fn note_confirmed(
+        &self,
+        stored: Option<&str>,
+        change: &TaskStateChange,
+        stopped_at: &str,
+    ) -> Result<(), Retry> {
+        let decision: Option<Decision> = stored.and_then(|d| serde_json::from_str(d).ok());
+        let Some((d, sh)) = decision
+            .as_ref()
+            .and_then(|d| Some((d, d.securityhub.as_ref().filter(|s| s.imported)?)))
+        else {
+            return Ok(());
+        };
+        let text = format!(
+            "Vigil: task {} confirmed STOPPED by ECS at {stopped_at} (playbook {}).",
+            change.task_arn, d.playbook
+        );
+        vigil_securityhub::workflow::annotate(
+            &self.securityhub,
+            &sh.id,
+            &sh.product_arn,
+            &text,
+            Some(WorkflowStatus::Resolved),
+        )
+        .await
+        .map_err(|e| Retry::Other(e.to_string()))
     }
 }
