@@ -428,18 +428,31 @@ impl ActionStore {
         &self,
         key: &ActionKey,
         owner: &str,
+        delivery: Option<&Delivery>,
         event: &str,
         now: i64,
     ) -> Result<Option<ActionRecord>, RecordError> {
-        let result = self
-            .client
-            .update_item()
+        // The lease names the message it works for, as a claim does: copies of the event that
+        // find the record reopened leave the job to that message.
+        let mut request = self.client.update_item();
+        let update = match delivery {
+            Some(d) => {
+                request = request
+                    .expression_attribute_values(":message", s(&d.message_id))
+                    .expression_attribute_values(":receive", n(i64::from(d.receive_count)));
+                "SET #phase = :claimed, lease_owner = :owner, lease_until = :until, \
+                 attempts = attempts + :one, lease_message = :message, lease_receive = :receive \
+                 REMOVE decision, stop_response"
+            }
+            None => {
+                "SET #phase = :claimed, lease_owner = :owner, lease_until = :until, \
+                 attempts = attempts + :one REMOVE decision, stop_response, lease_message, lease_receive"
+            }
+        };
+        let result = request
             .table_name(&self.table)
             .set_key(Some(key.key()))
-            .update_expression(
-                "SET #phase = :claimed, lease_owner = :owner, lease_until = :until, \
-                 attempts = attempts + :one REMOVE decision, stop_response, lease_message, lease_receive",
-            )
+            .update_expression(update)
             .condition_expression(
                 "#phase = :complete AND is_final = :false AND decided_event <> :event",
             )

@@ -50,7 +50,7 @@ impl Remediate {
             Claim::Done(r) if !r.is_final && r.decided_event.as_deref() != Some(&job.event) => {
                 match self
                     .records
-                    .reopen(&job.key, &job.owner, &job.event, now)
+                    .reopen(&job.key, &job.owner, delivery, &job.event, now)
                     .await?
                 {
                     Some(record) => record,
