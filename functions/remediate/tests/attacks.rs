@@ -719,3 +719,63 @@ async fn a_foreign_task_arn_is_never_stopped_or_held() {
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
     assert!(p.items("HOLD#").await.is_empty());
 }
+
+/// The confirmation releases the hold ECS vouches for, whatever the change claims: after a real
+/// stop, a change naming the cluster by name and another service in its group still releases the
+/// hold on the service ECS reports, and never touches the named one.
+#[tokio::test]
+async fn a_true_stopped_change_releases_the_hold_of_the_service_ecs_reports() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "trio", &p.task_definition, 3, &[])
+        .await;
+    let other = p
+        .emulator
+        .create_service(&p.cluster, "other", &p.task_definition, 2, &[])
+        .await;
+    let remediate = p
+        .remediate_with(&playbooks(""), RemediationMode::Enforce, generous)
+        .await;
+    let events = alerts(&p, &[tasks[0].clone(), other[0].clone()], SHELL, "true").await;
+    assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
+    assert_eq!(p.stopped(&tasks).await, 1);
+    let held = |svc: &'static str| {
+        let p = &p;
+        async move {
+            p.items(&format!("HOLD#{}/{svc}", p.cluster)).await[0]["tasks"]
+                .as_m()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!((held("trio").await, held("other").await), (1, 1));
+    let out = p
+        .emulator
+        .ecs()
+        .await
+        .describe_tasks()
+        .cluster(&p.cluster)
+        .tasks(&tasks[0])
+        .send()
+        .await
+        .unwrap();
+    let reason = out.tasks()[0].stopped_reason().unwrap().to_owned();
+    let mut change: Value = serde_json::from_str(&stopped_change(
+        &p,
+        "true-1",
+        ACCOUNT,
+        &tasks[0],
+        "service:other",
+        &reason,
+    ))
+    .unwrap();
+    change["detail"]["clusterArn"] = json!("prod");
+    assert!(
+        remediate
+            .process(&[change.to_string()], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!((held("trio").await, held("other").await), (0, 1));
+}
