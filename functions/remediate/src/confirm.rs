@@ -4,7 +4,7 @@
 
 use crate::action_record::ActionKey;
 use crate::decision::Decision;
-use crate::{Remediate, Retry};
+use crate::{Remediate, Retry, ecs};
 use aws_sdk_securityhub::types::WorkflowStatus;
 use tracing::{info, warn};
 use vigil_adapters::TaskStateChange;
@@ -35,14 +35,22 @@ impl Remediate {
             );
             return Ok(());
         }
-        // The stop is done: the service's count no longer needs to hold it.
-        if let Some(service) = change
-            .group
-            .as_deref()
-            .and_then(|g| g.strip_prefix("service:"))
-        {
+        // ECS must stand behind the change: a STOPPED change for a task ECS still runs (or one it
+        // does not know in that cluster) would release a hold whose StopTask is yet to be made,
+        // and let a concurrent decision count the task as healthy and stop another.
+        let Some((cluster_arn, service)) =
+            ecs::stopped_task(&self.ecs, &change.cluster_arn, &change.task_arn).await?
+        else {
+            warn!(
+                task = change.task_arn,
+                "a STOPPED state change for a task ECS does not show stopped ignored"
+            );
+            return Ok(());
+        };
+        // The stop is done: the service's count (the service ECS names) no longer needs to hold it.
+        if let Some(service) = service {
             self.holds
-                .release(&change.cluster_arn, service, &change.task_arn)
+                .release(&cluster_arn, &service, &change.task_arn)
                 .await?;
         }
         let key = ActionKey {

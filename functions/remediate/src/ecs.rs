@@ -185,6 +185,30 @@ pub async fn service_running_tasks(
     Ok(running)
 }
 
+/// Where ECS says a task it has stopped ran: its cluster and service, when ECS describes `task_arn`
+/// in `cluster` as desired STOPPED. `None` when ECS still runs it (or is still to start it), or does
+/// not know it there: a STOPPED state change ECS would not stand behind.
+pub async fn stopped_task(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    task_arn: &str,
+) -> Result<Option<(String, Option<String>)>, EcsError> {
+    let described = match describe_tasks(client, cluster, &[task_arn.to_owned()]).await {
+        Ok(d) => d,
+        Err(e) if e.message.contains("ClusterNotFoundException") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(described
+        .tasks
+        .iter()
+        .find(|t| t.task_arn() == Some(task_arn) && t.desired_status() == Some("STOPPED"))
+        .and_then(|t| {
+            let cluster_arn = t.cluster_arn()?.to_owned();
+            let service = t.group().and_then(vigil_adapters::arn::service_from_group);
+            Some((cluster_arn, service))
+        }))
+}
+
 /// StopTask; returns the task as ECS answered, for the record.
 pub async fn stop_task(
     client: &aws_sdk_ecs::Client,

@@ -76,15 +76,25 @@ impl HoldStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| store_error("GetItem", pk, DisplayErrorContext(&e)))?;
+            .map_err(|e| store_error("GetItem", pk.clone(), DisplayErrorContext(&e)))?;
         let Some(item) = out.item() else {
             return Ok(Holds::default());
         };
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        // A version that is not a whole number Vigil could have written is an error, not 0: read
+        // as 0, it would make every reservation fail its condition without saying why.
+        let version = match item.get("version").map(|v| v.as_n()) {
+            None => 0,
+            Some(Ok(n)) => n.parse().map_err(|_| {
+                store_error(
+                    "GetItem",
+                    pk.clone(),
+                    format!("hold version {n} is not a whole number"),
+                )
+            })?,
+            Some(Err(_)) => {
+                return Err(store_error("GetItem", pk, "hold version is not a number"));
+            }
+        };
         let tasks = item
             .get("tasks")
             .and_then(|v| v.as_m().ok())
@@ -106,6 +116,9 @@ impl HoldStore {
         now: i64,
     ) -> Result<TransactWriteItem, RecordError> {
         let pk = pk(&hold.cluster_arn, &hold.service);
+        let next = read.version.checked_add(1).ok_or_else(|| {
+            store_error("TransactWriteItems", pk.clone(), "hold version overflow")
+        })?;
         let mut tasks: HashMap<String, AttributeValue> = read
             .tasks
             .iter()
@@ -126,7 +139,7 @@ impl HoldStore {
             .item("pk", AttributeValue::S(pk.clone()))
             .item("sk", AttributeValue::S(SORT_KEY.into()))
             .item("tasks", AttributeValue::M(tasks))
-            .item("version", AttributeValue::N((read.version + 1).to_string()))
+            .item("version", AttributeValue::N(next.to_string()))
             .item("expires_at", AttributeValue::N(lapses.to_string()));
         put = if read.version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -176,6 +189,32 @@ impl HoldStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_version_is_an_error_not_a_panic() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        let store = HoldStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t".into(), 60);
+        let hold = ServiceHold {
+            cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/c".into(),
+            service: "s".into(),
+            task_arn: "arn:aws:ecs:us-east-1:123456789012:task/c/1".into(),
+        };
+        let at_max = Holds {
+            version: i64::MAX,
+            tasks: BTreeMap::new(),
+        };
+        assert!(store.reserve(&hold, &at_max, 0).is_err());
+        let read = Holds {
+            version: 7,
+            tasks: BTreeMap::new(),
+        };
+        let item = store.reserve(&hold, &read, 0).unwrap();
+        let put = item.put().unwrap();
+        assert_eq!(put.item()["version"], AttributeValue::N("8".into()));
+    }
 
     #[test]
     fn only_holds_that_have_not_lapsed_are_active() {

@@ -276,14 +276,14 @@ async fn a_refusal_is_decided_again_when_the_finding_next_arrives_and_an_act_is_
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     assert!(
         remediate
-            .process(&[event.clone()], Some(ACCOUNT))
+            .process(std::slice::from_ref(&event), Some(ACCOUNT))
             .await
             .is_empty()
     );
     // A redelivery of the same event is not a new arrival.
     assert!(
         remediate
-            .process(&[event.clone()], Some(ACCOUNT))
+            .process(std::slice::from_ref(&event), Some(ACCOUNT))
             .await
             .is_empty()
     );
