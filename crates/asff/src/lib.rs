@@ -9,7 +9,7 @@ mod mapping;
 pub mod model;
 
 pub use mapping::{
-    AsffError, MappingContext, finding_id, finding_types, product_arn, securityhub_ref, to_asff,
-    to_asff_enriched,
+    AsffError, History, MappingContext, finding_id, finding_types, product_arn, securityhub_ref,
+    to_asff, to_asff_enriched, to_asff_with_history,
 };
 pub use model::AsffFinding;

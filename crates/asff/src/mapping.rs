@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use vigil_model::text::clean;
-use vigil_model::{Enrichment, Finding, NetworkDirection, SubjectKind, TaskInfo};
+use vigil_model::{Enrichment, Finding, NetworkDirection, SeverityLabel, SubjectKind, TaskInfo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AsffError {
@@ -47,6 +47,26 @@ pub struct MappingContext {
     /// `UpdatedAt`: Security Hub keeps the record with the latest value, so this must be the time of
     /// the import, not of the event.
     pub now: DateTime<Utc>,
+}
+
+/// What Vigil already told Security Hub about the finding, from the dedup record (carried in the
+/// `Finding Accepted` event's `DedupSummary`). Empty for a finding mapped on its own (`vigil asff`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    /// The highest normalized severity counted for the fingerprint: the record's `Severity` is never
+    /// lower, so a later, less severe occurrence cannot lower what an earlier one raised.
+    pub highest_severity: Option<u8>,
+    /// The `UpdatedAt` of the last import confirmed for the fingerprint.
+    pub last_update: Option<DateTime<Utc>>,
+}
+
+impl History {
+    pub fn of(dedup: &vigil_contract::DedupSummary) -> Self {
+        History {
+            highest_severity: dedup.highest_severity,
+            last_update: dedup.last_update,
+        }
+    }
 }
 
 /// The product ARN Security Hub assigns to an account's own findings.
@@ -89,6 +109,29 @@ pub fn to_asff_enriched(
     enrichment: Option<&Enrichment>,
     ctx: &MappingContext,
 ) -> Result<AsffFinding, AsffError> {
+    to_asff_with_history(finding, enrichment, ctx, &History::default())
+}
+
+/// Like [`to_asff_enriched`], for a finding Security Hub may already have from Vigil.
+///
+/// `UpdatedAt` is the latest of the import time (`ctx.now`), the finding's `LastObservedAt` and the
+/// last confirmed import's `UpdatedAt`: Security Hub keeps the record with the latest `UpdatedAt`, so
+/// an import must never carry an older one than the last, nor one older than what it reports
+/// observed. The observed times are bounded where they are read (ingest clamps times more than five
+/// minutes after receipt), so this maximum cannot be pushed far ahead and freeze the finding; and
+/// `CreatedAt` = `FirstObservedAt` ≤ `LastObservedAt` ≤ `UpdatedAt` always holds. The last
+/// confirmed `UpdatedAt` covers clock differences between instances and an `UpdatedAt` a skewed
+/// `LastObservedAt` moved ahead of the clock; two imports in flight at once are ordered by their own
+/// clocks, which Security Hub resolves by keeping the later one.
+///
+/// `Severity` is the occurrence's, raised to `history.highest_severity` when that is higher (the
+/// label then the one whose band holds it; `Original` stays the occurrence's own).
+pub fn to_asff_with_history(
+    finding: &Finding,
+    enrichment: Option<&Enrichment>,
+    ctx: &MappingContext,
+    history: &History,
+) -> Result<AsffFinding, AsffError> {
     let account = finding
         .account
         .as_deref()
@@ -108,7 +151,19 @@ pub fn to_asff_enriched(
 
     let first = finding.first_observed_at.min(finding.observed_at);
     let last = finding.last_observed_at.max(finding.observed_at);
-    let updated = ctx.now.max(last);
+    let updated = ctx
+        .now
+        .max(last)
+        .max(history.last_update.unwrap_or(ctx.now));
+    let (label, normalized) = {
+        let own = finding.severity.label;
+        let (lo, hi) = own.band();
+        let own_normalized = finding.severity.normalized.clamp(lo, hi);
+        match history.highest_severity.map(|h| h.min(100)) {
+            Some(h) if h > own_normalized => (SeverityLabel::from_normalized(h), h),
+            _ => (own, own_normalized),
+        }
+    };
 
     let title = clean(&finding.title, MAX_TITLE, false);
     let title = if title.is_empty() {
@@ -146,11 +201,8 @@ pub fn to_asff_enriched(
         created_at: ts(first),
         updated_at: ts(updated),
         severity: AsffSeverity {
-            label: finding.severity.label.as_str().to_owned(),
-            normalized: {
-                let (lo, hi) = finding.severity.label.band();
-                finding.severity.normalized.clamp(lo, hi)
-            },
+            label: label.as_str().to_owned(),
+            normalized,
             original: {
                 let o = clean(&finding.severity.original, MAX_SEVERITY_ORIGINAL, false);
                 if o.is_empty() {
@@ -256,6 +308,17 @@ fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
         put(
             "IdentityMismatch",
             Some(&finding.identity_conflicts.join("; ")),
+        );
+    }
+    // Observed times the event put too far in the future, clamped at ingest to the receive time.
+    if let Some(clamp) = &finding.time_clamped {
+        put(
+            "TimeClamped",
+            Some(&format!(
+                "observed {} claimed, after receipt at {}; clamped to receipt",
+                ts(clamp.claimed),
+                ts(clamp.received_at)
+            )),
         );
     }
     put("Host", r.host.as_deref());

@@ -2,7 +2,7 @@
 //! `Id` derived from the fingerprint.
 
 use chrono::{TimeZone, Utc};
-use vigil_asff::{AsffError, MappingContext, to_asff};
+use vigil_asff::{AsffError, History, MappingContext, to_asff, to_asff_with_history};
 use vigil_model::{Finding, Severity, SeverityLabel};
 
 fn sample() -> Finding {
@@ -286,4 +286,97 @@ fn enrichment_adds_service_task_definition_tags_and_digest() {
         vigil_asff::to_asff(&f, &ctx()).unwrap().id,
         "enrichment never changes identity"
     );
+}
+
+#[test]
+fn the_highest_severity_seen_is_carried_never_below_the_occurrences_own() {
+    let f = sample(); // Notice: LOW 20
+    let raised = History {
+        highest_severity: Some(75),
+        last_update: None,
+    };
+    let a = to_asff_with_history(&f, None, &ctx(), &raised).unwrap();
+    assert_eq!(
+        (a.severity.label.as_str(), a.severity.normalized),
+        ("HIGH", 75)
+    );
+    assert_eq!(a.severity.original, "Notice", "the occurrence's own value");
+    let lower = History {
+        highest_severity: Some(5),
+        last_update: None,
+    };
+    let a = to_asff_with_history(&f, None, &ctx(), &lower).unwrap();
+    assert_eq!(
+        (a.severity.label.as_str(), a.severity.normalized),
+        ("LOW", 20)
+    );
+    let a = to_asff_with_history(&f, None, &ctx(), &History::default()).unwrap();
+    assert_eq!(
+        (a.severity.label.as_str(), a.severity.normalized),
+        ("LOW", 20)
+    );
+    for n in [0u8, 39, 40, 90, 100, 255] {
+        let h = History {
+            highest_severity: Some(n),
+            last_update: None,
+        };
+        let mut f = sample();
+        f.severity = Severity::new(SeverityLabel::Informational, 0, "Debug");
+        let a = to_asff_with_history(&f, None, &ctx(), &h).unwrap();
+        let label = SeverityLabel::parse(&a.severity.label).unwrap();
+        let (lo, hi) = label.band();
+        assert!(
+            lo <= a.severity.normalized && a.severity.normalized <= hi,
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn updated_at_never_goes_back_and_never_precedes_what_it_reports() {
+    let f = sample();
+    let now = ctx().now;
+    // A previous import's UpdatedAt later than this clock: this one is not older.
+    let ahead = now + chrono::Duration::minutes(3);
+    let h = History {
+        highest_severity: None,
+        last_update: Some(ahead),
+    };
+    let a = to_asff_with_history(&f, None, &ctx(), &h).unwrap();
+    assert_eq!(a.updated_at, "2020-01-23T18:03:00.000Z");
+    // An older one changes nothing.
+    let h = History {
+        highest_severity: None,
+        last_update: Some(now - chrono::Duration::days(1)),
+    };
+    let a = to_asff_with_history(&f, None, &ctx(), &h).unwrap();
+    assert_eq!(a.updated_at, "2020-01-23T18:00:00.000Z");
+    // Observed after the clock (within ingest's tolerance): UpdatedAt is at least LastObservedAt.
+    let mut f = sample();
+    f.last_observed_at = now + chrono::Duration::minutes(4);
+    let a = to_asff(&f, &ctx()).unwrap();
+    assert_eq!(a.updated_at, a.last_observed_at);
+    assert!(a.created_at <= a.updated_at && a.first_observed_at <= a.last_observed_at);
+}
+
+#[test]
+fn a_clamped_time_is_named_in_product_fields() {
+    let mut f = sample();
+    assert!(
+        !to_asff(&f, &ctx())
+            .unwrap()
+            .product_fields
+            .contains_key("vigil/TimeClamped")
+    );
+    let received = ctx().now;
+    f.observed_at = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap();
+    f.last_observed_at = f.observed_at;
+    assert!(f.clamp_future_times(received));
+    let a = to_asff(&f, &ctx()).unwrap();
+    assert_eq!(
+        a.product_fields["vigil/TimeClamped"],
+        "observed 9999-12-31T23:59:59.000Z claimed, after receipt at 2020-01-23T18:00:00.000Z; clamped to receipt"
+    );
+    assert_eq!(a.last_observed_at, "2020-01-23T18:00:00.000Z");
+    assert_eq!(a.updated_at, "2020-01-23T18:00:00.000Z");
 }

@@ -39,6 +39,9 @@ pub enum PublishReason {
     /// A redelivered event whose record is not yet forwarded: its first delivery may not have
     /// been published.
     Redelivery,
+    /// A repeat more severe than any occurrence counted before it: published at once, whatever the
+    /// update interval, so a stream of low-severity copies cannot hold a severe one back.
+    Escalated,
 }
 
 /// The dedup state of a published occurrence.
@@ -51,6 +54,16 @@ pub struct DedupSummary {
     pub securityhub_id: String,
     /// The delivery this publication came from.
     pub event_id: String,
+    /// The highest normalized severity (0–100) counted for this fingerprint so far, this
+    /// occurrence's included: Security Hub's finding carries it, never less than the occurrence's
+    /// own. `None` in events written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highest_severity: Option<u8>,
+    /// The `UpdatedAt` of the last Security Hub import confirmed for this fingerprint, as the dedup
+    /// record held it when this occurrence was counted: the next import's `UpdatedAt` is never
+    /// earlier. `None` before the first confirmed import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The detail of `Finding Accepted`. Borrowed where it is written (no copy of the finding per
@@ -124,6 +137,7 @@ mod tests {
             PublishReason::Interval,
             PublishReason::LeaseExpired,
             PublishReason::Redelivery,
+            PublishReason::Escalated,
         ] {
             let text = serde_json::to_string(&r).unwrap();
             assert_eq!(serde_json::from_str::<PublishReason>(&text).unwrap(), r);
@@ -132,6 +146,24 @@ mod tests {
             serde_json::to_string(&PublishReason::LeaseExpired).unwrap(),
             "\"lease_expired\""
         );
+    }
+
+    #[test]
+    fn summaries_written_before_severity_and_update_times_still_read() {
+        let old = serde_json::json!({
+            "count": 3, "reason": "interval", "securityhub_id": "vigil-x", "event_id": "e"
+        });
+        let s: DedupSummary = serde_json::from_value(old).unwrap();
+        assert_eq!((s.highest_severity, s.last_update), (None, None));
+        let s = DedupSummary {
+            highest_severity: Some(70),
+            reason: PublishReason::Escalated,
+            ..s
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["highest_severity"], 70);
+        assert_eq!(json["reason"], "escalated");
+        assert!(json.get("last_update").is_none());
     }
 
     #[test]

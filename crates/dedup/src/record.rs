@@ -1,6 +1,7 @@
 //! The dedup item's layout in the shared table.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 pub const PK: &str = "pk";
@@ -14,7 +15,12 @@ pub const LAST_SEEN: &str = "last_seen";
 pub const COUNT: &str = "occurrences";
 pub const STATE: &str = "dedup_state";
 pub const ACCEPTED_AT: &str = "accepted_at";
+/// The `UpdatedAt` of the last import Security Hub confirmed (written only forward: see
+/// [`DedupStore::mark_forwarded`](crate::DedupStore::mark_forwarded)).
 pub const FORWARDED_AT: &str = "forwarded_at";
+/// The highest normalized severity (0–100) counted so far: set with the first occurrence, raised
+/// only by a conditional write that refuses to lower it.
+pub const MAX_SEVERITY: &str = "max_severity";
 pub const SECURITY_HUB_ID: &str = "securityhub_id";
 pub const RULE: &str = "rule";
 pub const SOURCE: &str = "source";
@@ -66,6 +72,10 @@ pub struct RecordBefore {
     pub accepted_at: Option<i64>,
     pub lease_bucket: Option<i64>,
     pub interval_bucket: Option<i64>,
+    /// `None` for a record written before severities were kept.
+    pub max_severity: Option<u8>,
+    /// The last confirmed import's `UpdatedAt`.
+    pub forwarded_at: Option<DateTime<Utc>>,
 }
 
 impl RecordBefore {
@@ -92,6 +102,12 @@ impl RecordBefore {
             accepted_at: num(ACCEPTED_AT),
             lease_bucket: num(LEASE_BUCKET),
             interval_bucket: num(INTERVAL_BUCKET),
+            max_severity: num(MAX_SEVERITY).map(|n| n.clamp(0, 100) as u8),
+            forwarded_at: attrs
+                .get(FORWARDED_AT)
+                .and_then(|v| v.as_s().ok())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc)),
         })
     }
 }

@@ -8,7 +8,9 @@
 //!   change, such as `if_not_exists` ones); a refused condition returns the record too, so there is
 //!   never a second read. Returning values costs no capacity.
 //!
-//! Only when the current generation is full does a second `UpdateItem` roll it over.
+//! Only when the current generation is full does a second `UpdateItem` roll it over, and only when an
+//! occurrence is more severe than any counted before does a second, conditional `UpdateItem` raise
+//! the record's highest severity (its condition refuses to lower it, whoever writes at once).
 
 use crate::config::DedupConfig;
 use crate::decision::{self, Outcome};
@@ -52,6 +54,18 @@ pub struct Occurrence {
     pub sender_account: Option<String>,
     pub account: Option<String>,
     pub task_arn: Option<String>,
+    /// The occurrence's normalized severity (0–100): the record keeps the highest counted.
+    pub severity: u8,
+}
+
+/// An occurrence counted (or recognized as redelivered), and what the record says of its finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub outcome: Outcome,
+    /// The highest severity counted for the fingerprint, this occurrence's included.
+    pub highest_severity: u8,
+    /// The last confirmed Security Hub import's `UpdatedAt`, as the record held it.
+    pub last_update: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone)]
@@ -61,7 +75,10 @@ pub struct DedupStore {
 }
 
 enum Attempt {
-    Done(Outcome),
+    /// Counted; the record's values before (`None`: the update created it).
+    Counted(Option<RecordBefore>),
+    /// The event id was already counted; the record as it is.
+    Redelivered(RecordBefore),
     /// The current generation of event ids is full: roll it over.
     Full,
 }
@@ -81,17 +98,108 @@ impl DedupStore {
         occ: &Occurrence,
         now: DateTime<Utc>,
     ) -> Result<Outcome, DedupError> {
+        Ok(self.record_occurrence(occ, now).await?.outcome)
+    }
+
+    /// Counts one occurrence, keeps the highest severity, and says whether to publish it, with what
+    /// the publication must carry of the record.
+    pub async fn record_occurrence(
+        &self,
+        occ: &Occurrence,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, DedupError> {
+        let (lease, interval) = (
+            self.config.lease.as_secs(),
+            self.config.update_interval.as_secs(),
+        );
+        let attempt = self.count(occ, now).await?;
+        let before = match &attempt {
+            Attempt::Counted(before) => before.as_ref(),
+            Attempt::Redelivered(existing) => Some(existing),
+            Attempt::Full => None,
+        };
+        let (escalated, highest_severity) = match before {
+            Some(b) if decision::is_escalation(b, occ.severity) => {
+                match self.raise_severity(occ).await? {
+                    None => (true, occ.severity),
+                    // Another writer raised it at least as high first: not this one's escalation.
+                    Some(current) => (false, current.max(occ.severity)),
+                }
+            }
+            Some(b) => (false, b.max_severity.unwrap_or(occ.severity)),
+            // The update created the record with this occurrence's severity.
+            None => (false, occ.severity),
+        };
+        let last_update = before.and_then(|b| b.forwarded_at);
+        let outcome = match &attempt {
+            Attempt::Counted(before) => {
+                decision::after_counted(before.as_ref(), now, lease, interval, escalated)
+            }
+            Attempt::Redelivered(existing) => decision::after_redelivery(existing, escalated),
+            Attempt::Full => return Err(DedupError::Contention(occ.fingerprint.clone())),
+        };
+        Ok(Recorded {
+            outcome,
+            highest_severity,
+            last_update,
+        })
+    }
+
+    /// The counting update, rolling the generation of event ids over when full.
+    async fn count(&self, occ: &Occurrence, now: DateTime<Utc>) -> Result<Attempt, DedupError> {
         for _ in 0..3 {
             match self.try_count(occ, now, false).await? {
-                Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::Full => match self.try_count(occ, now, true).await? {
-                    Attempt::Done(outcome) => return Ok(outcome),
                     // Another writer rolled the generation over first: count again on the new one.
                     Attempt::Full => continue,
+                    done => return Ok(done),
                 },
+                done => return Ok(done),
             }
         }
-        Err(DedupError::Contention(occ.fingerprint.clone()))
+        Ok(Attempt::Full)
+    }
+
+    /// Raises the record's highest severity to the occurrence's. The condition refuses to lower
+    /// it, so concurrent writers leave the highest of them. `None` when this write raised it, else
+    /// the severity another writer left (or the occurrence's own, should the record be gone).
+    async fn raise_severity(&self, occ: &Occurrence) -> Result<Option<u8>, DedupError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(&occ.fingerprint)))
+            .update_expression("SET #sev = :sev")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#sev) OR #sev < :sev)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sev", MAX_SEVERITY)
+            .expression_attribute_values(":sev", AttributeValue::N(occ.severity.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                let current = match ctx.err() {
+                    UpdateItemError::ConditionalCheckFailedException(e) => e
+                        .item
+                        .as_ref()
+                        .and_then(|item| item.get(MAX_SEVERITY))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<u8>().ok()),
+                    _ => None,
+                };
+                Ok(Some(current.unwrap_or(occ.severity)))
+            }
+            Err(e) => Err(DedupError::Update {
+                fingerprint: occ.fingerprint.clone(),
+                source: Box::new(e),
+            }),
+        }
     }
 
     async fn try_count(
@@ -123,6 +231,7 @@ impl DedupStore {
                 ("#o_snd", ORIGIN_SENDER),
                 ("#o_acc", ORIGIN_ACCOUNT),
                 ("#o_task", ORIGIN_TASK),
+                ("#sev", MAX_SEVERITY),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
@@ -151,6 +260,7 @@ impl DedupStore {
                 (":o_snd", s(occ.sender_account.as_deref().unwrap_or(NONE))),
                 (":o_acc", s(occ.account.as_deref().unwrap_or(NONE))),
                 (":o_task", s(occ.task_arn.as_deref().unwrap_or(NONE))),
+                (":sev", n(i64::from(occ.severity))),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
@@ -159,7 +269,8 @@ impl DedupStore {
                       #shid = if_not_exists(#shid, :shid), #rule = if_not_exists(#rule, :rule), \
                       #src = if_not_exists(#src, :src), #lease = :lease_b, #interval = :interval_b, #exp = :exp, \
                       #o_arr = if_not_exists(#o_arr, :o_arr), #o_snd = if_not_exists(#o_snd, :o_snd), \
-                      #o_acc = if_not_exists(#o_acc, :o_acc), #o_task = if_not_exists(#o_task, :o_task)";
+                      #o_acc = if_not_exists(#o_acc, :o_acc), #o_task = if_not_exists(#o_task, :o_task), \
+                      #sev = if_not_exists(#sev, :sev)";
         let (update, condition) = if rollover {
             (
                 format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one"),
@@ -191,15 +302,9 @@ impl DedupStore {
             .send()
             .await;
         match result {
-            Ok(UpdateItemOutput { attributes, .. }) => {
-                let before = attributes.as_ref().and_then(RecordBefore::from_attributes);
-                Ok(Attempt::Done(decision::after_counted(
-                    before.as_ref(),
-                    now,
-                    lease,
-                    interval,
-                )))
-            }
+            Ok(UpdateItemOutput { attributes, .. }) => Ok(Attempt::Counted(
+                attributes.as_ref().and_then(RecordBefore::from_attributes),
+            )),
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
@@ -216,8 +321,10 @@ impl DedupStore {
                         accepted_at: None,
                         lease_bucket: None,
                         interval_bucket: None,
+                        max_severity: None,
+                        forwarded_at: None,
                     });
-                    Ok(Attempt::Done(decision::after_redelivery(&existing)))
+                    Ok(Attempt::Redelivered(existing))
                 } else {
                     Ok(Attempt::Full)
                 }
@@ -253,12 +360,16 @@ impl DedupStore {
         Ok(out.item().and_then(RecordedOrigin::from_attributes))
     }
 
-    /// Marks a record `forwarded` once Security Hub confirmed the import. Conditional on the record
-    /// existing, so a late confirmation never resurrects an expired record. Returns whether it did.
+    /// Marks a record `forwarded` once Security Hub confirmed the import whose `UpdatedAt` was
+    /// `updated_at`, and keeps that time as `forwarded_at` for the next import to stay at or after
+    /// it. Conditional on the record existing, so a late confirmation never resurrects an expired
+    /// record, and on `forwarded_at` not being later already, so a slower import confirmed after a
+    /// newer one never moves it back (the record is then already `forwarded`: `forwarded_at` is
+    /// written only with that state). Returns whether the record exists.
     pub async fn mark_forwarded(
         &self,
         fingerprint: &str,
-        now: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
     ) -> Result<bool, DedupError> {
         let result = self
             .client
@@ -266,7 +377,10 @@ impl DedupStore {
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
             .update_expression("SET #state = :forwarded, #fwd = :now")
-            .condition_expression("attribute_exists(#pk)")
+            // Fixed-width RFC 3339 in UTC (milliseconds, `Z`): string order is time order.
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#fwd) OR #fwd <= :now)",
+            )
             .expression_attribute_names("#state", STATE)
             .expression_attribute_names("#fwd", FORWARDED_AT)
             .expression_attribute_names("#pk", PK)
@@ -276,8 +390,9 @@ impl DedupStore {
             )
             .expression_attribute_values(
                 ":now",
-                AttributeValue::S(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                AttributeValue::S(updated_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
@@ -285,7 +400,12 @@ impl DedupStore {
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
-                Ok(false)
+                // Refused with the record present: a later import was confirmed first.
+                Ok(matches!(
+                    ctx.err(),
+                    UpdateItemError::ConditionalCheckFailedException(e)
+                        if e.item.as_ref().is_some_and(|item| !item.is_empty())
+                ))
             }
             Err(e) => Err(DedupError::Update {
                 fingerprint: fingerprint.to_owned(),

@@ -2,7 +2,7 @@
 //! counted twice, generations of remembered ids rolling over, forwarded marking.
 
 use chrono::{Duration, TimeZone, Utc};
-use vigil_dedup::{DedupConfig, DedupStore, Occurrence, Outcome, PublishReason};
+use vigil_dedup::{DedupConfig, DedupStore, Occurrence, Outcome, PublishReason, Recorded};
 use vigil_testkit::{Emulator, TABLE_NAME};
 
 async fn store(emulator: &Emulator, remembered: usize) -> (DedupStore, aws_sdk_dynamodb::Client) {
@@ -24,6 +24,7 @@ fn occ(fp: &str, event_id: &str) -> Occurrence {
         sender_account: Some("123456789012".into()),
         account: Some("123456789012".into()),
         task_arn: None,
+        severity: 20,
     }
 }
 
@@ -220,4 +221,163 @@ async fn the_first_occurrence_records_the_origin_and_later_ones_never_change_it(
     assert_eq!(origin.account.as_deref(), Some("123456789012"));
     assert_eq!(origin.task_arn.as_deref(), Some(task));
     assert_eq!(origin.state, vigil_dedup::DedupState::Accepted);
+}
+
+fn severe(fp: &str, event_id: &str, severity: u8) -> Occurrence {
+    Occurrence {
+        severity,
+        ..occ(fp, event_id)
+    }
+}
+
+#[tokio::test]
+async fn a_more_severe_repeat_is_published_at_once_and_the_highest_severity_is_kept() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 256).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let at = |s: i64| t0 + Duration::seconds(s);
+
+    let first = store
+        .record_occurrence(&severe("fp", "e0", 20), at(0))
+        .await
+        .unwrap();
+    assert_eq!(first.highest_severity, 20);
+    assert_eq!(first.outcome.count(), 1);
+    assert!(
+        !store
+            .record_occurrence(&severe("fp", "e1", 20), at(1))
+            .await
+            .unwrap()
+            .outcome
+            .should_publish(),
+        "an equal repeat waits for the interval"
+    );
+    emulator.reset_api_calls();
+    let high = store
+        .record_occurrence(&severe("fp", "e2", 70), at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        high,
+        Recorded {
+            outcome: Outcome::Publish {
+                reason: PublishReason::Escalated,
+                count: 3
+            },
+            highest_severity: 70,
+            last_update: None,
+        }
+    );
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        2,
+        "the count, then the conditional raise"
+    );
+    assert_eq!(
+        item(&client, "fp").await["max_severity"].as_n().unwrap(),
+        "70"
+    );
+
+    // Less severe afterwards: not published within the interval, and the record keeps 70.
+    let low = store
+        .record_occurrence(&severe("fp", "e3", 20), at(3))
+        .await
+        .unwrap();
+    assert_eq!(low.outcome, Outcome::Duplicate { count: 4 });
+    assert_eq!(low.highest_severity, 70);
+    // Published at the next interval with the highest severity, not its own.
+    assert!(store.mark_forwarded("fp", at(3)).await.unwrap());
+    let later = store
+        .record_occurrence(&severe("fp", "e4", 0), at(901))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.outcome,
+        Outcome::Publish {
+            reason: PublishReason::Interval,
+            count: 5
+        }
+    );
+    assert_eq!(later.highest_severity, 70);
+    assert_eq!(later.last_update, Some(at(3)));
+    assert_eq!(
+        item(&client, "fp").await["max_severity"].as_n().unwrap(),
+        "70"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writers_leave_the_highest_severity() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 256).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    store.record(&severe("fp", "base", 0), t0).await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, sev) in [40u8, 95, 70, 20, 90, 60, 100, 45].into_iter().enumerate() {
+        let store = store.clone();
+        set.spawn(async move {
+            store
+                .record_occurrence(&severe("fp", &format!("e{i}"), sev), t0)
+                .await
+                .unwrap()
+        });
+    }
+    let mut escalations = 0;
+    while let Some(r) = set.join_next().await {
+        let r = r.unwrap();
+        escalations += u32::from(matches!(
+            r.outcome,
+            Outcome::Publish {
+                reason: PublishReason::Escalated,
+                ..
+            }
+        ));
+        assert!(r.highest_severity > 0);
+    }
+    assert!(escalations >= 1);
+    assert_eq!(
+        item(&client, "fp").await["max_severity"].as_n().unwrap(),
+        "100",
+        "no writer lowered it"
+    );
+    // A redelivery of the most severe one is not another escalation.
+    let again = store
+        .record_occurrence(&severe("fp", "e6", 100), t0)
+        .await
+        .unwrap();
+    assert_eq!(again.highest_severity, 100);
+    assert!(!matches!(
+        again.outcome,
+        Outcome::Publish {
+            reason: PublishReason::Escalated,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn the_last_confirmed_update_time_only_moves_forward_and_is_returned() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 256).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    store.record(&occ("fp", "e0"), t0).await.unwrap();
+    assert!(
+        store
+            .mark_forwarded("fp", t0 + Duration::seconds(10))
+            .await
+            .unwrap()
+    );
+    // A slower import confirmed after the newer one: still forwarded, the time not moved back.
+    assert!(
+        store
+            .mark_forwarded("fp", t0 + Duration::seconds(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        item(&client, "fp").await["forwarded_at"].as_s().unwrap(),
+        "2026-01-01T00:00:10.000Z"
+    );
+    let next = store.record_occurrence(&occ("fp", "e1"), t0).await.unwrap();
+    assert_eq!(next.last_update, Some(t0 + Duration::seconds(10)));
 }

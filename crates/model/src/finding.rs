@@ -93,7 +93,25 @@ pub struct Finding {
     /// kept and imported; remediation refuses it.
     #[serde(default)]
     pub identity_conflicts: Vec<String>,
+    /// Set when the event claimed observed times too far after it was received (a wrong clock, or a
+    /// forged date such as year 9999): those times were clamped to the receive time. `null` when the
+    /// times were believed; absent in findings written before it existed.
+    #[serde(default)]
+    pub time_clamped: Option<TimeClamp>,
     pub raw: RawEvent,
+}
+
+/// How far after its receipt an event may say it was observed (clock skew between a host and AWS)
+/// before its times are clamped.
+pub const FUTURE_TOLERANCE_SECS: i64 = 5 * 60;
+
+/// What clamping changed: the receive time the observed times were clamped to, and the latest time
+/// the event claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeClamp {
+    pub received_at: DateTime<Utc>,
+    /// The latest of the observed times as the event gave them.
+    pub claimed: DateTime<Utc>,
 }
 
 /// The tag an adapter adds to a source's sample finding (GuardDuty's "Generate sample findings"): it
@@ -139,8 +157,41 @@ impl Finding {
             fingerprint: FindingFingerprint::pending(),
             provenance: Provenance::default(),
             identity_conflicts: Vec::new(),
+            time_clamped: None,
             raw,
         }
+    }
+
+    /// Clamps observed times more than [`FUTURE_TOLERANCE_SECS`] after `received_at` to
+    /// `received_at`, and records it in [`Finding::time_clamped`]. A time in the future would
+    /// otherwise become Security Hub's `LastObservedAt` (and with it `UpdatedAt`), after which no
+    /// later update of the finding is newer. Times are not in the fingerprint, so it stays valid.
+    /// Returns whether anything was clamped.
+    pub fn clamp_future_times(&mut self, received_at: DateTime<Utc>) -> bool {
+        let limit = received_at + chrono::Duration::seconds(FUTURE_TOLERANCE_SECS);
+        let claimed = self
+            .observed_at
+            .max(self.first_observed_at)
+            .max(self.last_observed_at);
+        if claimed <= limit {
+            return false;
+        }
+        for t in [
+            &mut self.observed_at,
+            &mut self.first_observed_at,
+            &mut self.last_observed_at,
+        ] {
+            if *t > limit {
+                *t = received_at;
+            }
+        }
+        // A span whose end was clamped but not its start keeps first <= last.
+        self.first_observed_at = self.first_observed_at.min(self.last_observed_at);
+        self.time_clamped = Some(TimeClamp {
+            received_at,
+            claimed,
+        });
+        true
     }
 
     /// Computes the fingerprint from the finding's current fields.
@@ -415,6 +466,80 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.short_id().as_deref(), Some("ad64cbc71c7f"));
+    }
+}
+
+#[cfg(test)]
+mod clamp_tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn finding(observed: DateTime<Utc>) -> Finding {
+        Finding::new(
+            Source::Falco,
+            "r".into(),
+            "t".into(),
+            crate::Severity::new(crate::SeverityLabel::Low, 20, "Notice"),
+            observed,
+            RawEvent::capture("{}"),
+        )
+    }
+
+    #[test]
+    fn times_far_in_the_future_are_clamped_to_the_receive_time() {
+        let received = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let year_9999 = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap();
+        let mut f = finding(year_9999);
+        assert!(f.clamp_future_times(received));
+        assert_eq!(f.observed_at, received);
+        assert_eq!(f.first_observed_at, received);
+        assert_eq!(f.last_observed_at, received);
+        assert_eq!(
+            f.time_clamped,
+            Some(TimeClamp {
+                received_at: received,
+                claimed: year_9999
+            })
+        );
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["time_clamped"]["claimed"], "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn skew_within_the_tolerance_and_the_past_are_kept() {
+        let received = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        for t in [
+            received + Duration::seconds(FUTURE_TOLERANCE_SECS),
+            received,
+            received - Duration::days(400),
+        ] {
+            let mut f = finding(t);
+            assert!(!f.clamp_future_times(received), "{t}");
+            assert_eq!(f.last_observed_at, t);
+            assert_eq!(f.time_clamped, None);
+        }
+        let mut f = finding(received + Duration::seconds(FUTURE_TOLERANCE_SECS + 1));
+        assert!(f.clamp_future_times(received), "one second over");
+    }
+
+    #[test]
+    fn a_span_ending_in_the_future_keeps_its_start() {
+        let received = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut f = finding(received + Duration::days(3));
+        f.first_observed_at = received - Duration::hours(1);
+        assert!(f.clamp_future_times(received));
+        assert_eq!(f.first_observed_at, received - Duration::hours(1));
+        assert_eq!(f.last_observed_at, received);
+        assert!(f.first_observed_at <= f.last_observed_at);
+    }
+
+    #[test]
+    fn findings_written_before_the_field_still_parse() {
+        let received = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut json = serde_json::to_value(finding(received)).unwrap();
+        json.as_object_mut().unwrap().remove("time_clamped");
+        let f: Finding = serde_json::from_value(json).unwrap();
+        assert_eq!(f.time_clamped, None);
     }
 }
 

@@ -13,8 +13,8 @@ pub mod time;
 
 pub use enrichment::{ContainerInfo, Enrichment, TaskInfo};
 pub use finding::{
-    Container, Finding, Network, NetworkDirection, Process, RawEvent, Resource, SAMPLE_TAG,
-    SCHEMA_VERSION, Source, Subject, SubjectKind,
+    Container, FUTURE_TOLERANCE_SECS, Finding, Network, NetworkDirection, Process, RawEvent,
+    Resource, SAMPLE_TAG, SCHEMA_VERSION, Source, Subject, SubjectKind, TimeClamp,
 };
 pub use fingerprint::FindingFingerprint;
 pub use provenance::{Arrival, Provenance};

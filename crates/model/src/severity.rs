@@ -44,6 +44,17 @@ impl SeverityLabel {
         }
     }
 
+    /// The label whose ASFF band holds a normalized score (scores over 100 are CRITICAL).
+    pub const fn from_normalized(normalized: u8) -> Self {
+        match normalized {
+            0 => SeverityLabel::Informational,
+            1..=39 => SeverityLabel::Low,
+            40..=69 => SeverityLabel::Medium,
+            70..=89 => SeverityLabel::High,
+            _ => SeverityLabel::Critical,
+        }
+    }
+
     /// Parses an ASFF label, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL
@@ -185,6 +196,16 @@ mod tests {
         assert_eq!(Severity::from_guardduty(8.0).unwrap().original, "8.0");
         assert!(Severity::from_guardduty(f64::NAN).is_none());
         assert!(Severity::from_guardduty(11.0).is_none());
+    }
+
+    #[test]
+    fn every_normalized_score_has_the_label_whose_band_holds_it() {
+        for n in 0..=100u8 {
+            let label = SeverityLabel::from_normalized(n);
+            let (lo, hi) = label.band();
+            assert!(lo <= n && n <= hi, "{n} -> {label}");
+        }
+        assert_eq!(SeverityLabel::from_normalized(255), SeverityLabel::Critical);
     }
 
     #[test]

@@ -170,7 +170,10 @@ impl Enrich {
                 records.push(None);
                 continue;
             }
-            match vigil_asff::to_asff_enriched(&a.finding, Some(e), &ctx) {
+            // The dedup record's highest severity and last confirmed UpdatedAt: the import never
+            // lowers the one nor goes back before the other.
+            let history = vigil_asff::History::of(&a.dedup);
+            match vigil_asff::to_asff_with_history(&a.finding, Some(e), &ctx, &history) {
                 Ok(mut record) => {
                     // Repeats update one finding: the count is the dedup record's, not the event's.
                     record
@@ -211,9 +214,15 @@ impl Enrich {
                 failed.push(*i);
                 continue;
             }
+            // The UpdatedAt Security Hub confirmed, for the next import to stay at or after it (the
+            // clock's time for a finding not imported, such as GuardDuty's own).
+            let updated_at = records[k]
+                .as_ref()
+                .and_then(|r| chrono::DateTime::parse_from_rfc3339(&r.updated_at).ok())
+                .map_or(now, |t| t.with_timezone(&chrono::Utc));
             if let Err(err) = self
                 .dedup
-                .mark_forwarded(a.finding.fingerprint.as_str(), now)
+                .mark_forwarded(a.finding.fingerprint.as_str(), updated_at)
                 .await
             {
                 warn!(fingerprint = a.finding.fingerprint.as_str(), error = %err, "could not mark the record forwarded");

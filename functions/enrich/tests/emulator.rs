@@ -17,6 +17,11 @@ struct Pipeline {
 
 impl Pipeline {
     async fn start() -> Pipeline {
+        Self::start_with_clock(None).await
+    }
+
+    /// With ingest reading `clock` instead of the wall clock (enrich keeps the wall clock).
+    async fn start_with_clock(clock: Option<vigil_ingest::Clock>) -> Pipeline {
         let emulator = Emulator::start();
         emulator.create_table().await;
         emulator.create_bus().await;
@@ -38,7 +43,10 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
-        let ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config);
+        let mut ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config);
+        if let Some(clock) = clock {
+            ingest = ingest.with_clock(clock);
+        }
         let enrich = Enrich::from_env(EnrichSettings::new(TABLE_NAME, BUS_NAME), &config);
         Pipeline {
             emulator,
@@ -406,5 +414,146 @@ async fn throttling_and_failed_findings_end_with_each_finding_imported_once_and_
         p.enriched.drain().await.len(),
         2,
         "one Finding Enriched per finding"
+    );
+}
+
+/// An ingest clock the test moves, starting at the wall clock's now.
+fn test_clock() -> (
+    vigil_ingest::Clock,
+    std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+) {
+    let now = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+    let read = now.clone();
+    (std::sync::Arc::new(move || *read.lock().unwrap()), now)
+}
+
+fn with_priority(mut event: Value, priority: &str) -> Value {
+    event["detail"]["priority"] = json!(priority);
+    event
+}
+
+fn severity_of(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> (String, i32) {
+    let s = f.severity().expect("a severity");
+    (
+        s.label().map(|l| l.as_str().to_owned()).unwrap_or_default(),
+        s.normalized().unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn an_escalating_severity_reaches_security_hub_at_once_and_is_never_lowered() {
+    let (clock, now) = test_clock();
+    let p = Pipeline::start_with_clock(Some(clock)).await;
+    let td = p
+        .emulator
+        .register_task_definition("shop", &[("app", "shop:3")])
+        .await;
+    let cluster = p.emulator.create_cluster("prod").await;
+    let tasks = p
+        .emulator
+        .create_service(&cluster, "shop", &td, 1, &[])
+        .await;
+    let alert = |id: &str, priority: &str| {
+        with_priority(
+            falco(id, &cluster, &tasks[0], "Terminal shell in container"),
+            priority,
+        )
+    };
+
+    let bodies = p.ingest(&[alert("low-1", "Notice")]).await;
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    assert_eq!(severity_of(&p.findings().await[0]), ("LOW".to_owned(), 20));
+
+    // The severe occurrence, seconds later, well within the update interval.
+    *now.lock().unwrap() += chrono::Duration::seconds(5);
+    let bodies = p.ingest(&[alert("high-1", "Error")]).await;
+    assert_eq!(bodies.len(), 1, "published at once");
+    let accepted: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(accepted["detail"]["dedup"]["reason"], "escalated");
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    let findings = p.findings().await;
+    assert_eq!(findings.len(), 1, "one finding, updated");
+    assert_eq!(severity_of(&findings[0]), ("HIGH".to_owned(), 70));
+
+    // A low occurrence at the next interval: a count update that keeps the highest severity.
+    *now.lock().unwrap() += chrono::Duration::seconds(900);
+    let bodies = p.ingest(&[alert("low-2", "Notice")]).await;
+    assert_eq!(bodies.len(), 1);
+    let accepted: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(accepted["detail"]["dedup"]["reason"], "interval");
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    let findings = p.findings().await;
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        severity_of(&findings[0]),
+        ("HIGH".to_owned(), 70),
+        "not lowered"
+    );
+    let fields = findings[0].product_fields().unwrap();
+    assert_eq!(fields["vigil/Count"], "3");
+}
+
+#[tokio::test]
+async fn a_far_future_occurrence_is_clamped_and_later_updates_are_not_older() {
+    let (clock, now) = test_clock();
+    let p = Pipeline::start_with_clock(Some(clock)).await;
+    let td = p
+        .emulator
+        .register_task_definition("shop", &[("app", "shop:3")])
+        .await;
+    let cluster = p.emulator.create_cluster("prod").await;
+    let tasks = p
+        .emulator
+        .create_service(&cluster, "shop", &td, 1, &[])
+        .await;
+    let mut future = falco(
+        "future-1",
+        &cluster,
+        &tasks[0],
+        "Terminal shell in container",
+    );
+    future["detail"]["time"] = json!("9999-12-31T23:59:59Z");
+
+    let bodies = p.ingest(&[future]).await;
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    let first = p.findings().await.remove(0);
+    let first_updated = first.updated_at().unwrap().to_owned();
+    assert!(
+        !first.last_observed_at().unwrap().starts_with("9999"),
+        "{:?}",
+        first.last_observed_at()
+    );
+    assert!(first_updated.as_str() < "2100", "{first_updated}");
+    assert!(
+        first.product_fields().unwrap()["vigil/TimeClamped"].contains("9999-12-31T23:59:59"),
+        "{:?}",
+        first.product_fields()
+    );
+
+    // A normal occurrence at the next interval (observed at its own time): its import is newer.
+    *now.lock().unwrap() += chrono::Duration::seconds(901);
+    let mut normal = falco(
+        "normal-1",
+        &cluster,
+        &tasks[0],
+        "Terminal shell in container",
+    );
+    normal["detail"]["time"] = json!(now.lock().unwrap().to_rfc3339());
+    let bodies = p.ingest(&[normal]).await;
+    assert_eq!(bodies.len(), 1);
+    assert!(p.enrich.process(&bodies).await.is_empty());
+    let second = p.findings().await.remove(0);
+    let second_updated = second.updated_at().unwrap();
+    assert!(
+        second_updated >= first_updated.as_str(),
+        "{second_updated} < {first_updated}"
+    );
+    assert!(second.last_observed_at().unwrap() <= second_updated);
+    assert!(second.created_at().unwrap() <= second_updated);
+    assert!(
+        !second
+            .product_fields()
+            .unwrap()
+            .contains_key("vigil/TimeClamped")
     );
 }

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use tracing::{debug, info, warn};
 use vigil_adapters::{Channel, Delivery, ParseContext, SourceEvent};
 use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
-use vigil_dedup::{DedupStore, Occurrence, Outcome};
+use vigil_dedup::{DedupStore, Occurrence, Outcome, Recorded};
 use vigil_model::Finding;
 
 pub use vigil_runtime::Clock;
@@ -166,15 +166,15 @@ impl Ingest {
         let received_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
         let parsed: Vec<Parsed> = messages
             .iter()
-            .map(|m| parse(m, ctx, &received_at))
+            .map(|m| parse(m, ctx, now, &received_at))
             .collect();
 
-        let outcomes = self.count_all(&parsed, now).await;
+        let recorded = self.count_all(&parsed, now).await;
 
         let mut result = BatchOutcome::default();
         let mut to_publish: Vec<(usize, VigilEvent)> = Vec::new();
         for (i, p) in parsed.iter().enumerate() {
-            match (p, &outcomes[i]) {
+            match (p, &recorded[i]) {
                 (Parsed::Rejected(r), _) => {
                     info!(code = %r.code, reason = %r.reason, sqs_message_id = ?r.sqs_message_id, "event rejected");
                     result.counts.rejected += 1;
@@ -203,11 +203,11 @@ impl Ingest {
                     );
                     result.counts.telemetry += 1;
                 }
-                (Parsed::Finding { finding, event_id }, Some(Ok(outcome))) => {
+                (Parsed::Finding { finding, event_id }, Some(Ok(recorded))) => {
                     let fingerprint = finding.fingerprint.as_str();
-                    match outcome {
+                    match &recorded.outcome {
                         Outcome::Publish { reason, count } => {
-                            info!(event_id = %event_id, fingerprint, ?reason, count, "finding accepted");
+                            info!(event_id = %event_id, fingerprint, ?reason, count, highest_severity = recorded.highest_severity, time_clamped = finding.time_clamped.is_some(), "finding accepted");
                             result.counts.accepted += 1;
                             let detail = FindingAccepted {
                                 finding: Cow::Borrowed(finding.as_ref()),
@@ -216,6 +216,8 @@ impl Ingest {
                                     reason: *reason,
                                     securityhub_id: vigil_asff::finding_id(finding),
                                     event_id: event_id.clone(),
+                                    highest_severity: Some(recorded.highest_severity),
+                                    last_update: recorded.last_update,
                                 }),
                             };
                             match VigilEvent::new(FINDING_ACCEPTED, &detail) {
@@ -266,8 +268,8 @@ impl Ingest {
         &self,
         parsed: &[Parsed],
         now: DateTime<Utc>,
-    ) -> Vec<Option<Result<Outcome, vigil_dedup::DedupError>>> {
-        let mut results: Vec<Option<Result<Outcome, vigil_dedup::DedupError>>> =
+    ) -> Vec<Option<Result<Recorded, vigil_dedup::DedupError>>> {
+        let mut results: Vec<Option<Result<Recorded, vigil_dedup::DedupError>>> =
             (0..parsed.len()).map(|_| None).collect();
         let work: Vec<(usize, &Finding, &str)> = parsed
             .iter()
@@ -284,7 +286,7 @@ impl Ingest {
             for (i, finding, event_id) in chunk.iter().copied() {
                 let store = self.dedup.clone();
                 let occ = occurrence(finding, event_id);
-                set.spawn(async move { (i, store.record(&occ, now).await) });
+                set.spawn(async move { (i, store.record_occurrence(&occ, now).await) });
             }
             while let Some(joined) = set.join_next().await {
                 // A panicking task leaves its slot empty, which fails (and redelivers) its message.
@@ -309,12 +311,17 @@ fn occurrence(finding: &Finding, event_id: &str) -> Occurrence {
         sender_account: finding.provenance.sender_account.clone(),
         account: finding.account.clone(),
         task_arn: finding.resource.task_arn.clone(),
+        severity: finding.severity.normalized,
     }
 }
 
-fn parse(m: &Message, ctx: &ParseContext, received_at: &str) -> Parsed {
+/// Reads one message. A finding's observed times are clamped here, where the receive time is known
+/// (see [`Finding::clamp_future_times`]): before dedup and publication, so nothing downstream ever
+/// sees a time far in the future.
+fn parse(m: &Message, ctx: &ParseContext, now: DateTime<Utc>, received_at: &str) -> Parsed {
     match vigil_adapters::parse_delivery(&m.body, ctx) {
-        Ok(Delivery { event: SourceEvent::Finding(finding), envelope_id }) => {
+        Ok(Delivery { event: SourceEvent::Finding(mut finding), envelope_id }) => {
+            finding.clamp_future_times(now);
             // The producer's own id first (falcosidekick `uuid`, Sysdig `id`): the producer sending
             // the same event again, with a new EventBridge id, is a redelivery, not a repeat. It is
             // counted per fingerprint, which holds the sender, so no other sender can spend it.
@@ -348,6 +355,29 @@ pub use vigil_runtime::init_logging;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_is_clamped_to_its_receipt_when_read() {
+        let body = json!({
+            "version": "0", "id": "e1", "source": "falco", "detail-type": "Falco Alert",
+            "account": "123456789012", "region": "us-east-1",
+            "detail": {"rule": "r", "priority": "Notice", "output": "o", "time": "9999-12-31T23:59:59Z"}
+        });
+        let message = Message {
+            message_id: Some("m1".into()),
+            body: body.to_string().into_bytes(),
+        };
+        let ctx = ParseContext {
+            channel: Channel::EventBridge,
+            ..Default::default()
+        };
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap();
+        let Parsed::Finding { finding, .. } = parse(&message, &ctx, now, "") else {
+            panic!("a finding");
+        };
+        assert_eq!(finding.last_observed_at, now);
+        assert_eq!(finding.time_clamped.map(|c| c.received_at), Some(now));
+    }
 
     #[test]
     fn invocation_shapes() {

@@ -356,3 +356,80 @@ async fn a_producers_retry_under_a_new_eventbridge_id_counts_once() {
         "the retry counted once; the other alert once more"
     );
 }
+
+/// The fixture's alert with another Falco priority (Notice is LOW 20, Error HIGH 70, Critical 90).
+fn falco_with_priority(event_id: &str, priority: &str) -> String {
+    let mut v: Value = serde_json::from_str(&falco_event(event_id)).unwrap();
+    v["detail"]["priority"] = json!(priority);
+    v.to_string()
+}
+
+#[tokio::test]
+async fn a_more_severe_repeat_is_published_at_once_and_carries_the_highest_severity() {
+    let h = Harness::start().await;
+    no_failures(&h.send(&[falco_with_priority("low-1", "Notice")]).await);
+    let first = h.accepted.drain().await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["detail"]["dedup"]["highest_severity"], 20);
+
+    // Low copies within the interval: counted, held back.
+    h.advance(10);
+    no_failures(&h.send(&[falco_with_priority("low-2", "Notice")]).await);
+    assert!(h.accepted.drain().await.is_empty());
+
+    // The genuine severe occurrence, still within the interval: published at once.
+    h.advance(10);
+    no_failures(&h.send(&[falco_with_priority("high-1", "Error")]).await);
+    let high = h.accepted.drain().await;
+    assert_eq!(high.len(), 1, "not held back by the update interval");
+    let dedup = &high[0]["detail"]["dedup"];
+    assert_eq!(dedup["reason"], "escalated");
+    assert_eq!(dedup["count"], 3);
+    assert_eq!(dedup["highest_severity"], 70);
+    assert_eq!(high[0]["detail"]["finding"]["severity"]["label"], "HIGH");
+    assert_eq!(
+        high[0]["detail"]["finding"]["fingerprint"], first[0]["detail"]["finding"]["fingerprint"],
+        "severity is not in the fingerprint"
+    );
+
+    // A low copy at the next interval boundary is published as a count update carrying 70.
+    h.advance(900);
+    no_failures(&h.send(&[falco_with_priority("low-3", "Notice")]).await);
+    let later = h.accepted.drain().await;
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0]["detail"]["dedup"]["reason"], "lease_expired");
+    assert_eq!(later[0]["detail"]["dedup"]["highest_severity"], 70);
+    // Another severe one, as severe as before: no escalation, held back.
+    h.advance(10);
+    no_failures(&h.send(&[falco_with_priority("high-2", "Error")]).await);
+    assert!(h.accepted.drain().await.is_empty());
+    let items = h.emulator.table_items().await;
+    assert_eq!(items[0]["max_severity"].as_n().unwrap(), "70");
+}
+
+#[tokio::test]
+async fn an_occurrence_dated_in_the_far_future_is_clamped_to_its_receipt_and_flagged() {
+    let h = Harness::start().await;
+    let mut v: Value = serde_json::from_str(&falco_event("future-1")).unwrap();
+    v["detail"]["time"] = json!("9999-12-31T23:59:59Z");
+    no_failures(&h.send(&[v.to_string()]).await);
+    let published = h.accepted.drain().await;
+    assert_eq!(published.len(), 1);
+    let finding = &published[0]["detail"]["finding"];
+    let received = "2026-01-01T00:00:00Z";
+    for field in ["observed_at", "first_observed_at", "last_observed_at"] {
+        assert_eq!(finding[field], received, "{field}");
+    }
+    assert_eq!(finding["time_clamped"]["claimed"], "9999-12-31T23:59:59Z");
+    assert_eq!(finding["time_clamped"]["received_at"], received);
+
+    // Four minutes ahead is clock skew, kept as sent.
+    let mut v: Value = serde_json::from_str(&falco_event("skewed-1")).unwrap();
+    v["detail"]["time"] = json!("2026-01-01T00:04:00Z");
+    v["detail"]["rule"] = json!("Another rule");
+    no_failures(&h.send(&[v.to_string()]).await);
+    let published = h.accepted.drain().await;
+    let finding = &published[0]["detail"]["finding"];
+    assert_eq!(finding["last_observed_at"], "2026-01-01T00:04:00Z");
+    assert_eq!(finding["time_clamped"], Value::Null);
+}
