@@ -255,7 +255,6 @@ async fn a_service_down_past_the_retry_budget_dead_letters_and_a_redrive_finishe
 /// batches: the same numbers as without the storm, and one StopTask per stopped task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_storm_changes_nothing_and_stops_each_task_once() {
-    vigil_remediate::init_logging();
     let mut p = pipeline(RemediationMode::Enforce).await;
     p.with_storm(Storm {
         max_copies: 5,

@@ -467,6 +467,21 @@ impl ActionStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
+        Self::record_if_written(key, result)
+    }
+
+    /// The record a conditional `UpdateItem` (returning `ALL_NEW`) wrote; `None` when its
+    /// condition refused.
+    fn record_if_written(
+        key: &ActionKey,
+        result: Result<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+            SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                aws_sdk_dynamodb::config::http::HttpResponse,
+            >,
+        >,
+    ) -> Result<Option<ActionRecord>, RecordError> {
         match result {
             Ok(out) => Ok(Some(ActionRecord::from_item(
                 out.attributes().unwrap_or(&HashMap::new()),
@@ -592,17 +607,7 @@ impl ActionStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(Some(ActionRecord::from_item(
-                out.attributes().unwrap_or(&HashMap::new()),
-            ))),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(Self::error("UpdateItem", key, e)),
-        }
+        Self::record_if_written(key, result)
     }
 
     /// Records a decision apart from the real record (`aside`: why), once per (finding, task, mode,

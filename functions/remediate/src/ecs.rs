@@ -56,6 +56,17 @@ pub async fn live_task(
             None,
         ));
     }
+    // The record, the hold and `min_healthy` all key on the task ARN: a task named any other way
+    // (a bare id, other casing) is not the task asked for.
+    if task.task_arn() != Some(task_arn) {
+        return Ok((
+            LiveTask::Missing(format!(
+                "ECS describes {task_arn} as {}",
+                task.task_arn().unwrap_or("(no ARN)")
+            )),
+            None,
+        ));
+    }
     let info = task_info(task, cluster);
     let status = task.last_status().unwrap_or("UNKNOWN");
     let desired = task.desired_status().unwrap_or("RUNNING");

@@ -4,45 +4,18 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{ACCOUNT, Pipeline, falco, s};
+use common::{ACCOUNT, Pipeline, alerts, falco, generous, playbooks, s, stopped_change, with_id};
 use serde_json::{Value, json};
-use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
+use vigil_remediate::{Remediate, RemediationMode};
 use vigil_testkit::TABLE_NAME;
 
 const SHELL: &str = "Terminal shell in container";
 const SHELL_2: &str = "Terminal shell in container (second rule)";
 
-fn playbooks(extra: &str) -> String {
-    format!(
-        "version: 1\nplaybooks:\n  - name: shell\n    match: {{rules: [\"Terminal shell*\"]}}\n    actions: [stop_task]\n    mode: enforce\n{extra}"
-    )
-}
-
 /// A change made to a copy of a genuine event.
 type Twist = Box<dyn Fn(&mut Value)>;
 /// The `tasks` attribute of a malformed hold item, given the service's tasks.
 type TasksAttr = Box<dyn Fn(&[String]) -> AttributeValue>;
-
-fn generous(s: &mut RemediateSettings) {
-    s.guardrails.stop_limit_per_service = 100;
-    s.guardrails.stop_limit_per_cluster = 100;
-}
-
-async fn alerts(p: &Pipeline, tasks: &[String], rule: &str, tag: &str) -> Vec<String> {
-    let ids: Vec<String> = (0..tasks.len()).map(|i| format!("{tag}-{i}")).collect();
-    let alerts: Vec<(&str, &str, &str)> = ids
-        .iter()
-        .zip(tasks)
-        .map(|(id, t)| (id.as_str(), t.as_str(), rule))
-        .collect();
-    p.enriched(&alerts).await
-}
-
-fn with_id(event: &str, id: &str) -> String {
-    let mut v: Value = serde_json::from_str(event).unwrap();
-    v["id"] = json!(id);
-    v.to_string()
-}
 
 fn tampered(event: &str, id: &str, f: impl FnOnce(&mut Value)) -> String {
     let mut v: Value = serde_json::from_str(event).unwrap();
@@ -60,23 +33,6 @@ async fn running(p: &Pipeline, tasks: &[String]) -> usize {
         }
     }
     n
-}
-
-fn stopped_change(
-    p: &Pipeline,
-    id: &str,
-    account: &str,
-    task: &str,
-    group: &str,
-    reason: &str,
-) -> String {
-    json!({"version": "0", "id": id, "source": "aws.ecs",
-       "detail-type": "ECS Task State Change", "account": account, "region": "us-east-1",
-       "time": chrono::Utc::now().to_rfc3339(), "resources": [task],
-       "detail": {"clusterArn": &p.cluster, "taskArn": task, "lastStatus": "STOPPED",
-                  "desiredStatus": "STOPPED", "stoppedReason": reason, "stopCode": "UserInitiated",
-                  "group": group, "containers": [], "version": 3}})
-    .to_string()
 }
 
 /// `sk outcome reason` of every action record and record set aside.
@@ -750,17 +706,7 @@ async fn a_true_stopped_change_releases_the_hold_of_the_service_ecs_reports() {
         }
     };
     assert_eq!((held("trio").await, held("other").await), (1, 1));
-    let out = p
-        .emulator
-        .ecs()
-        .await
-        .describe_tasks()
-        .cluster(&p.cluster)
-        .tasks(&tasks[0])
-        .send()
-        .await
-        .unwrap();
-    let reason = out.tasks()[0].stopped_reason().unwrap().to_owned();
+    let reason = p.stopped_reason(&tasks[0]).await;
     let mut change: Value = serde_json::from_str(&stopped_change(
         &p,
         "true-1",

@@ -4,35 +4,11 @@
 
 mod common;
 
-use common::{ACCOUNT, Pipeline, s};
+use common::{ACCOUNT, Pipeline, alerts, generous, playbooks, s, stopped_change, with_id};
 use serde_json::{Value, json};
 use vigil_remediate::{Remediate, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
-
-fn playbooks(extra: &str) -> String {
-    format!(
-        "version: 1\nplaybooks:\n  - name: shell\n    match: {{rules: [\"{SHELL}\"]}}\n    actions: [stop_task]\n    mode: enforce\n{extra}"
-    )
-}
-
-/// One shell alert per task, through ingest and enrich.
-async fn alerts_on(p: &Pipeline, tasks: &[String], tag: &str) -> Vec<String> {
-    let ids: Vec<String> = (0..tasks.len()).map(|i| format!("{tag}-{i}")).collect();
-    let alerts: Vec<(&str, &str, &str)> = ids
-        .iter()
-        .zip(tasks)
-        .map(|(id, t)| (id.as_str(), t.as_str(), SHELL))
-        .collect();
-    p.enriched(&alerts).await
-}
-
-/// The same enriched finding as a new EventBridge event: the finding arriving again.
-fn arriving_again(event: &str, id: &str) -> String {
-    let mut v: Value = serde_json::from_str(event).unwrap();
-    v["id"] = json!(id);
-    v.to_string()
-}
 
 /// Two remediate instances at once, each with half the events.
 async fn two_instances(a: &Remediate, b: &Remediate, events: &[String]) {
@@ -56,13 +32,9 @@ async fn a_burst_on_every_task_of_a_service_leaves_min_healthy_running() {
             .emulator
             .create_service(&p.cluster, service, &p.task_definition, n, &[])
             .await;
-        let events = alerts_on(&p, &tasks, service).await;
+        let events = alerts(&p, &tasks, SHELL, service).await;
         assert_eq!(events.len(), tasks.len());
         let book = playbooks(extra);
-        let generous = |s: &mut vigil_remediate::RemediateSettings| {
-            s.guardrails.stop_limit_per_service = 50;
-            s.guardrails.stop_limit_per_cluster = 50;
-        };
         let a = p
             .remediate_with(&book, RemediationMode::Enforce, generous)
             .await;
@@ -105,31 +77,16 @@ async fn the_stopped_state_change_releases_the_hold() {
         .emulator
         .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
         .await;
-    let events = alerts_on(&p, &tasks[..1], "release").await;
+    let events = alerts(&p, &tasks[..1], SHELL, "release").await;
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
     let key = format!("HOLD#{}/shop", p.cluster);
     assert_eq!(p.items(&key).await[0]["tasks"].as_m().unwrap().len(), 1);
 
-    let out = p
-        .emulator
-        .ecs()
-        .await
-        .describe_tasks()
-        .cluster(&p.cluster)
-        .tasks(&tasks[0])
-        .send()
-        .await
-        .unwrap();
-    let reason = out.tasks()[0].stopped_reason().unwrap().to_owned();
+    let reason = p.stopped_reason(&tasks[0]).await;
     let change = |account: &str| {
-        json!({"version": "0", "id": format!("stop-{account}"), "source": "aws.ecs",
-           "detail-type": "ECS Task State Change", "account": account, "region": "us-east-1",
-           "time": chrono::Utc::now().to_rfc3339(), "resources": [&tasks[0]],
-           "detail": {"clusterArn": &p.cluster, "taskArn": &tasks[0], "lastStatus": "STOPPED",
-                      "desiredStatus": "STOPPED", "stoppedReason": reason, "stopCode": "UserInitiated",
-                      "group": "service:shop", "containers": [], "version": 3}})
-        .to_string()
+        let id = format!("stop-{account}");
+        stopped_change(&p, &id, account, &tasks[0], "service:shop", &reason)
     };
     // From an account Vigil does not trust: the hold stays.
     assert!(
@@ -156,7 +113,7 @@ async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_
         .emulator
         .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
         .await;
-    let genuine = alerts_on(&p, &tasks[..1], "genuine").await.remove(0);
+    let genuine = alerts(&p, &tasks[..1], SHELL, "genuine").await.remove(0);
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     // Same finding (same fingerprint, vouched for by the dedup record), but the task is claimed in
     // a cluster that does not exist, or in another cluster that does not run it.
@@ -218,7 +175,7 @@ async fn a_protect_tag_on_the_cluster_protects_every_task_in_it() {
         .send()
         .await
         .unwrap();
-    let events = alerts_on(&p, &tasks[..2], "cluster-tag").await;
+    let events = alerts(&p, &tasks[..2], SHELL, "cluster-tag").await;
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.stopped(&tasks).await, 0);
@@ -241,7 +198,7 @@ async fn stop_limits_count_the_service_ecs_reports_not_the_one_claimed() {
         .emulator
         .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
         .await;
-    let events = alerts_on(&p, &tasks[..2], "live-facts").await;
+    let events = alerts(&p, &tasks[..2], SHELL, "live-facts").await;
     // The first claims another service; the second comes without enrichment at all.
     let mut claimed: Value = serde_json::from_str(&events[0]).unwrap();
     claimed["detail"]["enrichment"]["task"]["service_name"] = json!("decoy-svc");
@@ -272,7 +229,7 @@ async fn a_refusal_is_decided_again_when_the_finding_next_arrives_and_an_act_is_
             &[("vigil:protected", "true")],
         )
         .await;
-    let event = alerts_on(&p, &tasks, "retry").await.remove(0);
+    let event = alerts(&p, &tasks, SHELL, "retry").await.remove(0);
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     assert!(
         remediate
@@ -302,7 +259,7 @@ async fn a_refusal_is_decided_again_when_the_finding_next_arrives_and_an_act_is_
         .unwrap();
     assert!(
         remediate
-            .process(&[arriving_again(&event, "again-1")], Some(ACCOUNT))
+            .process(&[with_id(&event, "again-1")], Some(ACCOUNT))
             .await
             .is_empty()
     );
@@ -311,7 +268,7 @@ async fn a_refusal_is_decided_again_when_the_finding_next_arrives_and_an_act_is_
     // An act is final: a later arrival decides nothing.
     assert!(
         remediate
-            .process(&[arriving_again(&event, "again-2")], Some(ACCOUNT))
+            .process(&[with_id(&event, "again-2")], Some(ACCOUNT))
             .await
             .is_empty()
     );
@@ -326,7 +283,7 @@ async fn a_stop_over_the_limit_is_made_when_the_finding_arrives_after_the_window
         .emulator
         .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
         .await;
-    let events = alerts_on(&p, &tasks[..2], "window").await;
+    let events = alerts(&p, &tasks[..2], SHELL, "window").await;
     // The start of a minute: the stop windows are fixed, so a second later is the same window
     // and 61 seconds later the next one.
     let now =
@@ -345,13 +302,13 @@ async fn a_stop_over_the_limit_is_made_when_the_finding_arrives_after_the_window
     let again = events
         .iter()
         .find(|e| e.contains(&limited_task))
-        .map(|e| arriving_again(e, "after-window"))
+        .map(|e| with_id(e, "after-window"))
         .unwrap();
     // Still inside the window: recorded again as rate-limited, nothing stopped.
     assert!(
         limited_to_one(&p, now, 1)
             .await
-            .process(&[arriving_again(&again, "inside-window")], Some(ACCOUNT))
+            .process(&[with_id(&again, "inside-window")], Some(ACCOUNT))
             .await
             .is_empty()
     );

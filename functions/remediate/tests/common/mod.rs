@@ -144,6 +144,21 @@ impl Pipeline {
             .collect()
     }
 
+    /// The `stoppedReason` ECS shows for `task`.
+    pub async fn stopped_reason(&self, task: &str) -> String {
+        let out = self
+            .emulator
+            .ecs()
+            .await
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .tasks(task)
+            .send()
+            .await
+            .unwrap();
+        out.tasks()[0].stopped_reason().unwrap().to_owned()
+    }
+
     /// How many of `tasks` ECS shows as desired STOPPED.
     pub async fn stopped(&self, tasks: &[String]) -> usize {
         let mut n = 0;
@@ -258,4 +273,53 @@ pub fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, k: &st
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .unwrap_or_default()
+}
+
+/// A stop playbook for shell alerts, with `extra` YAML lines for the playbook.
+pub fn playbooks(extra: &str) -> String {
+    format!(
+        "version: 1\nplaybooks:\n  - name: shell\n    match: {{rules: [\"Terminal shell*\"]}}\n    actions: [stop_task]\n    mode: enforce\n{extra}"
+    )
+}
+
+/// Stop limits high enough to stay out of the way.
+pub fn generous(s: &mut RemediateSettings) {
+    s.guardrails.stop_limit_per_service = 100;
+    s.guardrails.stop_limit_per_cluster = 100;
+}
+
+/// One `rule` alert per task, through ingest and enrich; event ids `TAG-<i>`.
+pub async fn alerts(p: &Pipeline, tasks: &[String], rule: &str, tag: &str) -> Vec<String> {
+    let ids: Vec<String> = (0..tasks.len()).map(|i| format!("{tag}-{i}")).collect();
+    let alerts: Vec<(&str, &str, &str)> = ids
+        .iter()
+        .zip(tasks)
+        .map(|(id, t)| (id.as_str(), t.as_str(), rule))
+        .collect();
+    p.enriched(&alerts).await
+}
+
+/// The same event under another EventBridge id: the finding arriving again.
+pub fn with_id(event: &str, id: &str) -> String {
+    let mut v: Value = serde_json::from_str(event).unwrap();
+    v["id"] = json!(id);
+    v.to_string()
+}
+
+/// An `ECS Task State Change` to STOPPED in the pipeline's cluster.
+pub fn stopped_change(
+    p: &Pipeline,
+    id: &str,
+    account: &str,
+    task: &str,
+    group: &str,
+    reason: &str,
+) -> String {
+    json!({"version": "0", "id": id, "source": "aws.ecs",
+       "detail-type": "ECS Task State Change", "account": account, "region": "us-east-1",
+       "time": chrono::Utc::now().to_rfc3339(), "resources": [task],
+       "detail": {"clusterArn": &p.cluster, "taskArn": task, "lastStatus": "STOPPED",
+                  "desiredStatus": "STOPPED", "stoppedReason": reason, "stopCode": "UserInitiated",
+                  "group": group, "containers": [], "version": 3}})
+    .to_string()
 }
