@@ -9,7 +9,7 @@ mod mapping;
 pub mod model;
 
 pub use mapping::{
-    AsffError, MappingContext, finding_id, finding_types, product_arn, securityhub_ref, to_asff,
-    to_asff_enriched,
+    AsffError, MappingContext, finding_id, finding_types, product_arn, securityhub_ref,
+    sequence_resources, to_asff, to_asff_enriched,
 };
 pub use model::AsffFinding;

@@ -93,6 +93,11 @@ pub struct Finding {
     /// kept and imported; remediation refuses it.
     #[serde(default)]
     pub identity_conflicts: Vec<String>,
+    /// A GuardDuty attack sequence (Extended Threat Detection): its signals, indicators and every
+    /// task and container it names. Absent for every other finding, and in findings written before
+    /// it existed. See [`crate::AttackSequence`] and [`Finding::per_task`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<crate::AttackSequence>,
     pub raw: RawEvent,
 }
 
@@ -139,6 +144,7 @@ impl Finding {
             fingerprint: FindingFingerprint::pending(),
             provenance: Provenance::default(),
             identity_conflicts: Vec::new(),
+            sequence: None,
             raw,
         }
     }
