@@ -83,54 +83,27 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
                 _ => vigil_model::Arrival::AgentBus,
             };
         }
-        let subject = Subject::new(
-            &finding,
-            enrichment.as_ref(),
-            vigil_asff::finding_types(&finding),
-        );
-        // Without AWS the deploying account is taken to be the finding's own; the task's live state
-        // (running, protected, what its service keeps), Vigil's records and the stop counters show
-        // as unknown.
-        let mut guardrails = Guardrails::default();
-        guardrails.trusted_accounts.extend(finding.account.clone());
-        let origin = Origin {
-            event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
-            event_account: finding
-                .provenance
-                .sender_account
-                .as_deref()
-                .or(finding.account.as_deref()),
-            now: None,
-            vouch: Vouch::NotChecked,
-        };
-        // The same decision the remediate function makes, from the same core.
-        let Some(decision) = vigil_playbook::decide(DecisionInput {
-            playbooks: &file,
-            guardrails: &guardrails,
-            mode_cap: args.mode,
-            subject: &subject,
-            origin,
-            live: &LiveTask::Unknown,
-        }) else {
-            reports.push(json!({"input": path, "fingerprint": finding.fingerprint.as_str(), "playbook": null}));
-            continue;
-        };
-        let evaluation = &decision.evaluation;
-        let pending = evaluation
-            .checks
-            .iter()
-            .any(|c| c.verdict == Verdict::Unknown);
-        reports.push(json!({
-            "input": path,
-            "fingerprint": finding.fingerprint.as_str(),
-            "playbook": decision.playbook.name.as_str(),
-            "mode": decision.mode.as_str(),
-            "actions": decision.playbook.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-            "outcome": evaluation.outcome.as_str(),
-            "outcome_depends_on_aws": pending,
-            "reason": decision.rendered_reason,
-            "guardrails": evaluation.checks,
-        }));
+        let mut report = json!({"input": path, "fingerprint": finding.fingerprint.as_str()});
+        if let Some(seq) = &finding.sequence {
+            // An attack sequence is decided per task: one decision for each task it names, each
+            // from the same core, with the sequence's fingerprint.
+            let tasks: Vec<Value> = finding
+                .per_task()
+                .iter()
+                .map(|t| {
+                    let mut d = decision(&file, t, None, args.mode);
+                    d["task_arn"] = json!(t.resource.task_arn);
+                    d["container"] = json!(t.resource.container.name);
+                    d
+                })
+                .collect();
+            report["sequence"] = json!(seq.uid);
+            report["tasks_dropped"] = json!(seq.tasks_dropped);
+            report["tasks"] = Value::Array(tasks);
+        } else if let Value::Object(d) = decision(&file, &finding, enrichment.as_ref(), args.mode) {
+            report.as_object_mut().expect("an object").extend(d);
+        }
+        reports.push(report);
     }
     if args.json {
         return Ok(serde_json::to_string_pretty(&reports).unwrap_or_default());
@@ -142,12 +115,92 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
             r["input"].as_str().unwrap_or_default(),
             r["fingerprint"].as_str().unwrap_or_default()
         ));
-        let Some(name) = r["playbook"].as_str() else {
-            out.push_str("  no playbook matches: logged only\n");
+        if let Some(uid) = r["sequence"].as_str() {
+            let tasks = r["tasks"].as_array().map_or(&[][..], Vec::as_slice);
+            out.push_str(&format!(
+                "  attack sequence {uid}: {} task(s) decided one by one{}\n",
+                tasks.len(),
+                match r["tasks_dropped"].as_u64() {
+                    Some(n) if n > 0 => format!(" ({n} more named, not kept)"),
+                    _ => String::new(),
+                }
+            ));
+            if tasks.is_empty() {
+                out.push_str("  names no task: nothing to decide\n");
+            }
+            for t in tasks {
+                out.push_str(&format!(
+                    "  task {}\n",
+                    t["task_arn"].as_str().unwrap_or_default()
+                ));
+                render(&mut out, t, "    ");
+            }
             continue;
+        }
+        render(&mut out, r, "  ");
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// The decision the remediate function would make for one finding, as the report shows it.
+fn decision(
+    file: &PlaybookFile,
+    finding: &Finding,
+    enrichment: Option<&Enrichment>,
+    mode: Mode,
+) -> Value {
+    let subject = Subject::new(finding, enrichment, vigil_asff::finding_types(finding));
+    // Without AWS the deploying account is taken to be the finding's own; the task's live state
+    // (running, protected, what its service keeps), Vigil's records and the stop counters show
+    // as unknown.
+    let mut guardrails = Guardrails::default();
+    guardrails.trusted_accounts.extend(finding.account.clone());
+    let origin = Origin {
+        event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
+        event_account: finding
+            .provenance
+            .sender_account
+            .as_deref()
+            .or(finding.account.as_deref()),
+        now: None,
+        vouch: Vouch::NotChecked,
+    };
+    // The same decision the remediate function makes, from the same core.
+    let Some(decision) = vigil_playbook::decide(DecisionInput {
+        playbooks: file,
+        guardrails: &guardrails,
+        mode_cap: mode,
+        subject: &subject,
+        origin,
+        live: &LiveTask::Unknown,
+    }) else {
+        return json!({"playbook": null});
+    };
+    let evaluation = &decision.evaluation;
+    let pending = evaluation
+        .checks
+        .iter()
+        .any(|c| c.verdict == Verdict::Unknown);
+    json!({
+        "playbook": decision.playbook.name.as_str(),
+        "mode": decision.mode.as_str(),
+        "actions": decision.playbook.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "outcome": evaluation.outcome.as_str(),
+        "outcome_depends_on_aws": pending,
+        "reason": decision.rendered_reason,
+        "guardrails": evaluation.checks,
+    })
+}
+
+/// One decision, as text, each line indented by `indent`.
+fn render(out: &mut String, r: &Value, indent: &str) {
+    {
+        let Some(name) = r["playbook"].as_str() else {
+            out.push_str(&format!("{indent}no playbook matches: logged only\n"));
+            return;
         };
         out.push_str(&format!(
-            "  playbook {name}  mode {}  actions {}\n  outcome {}{}\n  reason  {}\n",
+            "{indent}playbook {name}  mode {}  actions {}\n{indent}outcome {}{}\n{indent}reason  {}\n",
             r["mode"].as_str().unwrap_or_default(),
             r["actions"]
                 .as_array()
@@ -167,12 +220,11 @@ pub fn test(args: TestArgs<'_>) -> Result<String, String> {
         ));
         for c in r["guardrails"].as_array().into_iter().flatten() {
             out.push_str(&format!(
-                "    {:<16} {:<14} {}\n",
+                "{indent}  {:<16} {:<14} {}\n",
                 c["guardrail"].as_str().unwrap_or_default(),
                 c["verdict"].as_str().unwrap_or_default(),
                 c["detail"].as_str().unwrap_or_default()
             ));
         }
     }
-    Ok(out.trim_end().to_owned())
 }

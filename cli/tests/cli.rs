@@ -41,6 +41,9 @@ fn every_sample_normalizes() {
     .unwrap()
     {
         let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue; // the fixtures' README
+        }
         let out = vigil(&["normalize", path.to_str().unwrap()], b"");
         assert!(
             out.status.success(),
@@ -239,7 +242,7 @@ fn the_shipped_example_playbooks_pass_check() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 3 playbook(s), 2 that stop tasks"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 playbook(s), 2 that stop tasks"));
 }
 
 #[test]
@@ -318,4 +321,64 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report[0]["outcome"], "dry_run");
+}
+
+#[test]
+fn playbook_test_shows_the_per_task_plan_of_an_attack_sequence() {
+    let out = vigil(
+        &[
+            "playbook",
+            "test",
+            &shipped_playbooks(),
+            &fixture("guardduty-attack-sequence-ecs.json"),
+            "--mode",
+            "enforce",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["sequence"], "2f9a6c1e8d7b4a3f9c0e1d2b3a4f5e6d");
+    let tasks = report[0]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3, "one decision per task");
+    for t in tasks {
+        assert!(
+            t["task_arn"]
+                .as_str()
+                .unwrap()
+                .starts_with("arn:aws:ecs:us-west-2:111122223333:task/shop-prod/")
+        );
+        // The shipped playbooks never stop a task on a sequence: approval comes first.
+        assert_eq!(t["playbook"], "attack-sequence-record");
+        assert_eq!(t["actions"], serde_json::json!(["record"]));
+        assert_eq!(t["mode"], "dry_run");
+        assert_ne!(t["outcome"], "act");
+    }
+    let text = vigil(
+        &[
+            "playbook",
+            "test",
+            &shipped_playbooks(),
+            &fixture("guardduty-attack-sequence-ecs.json"),
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("3 task(s) decided one by one"), "{text}");
+    assert_eq!(text.matches("  task arn:aws:ecs:").count(), 3, "{text}");
+
+    // normalize and asff take it too.
+    let out = vigil(
+        &["asff", &fixture("guardduty-attack-sequence-ecs.json")],
+        b"",
+    );
+    assert!(out.status.success());
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["Resources"][0]["Type"], "AwsEcsCluster");
+    assert_eq!(a["Resources"].as_array().unwrap().len(), 7);
 }

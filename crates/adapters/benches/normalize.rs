@@ -31,6 +31,7 @@ fn bench(c: &mut Criterion) {
         "falco-ecs-eventbridge.json",
         "falco-public-2.json",
         "guardduty-ecs-runtime.json",
+        "guardduty-attack-sequence-ecs.json",
         "sysdig-runtime-policy.json",
     ] {
         let bytes = fixture(name);

@@ -4,6 +4,7 @@
 
 use crate::arn::{TaskArn, resolve_cluster, service_from_group, task_definition_parts};
 use crate::envelope::Envelope;
+use crate::guardduty_sequence::ATTACK_SEQUENCE_PREFIX;
 use crate::json::Obj;
 use crate::{AdapterError, ErrorKind, ParseContext};
 use vigil_model::text::{clean, clean_opt};
@@ -12,7 +13,14 @@ use vigil_model::{
 };
 
 pub fn looks_like_guardduty(o: &Obj<'_>) -> bool {
-    o.has("schemaVersion") && o.has("type") && o.has("resource") && o.has("severity")
+    o.has("schemaVersion")
+        && o.has("type")
+        && o.has("severity")
+        && (o.has("resource")
+            || o.str("type")
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.starts_with(ATTACK_SEQUENCE_PREFIX)))
 }
 
 pub fn parse(
@@ -29,21 +37,37 @@ pub fn parse(
     let severity = Severity::from_guardduty(score)
         .ok_or_else(|| d.invalid("severity", format!("{score} is outside 0–10")))?;
 
-    let resource = d.obj("resource")?.ok_or_else(|| d.missing("resource"))?;
-    let resource_type = resource.str("resourceType")?.unwrap_or("");
-    let ecs = resource.obj("ecsClusterDetails")?;
-    let container_details = resource.obj("containerDetails")?;
-    if ecs.is_none() && container_details.is_none() {
-        return Err(AdapterError::new(
-            resource.path_of("resourceType"),
-            ErrorKind::Unsupported(format!(
-                "GuardDuty finding for resource type {} has no ECS or container details",
-                crate::quote(resource_type)
-            )),
-        ));
-    }
-
     let service = d.obj("service")?;
+    // Extended Threat Detection: an attack sequence names its resources under
+    // `service.detection.sequence`, not under `resource`.
+    let sequence = match &service {
+        Some(s) => match s.obj("detection")? {
+            Some(det) => det.obj("sequence")?,
+            None => None,
+        },
+        None => None,
+    };
+    if sequence.is_none() && finding_type.starts_with(ATTACK_SEQUENCE_PREFIX) {
+        return Err(d.missing("service.detection.sequence"));
+    }
+    let (ecs, container_details) = if sequence.is_some() {
+        (None, None)
+    } else {
+        let resource = d.obj("resource")?.ok_or_else(|| d.missing("resource"))?;
+        let resource_type = resource.str("resourceType")?.unwrap_or("");
+        let ecs = resource.obj("ecsClusterDetails")?;
+        let container_details = resource.obj("containerDetails")?;
+        if ecs.is_none() && container_details.is_none() {
+            return Err(AdapterError::new(
+                resource.path_of("resourceType"),
+                ErrorKind::Unsupported(format!(
+                    "GuardDuty finding for resource type {} has no ECS or container details",
+                    crate::quote(resource_type)
+                )),
+            ));
+        }
+        (ecs, container_details)
+    };
     let first = match &service {
         Some(s) => s.time("eventFirstSeen")?,
         None => None,
@@ -97,6 +121,31 @@ pub fn parse(
     finding.mitre = tactic_of(&finding_type)
         .map(|t| vec![t.to_owned()])
         .unwrap_or_default();
+
+    if let Some(seq) = &sequence {
+        let parsed = crate::guardduty_sequence::parse(
+            seq,
+            &finding_type,
+            finding.account.as_deref(),
+            finding.region.as_deref(),
+        )?;
+        // The finding's own span covers every signal GuardDuty correlated.
+        if let Some(first) = parsed.signals.first_seen {
+            finding.first_observed_at = finding.first_observed_at.min(first);
+        }
+        finding.mitre = crate::guardduty_sequence::mitre(&parsed);
+        // The primary resource is the cluster alone (the first named, else the first task's),
+        // never a task: nothing acts on the sequence as a whole, only on `Finding::per_task`.
+        finding.resource.cluster_arn = parsed
+            .clusters
+            .first()
+            .cloned()
+            .or_else(|| parsed.tasks.first().and_then(|t| t.cluster_arn.clone()));
+        let mut sequence = parsed;
+        sequence.title = Some(finding.title.clone());
+        finding.sequence = Some(sequence);
+        return Ok(finding);
+    }
 
     let task = match &ecs {
         Some(e) => e.obj("taskDetails")?,

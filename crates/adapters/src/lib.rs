@@ -12,6 +12,7 @@ mod error;
 mod falco;
 pub mod fields;
 mod guardduty;
+mod guardduty_sequence;
 pub mod json;
 pub mod subject;
 mod sysdig;

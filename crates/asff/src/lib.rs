@@ -10,6 +10,6 @@ pub mod model;
 
 pub use mapping::{
     AsffError, History, MappingContext, finding_id, finding_types, product_arn, securityhub_ref,
-    to_asff, to_asff_enriched, to_asff_with_history,
+    sequence_resources, to_asff, to_asff_enriched, to_asff_with_history,
 };
 pub use model::AsffFinding;

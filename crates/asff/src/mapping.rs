@@ -181,6 +181,15 @@ pub fn to_asff_with_history(
     } else {
         description
     };
+    // An attack sequence: what GuardDuty correlated, in a sentence (within the 1024 limit).
+    let description = match &finding.sequence {
+        Some(seq) => clean(
+            &format!("{description} Attack sequence: {}.", seq.summary()),
+            MAX_DESCRIPTION,
+            true,
+        ),
+        None => description,
+    };
 
     let mut record = AsffFinding {
         schema_version: SCHEMA_VERSION.to_owned(),
@@ -215,12 +224,15 @@ pub fn to_asff_with_history(
         title,
         description,
         product_fields: product_fields(finding),
-        resources: resources(
-            finding,
-            enrichment.and_then(|e| e.task.as_ref()),
-            partition,
-            &region,
-        ),
+        resources: match &finding.sequence {
+            Some(seq) => sequence_resources(seq, partition, &region).0,
+            None => resources(
+                finding,
+                enrichment.and_then(|e| e.task.as_ref()),
+                partition,
+                &region,
+            ),
+        },
         process: process(finding),
         network: network(finding),
         record_state: "ACTIVE".to_owned(),
@@ -361,6 +373,61 @@ fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
             .as_ref()
             .and_then(|n| n.connection.as_deref()),
     );
+    if let Some(seq) = &finding.sequence {
+        put("SequenceUid", Some(&seq.uid));
+        put("SequenceSummary", Some(&seq.summary()));
+        let signals = &seq.signals;
+        put(
+            "SequenceSignalTypes",
+            Some(
+                &signals
+                    .types
+                    .iter()
+                    .map(|(t, n)| format!("{t}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        );
+        put(
+            "SequenceSignals",
+            Some(
+                &signals
+                    .kept
+                    .iter()
+                    .map(|b| format!("{} (x{})", b.name, b.count))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        );
+        put("SequenceFirstSeen", signals.first_seen.map(ts).as_deref());
+        put("SequenceLastSeen", signals.last_seen.map(ts).as_deref());
+        put(
+            "SequenceIndicators",
+            Some(
+                &seq.indicators
+                    .iter()
+                    .map(|i| format!("{}={}", i.key, i.values.join("|")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        );
+        put("SequenceActors", Some(&seq.actor_count.to_string()));
+        put("SequenceEndpoints", Some(&seq.endpoints.join(",")));
+        put(
+            "SequenceTasks",
+            Some(&(seq.tasks.len() as u64 + seq.tasks_dropped).to_string()),
+        );
+        // Which region does not matter for counting: only the numbers are used here.
+        let (_, listed, named) = sequence_resources(seq, "aws", "");
+        if listed < named {
+            put(
+                "ResourcesTruncated",
+                Some(&format!(
+                    "{listed} of {named} named resources listed (Security Hub takes at most {MAX_RESOURCES}): the cluster first, then tasks, then containers"
+                )),
+            );
+        }
+    }
     if !finding.mitre.is_empty() {
         put("Mitre", Some(&finding.mitre.join(",")));
     }
@@ -552,6 +619,84 @@ fn resources(
     }
     out.truncate(MAX_RESOURCES);
     out
+}
+
+/// An attack sequence's resources, within ASFF's [`MAX_RESOURCES`]: its clusters first, then its
+/// tasks, then their containers (and the containers no task lists). Returns them with how many
+/// were listed and how many the sequence names (tasks and containers dropped by the model's own
+/// bounds included), so a truncation can be noted.
+pub fn sequence_resources(
+    seq: &vigil_model::AttackSequence,
+    partition: &str,
+    region: &str,
+) -> (Vec<AsffResource>, usize, usize) {
+    let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
+    let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
+    let resource = |resource_type: &str, id: &str, details: serde_json::Value| AsffResource {
+        resource_type: resource_type.to_owned(),
+        id: clean(id, MAX_RESOURCE_ID, false),
+        partition: partition.to_owned(),
+        region: region.to_owned(),
+        tags: BTreeMap::new(),
+        details: Some(details),
+    };
+    let mut all = Vec::new();
+    for c in &seq.clusters {
+        let name = c.rsplit('/').next().unwrap_or(c);
+        all.push(resource(
+            "AwsEcsCluster",
+            c,
+            serde_json::json!({ "AwsEcsCluster": { "ClusterArn": arn(c), "ClusterName": text(name) } }),
+        ));
+    }
+    for t in &seq.tasks {
+        let mut details = serde_json::Map::new();
+        if let Some(c) = &t.cluster_arn {
+            details.insert("ClusterArn".into(), arn(c));
+        }
+        if let Some(td) = &t.task_definition_arn {
+            details.insert("TaskDefinitionArn".into(), arn(td));
+        }
+        all.push(resource(
+            "AwsEcsTask",
+            &t.task_arn,
+            serde_json::json!({ "AwsEcsTask": details }),
+        ));
+    }
+    let containers = seq
+        .tasks
+        .iter()
+        .flat_map(|t| t.containers.iter())
+        .chain(&seq.unattached_containers);
+    for c in containers {
+        let mut details = serde_json::Map::new();
+        if let Some(n) = &c.name {
+            details.insert("Name".into(), text(n));
+        }
+        if let Some(i) = &c.image {
+            details.insert("ImageName".into(), text(i));
+        }
+        if let Some(d) = &c.image_uid {
+            details.insert("ImageId".into(), text(d));
+        }
+        all.push(resource(
+            "Container",
+            &c.uid,
+            serde_json::json!({ "Container": details }),
+        ));
+    }
+    if all.is_empty() {
+        // ASFF needs a resource: the sequence names no ECS resource Vigil keeps.
+        all.push(resource(
+            "Other",
+            &format!("guardduty-attack-sequence/{}", seq.uid),
+            serde_json::json!({ "Other": { "SequenceUid": text(&seq.uid) } }),
+        ));
+    }
+    let named = all.len() + (seq.tasks_dropped + seq.containers_dropped) as usize;
+    all.truncate(MAX_RESOURCES);
+    let listed = all.len();
+    (all, listed, named)
 }
 
 /// The resource of a finding about an account, a Kubernetes object or a SaaS identity (never a

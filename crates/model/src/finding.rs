@@ -98,6 +98,11 @@ pub struct Finding {
     /// times were believed; absent in findings written before it existed.
     #[serde(default)]
     pub time_clamped: Option<TimeClamp>,
+    /// A GuardDuty attack sequence (Extended Threat Detection): its signals, indicators and every
+    /// task and container it names. Absent for every other finding, and in findings written before
+    /// it existed. See [`crate::AttackSequence`] and [`Finding::per_task`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<crate::AttackSequence>,
     pub raw: RawEvent,
 }
 
@@ -158,6 +163,7 @@ impl Finding {
             provenance: Provenance::default(),
             identity_conflicts: Vec::new(),
             time_clamped: None,
+            sequence: None,
             raw,
         }
     }

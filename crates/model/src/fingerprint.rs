@@ -13,6 +13,11 @@
 //! - for a finding not about a workload (a cloud account, a Kubernetes object, a SaaS identity): its
 //!   subject kind, event source, account, user and target; workload findings hash none of these.
 //!
+//! - for a GuardDuty attack sequence: the sequence's own `uid` and the finding's account, in place
+//!   of every workload field (task, container, host, cluster, process, remote address, identity
+//!   conflicts): the sequence is one finding however many tasks it names or comes to name, and
+//!   [`Finding::per_task`]'s findings keep its fingerprint.
+//!
 //! What stays out: times, event ids, pids, counts, command-line arguments and local ports, which change
 //! on every occurrence of the same activity and would defeat deduplication.
 
@@ -47,6 +52,15 @@ impl FindingFingerprint {
         // And by which entry point: a direct invocation can never stand in for the agent bus's
         // copy of an alert (or the other way round), whichever comes first.
         field("arrival", Some(finding.provenance.arrival.as_str()));
+
+        if let Some(seq) = &finding.sequence {
+            field("sequence", Some(seq.uid.as_str()));
+            field("account", finding.account.as_deref());
+            if finding.is_sample() {
+                field("sample", Some("true"));
+            }
+            return Self::finish(h);
+        }
 
         let r = &finding.resource;
         let short_id = r.container.short_id();
@@ -105,6 +119,10 @@ impl FindingFingerprint {
                 .and_then(|n| n.remote_ip.as_deref()),
         );
 
+        Self::finish(h)
+    }
+
+    fn finish(h: Sha256) -> Self {
         let digest = h.finalize();
         let mut hex = String::with_capacity(Self::SCHEME.len() + 1 + 64);
         hex.push_str(Self::SCHEME);
@@ -135,5 +153,96 @@ impl FindingFingerprint {
 impl fmt::Display for FindingFingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        AttackSequence, Finding, FindingFingerprint, RawEvent, SequenceContainer, SequenceTask,
+        Severity, Source,
+    };
+
+    fn sequence(tasks: usize) -> Finding {
+        let now = chrono::Utc::now();
+        let mut f = Finding::new(
+            Source::Guardduty,
+            "AttackSequence:ECS/CompromisedCluster".into(),
+            "t".into(),
+            Severity::from_guardduty(10.0).unwrap(),
+            now,
+            RawEvent::capture("{}"),
+        );
+        f.account = Some("111122223333".into());
+        f.resource.cluster_arn = Some("arn:aws:ecs:us-east-1:111122223333:cluster/prod".into());
+        f.sequence = Some(AttackSequence {
+            uid: "seq-1".into(),
+            tasks: (0..tasks)
+                .map(|i| SequenceTask {
+                    task_arn: format!("arn:aws:ecs:us-east-1:111122223333:task/prod/{i:032x}"),
+                    cluster_arn: Some("arn:aws:ecs:us-east-1:111122223333:cluster/prod".into()),
+                    task_definition_arn: Some(
+                        "arn:aws:ecs:us-east-1:111122223333:task-definition/web:7".into(),
+                    ),
+                    launch_type: Some("FARGATE".into()),
+                    containers: vec![SequenceContainer {
+                        uid: format!("{i:064x}"),
+                        name: Some("app".into()),
+                        image: Some("nginx:1".into()),
+                        image_uid: None,
+                    }],
+                })
+                .collect(),
+            ..AttackSequence::default()
+        });
+        f.seal()
+    }
+
+    #[test]
+    fn every_per_task_finding_keeps_the_sequence_fingerprint() {
+        let f = sequence(3);
+        let per_task = f.per_task();
+        assert_eq!(per_task.len(), 3);
+        for (i, t) in per_task.iter().enumerate() {
+            assert_eq!(t.fingerprint, f.fingerprint);
+            assert_eq!(FindingFingerprint::of(t), f.fingerprint, "task {i}");
+            assert!(
+                t.resource
+                    .task_arn
+                    .as_deref()
+                    .unwrap()
+                    .ends_with(&format!("{i:032x}"))
+            );
+            assert_eq!(t.resource.task_definition_family.as_deref(), Some("web"));
+            assert_eq!(t.resource.container.name.as_deref(), Some("app"));
+            assert!(t.identity_conflicts.is_empty());
+        }
+        assert_eq!(
+            f.resource.task_arn, None,
+            "the sequence itself names no task"
+        );
+    }
+
+    #[test]
+    fn a_sequence_is_one_finding_whatever_tasks_it_names() {
+        let (a, b) = (sequence(1), sequence(50));
+        assert_eq!(a.fingerprint, b.fingerprint);
+        let mut other = sequence(1);
+        other.sequence.as_mut().unwrap().uid = "seq-2".into();
+        assert_ne!(other.seal().fingerprint, a.fingerprint);
+        let mut sender = sequence(1);
+        sender.provenance.sender_account = Some("444455556666".into());
+        assert_ne!(sender.seal().fingerprint, a.fingerprint);
+        assert!(sequence(0).per_task().is_empty());
+    }
+
+    #[test]
+    fn a_task_in_another_account_is_an_identity_conflict_of_its_own_finding() {
+        let mut f = sequence(1);
+        f.sequence.as_mut().unwrap().tasks[0].task_arn =
+            "arn:aws:ecs:us-east-1:999999999999:task/prod/abc".into();
+        let t = &f.per_task()[0];
+        assert_eq!(t.identity_conflicts.len(), 1);
+        assert_eq!(FindingFingerprint::of(t), f.fingerprint);
     }
 }

@@ -7,6 +7,7 @@ mod fingerprint;
 #[cfg(feature = "test-support")]
 pub mod fixtures;
 mod provenance;
+mod sequence;
 mod severity;
 pub mod text;
 pub mod time;
@@ -18,6 +19,12 @@ pub use finding::{
 };
 pub use fingerprint::FindingFingerprint;
 pub use provenance::{Arrival, Provenance};
+pub use sequence::{
+    AttackSequence, MAX_INDICATOR_VALUES, MAX_SEQUENCE_ACTORS, MAX_SEQUENCE_CLUSTERS,
+    MAX_SEQUENCE_ENDPOINTS, MAX_SEQUENCE_INDICATORS, MAX_SEQUENCE_SIGNALS, MAX_SEQUENCE_TASKS,
+    MAX_TASK_CONTAINERS, SequenceContainer, SequenceIndicator, SequenceTask, SignalBrief,
+    SignalSummary,
+};
 pub use severity::{Severity, SeverityLabel};
 
 /// The AWS partition a region belongs to (`aws`, `aws-cn`, `aws-us-gov`): ARNs and product ARNs need it.

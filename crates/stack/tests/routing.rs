@@ -150,6 +150,12 @@ fn cases() -> Vec<Case> {
             On::Default,
             &[INGEST],
         ),
+        sample(
+            "guardduty ECS attack sequence",
+            "guardduty-attack-sequence-ecs.json",
+            On::Default,
+            &[INGEST],
+        ),
         event(
             "ECS task STOPPED",
             On::Default,

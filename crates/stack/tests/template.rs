@@ -66,7 +66,7 @@ fn enrich_stays_within_security_hubs_import_quota() {
 #[test]
 fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
     let s = stack();
-    assert_eq!(s.rules.len(), 6);
+    assert_eq!(s.rules.len(), 7);
     for r in &s.rules {
         assert!(!r.targets.is_empty(), "{}", r.logical_id);
         for t in &r.targets {
@@ -90,6 +90,10 @@ fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
         json!({"source": [{"anything-but": {"wildcard": ["aws.*", "vigil"]}}]})
     );
     assert_eq!(s.rule("GuardDutyRuntimeRule").unwrap().bus, Bus::Default);
+    assert_eq!(
+        s.rule("GuardDutyAttackSequenceRule").unwrap().bus,
+        Bus::Default
+    );
     assert_eq!(s.rule("TaskStoppedRule").unwrap().bus, Bus::Default);
 }
 
