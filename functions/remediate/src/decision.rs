@@ -9,7 +9,7 @@ use crate::rate_limit::RateCounter;
 use crate::stop_hold::Holds;
 use crate::{FindingEnriched, Remediate, RemediationMode, Retry, SecurityHubRef, ecs};
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{info, warn};
 use vigil_dedup::RecordedOrigin;
 use vigil_model::{Finding, TaskInfo};
 use vigil_playbook::{
@@ -103,11 +103,20 @@ pub(crate) enum Verdict {
     Untrusted(Decision),
 }
 
+/// How a message arrived, shared by every task a finding is decided for.
+pub(crate) struct Received<'a> {
+    event_id: Option<&'a str>,
+    delivery: Option<&'a crate::action_record::Delivery>,
+    guardrails: &'a Guardrails,
+    origin: Origin<'a>,
+}
+
 /// How often a decision is made again when concurrent stops keep changing the service's holds.
 const HOLD_ATTEMPTS: usize = 4;
 
 impl Remediate {
-    /// A `Finding Enriched`: trust, a fresh look at the task, then the claimed job.
+    /// A `Finding Enriched`: trust, a fresh look at the task, then the claimed job. An attack
+    /// sequence is decided per task it names, each task with its own action record.
     pub(crate) async fn remediate(
         &self,
         detail: &FindingEnriched<'_>,
@@ -121,25 +130,59 @@ impl Remediate {
             info!(fingerprint = fp, decision = "off", "remediation is off");
             return Ok(());
         }
-        let subject = Subject::new(
-            finding,
-            Some(&detail.enrichment),
-            vigil_asff::finding_types(finding),
-        );
         // Trust first, from the event and Vigil's own table alone: a forged event gets no ECS or
-        // Security Hub call and no say over the finding's real record.
+        // Security Hub call and no say over the finding's real record. A sequence is vouched for
+        // as ingest recorded it, before it is split by task.
         let recorded = self
             .dedup
             .origin(fp)
             .await
             .map_err(|e| Retry::Other(e.to_string()))?;
         let dispute = disagreement(finding, recorded.as_ref());
-        let origin = Origin {
-            event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
-            event_account: finding.provenance.sender_account.as_deref(),
-            now: Some((self.clock)()),
-            vouch: dispute.as_deref().map_or(Vouch::Vouched, Vouch::Disputed),
+        let received = Received {
+            event_id,
+            delivery,
+            guardrails,
+            origin: Origin {
+                event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
+                event_account: finding.provenance.sender_account.as_deref(),
+                now: Some((self.clock)()),
+                vouch: dispute.as_deref().map_or(Vouch::Vouched, Vouch::Disputed),
+            },
         };
+        let per_task = finding.per_task();
+        if per_task.is_empty() {
+            return self.remediate_one(detail, finding, &received).await;
+        }
+        // Every task is decided even when one fails; the message comes back for the failed ones
+        // (the others are complete, so their redelivery is a no-op).
+        let mut result = Ok(());
+        for task_finding in &per_task {
+            if let Err(e) = self.remediate_one(detail, task_finding, &received).await {
+                warn!(fingerprint = fp, task = task_finding.resource.task_arn.as_deref(), error = %e, "a task of the sequence failed");
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// One finding about one task (or none).
+    async fn remediate_one(
+        &self,
+        detail: &FindingEnriched<'_>,
+        finding: &Finding,
+        received: &Received<'_>,
+    ) -> Result<(), Retry> {
+        let fp = finding.fingerprint.as_str();
+        // The enrichment describes one task: it speaks for this finding only if it is its task.
+        let enrichment = Some(detail.enrichment.as_ref()).filter(|e| {
+            e.task.as_ref().is_none_or(|t| {
+                finding.resource.task_arn.is_none()
+                    || finding.resource.task_arn.as_deref() == Some(t.task_arn.as_str())
+            })
+        });
+        let subject = Subject::new(finding, enrichment, vigil_asff::finding_types(finding));
+        let (origin, guardrails) = (received.origin, received.guardrails);
         let Some(first) = self.core(&subject, origin, guardrails, &LiveTask::Unknown) else {
             info!(
                 fingerprint = fp,
@@ -155,11 +198,12 @@ impl Remediate {
                 mode: first.mode,
             },
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
-            event: event_id
-                .or(delivery.map(|d| d.message_id.as_str()))
+            event: received
+                .event_id
+                .or(received.delivery.map(|d| d.message_id.as_str()))
                 .unwrap_or("-")
                 .to_owned(),
-            event_id,
+            event_id: received.event_id,
             detail,
             subject: &subject,
             origin,
@@ -171,7 +215,7 @@ impl Remediate {
             let decision = Decision::of(&first, &job, None);
             return self.record_aside(Aside::Untrusted, &job, &decision).await;
         }
-        self.run(&job, delivery).await
+        self.run(&job, received.delivery).await
     }
 
     /// Looks at the task and decides. A task ECS does not know (a claimed cluster or task that

@@ -340,3 +340,88 @@ async fn limited_to_one(
     .await
     .with_clock(clock)
 }
+
+/// The documented GuardDuty attack sequence fixture, about this pipeline's cluster and the given
+/// tasks (the fixture's three, in order), with their containers' runtime ids, seen just now.
+async fn attack_sequence(p: &Pipeline, tasks: &[String]) -> Value {
+    let mut text =
+        include_str!("../../../crates/adapters/tests/fixtures/guardduty-attack-sequence-ecs.json")
+            .replace("111122223333", ACCOUNT)
+            .replace("us-west-2", "us-east-1")
+            .replace("cluster/shop-prod", "cluster/prod")
+            .replace("task/shop-prod/", "task/prod/");
+    let fixture_tasks = [
+        "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
+        "1b2c3d4e5f60718293a4b5c6d7e8f90a",
+        "2c3d4e5f60718293a4b5c6d7e8f90a1b",
+    ];
+    let fixture_containers = [
+        "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
+        "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
+    ];
+    for (i, task) in tasks.iter().enumerate() {
+        let id = task.rsplit('/').next().unwrap();
+        text = text.replace(fixture_tasks[i], id);
+        if let Some(container) = fixture_containers.get(i) {
+            let runtime = p.emulator.runtime_id(&p.cluster, task, "app").await;
+            text = text.replace(container, &runtime);
+        }
+    }
+    // Every time in the fixture, now: remediation refuses findings older than its age limit.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let times = fixture_times(&text);
+    for t in times {
+        text = text.replace(&t, &now);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The ISO-8601 UTC times in `text` (`2025-…Z`).
+fn fixture_times(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\"2025-") {
+        let tail = &rest[i + 1..];
+        let end = tail.find('"').unwrap();
+        out.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_stop_none() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
+        .await;
+    let sequence = attack_sequence(&p, &tasks[..3]).await;
+    let events = p.through_ingest_and_enrich(&[sequence]).await;
+    assert_eq!(events.len(), 1, "one finding per sequence");
+
+    // The shipped playbooks record a sequence on each task and stop nothing.
+    let shipped = include_str!("../../../playbooks/vigil/playbooks.yaml");
+    let remediate = p
+        .remediate_with(shipped, RemediationMode::Enforce, |_| {})
+        .await;
+    assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
+    assert_eq!(p.stopped(&tasks).await, 0);
+    let records = p.action_records().await;
+    let recorded: Vec<&str> = records.iter().map(|r| s(r, "outcome")).collect();
+    assert_eq!(recorded, ["recorded"; 3], "one decision per named task");
+
+    // A playbook that stops on sequences decides each task on its own: the service keeps
+    // min_healthy_tasks, so 3 of its 4 tasks stop, each once.
+    let stopping = "version: 1\nplaybooks:\n  - name: sequence\n    match: {finding_types: [\"AttackSequence:*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
+    let remediate = p
+        .remediate_with(stopping, RemediationMode::Enforce, generous)
+        .await;
+    assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
+    assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
+    for task in &tasks[..3] {
+        assert_eq!(p.task_status(task).await.1, "STOPPED", "{task}");
+    }
+    assert_eq!(p.task_status(&tasks[3]).await.1, "RUNNING");
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 3);
+}

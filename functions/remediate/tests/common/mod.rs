@@ -172,10 +172,20 @@ impl Pipeline {
 
     /// A Falco alert about `task`, through ingest and enrich; returns the `Finding Enriched` events.
     pub async fn enriched(&self, alerts: &[(&str, &str, &str)]) -> Vec<String> {
-        let records: Vec<Value> = alerts
+        let bodies: Vec<Value> = alerts
+            .iter()
+            .map(|(id, task, rule)| falco(id, &self.cluster, task, rule))
+            .collect();
+        self.through_ingest_and_enrich(&bodies).await
+    }
+
+    /// EventBridge events, through ingest (as its queue delivers them) and enrich; returns the
+    /// `Finding Enriched` events.
+    pub async fn through_ingest_and_enrich(&self, bodies: &[Value]) -> Vec<String> {
+        let records: Vec<Value> = bodies
             .iter()
             .enumerate()
-            .map(|(i, (id, task, rule))| json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": falco(id, &self.cluster, task, rule).to_string()}))
+            .map(|(i, body)| json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": body.to_string()}))
             .collect();
         let out = self
             .ingest
