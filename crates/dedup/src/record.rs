@@ -31,6 +31,10 @@ pub const ORIGIN_ARRIVAL: &str = "origin_arrival";
 pub const ORIGIN_SENDER: &str = "origin_sender_account";
 pub const ORIGIN_ACCOUNT: &str = "origin_account";
 pub const ORIGIN_TASK: &str = "origin_task_arn";
+/// For an attack sequence: every task ARN its counted occurrences named (a string set, grown with
+/// each occurrence, as GuardDuty adds tasks to a sequence). The fingerprint of a sequence covers
+/// no task, so this is what vouches for the tasks a message names.
+pub const ORIGIN_SEQUENCE_TASKS: &str = "origin_sequence_tasks";
 /// Stored for an origin value the finding does not have (DynamoDB keeps no `null` in a string).
 pub const NONE: &str = "-";
 pub const INTERVAL_BUCKET: &str = "interval_bucket";
@@ -119,6 +123,10 @@ pub struct RecordedOrigin {
     pub sender_account: Option<String>,
     pub account: Option<String>,
     pub task_arn: Option<String>,
+    /// The tasks ingest counted for an attack sequence (empty for any other finding).
+    pub sequence_tasks: std::collections::BTreeSet<String>,
+    /// When ingest last counted an occurrence: no genuine message observed the finding later.
+    pub last_seen: Option<DateTime<Utc>>,
     pub state: DedupState,
 }
 
@@ -133,6 +141,14 @@ impl RecordedOrigin {
             sender_account: optional(ORIGIN_SENDER),
             account: optional(ORIGIN_ACCOUNT),
             task_arn: optional(ORIGIN_TASK),
+            sequence_tasks: attrs
+                .get(ORIGIN_SEQUENCE_TASKS)
+                .and_then(|v| v.as_ss().ok())
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
+            last_seen: text(LAST_SEEN)
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.with_timezone(&Utc)),
             state: match text(STATE).as_deref() {
                 Some("forwarded") => DedupState::Forwarded,
                 _ => DedupState::Accepted,

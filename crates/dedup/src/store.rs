@@ -54,6 +54,9 @@ pub struct Occurrence {
     pub sender_account: Option<String>,
     pub account: Option<String>,
     pub task_arn: Option<String>,
+    /// For an attack sequence, the task ARNs it names: added to the record's set with every
+    /// counted occurrence (see [`crate::record::ORIGIN_SEQUENCE_TASKS`]). Empty otherwise.
+    pub sequence_tasks: Vec<String>,
     /// The occurrence's normalized severity (0–100): the record keeps the highest counted.
     pub severity: u8,
 }
@@ -271,19 +274,34 @@ impl DedupStore {
                       #o_arr = if_not_exists(#o_arr, :o_arr), #o_snd = if_not_exists(#o_snd, :o_snd), \
                       #o_acc = if_not_exists(#o_acc, :o_acc), #o_task = if_not_exists(#o_task, :o_task), \
                       #sev = if_not_exists(#sev, :sev)";
+        // A sequence's tasks are added to the set the record keeps (DynamoDB refuses an empty set).
+        let tasks: std::collections::BTreeSet<&String> = occ.sequence_tasks.iter().collect();
+        let add_tasks = if tasks.is_empty() {
+            ""
+        } else {
+            ", #o_seq :o_seq"
+        };
         let (update, condition) = if rollover {
             (
-                format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one"),
+                format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one{add_tasks}"),
                 "NOT contains(#ids, :eid) AND NOT contains(#prev, :eid) AND size(#ids) >= :cap",
             )
         } else {
             (
-                format!("SET {common} ADD #count :one, #ids :eidset"),
+                format!("SET {common} ADD #count :one, #ids :eidset{add_tasks}"),
                 "attribute_not_exists(#pk) OR (NOT contains(#ids, :eid) AND NOT contains(#prev, :eid) \
                  AND (attribute_not_exists(#ids) OR size(#ids) < :cap))",
             )
         };
         let mut names = names;
+        let mut values = values;
+        if !tasks.is_empty() {
+            names.insert("#o_seq".into(), ORIGIN_SEQUENCE_TASKS.into());
+            values.insert(
+                ":o_seq".into(),
+                AttributeValue::Ss(tasks.into_iter().cloned().collect()),
+            );
+        }
         if rollover {
             // DynamoDB refuses expression names the expressions do not use.
             names.remove("#pk");
@@ -345,11 +363,13 @@ impl DedupStore {
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
             .consistent_read(true)
-            .projection_expression("#a, #s, #c, #t, #st")
+            .projection_expression("#a, #s, #c, #t, #q, #l, #st")
             .expression_attribute_names("#a", ORIGIN_ARRIVAL)
             .expression_attribute_names("#s", ORIGIN_SENDER)
             .expression_attribute_names("#c", ORIGIN_ACCOUNT)
             .expression_attribute_names("#t", ORIGIN_TASK)
+            .expression_attribute_names("#q", ORIGIN_SEQUENCE_TASKS)
+            .expression_attribute_names("#l", LAST_SEEN)
             .expression_attribute_names("#st", STATE)
             .send()
             .await

@@ -24,6 +24,7 @@ fn occ(fp: &str, event_id: &str) -> Occurrence {
         sender_account: Some("123456789012".into()),
         account: Some("123456789012".into()),
         task_arn: None,
+        sequence_tasks: Vec::new(),
         severity: 20,
     }
 }

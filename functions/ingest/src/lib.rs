@@ -311,6 +311,11 @@ fn occurrence(finding: &Finding, event_id: &str) -> Occurrence {
         sender_account: finding.provenance.sender_account.clone(),
         account: finding.account.clone(),
         task_arn: finding.resource.task_arn.clone(),
+        sequence_tasks: finding
+            .sequence
+            .iter()
+            .flat_map(|s| s.tasks.iter().map(|t| t.task_arn.clone()))
+            .collect(),
         severity: finding.severity.normalized,
     }
 }

@@ -124,7 +124,7 @@ impl Remediate {
         delivery: Option<&crate::action_record::Delivery>,
         guardrails: &Guardrails,
     ) -> Result<(), Retry> {
-        let finding = &detail.finding;
+        let finding: &Finding = &detail.finding;
         let fp = finding.fingerprint.as_str();
         if self.settings.mode == RemediationMode::Off {
             info!(fingerprint = fp, decision = "off", "remediation is off");
@@ -139,6 +139,18 @@ impl Remediate {
             .await
             .map_err(|e| Retry::Other(e.to_string()))?;
         let dispute = disagreement(finding, recorded.as_ref());
+        // The observed time is not in the fingerprint: a message is never fresher than the last
+        // occurrence ingest counted, so a replay with its times moved forward stays stale.
+        let clamped;
+        let finding = match recorded.as_ref().and_then(|r| r.last_seen) {
+            Some(seen) if seen < finding.last_observed_at => {
+                let mut f = finding.clone();
+                f.last_observed_at = seen;
+                clamped = f;
+                &clamped
+            }
+            _ => finding,
+        };
         let received = Received {
             event_id,
             delivery,
@@ -150,15 +162,58 @@ impl Remediate {
                 vouch: dispute.as_deref().map_or(Vouch::Vouched, Vouch::Disputed),
             },
         };
-        let per_task = finding.per_task();
+        let mut per_task = finding.per_task();
+        // Each task once, and no more tasks than ingest keeps of a sequence: a message naming a
+        // task again, or thousands of tasks, costs no more than the sequence ingest saw.
+        let mut seen = std::collections::BTreeSet::new();
+        per_task.retain(|f| seen.insert(f.resource.task_arn.clone()));
+        if per_task.len() > vigil_model::MAX_SEQUENCE_TASKS {
+            warn!(
+                fingerprint = fp,
+                tasks = per_task.len(),
+                "the sequence names more tasks than ingest keeps: the rest are not decided"
+            );
+            per_task.truncate(vigil_model::MAX_SEQUENCE_TASKS);
+        }
         if per_task.is_empty() {
             return self.remediate_one(detail, finding, &received).await;
         }
+        // A sequence's fingerprint covers no task: each task the message names is vouched for only
+        // if ingest counted an occurrence of this sequence that named it. A task added to a
+        // genuine sequence on its way to remediation is refused, with no ECS call.
+        let unrecorded: Vec<Option<String>> = per_task
+            .iter()
+            .map(|f| {
+                let task = f.resource.task_arn.as_deref().unwrap_or("");
+                recorded
+                    .as_ref()
+                    .is_some_and(|r| !r.sequence_tasks.contains(task))
+                    .then(|| {
+                        format!(
+                            "ingest never counted an occurrence of sequence {fp} naming task {task}"
+                        )
+                    })
+            })
+            .collect();
         // Every task is decided even when one fails; the message comes back for the failed ones
         // (the others are complete, so their redelivery is a no-op).
         let mut result = Ok(());
-        for task_finding in &per_task {
-            if let Err(e) = self.remediate_one(detail, task_finding, &received).await {
+        for (task_finding, unrecorded) in per_task.iter().zip(&unrecorded) {
+            let disputed;
+            let received = match (dispute.as_deref(), unrecorded.as_deref()) {
+                (None, Some(why)) => {
+                    disputed = Received {
+                        origin: Origin {
+                            vouch: Vouch::Disputed(why),
+                            ..received.origin
+                        },
+                        ..received
+                    };
+                    &disputed
+                }
+                _ => &received,
+            };
+            if let Err(e) = self.remediate_one(detail, task_finding, received).await {
                 warn!(fingerprint = fp, task = task_finding.resource.task_arn.as_deref(), error = %e, "a task of the sequence failed");
                 result = Err(e);
             }
