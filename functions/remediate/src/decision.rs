@@ -229,12 +229,14 @@ impl Remediate {
         received: &Received<'_>,
     ) -> Result<(), Retry> {
         let fp = finding.fingerprint.as_str();
-        // The enrichment describes one task: it speaks for this finding only if it is its task.
+        // The enrichment describes one task. For a task of a sequence it speaks only if it is
+        // that task; for any other finding an enrichment naming another task than the finding's
+        // is kept, so the `identity` guardrail refuses the message as tampered.
         let enrichment = Some(detail.enrichment.as_ref()).filter(|e| {
-            e.task.as_ref().is_none_or(|t| {
-                finding.resource.task_arn.is_none()
-                    || finding.resource.task_arn.as_deref() == Some(t.task_arn.as_str())
-            })
+            !finding.is_sequence()
+                || e.task.as_ref().is_none_or(|t| {
+                    finding.resource.task_arn.as_deref() == Some(t.task_arn.as_str())
+                })
         });
         let subject = Subject::new(finding, enrichment, vigil_asff::finding_types(finding));
         let (origin, guardrails) = (received.origin, received.guardrails);
