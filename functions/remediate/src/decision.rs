@@ -162,39 +162,10 @@ impl Remediate {
                 vouch: dispute.as_deref().map_or(Vouch::Vouched, Vouch::Disputed),
             },
         };
-        let mut per_task = finding.per_task();
-        // Each task once, and no more tasks than ingest keeps of a sequence: a message naming a
-        // task again, or thousands of tasks, costs no more than the sequence ingest saw.
-        let mut seen = std::collections::BTreeSet::new();
-        per_task.retain(|f| seen.insert(f.resource.task_arn.clone()));
-        if per_task.len() > vigil_model::MAX_SEQUENCE_TASKS {
-            warn!(
-                fingerprint = fp,
-                tasks = per_task.len(),
-                "the sequence names more tasks than ingest keeps: the rest are not decided"
-            );
-            per_task.truncate(vigil_model::MAX_SEQUENCE_TASKS);
-        }
+        let (per_task, unrecorded) = sequence_tasks(finding, recorded.as_ref());
         if per_task.is_empty() {
             return self.remediate_one(detail, finding, &received).await;
         }
-        // A sequence's fingerprint covers no task: each task the message names is vouched for only
-        // if ingest counted an occurrence of this sequence that named it. A task added to a
-        // genuine sequence on its way to remediation is refused, with no ECS call.
-        let unrecorded: Vec<Option<String>> = per_task
-            .iter()
-            .map(|f| {
-                let task = f.resource.task_arn.as_deref().unwrap_or("");
-                recorded
-                    .as_ref()
-                    .is_some_and(|r| !r.sequence_tasks.contains(task))
-                    .then(|| {
-                        format!(
-                            "ingest never counted an occurrence of sequence {fp} naming task {task}"
-                        )
-                    })
-            })
-            .collect();
         // Every task is decided even when one fails; the message comes back for the failed ones
         // (the others are complete, so their redelivery is a no-op).
         let mut result = Ok(());
@@ -459,6 +430,43 @@ impl Remediate {
             }
         }
     }
+}
+
+/// The tasks of an attack sequence to decide, each once and at most as many as ingest keeps of a
+/// sequence (a message naming a task again, or thousands, costs no more than the sequence ingest
+/// saw), each with why it is not vouched for, if it is not: a sequence's fingerprint covers no
+/// task, so a task counts only if ingest counted an occurrence of the sequence that named it (a
+/// task added on the way to remediation is refused, with no ECS call). Empty for other findings.
+fn sequence_tasks(
+    finding: &Finding,
+    recorded: Option<&RecordedOrigin>,
+) -> (Vec<Finding>, Vec<Option<String>>) {
+    let mut per_task = finding.per_task();
+    let mut seen = std::collections::BTreeSet::new();
+    per_task.retain(|f| seen.insert(f.resource.task_arn.clone()));
+    if per_task.len() > vigil_model::MAX_SEQUENCE_TASKS {
+        warn!(
+            fingerprint = finding.fingerprint.as_str(),
+            tasks = per_task.len(),
+            "the sequence names more tasks than ingest keeps: the rest are not decided"
+        );
+        per_task.truncate(vigil_model::MAX_SEQUENCE_TASKS);
+    }
+    let unrecorded = per_task
+        .iter()
+        .map(|f| {
+            let task = f.resource.task_arn.as_deref().unwrap_or("");
+            recorded
+                .is_some_and(|r| !r.sequence_tasks.contains(task))
+                .then(|| {
+                    format!(
+                        "ingest never counted an occurrence of sequence {} naming task {task}",
+                        finding.fingerprint
+                    )
+                })
+        })
+        .collect();
+    (per_task, unrecorded)
 }
 
 /// Why the message's finding is not the one ingest recorded under its fingerprint, if it is not.
