@@ -43,6 +43,8 @@ pub struct Caches {
     tasks: HashMap<String, (Instant, CachedTask)>,
     pub task_definitions: HashMap<String, TaskDefinitionInfo>,
     pub services: HashMap<(String, String), ServiceInfo>,
+    /// Cluster ARN → its tags.
+    pub cluster_tags: HashMap<String, std::collections::BTreeMap<String, String>>,
     /// Cluster ARN → (built at, 12-char runtime id prefix → task ARN).
     runtime_index: HashMap<String, (Instant, HashMap<String, String>)>,
 }
@@ -95,6 +97,7 @@ impl Caches {
     pub fn bound_definitions(&mut self) {
         bound(&mut self.task_definitions);
         bound(&mut self.services);
+        bound(&mut self.cluster_tags);
     }
 }
 

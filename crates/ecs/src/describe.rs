@@ -104,6 +104,7 @@ pub fn task_info(task: &Task, cluster_fallback: &str) -> TaskInfo {
             .map(str::to_owned),
         tags: tags(task.tags().iter().map(|t| (t.key(), t.value()))),
         service_tags: BTreeMap::new(),
+        cluster_tags: BTreeMap::new(),
         containers: task
             .containers()
             .iter()
@@ -160,6 +161,30 @@ pub async fn describe_task_definition(
             })
             .collect(),
     })
+}
+
+/// DescribeClusters (with tags) for up to 100 clusters: cluster ARN → its tags.
+pub async fn describe_cluster_tags(
+    client: &aws_sdk_ecs::Client,
+    clusters: &[String],
+) -> Result<HashMap<String, BTreeMap<String, String>>, EcsError> {
+    let out = client
+        .describe_clusters()
+        .set_clusters(Some(clusters.to_vec()))
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|e| ecs_error("DescribeClusters", e))?;
+    Ok(out
+        .clusters()
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c.cluster_arn()?.to_owned(),
+                tags(c.tags().iter().map(|t| (t.key(), t.value()))),
+            ))
+        })
+        .collect())
 }
 
 /// DescribeServices (with tags) for up to 10 services of one cluster.

@@ -205,6 +205,32 @@ impl EcsEnricher {
         }
     }
 
+    /// Describes the tags of the clusters not yet cached, up to 100 in one call.
+    async fn cache_cluster_tags(&self, tasks: &[TaskInfo]) {
+        let missing: Vec<String> = {
+            let caches = self.caches();
+            let set: BTreeSet<&String> = tasks
+                .iter()
+                .map(|t| &t.cluster_arn)
+                .filter(|c| !caches.cluster_tags.contains_key(*c))
+                .collect();
+            set.into_iter().cloned().collect()
+        };
+        for chunk in missing.chunks(100) {
+            match describe::describe_cluster_tags(&self.client, chunk).await {
+                Ok(found) => {
+                    let mut caches = self.caches();
+                    caches.bound_definitions();
+                    for cluster in chunk {
+                        let tags = found.get(cluster).cloned().unwrap_or_default();
+                        caches.cluster_tags.insert(cluster.clone(), tags);
+                    }
+                }
+                Err(e) => warn!(error = %e, "DescribeClusters failed"),
+            }
+        }
+    }
+
     /// Adds task definition and service details, describing each at most once per warm instance.
     async fn complete(&self, tasks: &mut [TaskInfo]) {
         let missing_definitions: BTreeSet<String> = {
@@ -257,8 +283,14 @@ impl EcsEnricher {
                 }
             }
         }
+        if self.config.describe_services {
+            self.cache_cluster_tags(tasks).await;
+        }
         let caches = self.caches();
         for t in tasks.iter_mut() {
+            if let Some(tags) = caches.cluster_tags.get(&t.cluster_arn) {
+                t.cluster_tags = tags.clone();
+            }
             if let Some(td) = t
                 .task_definition_arn
                 .as_ref()

@@ -47,6 +47,20 @@ async fn a_batch_across_three_clusters_takes_one_describe_per_cluster_and_nothin
         assert_eq!(tasks.len(), 4);
         clusters.push((arn, tasks));
     }
+    emulator
+        .ecs()
+        .await
+        .tag_resource()
+        .resource_arn(&clusters[0].0)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("vigil:protected")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let findings: Vec<Finding> = (0..100)
         .map(|i| {
             let (cluster, tasks) = &clusters[i % 3];
@@ -77,6 +91,11 @@ async fn a_batch_across_three_clusters_takes_one_describe_per_cluster_and_nothin
         3,
         "one per cluster, for service tags"
     );
+    assert_eq!(
+        emulator.calls("ecs", "DescribeClusters"),
+        1,
+        "one for the three clusters' tags"
+    );
 
     let task = enriched[0].task.as_ref().unwrap();
     assert_eq!(task.service_name.as_deref(), Some("alpha-svc"));
@@ -92,6 +111,12 @@ async fn a_batch_across_three_clusters_takes_one_describe_per_cluster_and_nothin
         task.service_tags.get("team").map(String::as_str),
         Some("alpha")
     );
+    assert_eq!(
+        task.cluster_tags.get("vigil:protected").map(String::as_str),
+        Some("true")
+    );
+    let beta = enriched[1].task.as_ref().unwrap();
+    assert!(beta.cluster_tags.is_empty(), "{beta:?}");
     let app = task
         .offending()
         .expect("the only container is the offending one");

@@ -55,6 +55,10 @@ pub struct TaskInfo {
     pub task_role_arn: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub service_tags: BTreeMap<String, String>,
+    /// The cluster's tags (cached with the other ECS metadata); absent in enrichments written
+    /// before they were read.
+    #[serde(default)]
+    pub cluster_tags: BTreeMap<String, String>,
     pub containers: Vec<ContainerInfo>,
     /// The container the finding is about, when it could be told apart.
     pub offending_container: Option<String>,
