@@ -3,10 +3,12 @@
 //! and TagResource.
 
 use aws_sdk_ecs::error::DisplayErrorContext;
-use aws_sdk_ecs::types::{ClusterField, DesiredStatus, ServiceField, Tag};
+use aws_sdk_ecs::types::{DesiredStatus, Tag};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use vigil_ecs::describe::{EcsError, describe_tasks, task_info};
+use vigil_ecs::describe::{
+    EcsError, describe_cluster_tags, describe_services, describe_tasks, task_info,
+};
 use vigil_model::TaskInfo;
 use vigil_playbook::{LiveService, LiveTask};
 
@@ -105,64 +107,30 @@ fn same_cluster(arn: &str, cluster: &str) -> bool {
             .is_some_and(|(_, name)| name == cluster)
 }
 
+/// The service's tags now (none when ECS no longer has the service: its running tasks are still
+/// listed), through the same DescribeServices the enrichment makes.
 async fn live_service(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     name: &str,
 ) -> Result<LiveService, EcsError> {
-    let out = client
-        .describe_services()
-        .cluster(cluster)
-        .services(name)
-        .include(ServiceField::Tags)
-        .send()
-        .await
-        .map_err(|e| error("DescribeServices", DisplayErrorContext(&e)))?;
-    let Some(service) = out.services().first() else {
-        // The group names a service ECS no longer has: its running tasks are still listed.
-        return Ok(LiveService {
-            name: name.to_owned(),
-            tags: Default::default(),
-            running_tasks: BTreeSet::new(),
-            held: BTreeSet::new(),
-        });
-    };
+    let found = describe_services(client, cluster, &[name.to_owned()]).await?;
     Ok(LiveService {
         name: name.to_owned(),
-        tags: tag_map(service.tags()),
+        tags: found.get(name).map(|s| s.tags.clone()).unwrap_or_default(),
         running_tasks: BTreeSet::new(),
         held: BTreeSet::new(),
     })
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect()
-}
-
-/// The cluster's tags (empty when ECS does not describe it).
+/// The cluster's tags now (empty when ECS does not describe it), through the same DescribeClusters
+/// the enrichment makes.
 async fn cluster_tags(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
 ) -> Result<BTreeMap<String, String>, EcsError> {
-    let out = client
-        .describe_clusters()
-        .clusters(cluster)
-        .include(ClusterField::Tags)
-        .send()
-        .await
-        .map_err(|e| error("DescribeClusters", DisplayErrorContext(&e)))?;
-    Ok(out
-        .clusters()
-        .first()
-        .map(|c| tag_map(c.tags()))
-        .unwrap_or_default())
+    let found = describe_cluster_tags(client, &[cluster.to_owned()]).await?;
+    Ok(found.into_values().next().unwrap_or_default())
 }
 
 /// The service's tasks that are RUNNING and desired RUNNING now. ListTasks with
