@@ -26,14 +26,14 @@ import uuid
 import boto3
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "crates/adapters/tests/fixtures"
+SAMPLES = ROOT / "samples"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
 def start_emulator() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "crates/testkit/python/vigil_emulator.py"), "--port", "0", "--exit-on-stdin-eof"],
+        [sys.executable, str(ROOT / "dev/testkit/python/vigil_emulator.py"), "--port", "0", "--exit-on-stdin-eof"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()
     assert line.startswith("VIGIL_EMULATOR_READY "), line

@@ -76,7 +76,7 @@ struct RunArgs {
     #[arg(long)]
     json: bool,
     /// Use an AWS API emulator that is already running (`moto_server`, or
-    /// crates/testkit/python/vigil_emulator.py) instead of starting one; the run provisions a stack
+    /// dev/testkit/python/vigil_emulator.py) instead of starting one; the run provisions a stack
     /// of its own there.
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,

@@ -26,20 +26,12 @@ fn vigil(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn fixture(name: &str) -> String {
-    format!(
-        "{}/../crates/adapters/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../samples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
 fn every_sample_normalizes() {
-    for entry in std::fs::read_dir(format!(
-        "{}/../crates/adapters/tests/fixtures",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    {
+    for entry in std::fs::read_dir(format!("{}/../samples", env!("CARGO_MANIFEST_DIR"))).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "json") {
             continue; // the fixtures' README

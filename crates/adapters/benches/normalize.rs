@@ -12,7 +12,7 @@ mod floor;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
+        "{}/../../samples/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()

@@ -11,7 +11,7 @@ const CLUSTER: &str = "arn:aws:ecs:us-west-2:111122223333:cluster/shop-prod";
 fn fixture() -> Value {
     serde_json::from_slice(
         &std::fs::read(format!(
-            "{}/tests/fixtures/guardduty-attack-sequence-ecs.json",
+            "{}/../../samples/guardduty-attack-sequence-ecs.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap(),

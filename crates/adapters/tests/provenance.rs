@@ -14,7 +14,7 @@ const TASK: &str =
 const CLUSTER: &str = "arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster";
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../samples/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 

@@ -11,7 +11,7 @@ const CLUSTER: &str = "arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
+        "{}/../../samples/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()

@@ -95,10 +95,8 @@ impl Pipeline {
 
 /// A Falco alert from a container of `task` in `cluster`, as an EventBridge event in the emulator's account.
 fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
-    let mut v: Value = serde_json::from_str(include_str!(
-        "../../../crates/adapters/tests/fixtures/falco-ecs-eventbridge.json"
-    ))
-    .unwrap();
+    let mut v: Value =
+        serde_json::from_str(include_str!("../../../samples/falco-ecs-eventbridge.json")).unwrap();
     v["id"] = json!(event_id);
     v["account"] = json!("123456789012");
     v["region"] = json!("us-east-1");
@@ -298,10 +296,8 @@ async fn when_security_hub_stays_down_messages_are_redelivered_and_records_stay_
 #[tokio::test]
 async fn guardduty_findings_are_enriched_but_not_imported_unless_configured() {
     let p = Pipeline::start().await;
-    let mut gd: Value = serde_json::from_str(include_str!(
-        "../../../crates/adapters/tests/fixtures/guardduty-ecs-runtime.json"
-    ))
-    .unwrap();
+    let mut gd: Value =
+        serde_json::from_str(include_str!("../../../samples/guardduty-ecs-runtime.json")).unwrap();
     gd["account"] = json!("123456789012");
     gd["region"] = json!("us-east-1");
     let bodies = p.ingest(&[gd]).await;

@@ -70,10 +70,8 @@ impl Harness {
 }
 
 fn falco_event(event_id: &str) -> String {
-    let mut v: Value = serde_json::from_str(include_str!(
-        "../../../crates/adapters/tests/fixtures/falco-ecs-eventbridge.json"
-    ))
-    .unwrap();
+    let mut v: Value =
+        serde_json::from_str(include_str!("../../../samples/falco-ecs-eventbridge.json")).unwrap();
     v["id"] = json!(event_id);
     v.to_string()
 }
@@ -231,10 +229,8 @@ async fn bad_events_are_published_as_rejected_and_never_fail_the_batch() {
 #[tokio::test]
 async fn a_bare_falco_alert_invoked_directly_is_accepted_with_the_functions_account() {
     let h = Harness::start().await;
-    let alert: Value = serde_json::from_str(include_str!(
-        "../../../crates/adapters/tests/fixtures/falco-public-2.json"
-    ))
-    .unwrap();
+    let alert: Value =
+        serde_json::from_str(include_str!("../../../samples/falco-public-2.json")).unwrap();
     let response = h
         .ingest
         .handle(alert, Some(FUNCTION_ARN.into()))

@@ -36,7 +36,7 @@ async fn a_failed_publication_is_redelivered_and_finished_exactly_once() {
     )
     .with_retry(RetryPolicy::immediate(2));
 
-    let body = include_str!("../../../crates/adapters/tests/fixtures/falco-ecs-eventbridge.json");
+    let body = include_str!("../../../samples/falco-ecs-eventbridge.json");
     let batch = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": body}]});
 
     let first = ingest.handle(batch.clone(), None).await.unwrap();

@@ -29,13 +29,12 @@ const FIXTURE_UID: &str = "2f9a6c1e8d7b4a3f9c0e1d2b3a4f5e6d";
 /// left over names a task ECS does not know), with their containers' runtime ids, every time
 /// `age_seconds` ago.
 async fn sequence(p: &Pipeline, uid: &str, id: &str, tasks: &[String], age_seconds: i64) -> Value {
-    let mut text =
-        include_str!("../../../crates/adapters/tests/fixtures/guardduty-attack-sequence-ecs.json")
-            .replace("111122223333", ACCOUNT)
-            .replace("us-west-2", "us-east-1")
-            .replace("cluster/shop-prod", "cluster/prod")
-            .replace("task/shop-prod/", "task/prod/")
-            .replace(FIXTURE_UID, uid);
+    let mut text = include_str!("../../../samples/guardduty-attack-sequence-ecs.json")
+        .replace("111122223333", ACCOUNT)
+        .replace("us-west-2", "us-east-1")
+        .replace("cluster/shop-prod", "cluster/prod")
+        .replace("task/shop-prod/", "task/prod/")
+        .replace(FIXTURE_UID, uid);
     for (i, task) in tasks.iter().enumerate() {
         let task_id = task.rsplit('/').next().unwrap();
         if let Some(container) = FIXTURE_CONTAINERS.get(i) {

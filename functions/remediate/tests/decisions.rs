@@ -344,12 +344,11 @@ async fn limited_to_one(
 /// The documented GuardDuty attack sequence fixture, about this pipeline's cluster and the given
 /// tasks (the fixture's three, in order), with their containers' runtime ids, seen just now.
 async fn attack_sequence(p: &Pipeline, tasks: &[String]) -> Value {
-    let mut text =
-        include_str!("../../../crates/adapters/tests/fixtures/guardduty-attack-sequence-ecs.json")
-            .replace("111122223333", ACCOUNT)
-            .replace("us-west-2", "us-east-1")
-            .replace("cluster/shop-prod", "cluster/prod")
-            .replace("task/shop-prod/", "task/prod/");
+    let mut text = include_str!("../../../samples/guardduty-attack-sequence-ecs.json")
+        .replace("111122223333", ACCOUNT)
+        .replace("us-west-2", "us-east-1")
+        .replace("cluster/shop-prod", "cluster/prod")
+        .replace("task/shop-prod/", "task/prod/");
     let fixture_tasks = [
         "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
         "1b2c3d4e5f60718293a4b5c6d7e8f90a",

@@ -929,11 +929,10 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
     let victim = &tasks[0];
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     let genuine_alert = falco("genuine", &p.cluster, victim, "Terminal shell in container");
-    let gd_detail: Value = serde_json::from_str::<Value>(include_str!(
-        "../../../crates/adapters/tests/fixtures/guardduty-ecs-runtime.json"
-    ))
-    .unwrap()["detail"]
-        .clone();
+    let gd_detail: Value =
+        serde_json::from_str::<Value>(include_str!("../../../samples/guardduty-ecs-runtime.json"))
+            .unwrap()["detail"]
+            .clone();
     let mut gd_on_victim = gd_detail.clone();
     gd_on_victim["type"] = json!("CryptoCurrency:Runtime/BitcoinTool.B");
     gd_on_victim["accountId"] = json!(ACCOUNT);

@@ -248,7 +248,7 @@ impl Pipeline {
 
 pub fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
-        "../../../../crates/adapters/tests/fixtures/falco-ecs-eventbridge.json"
+        "../../../../samples/falco-ecs-eventbridge.json"
     ))
     .unwrap();
     v["id"] = json!(event_id);

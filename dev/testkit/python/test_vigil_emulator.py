@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Smoke test of vigil_emulator.py with boto3 (plain unittest).
 
-    python3 crates/testkit/python/test_vigil_emulator.py
+    python3 dev/testkit/python/test_vigil_emulator.py
 """
 
 from __future__ import annotations

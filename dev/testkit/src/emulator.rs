@@ -194,7 +194,7 @@ impl Emulator {
     /// CI's cache does) may reuse each other's compiled testkit, whose compile-time path names the
     /// other clone.
     fn launcher() -> PathBuf {
-        const SCRIPT: &str = "crates/testkit/python/vigil_emulator.py";
+        const SCRIPT: &str = "dev/testkit/python/vigil_emulator.py";
         let starts = [
             std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
             std::env::current_dir().ok(),

@@ -178,7 +178,7 @@ impl Stack {
             .flatten()
             .flat_map(|start| start.ancestors())
             // Vigil's own checkout, not another project's template.
-            .filter(|dir| dir.join("crates/stack/Cargo.toml").is_file())
+            .filter(|dir| dir.join("dev/stack/Cargo.toml").is_file())
             .map(|dir| dir.join(TEMPLATE))
             .find(|candidate| candidate.is_file())
             .unwrap_or_else(|| {

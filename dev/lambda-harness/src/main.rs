@@ -96,7 +96,7 @@ fn default_bin_dir() -> PathBuf {
 
 fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../adapters/tests/fixtures")
+        .join("../../samples")
         .join(name);
     serde_json::from_slice(&std::fs::read(&path).expect("read a sample")).expect("sample JSON")
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::RemediationMode;
 
-const FALCO: &str = include_str!("../../adapters/tests/fixtures/falco-ecs-eventbridge.json");
-const GUARDDUTY: &str = include_str!("../../adapters/tests/fixtures/guardduty-ecs-runtime.json");
-const SYSDIG: &str = include_str!("../../adapters/tests/fixtures/sysdig-runtime-policy.json");
+const FALCO: &str = include_str!("../../../samples/falco-ecs-eventbridge.json");
+const GUARDDUTY: &str = include_str!("../../../samples/guardduty-ecs-runtime.json");
+const SYSDIG: &str = include_str!("../../../samples/sysdig-runtime-policy.json");
 /// The playbooks the function deploys with.
 pub const SHIPPED_PLAYBOOKS: &str = include_str!("../../../playbooks/vigil/playbooks.yaml");
 
