@@ -2,7 +2,6 @@
 //!
 //! - [`RetryPolicy`]: exponential backoff with full jitter, so concurrent Lambda instances retrying a
 //!   throttled service do not retry in lock-step.
-//! - [`init_logging`]: structured JSON logs for CloudWatch.
 //! - [`Clock`]: the time source handlers take, so tests control windows and leases.
 
 use chrono::{DateTime, Utc};
@@ -57,20 +56,6 @@ impl RetryPolicy {
     }
 }
 
-/// Structured JSON logs; the level comes from `RUST_LOG` or `LOG_LEVEL` (default `info`).
-pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_current_span(false)
-        .without_time()
-        .with_target(false)
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,44 +73,5 @@ mod tests {
             (0..50).map(|_| p.delay_before(5)).collect();
         assert!(samples.len() > 1, "jittered");
         assert_eq!(RetryPolicy::immediate(3).delay_before(3), Duration::ZERO);
-    }
-}
-
-/// A comma-separated setting (`A, B,,C`) as its non-empty, trimmed items; unset is empty.
-pub fn comma_list(value: Option<&str>) -> Vec<String> {
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → ACCOUNT (12 digits), the account a
-/// function is deployed in.
-pub fn account_of_function_arn(arn: &str) -> Option<String> {
-    let account = arn.split(':').nth(4)?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
-}
-
-#[cfg(test)]
-mod settings_tests {
-    use super::*;
-
-    #[test]
-    fn comma_lists_drop_blanks() {
-        assert_eq!(comma_list(Some(" a, b,,c ")), ["a", "b", "c"]);
-        assert!(comma_list(None).is_empty());
-    }
-
-    #[test]
-    fn account_from_function_arn() {
-        assert_eq!(
-            account_of_function_arn("arn:aws:lambda:us-east-1:123456789012:function:ingest")
-                .as_deref(),
-            Some("123456789012")
-        );
-        assert_eq!(account_of_function_arn("nonsense"), None);
     }
 }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_ingest::{Ingest, IngestConfig};
+use vigil_lambda::invoke_json;
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
 use vigil_stack::{Options, ProvisionedStack, Stack};
@@ -89,7 +90,9 @@ impl Functions {
         let mut ingest_config = IngestConfig::new(&table, &bus);
         ingest_config.queue_arns = queue_arn(INGEST).into_iter().collect();
         let ingest = Ingest::from_env(ingest_config, sdk).without_metrics();
-        let enrich = Enrich::from_env(EnrichSettings::new(&table, &bus), sdk);
+        let mut enrich_settings = EnrichSettings::new(&table, &bus);
+        enrich_settings.queue_arns = queue_arn(ENRICH).into_iter().collect();
+        let enrich = Enrich::from_env(enrich_settings, sdk).without_metrics();
         // The remediate function's settings come from the template's environment, with the mode
         // and the table and bus names of this run.
         let mut env = stack.function_env(REMEDIATE);
@@ -100,7 +103,8 @@ impl Functions {
             RemediateSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
         settings.mode = options.mode;
         settings.queue_arns = queue_arn(REMEDIATE).into_iter().collect();
-        let remediate = Remediate::from_env(options.playbooks.clone(), settings, sdk);
+        let remediate =
+            Remediate::from_env(options.playbooks.clone(), settings, sdk).without_metrics();
         Ok(Functions {
             ingest,
             enrich,
@@ -110,31 +114,33 @@ impl Functions {
 
     /// One invocation, answered as Lambda's poller sees it: a handler error fails the whole batch.
     async fn invoke(&self, function: &str, event: Value) -> (Value, bool) {
-        let ids: Vec<Value> = event["Records"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| json!({"itemIdentifier": r["messageId"]}))
-            .collect();
-        let result = match function {
-            INGEST => {
-                self.ingest
-                    .handle(event, Some(function_arn("ingest")))
-                    .await
-            }
-            ENRICH => self.enrich.handle(event).await,
-            _ => {
-                self.remediate
-                    .handle(event, Some(function_arn("remediate")))
-                    .await
-            }
-        };
-        match result {
+        match self.try_invoke(function, event.clone()).await {
             Ok(v) => (v, false),
-            Err(e) => (
-                json!({"batchItemFailures": ids, "error": e.to_string()}),
-                true,
-            ),
+            Err(e) => {
+                let ids: Vec<Value> = event["Records"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| json!({"itemIdentifier": r["messageId"]}))
+                    .collect();
+                (
+                    json!({"batchItemFailures": ids, "error": e.to_string()}),
+                    true,
+                )
+            }
+        }
+    }
+
+    async fn try_invoke(&self, function: &str, event: Value) -> Result<Value, vigil_lambda::Error> {
+        let arn = function_arn(match function {
+            INGEST => "ingest",
+            ENRICH => "enrich",
+            _ => "remediate",
+        });
+        match function {
+            INGEST => invoke_json(|e| self.ingest.handle(e), event, &arn).await,
+            ENRICH => invoke_json(|e| self.enrich.handle(e), event, &arn).await,
+            _ => invoke_json(|e| self.remediate.handle(e), event, &arn).await,
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod settings;
 
 pub use settings::EnrichSettings;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::borrow::Cow;
 use tracing::{info, warn};
 use vigil_adapters::SourceEvent;
@@ -18,6 +18,7 @@ use vigil_asff::{AsffFinding, MappingContext};
 use vigil_bus::{EventPublisher, VigilEvent};
 use vigil_dedup::{DedupConfig, DedupStore};
 use vigil_ecs::EcsEnricher;
+use vigil_lambda::{Error, LambdaEvent, SqsBatchResponse, SqsEvent, emf, sqs};
 use vigil_model::{Enrichment, Finding, Source};
 use vigil_securityhub::SecurityHubImporter;
 
@@ -41,6 +42,40 @@ pub struct Enrich {
     publisher: EventPublisher,
     settings: EnrichSettings,
     clock: Clock,
+    /// CloudWatch embedded-metric lines on stdout (Lambda); off where stdout is someone's output.
+    emit_metrics: bool,
+}
+
+/// What became of one batch's messages, as CloudWatch metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    /// `Finding Accepted` messages read.
+    accepted: u64,
+    /// Findings ECS described.
+    enriched: u64,
+    /// Findings Security Hub confirmed importing.
+    imported: u64,
+    /// `Finding Enriched` events published.
+    published: u64,
+    /// Cached tasks dropped on their STOPPED change.
+    evicted: u64,
+    /// Messages that were not a remediation input.
+    invalid: u64,
+    /// Messages returned to the queue.
+    failed: u64,
+}
+
+impl Counts {
+    fn emf(&self) -> emf::Counts {
+        emf::Counts::new("enrich")
+            .count("Accepted", self.accepted)
+            .count("Enriched", self.enriched)
+            .count("Imported", self.imported)
+            .count("Published", self.published)
+            .count("Evicted", self.evicted)
+            .count("Invalid", self.invalid)
+            .count("Failed", self.failed)
+    }
 }
 
 impl Enrich {
@@ -66,6 +101,7 @@ impl Enrich {
             ),
             settings,
             clock: vigil_runtime::system_clock(),
+            emit_metrics: true,
         }
     }
 
@@ -90,37 +126,19 @@ impl Enrich {
         self
     }
 
-    /// The Lambda handler for the enrich queue's SQS batches.
-    pub async fn handle(&self, payload: Value) -> Result<Value, lambda_runtime::Error> {
-        let records = payload
-            .get("Records")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let ids: Vec<String> = records
-            .iter()
-            .map(|r| {
-                r.get("messageId")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect();
-        let bodies: Vec<String> = records
-            .iter()
-            .map(|r| {
-                r.get("body")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect();
+    /// No embedded-metric lines on stdout (`vigil demo --json` owns stdout).
+    pub fn without_metrics(mut self) -> Self {
+        self.emit_metrics = false;
+        self
+    }
+
+    /// The Lambda handler for the enrich queue's SQS batches: the messages that failed go back to
+    /// the queue (`batchItemFailures`).
+    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+        let records = sqs::own_records(event.payload, &self.settings.queue_arns, "enrich");
+        let bodies: Vec<String> = records.iter().map(|r| sqs::body(r).to_owned()).collect();
         let failed = self.process(&bodies).await;
-        let failures: Vec<Value> = failed
-            .into_iter()
-            .map(|i| json!({ "itemIdentifier": ids[i] }))
-            .collect();
-        Ok(json!({ "batchItemFailures": failures }))
+        Ok(sqs::failures(&records, failed))
     }
 
     /// Processes a batch of message bodies; returns the indexes of those SQS must deliver again.
@@ -131,6 +149,21 @@ impl Enrich {
 
     async fn process_batch(&self, bodies: &[String]) -> Vec<usize> {
         let now = (self.clock)();
+        let mut counts = Counts::default();
+        let failed = self.enrich_batch(bodies, now, &mut counts).await;
+        counts.failed = failed.len() as u64;
+        if self.emit_metrics {
+            counts.emf().emit(now.timestamp_millis());
+        }
+        failed
+    }
+
+    async fn enrich_batch(
+        &self,
+        bodies: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+        counts: &mut Counts,
+    ) -> Vec<usize> {
         let mut failed = Vec::new();
         let messages: Vec<Message> = bodies.iter().map(|b| classify(b)).collect();
 
@@ -138,16 +171,21 @@ impl Enrich {
         for (i, m) in messages.into_iter().enumerate() {
             match m {
                 Message::Accepted(a) => accepted.push((i, *a)),
-                Message::TaskStopped(arn) => self.enricher.evict_task(&arn),
+                Message::TaskStopped(arn) => {
+                    self.enricher.evict_task(&arn);
+                    counts.evicted += 1;
+                }
                 Message::Ignored => {}
                 Message::Invalid(reason) => {
                     // Only Vigil and AWS publish to this queue: a malformed message goes back to SQS
                     // and, after the redrive limit, to the dead-letter queue where a user finds it.
                     warn!(message = i, reason, "not a Finding Accepted event");
+                    counts.invalid += 1;
                     failed.push(i);
                 }
             }
         }
+        counts.accepted = accepted.len() as u64;
         if accepted.is_empty() {
             return failed;
         }
@@ -157,6 +195,7 @@ impl Enrich {
             .map(|(_, a)| Finding::clone(&a.finding))
             .collect();
         let mut enrichments = self.enricher.enrich(&findings).await;
+        counts.enriched = enrichments.iter().filter(|e| e.enriched).count() as u64;
         // Marked, kept and imported; remediation refuses it (and checks again on a fresh look).
         for ((_, a), e) in accepted.iter().zip(enrichments.iter_mut()) {
             e.identity_mismatch = container_conflict(&a.finding, e);
@@ -207,6 +246,7 @@ impl Enrich {
                 import_ok[*k] = false;
             }
         }
+        counts.imported = to_import.iter().filter(|(k, _)| import_ok[*k]).count() as u64;
 
         let mut events: Vec<(usize, VigilEvent)> = Vec::new();
         for (k, ((i, a), e)) in accepted.iter().zip(&enrichments).enumerate() {
@@ -255,8 +295,9 @@ impl Enrich {
         }
         let payload: Vec<VigilEvent> = events.iter().map(|(_, e)| e.clone()).collect();
         for ((i, _), result) in events.iter().zip(self.publisher.publish(&payload).await) {
-            if result.is_err() {
-                failed.push(*i);
+            match result {
+                Ok(_) => counts.published += 1,
+                Err(_) => failed.push(*i),
             }
         }
         failed.sort_unstable();
@@ -315,4 +356,4 @@ fn container_conflict(finding: &Finding, enrichment: &Enrichment) -> Option<Stri
     })
 }
 
-pub use vigil_runtime::init_logging;
+pub use vigil_lambda::init_logging;

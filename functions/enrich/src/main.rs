@@ -1,15 +1,16 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Error, run_concurrent, service_fn};
+use std::sync::Arc;
 use vigil_enrich::{Enrich, EnrichSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     vigil_enrich::init_logging();
-    let enrich = Enrich::from_env(
-        EnrichSettings::from_env()?,
-        &aws_config::load_from_env().await,
-    );
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        enrich.handle(event.payload)
+    let sdk = aws_config::load_from_env().await;
+    let enrich = Arc::new(Enrich::from_env(EnrichSettings::from_env()?, &sdk));
+    // Concurrent invocations on Lambda Managed Instances share the clients and the caches.
+    run_concurrent(service_fn(move |event| {
+        let enrich = Arc::clone(&enrich);
+        async move { enrich.handle(event).await }
     }))
     .await
 }

@@ -1,7 +1,8 @@
 //! Settings from the function's environment (set by `infra/template.yaml`).
 
-use std::time::Duration;
 use vigil_ecs::EnrichConfig;
+pub use vigil_lambda::settings::SettingsError;
+use vigil_lambda::settings::{Settings, environment};
 
 #[derive(Debug, Clone)]
 pub struct EnrichSettings {
@@ -13,18 +14,10 @@ pub struct EnrichSettings {
     /// BatchImportFindings calls per second from one instance (Security Hub allows 10 per account;
     /// the template's maximum concurrency on the queue keeps the sum under it).
     pub securityhub_calls_per_second: u32,
+    /// The queues the event source mapping reads (`ENRICH_QUEUE_ARNS`). When set, records naming
+    /// any other source are not processed.
+    pub queue_arns: Vec<String>,
 }
-
-#[derive(Debug)]
-pub struct SettingsError(pub String);
-
-impl std::fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SettingsError {}
 
 impl EnrichSettings {
     pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
@@ -34,38 +27,54 @@ impl EnrichSettings {
             import_guardduty: false,
             ecs: EnrichConfig::default(),
             securityhub_calls_per_second: 10,
+            queue_arns: Vec::new(),
         }
     }
 
-    /// `TABLE_NAME`, `EVENT_BUS_NAME` required; `IMPORT_GUARDDUTY` (false), `DESCRIBE_SERVICES` (true),
-    /// `TASK_CACHE_SECONDS` (300), `SECURITYHUB_CALLS_PER_SECOND` (10) optional.
     pub fn from_env() -> Result<Self, SettingsError> {
-        let var = |k: &str| std::env::var(k).map_err(|_| SettingsError(format!("{k} is not set")));
-        let flag = |k: &str, default: bool| -> Result<bool, SettingsError> {
-            match std::env::var(k) {
-                Err(_) => Ok(default),
-                Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" => Ok(true),
-                    "false" | "0" | "no" | "" => Ok(false),
-                    _ => Err(SettingsError(format!("{k}={v:?} is not true or false"))),
-                },
-            }
-        };
-        let number =
-            |k: &str, default: u64| -> Result<u64, SettingsError> {
-                match std::env::var(k) {
-                    Err(_) => Ok(default),
-                    Ok(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        SettingsError(format!("{k}={v:?} is not a positive number"))
-                    }),
-                }
-            };
-        let mut s = EnrichSettings::new(var("TABLE_NAME")?, var("EVENT_BUS_NAME")?);
-        s.import_guardduty = flag("IMPORT_GUARDDUTY", false)?;
-        s.ecs.describe_services = flag("DESCRIBE_SERVICES", true)?;
-        s.ecs.task_ttl = Duration::from_secs(number("TASK_CACHE_SECONDS", 300)?);
+        Self::from_lookup(environment)
+    }
+
+    /// `TABLE_NAME`, `EVENT_BUS_NAME` required; `IMPORT_GUARDDUTY` (false), `DESCRIBE_SERVICES`
+    /// (true), `TASK_CACHE_SECONDS` (300), `SECURITYHUB_CALLS_PER_SECOND` (10) and
+    /// `ENRICH_QUEUE_ARNS` optional. `get` is the environment in Lambda, a map in tests.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Settings::new(get);
+        let mut s =
+            EnrichSettings::new(env.required("TABLE_NAME")?, env.required("EVENT_BUS_NAME")?);
+        s.import_guardduty = env.flag("IMPORT_GUARDDUTY", false)?;
+        s.ecs.describe_services = env.flag("DESCRIBE_SERVICES", true)?;
+        s.ecs.task_ttl = env.seconds("TASK_CACHE_SECONDS", 300)?;
         s.securityhub_calls_per_second =
-            u32::try_from(number("SECURITYHUB_CALLS_PER_SECOND", 10)?).unwrap_or(10);
+            u32::try_from(env.positive("SECURITYHUB_CALLS_PER_SECOND", 10)?)
+                .map_err(|_| SettingsError::new("SECURITYHUB_CALLS_PER_SECOND", "is too large"))?;
+        s.queue_arns = env.list("ENRICH_QUEUE_ARNS");
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_refusals() {
+        let s = EnrichSettings::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("t".into()),
+            "EVENT_BUS_NAME" => Some("b".into()),
+            "ENRICH_QUEUE_ARNS" => Some("arn:q".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!s.import_guardduty && s.ecs.describe_services);
+        assert_eq!(s.securityhub_calls_per_second, 10);
+        assert_eq!(s.queue_arns, ["arn:q"]);
+        let refused = EnrichSettings::from_lookup(|k| match k {
+            "TABLE_NAME" | "EVENT_BUS_NAME" => Some("x".into()),
+            "SECURITYHUB_CALLS_PER_SECOND" => Some("0".into()),
+            _ => None,
+        });
+        assert_eq!(refused.unwrap_err().name, "SECURITYHUB_CALLS_PER_SECOND");
+        assert!(EnrichSettings::from_lookup(|_| None).is_err());
     }
 }

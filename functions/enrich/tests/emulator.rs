@@ -64,14 +64,13 @@ impl Pipeline {
             .enumerate()
             .map(|(i, e)| json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": e.to_string()}))
             .collect();
-        let out = self
-            .ingest
-            .handle(
-                json!({"Records": records}),
-                Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
-            )
-            .await
-            .unwrap();
+        let out = vigil_lambda::invoke_json(
+            |e| self.ingest.handle(e),
+            json!({"Records": records}),
+            "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+        )
+        .await
+        .unwrap();
         assert_eq!(out["batchItemFailures"], json!([]));
         self.accepted
             .drain()

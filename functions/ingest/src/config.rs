@@ -1,7 +1,6 @@
 //! Settings from the function's environment (set by `infra/template.yaml`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 use vigil_dedup::DedupConfig;
 
 /// The two ways into ingest, deployed as two functions of the same binary so that a principal
@@ -34,14 +33,8 @@ pub struct IngestConfig {
     pub delegations: BTreeMap<String, BTreeSet<String>>,
 }
 
-#[derive(Debug)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use vigil_lambda::settings::SettingsError;
+use vigil_lambda::settings::{Settings, environment};
 
 impl IngestConfig {
     pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
@@ -57,66 +50,56 @@ impl IngestConfig {
     }
 
     /// `TABLE_NAME` and `EVENT_BUS_NAME` are required; `DEDUP_WINDOW_SECONDS` (86400),
-    /// `DEDUP_LEASE_SECONDS` (120) and `UPDATE_INTERVAL_SECONDS` (900) are optional.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let var = |k: &str| std::env::var(k).map_err(|_| ConfigError(format!("{k} is not set")));
-        let secs = |k: &str, default: u64| -> Result<Duration, ConfigError> {
-            match std::env::var(k) {
-                Ok(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .map(Duration::from_secs)
-                    .ok_or_else(|| {
-                        ConfigError(format!("{k}={v:?} is not a positive number of seconds"))
-                    }),
-                Err(_) => Ok(Duration::from_secs(default)),
-            }
-        };
-        let mut config = IngestConfig::new(var("TABLE_NAME")?, var("EVENT_BUS_NAME")?);
-        config.dedup.window = secs("DEDUP_WINDOW_SECONDS", 86_400)?;
-        config.dedup.lease = secs("DEDUP_LEASE_SECONDS", 120)?;
-        config.dedup.update_interval = secs("UPDATE_INTERVAL_SECONDS", 900)?;
-        let list = |k: &str| vigil_runtime::comma_list(std::env::var(k).ok().as_deref());
-        config.entry = match std::env::var("INGEST_ENTRY").as_deref().map(str::trim) {
-            Err(_) | Ok("" | "queue") => IngestEntry::Queue,
-            Ok("direct") => IngestEntry::Direct,
-            Ok(other) => {
-                return Err(ConfigError(format!(
-                    "INGEST_ENTRY={other:?} is neither queue nor direct"
-                )));
-            }
-        };
-        config.queue_arns = list("INGEST_QUEUE_ARNS");
-        config.direct_invoke_account = list("DIRECT_INVOKE_ACCOUNT").into_iter().next();
-        config.delegations = parse_delegations(&list("ACCOUNT_DELEGATIONS"))?;
+    /// `DEDUP_LEASE_SECONDS` (120), `UPDATE_INTERVAL_SECONDS` (900), `INGEST_ENTRY` (queue),
+    /// `INGEST_QUEUE_ARNS`, `DIRECT_INVOKE_ACCOUNT` and `ACCOUNT_DELEGATIONS` are optional.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(environment)
+    }
+
+    /// Reads the settings through `get` (the environment in Lambda; a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Settings::new(get);
+        let mut config =
+            IngestConfig::new(env.required("TABLE_NAME")?, env.required("EVENT_BUS_NAME")?);
+        config.dedup.window = env.seconds("DEDUP_WINDOW_SECONDS", 86_400)?;
+        config.dedup.lease = env.seconds("DEDUP_LEASE_SECONDS", 120)?;
+        config.dedup.update_interval = env.seconds("UPDATE_INTERVAL_SECONDS", 900)?;
+        config.entry = env
+            .parsed("INGEST_ENTRY", |v| match v {
+                "" | "queue" => Ok(IngestEntry::Queue),
+                "direct" => Ok(IngestEntry::Direct),
+                other => Err(format!("{other:?} is neither queue nor direct")),
+            })?
+            .unwrap_or(IngestEntry::Queue);
+        config.queue_arns = env.list("INGEST_QUEUE_ARNS");
+        config.direct_invoke_account = env.list("DIRECT_INVOKE_ACCOUNT").into_iter().next();
+        config.delegations = parse_delegations(&env.list("ACCOUNT_DELEGATIONS"))?;
         Ok(config)
     }
 }
 
-impl std::error::Error for ConfigError {}
-
 /// `SENDER=ACCOUNT+ACCOUNT` entries → sender → the accounts it may speak for.
 pub fn parse_delegations(
     entries: &[String],
-) -> Result<BTreeMap<String, BTreeSet<String>>, ConfigError> {
-    let account = |a: &str| -> Result<String, ConfigError> {
+) -> Result<BTreeMap<String, BTreeSet<String>>, SettingsError> {
+    let account = |a: &str| -> Result<String, SettingsError> {
         let a = a.trim();
         (a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
             .then(|| a.to_owned())
             .ok_or_else(|| {
-                ConfigError(format!(
-                    "ACCOUNT_DELEGATIONS: {a:?} is not a 12-digit account id"
-                ))
+                SettingsError::new(
+                    "ACCOUNT_DELEGATIONS",
+                    format!("{a:?} is not a 12-digit account id"),
+                )
             })
     };
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in entries {
         let (sender, accounts) = entry.split_once('=').ok_or_else(|| {
-            ConfigError(format!(
-                "ACCOUNT_DELEGATIONS: {entry:?} is not SENDER=ACCOUNT+ACCOUNT"
-            ))
+            SettingsError::new(
+                "ACCOUNT_DELEGATIONS",
+                format!("{entry:?} is not SENDER=ACCOUNT+ACCOUNT"),
+            )
         })?;
         let set = out.entry(account(sender)?).or_default();
         for a in accounts.split('+') {

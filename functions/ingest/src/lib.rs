@@ -14,14 +14,15 @@ pub use config::{IngestConfig, IngestEntry};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use events::{DedupSummary, EVENT_REJECTED, EventRejected, FINDING_ACCEPTED, FindingAccepted};
+pub use input::{DirectSummary, IngestPayload, IngestResponse};
 use input::{Invocation, Message};
 use metrics::Counts;
-use serde_json::{Value, json};
 use std::borrow::Cow;
 use tracing::{debug, info, warn};
 use vigil_adapters::{Channel, Delivery, ParseContext, SourceEvent};
 use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
 use vigil_dedup::{DedupStore, Occurrence, Outcome, Recorded};
+use vigil_lambda::{Error, LambdaEvent, SqsBatchResponse, account_of_function_arn};
 use vigil_model::Finding;
 
 pub use vigil_runtime::Clock;
@@ -110,23 +111,22 @@ impl Ingest {
     /// (`INGEST_QUEUE_ARNS`); its messages must be EventBridge events. Anything else is a direct
     /// invocation, which takes one bare agent payload (falcosidekick's Lambda output) sent on behalf
     /// of the account configured for it, never an envelope claiming a source or an account.
-    pub async fn handle(
-        &self,
-        payload: Value,
-        invoked_function_arn: Option<String>,
-    ) -> Result<Value, lambda_runtime::Error> {
-        let deploying = invoked_function_arn
-            .as_deref()
-            .and_then(account_of_function_arn);
+    pub async fn handle(&self, event: LambdaEvent<IngestPayload>) -> Result<IngestResponse, Error> {
+        let deploying = account_of_function_arn(&event.context.invoked_function_arn);
         let ctx = |channel: Channel, default_account: Option<String>| ParseContext {
             default_account,
             default_region: self.default_region.clone(),
             channel,
             delegations: self.config.delegations.clone(),
         };
-        let invocation = match self.config.entry {
-            IngestEntry::Queue => Invocation::from_payload(payload, &self.config.queue_arns),
-            IngestEntry::Direct => Invocation::direct(payload),
+        let invocation = match (self.config.entry, event.payload) {
+            (IngestEntry::Queue, payload) => {
+                Invocation::from_payload(payload, &self.config.queue_arns)
+            }
+            (IngestEntry::Direct, IngestPayload::Direct(value)) => Invocation::direct(value),
+            (IngestEntry::Direct, IngestPayload::Sqs(batch)) => {
+                Invocation::direct(serde_json::to_value(batch).unwrap_or_default())
+            }
         };
         match invocation {
             Invocation::SqsBatch(messages) => {
@@ -135,13 +135,11 @@ impl Ingest {
                 let outcome = self
                     .process(messages, &ctx(Channel::EventBridge, deploying))
                     .await;
-                let failures: Vec<Value> = outcome
-                    .failed
-                    .iter()
-                    .filter_map(|&i| ids[i].clone())
-                    .map(|id| json!({ "itemIdentifier": id }))
-                    .collect();
-                Ok(json!({ "batchItemFailures": failures }))
+                let mut response = SqsBatchResponse::default();
+                for id in outcome.failed.iter().filter_map(|&i| ids[i].clone()) {
+                    response.add_failure(id);
+                }
+                Ok(IngestResponse::Batch(response))
             }
             Invocation::Direct(message) => {
                 let sender = self.config.direct_invoke_account.clone().or(deploying);
@@ -149,9 +147,12 @@ impl Ingest {
                     .process(vec![message], &ctx(Channel::DirectInvoke, sender))
                     .await;
                 if outcome.failed.is_empty() {
-                    Ok(
-                        json!({ "accepted": outcome.counts.accepted, "duplicates": outcome.counts.duplicates + outcome.counts.redeliveries, "rejected": outcome.counts.rejected }),
-                    )
+                    let c = outcome.counts;
+                    Ok(IngestResponse::Direct(DirectSummary {
+                        accepted: c.accepted,
+                        duplicates: c.duplicates + c.redeliveries,
+                        rejected: c.rejected,
+                    }))
                 } else {
                     Err("the finding could not be stored or published; retry".into())
                 }
@@ -258,7 +259,7 @@ impl Ingest {
         result.failed.dedup();
         result.counts.failed = result.failed.len() as u64;
         if self.emit_metrics {
-            println!("{}", result.counts.emf_line(now.timestamp_millis()));
+            result.counts.emf().emit(now.timestamp_millis());
         }
         result
     }
@@ -353,13 +354,12 @@ fn parse(m: &Message, ctx: &ParseContext, now: DateTime<Utc>, received_at: &str)
     }
 }
 
-pub use vigil_runtime::account_of_function_arn;
-
-pub use vigil_runtime::init_logging;
+pub use vigil_lambda::init_logging;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_finding_is_clamped_to_its_receipt_when_read() {
@@ -382,29 +382,5 @@ mod tests {
         };
         assert_eq!(finding.last_observed_at, now);
         assert_eq!(finding.time_clamped.map(|c| c.received_at), Some(now));
-    }
-
-    #[test]
-    fn invocation_shapes() {
-        let queue = "arn:aws:sqs:us-east-1:123456789012:vigil-ingest".to_owned();
-        let sqs = json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": queue, "messageId": "m1", "body": "{}"}]});
-        assert!(
-            matches!(Invocation::from_payload(sqs.clone(), &[]), Invocation::SqsBatch(m) if m.len() == 1 && m[0].message_id.as_deref() == Some("m1"))
-        );
-        assert!(matches!(
-            Invocation::from_payload(sqs, std::slice::from_ref(&queue)),
-            Invocation::SqsBatch(_)
-        ));
-        // SQS-shaped, but not from the ingest queue: a direct invocation, refused as a whole.
-        let forged = json!({"Records": [{"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:other", "messageId": "m1", "body": "{}"}]});
-        assert!(matches!(
-            Invocation::from_payload(forged, std::slice::from_ref(&queue)),
-            Invocation::Direct(_)
-        ));
-        let direct = json!({"rule": "r", "priority": "Notice", "Records": "not sqs"});
-        assert!(matches!(
-            Invocation::from_payload(direct, &[]),
-            Invocation::Direct(_)
-        ));
     }
 }

@@ -1,15 +1,16 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Error, run_concurrent, service_fn};
+use std::sync::Arc;
 use vigil_ingest::{Ingest, IngestConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     vigil_ingest::init_logging();
-    let ingest = Ingest::from_env(
-        IngestConfig::from_env()?,
-        &aws_config::load_from_env().await,
-    );
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        ingest.handle(event.payload, Some(event.context.invoked_function_arn))
+    let sdk = aws_config::load_from_env().await;
+    let ingest = Arc::new(Ingest::from_env(IngestConfig::from_env()?, &sdk));
+    // Concurrent invocations on Lambda Managed Instances share the clients.
+    run_concurrent(service_fn(move |event| {
+        let ingest = Arc::clone(&ingest);
+        async move { ingest.handle(event).await }
     }))
     .await
 }

@@ -1,7 +1,7 @@
-//! CloudWatch embedded metric format: one JSON line per invocation, turned into metrics by
-//! CloudWatch Logs with no API call from the function.
+//! What became of an invocation's messages, counted for CloudWatch (one embedded-metric line per
+//! invocation).
 
-use serde_json::json;
+use vigil_lambda::emf;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -15,31 +15,14 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn emf_line(&self, timestamp_ms: i64) -> String {
-        json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": "Vigil",
-                    "Dimensions": [["Function"]],
-                    "Metrics": [
-                        {"Name": "Accepted", "Unit": "Count"},
-                        {"Name": "Duplicates", "Unit": "Count"},
-                        {"Name": "Redeliveries", "Unit": "Count"},
-                        {"Name": "Rejected", "Unit": "Count"},
-                        {"Name": "Failed", "Unit": "Count"},
-                        {"Name": "Telemetry", "Unit": "Count"}
-                    ]
-                }]
-            },
-            "Function": "ingest",
-            "Accepted": self.accepted,
-            "Duplicates": self.duplicates,
-            "Redeliveries": self.redeliveries,
-            "Rejected": self.rejected,
-            "Failed": self.failed,
-            "Telemetry": self.telemetry,
-        })
-        .to_string()
+    /// The counts as one embedded-metric line's values.
+    pub fn emf(&self) -> emf::Counts {
+        emf::Counts::new("ingest")
+            .count("Accepted", self.accepted)
+            .count("Duplicates", self.duplicates)
+            .count("Redeliveries", self.redeliveries)
+            .count("Rejected", self.rejected)
+            .count("Failed", self.failed)
+            .count("Telemetry", self.telemetry)
     }
 }

@@ -62,10 +62,13 @@ impl Harness {
             .enumerate()
             .map(|(i, b)| json!({"messageId": format!("msg-{i}"), "eventSource": "aws:sqs", "body": b}))
             .collect();
-        self.ingest
-            .handle(json!({ "Records": records }), Some(FUNCTION_ARN.into()))
-            .await
-            .unwrap()
+        vigil_lambda::invoke_json(
+            |e| self.ingest.handle(e),
+            json!({ "Records": records }),
+            FUNCTION_ARN,
+        )
+        .await
+        .unwrap()
     }
 }
 
@@ -231,9 +234,7 @@ async fn a_bare_falco_alert_invoked_directly_is_accepted_with_the_functions_acco
     let h = Harness::start().await;
     let alert: Value =
         serde_json::from_str(include_str!("../../../samples/falco-public-2.json")).unwrap();
-    let response = h
-        .ingest
-        .handle(alert, Some(FUNCTION_ARN.into()))
+    let response = vigil_lambda::invoke_json(|e| h.ingest.handle(e), alert, FUNCTION_ARN)
         .await
         .unwrap();
     assert_eq!(response["accepted"], 1);

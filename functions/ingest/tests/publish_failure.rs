@@ -39,13 +39,17 @@ async fn a_failed_publication_is_redelivered_and_finished_exactly_once() {
     let body = include_str!("../../../samples/falco-ecs-eventbridge.json");
     let batch = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": body}]});
 
-    let first = ingest.handle(batch.clone(), None).await.unwrap();
+    let first = vigil_lambda::invoke_json(|e| ingest.handle(e), batch.clone(), "")
+        .await
+        .unwrap();
     assert_eq!(
         first["batchItemFailures"],
         json!([{"itemIdentifier": "m-1"}])
     );
 
-    let second = ingest.handle(batch, None).await.unwrap();
+    let second = vigil_lambda::invoke_json(|e| ingest.handle(e), batch, "")
+        .await
+        .unwrap();
     assert_eq!(
         second["batchItemFailures"],
         json!([]),

@@ -2,9 +2,10 @@
 
 use crate::action_record::Delivery;
 use crate::{FindingEnriched, Remediate, Retry};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::warn;
 use vigil_adapters::{SourceEvent, TaskStateChange};
+use vigil_lambda::{Error, LambdaEvent, SqsBatchResponse, SqsEvent, SqsMessage, emf, sqs};
 
 /// A message on the remediate queue.
 enum Message {
@@ -18,66 +19,29 @@ enum Message {
 }
 
 /// The SQS message id and receive count of a record, when it has both.
-fn delivery(record: &Value) -> Option<Delivery> {
-    let message_id = record.get("messageId")?.as_str()?;
-    let receive_count = record
-        .get("attributes")?
-        .get("ApproximateReceiveCount")?
-        .as_str()?
-        .parse()
-        .ok()?;
-    (!message_id.is_empty()).then(|| Delivery {
+fn delivery(record: &SqsMessage) -> Option<Delivery> {
+    let message_id = record.message_id.as_deref().filter(|id| !id.is_empty())?;
+    Some(Delivery {
         message_id: message_id.to_owned(),
-        receive_count,
+        receive_count: sqs::receive_count(record)?,
     })
 }
 
 impl Remediate {
-    /// The Lambda handler for the remediate queue's SQS batches. `invoked_function_arn` names the
-    /// deploying account, which is always trusted.
-    pub async fn handle(
-        &self,
-        payload: Value,
-        invoked_function_arn: Option<String>,
-    ) -> Result<Value, lambda_runtime::Error> {
-        let mut records = payload
-            .get("Records")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        // Only the event source mapping of our own queue delivers to this function; a record
-        // naming another source was sent by someone invoking it directly.
-        let queues = &self.settings.queue_arns;
-        records.retain(|r| {
-            let source = r.get("eventSourceARN").and_then(Value::as_str);
-            let ours = queues.is_empty() || source.is_some_and(|s| queues.iter().any(|q| q == s));
-            if !ours {
-                warn!(
-                    event_source = source,
-                    "a record from outside the remediate queue ignored"
-                );
-            }
-            ours
-        });
-        let field = |r: &Value, k: &str| {
-            r.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+    /// The Lambda handler for the remediate queue's SQS batches: the messages that failed go back
+    /// to the queue (`batchItemFailures`). Only the event source mapping of our own queue delivers
+    /// to this function; a record naming another source was sent by someone invoking it directly
+    /// and is not processed. The invoked function's ARN names the deploying account, which is
+    /// always trusted.
+    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+        let account = vigil_lambda::account_of_function_arn(&event.context.invoked_function_arn);
+        let records = sqs::own_records(event.payload, &self.settings.queue_arns, "remediate");
         let messages: Vec<(String, Option<Delivery>)> = records
             .iter()
-            .map(|r| (field(r, "body"), delivery(r)))
+            .map(|r| (sqs::body(r).to_owned(), delivery(r)))
             .collect();
-        let account = invoked_function_arn
-            .as_deref()
-            .and_then(vigil_runtime::account_of_function_arn);
         let failed = Box::pin(self.process_batch(&messages, account.as_deref())).await;
-        let failures: Vec<Value> = failed
-            .into_iter()
-            .map(|i| json!({ "itemIdentifier": field(&records[i], "messageId") }))
-            .collect();
-        Ok(json!({ "batchItemFailures": failures }))
+        Ok(sqs::failures(&records, failed))
     }
 
     /// Processes message bodies one at a time, as if none had been received before; returns the
@@ -94,6 +58,7 @@ impl Remediate {
         deploying_account: Option<&str>,
     ) -> Vec<usize> {
         let mut failed = Vec::new();
+        let mut counts = Counts::default();
         let mut guardrails = self.settings.guardrails.clone();
         guardrails
             .trusted_accounts
@@ -101,12 +66,20 @@ impl Remediate {
         for (i, (body, delivery)) in messages.iter().enumerate() {
             let result = match classify(body) {
                 Message::Enriched { detail, event_id } => {
+                    counts.enriched += 1;
                     self.remediate(&detail, event_id.as_deref(), delivery.as_ref(), &guardrails)
                         .await
                 }
-                Message::TaskStopped(t) => self.confirm(&t, &guardrails).await,
-                Message::Ignored => Ok(()),
+                Message::TaskStopped(t) => {
+                    counts.task_stopped += 1;
+                    self.confirm(&t, &guardrails).await
+                }
+                Message::Ignored => {
+                    counts.ignored += 1;
+                    Ok(())
+                }
                 Message::Invalid(reason) => {
+                    counts.invalid += 1;
                     Err(Retry::Other(format!("not a remediation input: {reason}")))
                 }
             };
@@ -115,7 +88,37 @@ impl Remediate {
                 failed.push(i);
             }
         }
+        counts.failed = failed.len() as u64;
+        if self.emit_metrics {
+            counts.emf().emit((self.clock)().timestamp_millis());
+        }
         failed
+    }
+}
+
+/// What became of one batch's messages, as CloudWatch metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    /// `Finding Enriched` messages decided.
+    enriched: u64,
+    /// STOPPED task changes read (confirming stops, releasing holds).
+    task_stopped: u64,
+    /// Task changes to other states.
+    ignored: u64,
+    /// Messages that were not a remediation input.
+    invalid: u64,
+    /// Messages returned to the queue.
+    failed: u64,
+}
+
+impl Counts {
+    fn emf(&self) -> emf::Counts {
+        emf::Counts::new("remediate")
+            .count("Enriched", self.enriched)
+            .count("TaskStopped", self.task_stopped)
+            .count("Ignored", self.ignored)
+            .count("Invalid", self.invalid)
+            .count("Failed", self.failed)
     }
 }
 
@@ -167,7 +170,12 @@ mod tests {
 
     #[test]
     fn a_delivery_needs_an_id_and_a_receive_count() {
-        let record = json!({"messageId": "m1", "attributes": {"ApproximateReceiveCount": "2"}});
+        let mut record = SqsMessage::default();
+        record.message_id = Some("m1".into());
+        assert_eq!(delivery(&record), None);
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "2".into());
         assert_eq!(
             delivery(&record),
             Some(Delivery {
@@ -175,6 +183,5 @@ mod tests {
                 receive_count: 2
             })
         );
-        assert_eq!(delivery(&json!({"messageId": "m1"})), None);
     }
 }

@@ -34,7 +34,8 @@ pub mod stop_hold;
 pub use decision::Decision;
 pub use settings::{RemediateSettings, RemediationMode};
 pub use vigil_contract::{FindingEnriched, REMEDIATION_EXECUTED, SecurityHubRef};
-pub use vigil_runtime::{Clock, init_logging};
+pub use vigil_lambda::init_logging;
+pub use vigil_runtime::Clock;
 
 use action_record::{ActionStore, RecordError};
 use stop_hold::HoldStore;
@@ -64,6 +65,8 @@ pub struct Remediate {
     playbooks: PlaybookFile,
     settings: RemediateSettings,
     clock: Clock,
+    /// CloudWatch embedded-metric lines on stdout (Lambda); off where stdout is someone's output.
+    emit_metrics: bool,
 }
 
 impl Remediate {
@@ -95,6 +98,7 @@ impl Remediate {
             playbooks,
             settings,
             clock: vigil_runtime::system_clock(),
+            emit_metrics: true,
         }
     }
 
@@ -125,6 +129,12 @@ impl Remediate {
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// No embedded-metric lines on stdout (`vigil demo --json` owns stdout).
+    pub fn without_metrics(mut self) -> Self {
+        self.emit_metrics = false;
         self
     }
 }

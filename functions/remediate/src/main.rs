@@ -1,4 +1,5 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Error, run_concurrent, service_fn};
+use std::sync::Arc;
 use vigil_remediate::{Remediate, RemediateSettings};
 
 #[tokio::main]
@@ -7,9 +8,12 @@ async fn main() -> Result<(), Error> {
     let settings = RemediateSettings::from_env()?;
     // A bad playbook file stops the function here, with the line and the reason in the init error.
     let playbooks = Remediate::load_playbooks(&settings)?;
-    let remediate = Remediate::from_env(playbooks, settings, &aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        remediate.handle(event.payload, Some(event.context.invoked_function_arn))
+    let sdk = aws_config::load_from_env().await;
+    let remediate = Arc::new(Remediate::from_env(playbooks, settings, &sdk));
+    // Concurrent invocations on Lambda Managed Instances share the clients.
+    run_concurrent(service_fn(move |event| {
+        let remediate = Arc::clone(&remediate);
+        async move { remediate.handle(event).await }
     }))
     .await
 }

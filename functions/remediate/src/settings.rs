@@ -32,9 +32,8 @@ impl RemediationMode {
     }
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("remediate configuration: {0}")]
-pub struct SettingsError(pub String);
+pub use vigil_lambda::settings::SettingsError;
+use vigil_lambda::settings::{Settings, environment};
 
 #[derive(Debug, Clone)]
 pub struct RemediateSettings {
@@ -71,72 +70,49 @@ impl RemediateSettings {
     }
 
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_lookup(environment)
     }
 
     /// Reads the settings through `get` (the environment in Lambda; a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let required = |k: &str| get(k).ok_or_else(|| SettingsError(format!("{k} is not set")));
-        let list = |k: &str| vigil_runtime::comma_list(get(k).as_deref());
-        let globs = |k: &str| -> Result<Vec<Glob>, SettingsError> {
-            list(k)
-                .iter()
-                .map(|s| Glob::new(s).map_err(|e| SettingsError(format!("{k}: {e}"))))
-                .collect()
-        };
-        let number = |k: &str, default: u64| -> Result<u64, SettingsError> {
-            match get(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| SettingsError(format!("{k}={v:?} is not a whole number"))),
-            }
-        };
+        let env = Settings::new(get);
+        let globs = |k: &str| env.list_of(k, |s| Glob::new(s).map_err(|e| e.to_string()));
 
-        let mut s = RemediateSettings::new(required("TABLE_NAME")?, required("EVENT_BUS_NAME")?);
-        if let Some(path) = get("PLAYBOOKS_FILE") {
+        let mut s =
+            RemediateSettings::new(env.required("TABLE_NAME")?, env.required("EVENT_BUS_NAME")?);
+        if let Some(path) = env.get("PLAYBOOKS_FILE") {
             s.playbooks_file = PathBuf::from(path);
         }
-        if let Some(mode) = get("REMEDIATION_MODE") {
-            s.mode = RemediationMode::parse(&mode).ok_or_else(|| {
-                SettingsError(format!(
-                    "REMEDIATION_MODE={mode:?}: expected off, dry_run or enforce"
-                ))
-            })?;
+        if let Some(mode) = env.parsed("REMEDIATION_MODE", |v| {
+            RemediationMode::parse(v)
+                .ok_or_else(|| format!("{v:?}: expected off, dry_run or enforce"))
+        })? {
+            s.mode = mode;
         }
         let g = &mut s.guardrails;
-        let sources = list("TRUSTED_SOURCES");
+        let sources = env.list_of("TRUSTED_SOURCES", |v| {
+            Source::parse(v).ok_or_else(|| format!("unknown source {v:?}"))
+        })?;
         if !sources.is_empty() {
-            g.trusted_sources = sources
-                .iter()
-                .map(|v| {
-                    Source::parse(v).ok_or_else(|| {
-                        SettingsError(format!("TRUSTED_SOURCES: unknown source {v:?}"))
-                    })
-                })
-                .collect::<Result<_, _>>()?;
+            g.trusted_sources = sources;
         }
-        g.trusted_accounts.extend(list("TRUSTED_ACCOUNTS"));
+        g.trusted_accounts.extend(env.list("TRUSTED_ACCOUNTS"));
         let clusters = globs("ALLOWED_CLUSTERS")?;
         if !clusters.is_empty() {
             g.allowed_clusters = clusters;
         }
-        if let Some(tag) = get("PROTECT_TAG").filter(|t| !t.trim().is_empty()) {
+        if let Some(tag) = env.get("PROTECT_TAG").filter(|t| !t.trim().is_empty()) {
             let (k, v) = tag.split_once('=').unwrap_or((tag.as_str(), "true"));
             g.protect_tag = (k.trim().to_owned(), v.trim().to_owned());
         }
         g.protected_services = globs("PROTECTED_SERVICES")?;
         g.protected_clusters = globs("PROTECTED_CLUSTERS")?;
-        g.stop_limit_per_service = u32::try_from(number("STOP_LIMIT_PER_SERVICE", 3)?)
-            .map_err(|_| SettingsError("STOP_LIMIT_PER_SERVICE is too large".into()))?;
-        g.stop_limit_per_cluster = u32::try_from(number("STOP_LIMIT_PER_CLUSTER", 10)?)
-            .map_err(|_| SettingsError("STOP_LIMIT_PER_CLUSTER is too large".into()))?;
-        g.stop_limit_window_seconds = number("STOP_LIMIT_WINDOW_SECONDS", 3600)?.max(1);
-        g.max_finding_age_seconds = number("MAX_FINDING_AGE_SECONDS", 3600)?.max(1);
-        s.queue_arns = list("REMEDIATE_QUEUE_ARNS");
-        s.hold_seconds = i64::try_from(number("STOP_HOLD_SECONDS", 600)?.max(60))
-            .map_err(|_| SettingsError("STOP_HOLD_SECONDS is too large".into()))?;
+        g.stop_limit_per_service = env.number("STOP_LIMIT_PER_SERVICE", 3)?;
+        g.stop_limit_per_cluster = env.number("STOP_LIMIT_PER_CLUSTER", 10)?;
+        g.stop_limit_window_seconds = env.number("STOP_LIMIT_WINDOW_SECONDS", 3600u64)?.max(1);
+        g.max_finding_age_seconds = env.number("MAX_FINDING_AGE_SECONDS", 3600u64)?.max(1);
+        s.queue_arns = env.list("REMEDIATE_QUEUE_ARNS");
+        s.hold_seconds = env.number("STOP_HOLD_SECONDS", 600i64)?.max(60);
         Ok(s)
     }
 }

@@ -643,12 +643,7 @@ async fn a_foreign_task_arn_is_never_stopped_or_held() {
         .await;
     let foreign = tasks[0].replace(ACCOUNT, "999999999999");
     let alert = falco("foreign", &p.cluster, &foreign, SHELL);
-    let _ = p
-        .ingest
-        .handle(
-            json!({"Records": [{"messageId": "m-foreign", "eventSource": "aws:sqs", "body": alert.to_string()}]}),
-            Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
-        )
+    let _ = vigil_lambda::invoke_json(|e| p.ingest.handle(e), json!({"Records": [{"messageId": "m-foreign", "eventSource": "aws:sqs", "body": alert.to_string()}]}), "arn:aws:lambda:us-east-1:123456789012:function:ingest")
         .await
         .unwrap();
     let accepted: Vec<String> = p

@@ -27,13 +27,13 @@ async fn enforce_stops_the_task_once_even_when_delivered_three_times() {
     let thrice = vec![events[0].clone(), events[0].clone(), events[0].clone()];
     assert!(remediate.process(&thrice, Some(ACCOUNT)).await.is_empty());
     // A later redelivery (another batch, another invocation) changes nothing either.
-    let out = remediate
-        .handle(
-            json!({"Records": [{"messageId": "r1", "body": events[0]}]}),
-            Some(FUNCTION_ARN.into()),
-        )
-        .await
-        .unwrap();
+    let out = vigil_lambda::invoke_json(
+        |e| remediate.handle(e),
+        json!({"Records": [{"messageId": "r1", "body": events[0]}]}),
+        FUNCTION_ARN,
+    )
+    .await
+    .unwrap();
     assert_eq!(out["batchItemFailures"], json!([]));
 
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
@@ -736,8 +736,7 @@ async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
             "attributes": {"ApproximateReceiveCount": count},
         }]})
     };
-    let out = remediate
-        .handle(deliver("r2", "1"), Some(FUNCTION_ARN.into()))
+    let out = vigil_lambda::invoke_json(|e| remediate.handle(e), deliver("r2", "1"), FUNCTION_ARN)
         .await
         .unwrap();
     assert_eq!(
@@ -746,8 +745,7 @@ async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
         "another copy leaves the job to the message that claimed it"
     );
     assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
-    let out = remediate
-        .handle(deliver("r1", "1"), Some(FUNCTION_ARN.into()))
+    let out = vigil_lambda::invoke_json(|e| remediate.handle(e), deliver("r1", "1"), FUNCTION_ARN)
         .await
         .unwrap();
     assert_eq!(
@@ -757,15 +755,13 @@ async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
     );
     assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
 
-    let out = remediate
-        .handle(deliver("r1", "2"), Some(FUNCTION_ARN.into()))
+    let out = vigil_lambda::invoke_json(|e| remediate.handle(e), deliver("r1", "2"), FUNCTION_ARN)
         .await
         .unwrap();
     assert_eq!(out["batchItemFailures"], json!([]));
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
-    let out = remediate
-        .handle(deliver("r2", "2"), Some(FUNCTION_ARN.into()))
+    let out = vigil_lambda::invoke_json(|e| remediate.handle(e), deliver("r2", "2"), FUNCTION_ARN)
         .await
         .unwrap();
     assert_eq!(out["batchItemFailures"], json!([]), "now a duplicate");
@@ -843,13 +839,12 @@ impl Pipeline {
             } else {
                 json!({"Records": [{"messageId": format!("atk{i}"), "eventSource": "aws:sqs", "body": body.to_string()}]})
             };
-            let _ = self
-                .ingest
-                .handle(
-                    payload,
-                    Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
-                )
-                .await;
+            let _ = vigil_lambda::invoke_json(
+                |e| self.ingest.handle(e),
+                payload,
+                "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+            )
+            .await;
             if let Some(r) = self.rejected.drain().await.first() {
                 out.push(Stopped::AtIngest(
                     r["detail"]["code"].as_str().unwrap().to_owned(),
@@ -1152,11 +1147,7 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
     let mut strict_config = IngestConfig::new(TABLE_NAME, BUS_NAME);
     strict_config.queue_arns = vec![queue];
     let strict_ingest = Ingest::from_env(strict_config, &p.emulator.sdk_config().await);
-    let _ = strict_ingest
-        .handle(
-            json!({"Records": [{"messageId": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:elsewhere", "body": genuine_alert.to_string()}]}),
-            Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
-        )
+    let _ = vigil_lambda::invoke_json(|e| strict_ingest.handle(e), json!({"Records": [{"messageId": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:elsewhere", "body": genuine_alert.to_string()}]}), "arn:aws:lambda:us-east-1:123456789012:function:ingest")
         .await;
     assert_eq!(
         p.rejected.drain().await.len(),
@@ -1170,11 +1161,7 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
     direct_config.entry = vigil_ingest::IngestEntry::Direct;
     let direct_ingest = Ingest::from_env(direct_config, &p.emulator.sdk_config().await);
     let gd_envelope = envelope("aws.guardduty", "GuardDuty Finding", ACCOUNT, &gd_on_victim);
-    let _ = direct_ingest
-        .handle(
-            json!({"Records": [{"messageId": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:vigil-ingest", "body": gd_envelope.to_string()}]}),
-            Some("arn:aws:lambda:us-east-1:123456789012:function:ingest-direct".into()),
-        )
+    let _ = vigil_lambda::invoke_json(|e| direct_ingest.handle(e), json!({"Records": [{"messageId": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:vigil-ingest", "body": gd_envelope.to_string()}]}), "arn:aws:lambda:us-east-1:123456789012:function:ingest-direct")
         .await;
     let refused = p.rejected.drain().await;
     assert_eq!(
@@ -1276,11 +1263,7 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
         })
         .await;
     let records_before = p.action_records().await.len();
-    let out = queue_bound
-        .handle(
-            json!({"Records": [{"messageId": "d1", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:elsewhere", "body": genuine[0]}]}),
-            Some(FUNCTION_ARN.into()),
-        )
+    let out = vigil_lambda::invoke_json(|e| queue_bound.handle(e), json!({"Records": [{"messageId": "d1", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:elsewhere", "body": genuine[0]}]}), FUNCTION_ARN)
         .await
         .unwrap();
     assert_eq!(out["batchItemFailures"], json!([]));

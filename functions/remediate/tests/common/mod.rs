@@ -187,14 +187,13 @@ impl Pipeline {
             .enumerate()
             .map(|(i, body)| json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": body.to_string()}))
             .collect();
-        let out = self
-            .ingest
-            .handle(
-                json!({"Records": records}),
-                Some("arn:aws:lambda:us-east-1:123456789012:function:ingest".into()),
-            )
-            .await
-            .unwrap();
+        let out = vigil_lambda::invoke_json(
+            |e| self.ingest.handle(e),
+            json!({"Records": records}),
+            "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+        )
+        .await
+        .unwrap();
         assert_eq!(out["batchItemFailures"], json!([]));
         let accepted: Vec<String> = self
             .accepted
