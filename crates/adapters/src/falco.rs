@@ -4,7 +4,7 @@
 use crate::arn::{TaskArn, resolve_cluster};
 use crate::envelope::Envelope;
 use crate::fields::{self, FieldMap};
-use crate::json::{Obj, ObjRef};
+use crate::json::Obj;
 use crate::{AdapterError, ParseContext, SourceEvent, agent_status, subject};
 use std::borrow::Cow;
 use vigil_model::text::{clean, clean_opt};
@@ -172,7 +172,7 @@ fn parse_finding(
     Ok(finding)
 }
 
-fn container(f: &FieldMap<ObjRef<'_>>) -> Container {
+fn container(f: &FieldMap<'_>) -> Container {
     // `container.id` `host` is Falco's word for an event outside any container: the host itself,
     // whose `container.name` is `host` too.
     let host_level = f

@@ -2,7 +2,6 @@
 //! Sysdig's `content.fields` both use these names, so both adapters read them through here.
 
 use crate::json::{NodeRef, ObjRef, View};
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use vigil_model::text::{clean, clean_opt};
 use vigil_model::{Network, NetworkDirection, Process};
@@ -14,25 +13,8 @@ pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
 pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
 pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 
-/// A field map: an object of either parsed tree (`ObjRef`, or a `serde_json` map).
-pub struct FieldMap<M>(pub Option<M>);
-
-/// An object a [`FieldMap`] can read.
-pub trait Fields<'a>: Copy {
-    fn entries(self) -> ObjRef<'a>;
-}
-
-impl<'a> Fields<'a> for ObjRef<'a> {
-    fn entries(self) -> ObjRef<'a> {
-        self
-    }
-}
-
-impl<'a> Fields<'a> for &'a Map<String, Value> {
-    fn entries(self) -> ObjRef<'a> {
-        ObjRef::Value(self)
-    }
-}
+/// A field map: an object of the parsed event, or none.
+pub struct FieldMap<'a>(pub Option<ObjRef<'a>>);
 
 /// Whether a source's text says "unknown": empty, or Falco's `<NA>` / `N/A` placeholders.
 pub fn is_unknown(s: &str) -> bool {
@@ -73,10 +55,10 @@ fn field_text(v: NodeRef<'_>) -> Option<Cow<'_, str>> {
     }
 }
 
-impl<'a, M: Fields<'a>> FieldMap<M> {
+impl<'a> FieldMap<'a> {
     /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
-        field_text(self.0?.entries().get(name)?)
+        field_text(self.0?.get(name)?)
     }
 
     pub fn get_any(&self, names: &[&str]) -> Option<Cow<'a, str>> {
@@ -95,8 +77,7 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
     /// Whether any field's name starts with one of `prefixes` (`ka.`, `ct.`).
     pub fn has_prefix(&self, prefixes: &[&str]) -> bool {
         self.0.is_some_and(|m| {
-            m.entries()
-                .iter()
+            m.iter()
                 .any(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
         })
     }
@@ -104,7 +85,7 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
     /// The first item of a list field, whether given as a JSON array or as Falco's text form of a
     /// list (`[10.0.0.1,10.0.0.2]`, `["10.0.0.1"]`).
     pub fn first_of(&self, name: &str) -> Option<Cow<'a, str>> {
-        let v = self.0?.entries().get(name)?;
+        let v = self.0?.get(name)?;
         if let View::Array(items) = v.view() {
             return items.iter().find_map(field_text);
         }
@@ -123,7 +104,7 @@ impl<'a, M: Fields<'a>> FieldMap<M> {
     /// A container label in any of the key forms Falco and falcosidekick produce:
     /// `container.label[KEY]`, `container.label.KEY`, or with brackets replaced (`container.label_KEY`).
     pub fn label(&self, key: &str) -> Option<Cow<'a, str>> {
-        let map = self.0?.entries();
+        let map = self.0?;
         [
             ("container.label[", "]"),
             ("container.label.", ""),
@@ -347,7 +328,32 @@ fn is_technique(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::{Node, parse_node};
     use serde_json::json;
+
+    /// `v` as the tree the adapters read.
+    fn owned(v: &serde_json::Value) -> Node<'static> {
+        use serde_json::Value;
+        match v {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => Node::Number(n.clone()),
+            Value::String(s) => Node::String(s.clone().into()),
+            Value::Array(a) => Node::Array(a.iter().map(owned).collect()),
+            Value::Object(m) => Node::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone().into(), owned(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn map_of<'a>(node: &'a Node<'a>) -> FieldMap<'a> {
+        match NodeRef(node).view() {
+            View::Object(o) => FieldMap(Some(o)),
+            _ => FieldMap(None),
+        }
+    }
 
     #[test]
     fn labels_in_every_key_form() {
@@ -356,8 +362,9 @@ mod tests {
             "container.label.com.amazonaws.ecs.task-arn",
             "container.label_com.amazonaws.ecs.task-arn",
         ] {
-            let v = json!({ key: "arn:aws:ecs:r:1:task/c/t" });
-            let f = FieldMap(v.as_object());
+            let text = json!({ key: "arn:aws:ecs:r:1:task/c/t" }).to_string();
+            let node = parse_node(text.as_bytes()).unwrap();
+            let f = map_of(&node);
             assert_eq!(
                 f.label(LABEL_TASK_ARN).as_deref(),
                 Some("arn:aws:ecs:r:1:task/c/t"),
@@ -368,8 +375,9 @@ mod tests {
 
     #[test]
     fn na_and_null_are_absent() {
-        let v = json!({"a": "<NA>", "b": null, "c": 5, "d": ""});
-        let f = FieldMap(v.as_object());
+        let text = json!({"a": "<NA>", "b": null, "c": 5, "d": ""}).to_string();
+        let node = parse_node(text.as_bytes()).unwrap();
+        let f = map_of(&node);
         assert_eq!(f.get("a"), None);
         assert_eq!(f.get("b"), None);
         assert_eq!(f.get("c").as_deref(), Some("5"));
@@ -379,13 +387,13 @@ mod tests {
     #[test]
     fn network_from_fd_name() {
         let v = json!({"fd.name": "10.0.0.139:5432->203.0.113.9:443", "fd.l4proto": "tcp"});
-        let n = FieldMap(v.as_object()).network(Some("connect")).unwrap();
+        let n = map_of(&owned(&v)).network(Some("connect")).unwrap();
         assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
         assert_eq!(n.remote_port, Some(443));
         assert_eq!(n.local_port, Some(5432));
         assert_eq!(n.direction, Some(NetworkDirection::Outbound));
         let v = json!({"fd.name": "/etc/shadow"});
-        assert!(FieldMap(v.as_object()).network(None).is_none());
+        assert!(map_of(&owned(&v)).network(None).is_none());
     }
 
     /// An accepted connection: `fd.name` still puts the client (the attacker) first, and the
@@ -393,24 +401,24 @@ mod tests {
     #[test]
     fn an_accepted_connection_has_the_client_as_remote() {
         let v = json!({"fd.name": "203.0.113.9:51234->10.0.0.5:22", "fd.l4proto": "tcp"});
-        let n = FieldMap(v.as_object()).network(Some("accept")).unwrap();
+        let n = map_of(&owned(&v)).network(Some("accept")).unwrap();
         assert_eq!(n.direction, Some(NetworkDirection::Inbound));
         assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
         assert_eq!(n.remote_port, Some(51234));
         assert_eq!(n.local_ip.as_deref(), Some("10.0.0.5"));
         assert_eq!(n.local_port, Some(22));
         // A client reading its own connection is still the client.
-        let n = FieldMap(v.as_object()).network(Some("recvfrom")).unwrap();
+        let n = map_of(&owned(&v)).network(Some("recvfrom")).unwrap();
         assert_eq!(n.remote_ip.as_deref(), Some("10.0.0.5"));
         // fd.is_server, and the client/server fields, say it outright.
         let v = json!({"fd.cip": "203.0.113.9", "fd.cport": 40000, "fd.sip": "10.0.0.5",
             "fd.sport": 8080, "fd.is_server": true});
-        let n = FieldMap(v.as_object()).network(Some("read")).unwrap();
+        let n = map_of(&owned(&v)).network(Some("read")).unwrap();
         assert_eq!(n.remote_ip.as_deref(), Some("203.0.113.9"));
         assert_eq!(n.local_port, Some(8080));
         // fd.rip, when given, wins over everything.
         let v = json!({"fd.name": "203.0.113.9:51234->10.0.0.5:22", "fd.rip": "198.51.100.7"});
-        let n = FieldMap(v.as_object()).network(Some("accept")).unwrap();
+        let n = map_of(&owned(&v)).network(Some("accept")).unwrap();
         assert_eq!(n.remote_ip.as_deref(), Some("198.51.100.7"));
     }
 

@@ -7,18 +7,17 @@
 //! Events are parsed into a [`Node`] tree that borrows its strings from the input (only strings with
 //! escapes are copied) and keeps objects as entry lists: the same values, errors and limits as
 //! `serde_json::Value` (a repeated key reads as its last value, as in a map), without an allocation
-//! per key and string. The accessors read either tree, so a `serde_json::Value` works too.
+//! per key and string.
 //!
 //! One deliberate difference: serde_json (with `raw_value`) reads an object whose first key is its
 //! private token `$serde_json::private::RawValue` as the JSON text in that key's string, parsed again
 //! with a fresh nesting budget, so such objects nested in each other's strings get past the 128-level
-//! limit (some 2,000 levels fit in 256 KiB). No real event has that key; [`parse_node`] refuses it,
-//! and [`parse_bounded`] measures the depth of what it parsed.
+//! limit (some 2,000 levels fit in 256 KiB). No real event has that key; [`parse_node`] refuses it.
 
 use crate::error::{AdapterError, ErrorKind};
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -55,33 +54,9 @@ fn parse_error(e: serde_json::Error) -> AdapterError {
     }
 }
 
-/// Parses an event, refusing oversize input and nesting beyond serde_json's recursion limit,
-/// including nesting smuggled in through serde_json's raw-value token.
-pub fn parse_bounded(bytes: &[u8]) -> Result<Value, AdapterError> {
-    check_size(bytes)?;
-    let value: Value = serde_json::from_slice(bytes).map_err(parse_error)?;
-    if depth(&value) > MAX_DEPTH {
-        return Err(AdapterError::new("$", ErrorKind::TooDeep));
-    }
-    Ok(value)
-}
-
-/// How many arrays and objects deep `value` is, measured without recursion.
-fn depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(value, 0usize)];
-    while let Some((v, d)) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|c| (c, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|c| (c, d + 1))),
-            _ => continue,
-        }
-        deepest = deepest.max(d + 1);
-    }
-    deepest
-}
-
-/// Like [`parse_bounded`], into a [`Node`] tree borrowing from `bytes`.
+/// Parses an event into a [`Node`] tree borrowing from `bytes`, refusing oversize input and nesting
+/// beyond serde_json's recursion limit, including nesting smuggled in through serde_json's raw-value
+/// token.
 pub fn parse_node(bytes: &[u8]) -> Result<Node<'_>, AdapterError> {
     check_size(bytes)?;
     serde_json::from_slice(bytes).map_err(parse_error)
@@ -202,61 +177,23 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-impl From<Value> for Node<'static> {
-    fn from(v: Value) -> Self {
-        match v {
-            Value::Null => Node::Null,
-            Value::Bool(b) => Node::Bool(b),
-            Value::Number(n) => Node::Number(n),
-            Value::String(s) => Node::String(Cow::Owned(s)),
-            Value::Array(a) => Node::Array(a.into_iter().map(Node::from).collect()),
-            Value::Object(m) => Node::Object(
-                m.into_iter()
-                    .map(|(k, v)| (Cow::Owned(k), Node::from(v)))
-                    .collect(),
-            ),
-        }
-    }
-}
-
-/// A value in either tree.
+/// A value of the tree.
 #[derive(Clone, Copy, Debug)]
-pub enum NodeRef<'a> {
-    Value(&'a Value),
-    Node(&'a Node<'a>),
-}
-
-impl<'a> From<&'a Value> for NodeRef<'a> {
-    fn from(v: &'a Value) -> Self {
-        NodeRef::Value(v)
-    }
-}
+pub struct NodeRef<'a>(pub &'a Node<'a>);
 
 impl<'a> From<&'a Node<'a>> for NodeRef<'a> {
     fn from(v: &'a Node<'a>) -> Self {
-        NodeRef::Node(v)
+        NodeRef(v)
     }
 }
 
-/// An object's entries in either tree.
+/// An object's entries, in input order.
 #[derive(Clone, Copy, Debug)]
-pub enum ObjRef<'a> {
-    Value(&'a Map<String, Value>),
-    Node(&'a [(Cow<'a, str>, Node<'a>)]),
-}
+pub struct ObjRef<'a>(&'a [(Cow<'a, str>, Node<'a>)]);
 
-impl<'a> From<&'a Map<String, Value>> for ObjRef<'a> {
-    fn from(m: &'a Map<String, Value>) -> Self {
-        ObjRef::Value(m)
-    }
-}
-
-/// An array's items in either tree.
+/// An array's items.
 #[derive(Clone, Copy, Debug)]
-pub enum ArrRef<'a> {
-    Value(&'a [Value]),
-    Node(&'a [Node<'a>]),
-}
+pub struct ArrRef<'a>(&'a [Node<'a>]);
 
 /// What a value is, with its contents.
 #[derive(Clone, Copy, Debug)]
@@ -271,23 +208,13 @@ pub enum View<'a> {
 
 impl<'a> NodeRef<'a> {
     pub fn view(self) -> View<'a> {
-        match self {
-            NodeRef::Value(v) => match v {
-                Value::Null => View::Null,
-                Value::Bool(b) => View::Bool(*b),
-                Value::Number(n) => View::Number(n),
-                Value::String(s) => View::Str(s),
-                Value::Array(a) => View::Array(ArrRef::Value(a)),
-                Value::Object(m) => View::Object(ObjRef::Value(m)),
-            },
-            NodeRef::Node(n) => match n {
-                Node::Null => View::Null,
-                Node::Bool(b) => View::Bool(*b),
-                Node::Number(n) => View::Number(n),
-                Node::String(s) => View::Str(s),
-                Node::Array(a) => View::Array(ArrRef::Node(a)),
-                Node::Object(m) => View::Object(ObjRef::Node(m)),
-            },
+        match self.0 {
+            Node::Null => View::Null,
+            Node::Bool(b) => View::Bool(*b),
+            Node::Number(n) => View::Number(n),
+            Node::String(s) => View::Str(s),
+            Node::Array(a) => View::Array(ArrRef(a)),
+            Node::Object(m) => View::Object(ObjRef(m)),
         }
     }
 
@@ -299,14 +226,11 @@ impl<'a> NodeRef<'a> {
 impl<'a> ObjRef<'a> {
     /// The value of `key` (the last one, if repeated), null included.
     pub fn get(self, key: &str) -> Option<NodeRef<'a>> {
-        match self {
-            ObjRef::Value(m) => m.get(key).map(NodeRef::Value),
-            ObjRef::Node(entries) => entries
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| NodeRef::Node(v)),
-        }
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| NodeRef(v))
     }
 
     pub fn contains_key(self, key: &str) -> bool {
@@ -314,57 +238,37 @@ impl<'a> ObjRef<'a> {
     }
 
     /// The entries in document order (a repeated key appears each time).
-    pub fn iter(self) -> Box<dyn Iterator<Item = (&'a str, NodeRef<'a>)> + 'a> {
-        match self {
-            ObjRef::Value(m) => Box::new(m.iter().map(|(k, v)| (k.as_str(), NodeRef::Value(v)))),
-            ObjRef::Node(entries) => {
-                Box::new(entries.iter().map(|(k, v)| (k.as_ref(), NodeRef::Node(v))))
-            }
-        }
+    pub fn iter(self) -> impl Iterator<Item = (&'a str, NodeRef<'a>)> + 'a {
+        self.0.iter().map(|(k, v)| (k.as_ref(), NodeRef(v)))
     }
 
     /// The value of the key `{prefix}{name}{suffix}`, found without building that key.
     pub fn get_composed(self, prefix: &str, name: &str, suffix: &str) -> Option<NodeRef<'a>> {
-        match self {
-            ObjRef::Value(m) => m
-                .get(&format!("{prefix}{name}{suffix}"))
-                .map(NodeRef::Value),
-            ObjRef::Node(entries) => entries
-                .iter()
-                .rev()
-                .find(|(k, _)| {
-                    k.len() == prefix.len() + name.len() + suffix.len()
-                        && k.starts_with(prefix)
-                        && k.ends_with(suffix)
-                        && &k[prefix.len()..k.len() - suffix.len()] == name
-                })
-                .map(|(_, v)| NodeRef::Node(v)),
-        }
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| {
+                k.len() == prefix.len() + name.len() + suffix.len()
+                    && k.starts_with(prefix)
+                    && k.ends_with(suffix)
+                    && &k[prefix.len()..k.len() - suffix.len()] == name
+            })
+            .map(|(_, v)| NodeRef(v))
     }
 }
 
 impl<'a> ArrRef<'a> {
     pub fn len(self) -> usize {
-        match self {
-            ArrRef::Value(a) => a.len(),
-            ArrRef::Node(a) => a.len(),
-        }
+        self.0.len()
     }
 
     pub fn is_empty(self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 
     pub fn iter(self) -> impl Iterator<Item = NodeRef<'a>> {
-        (0..self.len()).map(move |i| match self {
-            ArrRef::Value(a) => NodeRef::Value(&a[i]),
-            ArrRef::Node(a) => NodeRef::Node(&a[i]),
-        })
+        self.0.iter().map(NodeRef)
     }
-}
-
-pub fn type_name(v: &Value) -> &'static str {
-    view_type_name(NodeRef::Value(v).view())
 }
 
 fn view_type_name(v: View<'_>) -> &'static str {
@@ -604,7 +508,8 @@ mod tests {
 
     #[test]
     fn paths_name_nested_fields() {
-        let v = json!({"detail": {"resource": {"count": "x"}}});
+        let text = json!({"detail": {"resource": {"count": "x"}}}).to_string();
+        let v = parse_node(text.as_bytes()).unwrap();
         let root = Obj::root(&v, "$").unwrap();
         let detail = root.obj("detail").unwrap().unwrap();
         let resource = detail.obj("resource").unwrap().unwrap();
@@ -618,7 +523,8 @@ mod tests {
 
     #[test]
     fn lenient_scalars() {
-        let v = json!({"a": "12", "b": 12, "c": null, "d": " ", "e": [1]});
+        let text = json!({"a": "12", "b": 12, "c": null, "d": " ", "e": [1]}).to_string();
+        let v = parse_node(text.as_bytes()).unwrap();
         let o = Obj::root(&v, "$").unwrap();
         assert_eq!(o.int("a").unwrap(), Some(12));
         assert_eq!(o.text("b").unwrap().as_deref(), Some("12"));
@@ -635,23 +541,19 @@ mod tests {
     fn deep_nesting_and_size_are_refused() {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         assert_eq!(
-            parse_bounded(deep.as_bytes()).unwrap_err().kind,
+            parse_node(deep.as_bytes()).unwrap_err().kind,
             ErrorKind::TooDeep
         );
         let big = vec![b' '; MAX_EVENT_BYTES + 1];
         assert!(matches!(
-            parse_bounded(&big).unwrap_err().kind,
+            parse_node(&big).unwrap_err().kind,
             ErrorKind::TooLarge { .. }
         ));
         assert!(matches!(
-            parse_bounded(b"\xff\xfe").unwrap_err().kind,
+            parse_node(b"\xff\xfe").unwrap_err().kind,
             ErrorKind::NotJson(_)
         ));
         let at_limit = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
-        assert_eq!(
-            depth(&parse_bounded(at_limit.as_bytes()).unwrap()),
-            MAX_DEPTH
-        );
         assert!(parse_node(at_limit.as_bytes()).is_ok());
         let over = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(
@@ -678,10 +580,6 @@ mod tests {
         assert_eq!(err.path, "$");
         assert!(matches!(err.kind, ErrorKind::InvalidValue(_)), "{err}");
         assert!(err.to_string().contains("reserved"), "{err}");
-        assert_eq!(
-            parse_bounded(doc.as_bytes()).unwrap_err().kind,
-            ErrorKind::TooDeep
-        );
         // A shallow use is refused by the tree the adapters read, too.
         let shallow = format!("{{\"{RAW_VALUE_TOKEN}\":\"{{}}\"}}");
         assert!(parse_node(shallow.as_bytes()).is_err());

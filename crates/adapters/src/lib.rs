@@ -24,7 +24,6 @@ pub use error::{AdapterError, ErrorKind, MAX_MESSAGE_CHARS, quote};
 pub use json::MAX_EVENT_BYTES;
 
 use json::{NodeRef, Obj};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use vigil_contract::SOURCE as VIGIL_SOURCE;
 use vigil_model::{Arrival, Finding, Provenance, RawEvent};
@@ -88,7 +87,7 @@ pub fn parse_delivery(bytes: &[u8], ctx: &ParseContext) -> Result<Delivery, Adap
     // parse_node only succeeds on valid UTF-8, so this never fails; kept fallible for safety.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| AdapterError::new("$", ErrorKind::NotJson(e.to_string())))?;
-    let root = NodeRef::Node(&node);
+    let root = NodeRef(&node);
     let event = parse_root(root, text, ctx)?;
     let envelope_id = Obj::root(root, "$")
         .ok()
@@ -96,15 +95,6 @@ pub fn parse_delivery(bytes: &[u8], ctx: &ParseContext) -> Result<Delivery, Adap
         // An id that cleans to nothing is no id: the caller falls back to another one.
         .and_then(|o| vigil_model::text::clean_opt(o.str("id").ok().flatten(), 128));
     Ok(Delivery { event, envelope_id })
-}
-
-/// Parses an already-decoded event; `original` is its JSON text, kept (size-capped) for forensics.
-pub fn parse_value(
-    value: &Value,
-    original: &str,
-    ctx: &ParseContext,
-) -> Result<SourceEvent, AdapterError> {
-    parse_root(NodeRef::Value(value), original, ctx)
 }
 
 fn parse_root(

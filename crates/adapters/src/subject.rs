@@ -3,7 +3,7 @@
 //! Kubernetes object (`k8s_audit`; older audit alerts name no source but carry `ka.*`/`jevt.*`
 //! fields), a SaaS identity (`okta`, `github`, …). Falco and Sysdig name sources alike.
 
-use crate::fields::{FieldMap, Fields};
+use crate::fields::FieldMap;
 use std::borrow::Cow;
 use vigil_model::text::clean_opt;
 use vigil_model::{Subject, SubjectKind};
@@ -53,7 +53,7 @@ pub fn kind_of_source(source: &str) -> Option<SubjectKind> {
 
 /// The subject of an alert: its event source (`source`, else the fields' `evt.source`) and, for
 /// non-workload sources, who did what to what, from the plugin's documented fields.
-pub fn subject<'a, M: Fields<'a>>(source: Option<&str>, f: &FieldMap<M>) -> Subject {
+pub fn subject(source: Option<&str>, f: &FieldMap<'_>) -> Subject {
     let named = source
         .filter(|s| !crate::fields::is_unknown(s))
         .map(Cow::Borrowed)
