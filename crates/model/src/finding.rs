@@ -10,8 +10,22 @@ use serde_json::value::RawValue;
 /// Bumped whenever a field changes meaning or name.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum Source {
     Falco,
     Guardduty,
@@ -20,30 +34,14 @@ pub enum Source {
 }
 
 impl Source {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Source::Falco => "falco",
-            Source::Guardduty => "guardduty",
-            Source::Sysdig => "sysdig",
-            Source::Agent => "agent",
-        }
+    /// The source's name as Vigil writes it (`falco`, `guardduty`, `sysdig`, `agent`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
+    /// Reads a source's name, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Source::Falco,
-            Source::Guardduty,
-            Source::Sysdig,
-            Source::Agent,
-        ]
-        .into_iter()
-        .find(|src| src.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        s.trim().parse().ok()
     }
 }
 
@@ -209,8 +207,22 @@ impl Finding {
 
 /// The kind of thing a finding is about. Only `workload` findings have a task or container, and only
 /// they are remediated by ECS actions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SubjectKind {
     /// A process in a container or on a host (Falco `syscall`, GuardDuty Runtime Monitoring, Sysdig
     /// workload runtime detections).
@@ -227,20 +239,9 @@ pub enum SubjectKind {
 }
 
 impl SubjectKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SubjectKind::Workload => "workload",
-            SubjectKind::Cloud => "cloud",
-            SubjectKind::Kubernetes => "kubernetes",
-            SubjectKind::Saas => "saas",
-            SubjectKind::Other => "other",
-        }
-    }
-}
-
-impl std::fmt::Display for SubjectKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+    /// The kind as ASFF product fields and playbooks name it (`workload`, `cloud`, …).
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

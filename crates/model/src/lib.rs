@@ -37,3 +37,35 @@ pub fn partition_of(region: &str) -> &'static str {
         "aws"
     }
 }
+
+#[cfg(test)]
+mod names {
+    use super::*;
+    use strum::VariantArray;
+
+    /// The name each enum serializes under (events, records) is the name `as_str` gives (ASFF
+    /// product fields, playbooks, logs), and reads back.
+    #[test]
+    fn serde_and_as_str_agree() {
+        fn check<T: serde::Serialize + Copy>(all: &[T], name: impl Fn(T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(*v));
+            }
+        }
+        check(Source::VARIANTS, Source::as_str);
+        check(SubjectKind::VARIANTS, SubjectKind::as_str);
+        check(Arrival::VARIANTS, Arrival::as_str);
+        check(SeverityLabel::VARIANTS, SeverityLabel::as_str);
+        for s in Source::VARIANTS {
+            assert_eq!(Source::parse(&s.as_str().to_uppercase()), Some(*s));
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for l in SeverityLabel::ALL {
+            assert_eq!(
+                SeverityLabel::parse(&format!(" {} ", l.as_str().to_lowercase())),
+                Some(*l)
+            );
+        }
+        assert_eq!(Source::parse("nessus"), None);
+    }
+}

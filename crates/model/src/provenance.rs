@@ -10,8 +10,21 @@
 use serde::{Deserialize, Serialize};
 
 /// The entry point an event came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Arrival {
     /// An agent's event on the agent bus (any source but `aws.*` and `vigil`).
     AgentBus,
@@ -26,13 +39,9 @@ pub enum Arrival {
 }
 
 impl Arrival {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Arrival::AgentBus => "agent_bus",
-            Arrival::AwsService => "aws_service",
-            Arrival::DirectInvoke => "direct_invoke",
-            Arrival::Local => "local",
-        }
+    /// The arrival as records and ASFF product fields name it (`agent_bus`, `aws_service`, …).
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// Whether a deployed entry point stamped this arrival (a `Local` finding never acts).

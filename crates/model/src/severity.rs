@@ -2,10 +2,25 @@
 //! inside the ASFF band of its label (INFORMATIONAL 0, LOW 1–39, MEDIUM 40–69, HIGH 70–89, CRITICAL 90–100).
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE", ascii_case_insensitive)]
 pub enum SeverityLabel {
     Informational,
     Low,
@@ -15,13 +30,8 @@ pub enum SeverityLabel {
 }
 
 impl SeverityLabel {
-    pub const ALL: [SeverityLabel; 5] = [
-        SeverityLabel::Informational,
-        SeverityLabel::Low,
-        SeverityLabel::Medium,
-        SeverityLabel::High,
-        SeverityLabel::Critical,
-    ];
+    /// Every label, lowest first.
+    pub const ALL: &'static [SeverityLabel] = <Self as strum::VariantArray>::VARIANTS;
 
     /// The inclusive ASFF normalized band of this label.
     pub const fn band(self) -> (u8, u8) {
@@ -34,14 +44,9 @@ impl SeverityLabel {
         }
     }
 
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SeverityLabel::Informational => "INFORMATIONAL",
-            SeverityLabel::Low => "LOW",
-            SeverityLabel::Medium => "MEDIUM",
-            SeverityLabel::High => "HIGH",
-            SeverityLabel::Critical => "CRITICAL",
-        }
+    /// The ASFF label (`INFORMATIONAL` … `CRITICAL`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// The label whose ASFF band holds a normalized score (scores over 100 are CRITICAL).
@@ -57,15 +62,7 @@ impl SeverityLabel {
 
     /// Parses an ASFF label, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
-
-impl fmt::Display for SeverityLabel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        s.trim().parse().ok()
     }
 }
 
