@@ -47,7 +47,8 @@ struct Shared {
 
 impl FaultInjector {
     /// Wraps the SDK's default HTTPS client (hyper 1.x, rustls with aws-lc), as a service client
-    /// built with `default-https-client` and no client of its own would use.
+    /// built with `default-https-client` and no client of its own would use, except that it
+    /// ignores `HTTP(S)_PROXY` (the SDK's default reads them): the tests talk to loopback only.
     pub fn new(plan: FaultPlan) -> FaultInjector {
         let default = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
