@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use vigil_enrich::{Enrich, EnrichSettings};
+use vigil_fault_injection::FaultInjector;
 use vigil_ingest::{Ingest, IngestConfig};
 use vigil_lambda::invoke_json;
 use vigil_playbook::PlaybookFile;
@@ -78,21 +79,65 @@ struct Functions {
     remediate: Remediate,
 }
 
+/// The functions' SDK clients, one per service, shared by the three as on one warm host.
+struct Clients {
+    dynamodb: aws_sdk_dynamodb::Client,
+    ecs: aws_sdk_ecs::Client,
+    eventbridge: aws_sdk_eventbridge::Client,
+    securityhub: aws_sdk_securityhub::Client,
+}
+
+impl Clients {
+    /// As the functions build them from the SDK config, or each through `faults`' HTTP client.
+    fn new(sdk: &aws_config::SdkConfig, faults: Option<&FaultInjector>) -> Clients {
+        match faults {
+            None => Clients {
+                dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+                ecs: aws_sdk_ecs::Client::new(sdk),
+                eventbridge: aws_sdk_eventbridge::Client::new(sdk),
+                securityhub: aws_sdk_securityhub::Client::new(sdk),
+            },
+            Some(faults) => Clients {
+                dynamodb: faults.dynamodb(sdk),
+                ecs: faults.ecs(sdk),
+                eventbridge: faults.eventbridge(sdk),
+                securityhub: faults.securityhub(sdk),
+            },
+        }
+    }
+}
+
 impl Functions {
     fn build(
         sdk: &aws_config::SdkConfig,
+        faults: Option<&FaultInjector>,
         stack: &ProvisionedStack,
         options: &RunOptions,
     ) -> Result<Functions, String> {
+        let c = Clients::new(sdk, faults);
         let (table, bus) = (stack.table_name.clone(), stack.bus_name.clone());
         // Each function takes batches from its own queue only, as deployed.
         let queue_arn = |f: &str| stack.function_queue(f).map(|q| q.arn.clone());
         let mut ingest_config = IngestConfig::new(&table, &bus);
         ingest_config.queue_arns = queue_arn(INGEST).into_iter().collect();
-        let ingest = Ingest::from_env(ingest_config, sdk).without_metrics();
+        let region = sdk.region().map(|r| r.to_string());
+        let ingest = Ingest::new(
+            c.dynamodb.clone(),
+            c.eventbridge.clone(),
+            ingest_config,
+            region,
+        )
+        .without_metrics();
         let mut enrich_settings = EnrichSettings::new(&table, &bus);
         enrich_settings.queue_arns = queue_arn(ENRICH).into_iter().collect();
-        let enrich = Enrich::from_env(enrich_settings, sdk).without_metrics();
+        let enrich = Enrich::new(
+            c.ecs.clone(),
+            c.securityhub.clone(),
+            c.dynamodb.clone(),
+            c.eventbridge.clone(),
+            enrich_settings,
+        )
+        .without_metrics();
         // The remediate function's settings come from the template's environment, with the mode
         // and the table and bus names of this run.
         let mut env = stack.function_env(REMEDIATE);
@@ -103,8 +148,15 @@ impl Functions {
             RemediateSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
         settings.mode = options.mode;
         settings.queue_arns = queue_arn(REMEDIATE).into_iter().collect();
-        let remediate =
-            Remediate::from_env(options.playbooks.clone(), settings, sdk).without_metrics();
+        let remediate = Remediate::new(
+            c.ecs,
+            c.securityhub,
+            c.dynamodb,
+            c.eventbridge,
+            options.playbooks.clone(),
+            settings,
+        )
+        .without_metrics();
         Ok(Functions {
             ingest,
             enrich,
@@ -194,7 +246,7 @@ impl LocalPipeline {
         let stack = vigil_stack::provision(&sdk, &stack)
             .await
             .map_err(|e| e.to_string())?;
-        let functions = Arc::new(Functions::build(&sdk, &stack, &options)?);
+        let functions = Arc::new(Functions::build(&sdk, None, &stack, &options)?);
 
         let mut feeds = Vec::new();
         for f in FUNCTIONS {
@@ -231,12 +283,12 @@ impl LocalPipeline {
         })
     }
 
-    /// Sends the functions' AWS calls (not the relay's, which plays Lambda's own poller) to
-    /// `endpoint`: a fault-injecting proxy in front of the emulator. The handlers are built anew,
-    /// as on a fresh Lambda instance.
-    pub async fn route_functions_through(&mut self, endpoint: &str) -> Result<(), String> {
-        let sdk = self.sdk.to_builder().endpoint_url(endpoint).build();
-        self.functions = Arc::new(Functions::build(&sdk, &self.stack, &self.options)?);
+    /// Sends the functions' AWS calls (not the relay's, which plays Lambda's own poller) through
+    /// `faults`' HTTP clients, one per service; keep a clone to change its plan or read its stats.
+    /// The handlers are built anew, as on a fresh Lambda instance.
+    pub fn inject_faults(&mut self, faults: &FaultInjector) -> Result<(), String> {
+        let functions = Functions::build(&self.sdk, Some(faults), &self.stack, &self.options)?;
+        self.functions = Arc::new(functions);
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use vigil_adapters::{ParseContext, SourceEvent, parse_event};
-use vigil_fault_proxy::{FaultKind, FaultPlan, FaultProxy, FaultRates};
+use vigil_fault_injection::{FaultInjector, FaultKind, FaultPlan, FaultRates, Service};
 use vigil_local::{ENRICH, LocalPipeline, RunOptions, relay::Storm, scenario};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::RemediationMode;
@@ -136,9 +136,9 @@ async fn a_burst_with_a_fifth_of_calls_failing_loses_and_invents_nothing() {
     let mut p = pipeline(RemediationMode::Enforce).await;
     // Security Hub takes the 50 findings in a handful of batched imports: at a fifth, a run can
     // see no fault there at all (0.8^8 ≈ 17 %), so it fails half of its calls instead.
-    let plan = FaultPlan::uniform(0.20, 20).service("securityhub", FaultRates::uniform(0.5));
-    let proxy = FaultProxy::start(p.emulator().endpoint(), plan).unwrap();
-    p.route_functions_through(&proxy.endpoint()).await.unwrap();
+    let plan = FaultPlan::uniform(0.20, 20).service(Service::SecurityHub, FaultRates::uniform(0.5));
+    let faults = FaultInjector::new(plan);
+    p.inject_faults(&faults).unwrap();
 
     let events = burst(5000, 50);
     let expected = expected_counts(&events);
@@ -146,13 +146,18 @@ async fn a_burst_with_a_fifth_of_calls_failing_loses_and_invents_nothing() {
     p.put_events(&events).await.unwrap();
     p.run_until_quiet(QUIET, |_| {}).await.unwrap();
 
-    let stats = proxy.stats();
+    let stats = faults.stats();
     eprintln!(
         "faults: {}",
         serde_json::to_string(&stats).unwrap_or_default()
     );
     eprintln!("relay: {:?}", p.progress);
-    for service in ["dynamodb", "events", "securityhub", "ecs"] {
+    for service in [
+        Service::DynamoDb,
+        Service::EventBridge,
+        Service::SecurityHub,
+        Service::Ecs,
+    ] {
         let injected = stats.service(service).map_or(0, |s| s.total_injected());
         assert!(injected > 0, "{service} saw no injected fault: {stats:?}");
     }
@@ -206,9 +211,12 @@ async fn an_emulator_restart_mid_run_loses_and_invents_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_down_past_the_retry_budget_dead_letters_and_a_redrive_finishes() {
     let mut p = pipeline(RemediationMode::DryRun).await;
-    let down = FaultPlan::none().service("securityhub", FaultRates::always(FaultKind::ServerError));
-    let proxy = FaultProxy::start(p.emulator().endpoint(), down).unwrap();
-    p.route_functions_through(&proxy.endpoint()).await.unwrap();
+    let down = FaultPlan::none().service(
+        Service::SecurityHub,
+        FaultRates::always(FaultKind::ServerError),
+    );
+    let faults = FaultInjector::new(down);
+    p.inject_faults(&faults).unwrap();
 
     let events = burst(200, 20);
     let expected = expected_counts(&events);
@@ -231,7 +239,7 @@ async fn a_service_down_past_the_retry_budget_dead_letters_and_a_redrive_finishe
         .filter(|(f, _)| *f != ENRICH)
         .collect();
     assert!(other.is_empty(), "only enrich's calls failed: {other:?}");
-    proxy.set_plan(FaultPlan::none());
+    faults.set_plan(FaultPlan::none());
     let bodies = p.redrive(ENRICH).await.unwrap();
     assert_eq!(bodies.len() as u64, dead);
     let fingerprints: BTreeSet<String> = bodies

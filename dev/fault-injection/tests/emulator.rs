@@ -1,5 +1,6 @@
-//! The proxy in front of the real emulator, driven by the DynamoDB SDK client: what passes through
-//! works, and "applied or not" is what each fault kind says it is (checked on the emulator directly).
+//! The injector around the SDK's default HTTP client, in front of the real emulator, driven by the
+//! DynamoDB SDK client: what passes through works, and "applied or not" is what each fault kind
+//! says it is (checked on the emulator directly).
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
@@ -8,35 +9,33 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use vigil_fault_proxy::{FaultKind, FaultPlan, FaultProxy, FaultRates};
+use vigil_fault_injection::{FaultInjector, FaultKind, FaultPlan, FaultRates, Service};
 use vigil_testkit::Emulator;
 
-const TABLE: &str = "fault-proxy-test";
+const TABLE: &str = "fault-injection-test";
 
 struct Setup {
     emulator: Emulator,
-    proxy: FaultProxy,
-    /// Through the proxy, retries disabled: one request is one attempt.
-    proxied: Client,
+    faults: FaultInjector,
+    /// Through the injector, retries disabled: one request is one attempt.
+    faulty: Client,
     /// Straight to the emulator, to see what was applied.
     direct: Client,
 }
 
 async fn setup() -> Setup {
     let emulator = Emulator::start();
-    let proxy = FaultProxy::start(emulator.endpoint(), FaultPlan::none()).unwrap();
+    let faults = FaultInjector::new(FaultPlan::none());
     let config = emulator.sdk_config().await;
     let direct = Client::new(&config);
-    let proxied = Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&config)
-            .endpoint_url(proxy.endpoint())
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    );
+    let no_retries = config
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build();
     Setup {
         emulator,
-        proxy,
-        proxied,
+        faulty: faults.dynamodb(&no_retries),
+        faults,
         direct,
     }
 }
@@ -93,23 +92,23 @@ async fn stored(client: &Client, pk: &str) -> Option<String> {
 }
 
 #[tokio::test]
-async fn without_faults_the_sdk_round_trips_through_the_proxy() {
+async fn without_faults_the_sdk_round_trips_through_the_injector() {
     let s = setup().await;
-    create_table(&s.proxied).await;
-    put(&s.proxied, "a").await.unwrap();
+    create_table(&s.faulty).await;
+    put(&s.faulty, "a").await.unwrap();
     assert_eq!(
-        stored(&s.proxied, "a").await.as_deref(),
+        stored(&s.faulty, "a").await.as_deref(),
         Some("payload of a ✓")
     );
-    // The write reached the emulator, not just the proxy.
+    // The write reached the emulator.
     assert_eq!(
         stored(&s.direct, "a").await.as_deref(),
         Some("payload of a ✓")
     );
     assert_eq!(s.emulator.calls("dynamodb", "PutItem"), 1);
 
-    let stats = s.proxy.stats();
-    let d = stats.service("dynamodb").unwrap();
+    let stats = s.faults.stats();
+    let d = stats.service(Service::DynamoDb).unwrap();
     assert_eq!((d.requests, d.forwarded, d.total_injected()), (3, 3, 0));
     for op in ["CreateTable", "PutItem", "GetItem"] {
         assert_eq!(d.operations.get(op), Some(&1), "{op}: {stats:?}");
@@ -120,19 +119,20 @@ async fn without_faults_the_sdk_round_trips_through_the_proxy() {
 async fn drop_after_apply_fails_the_call_but_the_write_is_applied() {
     let s = setup().await;
     create_table(&s.direct).await;
-    s.proxy.set_plan(
-        FaultPlan::none().service("dynamodb", FaultRates::always(FaultKind::DropAfterApply)),
-    );
-    let err = put(&s.proxied, "lost-response").await.unwrap_err();
+    s.faults.set_plan(FaultPlan::none().service(
+        Service::DynamoDb,
+        FaultRates::always(FaultKind::DropAfterApply),
+    ));
+    let err = put(&s.faulty, "lost-response").await.unwrap_err();
     assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
     assert_eq!(
         stored(&s.direct, "lost-response").await.as_deref(),
         Some("payload of lost-response ✓")
     );
     assert_eq!(
-        s.proxy
+        s.faults
             .stats()
-            .injected("dynamodb", FaultKind::DropAfterApply),
+            .injected(Service::DynamoDb, FaultKind::DropAfterApply),
         1
     );
 }
@@ -141,10 +141,11 @@ async fn drop_after_apply_fails_the_call_but_the_write_is_applied() {
 async fn drop_before_apply_fails_the_call_and_nothing_is_written() {
     let s = setup().await;
     create_table(&s.direct).await;
-    s.proxy.set_plan(
-        FaultPlan::none().service("dynamodb", FaultRates::always(FaultKind::DropBeforeApply)),
-    );
-    let err = put(&s.proxied, "never").await.unwrap_err();
+    s.faults.set_plan(FaultPlan::none().service(
+        Service::DynamoDb,
+        FaultRates::always(FaultKind::DropBeforeApply),
+    ));
+    let err = put(&s.faulty, "never").await.unwrap_err();
     assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
     assert_eq!(stored(&s.direct, "never").await, None);
     assert_eq!(s.emulator.calls("dynamodb", "PutItem"), 0);
@@ -154,11 +155,11 @@ async fn drop_before_apply_fails_the_call_and_nothing_is_written() {
 async fn server_error_after_apply_answers_500_but_the_write_is_applied() {
     let s = setup().await;
     create_table(&s.direct).await;
-    s.proxy.set_plan(FaultPlan::none().service(
-        "dynamodb",
+    s.faults.set_plan(FaultPlan::none().service(
+        Service::DynamoDb,
         FaultRates::always(FaultKind::ServerErrorAfterApply),
     ));
-    let err = put(&s.proxied, "applied").await.unwrap_err();
+    let err = put(&s.faulty, "applied").await.unwrap_err();
     assert_eq!(
         err.raw_response().map(|r| r.status().as_u16()),
         Some(500),
@@ -177,8 +178,8 @@ async fn server_error_after_apply_answers_500_but_the_write_is_applied() {
     );
 
     // Faults off again (the final drain): the same client works.
-    s.proxy.set_plan(FaultPlan::none());
-    put(&s.proxied, "after").await.unwrap();
+    s.faults.set_plan(FaultPlan::none());
+    put(&s.faulty, "after").await.unwrap();
     assert_eq!(
         stored(&s.direct, "after").await.as_deref(),
         Some("payload of after ✓")

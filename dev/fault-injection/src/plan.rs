@@ -1,6 +1,7 @@
 //! What to inject and how often: per-service [`FaultRates`], a default for every other service, and
 //! a seed, so a failing reliability test can be replayed with the same sequence of faults.
 
+use crate::Service;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -180,12 +181,12 @@ fn sanitize(p: f64) -> f64 {
 }
 
 /// Per-service fault rates, a default for the rest, and the seed of the random sequence. The
-/// sequence replays exactly for requests that arrive in the same order (concurrent requests draw in
-/// whatever order they reach the proxy).
+/// sequence replays exactly for requests sent in the same order (concurrent requests draw in
+/// whatever order they are sent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultPlan {
     default: FaultRates,
-    services: BTreeMap<String, FaultRates>,
+    services: BTreeMap<Service, FaultRates>,
     seed: u64,
 }
 
@@ -215,9 +216,9 @@ impl FaultPlan {
         }
     }
 
-    /// Sets one service's rates (`"dynamodb"`, `"securityhub"`, ...: the SigV4 signing name).
-    pub fn service(mut self, name: &str, rates: FaultRates) -> FaultPlan {
-        self.services.insert(name.to_ascii_lowercase(), rates);
+    /// Sets one service's rates.
+    pub fn service(mut self, service: Service, rates: FaultRates) -> FaultPlan {
+        self.services.insert(service, rates);
         self
     }
 
@@ -226,11 +227,8 @@ impl FaultPlan {
         self
     }
 
-    pub fn rates_for(&self, service: &str) -> &FaultRates {
-        self.services
-            .get(service)
-            .or_else(|| self.services.get(&service.to_ascii_lowercase()))
-            .unwrap_or(&self.default)
+    pub fn rates_for(&self, service: Service) -> &FaultRates {
+        self.services.get(&service).unwrap_or(&self.default)
     }
 
     /// A fresh random sequence from the plan's seed.
@@ -252,7 +250,7 @@ pub struct FaultSampler {
 impl FaultSampler {
     /// Exactly one random draw per request, whatever the service's rates, so the sequence of draws
     /// does not depend on which services the requests were for.
-    pub fn draw(&mut self, service: &str) -> Option<Fault> {
+    pub fn draw(&mut self, service: Service) -> Option<Fault> {
         let u = self.rng.f64();
         self.plan.rates_for(service).pick(u)
     }
@@ -266,21 +264,21 @@ impl FaultSampler {
 mod tests {
     use super::*;
 
-    fn draws(plan: &FaultPlan, service: &str, n: usize) -> Vec<Option<Fault>> {
+    fn draws(plan: &FaultPlan, service: Service, n: usize) -> Vec<Option<Fault>> {
         let mut sampler = plan.sampler();
         (0..n).map(|_| sampler.draw(service)).collect()
     }
 
     #[test]
     fn uniform_rate_is_honoured_and_spread_over_every_kind() {
-        let faults = draws(&FaultPlan::uniform(0.2, 7), "dynamodb", 1000);
+        let faults = draws(&FaultPlan::uniform(0.2, 7), Service::DynamoDb, 1000);
         let count = faults.iter().flatten().count();
         assert!(
             (120..=280).contains(&count),
             "{count} faults in 1000 draws at 0.2"
         );
 
-        let faults = draws(&FaultPlan::uniform(0.6, 7), "ecs", 6000);
+        let faults = draws(&FaultPlan::uniform(0.6, 7), Service::Ecs, 6000);
         for kind in FaultKind::ALL {
             let n = faults.iter().flatten().filter(|f| f.kind == kind).count();
             assert!((400..=800).contains(&n), "{kind:?}: {n} of 6000 at 0.6/6");
@@ -290,9 +288,15 @@ mod tests {
     #[test]
     fn same_seed_gives_the_same_sequence_and_another_seed_does_not() {
         let plan = FaultPlan::uniform(0.5, 42);
-        assert_eq!(draws(&plan, "ecs", 500), draws(&plan, "ecs", 500));
+        assert_eq!(
+            draws(&plan, Service::Ecs, 500),
+            draws(&plan, Service::Ecs, 500)
+        );
         let other = plan.clone().with_seed(43);
-        assert_ne!(draws(&plan, "ecs", 500), draws(&other, "ecs", 500));
+        assert_ne!(
+            draws(&plan, Service::Ecs, 500),
+            draws(&other, Service::Ecs, 500)
+        );
     }
 
     #[test]
@@ -312,27 +316,33 @@ mod tests {
 
     #[test]
     fn service_rates_override_the_default_and_others_keep_it() {
-        let plan =
-            FaultPlan::none().service("SecurityHub", FaultRates::always(FaultKind::ServerError));
+        let plan = FaultPlan::none().service(
+            Service::SecurityHub,
+            FaultRates::always(FaultKind::ServerError),
+        );
         assert!(
-            draws(&plan, "securityhub", 100)
+            draws(&plan, Service::SecurityHub, 100)
                 .iter()
                 .all(|f| f.is_some_and(|f| f.kind == FaultKind::ServerError))
         );
-        assert!(draws(&plan, "dynamodb", 100).iter().all(Option::is_none));
+        assert!(
+            draws(&plan, Service::DynamoDb, 100)
+                .iter()
+                .all(Option::is_none)
+        );
     }
 
     #[test]
     fn one_draw_per_request_whatever_the_service() {
         // Interleaving requests for a faultless service must not shift another service's sequence.
-        let plan = FaultPlan::uniform(0.5, 3).service("events", FaultRates::none());
+        let plan = FaultPlan::uniform(0.5, 3).service(Service::EventBridge, FaultRates::none());
         let mut a = plan.sampler();
         let mut b = plan.sampler();
         for _ in 0..200 {
-            let _ = a.draw("events");
-            let _ = b.draw("dynamodb");
+            let _ = a.draw(Service::EventBridge);
+            let _ = b.draw(Service::DynamoDb);
         }
-        assert_eq!(a.draw("ecs"), b.draw("ecs"));
+        assert_eq!(a.draw(Service::Ecs), b.draw(Service::Ecs));
     }
 
     #[test]
@@ -354,7 +364,7 @@ mod tests {
 
         let faults = draws(
             &FaultPlan::new(FaultRates::always(FaultKind::ServerError), 9),
-            "x",
+            Service::Sqs,
             200,
         );
         let alternates = faults.iter().flatten().filter(|f| f.alternate).count();

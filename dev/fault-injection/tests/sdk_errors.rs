@@ -3,52 +3,34 @@
 
 mod common;
 
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{RawUpstream, UPSTREAM_OK};
+use common::{Upstream, injector, sdk_config};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use vigil_fault_proxy::{FaultKind, FaultPlan, FaultProxy, FaultRates};
+use vigil_fault_injection::{FaultInjector, FaultKind, FaultPlan, FaultRates, Service};
 
-const SERVICES: [&str; 5] = ["dynamodb", "ecs", "events", "securityhub", "sqs"];
-
-async fn sdk_config(proxy: &FaultProxy, retry: RetryConfig) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(proxy.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "fault-proxy-test",
-        ))
-        .retry_config(retry)
-        .load()
-        .await
-}
-
-/// A proxy whose every service answers with `kind`, in front of an upstream that would say 200.
-async fn proxy_always(kind: FaultKind) -> (RawUpstream, FaultProxy) {
-    let upstream = RawUpstream::start(UPSTREAM_OK).await;
-    let plan = FaultPlan::new(FaultRates::always(kind), 5);
-    let proxy = FaultProxy::start(&upstream.endpoint(), plan).unwrap();
-    (upstream, proxy)
+/// An injector whose every service answers with `kind`, in front of an upstream that would say 200.
+fn always(kind: FaultKind) -> (Upstream, FaultInjector) {
+    injector(FaultPlan::new(FaultRates::always(kind), 5))
 }
 
 /// One call per service; returns (service, HTTP status, error code) for each.
-async fn call_each_service(config: &SdkConfig) -> Vec<(&'static str, u16, String)> {
+async fn call_each_service(
+    faults: &FaultInjector,
+    config: &SdkConfig,
+) -> Vec<(Service, u16, String)> {
     fn outcome<E: ProvideErrorMetadata, R: std::fmt::Debug>(
-        service: &'static str,
+        service: Service,
         result: Result<
             R,
             aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
         >,
-    ) -> (&'static str, u16, String) {
-        let err = result.expect_err("the proxy injects a fault on every request");
+    ) -> (Service, u16, String) {
+        let err = result.expect_err("a fault is injected on every request");
         let status = err.raw_response().map_or(0, |r| r.status().as_u16());
         let code = err
             .as_service_error()
@@ -57,14 +39,14 @@ async fn call_each_service(config: &SdkConfig) -> Vec<(&'static str, u16, String
             .to_owned();
         (service, status, code)
     }
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    let ecs = aws_sdk_ecs::Client::new(config);
-    let events = aws_sdk_eventbridge::Client::new(config);
-    let securityhub = aws_sdk_securityhub::Client::new(config);
-    let sqs = aws_sdk_sqs::Client::new(config);
+    let dynamodb = faults.dynamodb(config);
+    let ecs = faults.ecs(config);
+    let events = faults.eventbridge(config);
+    let securityhub = faults.securityhub(config);
+    let sqs = faults.sqs(config);
     vec![
         outcome(
-            "dynamodb",
+            Service::DynamoDb,
             dynamodb
                 .get_item()
                 .table_name("t")
@@ -72,9 +54,9 @@ async fn call_each_service(config: &SdkConfig) -> Vec<(&'static str, u16, String
                 .send()
                 .await,
         ),
-        outcome("ecs", ecs.list_tasks().cluster("c").send().await),
+        outcome(Service::Ecs, ecs.list_tasks().cluster("c").send().await),
         outcome(
-            "events",
+            Service::EventBridge,
             events
                 .put_events()
                 .entries(
@@ -87,9 +69,12 @@ async fn call_each_service(config: &SdkConfig) -> Vec<(&'static str, u16, String
                 .send()
                 .await,
         ),
-        outcome("securityhub", securityhub.get_findings().send().await),
         outcome(
-            "sqs",
+            Service::SecurityHub,
+            securityhub.get_findings().send().await,
+        ),
+        outcome(
+            Service::Sqs,
             sqs.send_message()
                 .queue_url("http://127.0.0.1/123456789012/q")
                 .message_body("m")
@@ -101,14 +86,14 @@ async fn call_each_service(config: &SdkConfig) -> Vec<(&'static str, u16, String
 
 #[tokio::test]
 async fn throttles_parse_as_each_services_throttling_error() {
-    let (upstream, proxy) = proxy_always(FaultKind::Throttle).await;
-    let config = sdk_config(&proxy, RetryConfig::disabled()).await;
-    let outcomes = call_each_service(&config).await;
+    let (upstream, faults) = always(FaultKind::Throttle);
+    let config = sdk_config(RetryConfig::disabled()).await;
+    let outcomes = call_each_service(&faults, &config).await;
     let expected = [
-        ("ecs", 400, "ThrottlingException"),
-        ("events", 400, "ThrottlingException"),
-        ("securityhub", 429, "TooManyRequestsException"),
-        ("sqs", 400, "RequestThrottled"),
+        (Service::Ecs, 400, "ThrottlingException"),
+        (Service::EventBridge, 400, "ThrottlingException"),
+        (Service::SecurityHub, 429, "TooManyRequestsException"),
+        (Service::Sqs, 400, "RequestThrottled"),
     ];
     for (service, status, code) in expected {
         let got = outcomes.iter().find(|o| o.0 == service).unwrap();
@@ -117,8 +102,8 @@ async fn throttles_parse_as_each_services_throttling_error() {
     assert_eq!(outcomes[0].1, 400);
     assert_eq!(upstream.count(), 0);
     // Retries disabled: exactly one attempt each.
-    for service in SERVICES {
-        assert_eq!(proxy.stats().requests(service), 1, "{service}");
+    for service in Service::ALL {
+        assert_eq!(faults.stats().requests(service), 1, "{service}");
     }
 }
 
@@ -126,10 +111,10 @@ async fn throttles_parse_as_each_services_throttling_error() {
 async fn throttles_are_the_modeled_variants_where_the_model_has_them() {
     use aws_sdk_dynamodb::operation::get_item::GetItemError;
     use aws_sdk_sqs::operation::send_message::SendMessageError;
-    let (_upstream, proxy) = proxy_always(FaultKind::Throttle).await;
-    let config = sdk_config(&proxy, RetryConfig::disabled()).await;
+    let (_upstream, faults) = always(FaultKind::Throttle);
+    let config = sdk_config(RetryConfig::disabled()).await;
 
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let dynamodb = faults.dynamodb(&config);
     let mut seen = BTreeSet::new();
     for _ in 0..16 {
         let err = dynamodb
@@ -152,7 +137,8 @@ async fn throttles_are_the_modeled_variants_where_the_model_has_them() {
     }
     assert_eq!(seen, BTreeSet::from(["pte", "throttling"]));
 
-    let err = aws_sdk_sqs::Client::new(&config)
+    let err = faults
+        .sqs(&config)
         .send_message()
         .queue_url("http://127.0.0.1/123456789012/q")
         .message_body("m")
@@ -175,15 +161,15 @@ async fn server_errors_parse_as_each_services_internal_error() {
     use aws_sdk_eventbridge::operation::put_events::PutEventsError;
     use aws_sdk_securityhub::operation::get_findings::GetFindingsError;
     // After-apply always answers 500 (plain ServerError picks 500 or 503).
-    let (upstream, proxy) = proxy_always(FaultKind::ServerErrorAfterApply).await;
-    let config = sdk_config(&proxy, RetryConfig::disabled()).await;
-    let outcomes = call_each_service(&config).await;
+    let (upstream, faults) = always(FaultKind::ServerErrorAfterApply);
+    let config = sdk_config(RetryConfig::disabled()).await;
+    let outcomes = call_each_service(&faults, &config).await;
     let expected = [
-        ("dynamodb", 500, "InternalServerError"),
-        ("ecs", 500, "ServerException"),
-        ("events", 500, "InternalException"),
-        ("securityhub", 500, "InternalException"),
-        ("sqs", 500, "InternalError"),
+        (Service::DynamoDb, 500, "InternalServerError"),
+        (Service::Ecs, 500, "ServerException"),
+        (Service::EventBridge, 500, "InternalException"),
+        (Service::SecurityHub, 500, "InternalException"),
+        (Service::Sqs, 500, "InternalError"),
     ];
     for ((service, status, code), got) in expected.into_iter().zip(&outcomes) {
         assert_eq!((got.0, got.1, got.2.as_str()), (service, status, code));
@@ -192,7 +178,8 @@ async fn server_errors_parse_as_each_services_internal_error() {
 
     // And they are the modeled variants, not `Unhandled`.
     let key = AttributeValue::S("a".into());
-    let err = aws_sdk_dynamodb::Client::new(&config)
+    let err = faults
+        .dynamodb(&config)
         .get_item()
         .table_name("t")
         .key("pk", key)
@@ -206,11 +193,7 @@ async fn server_errors_parse_as_each_services_internal_error() {
         ),
         "{err:?}"
     );
-    let err = aws_sdk_ecs::Client::new(&config)
-        .list_tasks()
-        .send()
-        .await
-        .unwrap_err();
+    let err = faults.ecs(&config).list_tasks().send().await.unwrap_err();
     assert!(
         matches!(
             err.as_service_error(),
@@ -218,7 +201,8 @@ async fn server_errors_parse_as_each_services_internal_error() {
         ),
         "{err:?}"
     );
-    let err = aws_sdk_eventbridge::Client::new(&config)
+    let err = faults
+        .eventbridge(&config)
         .put_events()
         .send()
         .await
@@ -230,7 +214,8 @@ async fn server_errors_parse_as_each_services_internal_error() {
         ),
         "{err:?}"
     );
-    let err = aws_sdk_securityhub::Client::new(&config)
+    let err = faults
+        .securityhub(&config)
         .get_findings()
         .send()
         .await
@@ -246,11 +231,11 @@ async fn server_errors_parse_as_each_services_internal_error() {
 
 #[tokio::test]
 async fn unavailable_is_a_503_service_unavailable() {
-    let (_upstream, proxy) = proxy_always(FaultKind::ServerError).await;
-    let config = sdk_config(&proxy, RetryConfig::disabled()).await;
+    let (_upstream, faults) = always(FaultKind::ServerError);
+    let config = sdk_config(RetryConfig::disabled()).await;
     let mut seen = BTreeSet::new();
     for _ in 0..4 {
-        for (service, status, code) in call_each_service(&config).await {
+        for (service, status, code) in call_each_service(&faults, &config).await {
             if status == 503 {
                 assert_eq!(code, "ServiceUnavailable", "{service}");
             }
@@ -270,24 +255,29 @@ fn standard_retries() -> RetryConfig {
 #[tokio::test]
 async fn the_sdk_retries_injected_throttles_and_server_errors() {
     for kind in [FaultKind::Throttle, FaultKind::ServerError] {
-        let (_upstream, proxy) = proxy_always(kind).await;
-        let config = sdk_config(&proxy, standard_retries()).await;
-        let outcomes = call_each_service(&config).await;
-        let stats = proxy.stats();
+        let (upstream, faults) = always(kind);
+        let config = sdk_config(standard_retries()).await;
+        let outcomes = call_each_service(&faults, &config).await;
+        let stats = faults.stats();
         for (service, status, _) in outcomes {
             assert_ne!(status, 0, "{service}: no HTTP response");
             assert_eq!(stats.requests(service), 3, "{kind:?} {service}: {stats:?}");
             assert_eq!(stats.injected(service, kind), 3, "{kind:?} {service}");
         }
+        // Every send of one call is counted under its operation's name.
+        assert_eq!(stats.operation(Service::DynamoDb, "GetItem"), 3);
+        assert_eq!(stats.operation(Service::SecurityHub, "GetFindings"), 3);
+        assert_eq!(upstream.count(), 0, "{kind:?} is answered without sending");
     }
 }
 
 #[tokio::test]
 async fn the_sdk_retries_a_dropped_connection() {
     // Why after-apply drops are dangerous: the SDK sends the applied write again.
-    let (upstream, proxy) = proxy_always(FaultKind::DropAfterApply).await;
-    let config = sdk_config(&proxy, standard_retries()).await;
-    let err = aws_sdk_dynamodb::Client::new(&config)
+    let (upstream, faults) = always(FaultKind::DropAfterApply);
+    let config = sdk_config(standard_retries()).await;
+    let err = faults
+        .dynamodb(&config)
         .put_item()
         .table_name("t")
         .item("pk", AttributeValue::S("a".into()))
@@ -295,6 +285,6 @@ async fn the_sdk_retries_a_dropped_connection() {
         .await
         .unwrap_err();
     assert!(err.raw_response().is_none(), "{err:?}");
-    assert_eq!(proxy.stats().requests("dynamodb"), 3);
+    assert_eq!(faults.stats().operation(Service::DynamoDb, "PutItem"), 3);
     assert_eq!(upstream.count(), 3, "each attempt reached the upstream");
 }

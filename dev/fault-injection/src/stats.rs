@@ -1,45 +1,48 @@
-//! What the proxy did, per service: so a test can check that faults really were injected (a
+//! What the injector did, per service: so a test can check that faults really were injected (a
 //! reliability test that saw no fault proves nothing) and count the SDK's attempts.
 
+use crate::Service;
 use crate::plan::FaultKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Per-service counters, keyed by the service's signing name; serializes as
-/// `{"dynamodb": {"requests": 3, ...}}`.
+/// Per-service counters; serializes as `{"dynamodb": {"requests": 3, ...}}` (signing names).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct FaultStats {
-    pub services: BTreeMap<String, ServiceStats>,
+    pub services: BTreeMap<Service, ServiceStats>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ServiceStats {
-    /// Requests received (each SDK attempt is one).
+    /// Requests sent (each SDK attempt is one).
     pub requests: u64,
-    /// Requests the upstream answered (including those whose answer was then replaced or dropped).
+    /// Requests the wrapped client answered (including those whose answer was then replaced or
+    /// dropped).
     pub forwarded: u64,
-    /// Forwarding attempts that failed (upstream unreachable or broke off): real faults, not injected.
+    /// Requests the wrapped client failed (endpoint unreachable, connection broken): real faults,
+    /// not injected.
     pub upstream_errors: u64,
     pub injected: BTreeMap<FaultKind, u64>,
-    /// Requests per operation (`PutItem`, `POST /findings/import`).
+    /// Requests per operation (`PutItem`, `BatchImportFindings`): the sends of one call, retries
+    /// included.
     pub operations: BTreeMap<String, u64>,
 }
 
 impl FaultStats {
-    pub fn service(&self, name: &str) -> Option<&ServiceStats> {
-        self.services.get(name)
+    pub fn service(&self, service: Service) -> Option<&ServiceStats> {
+        self.services.get(&service)
     }
 
-    pub fn requests(&self, service: &str) -> u64 {
+    pub fn requests(&self, service: Service) -> u64 {
         self.service(service).map_or(0, |s| s.requests)
     }
 
-    pub fn forwarded(&self, service: &str) -> u64 {
+    pub fn forwarded(&self, service: Service) -> u64 {
         self.service(service).map_or(0, |s| s.forwarded)
     }
 
-    pub fn injected(&self, service: &str, kind: FaultKind) -> u64 {
+    pub fn injected(&self, service: Service, kind: FaultKind) -> u64 {
         self.service(service).map_or(0, |s| s.injected_of(kind))
     }
 
@@ -55,9 +58,17 @@ impl FaultStats {
         self.services.values().map(|s| s.requests).sum()
     }
 
+    /// Requests of one operation, over its attempts.
+    pub fn operation(&self, service: Service, operation: &str) -> u64 {
+        self.service(service)
+            .and_then(|s| s.operations.get(operation))
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub(crate) fn record_request(
         &mut self,
-        service: &str,
+        service: Service,
         operation: &str,
         fault: Option<FaultKind>,
     ) {
@@ -69,16 +80,16 @@ impl FaultStats {
         }
     }
 
-    pub(crate) fn record_forwarded(&mut self, service: &str) {
+    pub(crate) fn record_forwarded(&mut self, service: Service) {
         self.entry(service).forwarded += 1;
     }
 
-    pub(crate) fn record_upstream_error(&mut self, service: &str) {
+    pub(crate) fn record_upstream_error(&mut self, service: Service) {
         self.entry(service).upstream_errors += 1;
     }
 
-    fn entry(&mut self, service: &str) -> &mut ServiceStats {
-        self.services.entry(service.to_owned()).or_default()
+    fn entry(&mut self, service: Service) -> &mut ServiceStats {
+        self.services.entry(service).or_default()
     }
 }
 
@@ -99,17 +110,18 @@ mod tests {
     #[test]
     fn counts_per_service_kind_and_operation_and_serializes() {
         let mut stats = FaultStats::default();
-        stats.record_request("dynamodb", "PutItem", None);
-        stats.record_forwarded("dynamodb");
-        stats.record_request("dynamodb", "PutItem", Some(FaultKind::Throttle));
-        stats.record_request("ecs", "ListTasks", Some(FaultKind::DropAfterApply));
-        stats.record_upstream_error("ecs");
+        stats.record_request(Service::DynamoDb, "PutItem", None);
+        stats.record_forwarded(Service::DynamoDb);
+        stats.record_request(Service::DynamoDb, "PutItem", Some(FaultKind::Throttle));
+        stats.record_request(Service::Ecs, "ListTasks", Some(FaultKind::DropAfterApply));
+        stats.record_upstream_error(Service::Ecs);
 
-        assert_eq!(stats.requests("dynamodb"), 2);
-        assert_eq!(stats.forwarded("dynamodb"), 1);
-        assert_eq!(stats.injected("dynamodb", FaultKind::Throttle), 1);
-        assert_eq!(stats.injected("dynamodb", FaultKind::ServerError), 0);
-        assert_eq!(stats.requests("securityhub"), 0);
+        assert_eq!(stats.requests(Service::DynamoDb), 2);
+        assert_eq!(stats.forwarded(Service::DynamoDb), 1);
+        assert_eq!(stats.injected(Service::DynamoDb, FaultKind::Throttle), 1);
+        assert_eq!(stats.injected(Service::DynamoDb, FaultKind::ServerError), 0);
+        assert_eq!(stats.requests(Service::SecurityHub), 0);
+        assert_eq!(stats.operation(Service::DynamoDb, "PutItem"), 2);
         assert_eq!((stats.total_requests(), stats.total_injected()), (3, 2));
 
         let json = serde_json::to_value(&stats).unwrap();
