@@ -3,6 +3,8 @@
 //! - [`request_builder`]: entries and their batching within PutEvents limits.
 //! - [`service`]: the PutEvents calls, retrying only the entries that failed.
 
+#![warn(missing_docs)]
+
 pub mod request_builder;
 mod service;
 

@@ -4,19 +4,26 @@
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 pub use vigil_contract::SOURCE;
+/// Most entries one EventBridge `PutEvents` request takes.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
+/// Most bytes one `PutEvents` request may carry (256 KiB), counted as in [`VigilEvent::entry_size`].
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// One event for the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VigilEvent {
+    /// The EventBridge `DetailType`, one of the names in [`vigil_contract`] (e.g. `Finding Accepted`).
     pub detail_type: String,
     /// The `detail` JSON object, serialized.
     pub detail: String,
+    /// The EventBridge `Resources`: ARNs the event is about (e.g. the task ARN); may be empty, then not sent.
     pub resources: Vec<String>,
 }
 
 impl VigilEvent {
+    /// An event of `detail_type` whose `detail` is `detail` serialized as JSON, with no resources.
+    ///
+    /// Fails when `detail` does not serialize to JSON.
     pub fn new(
         detail_type: impl Into<String>,
         detail: &impl serde::Serialize,
@@ -37,6 +44,7 @@ impl VigilEvent {
             + 14
     }
 
+    /// The `PutEventsRequestEntry` for bus `bus_name` (name or ARN), with [`SOURCE`] as its `Source`.
     pub fn to_entry(&self, bus_name: &str) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
             .event_bus_name(bus_name)

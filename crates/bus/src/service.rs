@@ -6,18 +6,26 @@ use crate::request_builder::{VigilEvent, batches};
 use tracing::warn;
 use vigil_runtime::RetryPolicy;
 
+/// Why one event was not published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
+    /// The entry is larger than one `PutEvents` request may be: its size in bytes; never sent.
     #[error("event is {0} bytes, over the PutEvents limit")]
     TooLarge(usize),
+    /// EventBridge refused the entry (or the whole request) on every attempt.
     #[error("PutEvents entry failed after {attempts} attempts: {code}: {message}")]
     Failed {
+        /// Attempts made, as the retry policy allows.
         attempts: u32,
+        /// The entry's `ErrorCode` from the last attempt, or `RequestFailed` when the whole request failed,
+        /// `MissingResult` when the response had no entry for it.
         code: String,
+        /// The entry's `ErrorMessage`, or the SDK error's text when the whole request failed.
         message: String,
     },
 }
 
+/// Publishes [`VigilEvent`]s to one EventBridge bus with `PutEvents`, retrying failed entries.
 #[derive(Clone)]
 pub struct EventPublisher {
     client: aws_sdk_eventbridge::Client,
@@ -26,6 +34,7 @@ pub struct EventPublisher {
 }
 
 impl EventPublisher {
+    /// A publisher to bus `bus_name` (name or ARN) through `client`, retrying as `retry` says.
     pub fn new(
         client: aws_sdk_eventbridge::Client,
         bus_name: impl Into<String>,

@@ -11,6 +11,8 @@
 //!
 //! Every finding carries its [`vigil_model::Provenance`], stamped by ingest and never changed after.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -19,9 +21,13 @@ use vigil_model::{Enrichment, Finding};
 /// The EventBridge `source` of every event Vigil publishes. The agent bus's policy lets only the
 /// function roles put it.
 pub const SOURCE: &str = "vigil";
+/// `detail-type` of ingest's event for a finding to enrich; detail [`FindingAccepted`].
 pub const FINDING_ACCEPTED: &str = "Finding Accepted";
+/// `detail-type` of enrich's event for a finding imported to Security Hub; detail [`FindingEnriched`].
 pub const FINDING_ENRICHED: &str = "Finding Enriched";
+/// `detail-type` of remediate's event for each decision it took on a finding.
 pub const REMEDIATION_EXECUTED: &str = "Remediation Executed";
+/// `detail-type` of ingest's event for a payload it could not read; detail [`EventRejected`].
 pub const EVENT_REJECTED: &str = "Event Rejected";
 
 /// Why ingest published an occurrence.
@@ -49,6 +55,7 @@ pub enum PublishReason {
 pub struct DedupSummary {
     /// Occurrences counted for this fingerprint so far.
     pub count: u64,
+    /// Why this occurrence was published rather than only counted.
     pub reason: PublishReason,
     /// The Security Hub finding id (`vigil-<fingerprint>`).
     pub securityhub_id: String,
@@ -70,7 +77,9 @@ pub struct DedupSummary {
 /// event), owned where it is read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingAccepted<'a> {
+    /// The normalized finding, with its provenance.
     pub finding: Cow<'a, Finding>,
+    /// The dedup state when ingest counted this occurrence.
     pub dedup: Cow<'a, DedupSummary>,
 }
 
@@ -78,16 +87,22 @@ pub struct FindingAccepted<'a> {
 /// by itself: it checks the finding against the dedup record ingest wrote and the task against ECS.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingEnriched<'a> {
+    /// The finding as ingest accepted it.
     pub finding: Cow<'a, Finding>,
+    /// What ECS said of the finding's task; [`Enrichment::unenriched`](vigil_model::Enrichment::unenriched) with its reason when it could not be described.
     pub enrichment: Cow<'a, Enrichment>,
+    /// The dedup state as [`FindingAccepted`] carried it.
     pub dedup: Cow<'a, DedupSummary>,
+    /// Where the finding is in Security Hub.
     pub securityhub: SecurityHubRef,
 }
 
 /// Where the finding is in Security Hub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityHubRef {
+    /// The ASFF `Id`: `vigil-<fingerprint>` for Vigil's findings, GuardDuty's own finding ARN for GuardDuty's.
     pub id: String,
+    /// The ASFF `ProductArn`: `arn:<partition>:securityhub:<region>:<account>:product/<account>/default` for Vigil's findings.
     pub product_arn: String,
     /// False for GuardDuty findings, which GuardDuty itself sends to Security Hub.
     pub imported: bool,
@@ -105,9 +120,13 @@ pub struct EventRejected {
     /// A digest of the payload: SQS and EventBridge deliver at least once, so the same rejected
     /// event may be published more than once; readers count it once by this id.
     pub event_id: String,
+    /// The SQS `messageId` the payload arrived in; `None` when ingest was invoked directly.
     pub sqs_message_id: Option<String>,
+    /// When ingest read it: RFC 3339, UTC, milliseconds (`2026-01-01T00:00:00.000Z`).
     pub received_at: String,
+    /// The payload's full size in bytes, before truncation.
     pub payload_bytes: usize,
+    /// True when `payload` holds less than the whole payload.
     pub payload_truncated: bool,
     /// The payload as received (lossily decoded if not UTF-8), truncated on a character boundary.
     pub payload: String,

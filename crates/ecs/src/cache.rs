@@ -11,37 +11,52 @@ const MAX_ENTRIES: usize = 4096;
 /// What a container definition says about a container's hardening.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSecurity {
+    /// ECS `ContainerDefinition.privileged`; `None` when the definition leaves it unset.
     pub privileged: Option<bool>,
+    /// ECS `ContainerDefinition.readonlyRootFilesystem`; `None` when unset.
     pub readonly_root_filesystem: Option<bool>,
+    /// ECS `ContainerDefinition.user` (`user`, `uid`, `user:group`, …); `None` when unset (the image's user).
     pub user: Option<String>,
 }
 
+/// What Vigil keeps of an ECS `DescribeTaskDefinition` answer.
 #[derive(Debug, Clone)]
 pub struct TaskDefinitionInfo {
+    /// The task definition's `family`.
     pub family: Option<String>,
+    /// The task definition's `revision` (1 and up).
     pub revision: Option<i32>,
+    /// The `taskRoleArn` the task's containers run as (an IAM role ARN); `None` without a task role.
     pub task_role_arn: Option<String>,
     /// Container name → its definition's hardening.
     pub containers: HashMap<String, ContainerSecurity>,
 }
 
+/// What Vigil keeps of an ECS `DescribeServices` answer for one service.
 #[derive(Debug, Clone)]
 pub struct ServiceInfo {
+    /// The service ARN (`arn:<partition>:ecs:<region>:<account>:service/<cluster>/<name>`).
     pub arn: Option<String>,
+    /// The service's tags, key → value.
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
+/// A task as the last `DescribeTasks` answered.
 #[derive(Debug, Clone)]
 pub enum CachedTask {
+    /// Described: the task as Vigil's model holds it.
     Found(Box<TaskInfo>),
     /// ECS answered MISSING: remembered briefly so a burst about a gone task does not re-ask.
     Missing,
 }
 
+/// The caches of one warm instance; every map is bounded to a few thousand entries.
 #[derive(Debug, Default)]
 pub struct Caches {
     tasks: HashMap<String, (Instant, CachedTask)>,
+    /// Task definition ARN → what its definition says; never expires (definitions are immutable).
     pub task_definitions: HashMap<String, TaskDefinitionInfo>,
+    /// (Cluster ARN, service name) → the service's ARN and tags.
     pub services: HashMap<(String, String), ServiceInfo>,
     /// Cluster ARN → its tags.
     pub cluster_tags: HashMap<String, std::collections::BTreeMap<String, String>>,
@@ -50,6 +65,7 @@ pub struct Caches {
 }
 
 impl Caches {
+    /// The cached task `arn`, if stored less than `ttl` before `now`.
     pub fn task(&self, arn: &str, now: Instant, ttl: Duration) -> Option<&CachedTask> {
         self.tasks
             .get(arn)
@@ -57,6 +73,7 @@ impl Caches {
             .map(|(_, t)| t)
     }
 
+    /// Stores `task` under `arn` as of `now`.
     pub fn put_task(&mut self, arn: String, now: Instant, task: CachedTask) {
         bound(&mut self.tasks);
         self.tasks.insert(arn, (now, task));
@@ -70,6 +87,9 @@ impl Caches {
         }
     }
 
+    /// The task ARN of the container runtime id `short_id` (its first 12 hex characters) in cluster
+    /// `cluster` (ARN): `None` when the cluster has no index younger than `ttl` (list it again),
+    /// `Some(None)` when the fresh index has no such container.
     pub fn runtime_lookup(
         &self,
         cluster: &str,
@@ -84,6 +104,7 @@ impl Caches {
         Some(index.get(short_id).cloned())
     }
 
+    /// Stores a cluster's index (runtime id prefix → task ARN) as of `now`, replacing the previous one.
     pub fn put_runtime_index(
         &mut self,
         cluster: String,
@@ -94,6 +115,7 @@ impl Caches {
         self.runtime_index.insert(cluster, (now, index));
     }
 
+    /// Keeps the task-definition, service and cluster-tag maps within their size cap, before inserting.
     pub fn bound_definitions(&mut self) {
         bound(&mut self.task_definitions);
         bound(&mut self.services);

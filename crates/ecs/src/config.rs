@@ -1,5 +1,9 @@
+//! How the ECS enricher caches and what it describes.
+
 use std::time::Duration;
 
+/// Cache lifetimes and optional calls of the ECS enricher; defaults: tasks 300 s, runtime-id index
+/// 60 s, services described.
 #[derive(Debug, Clone)]
 pub struct EnrichConfig {
     /// How long a described task is trusted (its tags or status may change; STOPPED events evict it).

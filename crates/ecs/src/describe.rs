@@ -11,10 +11,13 @@ pub const MAX_TASKS_PER_CALL: usize = 100;
 /// DescribeServices takes at most 10 services per call.
 pub const MAX_SERVICES_PER_CALL: usize = 10;
 
+/// An ECS call that failed as a whole.
 #[derive(Debug, thiserror::Error)]
 #[error("ECS {operation} failed: {message}")]
 pub struct EcsError {
+    /// The ECS API operation (`DescribeTasks`, `DescribeTaskDefinition`, `DescribeServices`, `ListTasks`, …).
     pub operation: &'static str,
+    /// The SDK error with its sources (`DisplayErrorContext`).
     pub message: String,
 }
 
@@ -30,7 +33,9 @@ fn ecs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
 
 /// Described tasks, and the ARNs ECS reported as failures (`MISSING`, …) with the reason.
 pub struct DescribeTasksOutput {
+    /// The tasks ECS described.
     pub tasks: Vec<Task>,
+    /// (ARN, reason) for each task ECS could not describe, e.g. `MISSING`; `UNKNOWN` when no reason was given.
     pub failures: Vec<(String, String)>,
 }
 
@@ -131,6 +136,10 @@ fn tags<'a>(
         .collect()
 }
 
+/// `DescribeTaskDefinition` (with tags) for the task definition `arn`, kept as its family, revision,
+/// task role and each container's hardening.
+///
+/// Fails when the call fails (including an unknown or inaccessible definition).
 pub async fn describe_task_definition(
     client: &aws_sdk_ecs::Client,
     arn: &str,

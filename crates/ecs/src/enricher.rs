@@ -15,6 +15,7 @@ use tracing::warn;
 use vigil_adapters::arn::TaskArn;
 use vigil_model::{Enrichment, Finding, TaskInfo};
 
+/// Describes the ECS tasks behind findings, with caches that live as long as the warm instance.
 pub struct EcsEnricher {
     client: aws_sdk_ecs::Client,
     config: EnrichConfig,
@@ -27,6 +28,7 @@ enum Target {
 }
 
 impl EcsEnricher {
+    /// An enricher calling ECS through `client`, with empty caches.
     pub fn new(client: aws_sdk_ecs::Client, config: EnrichConfig) -> Self {
         EcsEnricher {
             client,
@@ -45,6 +47,9 @@ impl EcsEnricher {
         self.caches().evict_task(task_arn);
     }
 
+    /// One [`Enrichment`] per finding, in order: the task described (cached or by ECS), or
+    /// [`Enrichment::unenriched`] with the reason when the finding names no task, or ECS could not
+    /// describe it. Never fails as a whole: ECS errors become unenriched results.
     pub async fn enrich(&self, findings: &[Finding]) -> Vec<Enrichment> {
         let now = Instant::now();
         let mut targets: Vec<Target> = findings.iter().map(target_of).collect();

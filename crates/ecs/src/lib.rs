@@ -7,6 +7,8 @@
 //!   DescribeServices ≤ 10 per call, ListTasks) and their conversion to [`vigil_model::TaskInfo`].
 //! - [`enricher`]: a batch of findings → one enrichment each, grouping calls by cluster.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod config;
 pub mod describe;

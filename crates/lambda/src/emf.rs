@@ -17,6 +17,7 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// No counts yet, for `function` (the value of the `Function` dimension: `ingest`, `enrich`, `remediate`).
     pub fn new(function: &'static str) -> Self {
         Counts {
             function,

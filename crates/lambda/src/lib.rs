@@ -6,6 +6,8 @@
 //! - [`settings`]: one reader of settings from the environment, with one error type.
 //! - [`emf`]: CloudWatch embedded-metric lines, one per invocation, with no API call.
 
+#![warn(missing_docs)]
+
 pub mod emf;
 pub mod settings;
 pub mod sqs;

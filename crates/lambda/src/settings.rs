@@ -9,11 +9,14 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("setting {name}: {reason}")]
 pub struct SettingsError {
+    /// The environment variable's name (e.g. `TABLE_NAME`).
     pub name: String,
+    /// What is wrong with its value (e.g. `is not set`).
     pub reason: String,
 }
 
 impl SettingsError {
+    /// The error for setting `name`, with `reason` as its message.
     pub fn new(name: &str, reason: impl Into<String>) -> Self {
         SettingsError {
             name: name.to_owned(),
@@ -34,12 +37,14 @@ pub fn environment(name: &str) -> Option<String> {
 }
 
 impl Settings<fn(&str) -> Option<String>> {
+    /// Settings read from the process environment ([`environment`]).
     pub fn from_env() -> Self {
         Settings { get: environment }
     }
 }
 
 impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    /// Settings read through `get`, which maps a name to its value (`None` when unset).
     pub fn new(get: F) -> Self {
         Settings { get }
     }

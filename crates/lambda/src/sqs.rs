@@ -81,8 +81,11 @@ pub fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
 /// One message as the mapping delivers it: its id, body and receive count.
 #[derive(Debug, Clone)]
 pub struct Delivered {
+    /// The SQS `messageId`: the id a partial-batch failure returns.
     pub message_id: String,
+    /// The message body as sent (for Vigil's queues, an EventBridge event envelope as JSON).
     pub body: String,
+    /// The SQS `ApproximateReceiveCount` attribute: 1 on the first delivery.
     pub receive_count: u32,
 }
 

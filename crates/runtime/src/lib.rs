@@ -4,10 +4,13 @@
 //!   throttled service do not retry in lock-step.
 //! - [`Clock`]: the time source handlers take, so tests control windows and leases.
 
+#![warn(missing_docs)]
+
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The time source handlers take: a shared closure returning the current UTC instant, so tests can fix or step time.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The wall clock.
@@ -15,11 +18,14 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
+/// Exponential backoff with full jitter: how many attempts to make and how long to pause between them.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least one is made).
     pub max_attempts: u32,
+    /// The cap on the pause before the second attempt; the cap doubles for each attempt after it.
     pub base_delay: Duration,
+    /// The largest pause between two attempts; zero turns waiting off.
     pub max_delay: Duration,
 }
 
@@ -30,6 +36,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A policy of `max_attempts` attempts in all, pauses capped at `base_delay · 2^(n-2)` and at `max_delay`.
     pub fn new(max_attempts: u32, base_delay: Duration, max_delay: Duration) -> Self {
         RetryPolicy {
             max_attempts,

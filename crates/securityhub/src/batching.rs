@@ -4,7 +4,9 @@
 
 use vigil_asff::AsffFinding;
 
+/// Most findings one `BatchImportFindings` request takes.
 pub const MAX_FINDINGS_PER_CALL: usize = 100;
+/// Most bytes of JSON one `BatchImportFindings` request may carry (6 MiB), counted as in [`request_size`].
 pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 /// `{"Findings":[]}`
 const ENVELOPE_BYTES: usize = 15;

@@ -9,6 +9,8 @@
 //!   finding.
 //! - [`workflow`]: BatchUpdateFindings notes and workflow status, for remediation decisions.
 
+#![warn(missing_docs)]
+
 pub mod batching;
 pub mod mapping;
 pub mod rate_limit;

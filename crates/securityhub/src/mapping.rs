@@ -21,15 +21,22 @@ use vigil_asff::model::{AsffNetwork, AsffProcess, AsffResource};
 
 /// `Details.Other`: at most 50 entries, keys ≤ 128 characters, values ≤ 1024 characters.
 pub const MAX_OTHER_ENTRIES: usize = 50;
+/// Most characters of a `Details.Other` key; longer keys are cut.
 pub const MAX_OTHER_KEY: usize = 128;
+/// Most characters of a `Details.Other` value; longer values are cut.
 pub const MAX_OTHER_VALUE: usize = 1024;
 
+/// Why a finding cannot become the SDK's `AwsSecurityFinding`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
+    /// An enum-valued ASFF field holds a value the SDK's enum does not list.
     #[error("{field}: {value:?} is not one of {allowed:?}")]
     UnknownEnumValue {
+        /// The ASFF field, as a path (`Severity.Label`, `Resources[0].Partition`, …).
         field: String,
+        /// The value found.
         value: String,
+        /// The values the SDK accepts for it.
         allowed: &'static [&'static str],
     },
 }

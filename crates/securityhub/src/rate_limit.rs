@@ -7,9 +7,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The sustained rate of [`RateLimiter::default`], in calls per second.
 pub const DEFAULT_CALLS_PER_SECOND: u32 = 10;
+/// The burst of [`RateLimiter::default`]: calls allowed back to back before the rate applies.
 pub const DEFAULT_BURST: u32 = 10;
 
+/// Paces calls to a sustained rate with a burst allowance; shared by reference across tasks.
 #[derive(Debug)]
 pub struct RateLimiter {
     /// Time between calls at the sustained rate.

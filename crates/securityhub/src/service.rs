@@ -13,20 +13,32 @@ use std::collections::HashMap;
 use tracing::warn;
 use vigil_asff::AsffFinding;
 
+/// Why one finding was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
+    /// The finding does not map to the SDK model; never sent.
     #[error("cannot map the finding to the Security Hub model: {0}")]
     Mapping(#[from] MappingError),
+    /// The finding's JSON alone is larger than a request may be: its size in bytes; never sent.
     #[error("finding is {0} bytes, over the BatchImportFindings request limit")]
     TooLarge(usize),
     /// Security Hub refused the finding (or the call) for a reason retrying cannot fix.
     #[error("Security Hub rejected the finding: {code}: {message}")]
-    Rejected { code: String, message: String },
+    Rejected {
+        /// The `FailedFindings[].ErrorCode`, or the service error's code for a refused call.
+        code: String,
+        /// The matching error message.
+        message: String,
+    },
     /// Still failing, with a retryable error, when the attempts ran out.
     #[error("BatchImportFindings failed after {attempts} attempts: {code}: {message}")]
     Failed {
+        /// Attempts made, as the retry policy allows.
         attempts: u32,
+        /// The last error code: `FailedFindings[].ErrorCode`, the service error's code, or the
+        /// transport failure's kind.
         code: String,
+        /// The last error message.
         message: String,
     },
 }
@@ -64,6 +76,7 @@ impl SecurityHubImporter {
         }
     }
 
+    /// The Security Hub client it imports through, for other calls on the same connection pool.
     pub fn client(&self) -> &aws_sdk_securityhub::Client {
         &self.client
     }

@@ -11,6 +11,8 @@ pub const MAX_NOTE_TEXT: usize = 512;
 /// Who the note says wrote it.
 pub const UPDATED_BY: &str = "vigil-remediate";
 
+/// `BatchUpdateFindings` failed: the SDK error's text, or the `UnprocessedFindings` entry's
+/// `ErrorCode: ErrorMessage`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("BatchUpdateFindings failed: {0}")]
 pub struct WorkflowError(pub String);

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_playbook::PlaybookFile;
+use vigil_testkit::events::FalcoAlert;
 use vigil_remediate::RemediationMode;
 
-const FALCO: &str = include_str!("../../../samples/falco-ecs-eventbridge.json");
 const GUARDDUTY: &str = include_str!("../../../samples/guardduty-ecs-runtime.json");
 const SYSDIG: &str = include_str!("../../../samples/sysdig-runtime-policy.json");
 /// The playbooks the function deploys with.
@@ -80,34 +80,17 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// A Falco alert from the `app` container of `task`, as the Falco forwarder sends it.
+/// A Falco alert from the `app` container of `task`, as the Falco forwarder sends it, with a
+/// falcosidekick uuid of its own (a copy of this event is a redelivery of it).
 pub fn falco(cluster: &str, task: &str, rule: &str, priority: &str, n: usize) -> Value {
-    let mut v: Value = serde_json::from_str(FALCO).expect("the Falco sample is JSON");
-    let d = &mut v["detail"];
-    d["rule"] = json!(rule);
-    d["priority"] = json!(priority);
-    // falcosidekick's uuid: one per alert (a copy of this event is a redelivery of it).
-    d["uuid"] = json!(uuid());
-    // Seen just now: remediation refuses findings older than MAX_FINDING_AGE_SECONDS.
-    d["time"] = json!(now());
-    let fields = d["output_fields"].as_object_mut().expect("output_fields");
-    // The sample's container id belongs to no emulated task (remediation checks that the alert's
-    // container is one of its task's): the alert names none.
-    fields.remove("container.id");
-    fields.insert(
-        "container.label.com.amazonaws.ecs.task-arn".into(),
-        json!(task),
-    );
-    fields.insert(
-        "container.label.com.amazonaws.ecs.cluster".into(),
-        json!(cluster),
-    );
-    fields.insert(
-        "container.label.com.amazonaws.ecs.container-name".into(),
-        json!("app"),
-    );
-    fields.insert("proc.pid".into(), json!(1000 + n));
-    json!({"source": v["source"], "detail-type": v["detail-type"], "detail": v["detail"]})
+    FalcoAlert::sample()
+        .rule(rule)
+        .priority(priority)
+        .uuid(&uuid())
+        .seen_now()
+        .on_task(cluster, task)
+        .pid(1000 + n as u64)
+        .entry()
 }
 
 /// The scenario's events, in the order they are put on the buses.

@@ -6,6 +6,7 @@
 //! A missing Python or moto is a loud failure naming the install command, never a skip.
 
 mod ecs;
+pub mod events;
 mod emulator;
 mod provision;
 

@@ -6,6 +6,8 @@
 //! failure at any step returns the message in `batchItemFailures`; the redelivery imports the same
 //! `Id` again (an update, never a second finding).
 
+#![warn(missing_docs)]
+
 pub mod settings;
 
 pub use settings::EnrichSettings;
@@ -35,6 +37,7 @@ enum Message {
     Invalid(String),
 }
 
+/// The enrich handler and its clients, built once per Lambda instance and shared by invocations.
 pub struct Enrich {
     enricher: EcsEnricher,
     importer: SecurityHubImporter,
@@ -79,6 +82,7 @@ impl Counts {
 }
 
 impl Enrich {
+    /// A handler on these clients; clock and metrics as in Lambda (system clock, EMF lines on stdout).
     pub fn new(
         ecs: aws_sdk_ecs::Client,
         securityhub: aws_sdk_securityhub::Client,
@@ -116,11 +120,13 @@ impl Enrich {
         )
     }
 
+    /// The same handler importing through `importer` (e.g. another retry policy or rate, for tests).
     pub fn with_importer(mut self, importer: SecurityHubImporter) -> Self {
         self.importer = importer;
         self
     }
 
+    /// The same handler reading time from `clock` (the ASFF `UpdatedAt` it maps, the metric line's timestamp).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self

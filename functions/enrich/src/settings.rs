@@ -4,12 +4,16 @@ use vigil_ecs::EnrichConfig;
 pub use vigil_lambda::settings::SettingsError;
 use vigil_lambda::settings::{Settings, environment};
 
+/// The enrich function's settings; see [`EnrichSettings::from_lookup`] for the variables and defaults.
 #[derive(Debug, Clone)]
 pub struct EnrichSettings {
+    /// The dedup table's name (`TABLE_NAME`).
     pub table_name: String,
+    /// The agent bus `Finding Enriched` goes to, name or ARN (`EVENT_BUS_NAME`).
     pub event_bus_name: String,
     /// GuardDuty already sends its findings to Security Hub; import them again only when asked.
     pub import_guardduty: bool,
+    /// ECS lookups: services described or not (`DESCRIBE_SERVICES`), task cache lifetime (`TASK_CACHE_SECONDS`).
     pub ecs: EnrichConfig,
     /// BatchImportFindings calls per second from one instance (Security Hub allows 10 per account;
     /// the template's maximum concurrency on the queue keeps the sum under it).
@@ -20,6 +24,7 @@ pub struct EnrichSettings {
 }
 
 impl EnrichSettings {
+    /// Settings with these two required values and every optional one at its default.
     pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
         EnrichSettings {
             table_name: table_name.into(),
@@ -31,6 +36,9 @@ impl EnrichSettings {
         }
     }
 
+    /// The settings from the process environment, as [`EnrichSettings::from_lookup`] reads them.
+    ///
+    /// Fails when a required variable is unset or a value does not parse.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(environment)
     }

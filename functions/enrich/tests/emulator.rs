@@ -5,6 +5,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::{Value, json};
 use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_ingest::{Ingest, IngestConfig};
+use vigil_testkit::events::FalcoAlert;
 use vigil_testkit::{BUS_NAME, BusTap, Emulator, TABLE_NAME};
 
 struct Pipeline {
@@ -94,26 +95,12 @@ impl Pipeline {
 
 /// A Falco alert from a container of `task` in `cluster`, as an EventBridge event in the emulator's account.
 fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
-    let mut v: Value =
-        serde_json::from_str(include_str!("../../../samples/falco-ecs-eventbridge.json")).unwrap();
-    v["id"] = json!(event_id);
-    v["account"] = json!("123456789012");
-    v["region"] = json!("us-east-1");
-    v["detail"]["rule"] = json!(rule);
-    let fields = v["detail"]["output_fields"].as_object_mut().unwrap();
-    fields.insert(
-        "container.label.com.amazonaws.ecs.task-arn".into(),
-        json!(task),
-    );
-    fields.insert(
-        "container.label.com.amazonaws.ecs.cluster".into(),
-        json!(cluster),
-    );
-    fields.insert(
-        "container.label.com.amazonaws.ecs.container-name".into(),
-        json!("app"),
-    );
-    v
+    FalcoAlert::sample()
+        .id(event_id)
+        .from_account("123456789012", "us-east-1")
+        .rule(rule)
+        .on_task(cluster, task)
+        .event()
 }
 
 #[tokio::test]
