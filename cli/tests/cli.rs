@@ -345,11 +345,12 @@ fn playbook_test_shows_the_per_task_plan_of_an_attack_sequence() {
                 .unwrap()
                 .starts_with("arn:aws:ecs:us-west-2:111122223333:task/shop-prod/")
         );
-        // The shipped playbooks never stop a task on a sequence: approval comes first.
-        assert_eq!(t["playbook"], "attack-sequence-record");
-        assert_eq!(t["actions"], serde_json::json!(["record"]));
-        assert_eq!(t["mode"], "dry_run");
-        assert_ne!(t["outcome"], "act");
+        // The shipped playbooks never stop a task on a sequence by themselves: each task's stop
+        // is proposed, and waits for an analyst's approval.
+        assert_eq!(t["playbook"], "attack-sequence-approve");
+        assert_eq!(t["actions"], serde_json::json!(["stop_task"]));
+        assert_eq!(t["mode"], "approve");
+        assert_eq!(t["outcome"], "awaiting_approval");
     }
     let text = vigil(
         &[

@@ -18,7 +18,7 @@ enum Message {
 }
 
 /// The SQS message id and receive count of a record, when it has both.
-fn delivery(record: &Value) -> Option<Delivery> {
+pub(crate) fn delivery(record: &Value) -> Option<Delivery> {
     let message_id = record.get("messageId")?.as_str()?;
     let receive_count = record
         .get("attributes")?
@@ -45,6 +45,11 @@ impl Remediate {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        let account = invoked_function_arn
+            .as_deref()
+            .and_then(vigil_runtime::account_of_function_arn);
+        // Approvals come from their own queue only (see `approval`).
+        let approvals_failed = self.take_approvals(&mut records, account.as_deref()).await;
         // Only the event source mapping of our own queue delivers to this function; a record
         // naming another source was sent by someone invoking it directly.
         let queues = &self.settings.queue_arns;
@@ -69,13 +74,12 @@ impl Remediate {
             .iter()
             .map(|r| (field(r, "body"), delivery(r)))
             .collect();
-        let account = invoked_function_arn
-            .as_deref()
-            .and_then(vigil_runtime::account_of_function_arn);
         let failed = Box::pin(self.process_batch(&messages, account.as_deref())).await;
         let failures: Vec<Value> = failed
             .into_iter()
-            .map(|i| json!({ "itemIdentifier": field(&records[i], "messageId") }))
+            .map(|i| field(&records[i], "messageId"))
+            .chain(approvals_failed)
+            .map(|id| json!({ "itemIdentifier": id }))
             .collect();
         Ok(json!({ "batchItemFailures": failures }))
     }

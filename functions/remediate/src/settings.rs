@@ -53,6 +53,13 @@ pub struct RemediateSettings {
     /// How long a stop stays held against its service's `min_healthy_tasks` when ECS never confirms
     /// it STOPPED (`STOP_HOLD_SECONDS`); a confirmed stop releases its hold at once.
     pub hold_seconds: i64,
+    /// The queue approvals arrive on (`APPROVAL_QUEUE_ARN`): a record is an approval only when it
+    /// comes from this queue. Unset: nothing is approved.
+    pub approval_queue_arn: Option<String>,
+    /// The Security Hub custom action an approval must name (`APPROVAL_ACTION_TARGET_ARN`).
+    pub approval_action_target_arn: Option<String>,
+    /// How long after a proposal an approval is accepted (`APPROVAL_TTL_SECONDS`, 86400).
+    pub approval_ttl_seconds: u64,
 }
 
 impl RemediateSettings {
@@ -67,6 +74,9 @@ impl RemediateSettings {
             retention_seconds: 90 * 86_400,
             queue_arns: Vec::new(),
             hold_seconds: 600,
+            approval_queue_arn: None,
+            approval_action_target_arn: None,
+            approval_ttl_seconds: 86_400,
         }
     }
 
@@ -137,6 +147,14 @@ impl RemediateSettings {
         s.queue_arns = list("REMEDIATE_QUEUE_ARNS");
         s.hold_seconds = i64::try_from(number("STOP_HOLD_SECONDS", 600)?.max(60))
             .map_err(|_| SettingsError("STOP_HOLD_SECONDS is too large".into()))?;
+        let text = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        s.approval_queue_arn = text("APPROVAL_QUEUE_ARN");
+        s.approval_action_target_arn = text("APPROVAL_ACTION_TARGET_ARN");
+        s.approval_ttl_seconds = number("APPROVAL_TTL_SECONDS", 86_400)?.max(1);
         Ok(s)
     }
 }
@@ -160,6 +178,12 @@ mod tests {
         assert_eq!(s.mode, RemediationMode::DryRun);
         assert_eq!(s.mode.cap(Mode::Enforce), Mode::DryRun);
         assert_eq!(s.guardrails.stop_limit_per_service, 3);
+        assert_eq!(s.approval_ttl_seconds, 86_400);
+        assert!(s.approval_queue_arn.is_none() && s.approval_action_target_arn.is_none());
+        // The switch caps approve playbooks too: only enforce lets them propose.
+        assert_eq!(RemediationMode::Off.cap(Mode::Approve), Mode::DryRun);
+        assert_eq!(RemediationMode::DryRun.cap(Mode::Approve), Mode::DryRun);
+        assert_eq!(RemediationMode::Enforce.cap(Mode::Approve), Mode::Approve);
         assert_eq!(
             s.guardrails.protect_tag,
             ("vigil:protected".into(), "true".into())
