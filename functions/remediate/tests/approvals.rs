@@ -566,3 +566,116 @@ async fn remediation_mode_caps_approve_playbooks() {
     approve(&enforce, "m-on", 1, approval("a-on", &[f])).await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
 }
+
+const FIXTURE_TASKS: [&str; 3] = [
+    "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
+    "1b2c3d4e5f60718293a4b5c6d7e8f90a",
+    "2c3d4e5f60718293a4b5c6d7e8f90a1b",
+];
+const FIXTURE_CONTAINERS: [&str; 2] = [
+    "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
+    "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
+];
+
+/// The documented GuardDuty attack sequence fixture about this pipeline's cluster, naming `tasks`
+/// (the fixture's first slots, with their containers' runtime ids; a slot left over names a task
+/// ECS does not know), seen just now.
+async fn sequence(p: &Pipeline, id: &str, tasks: &[String]) -> Value {
+    let mut text = include_str!("../../../samples/guardduty-attack-sequence-ecs.json")
+        .replace("111122223333", ACCOUNT)
+        .replace("us-west-2", "us-east-1")
+        .replace("cluster/shop-prod", "cluster/prod")
+        .replace("task/shop-prod/", "task/prod/");
+    for (i, task) in tasks.iter().enumerate() {
+        let task_id = task.rsplit('/').next().unwrap();
+        let runtime = p.emulator.runtime_id(&p.cluster, task_id, "app").await;
+        text = text.replace(FIXTURE_CONTAINERS[i], &runtime);
+        text = text.replace(FIXTURE_TASKS[i], task_id);
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut rest = text.clone();
+    while let Some(i) = rest.find("\"2025-") {
+        let tail = &rest[i + 1..];
+        let end = tail.find('"').unwrap();
+        text = text.replace(&tail[..end], &now);
+        rest = tail[end..].to_owned();
+    }
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["id"] = json!(id);
+    v
+}
+
+/// The shipped playbooks propose a stop for each task an attack sequence names; approving
+/// GuardDuty's own Security Hub finding (the one an analyst sees) stops each task once, and an
+/// approval of Vigil's finding for the same sequence, or a redelivery, stops nothing more.
+#[tokio::test]
+async fn an_attack_sequence_is_proposed_per_task_and_approved_from_guardduty_s_finding() {
+    let p = Pipeline::start().await;
+    let shop = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let seq = sequence(&p, "seq-approve", &shop[..2]).await;
+    let guardduty_id = seq["detail"]["arn"].as_str().unwrap().to_owned();
+    let events = p.through_ingest_and_enrich(&[seq]).await;
+    assert_eq!(events.len(), 1);
+    let shipped = include_str!("../../../playbooks/vigil/playbooks.yaml");
+    let r = p
+        .remediate_with(shipped, RemediationMode::Enforce, approver)
+        .await;
+    propose(&r, &events).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    for task in &shop[..2] {
+        let records = records_of(&p, task).await;
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0].1, "awaiting_approval");
+        assert!(
+            records[0]
+                .2
+                .contains("\"playbook\":\"attack-sequence-approve\"")
+        );
+    }
+    // Filed under both findings an analyst may select: GuardDuty's and Vigil's.
+    let proposals = p.items("PROPOSAL#").await;
+    assert_eq!(proposals.len(), 4, "two tasks, two findings each");
+    assert_eq!(
+        proposals
+            .iter()
+            .filter(|i| s(i, "pk") == format!("PROPOSAL#{guardduty_id}"))
+            .count(),
+        2
+    );
+
+    let guardduty = (
+        guardduty_id.clone(),
+        "arn:aws:securityhub:us-east-1::product/aws/guardduty".to_owned(),
+    );
+    // The wrong product for that id is not GuardDuty's finding: nothing awaits it.
+    let wrong = (
+        guardduty_id.clone(),
+        "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default".to_owned(),
+    );
+    approve(&r, "m-wrong", 1, approval("a-wrong", &[wrong])).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+
+    let body = approval("a-seq", &[guardduty]);
+    approve(&r, "m-seq", 1, body.clone()).await;
+    assert_eq!(p.stopped(&shop).await, 2);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 2);
+    approve(&r, "m-seq", 2, body).await;
+    approve(
+        &r,
+        "m-vigil",
+        1,
+        approval("a-vigil", &[finding_of(&events[0])]),
+    )
+    .await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 2, "each task once");
+    for task in &shop[..2] {
+        let (outcome, decision) = approved_record(&p, task).await.unwrap();
+        assert_eq!(outcome, "act");
+        assert_eq!(decision["approval"]["event_id"], "a-seq");
+        assert_eq!(decision["approval"]["finding_id"], guardduty_id.as_str());
+    }
+    assert_eq!(p.task_status(&shop[2]).await.1, "RUNNING");
+}
