@@ -12,10 +12,8 @@ const ENRICH: &str = "EnrichFunction";
 const REMEDIATE: &str = "RemediateFunction";
 /// Not a function: the queue users read rejected input from.
 const REJECTED: &str = "RejectedQueue";
-/// Approvals: read by remediate through a mapping of its own (see `ApprovalEventSourceMapping`).
-const APPROVALS: &str = "ApprovalQueue";
-/// What the approval custom action's ARN resolves to in the provisioned stack.
-const ACTION_TARGET: &str = "ApprovalActionTarget";
+/// The approval custom action's ARN in the provisioned stack.
+const ACTION_TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum On {
@@ -346,7 +344,8 @@ fn cases() -> Vec<Case> {
             On::Default,
             "aws.securityhub",
             &[ACTION_TARGET],
-            &[APPROVALS],
+            // Through the approval queue (`ApprovalEventSourceMapping`).
+            &[REMEDIATE],
         ),
         custom_action(
             "another custom action",

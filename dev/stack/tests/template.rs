@@ -103,16 +103,33 @@ fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
         approvals.pattern,
         json!({"source": ["aws.securityhub"],
                "detail-type": ["Security Hub Findings - Custom Action"],
-               "resources": ["ApprovalActionTarget"]})
+               "resources": ["arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove"]})
     );
     assert_eq!(approvals.targets.len(), 1);
     assert_eq!(approvals.targets[0].queue, "ApprovalQueue");
+    // Read by remediate, through a mapping of its own, with partial batch failures.
+    let mapping = s
+        .extra_mappings
+        .iter()
+        .find(|m| m.queue == "ApprovalQueue")
+        .expect("the approval queue's mapping");
+    assert_eq!(mapping.function, "RemediateFunction");
+    assert!(mapping.reports_batch_item_failures());
+    assert_eq!(
+        s.function_reading("ApprovalQueue").unwrap().logical_id,
+        "RemediateFunction"
+    );
+    assert!(s.queues["ApprovalQueue"].redrive.is_some());
     let remediate = &s.functions["RemediateFunction"];
     assert_eq!(
         remediate.environment["APPROVAL_QUEUE_ARN"],
         "arn:aws:sqs:us-east-1:123456789012:ApprovalQueue"
     );
     assert_eq!(remediate.environment["APPROVAL_TTL_SECONDS"], "86400");
+    assert_eq!(
+        remediate.environment["APPROVAL_ACTION_TARGET_ARN"],
+        "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove"
+    );
 }
 
 #[test]
