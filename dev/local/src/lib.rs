@@ -435,6 +435,29 @@ impl LocalPipeline {
     }
 }
 
+/// `vigil approve`: puts the approval custom action's event on `findings` (`Id`, `ProductArn`,
+/// `AwsAccountId`) on the default bus of the emulator at `endpoint`, where the approval rule of
+/// every stack provisioned there routes it to that stack's approval queue. The action target is
+/// the template's (as provisioned locally). Returns the event put.
+pub async fn approve_at(
+    endpoint: &str,
+    findings: &[(String, String, String)],
+) -> Result<Value, String> {
+    let stack =
+        Stack::load(Stack::repo_template(), &Options::default()).map_err(|e| e.to_string())?;
+    let target = stack
+        .functions
+        .get(REMEDIATE)
+        .and_then(|f| f.environment.get("APPROVAL_ACTION_TARGET_ARN"))
+        .cloned()
+        .ok_or("the template gives remediate no approval action target")?;
+    let emulator = Emulator::connect(endpoint)?;
+    let client = aws_sdk_eventbridge::Client::new(&emulator.sdk_config().await);
+    let event = approval_event(&target, findings);
+    put_on_bus(&client, "default", std::slice::from_ref(&event)).await?;
+    Ok(event)
+}
+
 /// The `Security Hub Findings - Custom Action` event of the custom action `target` on `findings`
 /// (`Id`, `ProductArn`, `AwsAccountId`), as Security Hub sends it (the ASFF findings cut to the
 /// identifying fields).

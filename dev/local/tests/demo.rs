@@ -154,3 +154,41 @@ async fn runs_against_a_running_emulator_do_not_see_each_other() {
         assert!(s.api_calls["dynamodb"] > 0);
     }
 }
+
+/// `vigil approve`: the documented custom action event, put on the default bus of a running
+/// emulator, reaches the approval queue of the stack provisioned there, as one remediate trusts.
+#[tokio::test]
+async fn vigil_approve_puts_the_custom_action_event_where_remediate_takes_approvals() {
+    let emulator = vigil_testkit::Emulator::start();
+    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
+    let p = vigil_local::LocalPipeline::connect(
+        emulator.endpoint(),
+        vigil_local::RunOptions::new(RemediationMode::Enforce, playbooks),
+    )
+    .await
+    .unwrap();
+    let product = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
+    vigil_local::approve_at(
+        emulator.endpoint(),
+        &[(
+            "vigil-v1-x".into(),
+            product.into(),
+            vigil_local::ACCOUNT.into(),
+        )],
+    )
+    .await
+    .unwrap();
+    let queue = p.stack().queue("ApprovalQueue").unwrap();
+    let sqs = aws_sdk_sqs::Client::new(p.sdk());
+    let bodies = vigil_local::relay::drain(&sqs, &queue.url).await.unwrap();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let target = p.stack().function_env("RemediateFunction")["APPROVAL_ACTION_TARGET_ARN"].clone();
+    let approval = vigil_remediate::approval::parse_approval(
+        &bodies[0],
+        Some(&target),
+        Some(vigil_local::ACCOUNT),
+    )
+    .unwrap();
+    assert_eq!(approval.findings[0].id, "vigil-v1-x");
+    assert_eq!(approval.findings[0].product_arn, product);
+}
