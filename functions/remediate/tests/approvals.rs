@@ -293,13 +293,23 @@ async fn an_approval_redelivered_or_sent_twice_at_once_stops_its_task_once() {
         .find(|e| e.contains(tasks[5].as_str()))
         .unwrap();
     let f = finding_of(event);
-    let first = [("first", 1, APPROVALS, approval("first", &[f.clone()]))];
-    let second = [("second", 1, APPROVALS, approval("second", &[f.clone()]))];
+    let first = [(
+        "first",
+        1,
+        APPROVALS,
+        approval("first", std::slice::from_ref(&f)),
+    )];
+    let second = [(
+        "second",
+        1,
+        APPROVALS,
+        approval("second", std::slice::from_ref(&f)),
+    )];
     let (a, b) = tokio::join!(deliver(&r, &first), deliver(&other, &second));
     // A copy that found the record busy may come back; delivering it again settles it.
     for (instance, failed, id) in [(&r, a, "first"), (&other, b, "second")] {
         for m in failed {
-            approve(instance, &m, 2, approval(id, &[f.clone()])).await;
+            approve(instance, &m, 2, approval(id, std::slice::from_ref(&f))).await;
         }
     }
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 6);
@@ -384,7 +394,7 @@ async fn late_protected_or_stopped_approvals_stop_nothing_and_say_why() {
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let f = finding_of(&event_of(&tasks[2]));
-    approve(&short, "m2", 1, approval("a2", &[f.clone()])).await;
+    approve(&short, "m2", 1, approval("a2", std::slice::from_ref(&f))).await;
     let (outcome, decision) = approved_record(&p, &tasks[2]).await.unwrap();
     assert_eq!(outcome, "refused");
     assert!(
@@ -451,7 +461,7 @@ async fn approval_shaped_events_from_anywhere_else_stop_nothing() {
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
     let f = finding_of(&events[0]);
-    let genuine = approval("genuine", &[f.clone()]);
+    let genuine = approval("genuine", std::slice::from_ref(&f));
     let variant = |key: &str, value: Value| {
         let mut v: Value = serde_json::from_str(&genuine).unwrap();
         v[key] = value;
@@ -464,7 +474,11 @@ async fn approval_shaped_events_from_anywhere_else_stop_nothing() {
         ["on-remediate"]
     );
     // Without a queue at all (a direct invocation): not an input either.
-    assert_eq!(r.process(&[genuine.clone()], Some(ACCOUNT)).await, [0]);
+    assert_eq!(
+        r.process(std::slice::from_ref(&genuine), Some(ACCOUNT))
+            .await,
+        [0]
+    );
     // From a queue that is neither: ignored.
     assert!(
         deliver(
@@ -559,8 +573,20 @@ async fn remediation_mode_caps_approve_playbooks() {
     let enforce = remediate(&p, RemediationMode::Enforce).await;
     propose(&enforce, &[event_of(&tasks[1])]).await;
     let f = finding_of(&event_of(&tasks[1]));
-    approve(&dry, "m-dry", 1, approval("a-dry", &[f.clone()])).await;
-    approve(&off, "m-off", 1, approval("a-off", &[f.clone()])).await;
+    approve(
+        &dry,
+        "m-dry",
+        1,
+        approval("a-dry", std::slice::from_ref(&f)),
+    )
+    .await;
+    approve(
+        &off,
+        "m-off",
+        1,
+        approval("a-off", std::slice::from_ref(&f)),
+    )
+    .await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
     assert!(approved_record(&p, &tasks[1]).await.is_none());
     approve(&enforce, "m-on", 1, approval("a-on", &[f])).await;
