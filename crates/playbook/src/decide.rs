@@ -373,7 +373,10 @@ mod tests {
             .unwrap();
         let (outcome, d) = run(&approve(""), Mode::Enforce, &service(&[&task, "b"], &[]));
         assert_eq!(outcome, Outcome::AwaitingApproval);
-        assert!(outcome.is_final());
+        assert!(
+            !outcome.is_final(),
+            "the finding's next arrival proposes afresh"
+        );
         assert_eq!(d.approval.verdict, Verdict::Unknown);
         assert_eq!(d.rate, Verdict::NotApplicable);
         assert!(d.stop_reason.is_none() && d.tag.is_none());

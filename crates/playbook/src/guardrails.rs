@@ -226,12 +226,11 @@ impl Outcome {
 
     /// A final decision is never made again for the same finding and task. A refusal, a stop over
     /// the limit or a task found not running is recorded but decided again when the finding next
-    /// arrives: the window, the tags or the task may have changed by then.
+    /// arrives: the window, the tags or the task may have changed by then. So is a proposal
+    /// awaiting approval: the finding arriving again proposes afresh, on the state of then, and
+    /// its time to live starts again.
     pub const fn is_final(self) -> bool {
-        matches!(
-            self,
-            Outcome::Act | Outcome::DryRun | Outcome::Recorded | Outcome::AwaitingApproval
-        )
+        matches!(self, Outcome::Act | Outcome::DryRun | Outcome::Recorded)
     }
 }
 

@@ -265,17 +265,18 @@ fn note(d: &Decision) -> String {
     if let Some(r) = &d.reason {
         text.push_str(&format!(" Reason: {r}."));
     }
+    // The way to approve first: the note is cut at 512 characters.
     if let Some(p) = &d.proposal {
         text.push_str(&format!(
-            " Proposed: {} ({}). To approve, select this finding and choose the custom action \"{}\" before {}.",
+            " To approve, select this finding and choose the custom action \"{}\" before {}. Proposed: {} ({}).",
+            p.approve_with,
+            p.expires_at,
             d.actions
                 .iter()
                 .map(|a| a.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
             p.reason,
-            p.approve_with,
-            p.expires_at
         ));
     }
     if let Some(a) = &d.approval {

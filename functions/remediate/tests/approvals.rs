@@ -413,6 +413,17 @@ async fn late_protected_or_stopped_approvals_stop_nothing_and_say_why() {
         stops_before,
         "no approval stopped anything"
     );
+
+    // The finding arriving again proposes afresh; an approval of that proposal stops the task.
+    propose(&r, &[common::with_id(&event_of(&tasks[2]), "late-again")]).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), stops_before);
+    approve(&r, "m3", 1, approval("a3", std::slice::from_ref(&f))).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), stops_before + 1);
+    let (outcome, decision) = approved_record(&p, &tasks[2]).await.unwrap();
+    assert_eq!(
+        (outcome.as_str(), &decision["approval"]["event_id"]),
+        ("act", &json!("a3"))
+    );
 }
 
 #[tokio::test]
