@@ -155,6 +155,15 @@ impl RemediateSettings {
         s.approval_queue_arn = text("APPROVAL_QUEUE_ARN");
         s.approval_action_target_arn = text("APPROVAL_ACTION_TARGET_ARN");
         s.approval_ttl_seconds = number("APPROVAL_TTL_SECONDS", 86_400)?.max(1);
+        // Approvals are recognised by the queue they arrive on: it cannot be a queue that takes
+        // other input too.
+        if let Some(q) = &s.approval_queue_arn
+            && s.queue_arns.contains(q)
+        {
+            return Err(SettingsError(format!(
+                "APPROVAL_QUEUE_ARN {q} is also in REMEDIATE_QUEUE_ARNS: approvals need a queue of their own"
+            )));
+        }
         Ok(s)
     }
 }
@@ -232,6 +241,41 @@ mod tests {
                 ("TABLE_NAME", "t"),
                 ("EVENT_BUS_NAME", "b"),
                 ("STOP_LIMIT_PER_SERVICE", "-1")
+            ])
+            .is_err()
+        );
+        let s = settings(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("REMEDIATE_QUEUE_ARNS", "arn:aws:sqs:us-east-1:1:r"),
+            ("APPROVAL_QUEUE_ARN", "arn:aws:sqs:us-east-1:1:a"),
+            (
+                "APPROVAL_ACTION_TARGET_ARN",
+                "arn:aws:securityhub:us-east-1:1:action/custom/A",
+            ),
+            ("APPROVAL_TTL_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.approval_queue_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:1:a")
+        );
+        assert_eq!(s.approval_ttl_seconds, 3600);
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("REMEDIATE_QUEUE_ARNS", "arn:aws:sqs:us-east-1:1:r"),
+                ("APPROVAL_QUEUE_ARN", "arn:aws:sqs:us-east-1:1:r"),
+            ])
+            .is_err(),
+            "approvals need a queue of their own"
+        );
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("APPROVAL_TTL_SECONDS", "a day")
             ])
             .is_err()
         );
