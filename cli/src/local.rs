@@ -124,3 +124,29 @@ pub fn replay_deployed(
         )?;
     output(summary, json)
 }
+
+/// `vigil approve`: the custom action's event on the emulator's default bus; prints it.
+pub fn approve(
+    findings: &[String],
+    endpoint: &str,
+    product_arn: Option<&str>,
+    account: &str,
+    region: &str,
+) -> Result<String, String> {
+    let selected: Vec<(String, String, String)> = findings
+        .iter()
+        .map(|id| {
+            let product = match product_arn {
+                Some(p) => p.to_owned(),
+                None if id.starts_with("arn:aws:guardduty:") => {
+                    format!("arn:aws:securityhub:{region}::product/aws/guardduty")
+                }
+                None => format!("arn:aws:securityhub:{region}:{account}:product/{account}/default"),
+            };
+            (id.clone(), product, account.to_owned())
+        })
+        .collect();
+    let endpoint = endpoint.to_owned();
+    let event = block_on(async move { vigil_local::approve_at(&endpoint, &selected).await })?;
+    serde_json::to_string_pretty(&event).map_err(|e| e.to_string())
+}

@@ -65,6 +65,25 @@ enum Command {
     /// Check a playbook file, or show what it decides for findings.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+    /// Approve stops Vigil proposed (playbooks in mode approve), as an analyst does in Security
+    /// Hub: put the "Vigil: approve stop" custom action's event on the selected findings on the
+    /// default bus of a local emulator (local pipeline only; on AWS, use the Security Hub console).
+    Approve {
+        /// The Security Hub finding ids to approve (`vigil-<fingerprint>`, or a GuardDuty finding ARN).
+        #[arg(required = true)]
+        findings: Vec<String>,
+        /// The emulator the local pipeline runs on.
+        #[arg(long, value_name = "URL", required = true)]
+        endpoint: String,
+        /// The findings' ProductArn (default: GuardDuty's for GuardDuty finding ARNs, else Vigil's).
+        #[arg(long)]
+        product_arn: Option<String>,
+        /// The findings' account (AwsAccountId).
+        #[arg(long, default_value = "123456789012")]
+        account: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -169,6 +188,19 @@ fn run(command: Command) -> Result<String, String> {
             &run.mode,
             run.endpoint,
             run.json,
+        ),
+        Command::Approve {
+            findings,
+            endpoint,
+            product_arn,
+            account,
+            region,
+        } => local::approve(
+            &findings,
+            &endpoint,
+            product_arn.as_deref(),
+            &account,
+            &region,
         ),
         Command::Playbook(PlaybookCommand::Check { file }) => playbook::check(&file),
         Command::Playbook(PlaybookCommand::Test {

@@ -173,6 +173,7 @@ fn decision(
         subject: &subject,
         origin,
         live: &LiveTask::Unknown,
+        approval: None,
     }) else {
         return json!({"playbook": null});
     };

@@ -234,7 +234,7 @@ fn the_shipped_example_playbooks_pass_check() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 playbook(s), 2 that stop tasks"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 playbook(s), 3 that stop tasks"));
 }
 
 #[test]
@@ -294,6 +294,7 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
             "identity",
             "fresh",
             "not_a_sample",
+            "approval",
             "protected",
             "task_running",
             "min_healthy",
@@ -345,11 +346,12 @@ fn playbook_test_shows_the_per_task_plan_of_an_attack_sequence() {
                 .unwrap()
                 .starts_with("arn:aws:ecs:us-west-2:111122223333:task/shop-prod/")
         );
-        // The shipped playbooks never stop a task on a sequence: approval comes first.
-        assert_eq!(t["playbook"], "attack-sequence-record");
-        assert_eq!(t["actions"], serde_json::json!(["record"]));
-        assert_eq!(t["mode"], "dry_run");
-        assert_ne!(t["outcome"], "act");
+        // The shipped playbooks never stop a task on a sequence by themselves: each task's stop
+        // is proposed, and waits for an analyst's approval.
+        assert_eq!(t["playbook"], "attack-sequence-approve");
+        assert_eq!(t["actions"], serde_json::json!(["stop_task"]));
+        assert_eq!(t["mode"], "approve");
+        assert_eq!(t["outcome"], "awaiting_approval");
     }
     let text = vigil(
         &[
@@ -373,4 +375,22 @@ fn playbook_test_shows_the_per_task_plan_of_an_attack_sequence() {
     let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(a["Resources"][0]["Type"], "AwsEcsCluster");
     assert_eq!(a["Resources"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn approve_needs_a_local_emulator_and_says_so() {
+    let out = vigil(&["approve", "vigil-v1-x"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--endpoint"));
+    // Nothing listens on port 9 of loopback: refused with the reason, nothing sent anywhere else.
+    let out = vigil(
+        &["approve", "vigil-v1-x", "--endpoint", "http://127.0.0.1:9"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

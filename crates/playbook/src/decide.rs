@@ -6,7 +6,7 @@
 
 use crate::MAX_STOP_REASON;
 use crate::file::{Action, Mode, Playbook, PlaybookFile};
-use crate::guardrails::{Evaluation, Guardrails, LiveTask, Origin, Outcome};
+use crate::guardrails::{Approval, Evaluation, Guardrails, LiveTask, Origin, Outcome};
 use crate::subject::Subject;
 
 /// Everything the decision depends on.
@@ -19,6 +19,8 @@ pub struct DecisionInput<'a> {
     pub subject: &'a Subject<'a>,
     pub origin: Origin<'a>,
     pub live: &'a LiveTask,
+    /// An analyst's approval of the proposal an `approve` playbook made (`None`: none yet).
+    pub approval: Option<Approval>,
 }
 
 /// A stop counter to take, in the scope ECS reports the task in.
@@ -70,13 +72,17 @@ pub struct PlaybookDecision<'a> {
 pub fn decide<'a>(input: DecisionInput<'a>) -> Option<PlaybookDecision<'a>> {
     let playbook = input.playbooks.first_match(input.subject)?;
     let mode = match input.mode_cap {
-        Mode::Enforce => playbook.mode(input.playbooks.default_mode),
+        Mode::Enforce | Mode::Approve => playbook.mode(input.playbooks.default_mode),
         Mode::DryRun => Mode::DryRun,
     };
-    let mut evaluation =
-        input
-            .guardrails
-            .evaluate(playbook, mode, input.subject, input.origin, input.live);
+    let mut evaluation = input.guardrails.evaluate_approved(
+        playbook,
+        mode,
+        input.subject,
+        input.origin,
+        input.live,
+        input.approval.as_ref(),
+    );
     let subject = input.subject;
     let variable = |v: &str| subject.variable(v, playbook.name.as_str());
     let rendered_reason = playbook.reason.render(variable, MAX_STOP_REASON);
@@ -231,6 +237,16 @@ mod tests {
     }
 
     fn run(file: &PlaybookFile, cap: Mode, live: &LiveTask) -> (Outcome, PlaybookDecisionParts) {
+        run_approved(file, cap, live, None)
+    }
+
+    fn run_approved(
+        file: &PlaybookFile,
+        cap: Mode,
+        live: &LiveTask,
+        approval: Option<&Approval>,
+    ) -> (Outcome, PlaybookDecisionParts) {
+        let approval = approval.copied();
         let f = terminal_shell(ACCOUNT, "us-east-1");
         let s = Subject::new(&f, None, vec![]);
         let g = Guardrails {
@@ -249,12 +265,17 @@ mod tests {
                 vouch: Vouch::Vouched,
             },
             live,
+            approval,
         })
         .expect("the playbook matches");
         (
             d.evaluation.outcome,
             PlaybookDecisionParts {
                 task: f.resource.task_arn.clone().unwrap(),
+                approval: d.evaluation.check(Guardrail::Approval).unwrap().clone(),
+                rate: d.evaluation.check(Guardrail::RateLimit).unwrap().verdict,
+                reason: d.evaluation.reason.clone(),
+                rendered: d.rendered_reason.clone(),
                 min_healthy: d.evaluation.check(Guardrail::MinHealthy).unwrap().verdict,
                 stop_reason: d.stop_reason,
                 tag: d.tag,
@@ -266,6 +287,10 @@ mod tests {
 
     struct PlaybookDecisionParts {
         task: String,
+        approval: crate::guardrails::Check,
+        rate: Verdict,
+        reason: Option<String>,
+        rendered: String,
         min_healthy: Verdict,
         stop_reason: Option<String>,
         tag: Option<(String, String)>,
@@ -322,6 +347,135 @@ mod tests {
         let (outcome, d) = run(&file(""), Mode::DryRun, &service(&[&task, "b"], &[]));
         assert_eq!(outcome, Outcome::DryRun);
         assert!(d.stop_reason.is_none() && d.counters.is_empty() && d.hold.is_none());
+    }
+
+    fn approve(extra: &str) -> PlaybookFile {
+        file(&format!(
+            "    mode: approve\n    reason: \"proposed {{rule}}\"\n{extra}"
+        ))
+    }
+
+    fn approval(proposed_secs_ago: i64, approved_after: i64) -> Approval {
+        let observed = terminal_shell(ACCOUNT, "us-east-1").last_observed_at;
+        let proposed_at = observed + chrono::Duration::seconds(proposed_secs_ago.min(0).abs());
+        Approval {
+            proposed_at,
+            approved_at: proposed_at + chrono::Duration::seconds(approved_after),
+            ttl_seconds: 86_400,
+        }
+    }
+
+    #[test]
+    fn approve_under_enforce_proposes_and_takes_nothing() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let (outcome, d) = run(&approve(""), Mode::Enforce, &service(&[&task, "b"], &[]));
+        assert_eq!(outcome, Outcome::AwaitingApproval);
+        assert!(
+            !outcome.is_final(),
+            "the finding's next arrival proposes afresh"
+        );
+        assert_eq!(d.approval.verdict, Verdict::Unknown);
+        assert_eq!(d.rate, Verdict::NotApplicable);
+        assert!(d.stop_reason.is_none() && d.tag.is_none());
+        assert!(
+            d.counters.is_empty() && d.hold.is_none(),
+            "a proposal is not a stop"
+        );
+        assert!(d.rendered.starts_with("proposed "), "{}", d.rendered);
+    }
+
+    #[test]
+    fn approve_with_an_approval_acts_as_enforce_would() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let live = service(&[&task, "b"], &[]);
+        let a = approval(0, 600);
+        let (outcome, d) = run_approved(&approve(""), Mode::Enforce, &live, Some(&a));
+        assert_eq!(outcome, Outcome::Act);
+        assert_eq!(d.approval.verdict, Verdict::Pass);
+        assert_eq!(d.rate, Verdict::Pass);
+        assert!(d.stop_reason.is_some() && !d.counters.is_empty() && d.hold.is_some());
+        // The finding is judged fresh at the proposal, however late within the TTL it is approved.
+        let late = approval(0, 80_000);
+        assert_eq!(
+            run_approved(&approve(""), Mode::Enforce, &live, Some(&late)).0,
+            Outcome::Act
+        );
+    }
+
+    #[test]
+    fn an_approval_after_the_ttl_is_refused_as_expired() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let a = approval(0, 86_401);
+        let (outcome, d) = run_approved(
+            &approve(""),
+            Mode::Enforce,
+            &service(&[&task, "b"], &[]),
+            Some(&a),
+        );
+        assert_eq!(outcome, Outcome::Refused);
+        assert_eq!(d.approval.verdict, Verdict::Fail);
+        assert!(d.reason.unwrap().starts_with("approval: expired"));
+        assert!(d.stop_reason.is_none() && d.counters.is_empty() && d.hold.is_none());
+    }
+
+    #[test]
+    fn an_approval_never_overrides_the_other_guardrails() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let a = approval(0, 60);
+        // The last healthy task stays.
+        let (outcome, d) = run_approved(
+            &approve(""),
+            Mode::Enforce,
+            &service(&[&task], &[]),
+            Some(&a),
+        );
+        assert_eq!((outcome, d.min_healthy), (Outcome::Refused, Verdict::Fail));
+        let (outcome, _) = run_approved(
+            &approve(""),
+            Mode::Enforce,
+            &LiveTask::NotRunning("STOPPED".into()),
+            Some(&a),
+        );
+        assert_eq!(outcome, Outcome::NotRunning);
+    }
+
+    #[test]
+    fn approve_under_the_dry_run_cap_is_a_dry_run_approved_or_not() {
+        let task = terminal_shell(ACCOUNT, "us-east-1")
+            .resource
+            .task_arn
+            .unwrap();
+        let live = service(&[&task, "b"], &[]);
+        let (outcome, d) = run(&approve(""), Mode::DryRun, &live);
+        assert_eq!(outcome, Outcome::DryRun);
+        assert_eq!(d.approval.verdict, Verdict::NotApplicable);
+        assert!(d.stop_reason.is_none() && d.counters.is_empty() && d.hold.is_none());
+        let a = approval(0, 60);
+        let (outcome, d) = run_approved(&approve(""), Mode::DryRun, &live, Some(&a));
+        assert_eq!(outcome, Outcome::DryRun);
+        assert!(d.stop_reason.is_none() && d.counters.is_empty() && d.hold.is_none());
+    }
+
+    #[test]
+    fn approve_is_read_from_the_file_and_as_a_default() {
+        let f = PlaybookFile::parse(
+            "version: 1\ndefault_mode: approve\nplaybooks:\n  - name: p\n    match: {sources: [falco]}\n    actions: [stop_task]\n",
+        )
+        .unwrap();
+        assert_eq!(f.playbooks[0].mode(f.default_mode), Mode::Approve);
+        assert_eq!(Mode::Approve.as_str(), "approve");
     }
 
     #[test]

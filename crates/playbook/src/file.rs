@@ -26,6 +26,9 @@ pub enum Mode {
     #[default]
     DryRun,
     Enforce,
+    /// Decide as `enforce` would, but where the decision is to act, propose it and wait for an
+    /// analyst's approval (a Security Hub custom action) before acting.
+    Approve,
 }
 
 impl Mode {
@@ -33,6 +36,7 @@ impl Mode {
         match self {
             Mode::DryRun => "dry_run",
             Mode::Enforce => "enforce",
+            Mode::Approve => "approve",
         }
     }
 }

@@ -121,6 +121,8 @@ pub enum Guardrail {
     TaskRunning,
     MinHealthy,
     RateLimit,
+    /// For `mode: approve`: the analyst's approval came within the proposal's time to live.
+    Approval,
 }
 
 impl Guardrail {
@@ -138,6 +140,7 @@ impl Guardrail {
             Guardrail::TaskRunning => "task_running",
             Guardrail::MinHealthy => "min_healthy",
             Guardrail::RateLimit => "rate_limit",
+            Guardrail::Approval => "approval",
         }
     }
 
@@ -203,6 +206,9 @@ pub enum Outcome {
     NotRunning,
     /// Over the stop limit: recorded instead of acted on.
     RateLimited,
+    /// `mode: approve`: every guardrail passed and the plan is recorded; nothing is done until an
+    /// analyst approves it.
+    AwaitingApproval,
 }
 
 impl Outcome {
@@ -214,15 +220,29 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::NotRunning => "not_running",
             Outcome::RateLimited => "rate_limited",
+            Outcome::AwaitingApproval => "awaiting_approval",
         }
     }
 
     /// A final decision is never made again for the same finding and task. A refusal, a stop over
     /// the limit or a task found not running is recorded but decided again when the finding next
-    /// arrives: the window, the tags or the task may have changed by then.
+    /// arrives: the window, the tags or the task may have changed by then. So is a proposal
+    /// awaiting approval: the finding arriving again proposes afresh, on the state of then, and
+    /// its time to live starts again.
     pub const fn is_final(self) -> bool {
         matches!(self, Outcome::Act | Outcome::DryRun | Outcome::Recorded)
     }
+}
+
+/// An analyst's approval of a proposal (`mode: approve`), as far as the decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Approval {
+    /// When the proposal was decided: the finding's freshness is judged at this time.
+    pub proposed_at: DateTime<Utc>,
+    /// When Security Hub sent the approval (the event's `time`).
+    pub approved_at: DateTime<Utc>,
+    /// How long a proposal can be approved (`APPROVAL_TTL_SECONDS`).
+    pub ttl_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +315,27 @@ impl Guardrails {
         origin: Origin<'_>,
         live: &LiveTask,
     ) -> Evaluation {
+        self.evaluate_approved(playbook, mode, subject, origin, live, None)
+    }
+
+    /// [`Guardrails::evaluate`], for a decision an analyst may have approved. In `approve` mode
+    /// without an approval every guardrail is evaluated and, where the decision would act, the
+    /// outcome is `awaiting_approval`; with one, the decision acts as `enforce` would if the
+    /// approval came within the proposal's time to live. The finding's freshness is judged at
+    /// the proposal: the approval's own age is the `approval` guardrail's.
+    pub fn evaluate_approved(
+        &self,
+        playbook: &Playbook,
+        mode: Mode,
+        subject: &Subject<'_>,
+        origin: Origin<'_>,
+        live: &LiveTask,
+        approval: Option<&Approval>,
+    ) -> Evaluation {
+        let judged_at = Origin {
+            now: approval.map(|a| a.proposed_at).or(origin.now),
+            ..origin
+        };
         let mut checks = vec![
             self.source_check(subject, origin),
             vouch_check(origin.vouch),
@@ -302,10 +343,12 @@ impl Guardrails {
             self.cluster_check(subject),
             provenance_check(subject),
             identity_check(subject, live),
-            self.fresh_check(subject, origin),
+            self.fresh_check(subject, judged_at),
             sample_check(subject),
+            approval_check(mode, approval),
         ];
-        checks.extend(self.task_checks(playbook, mode, subject, live));
+        let approved = mode == Mode::Approve && approval.is_some();
+        checks.extend(self.task_checks(playbook, mode, approved, subject, live));
         let stops = playbook.stops();
         let mutates = stops || playbook.actions.contains(&Action::TagTask);
         let failed = checks.iter().find(|c| c.verdict == Verdict::Fail);
@@ -314,6 +357,7 @@ impl Guardrails {
             Some(_) => Outcome::Refused,
             None if !mutates => Outcome::Recorded,
             None if mode == Mode::DryRun => Outcome::DryRun,
+            None if mode == Mode::Approve && !approved => Outcome::AwaitingApproval,
             None => Outcome::Act,
         };
         Evaluation {
@@ -328,6 +372,7 @@ impl Guardrails {
         &self,
         playbook: &Playbook,
         mode: Mode,
+        approved: bool,
         subject: &Subject<'_>,
         live: &LiveTask,
     ) -> [Check; 4] {
@@ -368,7 +413,13 @@ impl Guardrails {
                 "needs a fresh DescribeTasks",
             ),
         };
-        let rate = if stops && mode == Mode::Enforce {
+        let rate = if stops && mode == Mode::Approve && !approved {
+            check(
+                Guardrail::RateLimit,
+                Verdict::NotApplicable,
+                "counted when the stop is approved",
+            )
+        } else if stops && matches!(mode, Mode::Enforce | Mode::Approve) {
             check(
                 Guardrail::RateLimit,
                 Verdict::Unknown,
@@ -527,6 +578,52 @@ impl Guardrails {
             why.push("cluster is protected".into());
         }
         Some(why)
+    }
+}
+
+/// The approval of a proposal must come within its time to live; without one, an `approve`
+/// decision waits for it.
+fn approval_check(mode: Mode, approval: Option<&Approval>) -> Check {
+    match (mode, approval) {
+        (Mode::Approve, None) => check(
+            Guardrail::Approval,
+            Verdict::Unknown,
+            "awaits an analyst's approval in Security Hub",
+        ),
+        (Mode::Approve, Some(a)) => {
+            let age = (a.approved_at - a.proposed_at).num_seconds();
+            let ttl = i64::try_from(a.ttl_seconds).unwrap_or(i64::MAX);
+            if age > ttl {
+                check(
+                    Guardrail::Approval,
+                    Verdict::Fail,
+                    format!(
+                        "expired: approved {age} s after the proposal ({}), over the {ttl} s limit",
+                        a.proposed_at.to_rfc3339()
+                    ),
+                )
+            } else if age < 0 {
+                check(
+                    Guardrail::Approval,
+                    Verdict::Fail,
+                    format!(
+                        "the approval is dated before the proposal ({})",
+                        a.proposed_at.to_rfc3339()
+                    ),
+                )
+            } else {
+                check(
+                    Guardrail::Approval,
+                    Verdict::Pass,
+                    format!("approved {age} s after the proposal"),
+                )
+            }
+        }
+        _ => check(
+            Guardrail::Approval,
+            Verdict::NotApplicable,
+            "the playbook does not ask for approval",
+        ),
     }
 }
 

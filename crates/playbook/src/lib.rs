@@ -14,8 +14,8 @@ pub use decide::{
 };
 pub use file::{Action, Glob, Mode, Playbook, PlaybookError, PlaybookFile};
 pub use guardrails::{
-    Check, Evaluation, Guardrail, Guardrails, LiveService, LiveTask, Origin, Outcome, Verdict,
-    Vouch,
+    Approval, Check, Evaluation, Guardrail, Guardrails, LiveService, LiveTask, Origin, Outcome,
+    Verdict, Vouch,
 };
 pub use reason::ReasonTemplate;
 pub use subject::Subject;

@@ -128,6 +128,25 @@ impl LocalPipeline {
         Ok(Records::of(&self.table_items().await?))
     }
 
+    /// The Security Hub findings (`Id`, `ProductArn`, `AwsAccountId`) a stop awaits approval
+    /// under (`PROPOSAL#` items), each once.
+    pub async fn awaiting_approval(&self) -> Result<Vec<(String, String, String)>, String> {
+        let found: std::collections::BTreeSet<(String, String, String)> = self
+            .table_items()
+            .await?
+            .iter()
+            .filter(|i| s(i, "pk").starts_with("PROPOSAL#"))
+            .map(|i| {
+                (
+                    s(i, "finding_id"),
+                    s(i, "product_arn"),
+                    s(i, "finding_account"),
+                )
+            })
+            .collect();
+        Ok(found.into_iter().collect())
+    }
+
     /// Every finding in Security Hub, as `GetFindings` returns them.
     pub async fn securityhub_findings(
         &self,

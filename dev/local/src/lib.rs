@@ -148,6 +148,14 @@ impl Functions {
             RemediateSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
         settings.mode = options.mode;
         settings.queue_arns = queue_arn(REMEDIATE).into_iter().collect();
+        // Approvals: the queue the template maps to remediate besides its own, as provisioned.
+        settings.approval_queue_arn = stack
+            .stack
+            .extra_mappings
+            .iter()
+            .find(|m| m.function == REMEDIATE)
+            .and_then(|m| stack.queue(&m.queue))
+            .map(|q| q.arn.clone());
         let remediate = Remediate::new(
             c.ecs,
             c.securityhub,
@@ -249,13 +257,21 @@ impl LocalPipeline {
         let functions = Arc::new(Functions::build(&sdk, None, &stack, &options)?);
 
         let mut feeds = Vec::new();
-        for f in FUNCTIONS {
+        let extra = stack.stack.extra_mappings.iter().filter_map(|m| {
+            let f = FUNCTIONS.into_iter().find(|f| *f == m.function)?;
+            Some((f, stack.queue(&m.queue)?, m))
+        });
+        let own = FUNCTIONS.into_iter().map(|f| {
             let queue = stack
                 .function_queue(f)
                 .ok_or_else(|| format!("the template gives {f} no queue"))?;
             let mapping = stack
                 .mapping(f)
                 .ok_or_else(|| format!("the template gives {f} no event source mapping"))?;
+            Ok::<_, String>((f, queue, mapping))
+        });
+        let all: Vec<_> = own.collect::<Result<Vec<_>, _>>()?;
+        for (f, queue, mapping) in all.into_iter().chain(extra) {
             feeds.push((
                 f,
                 QueueFeed {
@@ -300,6 +316,21 @@ impl LocalPipeline {
     /// Extra deliveries the [`relay::Storm`] sent so far.
     pub fn storm_copies(&self) -> u64 {
         self.storm.as_ref().map_or(0, |s| s.copies)
+    }
+
+    /// Puts on the default bus the event Security Hub sends when an analyst chooses the
+    /// template's custom action ("Vigil: approve stop") on `findings` (`Id`, `ProductArn`,
+    /// `AwsAccountId`): the documented `Security Hub Findings - Custom Action` event.
+    pub async fn approve(&self, findings: &[(String, String, String)]) -> Result<(), String> {
+        let target = self
+            .stack
+            .function_env(REMEDIATE)
+            .get("APPROVAL_ACTION_TARGET_ARN")
+            .cloned()
+            .ok_or("the template gives remediate no approval action target")?;
+        let event = approval_event(&target, findings);
+        let client = aws_sdk_eventbridge::Client::new(&self.sdk);
+        put_on_bus(&client, "default", &[event]).await
     }
 
     /// The queue a function reads.
@@ -386,7 +417,7 @@ impl LocalPipeline {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let mut idle_since: Option<Instant> = None;
         let mut in_flight = JoinSet::new();
-        let mut running = [0usize; FUNCTIONS.len()];
+        let mut running = vec![0usize; self.feeds.len()];
         loop {
             let mut received = false;
             for (index, (name, feed)) in self.feeds.clone().into_iter().enumerate() {
@@ -460,6 +491,47 @@ impl LocalPipeline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// `vigil approve`: puts the approval custom action's event on `findings` (`Id`, `ProductArn`,
+/// `AwsAccountId`) on the default bus of the emulator at `endpoint`, where the approval rule of
+/// every stack provisioned there routes it to that stack's approval queue. The action target is
+/// the template's (as provisioned locally). Returns the event put.
+pub async fn approve_at(
+    endpoint: &str,
+    findings: &[(String, String, String)],
+) -> Result<Value, String> {
+    let stack =
+        Stack::load(Stack::repo_template(), &Options::default()).map_err(|e| e.to_string())?;
+    let target = stack
+        .functions
+        .get(REMEDIATE)
+        .and_then(|f| f.environment.get("APPROVAL_ACTION_TARGET_ARN"))
+        .cloned()
+        .ok_or("the template gives remediate no approval action target")?;
+    let emulator = Emulator::connect(endpoint)?;
+    let client = aws_sdk_eventbridge::Client::new(&emulator.sdk_config().await);
+    let event = approval_event(&target, findings);
+    put_on_bus(&client, "default", std::slice::from_ref(&event)).await?;
+    Ok(event)
+}
+
+/// The `Security Hub Findings - Custom Action` event of the custom action `target` on `findings`
+/// (`Id`, `ProductArn`, `AwsAccountId`), as Security Hub sends it (the ASFF findings cut to the
+/// identifying fields).
+pub fn approval_event(target: &str, findings: &[(String, String, String)]) -> Value {
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|(id, product, account)| {
+            json!({"SchemaVersion": "2018-10-08", "Id": id, "ProductArn": product,
+                   "AwsAccountId": account})
+        })
+        .collect();
+    json!({"source": "aws.securityhub", "detail-type": "Security Hub Findings - Custom Action",
+           "resources": [target],
+           "detail": {"actionName": "Vigil: approve stop",
+                      "actionDescription": "Approve the stop Vigil proposed for the selected findings' tasks",
+                      "findings": findings}})
 }
 
 /// An event's source, detail type and detail; a bare payload (no `detail`) is a Falco alert, as

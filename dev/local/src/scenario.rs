@@ -1,18 +1,28 @@
 //! The demo's world and what happens in it: a cluster with a web service, a database service and a
 //! protected payments service, and a realistic burst: repeated shell alerts from Falco, a GuardDuty
 //! crypto-mining finding, a Sysdig event about a task the cluster does not have, an outbound
-//! connection from the database, and junk.
+//! connection from the database, a GuardDuty attack sequence on a database task (whose stop is
+//! proposed, then approved from Security Hub), and junk.
 
 use crate::{LocalPipeline, RunOptions, Summary};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_playbook::PlaybookFile;
-use vigil_testkit::events::FalcoAlert;
 use vigil_remediate::RemediationMode;
+use vigil_testkit::events::FalcoAlert;
 
 const GUARDDUTY: &str = include_str!("../../../samples/guardduty-ecs-runtime.json");
 const SYSDIG: &str = include_str!("../../../samples/sysdig-runtime-policy.json");
+const SEQUENCE: &str = include_str!("../../../samples/guardduty-attack-sequence-ecs.json");
+/// The sample sequence's first task and its web container; the others are left out.
+const SEQUENCE_TASK: &str = "0a1b2c3d4e5f40718293a4b5c6d7e8f9";
+const SEQUENCE_CONTAINER: &str = "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+const SEQUENCE_OTHERS: [&str; 3] = [
+    "1b2c3d4e5f60718293a4b5c6d7e8f90a",
+    "2c3d4e5f60718293a4b5c6d7e8f90a1b",
+    "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
+];
 /// The playbooks the function deploys with.
 pub const SHIPPED_PLAYBOOKS: &str = include_str!("../../../playbooks/vigil/playbooks.yaml");
 
@@ -22,6 +32,8 @@ pub struct World {
     pub shop: Vec<String>,
     pub db: Vec<String>,
     pub payments: Vec<String>,
+    /// The runtime id of the `app` container of the second database task (the attack sequence's).
+    pub db_runtime_id: String,
 }
 
 pub async fn build_world(p: &LocalPipeline) -> World {
@@ -55,12 +67,61 @@ pub async fn build_world(p: &LocalPipeline) -> World {
             &[("vigil:protected", "true")],
         )
         .await;
+    let db_runtime_id = e.runtime_id(&cluster, &db[1], "app").await;
     World {
         cluster,
         shop,
         db,
         payments,
+        db_runtime_id,
     }
+}
+
+/// The documented GuardDuty attack sequence, about the second database task only.
+fn attack_sequence(w: &World) -> Value {
+    let account = crate::ACCOUNT;
+    let task_id = w.db[1].rsplit('/').next().unwrap_or_default();
+    let text = SEQUENCE
+        .replace("111122223333", account)
+        .replace("us-west-2", "us-east-1")
+        .replace(
+            &format!("arn:aws:ecs:us-east-1:{account}:cluster/shop-prod"),
+            &w.cluster,
+        )
+        .replace(
+            &format!("arn:aws:ecs:us-east-1:{account}:task/shop-prod/{SEQUENCE_TASK}"),
+            &w.db[1],
+        )
+        .replace(SEQUENCE_TASK, task_id)
+        .replace(SEQUENCE_CONTAINER, &w.db_runtime_id);
+    let mut v: Value = serde_json::from_str(&text).expect("the sequence sample is JSON");
+    let names_other = |v: &Value| {
+        let t = v.to_string();
+        SEQUENCE_OTHERS.iter().any(|o| t.contains(o))
+    };
+    let sequence = &mut v["detail"]["service"]["detection"]["sequence"];
+    if let Some(resources) = sequence["resources"].as_array_mut() {
+        resources.retain(|r| !names_other(r));
+    }
+    if let Some(signals) = sequence["signals"].as_array_mut() {
+        for signal in signals {
+            if let Some(uids) = signal["resourceUids"].as_array_mut() {
+                uids.retain(|u| !names_other(u));
+            }
+        }
+    }
+    // Seen just now.
+    let now = now();
+    fn refresh(v: &mut Value, now: &str) {
+        match v {
+            Value::String(s) if s.starts_with("2025-") => *s = now.to_owned(),
+            Value::Array(a) => a.iter_mut().for_each(|x| refresh(x, now)),
+            Value::Object(o) => o.values_mut().for_each(|x| refresh(x, now)),
+            _ => {}
+        }
+    }
+    refresh(&mut v["detail"], &now);
+    json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": v["detail"]})
 }
 
 /// A random UUID, as falcosidekick gives each alert.
@@ -153,6 +214,8 @@ pub fn events(w: &World) -> Vec<Value> {
         d["service"][at] = json!(now());
     }
     out.push(json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": gd["detail"]}));
+    // GuardDuty correlates an attack sequence on a database task: its stop is proposed.
+    out.push(attack_sequence(w));
     // Sysdig, about a task in another account's cluster that this emulator does not have.
     let sysdig: Value = serde_json::from_str(SYSDIG).expect("the Sysdig sample is JSON");
     out.push(json!({"source": "sysdig", "detail-type": sysdig["detail-type"], "detail": sysdig["detail"]}));
@@ -222,6 +285,21 @@ pub async fn run(
     emulated: &Emulated,
     events: impl FnOnce(Option<&World>) -> Vec<Value>,
     with_world: bool,
+    report: impl FnMut(&crate::Progress),
+) -> Result<Summary, String> {
+    run_approving(mode, playbooks, emulated, events, with_world, false, report).await
+}
+
+/// [`run`], then, when `approve` is set, an analyst's approval of every GuardDuty finding that has
+/// a stop awaiting approval (the Security Hub custom action's event on the default bus), relayed
+/// until quiet again.
+pub async fn run_approving(
+    mode: RemediationMode,
+    playbooks: PlaybookFile,
+    emulated: &Emulated,
+    events: impl FnOnce(Option<&World>) -> Vec<Value>,
+    with_world: bool,
+    approve: bool,
     mut report: impl FnMut(&crate::Progress),
 ) -> Result<Summary, String> {
     let started = Instant::now();
@@ -240,6 +318,19 @@ pub async fn run(
     let before = p.emulator().try_api_calls();
     p.run_until_quiet(Duration::from_millis(300), &mut report)
         .await?;
+    if approve {
+        let awaiting = p.awaiting_approval().await?;
+        // The analyst sees GuardDuty's own finding in Security Hub, and approves that.
+        let selected: Vec<(String, String, String)> = awaiting
+            .into_iter()
+            .filter(|(_, product, _)| product.ends_with("::product/aws/guardduty"))
+            .collect();
+        if !selected.is_empty() {
+            p.approve(&selected).await?;
+            p.run_until_quiet(Duration::from_millis(300), &mut report)
+                .await?;
+        }
+    }
     let calls = per_service(before, p.emulator().try_api_calls());
     p.summary(sent as u64, calls, started.elapsed().as_secs_f64())
         .await
@@ -252,11 +343,12 @@ pub async fn demo(
     report: impl FnMut(&crate::Progress),
 ) -> Result<Summary, String> {
     let playbooks = PlaybookFile::parse(SHIPPED_PLAYBOOKS).map_err(|e| e.to_string())?;
-    run(
+    run_approving(
         mode,
         playbooks,
         emulated,
         |w| events(w.expect("the demo builds its world")),
+        true,
         true,
         report,
     )

@@ -43,6 +43,11 @@ pub struct RemediationSummary {
     /// Refused by a guardrail, over the rate limit, or the task was not running.
     pub refused: u64,
     pub recorded: u64,
+    /// Stops proposed by `approve` playbooks, awaiting an analyst's approval (an approved one
+    /// stays counted here, and its stop among `stopped`).
+    pub proposed: u64,
+    /// Stops made on an analyst's approval.
+    pub approved: u64,
     pub decisions: Vec<Value>,
 }
 
@@ -124,6 +129,7 @@ pub(crate) fn add_decisions(summary: &mut Summary, actions: Vec<crate::inspect::
         match action.outcome.as_str() {
             // Claimed and given back undecided (a task ECS did not know, recorded aside).
             "" => continue,
+            "awaiting_approval" => r.proposed += 1,
             "act" if action.stops() => r.stopped += 1,
             "act" => r.tagged += 1,
             "dry_run" => r.dry_run += 1,
@@ -131,6 +137,9 @@ pub(crate) fn add_decisions(summary: &mut Summary, actions: Vec<crate::inspect::
             _ => r.refused += 1,
         }
         let d = &action.decision;
+        if action.outcome == "act" && !d["approval"].is_null() {
+            r.approved += 1;
+        }
         // The guardrail that said no, for refusals: the first failed check.
         let guardrail = d["checks"]
             .as_array()
@@ -142,6 +151,7 @@ pub(crate) fn add_decisions(summary: &mut Summary, actions: Vec<crate::inspect::
         r.decisions.push(serde_json::json!({
             "playbook": d["playbook"], "outcome": action.outcome, "mode": d["mode"],
             "task": d["task_arn"], "guardrail": guardrail, "reason": d["reason"],
+            "approval": d["approval"]["event_id"],
         }));
     }
     r.decisions.sort_by_key(|d| d.to_string());
@@ -189,12 +199,12 @@ impl Summary {
         ));
         let r = &self.remediation;
         line(format!(
-            "remediation            {} stopped, {} tagged, {} dry-run, {} refused, {} recorded",
-            r.stopped, r.tagged, r.dry_run, r.refused, r.recorded
+            "remediation            {} stopped, {} tagged, {} dry-run, {} refused, {} recorded, {} proposed ({} approved)",
+            r.stopped, r.tagged, r.dry_run, r.refused, r.recorded, r.proposed, r.approved
         ));
         for d in &r.decisions {
             line(format!(
-                "  {:<24} {:<13} {}{}",
+                "  {:<24} {:<17} {}{}",
                 d["playbook"].as_str().unwrap_or("-"),
                 d["outcome"].as_str().unwrap_or("-"),
                 d["task"]
@@ -206,6 +216,9 @@ impl Summary {
                 d["reason"]
                     .as_str()
                     .map(|r| format!("  ({r})"))
+                    .or_else(|| d["approval"]
+                        .as_str()
+                        .map(|a| format!("  (approved in Security Hub, event {a})")))
                     .unwrap_or_default()
             ));
         }

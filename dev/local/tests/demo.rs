@@ -5,28 +5,42 @@ use vigil_local::scenario::{self, Emulated};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::RemediationMode;
 
-/// 21 events: 12 repeats of one shell (web task), 3 of the same rule on the protected payments
+/// 22 events: 12 repeats of one shell (web task), 3 of the same rule on the protected payments
 /// service, 2 outbound connections from the database, 1 GuardDuty crypto-mining finding (web
-/// task), 1 Sysdig event about a task this cluster does not have, 2 junk.
+/// task), 1 GuardDuty attack sequence (a database task), 1 Sysdig event about a task this cluster
+/// does not have, 2 junk. The sequence's stop is proposed, and approved from Security Hub.
 #[tokio::test]
 async fn the_demo_reports_what_its_scenario_implies() {
     let s = scenario::demo(RemediationMode::Enforce, &Emulated::Own, |_| {})
         .await
         .unwrap();
-    assert_eq!(s.events, 21);
+    assert_eq!(s.events, 22);
     assert_eq!(s.rejected, 2);
     assert_eq!(
-        s.accepted, 5,
-        "shell on web, shell on payments, outbound, crypto, sysdig"
+        s.accepted, 6,
+        "shell on web, shell on payments, outbound, crypto, sequence, sysdig"
     );
     assert_eq!(s.duplicates, 11 + 2 + 1);
     assert_eq!(
         s.securityhub.findings, 4,
         "GuardDuty's own finding is not imported again"
     );
-    assert_eq!(s.severities.values().sum::<u64>(), 5);
+    assert_eq!(s.severities.values().sum::<u64>(), 6);
     let r = &s.remediation;
-    assert_eq!(r.stopped, 2, "the web shell and the crypto miner");
+    assert_eq!(
+        r.stopped, 3,
+        "the web shell, the crypto miner, the sequence's database task once approved"
+    );
+    assert_eq!((r.proposed, r.approved), (1, 1), "{:?}", r.decisions);
+    assert!(
+        r.decisions
+            .iter()
+            .any(|d| d["playbook"] == "attack-sequence-approve"
+                && d["outcome"] == "act"
+                && d["approval"].is_string()),
+        "{:?}",
+        r.decisions
+    );
     assert_eq!(r.tagged, 1, "the database, for forensics");
     assert_eq!(r.dry_run, 0);
     assert_eq!(
@@ -61,8 +75,12 @@ async fn the_demo_reports_what_its_scenario_implies() {
         .await
         .unwrap();
     assert_eq!((dry.remediation.stopped, dry.remediation.tagged), (0, 0));
-    assert_eq!(dry.remediation.dry_run, 3);
-    assert_eq!(dry.accepted, 5);
+    assert_eq!(
+        dry.remediation.dry_run, 4,
+        "the sequence's stop would be proposed"
+    );
+    assert_eq!((dry.remediation.proposed, dry.remediation.approved), (0, 0));
+    assert_eq!(dry.accepted, 6);
 }
 
 /// 2,000 events about 40 threats (tasks that do not exist): every distinct fingerprint becomes
@@ -127,11 +145,50 @@ async fn runs_against_a_running_emulator_do_not_see_each_other() {
             .unwrap();
         assert_eq!(
             (s.events, s.accepted, s.duplicates, s.rejected),
-            (21, 5, 14, 2)
+            (22, 6, 14, 2)
         );
         assert_eq!(s.securityhub.findings, 4);
-        assert_eq!((s.remediation.stopped, s.remediation.refused), (2, 2));
+        assert_eq!((s.remediation.stopped, s.remediation.refused), (3, 2));
+        assert_eq!(s.remediation.approved, 1);
         assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
         assert!(s.api_calls["dynamodb"] > 0);
     }
+}
+
+/// `vigil approve`: the documented custom action event, put on the default bus of a running
+/// emulator, reaches the approval queue of the stack provisioned there, as one remediate trusts.
+#[tokio::test]
+async fn vigil_approve_puts_the_custom_action_event_where_remediate_takes_approvals() {
+    let emulator = vigil_testkit::Emulator::start();
+    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
+    let p = vigil_local::LocalPipeline::connect(
+        emulator.endpoint(),
+        vigil_local::RunOptions::new(RemediationMode::Enforce, playbooks),
+    )
+    .await
+    .unwrap();
+    let product = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
+    vigil_local::approve_at(
+        emulator.endpoint(),
+        &[(
+            "vigil-v1-x".into(),
+            product.into(),
+            vigil_local::ACCOUNT.into(),
+        )],
+    )
+    .await
+    .unwrap();
+    let queue = p.stack().queue("ApprovalQueue").unwrap();
+    let sqs = aws_sdk_sqs::Client::new(p.sdk());
+    let bodies = vigil_local::relay::drain(&sqs, &queue.url).await.unwrap();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let target = p.stack().function_env("RemediateFunction")["APPROVAL_ACTION_TARGET_ARN"].clone();
+    let approval = vigil_remediate::approval::parse_approval(
+        &bodies[0],
+        Some(&target),
+        Some(vigil_local::ACCOUNT),
+    )
+    .unwrap();
+    assert_eq!(approval.findings[0].id, "vigil-v1-x");
+    assert_eq!(approval.findings[0].product_arn, product);
 }

@@ -283,15 +283,38 @@ async fn a_redelivery_storm_changes_nothing_and_stops_each_task_once() {
         .summary(events.len() as u64, BTreeMap::new(), 0.0)
         .await
         .unwrap();
-    assert_eq!((s.accepted, s.duplicates, s.rejected), (5, 14, 2));
+    assert_eq!((s.accepted, s.duplicates, s.rejected), (6, 14, 2));
     assert_eq!(s.securityhub.findings, 4);
     let r = &s.remediation;
-    assert_eq!((r.stopped, r.tagged, r.refused), (2, 1, 2), "{r:?}");
+    assert_eq!(
+        (r.stopped, r.tagged, r.refused, r.proposed),
+        (2, 1, 2, 1),
+        "{r:?}"
+    );
     assert_eq!(
         p.emulator().calls("ecs", "StopTask"),
         2,
-        "one StopTask per (finding, task)"
+        "one StopTask per (finding, task); the proposal is not one"
     );
+
+    // The analyst approves the attack sequence's proposed stop in Security Hub: its event too is
+    // delivered 1 to 5 times, and the task is stopped once.
+    let selected: Vec<(String, String, String)> = p
+        .awaiting_approval()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, product, _)| product.ends_with("::product/aws/guardduty"))
+        .collect();
+    assert_eq!(selected.len(), 1, "{selected:?}");
+    p.approve(&selected).await.unwrap();
+    p.run_until_quiet(QUIET, |_| {}).await.unwrap();
+    assert_eq!(p.emulator().calls("ecs", "StopTask"), 3);
+    let s = p
+        .summary(events.len() as u64, BTreeMap::new(), 0.0)
+        .await
+        .unwrap();
+    assert_eq!((s.remediation.stopped, s.remediation.approved), (3, 1));
     assert_eq!(p.emulator().calls("ecs", "TagResource"), 1);
     let per_fp: BTreeMap<String, u64> = p
         .dedup_records()

@@ -150,6 +150,9 @@ pub struct Stack {
     pub rules: Vec<RuleSpec>,
     pub queues: BTreeMap<String, QueueSpec>,
     pub functions: BTreeMap<String, FunctionSpec>,
+    /// Event source mappings declared as `AWS::Lambda::EventSourceMapping` resources: a function's
+    /// queues besides the one of its own SQS event (remediate's approval queue).
+    pub extra_mappings: Vec<MappingSpec>,
     pub table: TableSpec,
 }
 
@@ -254,6 +257,7 @@ impl Stack {
         let mut rules = Vec::new();
         let mut queues = BTreeMap::new();
         let mut functions = BTreeMap::new();
+        let mut extra_mappings = Vec::new();
         let mut table = None;
         for (id, res) in resources {
             if let Some(cond) = res.get("Condition").and_then(Value::as_str)
@@ -277,6 +281,9 @@ impl Stack {
                 "AWS::Serverless::Function" => {
                     functions.insert(id.clone(), function(id, res, &globals, &resolver)?);
                 }
+                "AWS::Lambda::EventSourceMapping" => {
+                    extra_mappings.push(event_source_mapping(id, &props, &resolver)?);
+                }
                 "AWS::DynamoDB::Table" => {
                     if table.is_some() {
                         return Err(Error::Unsupported("more than one DynamoDB table".into()));
@@ -295,6 +302,7 @@ impl Stack {
             rules,
             queues,
             functions,
+            extra_mappings,
             table,
         };
         stack.check()?;
@@ -331,6 +339,14 @@ impl Stack {
         for m in self.mappings() {
             known(&m.queue, &format!("function {} event source", m.function))?;
         }
+        for m in &self.extra_mappings {
+            if !self.functions.contains_key(&m.function) {
+                return Err(Error::Invalid(format!(
+                    "an event source mapping names {:?}, which is not a function",
+                    m.function
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -344,15 +360,18 @@ impl Stack {
     }
 
     /// Every function's event source mapping.
+    /// Every event source mapping: each function's own SQS event, then the mappings declared apart.
     pub fn mappings(&self) -> impl Iterator<Item = &MappingSpec> {
-        self.functions.values().filter_map(|f| f.mapping.as_ref())
+        self.functions
+            .values()
+            .filter_map(|f| f.mapping.as_ref())
+            .chain(&self.extra_mappings)
     }
 
     /// The function that reads `queue`, if any.
     pub fn function_reading(&self, queue: &str) -> Option<&FunctionSpec> {
-        self.functions
-            .values()
-            .find(|f| f.mapping.as_ref().is_some_and(|m| m.queue == queue))
+        let m = self.mappings().find(|m| m.queue == queue)?;
+        self.functions.get(&m.function)
     }
 }
 
@@ -468,6 +487,16 @@ fn physical_ids(
                     format!("arn:aws:events:{region}:{account}:rule/{id}"),
                 );
                 p.reference = id.clone();
+            }
+            "AWS::SecurityHub::ActionTarget" => {
+                // Its Ref is its ARN: action/custom/ID in this account and region.
+                let target = match res.pointer("/Properties/Id") {
+                    Some(v) => bare.resolve_string(v)?,
+                    None => id.clone(),
+                };
+                let arn = format!("arn:aws:securityhub:{region}:{account}:action/custom/{target}");
+                p.attributes.insert("ActionTargetArn".into(), arn.clone());
+                p.reference = arn;
             }
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
                 p.attributes.insert(
@@ -725,6 +754,56 @@ fn function(
         )?,
         environment,
         mapping,
+    })
+}
+
+/// An `AWS::Lambda::EventSourceMapping` from an SQS queue (`!GetAtt Queue.Arn`) to a function of the
+/// template (`!Ref Function`).
+fn event_source_mapping(
+    id: &str,
+    props: &Value,
+    resolver: &Resolver,
+) -> Result<MappingSpec, Error> {
+    let logical = |k: &str| {
+        props
+            .get(k)
+            .and_then(template::logical_id)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "event source mapping {id}: {k} must name a resource of the template"
+                ))
+            })
+    };
+    let types = match props.get("FunctionResponseTypes") {
+        Some(v) => match resolver.resolve(v)? {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "event source mapping {id}: FunctionResponseTypes {other}"
+                )));
+            }
+        },
+        None => Vec::new(),
+    };
+    Ok(MappingSpec {
+        function: logical("FunctionName")?,
+        queue: logical("EventSourceArn")?,
+        batch_size: u32_of(resolver, props.get("BatchSize"), "BatchSize")?,
+        maximum_batching_window_seconds: u32_of(
+            resolver,
+            props.get("MaximumBatchingWindowInSeconds"),
+            "MaximumBatchingWindowInSeconds",
+        )?,
+        maximum_concurrency: u32_of(
+            resolver,
+            props.pointer("/ScalingConfig/MaximumConcurrency"),
+            "MaximumConcurrency",
+        )?,
+        function_response_types: types,
     })
 }
 

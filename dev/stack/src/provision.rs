@@ -56,7 +56,9 @@ impl ProvisionedStack {
     /// Functions that read a queue, by logical id, with their queue.
     pub fn function_queues(&self) -> BTreeMap<&str, &QueueHandle> {
         self.stack
-            .mappings()
+            .functions
+            .values()
+            .filter_map(|f| f.mapping.as_ref())
             .filter_map(|m| Some((m.function.as_str(), self.queues.get(&m.queue)?)))
             .collect()
     }

@@ -12,6 +12,8 @@ const ENRICH: &str = "EnrichFunction";
 const REMEDIATE: &str = "RemediateFunction";
 /// Not a function: the queue users read rejected input from.
 const REJECTED: &str = "RejectedQueue";
+/// The approval custom action's ARN in the provisioned stack.
+const ACTION_TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum On {
@@ -28,6 +30,8 @@ struct Case {
     detail_type: String,
     detail: Value,
     expect: &'static [&'static str],
+    /// `resources` besides the test's marker.
+    resources: Vec<String>,
 }
 
 fn fixture(name: &str) -> Value {
@@ -65,6 +69,28 @@ fn event(
         detail_type: detail_type.to_owned(),
         detail,
         expect,
+        resources: Vec::new(),
+    }
+}
+
+/// A Security Hub custom action event naming `resources`.
+fn custom_action(
+    name: &'static str,
+    on: On,
+    source: &str,
+    resources: &[&str],
+    expect: &'static [&'static str],
+) -> Case {
+    Case {
+        resources: resources.iter().map(|r| r.to_string()).collect(),
+        ..event(
+            name,
+            on,
+            source,
+            "Security Hub Findings - Custom Action",
+            json!({"actionName": "Vigil: approve stop", "findings": [{"Id": "vigil-x"}]}),
+            expect,
+        )
     }
 }
 
@@ -312,6 +338,36 @@ fn cases() -> Vec<Case> {
             On::Default,
             &[],
         ),
+        // Approvals: only Security Hub's own custom action events for Vigil's action.
+        custom_action(
+            "approval",
+            On::Default,
+            "aws.securityhub",
+            &[ACTION_TARGET],
+            // Through the approval queue (`ApprovalEventSourceMapping`).
+            &[REMEDIATE],
+        ),
+        custom_action(
+            "another custom action",
+            On::Default,
+            "aws.securityhub",
+            &["arn:aws:securityhub:us-east-1:123456789012:action/custom/Other"],
+            &[],
+        ),
+        custom_action(
+            "approval from another source",
+            On::Default,
+            "vigil",
+            &[ACTION_TARGET],
+            &[],
+        ),
+        custom_action(
+            "approval on the agent bus",
+            On::Agents,
+            "aws.securityhub",
+            &[ACTION_TARGET],
+            &[],
+        ),
     ];
     all.sort_by_key(|c| c.on == On::Default);
     all
@@ -346,7 +402,11 @@ async fn route(
                 .source(&case.source)
                 .detail_type(&case.detail_type)
                 .detail(case.detail.to_string())
-                .resources(&marker)
+                .set_resources(Some(
+                    std::iter::once(marker.clone())
+                        .chain(case.resources.iter().cloned())
+                        .collect(),
+                ))
                 .build(),
         )
         .send()

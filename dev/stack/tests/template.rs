@@ -66,7 +66,7 @@ fn enrich_stays_within_security_hubs_import_quota() {
 #[test]
 fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
     let s = stack();
-    assert_eq!(s.rules.len(), 7);
+    assert_eq!(s.rules.len(), 8);
     for r in &s.rules {
         assert!(!r.targets.is_empty(), "{}", r.logical_id);
         for t in &r.targets {
@@ -95,6 +95,41 @@ fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
         Bus::Default
     );
     assert_eq!(s.rule("TaskStoppedRule").unwrap().bus, Bus::Default);
+    // Approvals: only Security Hub's custom action events for Vigil's action, from the default bus,
+    // into a queue of their own.
+    let approvals = s.rule("ApprovalRule").unwrap();
+    assert_eq!(approvals.bus, Bus::Default);
+    assert_eq!(
+        approvals.pattern,
+        json!({"source": ["aws.securityhub"],
+               "detail-type": ["Security Hub Findings - Custom Action"],
+               "resources": ["arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove"]})
+    );
+    assert_eq!(approvals.targets.len(), 1);
+    assert_eq!(approvals.targets[0].queue, "ApprovalQueue");
+    // Read by remediate, through a mapping of its own, with partial batch failures.
+    let mapping = s
+        .extra_mappings
+        .iter()
+        .find(|m| m.queue == "ApprovalQueue")
+        .expect("the approval queue's mapping");
+    assert_eq!(mapping.function, "RemediateFunction");
+    assert!(mapping.reports_batch_item_failures());
+    assert_eq!(
+        s.function_reading("ApprovalQueue").unwrap().logical_id,
+        "RemediateFunction"
+    );
+    assert!(s.queues["ApprovalQueue"].redrive.is_some());
+    let remediate = &s.functions["RemediateFunction"];
+    assert_eq!(
+        remediate.environment["APPROVAL_QUEUE_ARN"],
+        "arn:aws:sqs:us-east-1:123456789012:ApprovalQueue"
+    );
+    assert_eq!(remediate.environment["APPROVAL_TTL_SECONDS"], "86400");
+    assert_eq!(
+        remediate.environment["APPROVAL_ACTION_TARGET_ARN"],
+        "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove"
+    );
 }
 
 #[test]

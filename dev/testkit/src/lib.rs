@@ -6,8 +6,8 @@
 //! A missing Python or moto is a loud failure naming the install command, never a skip.
 
 mod ecs;
-pub mod events;
 mod emulator;
+pub mod events;
 mod provision;
 
 pub use emulator::{ApiCalls, Emulator};

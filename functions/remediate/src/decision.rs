@@ -4,6 +4,7 @@
 //! with the stop counters and the service hold in one transaction.
 
 use crate::action_record::{ActionKey, Aside, Decided, DecisionWrite, Phase};
+use crate::approval::{ApprovalFor, ApprovedBy, Proposed};
 use crate::job::Job;
 use crate::rate_limit::RateCounter;
 use crate::stop_hold::Holds;
@@ -44,6 +45,15 @@ pub struct Decision {
     pub decided_at: String,
     #[serde(default)]
     pub stop_response: Option<serde_json::Value>,
+    /// `awaiting_approval`: the plan an analyst is asked to approve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposed>,
+    /// A decision an analyst's approval led to: who approved, when, and when it was proposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovedBy>,
+    /// A dry run of an `approve` playbook: what would have been proposed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub would_propose: bool,
 }
 
 impl Decision {
@@ -79,6 +89,9 @@ impl Decision {
             event_id: job.event_id.map(str::to_owned),
             decided_at: job.now.to_rfc3339(),
             stop_response: None,
+            proposal: None,
+            approval: job.approval.map(|a| a.by.clone()),
+            would_propose: false,
         };
         decision.fill(&core.evaluation);
         decision
@@ -109,6 +122,8 @@ pub(crate) struct Received<'a> {
     delivery: Option<&'a crate::action_record::Delivery>,
     guardrails: &'a Guardrails,
     origin: Origin<'a>,
+    /// The analyst's approval this message carries, for one task's proposal.
+    approval: Option<ApprovalFor<'a>>,
 }
 
 /// How often a decision is made again when concurrent stops keep changing the service's holds.
@@ -123,6 +138,38 @@ impl Remediate {
         event_id: Option<&str>,
         delivery: Option<&crate::action_record::Delivery>,
         guardrails: &Guardrails,
+    ) -> Result<(), Retry> {
+        self.remediate_finding(detail, event_id, delivery, guardrails, None)
+            .await
+    }
+
+    /// An analyst's approval of the proposal for one task of a finding (its `Finding Enriched`,
+    /// as the proposal recorded it): decided again, from the start, with the approval.
+    pub(crate) async fn remediate_approved(
+        &self,
+        detail: &FindingEnriched<'_>,
+        approval_event: &str,
+        delivery: Option<&crate::action_record::Delivery>,
+        guardrails: &Guardrails,
+        approval: ApprovalFor<'_>,
+    ) -> Result<(), Retry> {
+        self.remediate_finding(
+            detail,
+            Some(approval_event),
+            delivery,
+            guardrails,
+            Some(approval),
+        )
+        .await
+    }
+
+    async fn remediate_finding(
+        &self,
+        detail: &FindingEnriched<'_>,
+        event_id: Option<&str>,
+        delivery: Option<&crate::action_record::Delivery>,
+        guardrails: &Guardrails,
+        approval: Option<ApprovalFor<'_>>,
     ) -> Result<(), Retry> {
         let finding: &Finding = &detail.finding;
         let fp = finding.fingerprint.as_str();
@@ -161,8 +208,28 @@ impl Remediate {
                 now: Some((self.clock)()),
                 vouch: dispute.as_deref().map_or(Vouch::Vouched, Vouch::Disputed),
             },
+            approval,
         };
-        let (per_task, unrecorded) = sequence_tasks(finding, recorded.as_ref());
+        let (mut per_task, mut unrecorded) = sequence_tasks(finding, recorded.as_ref());
+        if let Some(a) = approval {
+            // An approval is for one task's proposal: only that task is decided again.
+            let keep: Vec<bool> = per_task
+                .iter()
+                .map(|f| f.resource.task_arn.as_deref() == Some(a.task_arn))
+                .collect();
+            let mut k = keep.iter();
+            per_task.retain(|_| *k.next().unwrap_or(&false));
+            let mut k = keep.iter();
+            unrecorded.retain(|_| *k.next().unwrap_or(&false));
+            if per_task.is_empty() && finding.resource.task_arn.as_deref() != Some(a.task_arn) {
+                warn!(
+                    fingerprint = fp,
+                    task = a.task_arn,
+                    "the approved task is not the finding's: nothing approved"
+                );
+                return Ok(());
+            }
+        }
         if per_task.is_empty() {
             return self.remediate_one(detail, finding, &received).await;
         }
@@ -211,7 +278,9 @@ impl Remediate {
         });
         let subject = Subject::new(finding, enrichment, vigil_asff::finding_types(finding));
         let (origin, guardrails) = (received.origin, received.guardrails);
-        let Some(first) = self.core(&subject, origin, guardrails, &LiveTask::Unknown) else {
+        let approval = received.approval.map(|a| a.core);
+        let Some(first) = self.core(&subject, origin, guardrails, &LiveTask::Unknown, approval)
+        else {
             info!(
                 fingerprint = fp,
                 decision = "no_playbook",
@@ -219,11 +288,25 @@ impl Remediate {
             );
             return Ok(());
         };
+        if received.approval.is_some() && first.mode != Mode::Approve {
+            warn!(
+                fingerprint = fp,
+                playbook = first.playbook.name.as_str(),
+                mode = first.mode.as_str(),
+                "approval not acted on: the matching playbook no longer asks for approval"
+            );
+            return Ok(());
+        }
         let job = Job {
             key: ActionKey {
                 fingerprint: fp.to_owned(),
                 task_arn: subject.task_arn().unwrap_or("-").to_owned(),
-                mode: first.mode,
+                // An approved stop is an enforced action: the record its STOPPED confirmation
+                // finds, and the one every copy of the approval claims.
+                mode: match received.approval {
+                    Some(_) => Mode::Enforce,
+                    None => first.mode,
+                },
             },
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             event: received
@@ -238,6 +321,7 @@ impl Remediate {
             guardrails,
             playbook: first.playbook,
             now: origin.now.unwrap_or_else(|| (self.clock)()),
+            approval: received.approval,
         };
         if first.evaluation.untrusted() {
             let decision = Decision::of(&first, &job, None);
@@ -253,7 +337,13 @@ impl Remediate {
     pub(crate) async fn look_and_decide(&self, job: &Job<'_>) -> Result<Option<Verdict>, Retry> {
         let (live, evidence) = self.look(job.playbook, job.subject).await?;
         if let LiveTask::Missing(_) = live {
-            if let Some(core) = self.core(job.subject, job.origin, job.guardrails, &live) {
+            if let Some(core) = self.core(
+                job.subject,
+                job.origin,
+                job.guardrails,
+                &live,
+                job.approval.map(|a| a.core),
+            ) {
                 self.record_aside(Aside::Unseen, job, &Decision::of(&core, job, None))
                     .await?;
             }
@@ -270,6 +360,7 @@ impl Remediate {
         origin: Origin<'a>,
         guardrails: &'a Guardrails,
         live: &'a LiveTask,
+        approval: Option<vigil_playbook::Approval>,
     ) -> Option<PlaybookDecision<'a>> {
         vigil_playbook::decide(DecisionInput {
             playbooks: &self.playbooks,
@@ -278,6 +369,7 @@ impl Remediate {
             subject,
             origin,
             live,
+            approval,
         })
     }
 
@@ -310,9 +402,16 @@ impl Remediate {
         for _ in 0..HOLD_ATTEMPTS {
             let (live, holds) = self.service_facts(job, live.clone()).await?;
             let core = self
-                .core(job.subject, job.origin, job.guardrails, &live)
+                .core(
+                    job.subject,
+                    job.origin,
+                    job.guardrails,
+                    &live,
+                    job.approval.map(|a| a.core),
+                )
                 .ok_or_else(|| Retry::Other("the playbook no longer matches".into()))?;
             let mut decision = Decision::of(&core, job, evidence.clone());
+            self.plan(&core, &mut decision);
             if core.evaluation.untrusted() {
                 return Ok(Verdict::Untrusted(decision));
             }

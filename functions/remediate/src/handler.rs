@@ -19,7 +19,7 @@ enum Message {
 }
 
 /// The SQS message id and receive count of a record, when it has both.
-fn delivery(record: &SqsMessage) -> Option<Delivery> {
+pub(crate) fn delivery(record: &SqsMessage) -> Option<Delivery> {
     let message_id = record.message_id.as_deref().filter(|id| !id.is_empty())?;
     Some(Delivery {
         message_id: message_id.to_owned(),
@@ -29,19 +29,28 @@ fn delivery(record: &SqsMessage) -> Option<Delivery> {
 
 impl Remediate {
     /// The Lambda handler for the remediate queue's SQS batches: the messages that failed go back
-    /// to the queue (`batchItemFailures`). Only the event source mapping of our own queue delivers
-    /// to this function; a record naming another source was sent by someone invoking it directly
-    /// and is not processed. The invoked function's ARN names the deploying account, which is
-    /// always trusted.
+    /// to their queue (`batchItemFailures`). Approvals come from their own queue only (see
+    /// [`crate::approval`]). Otherwise only the event source mapping of our own queue delivers to
+    /// this function; a record naming another source was sent by someone invoking it directly and
+    /// is not processed. The invoked function's ARN names the deploying account, which is always
+    /// trusted.
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
         let account = vigil_lambda::account_of_function_arn(&event.context.invoked_function_arn);
-        let records = sqs::own_records(event.payload, &self.settings.queue_arns, "remediate");
+        let mut payload = event.payload;
+        let approvals_failed = self
+            .take_approvals(&mut payload.records, account.as_deref())
+            .await;
+        let records = sqs::own_records(payload, &self.settings.queue_arns, "remediate");
         let messages: Vec<(String, Option<Delivery>)> = records
             .iter()
             .map(|r| (sqs::body(r).to_owned(), delivery(r)))
             .collect();
         let failed = Box::pin(self.process_batch(&messages, account.as_deref())).await;
-        Ok(sqs::failures(&records, failed))
+        let mut response = sqs::failures(&records, failed);
+        for id in approvals_failed {
+            response.add_failure(id);
+        }
+        Ok(response)
     }
 
     /// Processes message bodies one at a time, as if none had been received before; returns the

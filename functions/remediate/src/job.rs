@@ -28,6 +28,8 @@ pub(crate) struct Job<'a> {
     /// The playbook the finding matched.
     pub playbook: &'a Playbook,
     pub now: DateTime<Utc>,
+    /// The analyst's approval this job carries out, if it is one.
+    pub approval: Option<crate::approval::ApprovalFor<'a>>,
 }
 
 impl Remediate {
@@ -141,6 +143,9 @@ impl Remediate {
         } else {
             decision
         };
+        if decision.outcome == Outcome::AwaitingApproval {
+            self.propose(job, &decision).await?;
+        }
         self.announce(&decision).await?;
         self.records.complete(&job.key, &job.owner, now).await?;
         info!(
@@ -230,10 +235,20 @@ impl Remediate {
 }
 
 fn note(d: &Decision) -> String {
+    let expired = d
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("approval: expired"));
     let what = match d.outcome {
         Outcome::Act if d.stop_response.is_some() => "stopped the task".to_owned(),
         Outcome::Act => "tagged the task for forensics".to_owned(),
+        Outcome::DryRun if d.would_propose => {
+            "would propose stopping or tagging the task for approval (dry run, nothing changed)"
+                .to_owned()
+        }
         Outcome::DryRun => "would stop or tag the task (dry run, nothing changed)".to_owned(),
+        Outcome::AwaitingApproval => "proposes to act on the task, awaiting approval".to_owned(),
+        Outcome::Refused if expired => "refused the approval: it expired".to_owned(),
         Outcome::Recorded => "recorded the finding".to_owned(),
         Outcome::Refused => "refused to act".to_owned(),
         Outcome::NotRunning => "did nothing: the task is not running".to_owned(),
@@ -249,6 +264,26 @@ fn note(d: &Decision) -> String {
     );
     if let Some(r) = &d.reason {
         text.push_str(&format!(" Reason: {r}."));
+    }
+    // The way to approve first: the note is cut at 512 characters.
+    if let Some(p) = &d.proposal {
+        text.push_str(&format!(
+            " To approve, select this finding and choose the custom action \"{}\" before {}. Proposed: {} ({}).",
+            p.approve_with,
+            p.expires_at,
+            d.actions
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.reason,
+        ));
+    }
+    if let Some(a) = &d.approval {
+        text.push_str(&format!(
+            " Approval {} by account {} at {} (proposed {}).",
+            a.event_id, a.account, a.approved_at, a.proposed_at
+        ));
     }
     if let Some(r) = &d.stop_reason {
         text.push_str(&format!(" stoppedReason: {r}"));

@@ -16,17 +16,21 @@
 //! - [`decision`]: gathering the facts, deciding, writing the decision.
 //! - [`job`]: the claimed job: act, announce, complete.
 //! - [`confirm`]: ECS's STOPPED confirmations.
+//! - [`approval`], [`proposal`]: `mode: approve`: proposals filed by Security Hub finding, and the
+//!   analyst's approval from Security Hub, through a queue of its own.
 //! - [`action_record`], [`stop_hold`], [`rate_limit`]: the conditional writes behind each of them.
 //! - [`ecs`]: the fresh DescribeTasks / DescribeServices / DescribeClusters / ListTasks, StopTask,
 //!   TagResource.
 //! - [`settings`]: the environment.
 
 pub mod action_record;
+pub mod approval;
 pub mod confirm;
 pub mod decision;
 pub mod ecs;
 pub mod handler;
 pub mod job;
+pub mod proposal;
 pub mod rate_limit;
 pub mod settings;
 pub mod stop_hold;
@@ -61,6 +65,8 @@ pub struct Remediate {
     securityhub: aws_sdk_securityhub::Client,
     records: ActionStore,
     holds: HoldStore,
+    /// Decisions awaiting an analyst's approval, by Security Hub finding.
+    proposals: proposal::ProposalStore,
     publisher: EventPublisher,
     playbooks: PlaybookFile,
     settings: RemediateSettings,
@@ -87,6 +93,11 @@ impl Remediate {
                 dynamodb.clone(),
                 table.clone(),
                 settings.lease_seconds,
+                settings.retention_seconds,
+            ),
+            proposals: proposal::ProposalStore::new(
+                dynamodb.clone(),
+                table.clone(),
                 settings.retention_seconds,
             ),
             holds: HoldStore::new(dynamodb, table, settings.hold_seconds),

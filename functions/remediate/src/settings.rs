@@ -52,6 +52,13 @@ pub struct RemediateSettings {
     /// How long a stop stays held against its service's `min_healthy_tasks` when ECS never confirms
     /// it STOPPED (`STOP_HOLD_SECONDS`); a confirmed stop releases its hold at once.
     pub hold_seconds: i64,
+    /// The queue approvals arrive on (`APPROVAL_QUEUE_ARN`): a record is an approval only when it
+    /// comes from this queue. Unset: nothing is approved.
+    pub approval_queue_arn: Option<String>,
+    /// The Security Hub custom action an approval must name (`APPROVAL_ACTION_TARGET_ARN`).
+    pub approval_action_target_arn: Option<String>,
+    /// How long after a proposal an approval is accepted (`APPROVAL_TTL_SECONDS`, 86400).
+    pub approval_ttl_seconds: u64,
 }
 
 impl RemediateSettings {
@@ -66,6 +73,9 @@ impl RemediateSettings {
             retention_seconds: 90 * 86_400,
             queue_arns: Vec::new(),
             hold_seconds: 600,
+            approval_queue_arn: None,
+            approval_action_target_arn: None,
+            approval_ttl_seconds: 86_400,
         }
     }
 
@@ -113,6 +123,24 @@ impl RemediateSettings {
         g.max_finding_age_seconds = env.number("MAX_FINDING_AGE_SECONDS", 3600u64)?.max(1);
         s.queue_arns = env.list("REMEDIATE_QUEUE_ARNS");
         s.hold_seconds = env.number("STOP_HOLD_SECONDS", 600i64)?.max(60);
+        let text = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        s.approval_queue_arn = text("APPROVAL_QUEUE_ARN");
+        s.approval_action_target_arn = text("APPROVAL_ACTION_TARGET_ARN");
+        s.approval_ttl_seconds = env.number("APPROVAL_TTL_SECONDS", 86_400u64)?.max(1);
+        // Approvals are recognised by the queue they arrive on: it cannot be a queue that takes
+        // other input too.
+        if let Some(q) = &s.approval_queue_arn
+            && s.queue_arns.contains(q)
+        {
+            return Err(SettingsError::new(
+                "APPROVAL_QUEUE_ARN",
+                format!("{q} is also in REMEDIATE_QUEUE_ARNS: approvals need a queue of their own"),
+            ));
+        }
         Ok(s)
     }
 }
@@ -136,6 +164,12 @@ mod tests {
         assert_eq!(s.mode, RemediationMode::DryRun);
         assert_eq!(s.mode.cap(Mode::Enforce), Mode::DryRun);
         assert_eq!(s.guardrails.stop_limit_per_service, 3);
+        assert_eq!(s.approval_ttl_seconds, 86_400);
+        assert!(s.approval_queue_arn.is_none() && s.approval_action_target_arn.is_none());
+        // The switch caps approve playbooks too: only enforce lets them propose.
+        assert_eq!(RemediationMode::Off.cap(Mode::Approve), Mode::DryRun);
+        assert_eq!(RemediationMode::DryRun.cap(Mode::Approve), Mode::DryRun);
+        assert_eq!(RemediationMode::Enforce.cap(Mode::Approve), Mode::Approve);
         assert_eq!(
             s.guardrails.protect_tag,
             ("vigil:protected".into(), "true".into())
@@ -184,6 +218,41 @@ mod tests {
                 ("TABLE_NAME", "t"),
                 ("EVENT_BUS_NAME", "b"),
                 ("STOP_LIMIT_PER_SERVICE", "-1")
+            ])
+            .is_err()
+        );
+        let s = settings(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("REMEDIATE_QUEUE_ARNS", "arn:aws:sqs:us-east-1:1:r"),
+            ("APPROVAL_QUEUE_ARN", "arn:aws:sqs:us-east-1:1:a"),
+            (
+                "APPROVAL_ACTION_TARGET_ARN",
+                "arn:aws:securityhub:us-east-1:1:action/custom/A",
+            ),
+            ("APPROVAL_TTL_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.approval_queue_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:1:a")
+        );
+        assert_eq!(s.approval_ttl_seconds, 3600);
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("REMEDIATE_QUEUE_ARNS", "arn:aws:sqs:us-east-1:1:r"),
+                ("APPROVAL_QUEUE_ARN", "arn:aws:sqs:us-east-1:1:r"),
+            ])
+            .is_err(),
+            "approvals need a queue of their own"
+        );
+        assert!(
+            settings(&[
+                ("TABLE_NAME", "t"),
+                ("EVENT_BUS_NAME", "b"),
+                ("APPROVAL_TTL_SECONDS", "a day")
             ])
             .is_err()
         );

@@ -389,7 +389,7 @@ fn fixture_times(text: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_stop_none() {
+async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_only_propose() {
     let p = Pipeline::start().await;
     let tasks = p
         .emulator
@@ -399,7 +399,8 @@ async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_stop_n
     let events = p.through_ingest_and_enrich(&[sequence]).await;
     assert_eq!(events.len(), 1, "one finding per sequence");
 
-    // The shipped playbooks record a sequence on each task and stop nothing.
+    // The shipped playbooks propose a stop of each task, for an analyst to approve, and stop
+    // nothing by themselves.
     let shipped = include_str!("../../../playbooks/vigil/playbooks.yaml");
     let remediate = p
         .remediate_with(shipped, RemediationMode::Enforce, |_| {})
@@ -408,7 +409,15 @@ async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_stop_n
     assert_eq!(p.stopped(&tasks).await, 0);
     let records = p.action_records().await;
     let recorded: Vec<&str> = records.iter().map(|r| s(r, "outcome")).collect();
-    assert_eq!(recorded, ["recorded"; 3], "one decision per named task");
+    assert_eq!(
+        recorded, ["awaiting_approval"; 3],
+        "one decision per named task"
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    assert!(
+        p.items("RATE#").await.is_empty(),
+        "a proposal counts no stop"
+    );
 
     // A playbook that stops on sequences decides each task on its own: the service keeps
     // min_healthy_tasks, so 3 of its 4 tasks stop, each once.
