@@ -4,6 +4,8 @@
 //! - [`limits`]: Security Hub's documented field limits.
 //! - [`mapping`]: Finding → record, every string capped on a UTF-8 boundary, the 240 KB limit enforced.
 
+#![warn(missing_docs)]
+
 pub mod limits;
 mod mapping;
 pub mod model;

@@ -9,11 +9,16 @@ use std::net::IpAddr;
 use vigil_model::text::clean;
 use vigil_model::{Enrichment, Finding, NetworkDirection, SeverityLabel, SubjectKind, TaskInfo};
 
+/// Why a finding cannot be an ASFF record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AsffError {
+    /// The finding names no AWS account (`AwsAccountId` is required).
     MissingAccount,
+    /// The account is not 12 digits: the value found.
     InvalidAccount(String),
+    /// The finding names no region (`Region` is required).
     MissingRegion,
+    /// The record is over [`MAX_FINDING_BYTES`] even after trimming: its size in bytes.
     TooLarge(usize),
 }
 
@@ -61,6 +66,7 @@ pub struct History {
 }
 
 impl History {
+    /// The history a `Finding Accepted` event's dedup summary carries.
     pub fn of(dedup: &vigil_contract::DedupSummary) -> Self {
         History {
             highest_severity: dedup.highest_severity,
@@ -98,6 +104,10 @@ pub fn finding_id(finding: &Finding) -> String {
         .collect()
 }
 
+/// The ASFF record of `finding` alone (no enrichment, no history).
+///
+/// Fails when the finding has no valid account or region, or the record cannot be trimmed under
+/// [`MAX_FINDING_BYTES`].
 pub fn to_asff(finding: &Finding, ctx: &MappingContext) -> Result<AsffFinding, AsffError> {
     to_asff_enriched(finding, None, ctx)
 }

@@ -24,12 +24,17 @@ pub const SCHEMA_VERSION: u32 = 1;
     strum::Display,
     strum::EnumString,
 )]
+/// The detector a finding came from.
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum Source {
+    /// Falco, directly or through falcosidekick.
     Falco,
+    /// Amazon GuardDuty (Runtime Monitoring, Extended Threat Detection) through EventBridge.
     Guardduty,
+    /// Sysdig Secure runtime events.
     Sysdig,
+    /// Another agent (`agent`); no adapter in this workspace produces it today.
     Agent,
 }
 
@@ -45,9 +50,13 @@ impl Source {
     }
 }
 
+/// One occurrence of a threat, normalized from any source: what every stage after ingest reads.
+/// Times are UTC; fields the source did not give are `None` or empty.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
+    /// The schema this finding was written with ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// The detector that raised it.
     pub source: Source,
     /// The identifier the source gave this occurrence (EventBridge id, falcosidekick uuid, GuardDuty
     /// finding id, Sysdig event id). Not part of the fingerprint.
@@ -58,19 +67,26 @@ pub struct Finding {
     pub title: String,
     /// The source's own description or output line.
     pub description: Option<String>,
+    /// The source's severity, mapped to the ASFF label and 0–100 normalized score.
     pub severity: Severity,
     /// When the source observed this occurrence.
     pub observed_at: DateTime<Utc>,
     /// First and last time the source saw the activity (equal to `observed_at` for single events;
     /// GuardDuty reports a span and a count).
     pub first_observed_at: DateTime<Utc>,
+    /// The end of that span.
     pub last_observed_at: DateTime<Utc>,
     /// Occurrences the source folded into this one event (GuardDuty `service.count`; 1 otherwise).
     pub count: u64,
+    /// The 12-digit AWS account the workload runs in.
     pub account: Option<String>,
+    /// The AWS region the workload runs in (e.g. `eu-west-1`); decides the partition.
     pub region: Option<String>,
+    /// The ECS workload: cluster, task, container, host.
     pub resource: Resource,
+    /// The process that did it, when the source says.
     pub process: Option<Process>,
+    /// The connection involved, when there is one.
     pub network: Option<Network>,
     /// All tags the source attached, as given.
     pub tags: Vec<String>,
@@ -81,6 +97,7 @@ pub struct Finding {
     /// before it existed, which were all about workloads.
     #[serde(default)]
     pub subject: Subject,
+    /// The dedup key and the basis of the Security Hub `Id`; see [`FindingFingerprint`].
     pub fingerprint: FindingFingerprint,
     /// Where this occurrence came from (arrival, envelope source, sender account, ids), as the
     /// entry point saw it: the basis of every trust decision downstream.
@@ -101,6 +118,7 @@ pub struct Finding {
     /// it existed. See [`crate::AttackSequence`] and [`Finding::per_task`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<crate::AttackSequence>,
+    /// The source event as received, bounded.
     pub raw: RawEvent,
 }
 
@@ -112,6 +130,7 @@ pub const FUTURE_TOLERANCE_SECS: i64 = 5 * 60;
 /// the event claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeClamp {
+    /// The receive time the observed times were clamped to.
     pub received_at: DateTime<Utc>,
     /// The latest of the observed times as the event gave them.
     pub claimed: DateTime<Utc>,
@@ -249,6 +268,7 @@ impl SubjectKind {
 /// non-workload findings, who acted on what.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
+    /// What kind of subject the finding is about.
     pub kind: SubjectKind,
     /// The source's own name for the stream the event came from (Falco `source`: `syscall`,
     /// `aws_cloudtrail`, `k8s_audit`, `okta`, …; Sysdig's `source`), as given, lower-cased.
@@ -281,26 +301,39 @@ impl Subject {
     }
 }
 
+/// The ECS workload a finding is about, as the source named it (not yet checked against ECS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
+    /// The cluster ARN (`arn:<partition>:ecs:<region>:<account>:cluster/<name>`).
     pub cluster_arn: Option<String>,
+    /// The task ARN (`arn:<partition>:ecs:<region>:<account>:task/<cluster>/<id>`).
     pub task_arn: Option<String>,
+    /// The ECS service's name.
     pub service_name: Option<String>,
+    /// The task definition's family.
     pub task_definition_family: Option<String>,
+    /// The task definition's revision, as text as the source gave it.
     pub task_definition_revision: Option<String>,
+    /// The ECS launch type (`FARGATE`, `EC2`), as the source gave it.
     pub launch_type: Option<String>,
+    /// The host name or instance the event came from (e.g. Falco `hostname`, an EC2 instance id).
     pub host: Option<String>,
+    /// The container; every field empty when the source named none.
     pub container: Container,
 }
 
+/// A container as the source named it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
+    /// The container's name (the ECS container name, or the runtime's name).
     pub name: Option<String>,
     /// Runtime id as the source gave it: full 64-hex or Docker's 12-character short form.
     pub id: Option<String>,
     /// Image reference `repository[:tag]` (or `repository@digest`).
     pub image: Option<String>,
+    /// The image digest (`sha256:<64 hex>`).
     pub image_digest: Option<String>,
+    /// Whether the source says it runs privileged.
     pub privileged: Option<bool>,
 }
 
@@ -334,33 +367,53 @@ impl Container {
     }
 }
 
+/// The process behind a finding, as the source gave it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
+    /// The process name (e.g. Falco `proc.name`).
     pub name: Option<String>,
+    /// The executable's path (e.g. Falco `proc.exepath`).
     pub executable_path: Option<String>,
+    /// The full command line (e.g. Falco `proc.cmdline`).
     pub command_line: Option<String>,
+    /// The process id, in the container's or host's pid namespace as the source reports it.
     pub pid: Option<i64>,
+    /// The parent process's name.
     pub parent_name: Option<String>,
+    /// The parent process's id.
     pub parent_pid: Option<i64>,
+    /// The user name it runs as.
     pub user: Option<String>,
+    /// The numeric user id it runs as.
     pub uid: Option<i64>,
+    /// The executable's SHA-256, hex (GuardDuty `executableSha256`).
     pub executable_sha256: Option<String>,
 }
 
+/// Which way a connection went, seen from the workload (ASFF `Network.Direction` `IN`/`OUT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkDirection {
+    /// The workload accepted it.
     Inbound,
+    /// The workload opened it.
     Outbound,
 }
 
+/// The network connection behind a finding.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
+    /// Which way it went, when the source says.
     pub direction: Option<NetworkDirection>,
+    /// The protocol (`tcp`, `udp`, …) as the source gave it.
     pub protocol: Option<String>,
+    /// The workload's address.
     pub local_ip: Option<String>,
+    /// The workload's port.
     pub local_port: Option<u16>,
+    /// The peer's address.
     pub remote_ip: Option<String>,
+    /// The peer's port.
     pub remote_port: Option<u16>,
     /// The connection as the source wrote it (Falco `fd.name`, e.g. `10.0.0.1:5432->203.0.113.9:443`).
     pub connection: Option<String>,
@@ -370,6 +423,7 @@ pub struct Network {
 }
 
 impl Network {
+    /// Whether no field is set.
     pub fn is_empty(&self) -> bool {
         *self == Network::default()
     }
@@ -378,8 +432,11 @@ impl Network {
 /// The source event kept for forensics: verbatim when small, otherwise a UTF-8-safe prefix as a string.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawEvent {
+    /// The source event's full size, in bytes.
     pub size_bytes: usize,
+    /// True when `event` is a prefix string rather than the event itself.
     pub truncated: bool,
+    /// The event's JSON verbatim, or a JSON string holding its first bytes when truncated.
     pub event: Box<RawValue>,
 }
 

@@ -34,6 +34,7 @@ pub struct FindingFingerprint(String);
 impl FindingFingerprint {
     const SCHEME: &'static str = "v1";
 
+    /// The fingerprint of `finding`, from the fields listed in the module docs.
     pub fn of(finding: &Finding) -> Self {
         let mut h = Sha256::new();
         let mut field = |name: &str, value: Option<&str>| {
@@ -140,6 +141,7 @@ impl FindingFingerprint {
         FindingFingerprint(s.into())
     }
 
+    /// The fingerprint as text: `v1-` and 64 lower-case hex characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }

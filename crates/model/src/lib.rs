@@ -1,6 +1,8 @@
 //! The canonical `Finding`: one versioned schema that every source adapter produces and every later stage
 //! (dedup, enrichment, ASFF, remediation) consumes.
 
+#![warn(missing_docs)]
+
 mod enrichment;
 mod finding;
 mod fingerprint;

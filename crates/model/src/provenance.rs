@@ -53,6 +53,7 @@ impl Arrival {
 /// The provenance record of one occurrence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// How the occurrence reached Vigil.
     pub arrival: Arrival,
     /// The EventBridge envelope's `source`, exactly as received (`None` for a bare payload).
     pub source: Option<String>,

@@ -25,11 +25,14 @@ pub const MAX_SEQUENCE_CLUSTERS: usize = 10;
 pub const MAX_SEQUENCE_SIGNALS: usize = 20;
 /// Indicators kept, and values kept per indicator.
 pub const MAX_SEQUENCE_INDICATORS: usize = 20;
+/// Values kept per indicator; the rest are counted in [`SequenceIndicator::values_dropped`].
 pub const MAX_INDICATOR_VALUES: usize = 10;
 /// Actor ids and endpoints kept (all are counted).
 pub const MAX_SEQUENCE_ACTORS: usize = 10;
+/// Endpoints kept; all are counted in [`AttackSequence::endpoint_count`].
 pub const MAX_SEQUENCE_ENDPOINTS: usize = 10;
 
+/// A GuardDuty attack sequence, from the finding's `service.detection.sequence` and `resources`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttackSequence {
     /// `service.detection.sequence.uid`: GuardDuty's identity of the sequence.
@@ -41,18 +44,22 @@ pub struct AttackSequence {
     /// `sequence.additionalSequenceTypes`.
     #[serde(default)]
     pub additional_types: Vec<String>,
+    /// `sequence.signals`, summarized.
     pub signals: SignalSummary,
     /// `sequence.sequenceIndicators`, bounded.
     #[serde(default)]
     pub indicators: Vec<SequenceIndicator>,
+    /// Indicators beyond [`MAX_SEQUENCE_INDICATORS`], counted not kept.
     #[serde(default)]
     pub indicators_dropped: u64,
     /// How many actors the sequence names, and the first few ids.
     pub actor_count: u64,
+    /// The first actor ids (at most [`MAX_SEQUENCE_ACTORS`]).
     #[serde(default)]
     pub actor_ids: Vec<String>,
     /// How many network endpoints the sequence names, and the first few (IP or domain, with port).
     pub endpoint_count: u64,
+    /// The first endpoints (at most [`MAX_SEQUENCE_ENDPOINTS`]).
     #[serde(default)]
     pub endpoints: Vec<String>,
     /// ECS cluster ARNs named (`ECS_CLUSTER` resources, and the clusters of named tasks).
@@ -75,33 +82,45 @@ pub struct AttackSequence {
     pub other_resources: u64,
 }
 
+/// An ECS task a sequence names (`ECS_TASK` resource).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequenceTask {
+    /// The task ARN (the resource's `uid`).
     pub task_arn: String,
+    /// The task's cluster ARN.
     pub cluster_arn: Option<String>,
+    /// The task definition ARN.
     pub task_definition_arn: Option<String>,
+    /// The launch type (`FARGATE`, `EC2`).
     pub launch_type: Option<String>,
+    /// Containers of the task the sequence names (at most [`MAX_TASK_CONTAINERS`]).
     #[serde(default)]
     pub containers: Vec<SequenceContainer>,
 }
 
+/// A container a sequence names (`CONTAINER` resource).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequenceContainer {
     /// The resource's `uid` (GuardDuty's container identifier, the runtime id where it gives one).
     pub uid: String,
+    /// The container's name.
     pub name: Option<String>,
+    /// The image reference.
     pub image: Option<String>,
     /// `data.container.imageUid`.
     pub image_uid: Option<String>,
 }
 
+/// The signals a sequence correlates, counted, with the first few kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalSummary {
     /// Signals listed in the sequence.
     pub count: u64,
     /// The sum of their `count`s: the observations GuardDuty correlated.
     pub occurrences: u64,
+    /// The earliest `firstSeenAt` among them.
     pub first_seen: Option<DateTime<Utc>>,
+    /// The latest `lastSeenAt` among them.
     pub last_seen: Option<DateTime<Utc>>,
     /// Signals by type (`FINDING`, `CLOUD_TRAIL`, `S3_DATA_EVENTS`, …) → how many.
     #[serde(default)]
@@ -111,21 +130,32 @@ pub struct SignalSummary {
     pub kept: Vec<SignalBrief>,
 }
 
+/// One signal of a sequence (`sequence.signals[]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalBrief {
+    /// The signal's `name` (e.g. a finding type or API name).
     pub name: String,
+    /// Its `type` (`FINDING`, `CLOUD_TRAIL`, …).
     pub signal_type: Option<String>,
+    /// Its `count`: observations folded into it.
     pub count: u64,
+    /// Its `firstSeenAt`.
     pub first_seen: Option<DateTime<Utc>>,
+    /// Its `lastSeenAt`.
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+/// One indicator of a sequence (`sequence.sequenceIndicators[]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequenceIndicator {
+    /// The indicator's `key` (e.g. `ATTACK_TACTIC`, `HIGH_RISK_API`).
     pub key: String,
+    /// Its `title`.
     pub title: Option<String>,
+    /// Its first `values` (at most [`MAX_INDICATOR_VALUES`]).
     #[serde(default)]
     pub values: Vec<String>,
+    /// Values beyond that bound, counted not kept.
     #[serde(default)]
     pub values_dropped: u64,
 }

@@ -19,13 +19,19 @@ use serde::{Deserialize, Serialize};
     strum::EnumString,
     strum::VariantArray,
 )]
+/// The ASFF `Severity.Label` values, lowest first.
 #[serde(rename_all = "UPPERCASE")]
 #[strum(serialize_all = "UPPERCASE", ascii_case_insensitive)]
 pub enum SeverityLabel {
+    /// Normalized 0.
     Informational,
+    /// Normalized 1–39.
     Low,
+    /// Normalized 40–69.
     Medium,
+    /// Normalized 70–89.
     High,
+    /// Normalized 90–100.
     Critical,
 }
 
@@ -66,8 +72,10 @@ impl SeverityLabel {
     }
 }
 
+/// A severity in ASFF terms (`Severity.Label`, `Severity.Normalized`, `Severity.Original`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Severity {
+    /// The ASFF label.
     pub label: SeverityLabel,
     /// 0–100, inside the ASFF band of `label`.
     pub normalized: u8,

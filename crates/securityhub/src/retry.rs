@@ -44,6 +44,7 @@ pub fn is_retryable_call<E: ProvideErrorMetadata, R: HttpStatus>(e: &SdkError<E,
 
 /// The HTTP status of a raw response (implemented for the SDK's `HttpResponse`).
 pub trait HttpStatus {
+    /// The response's HTTP status code (e.g. 429, 503).
     fn status_code(&self) -> u16;
 }
 
