@@ -21,9 +21,11 @@ pub const KIND: &str = "agent_telemetry";
 /// Most output fields kept verbatim (a metrics snapshot carries a few dozen).
 const MAX_FIELDS: usize = 256;
 
+/// The agent that reported on itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Agent {
+    /// Falco (`Falco internal: …` rules).
     Falco,
 }
 
@@ -45,11 +47,17 @@ pub enum StatusKind {
 /// …) or a metrics snapshot's (`scap.n_drops`, `scap.n_evts`, `falco.outputs_queue_num_drops`, …).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DropCounters {
+    /// Events the driver captured (`n_evts`, `scap.n_evts`).
     pub n_evts: Option<u64>,
+    /// Events dropped in all (`n_drops`, `scap.n_drops`).
     pub n_drops: Option<u64>,
+    /// Events dropped because the ring buffer was full (`n_drops_buffer_total`, `scap.n_drops_buffer_total`).
     pub n_drops_buffer: Option<u64>,
+    /// Events dropped for lack of scratch space in the driver (`n_drops_scratch_map`).
     pub n_drops_scratch_map: Option<u64>,
+    /// Events dropped on page faults reading arguments (`n_drops_page_faults`, `n_drops_pf`).
     pub n_drops_page_faults: Option<u64>,
+    /// Events dropped on driver bugs (`n_drops_bug`).
     pub n_drops_bug: Option<u64>,
     /// Percentage of events dropped since the previous snapshot (`scap.n_drops_perc`).
     pub n_drops_perc: Option<f64>,
@@ -62,24 +70,39 @@ pub struct DropCounters {
 pub struct AgentStatus {
     /// Always [`KIND`]: says, in JSON, that this is agent telemetry and not a finding.
     pub kind: &'static str,
+    /// The agent.
     pub agent: Agent,
+    /// What it reported.
     pub status: StatusKind,
+    /// The rule name as given (`Falco internal: syscall event drop`, …), cleaned.
     pub rule: String,
+    /// The Falco `priority` (`Debug`, `Informational`, …).
     pub priority: Option<String>,
+    /// The alert's `time`, when given and valid.
     pub observed_at: Option<DateTime<Utc>>,
+    /// The alert's `output` line, cleaned.
     pub message: Option<String>,
     /// The event source the status is about (`evt.source`, e.g. `syscall`), else the alert's `source`.
     pub event_source: Option<String>,
+    /// The agent's version (`falco.version`), when the fields carry it.
     pub agent_version: Option<String>,
+    /// The alert's `hostname`, else the `evt.hostname` or `falco.hostname` field.
     pub host: Option<String>,
+    /// The AWS account: the envelope's, else the task ARN's, else the parse context's default.
     pub account: Option<String>,
+    /// The AWS region: the envelope's, else the task ARN's, else the parse context's default.
     pub region: Option<String>,
+    /// The ECS task ARN the agent runs in, from its fields or labels, else the log wrapper's.
     pub task_arn: Option<String>,
+    /// The ECS cluster (name or ARN) the agent runs in: its cluster label, else the log wrapper's.
     pub cluster: Option<String>,
+    /// The container runtime id (`container.id`, `container.full_id`; not `host`), else the log wrapper's.
     pub container_id: Option<String>,
+    /// The drop counters found in the fields.
     pub drops: DropCounters,
     /// The output fields as given (numbers stay numbers, every digit kept), at most 256.
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// The event's id: falcosidekick's `uuid`, else the envelope's `id`.
     pub source_event_id: Option<String>,
 }
 
@@ -111,6 +134,9 @@ fn status_kind(rule: &str) -> StatusKind {
     }
 }
 
+/// Reads a Falco internal alert (see [`is_falco_internal`]) as agent telemetry.
+///
+/// Fails only when a field Falco documents holds the wrong JSON type.
 pub fn parse(
     alert: &Obj<'_>,
     envelope: Option<&Envelope>,

@@ -4,10 +4,15 @@
 /// The parts of an `arn:PARTITION:ecs:REGION:ACCOUNT:task/...` ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskArn<'a> {
+    /// `aws`, `aws-cn` or `aws-us-gov`.
     pub partition: &'a str,
+    /// The region (e.g. `eu-west-1`), never empty.
     pub region: &'a str,
+    /// The 12-digit account, never empty.
     pub account: &'a str,
+    /// The cluster name of the long form (`task/CLUSTER/ID`); `None` in the legacy short form.
     pub cluster: Option<&'a str>,
+    /// The task id (32 hex characters today; older tasks have a UUID).
     pub task_id: &'a str,
 }
 
@@ -27,6 +32,8 @@ pub fn is_plausible_id(s: &str) -> bool {
 }
 
 impl<'a> TaskArn<'a> {
+    /// Splits a task ARN; `None` when it is not a plausible `arn:…:ecs:…:task/…` ARN with a region,
+    /// an account and one task id.
     pub fn parse(arn: &'a str) -> Option<Self> {
         if !is_plausible_id(arn) {
             return None;
@@ -69,10 +76,12 @@ impl<'a> TaskArn<'a> {
 
 pub use vigil_model::partition_of;
 
+/// `arn:<partition>:ecs:<region>:<account>:cluster/<name>`.
 pub fn cluster_arn(partition: &str, region: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:ecs:{region}:{account}:cluster/{name}")
 }
 
+/// Whether `s` has the shape of an ECS cluster ARN (`arn:…:ecs:…:cluster/…`); a name is not.
 pub fn is_cluster_arn(s: &str) -> bool {
     s.starts_with("arn:") && s.contains(":ecs:") && s.contains(":cluster/")
 }

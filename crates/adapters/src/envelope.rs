@@ -7,17 +7,24 @@ use crate::json::Obj;
 use chrono::{DateTime, Utc};
 use vigil_model::text::clean_opt;
 
+/// The EventBridge event envelope's fields Vigil reads (all but `version` and `detail`).
 #[derive(Debug, Clone, Default)]
 pub struct Envelope {
+    /// `id`: EventBridge's id of this event.
     pub id: Option<String>,
     /// Cleaned for display and logs.
     pub source: String,
+    /// `detail-type`, cleaned for display and logs.
     pub detail_type: String,
     /// Exactly as received: identity is decided on these, before any cleaning or case folding.
     pub source_exact: String,
+    /// `detail-type` exactly as received.
     pub detail_type_exact: String,
+    /// `account`: the 12-digit account that put the event, stamped by EventBridge.
     pub account: Option<String>,
+    /// `region`, stamped by EventBridge.
     pub region: Option<String>,
+    /// `time` (RFC 3339), when valid.
     pub time: Option<DateTime<Utc>>,
 }
 
@@ -41,6 +48,9 @@ impl Envelope {
             .find(|k| o.map.contains_key(k))
     }
 
+    /// Reads the envelope of `o`, its detail type under `detail_type_key` (see [`Envelope::detect`]).
+    ///
+    /// Fails when `source` or the detail type is missing, or a field has the wrong JSON type.
     pub fn parse(o: &Obj<'_>, detail_type_key: &str) -> Result<Self, AdapterError> {
         Ok(Envelope {
             source_exact: o.str("source")?.unwrap_or_default().to_owned(),

@@ -3,24 +3,34 @@
 
 use std::fmt;
 
+/// An event Vigil refuses, and where in it the fault is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct AdapterError {
     /// Dotted JSON path of the offending field (`$` for the event as a whole).
     pub path: String,
+    /// What is wrong there.
     pub kind: ErrorKind,
 }
 
+/// What is wrong with a refused event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
     /// Larger than the EventBridge event limit we accept.
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The event's size, in bytes.
+        size: usize,
+        /// The largest accepted, in bytes ([`crate::MAX_EVENT_BYTES`]).
+        limit: usize,
+    },
     /// Not parseable as JSON (includes invalid UTF-8).
     NotJson(String),
     /// Nested deeper than the parser allows.
     TooDeep,
     /// A field holds the wrong JSON type.
     WrongType {
+        /// The JSON type the field should hold (`string`, `object`, …).
         expected: &'static str,
+        /// The JSON type it holds.
         found: &'static str,
     },
     /// A required field is absent, null or empty.
@@ -37,6 +47,7 @@ pub enum ErrorKind {
 }
 
 impl AdapterError {
+    /// The error `kind` at JSON path `path`.
     pub fn new(path: impl Into<String>, kind: ErrorKind) -> Self {
         AdapterError {
             path: path.into(),

@@ -19,8 +19,11 @@ use vigil_model::{Container, Finding, RawEvent, Severity, Source};
 /// task is not the host.
 #[derive(Default)]
 pub struct WrapperContext {
+    /// The logger's ECS task ARN (FireLens `ecs_task_arn`).
     pub task_arn: Option<String>,
+    /// The logger's ECS cluster, name or ARN (FireLens `ecs_cluster`).
     pub cluster: Option<String>,
+    /// The logger's container runtime id (FireLens `container_id`, 64 hex).
     pub container_id: Option<String>,
 }
 
@@ -42,6 +45,7 @@ impl WrapperContext {
     }
 }
 
+/// Whether `o` has the shape of a Falco alert: `rule` and one of `priority`, `output_fields`, `output`.
 pub fn looks_like_falco(o: &Obj<'_>) -> bool {
     o.has("rule") && (o.has("priority") || o.has("output_fields") || o.has("output"))
 }

@@ -8,9 +8,13 @@ use vigil_model::{Network, NetworkDirection, Process};
 
 /// ECS agent Docker labels on every task container.
 pub const LABEL_TASK_ARN: &str = "com.amazonaws.ecs.task-arn";
+/// The cluster (ARN) label.
 pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
+/// The container's name in the task definition.
 pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
+/// The task definition's family.
 pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
+/// The task definition's revision.
 pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 
 /// A field map: an object of the parsed event, or none.
@@ -61,10 +65,12 @@ impl<'a> FieldMap<'a> {
         field_text(self.0?.get(name)?)
     }
 
+    /// The first of `names` present, as [`FieldMap::get`] reads it.
     pub fn get_any(&self, names: &[&str]) -> Option<Cow<'a, str>> {
         names.iter().find_map(|n| self.get(n))
     }
 
+    /// The field as an integer; `None` when absent or not an integer.
     pub fn int(&self, name: &str) -> Option<i64> {
         self.get(name)?.parse().ok()
     }
@@ -123,6 +129,7 @@ impl<'a> FieldMap<'a> {
         ))
     }
 
+    /// The process of Falco's `proc.*` and `user.*` fields; `None` when none is present.
     pub fn process(&self) -> Option<Process> {
         let executable_path = self.get_any(&["proc.exepath", "proc.exe"]);
         let command_line = self.get("proc.cmdline");
@@ -154,6 +161,8 @@ impl<'a> FieldMap<'a> {
         (p != Process::default()).then_some(p)
     }
 
+    /// The connection of Falco's `fd.*` fields (`fd.name` `local->remote`, `fd.lip`/`fd.rip`, `fd.cip`/`fd.sip`, ports,
+    /// `fd.l4proto`), its direction from `event_type` (`evt.type`); `None` when none is present.
     pub fn network(&self, event_type: Option<&str>) -> Option<Network> {
         let connection =
             clean_opt(self.get("fd.name").as_deref(), 512).filter(|c| c.contains("->"));

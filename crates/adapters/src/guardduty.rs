@@ -12,6 +12,8 @@ use vigil_model::{
     Container, Finding, Network, NetworkDirection, Process, RawEvent, Severity, Source,
 };
 
+/// Whether `o` has the shape of a GuardDuty finding: `schemaVersion`, `type`, `severity` and
+/// `resource` (an attack sequence may have no `resource`).
 pub fn looks_like_guardduty(o: &Obj<'_>) -> bool {
     o.has("schemaVersion")
         && o.has("type")
@@ -23,6 +25,11 @@ pub fn looks_like_guardduty(o: &Obj<'_>) -> bool {
                 .is_some_and(|t| t.starts_with(ATTACK_SEQUENCE_PREFIX)))
 }
 
+/// Reads a GuardDuty finding (the `detail` of a `GuardDuty Finding` event) about ECS, as GuardDuty's
+/// finding format documents it (`resource.ecsClusterDetails`, `service.runtimeDetails`, …).
+///
+/// Fails when `type` or another required field is missing, a field has the wrong JSON type, or the
+/// finding is about a resource Vigil does not handle ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).
 pub fn parse(
     d: &Obj<'_>,
     envelope: Option<&Envelope>,

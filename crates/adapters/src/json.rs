@@ -65,10 +65,15 @@ pub fn parse_node(bytes: &[u8]) -> Result<Node<'_>, AdapterError> {
 /// A JSON value whose strings borrow from the input when they contain no escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node<'a> {
+    /// JSON `null`.
     Null,
+    /// A JSON boolean.
     Bool(bool),
+    /// A JSON number, as parsed (integers kept exact).
     Number(Number),
+    /// A JSON string, borrowed when it had no escapes.
     String(Cow<'a, str>),
+    /// A JSON array.
     Array(Vec<Node<'a>>),
     /// Entries in input order; a repeated key reads as its last value.
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
@@ -198,15 +203,22 @@ pub struct ArrRef<'a>(&'a [Node<'a>]);
 /// What a value is, with its contents.
 #[derive(Clone, Copy, Debug)]
 pub enum View<'a> {
+    /// JSON `null`.
     Null,
+    /// A JSON boolean.
     Bool(bool),
+    /// A JSON number, as parsed (integers kept exact).
     Number(&'a Number),
+    /// A JSON string, unescaped.
     Str(&'a str),
+    /// A JSON array.
     Array(ArrRef<'a>),
+    /// A JSON object.
     Object(ObjRef<'a>),
 }
 
 impl<'a> NodeRef<'a> {
+    /// What the value is.
     pub fn view(self) -> View<'a> {
         match self.0 {
             Node::Null => View::Null,
@@ -218,6 +230,7 @@ impl<'a> NodeRef<'a> {
         }
     }
 
+    /// Whether the value is JSON `null`.
     pub fn is_null(self) -> bool {
         matches!(self.view(), View::Null)
     }
@@ -233,6 +246,7 @@ impl<'a> ObjRef<'a> {
             .map(|(_, v)| NodeRef(v))
     }
 
+    /// Whether `key` is present (null included).
     pub fn contains_key(self, key: &str) -> bool {
         self.get(key).is_some()
     }
@@ -258,14 +272,17 @@ impl<'a> ObjRef<'a> {
 }
 
 impl<'a> ArrRef<'a> {
+    /// How many items.
     pub fn len(self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no items.
     pub fn is_empty(self) -> bool {
         self.0.is_empty()
     }
 
+    /// The items in order.
     pub fn iter(self) -> impl Iterator<Item = NodeRef<'a>> {
         self.0.iter().map(NodeRef)
     }
@@ -297,11 +314,15 @@ fn display(v: View<'_>) -> String {
 /// An object together with its path from the event root.
 #[derive(Clone)]
 pub struct Obj<'a> {
+    /// The object's entries.
     pub map: ObjRef<'a>,
     path: String,
 }
 
 impl<'a> Obj<'a> {
+    /// `value` as an object at JSON path `path` (`$`, `detail`, …).
+    ///
+    /// Fails with [`ErrorKind::WrongType`] when `value` is not an object.
     pub fn root(value: impl Into<NodeRef<'a>>, path: &str) -> Result<Self, AdapterError> {
         match value.into().view() {
             View::Object(map) => Ok(Obj {
@@ -337,10 +358,12 @@ impl<'a> Obj<'a> {
         )
     }
 
+    /// The [`ErrorKind::Missing`] error for `key` here.
     pub fn missing(&self, key: &str) -> AdapterError {
         AdapterError::new(self.path_of(key), ErrorKind::Missing)
     }
 
+    /// The [`ErrorKind::InvalidValue`] error for `key` here, saying `why`.
     pub fn invalid(&self, key: &str, why: impl Into<String>) -> AdapterError {
         AdapterError::new(self.path_of(key), ErrorKind::InvalidValue(why.into()))
     }
@@ -353,6 +376,7 @@ impl<'a> Obj<'a> {
             .filter(|v| !matches!(v, View::Null))
     }
 
+    /// Whether `key` is present and not null.
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
@@ -379,6 +403,8 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A string that must be there; fails with [`ErrorKind::Missing`] when null, absent or blank, or
+    /// [`ErrorKind::WrongType`] when not a string.
     pub fn req_str(&self, key: &str) -> Result<&'a str, AdapterError> {
         self.str(key)?.ok_or_else(|| self.missing(key))
     }
@@ -429,6 +455,8 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A boolean, or the string `true`/`false` in any case; null or absent is `None`. Fails on any other
+    /// type or string.
     pub fn bool(&self, key: &str) -> Result<Option<bool>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
@@ -453,6 +481,7 @@ impl<'a> Obj<'a> {
             .collect()
     }
 
+    /// An array; null or absent is `None`. Fails when the value is not an array.
     pub fn arr(&self, key: &str) -> Result<Option<ArrRef<'a>>, AdapterError> {
         match self.get(key) {
             None => Ok(None),

@@ -4,6 +4,8 @@
 //! [`parse_event`] chooses the adapter from the EventBridge `source` / `detail-type` when the event is
 //! wrapped, and from the event's shape otherwise (falcosidekick invokes Lambda with the bare alert).
 
+#![warn(missing_docs)]
+
 mod agent_status;
 pub mod arn;
 mod ecs_task;
@@ -35,6 +37,7 @@ pub struct ParseContext {
     /// The deploying account (or the one configured for direct invocations): the sender of a bare
     /// payload.
     pub default_account: Option<String>,
+    /// The deploying region: the region of a bare payload.
     pub default_region: Option<String>,
     /// The entry point: an EventBridge delivery through the ingest queue (agent bus or AWS service,
     /// told apart by the exact `aws.*` source), a direct invocation, or a local read.
@@ -61,7 +64,9 @@ pub enum Channel {
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // Findings are the common case; boxing them would cost every event.
 pub enum SourceEvent {
+    /// A security finding (Falco, GuardDuty, Sysdig), normalized.
     Finding(Finding),
+    /// An `ECS Task State Change`: lifecycle, not a finding.
     TaskStateChange(TaskStateChange),
     /// An agent's event about itself (Falco's `Falco internal: …`): telemetry, not a finding.
     AgentStatus(AgentStatus),
@@ -75,6 +80,7 @@ pub fn parse_event(bytes: &[u8], ctx: &ParseContext) -> Result<SourceEvent, Adap
 /// An event together with the identity of its delivery.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// What the event is.
     pub event: SourceEvent,
     /// The EventBridge event id when the event came wrapped: it identifies this delivery (a
     /// redelivery repeats it), unlike a source's own id, which GuardDuty repeats on every update.
@@ -215,8 +221,11 @@ impl Kind {
 /// The EventBridge sources of the AWS services Vigil reads, compared exactly (case-sensitive, before
 /// any cleaning): AWS reserves `aws.` and only AWS puts these on the default bus.
 pub const GUARDDUTY_SOURCE: &str = "aws.guardduty";
+/// The `detail-type` of GuardDuty's findings.
 pub const GUARDDUTY_DETAIL_TYPE: &str = "GuardDuty Finding";
+/// The EventBridge source of ECS events.
 pub const ECS_SOURCE: &str = "aws.ecs";
+/// The `detail-type` of ECS task state changes.
 pub const ECS_TASK_DETAIL_TYPE: &str = "ECS Task State Change";
 
 fn shape_of(o: &Obj<'_>) -> Option<Kind> {

@@ -14,12 +14,17 @@ use std::borrow::Cow;
 use vigil_model::text::clean_opt;
 use vigil_model::{Finding, RawEvent, Severity, Source, SubjectKind};
 
+/// Whether `o` has the shape of a Sysdig Secure event: `content`, `severity` and one of
+/// `originator`, `labels`, `category`.
 pub fn looks_like_sysdig(o: &Obj<'_>) -> bool {
     o.has("content")
         && o.has("severity")
         && (o.has("originator") || o.has("labels") || o.has("category"))
 }
 
+/// Reads a Sysdig Secure runtime event (its `content.fields` read as Falco fields).
+///
+/// Fails when a required field is missing or a field has the wrong JSON type.
 pub fn parse(
     e: &Obj<'_>,
     envelope: Option<&Envelope>,
