@@ -50,7 +50,8 @@ impl Envelope {
 
     /// Reads the envelope of `o`, its detail type under `detail_type_key` (see [`Envelope::detect`]).
     ///
-    /// Fails when `source` or the detail type is missing, or a field has the wrong JSON type.
+    /// Missing strings read as empty or `None`, a malformed `time` as `None`; fails only when a field
+    /// has the wrong JSON type.
     pub fn parse(o: &Obj<'_>, detail_type_key: &str) -> Result<Self, AdapterError> {
         Ok(Envelope {
             source_exact: o.str("source")?.unwrap_or_default().to_owned(),
