@@ -1,6 +1,5 @@
-//! The pipeline the remediate tests share: the emulator, ingest and enrich in front of remediate,
-//! taps on the bus, and a Falco alert about an emulated task.
-#![allow(dead_code)]
+//! The one test pipeline: the emulator, ingest and enrich in front of remediate, taps on the bus,
+//! and a Falco alert about an emulated task.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
@@ -8,6 +7,7 @@ use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_ingest::{Ingest, IngestConfig};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
+use vigil_testkit::events::FalcoAlert;
 use vigil_testkit::{BUS_NAME, BusTap, Emulator, TABLE_NAME};
 
 pub const ACCOUNT: &str = "123456789012";
@@ -44,7 +44,14 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The pipeline on the wall clock.
     pub async fn start() -> Pipeline {
+        Self::start_with_clock(None).await
+    }
+
+    /// With ingest reading `clock` instead of the wall clock (enrich and remediate keep the wall
+    /// clock).
+    pub async fn start_with_clock(clock: Option<vigil_ingest::Clock>) -> Pipeline {
         let emulator = Emulator::start();
         emulator.create_table().await;
         emulator.create_bus().await;
@@ -78,7 +85,10 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
-        let ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config);
+        let mut ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config);
+        if let Some(clock) = clock {
+            ingest = ingest.with_clock(clock);
+        }
         let enrich = Enrich::from_env(EnrichSettings::new(TABLE_NAME, BUS_NAME), &config);
         let task_definition = emulator
             .register_task_definition("shop", &[("app", "shop:3")])
@@ -182,6 +192,19 @@ impl Pipeline {
     /// EventBridge events, through ingest (as its queue delivers them) and enrich; returns the
     /// `Finding Enriched` events.
     pub async fn through_ingest_and_enrich(&self, bodies: &[Value]) -> Vec<String> {
+        let accepted = self.ingest(bodies).await;
+        assert!(self.enrich.process(&accepted).await.is_empty());
+        self.enriched
+            .drain()
+            .await
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    /// EventBridge events through ingest, as its queue delivers them; returns the `Finding
+    /// Accepted` events it published.
+    pub async fn ingest(&self, bodies: &[Value]) -> Vec<String> {
         let records: Vec<Value> = bodies
             .iter()
             .enumerate()
@@ -195,15 +218,7 @@ impl Pipeline {
         .await
         .unwrap();
         assert_eq!(out["batchItemFailures"], json!([]));
-        let accepted: Vec<String> = self
-            .accepted
-            .drain()
-            .await
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect();
-        assert!(self.enrich.process(&accepted).await.is_empty());
-        self.enriched
+        self.accepted
             .drain()
             .await
             .into_iter()
@@ -245,36 +260,16 @@ impl Pipeline {
     }
 }
 
+/// A Falco alert from the `app` container of `task` in `cluster`, seen now, sent from the
+/// emulator's account: the sample with those fields changed ([`FalcoAlert`]).
 pub fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
-    let mut v: Value = serde_json::from_str(include_str!(
-        "../../../../samples/falco-ecs-eventbridge.json"
-    ))
-    .unwrap();
-    v["id"] = json!(event_id);
-    v["account"] = json!(ACCOUNT);
-    v["region"] = json!("us-east-1");
-    v["detail"]["rule"] = json!(rule);
-    // Seen just now: remediation refuses findings older than its age limit.
-    v["detail"]["time"] = json!(chrono::Utc::now().to_rfc3339());
-    // The sample's container id is not one of the emulated task's: the alert names none.
-    v["detail"]["output_fields"]
-        .as_object_mut()
-        .unwrap()
-        .remove("container.id");
-    let fields = v["detail"]["output_fields"].as_object_mut().unwrap();
-    fields.insert(
-        "container.label.com.amazonaws.ecs.task-arn".into(),
-        json!(task),
-    );
-    fields.insert(
-        "container.label.com.amazonaws.ecs.cluster".into(),
-        json!(cluster),
-    );
-    fields.insert(
-        "container.label.com.amazonaws.ecs.container-name".into(),
-        json!("app"),
-    );
-    v
+    FalcoAlert::sample()
+        .id(event_id)
+        .from_account(ACCOUNT, "us-east-1")
+        .rule(rule)
+        .seen_now()
+        .on_task(cluster, task)
+        .event()
 }
 
 pub fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, k: &str) -> &'a str {
@@ -331,4 +326,103 @@ pub fn stopped_change(
                   "desiredStatus": "STOPPED", "stoppedReason": reason, "stopCode": "UserInitiated",
                   "group": group, "containers": [], "version": 3}})
     .to_string()
+}
+
+/// What became of one forged input: where it was stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Ingest published it as `Event Rejected` with this code.
+    AtIngest(String),
+    /// Remediation refused it (as untrusted, or after a fresh look at the task) with this guardrail.
+    AtRemediation(String),
+    /// Remediation did not take it at all (returned to the queue, on to the dead-letter queue).
+    NotProcessed,
+}
+
+impl Pipeline {
+    /// Bodies on the ingest queue (or, with `direct`, a direct invocation of each), then enrich and
+    /// remediate; returns, per body, where it was stopped.
+    pub async fn attack_through_ingest(
+        &self,
+        remediate: &Remediate,
+        bodies: &[Value],
+        direct: bool,
+    ) -> Vec<Stopped> {
+        let mut out = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let payload = if direct {
+                body.clone()
+            } else {
+                json!({"Records": [{"messageId": format!("atk{i}"), "eventSource": "aws:sqs", "body": body.to_string()}]})
+            };
+            let _ = vigil_lambda::invoke_json(
+                |e| self.ingest.handle(e),
+                payload,
+                "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+            )
+            .await;
+            if let Some(r) = self.rejected.drain().await.first() {
+                out.push(Stopped::AtIngest(
+                    r["detail"]["code"].as_str().unwrap().to_owned(),
+                ));
+                continue;
+            }
+            let accepted: Vec<String> = self
+                .accepted
+                .drain()
+                .await
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            assert!(self.enrich.process(&accepted).await.is_empty());
+            let enriched: Vec<String> = self
+                .enriched
+                .drain()
+                .await
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            out.push(self.attack_remediation(remediate, &enriched).await);
+        }
+        out
+    }
+
+    /// `Finding Enriched` bodies put straight on the remediate queue.
+    pub async fn attack_remediation(&self, remediate: &Remediate, bodies: &[String]) -> Stopped {
+        // Untrusted refusals are recorded once per (finding, task, sender): clear them so that
+        // each case shows its own.
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.emulator.sdk_config().await);
+        for r in self.action_records().await {
+            if s(&r, "sk").starts_with("UNTRUSTED#") {
+                dynamodb
+                    .delete_item()
+                    .table_name(TABLE_NAME)
+                    .key("pk", r["pk"].clone())
+                    .key("sk", r["sk"].clone())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let before: Vec<String> = self.untrusted_reasons().await;
+        if !remediate.process(bodies, Some(ACCOUNT)).await.is_empty() {
+            return Stopped::NotProcessed;
+        }
+        let after = self.untrusted_reasons().await;
+        let new: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
+        assert_eq!(new.len(), 1, "one refusal recorded: {after:?}");
+        Stopped::AtRemediation(new[0].split(':').next().unwrap().to_owned())
+    }
+
+    pub async fn untrusted_reasons(&self) -> Vec<String> {
+        self.action_records()
+            .await
+            .iter()
+            .filter(|r| s(r, "sk").starts_with("UNTRUSTED#") || s(r, "outcome") == "refused")
+            .map(|r| {
+                let d: Value = serde_json::from_str(s(r, "decision")).unwrap();
+                format!("{}:{}", d["reason"].as_str().unwrap(), s(r, "pk"))
+            })
+            .collect()
+    }
 }

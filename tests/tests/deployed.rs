@@ -75,7 +75,7 @@ async fn a_replay_into_a_deployed_stack_reads_back_what_became_of_its_events() {
         })
         .collect();
     let mut gd: Value =
-        serde_json::from_str(include_str!("../../../samples/guardduty-ecs-runtime.json")).unwrap();
+        serde_json::from_str(include_str!("../../samples/guardduty-ecs-runtime.json")).unwrap();
     gd["detail"]["accountId"] = json!(vigil_local::ACCOUNT);
     events.push(gd);
     events.push(json!({"source": "falco", "detail-type": "Falco Alert", "detail": {"rule": "x"}}));

@@ -3,95 +3,10 @@
 use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsError;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::{Value, json};
+use vigil_e2e::Pipeline;
 use vigil_enrich::{Enrich, EnrichSettings};
-use vigil_ingest::{Ingest, IngestConfig};
 use vigil_testkit::events::FalcoAlert;
-use vigil_testkit::{BUS_NAME, BusTap, Emulator, TABLE_NAME};
-
-struct Pipeline {
-    emulator: Emulator,
-    ingest: Ingest,
-    enrich: Enrich,
-    accepted: BusTap,
-    enriched: BusTap,
-}
-
-impl Pipeline {
-    async fn start() -> Pipeline {
-        Self::start_with_clock(None).await
-    }
-
-    /// With ingest reading `clock` instead of the wall clock (enrich keeps the wall clock).
-    async fn start_with_clock(clock: Option<vigil_ingest::Clock>) -> Pipeline {
-        let emulator = Emulator::start();
-        emulator.create_table().await;
-        emulator.create_bus().await;
-        let accepted = emulator
-            .tap_bus(
-                "accepted",
-                json!({"source": ["vigil"], "detail-type": ["Finding Accepted"]}),
-            )
-            .await;
-        let enriched = emulator
-            .tap_bus(
-                "enriched",
-                json!({"source": ["vigil"], "detail-type": ["Finding Enriched"]}),
-            )
-            .await;
-        let config = emulator.sdk_config().await;
-        aws_sdk_securityhub::Client::new(&config)
-            .enable_security_hub()
-            .send()
-            .await
-            .unwrap();
-        let mut ingest = Ingest::from_env(IngestConfig::new(TABLE_NAME, BUS_NAME), &config);
-        if let Some(clock) = clock {
-            ingest = ingest.with_clock(clock);
-        }
-        let enrich = Enrich::from_env(EnrichSettings::new(TABLE_NAME, BUS_NAME), &config);
-        Pipeline {
-            emulator,
-            ingest,
-            enrich,
-            accepted,
-            enriched,
-        }
-    }
-
-    /// Runs events through ingest and returns the `Finding Accepted` bodies it published.
-    async fn ingest(&self, events: &[Value]) -> Vec<String> {
-        let records: Vec<Value> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": e.to_string()}))
-            .collect();
-        let out = vigil_lambda::invoke_json(
-            |e| self.ingest.handle(e),
-            json!({"Records": records}),
-            "arn:aws:lambda:us-east-1:123456789012:function:ingest",
-        )
-        .await
-        .unwrap();
-        assert_eq!(out["batchItemFailures"], json!([]));
-        self.accepted
-            .drain()
-            .await
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect()
-    }
-
-    async fn findings(&self) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
-        let sh = aws_sdk_securityhub::Client::new(&self.emulator.sdk_config().await);
-        sh.get_findings()
-            .max_results(100)
-            .send()
-            .await
-            .unwrap()
-            .findings()
-            .to_vec()
-    }
-}
+use vigil_testkit::{BUS_NAME, TABLE_NAME};
 
 /// A Falco alert from a container of `task` in `cluster`, as an EventBridge event in the emulator's account.
 fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
@@ -283,7 +198,7 @@ async fn when_security_hub_stays_down_messages_are_redelivered_and_records_stay_
 async fn guardduty_findings_are_enriched_but_not_imported_unless_configured() {
     let p = Pipeline::start().await;
     let mut gd: Value =
-        serde_json::from_str(include_str!("../../../samples/guardduty-ecs-runtime.json")).unwrap();
+        serde_json::from_str(include_str!("../../samples/guardduty-ecs-runtime.json")).unwrap();
     gd["account"] = json!("123456789012");
     gd["region"] = json!("us-east-1");
     let bodies = p.ingest(&[gd]).await;

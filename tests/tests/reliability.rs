@@ -327,7 +327,7 @@ async fn a_redelivery_storm_changes_nothing_and_stops_each_task_once() {
     assert_no_dead_letters(&p).await;
 }
 
-const GUARDDUTY: &str = include_str!("../../../samples/guardduty-ecs-runtime.json");
+const GUARDDUTY: &str = include_str!("../../samples/guardduty-ecs-runtime.json");
 
 /// A GuardDuty crypto-mining finding about `task`, as GuardDuty puts it on the default bus.
 fn guardduty(account: &str, cluster: &str, task: &str) -> Value {

@@ -1,10 +1,8 @@
 //! ingest → enrich → remediate against the emulator, on real RunTask'd tasks: what stops, what
 //! survives, and what is recorded.
 
-mod common;
-
-use common::{ACCOUNT, FUNCTION_ARN, PLAYBOOKS, Pipeline, falco, s};
 use serde_json::{Value, json};
+use vigil_e2e::{ACCOUNT, FUNCTION_ARN, PLAYBOOKS, Pipeline, Stopped, falco, s};
 use vigil_ingest::{Ingest, IngestConfig};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
@@ -818,105 +816,6 @@ async fn a_sample_finding_is_refused_without_touching_the_task() {
     );
 }
 
-/// What became of one forged input: where it was stopped.
-#[derive(Debug, PartialEq, Eq)]
-enum Stopped {
-    /// Ingest published it as `Event Rejected` with this code.
-    AtIngest(String),
-    /// Remediation refused it (as untrusted, or after a fresh look at the task) with this guardrail.
-    AtRemediation(String),
-    /// Remediation did not take it at all (returned to the queue, on to the dead-letter queue).
-    NotProcessed,
-}
-
-impl Pipeline {
-    /// Bodies on the ingest queue (or, with `direct`, a direct invocation of each), then enrich and
-    /// remediate; returns, per body, where it was stopped.
-    async fn attack_through_ingest(
-        &self,
-        remediate: &Remediate,
-        bodies: &[Value],
-        direct: bool,
-    ) -> Vec<Stopped> {
-        let mut out = Vec::new();
-        for (i, body) in bodies.iter().enumerate() {
-            let payload = if direct {
-                body.clone()
-            } else {
-                json!({"Records": [{"messageId": format!("atk{i}"), "eventSource": "aws:sqs", "body": body.to_string()}]})
-            };
-            let _ = vigil_lambda::invoke_json(
-                |e| self.ingest.handle(e),
-                payload,
-                "arn:aws:lambda:us-east-1:123456789012:function:ingest",
-            )
-            .await;
-            if let Some(r) = self.rejected.drain().await.first() {
-                out.push(Stopped::AtIngest(
-                    r["detail"]["code"].as_str().unwrap().to_owned(),
-                ));
-                continue;
-            }
-            let accepted: Vec<String> = self
-                .accepted
-                .drain()
-                .await
-                .iter()
-                .map(Value::to_string)
-                .collect();
-            assert!(self.enrich.process(&accepted).await.is_empty());
-            let enriched: Vec<String> = self
-                .enriched
-                .drain()
-                .await
-                .iter()
-                .map(Value::to_string)
-                .collect();
-            out.push(self.attack_remediation(remediate, &enriched).await);
-        }
-        out
-    }
-
-    /// `Finding Enriched` bodies put straight on the remediate queue.
-    async fn attack_remediation(&self, remediate: &Remediate, bodies: &[String]) -> Stopped {
-        // Untrusted refusals are recorded once per (finding, task, sender): clear them so that
-        // each case shows its own.
-        let dynamodb = aws_sdk_dynamodb::Client::new(&self.emulator.sdk_config().await);
-        for r in self.action_records().await {
-            if s(&r, "sk").starts_with("UNTRUSTED#") {
-                dynamodb
-                    .delete_item()
-                    .table_name(TABLE_NAME)
-                    .key("pk", r["pk"].clone())
-                    .key("sk", r["sk"].clone())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        let before: Vec<String> = self.untrusted_reasons().await;
-        if !remediate.process(bodies, Some(ACCOUNT)).await.is_empty() {
-            return Stopped::NotProcessed;
-        }
-        let after = self.untrusted_reasons().await;
-        let new: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
-        assert_eq!(new.len(), 1, "one refusal recorded: {after:?}");
-        Stopped::AtRemediation(new[0].split(':').next().unwrap().to_owned())
-    }
-
-    async fn untrusted_reasons(&self) -> Vec<String> {
-        self.action_records()
-            .await
-            .iter()
-            .filter(|r| s(r, "sk").starts_with("UNTRUSTED#") || s(r, "outcome") == "refused")
-            .map(|r| {
-                let d: Value = serde_json::from_str(s(r, "decision")).unwrap();
-                format!("{}:{}", d["reason"].as_str().unwrap(), s(r, "pk"))
-            })
-            .collect()
-    }
-}
-
 /// Forged, foreign, injected and replayed events, each through the path it would really take: none
 /// stops, tags or notes anything, and the genuine event in the same run still acts. The corpus and
 /// its outcomes are listed in docs/reliability.md.
@@ -931,7 +830,7 @@ async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() 
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     let genuine_alert = falco("genuine", &p.cluster, victim, "Terminal shell in container");
     let gd_detail: Value =
-        serde_json::from_str::<Value>(include_str!("../../../samples/guardduty-ecs-runtime.json"))
+        serde_json::from_str::<Value>(include_str!("../../samples/guardduty-ecs-runtime.json"))
             .unwrap()["detail"]
             .clone();
     let mut gd_on_victim = gd_detail.clone();

@@ -4,10 +4,8 @@
 //! approvals stop nothing and say why; approval-shaped events from anywhere else stop nothing.
 //! Every stop is counted at the emulator (StopTask calls) and read back from ECS.
 
-mod common;
-
-use common::{ACCOUNT, FUNCTION_ARN, Pipeline, generous, s};
 use serde_json::{Value, json};
+use vigil_e2e::{ACCOUNT, FUNCTION_ARN, Pipeline, generous, s};
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
@@ -165,7 +163,7 @@ async fn a_proposal_stops_and_takes_nothing_and_its_approval_stops_the_task_once
         .emulator
         .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
         .await;
-    let events = common::alerts(&p, &tasks[..1], SHELL, "proposal").await;
+    let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "proposal").await;
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
 
@@ -206,7 +204,7 @@ async fn a_proposal_stops_and_takes_nothing_and_its_approval_stops_the_task_once
     assert!(text.contains("\"Vigil: approve stop\""), "{text}");
 
     // The finding arriving again does not propose twice or act.
-    propose(&r, &[common::with_id(&events[0], "proposal-again")]).await;
+    propose(&r, &[vigil_e2e::with_id(&events[0], "proposal-again")]).await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
 
     // The analyst approves: decided again on fresh state, then stopped once.
@@ -251,7 +249,7 @@ async fn an_approval_redelivered_or_sent_twice_at_once_stops_its_task_once() {
         .emulator
         .run_tasks(&p.cluster, &p.task_definition, 6, &[])
         .await;
-    let events = common::alerts(&p, &tasks, SHELL, "again").await;
+    let events = vigil_e2e::alerts(&p, &tasks, SHELL, "again").await;
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
@@ -324,7 +322,7 @@ async fn late_protected_or_stopped_approvals_stop_nothing_and_say_why() {
         .emulator
         .run_tasks(&p.cluster, &p.task_definition, 3, &[])
         .await;
-    let events = common::alerts(&p, &tasks, SHELL, "late").await;
+    let events = vigil_e2e::alerts(&p, &tasks, SHELL, "late").await;
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
     let event_of = |task: &str| {
@@ -414,7 +412,11 @@ async fn late_protected_or_stopped_approvals_stop_nothing_and_say_why() {
     );
 
     // The finding arriving again proposes afresh; an approval of that proposal stops the task.
-    propose(&r, &[common::with_id(&event_of(&tasks[2]), "late-again")]).await;
+    propose(
+        &r,
+        &[vigil_e2e::with_id(&event_of(&tasks[2]), "late-again")],
+    )
+    .await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), stops_before);
     approve(&r, "m3", 1, approval("a3", std::slice::from_ref(&f))).await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), stops_before + 1);
@@ -433,7 +435,7 @@ async fn a_selected_finding_with_nothing_awaiting_is_noted_and_stops_nothing() {
         .run_tasks(&p.cluster, &p.task_definition, 1, &[])
         .await;
     // A dry run: decided and noted, but nothing proposed.
-    let events = common::alerts(&p, &tasks, "Crypto miner launched", "dry").await;
+    let events = vigil_e2e::alerts(&p, &tasks, "Crypto miner launched", "dry").await;
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
     assert!(p.items("PROPOSAL#").await.is_empty());
@@ -467,7 +469,7 @@ async fn approval_shaped_events_from_anywhere_else_stop_nothing() {
         .emulator
         .run_tasks(&p.cluster, &p.task_definition, 1, &[])
         .await;
-    let events = common::alerts(&p, &tasks, SHELL, "forged").await;
+    let events = vigil_e2e::alerts(&p, &tasks, SHELL, "forged").await;
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
     let f = finding_of(&events[0]);
@@ -557,7 +559,7 @@ async fn remediation_mode_caps_approve_playbooks() {
         .emulator
         .run_tasks(&p.cluster, &p.task_definition, 2, &[])
         .await;
-    let events = common::alerts(&p, &tasks, SHELL, "capped").await;
+    let events = vigil_e2e::alerts(&p, &tasks, SHELL, "capped").await;
     let event_of = |task: &str| events.iter().find(|e| e.contains(task)).cloned().unwrap();
 
     // off: nothing is decided or recorded.
@@ -617,7 +619,7 @@ const FIXTURE_CONTAINERS: [&str; 2] = [
 /// (the fixture's first slots, with their containers' runtime ids; a slot left over names a task
 /// ECS does not know), seen just now.
 async fn sequence(p: &Pipeline, id: &str, tasks: &[String]) -> Value {
-    let mut text = include_str!("../../../samples/guardduty-attack-sequence-ecs.json")
+    let mut text = include_str!("../../samples/guardduty-attack-sequence-ecs.json")
         .replace("111122223333", ACCOUNT)
         .replace("us-west-2", "us-east-1")
         .replace("cluster/shop-prod", "cluster/prod")
@@ -655,7 +657,7 @@ async fn an_attack_sequence_is_proposed_per_task_and_approved_from_guardduty_s_f
     let guardduty_id = seq["detail"]["arn"].as_str().unwrap().to_owned();
     let events = p.through_ingest_and_enrich(&[seq]).await;
     assert_eq!(events.len(), 1);
-    let shipped = include_str!("../../../playbooks/vigil/playbooks.yaml");
+    let shipped = include_str!("../../playbooks/vigil/playbooks.yaml");
     let r = p
         .remediate_with(shipped, RemediationMode::Enforce, approver)
         .await;

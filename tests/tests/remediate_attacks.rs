@@ -1,11 +1,11 @@
 //! Attacks on the path to StopTask: concurrent, forged, foreign, replayed and decoy events, and
 //! malformed hold items, each against the emulator. Every outcome is read back from ECS.
 
-mod common;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{ACCOUNT, Pipeline, alerts, falco, generous, playbooks, s, stopped_change, with_id};
 use serde_json::{Value, json};
+use vigil_e2e::{
+    ACCOUNT, Pipeline, alerts, falco, generous, playbooks, s, stopped_change, with_id,
+};
 use vigil_remediate::{Remediate, RemediationMode};
 use vigil_testkit::TABLE_NAME;
 

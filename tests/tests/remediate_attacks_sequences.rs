@@ -4,10 +4,8 @@
 //! sequence at once, racing new arrivals of a rate-limited task, and stale replays. Every outcome
 //! is read back from ECS.
 
-mod common;
-
-use common::{ACCOUNT, Pipeline, generous, s, with_id};
 use serde_json::{Value, json};
+use vigil_e2e::{ACCOUNT, Pipeline, generous, s, with_id};
 use vigil_remediate::{Remediate, RemediationMode};
 
 /// A playbook that stops every task an attack sequence names.
@@ -29,7 +27,7 @@ const FIXTURE_UID: &str = "2f9a6c1e8d7b4a3f9c0e1d2b3a4f5e6d";
 /// left over names a task ECS does not know), with their containers' runtime ids, every time
 /// `age_seconds` ago.
 async fn sequence(p: &Pipeline, uid: &str, id: &str, tasks: &[String], age_seconds: i64) -> Value {
-    let mut text = include_str!("../../../samples/guardduty-attack-sequence-ecs.json")
+    let mut text = include_str!("../../samples/guardduty-attack-sequence-ecs.json")
         .replace("111122223333", ACCOUNT)
         .replace("us-west-2", "us-east-1")
         .replace("cluster/shop-prod", "cluster/prod")

@@ -2,10 +2,8 @@
 //! bursts on every task of a service, decoys naming clusters that do not exist, cluster tags, the
 //! live service counted, refusals decided again. Every test reads the tasks back from ECS.
 
-mod common;
-
-use common::{ACCOUNT, Pipeline, alerts, generous, playbooks, s, stopped_change, with_id};
 use serde_json::{Value, json};
+use vigil_e2e::{ACCOUNT, Pipeline, alerts, generous, playbooks, s, stopped_change, with_id};
 use vigil_remediate::{Remediate, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
@@ -344,7 +342,7 @@ async fn limited_to_one(
 /// The documented GuardDuty attack sequence fixture, about this pipeline's cluster and the given
 /// tasks (the fixture's three, in order), with their containers' runtime ids, seen just now.
 async fn attack_sequence(p: &Pipeline, tasks: &[String]) -> Value {
-    let mut text = include_str!("../../../samples/guardduty-attack-sequence-ecs.json")
+    let mut text = include_str!("../../samples/guardduty-attack-sequence-ecs.json")
         .replace("111122223333", ACCOUNT)
         .replace("us-west-2", "us-east-1")
         .replace("cluster/shop-prod", "cluster/prod")
@@ -401,7 +399,7 @@ async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_only_p
 
     // The shipped playbooks propose a stop of each task, for an analyst to approve, and stop
     // nothing by themselves.
-    let shipped = include_str!("../../../playbooks/vigil/playbooks.yaml");
+    let shipped = include_str!("../../playbooks/vigil/playbooks.yaml");
     let remediate = p
         .remediate_with(shipped, RemediationMode::Enforce, |_| {})
         .await;

@@ -1,0 +1,7 @@
+//! The tests of the whole pipeline live in `tests/`; this library is what they share: one
+//! test-pipeline builder ([`Pipeline`]: the emulator, the three functions' handlers, taps on the bus)
+//! and its helpers. Events come from the one event builder, [`vigil_testkit::events::FalcoAlert`].
+
+pub mod pipeline;
+
+pub use pipeline::*;
