@@ -135,8 +135,9 @@ async fn repeats_are_counted_and_published_only_at_milestones() {
     assert!(counts.contains(&1) && counts.contains(&10));
     assert_eq!(
         h.emulator.calls("dynamodb", "UpdateItem"),
-        51,
-        "one UpdateItem per event"
+        53,
+        "one UpdateItem per event, and one refused when the 21st and the 41st find the generation of \
+         remembered ids full"
     );
     assert_eq!(
         h.emulator.calls("dynamodb", "GetItem") + h.emulator.calls("dynamodb", "Query"),
