@@ -694,6 +694,97 @@ print(json.dumps(vigil_emulator.save_state({self.state_file!r}, {{"sqs": {{"Crea
         self.assertIn(b"cannot restore the state", result.stderr)
 
 
+class SqsScalingTest(unittest.TestCase):
+    """The SQS patches in-process, on moto's backend: same behaviour as moto's, and per request work
+    that does not grow with the queue (counted in messages examined, not timed)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        sys.path.insert(0, HERE)
+        import vigil_emulator
+        from moto.sqs.models import Message
+
+        if not getattr(vigil_emulator, "_patched_in_test", False):
+            vigil_emulator.apply_patches()
+            vigil_emulator._patched_in_test = True
+        cls.examined = {"visible": 0, "had_receipt_handle": 0}
+        examined = cls.examined
+        orig_visible = Message.visible.fget
+        orig_had = Message.had_receipt_handle
+
+        def visible(self):  # type: ignore[no-untyped-def]
+            examined["visible"] += 1
+            return orig_visible(self)
+
+        def had_receipt_handle(self, handle):  # type: ignore[no-untyped-def]
+            examined["had_receipt_handle"] += 1
+            return orig_had(self, handle)
+
+        Message.visible = property(visible)  # type: ignore[assignment]
+        Message.had_receipt_handle = had_receipt_handle  # type: ignore[method-assign]
+        from moto.sqs.models import sqs_backends
+
+        cls.backend = sqs_backends[ACCOUNT][REGION]
+
+    def test_filling_and_draining_a_queue_examines_each_message_a_bounded_number_of_times(self) -> None:
+        b = self.backend
+        dlq = b.create_queue("scaling-dlq")
+        b.create_queue("scaling", RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 2}))
+        n = 3000
+        for i in range(0, n, 10):
+            b.send_message_batch("scaling", {str(j): {"Id": str(j), "MessageBody": f"m{i + j}", "MessageAttributes": {},
+                                                      "DelaySeconds": None} for j in range(10)})
+        attributes = b.get_queue_attributes("scaling", ["ApproximateNumberOfMessages"])
+        self.assertEqual(attributes["ApproximateNumberOfMessages"], n)
+        for k in self.examined:
+            self.examined[k] = 0
+
+        received: list[str] = []
+        kept_back = None
+        while True:
+            batch = b.receive_message("scaling", 10, 0, 30)
+            if not batch:
+                break
+            if kept_back is None:
+                # The first batch's first message is handed back, then comes again later.
+                kept_back = batch[0].body
+                b.change_message_visibility("scaling", batch[0].receipt_handle, 0)
+                batch = batch[1:]
+            received += [m.body for m in batch]
+            _, errors = b.delete_message_batch("scaling", [{"Id": str(k), "ReceiptHandle": m.receipt_handle}
+                                                           for k, m in enumerate(batch)])
+            self.assertEqual(errors, [])
+        self.assertEqual(sorted(received), sorted(f"m{i}" for i in range(n)), "every message once")
+        self.assertEqual(received.count(kept_back), 1)
+        self.assertEqual(b.get_queue_attributes("scaling", ["ApproximateNumberOfMessages",
+                                                            "ApproximateNumberOfMessagesNotVisible"]),
+                         {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0})
+        # moto alone: ~n^2/20 visibility checks (every visible message listed per receive of ten) and
+        # ~n^2/2 receipt-handle checks (each delete asks every message). Patched: about one each.
+        self.assertLessEqual(self.examined["visible"], 2 * n)
+        self.assertEqual(self.examined["had_receipt_handle"], 0)
+
+        # Deleting twice is still harmless; a handle never handed out is still refused.
+        b.send_message("scaling", "again")
+        [m] = b.receive_message("scaling", 1, 0, 30)
+        b.delete_message("scaling", m.receipt_handle)
+        b.delete_message("scaling", m.receipt_handle)
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+        with self.assertRaises(ReceiptHandleIsInvalid):
+            b.delete_message("scaling", "not-a-handle")
+        with self.assertRaises(ReceiptHandleIsInvalid):
+            b.change_message_visibility("scaling", m.receipt_handle, 0)
+
+        # A message received too often still goes to the dead-letter queue.
+        b.send_message("scaling", "poison")
+        for _ in range(2):
+            [m] = b.receive_message("scaling", 1, 0, 30)
+            b.change_message_visibility("scaling", m.receipt_handle, 0)
+        self.assertEqual(b.receive_message("scaling", 1, 0, 30), [])
+        self.assertEqual([m.body for m in b.receive_message("scaling-dlq", 10, 0, 30)], ["poison"])
+
+
 class VigilEmulatorLifecycleTest(unittest.TestCase):
     def test_sigterm_exits_cleanly(self) -> None:
         emulator = Emulator()

@@ -804,6 +804,9 @@ def patch_sqs_attribute_reads() -> None:
     orig_attributes = Queue.attributes.fget
 
     def attributes(queue):  # type: ignore[no-untyped-def]
+        if "_vigil_counts" in queue.__dict__:
+            # Counts already given (a send, which reads no count: see patch_sqs_queue_scaling).
+            return orig_attributes(queue)
         queue.__dict__["_vigil_counts"] = counts(queue)
         try:
             return orig_attributes(queue)
@@ -813,6 +816,129 @@ def patch_sqs_attribute_reads() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+
+
+class _VisibleMessages:
+    """A queue's visible, undelayed messages, in order, found as they are asked for: moto builds the
+    whole list (two clock reads per message) for each ReceiveMessage that takes ten of them, and for
+    each test of whether there is any. Iterating stops where the receive stops; in-flight messages,
+    at the front of the queue, are the only ones passed over."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __iter__(self) -> Any:
+        now = time.time() * 1000.0
+        for m in list.__iter__(self.queue._messages):
+            if now > m.visible_at and not now < m.delayed_until:
+                yield m
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+# Receipt handle -> (queue, message), for the handles receives hand out: deleting a message or changing
+# its visibility finds it at once instead of asking every message of the queue whether it ever had
+# the handle. A handle not in it (state restored from a snapshot, or never handed out) takes moto's
+# own path.
+_RECEIPTS: dict[str, tuple[Any, Any]] = {}
+_RECEIVING = threading.local()
+
+
+def patch_sqs_queue_scaling() -> None:
+    # Gap: moto's SQS is O(n) per request in the queue's length n, so filling and draining a queue
+    # of n messages is O(n^2): 10,000 messages took 90 s, 100,000 never finished. SendMessage
+    # computed every queue attribute (the message counts: a scan) to read ContentBasedDeduplication;
+    # ReceiveMessage listed every visible message to take ten; DeleteMessage and
+    # ChangeMessageVisibility asked every message for its receipt handles, and DeleteMessage copied
+    # the list. Now each costs what it touches (a delete scans only up to the message, which is near
+    # the front when messages are deleted in about the order they were received).
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.models import Message, Queue, SQSBackend
+    from moto.sqs.models import unix_time_millis
+
+    Queue.messages = property(lambda queue: _VisibleMessages(queue))  # type: ignore[assignment]
+
+    orig_send = SQSBackend.send_message
+
+    def send_message(self, queue_name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Sending reads only the queue's settings of its attributes, never the message counts.
+        queue = self.get_queue(queue_name)
+        queue.__dict__["_vigil_counts"] = (0, 0, 0)
+        try:
+            return orig_send(self, queue_name, *args, **kwargs)
+        finally:
+            queue.__dict__.pop("_vigil_counts", None)
+
+    orig_receive = SQSBackend.receive_message
+
+    def receive_message(self, queue_name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _RECEIVING.queue = self.get_queue(queue_name)
+        try:
+            return orig_receive(self, queue_name, *args, **kwargs)
+        finally:
+            _RECEIVING.queue = None
+
+    orig_mark_received = Message.mark_received
+
+    def mark_received(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        orig_mark_received(self, *args, **kwargs)
+        queue = getattr(_RECEIVING, "queue", None)
+        if queue is not None:
+            _RECEIPTS[self.receipt_handle] = (queue, self)
+
+    def indexed(queue, receipt_handle):  # type: ignore[no-untyped-def]
+        entry = _RECEIPTS.get(receipt_handle)
+        return entry[1] if entry is not None and entry[0] is queue else None
+
+    orig_delete = Queue.delete_message
+
+    def delete_message(self, receipt_handle):  # type: ignore[no-untyped-def]
+        if receipt_handle in self.deleted_messages:
+            return
+        message = indexed(self, receipt_handle)
+        if message is None:
+            return orig_delete(self, receipt_handle)
+        messages = self._messages
+        for at, m in enumerate(messages):
+            if m is message:
+                del messages[at]
+                break
+        else:
+            return orig_delete(self, receipt_handle)
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        for handle in message.all_receipt_handles:
+            _RECEIPTS.pop(handle, None)
+
+    orig_change_visibility = SQSBackend.change_message_visibility
+
+    def change_message_visibility(self, queue_name, receipt_handle, visibility_timeout):  # type: ignore[no-untyped-def]
+        queue = self.get_queue(queue_name)
+        message = indexed(queue, receipt_handle)
+        if message is None or not any(m is message for m in queue._messages):
+            return orig_change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        # moto's own checks and effects, on the message found.
+        given = unix_time_millis() + int(visibility_timeout) * 1000
+        if given - message.sent_timestamp > 43200 * 1000:
+            raise InvalidParameterValue(
+                f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+            )
+        message.change_visibility(visibility_timeout)
+        if message.visible and message in queue.pending_messages:
+            queue.pending_messages.remove(message)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    Message.mark_received = mark_received  # type: ignore[method-assign]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -867,6 +993,7 @@ def apply_patches() -> None:
     patch_events_envelope()
     patch_events_disabled_rules()
     patch_sqs_attribute_reads()
+    patch_sqs_queue_scaling()
     patch_dynamodb_transaction_tokens()
     patch_dynamodb_transaction_backup()
 
