@@ -445,6 +445,31 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(self.vigil("GET", "/_vigil/api-calls"), {})
         self.assertEqual([e for raw in raws for e in raw.errors], [])
 
+    def test_write_units_follow_item_sizes(self) -> None:
+        ddb = self.client("dynamodb")
+        ddb.create_table(TableName="smoke-units", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        self.vigil("POST", "/_vigil/api-calls/reset")
+        # "pk" + "small" = 7 bytes; "pk" + "big" + "v" + 1,500 = 1,506 bytes; a number of 3 digits: 1 + 3.
+        ddb.put_item(TableName="smoke-units", Item={"pk": {"S": "small"}})
+        ddb.put_item(TableName="smoke-units", Item={"pk": {"S": "big"}, "v": {"S": "x" * 1500}})
+        ddb.update_item(TableName="smoke-units", Key={"pk": {"S": "big"}}, UpdateExpression="REMOVE v")
+        ddb.update_item(TableName="smoke-units", Key={"pk": {"S": "small"}}, UpdateExpression="SET n = :n",
+                        ExpressionAttributeValues={":n": {"N": "123"}})
+        with self.assertRaises(botocore.exceptions.ClientError):
+            ddb.update_item(TableName="smoke-units", Key={"pk": {"S": "small"}}, UpdateExpression="SET n = :n",
+                            ConditionExpression="attribute_not_exists(pk)", ExpressionAttributeValues={":n": {"N": "1"}})
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "smoke-units", "Item": {"pk": {"S": "t"}}}}])
+        meter = self.vigil("GET", "/_vigil/write-units")
+        self.assertEqual(meter["units"], {"PutItem": 1 + 2, "UpdateItem": 2 + 1 + 1, "TransactWriteItems": 2})
+        self.assertEqual(meter["writes"], {"PutItem": 2, "UpdateItem": 3, "TransactWriteItems": 1})
+        self.assertEqual(meter["largest"]["big"], 1506)
+        self.assertEqual(meter["largest"]["small"], 7 + 1 + 3)
+        self.assertEqual(meter["over_1kb"], {"big": 2})
+        self.vigil("POST", "/_vigil/api-calls/reset")
+        self.assertEqual(self.vigil("GET", "/_vigil/write-units")["units"], {})
+
     def test_shutdown_without_state_file_is_refused(self) -> None:
         with self.assertRaises(urllib.error.HTTPError) as refused:
             self.vigil("POST", "/_vigil/shutdown")

@@ -31,7 +31,10 @@ the logs, and start empty.
 Extra endpoints (not AWS):
     GET  /_vigil/health             -> {"ok": true}
     GET  /_vigil/api-calls          -> {"dynamodb": {"UpdateItem": 3}, "ecs": {...}, ...}
-    POST /_vigil/api-calls/reset    -> zeroes the counts; returns the counts as they were
+    POST /_vigil/api-calls/reset    -> zeroes the counts (and the write units); returns the counts as they were
+    GET  /_vigil/write-units        -> {"units": {op: n}, "writes": {op: n}, "largest": {kind: bytes},
+                                        "over_1kb": {kind: n}}: DynamoDB write units as DynamoDB bills
+                                       them, from the item sizes before and after each write
     GET  /_vigil/default-subnet     -> {"subnet_id", "availability_zone", "vpc_id"} of the default VPC
     POST /_vigil/shutdown           -> {"state_file", "saved": {service: ["ACCOUNT/REGION", ...]},
                                         "not_saved": {service: error}, "bytes"}, then exit 0;
@@ -47,6 +50,7 @@ Deterministic ECS ids (so tests can compute them):
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import copyreg
 import datetime
@@ -1296,12 +1300,137 @@ class ApiCallCounter:
             return counts
 
 
+def dynamodb_value_size(value: dict[str, Any]) -> int:
+    """Size of a DynamoDB-JSON value by the documented rules ("DynamoDB item sizes and formats"):
+    strings by UTF-8 bytes, binaries by raw bytes, numbers 1 byte per two significant digits plus 1,
+    booleans and nulls 1, lists and maps 3 plus 1 per element, sets the sum of their elements."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode("utf-8"))
+    if kind == "N":
+        mantissa = v.lower().split("e")[0]
+        digits = "".join(c for c in mantissa if c.isdigit()).strip("0")
+        return max(1, len(digits) + 1) // 2 + 1 if digits else 2
+    if kind == "B":
+        return len(base64.b64decode(v)) if isinstance(v, str) else len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(x.encode("utf-8")) for x in v)
+    if kind == "NS":
+        return sum(dynamodb_value_size({"N": x}) for x in v)
+    if kind == "BS":
+        return sum(dynamodb_value_size({"B": x}) for x in v)
+    if kind == "L":
+        return 3 + sum(1 + dynamodb_value_size(x) for x in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + dynamodb_value_size(x) for k, x in v.items())
+    return 0
+
+
+def dynamodb_item_size(item: dict[str, Any]) -> int:
+    return sum(len(k.encode("utf-8")) + dynamodb_value_size(v) for k, v in item.items())
+
+
+class WriteUnitMeter:
+    """DynamoDB write units as DynamoDB bills them: per item written, the larger of its size before
+    and after the write in 1 KB units (at least 1; a refused condition too), twice that in a
+    transaction. Measured from moto's items around each write (requests are served one at a time)."""
+
+    WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> dict[str, Any]:
+        with getattr(self, "_lock", threading.Lock()):
+            old = getattr(self, "_state", None)
+            self._state: dict[str, Any] = {"units": {}, "writes": {}, "largest": {}, "over_1kb": {}}
+            return old or self._state
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._state))
+
+    @staticmethod
+    def _targets(operation: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            return [(body.get("TableName", ""), body.get("Key") or body.get("Item") or {}, False)]
+        if operation == "TransactWriteItems":
+            out = []
+            for t in body.get("TransactItems", []):
+                for kind in ("Put", "Update", "Delete", "ConditionCheck"):
+                    if kind in t:
+                        op = t[kind]
+                        out.append((op.get("TableName", ""), op.get("Key") or op.get("Item") or {}, True))
+            return out
+        if operation == "BatchWriteItem":
+            out = []
+            for table, requests in body.get("RequestItems", {}).items():
+                for r in requests:
+                    op = r.get("PutRequest") or r.get("DeleteRequest") or {}
+                    out.append((table, op.get("Key") or op.get("Item") or {}, False))
+            return out
+        return []
+
+    @staticmethod
+    def _item(table_name: str, key_or_item: dict[str, Any]) -> dict[str, Any] | None:
+        from moto.dynamodb.models import dynamodb_backends
+
+        for regions in list(dynamodb_backends.values()):
+            for backend in list(regions.values()):
+                table = backend.tables.get(table_name)
+                if table is None:
+                    continue
+                keys = {k: v for k, v in key_or_item.items() if k in (table.hash_key_attr, table.range_key_attr)}
+                try:
+                    item = backend.get_item(table_name, keys)
+                except Exception:
+                    return None
+                return item.to_json()["Attributes"] if item is not None else None
+        return None
+
+    def before(self, operation: str, body: bytes) -> list[tuple[str, dict[str, Any], bool, int]] | None:
+        if operation not in self.WRITES:
+            return None
+        try:
+            targets = self._targets(operation, json.loads(body or b"{}"))
+        except ValueError:
+            return None
+        out = []
+        for table, key, transact in targets:
+            item = self._item(table, key)
+            out.append((table, key, transact, dynamodb_item_size(item) if item else 0))
+        return out
+
+    def after(self, operation: str, targets: list[tuple[str, dict[str, Any], bool, int]], billed: bool) -> None:
+        if not billed:
+            return
+        with self._lock:
+            state = self._state
+            for table, key, transact, size_before in targets:
+                item = self._item(table, key)
+                size_after = dynamodb_item_size(item) if item else 0
+                size = max(size_before, size_after)
+                units = max(1, -(-size // 1024)) * (2 if transact else 1)
+                state["units"][operation] = state["units"].get(operation, 0) + units
+                sk = (item or {}).get("sk", {}).get("S") or key.get("sk", {}).get("S") or ""
+                pk = (item or {}).get("pk", {}).get("S") or key.get("pk", {}).get("S") or ""
+                kind = sk if sk in ("DEDUP", "SEQ") else pk.split("#", 1)[0] or "other"
+                state["largest"][kind] = max(state["largest"].get(kind, 0), size)
+                if size > 1024:
+                    state["over_1kb"][kind] = state["over_1kb"].get(kind, 0) + 1
+            state["writes"][operation] = state["writes"].get(operation, 0) + 1
+
+
 class VigilMiddleware:
     """Counts every AWS request per service/operation and serves /_vigil/* endpoints."""
 
     def __init__(self, app: Any, state_file: str | None = None) -> None:
         self.app = app
         self.counter = ApiCallCounter()
+        self.meter = WriteUnitMeter()
         self.state_file = state_file
         # Set by main(): stops accepting connections and closes the listening socket.
         self.stop_serving: Callable[[], None] = lambda: None
@@ -1373,7 +1502,10 @@ class VigilMiddleware:
         if method == "GET" and path == "/_vigil/api-calls":
             return self._json(start_response, "200 OK", self.counter.snapshot())
         if method == "POST" and path == "/_vigil/api-calls/reset":
+            self.meter.reset()
             return self._json(start_response, "200 OK", self.counter.snapshot(reset=True))
+        if method == "GET" and path == "/_vigil/write-units":
+            return self._json(start_response, "200 OK", self.meter.snapshot())
         if method == "GET" and path == "/_vigil/default-subnet":
             return self._json(start_response, "200 OK", self._default_subnet(environ))
         if method == "POST" and path == "/_vigil/shutdown":
@@ -1420,8 +1552,26 @@ class VigilMiddleware:
                 self.counter.record("unknown", "unclassified")
         with self.serialize:
             if not self.shutting_down.is_set():
-                # Consume the response inside the lock: WSGI apps may do their work lazily.
-                return list(self.app(environ, start_response))
+                service, operation = self.classify(environ) if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB") else ("", "")
+                targets = self.meter.before(operation, self._peek_body(environ)) if service == "dynamodb" else None
+                if targets is None:
+                    # Consume the response inside the lock: WSGI apps may do their work lazily.
+                    return list(self.app(environ, start_response))
+                status: list[str] = []
+
+                def capture(st, headers, *args):  # type: ignore[no-untyped-def]
+                    status.append(st)
+                    return start_response(st, headers, *args)
+
+                response = list(self.app(environ, capture))
+                text = b"".join(response)
+                billed = bool(status) and (status[0].startswith("200")
+                                           or b"ConditionalCheckFailed" in text or b"TransactionCanceled" in text)
+                try:
+                    self.meter.after(operation, targets, billed)
+                except Exception as exc:  # metering must never break a request
+                    _log(f"could not meter write units: {exc!r}")
+                return response
         # Queued behind the lock when a shutdown began: never runs (it would change the state after
         # the snapshot); its connection dies with the process, as on a crash.
         threading.Event().wait()
