@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DedupError {
@@ -56,7 +57,9 @@ pub struct Occurrence {
     /// The delivery's identity: the EventBridge event id (or the source's own id for bare events).
     pub event_id: String,
     pub source: &'static str,
+    /// Kept on the record cut to [`RULE_MAX_BYTES`](crate::record::RULE_MAX_BYTES).
     pub rule: String,
+    /// Not written to the record (it is `vigil-<fingerprint>`, and the publication carries it).
     pub securityhub_id: String,
     /// Where the finding came from (written with the first occurrence; the fingerprint includes the
     /// sender, the arrival and the task, so every occurrence agrees).
@@ -85,7 +88,15 @@ pub struct Recorded {
 pub struct DedupStore {
     client: aws_sdk_dynamodb::Client,
     config: DedupConfig,
+    /// How many ids each fingerprint's current generation held after this process's last write to
+    /// it (from the values the write returned), so that a write that will not fit starts the next
+    /// generation at once instead of being refused first. Only a hint: the condition still checks,
+    /// and a stale one costs the refusal it saves.
+    fills: Arc<Mutex<HashMap<String, usize>>>,
 }
+
+/// Fingerprints whose generation fill is remembered, at most (then forgotten all at once).
+const REMEMBERED_FILLS: usize = 10_000;
 
 /// What the counting update found.
 struct Counted {
@@ -109,7 +120,11 @@ struct Plan {
 
 impl DedupStore {
     pub fn new(client: aws_sdk_dynamodb::Client, config: DedupConfig) -> Self {
-        DedupStore { client, config }
+        DedupStore {
+            client,
+            config,
+            fills: Arc::default(),
+        }
     }
 
     pub fn config(&self) -> &DedupConfig {
@@ -239,7 +254,13 @@ impl DedupStore {
         let fingerprint = &occs[0].fingerprint;
         let tasks: BTreeSet<&String> = occs.iter().flat_map(|o| &o.sequence_tasks).collect();
         let sequence = (!tasks.is_empty()).then(|| task_set_digest(tasks.iter().copied()));
-        let mut plan = Plan::default();
+        let counting = members.iter().filter(|m| **m == Member::Counted).count();
+        let mut plan = Plan {
+            rollover: self
+                .fill(fingerprint)
+                .is_some_and(|fill| fill + counting > self.max_group()),
+            ..Plan::default()
+        };
         let mut existing = None;
         for _ in 0..8 {
             let pending: Vec<usize> = (0..occs.len())
@@ -255,7 +276,11 @@ impl DedupStore {
                 .try_count(occs, digests, &pending, sequence, &plan, now)
                 .await?
             {
-                Ok(before) => return Ok(Counted { before, existing }),
+                Ok((before, fill_before)) => {
+                    let fill = if plan.rollover { 0 } else { fill_before };
+                    self.remember_fill(fingerprint, fill + pending.len());
+                    return Ok(Counted { before, existing });
+                }
                 Err(item) => item,
             };
             existing = RecordBefore::from_attributes(&refused).or(existing);
@@ -283,6 +308,19 @@ impl DedupStore {
                 && set_len(&refused, DIGESTS_CURRENT) + pending.len() > self.max_group();
         }
         Err(DedupError::Contention(fingerprint.clone()))
+    }
+
+    fn fill(&self, fingerprint: &str) -> Option<usize> {
+        self.fills.lock().ok()?.get(fingerprint).copied()
+    }
+
+    fn remember_fill(&self, fingerprint: &str, fill: usize) {
+        if let Ok(mut fills) = self.fills.lock() {
+            if fills.len() >= REMEMBERED_FILLS && !fills.contains_key(fingerprint) {
+                fills.clear();
+            }
+            fills.insert(fingerprint.to_owned(), fill);
+        }
     }
 
     fn expiry(&self, now: DateTime<Utc>) -> i64 {
@@ -372,8 +410,9 @@ impl DedupStore {
     }
 
     /// One attempt at the counting update of the occurrences `pending` (indexes into `occs`): `Ok`
-    /// with the record before it (`None`: it created the record), or `Err` with the record as the
-    /// refused condition returned it (empty when there is none).
+    /// with the record before it (`None`: it created the record) and the number of ids its current
+    /// generation held, or `Err` with the record as the refused condition returned it (empty when
+    /// there is none).
     async fn try_count(
         &self,
         occs: &[Occurrence],
@@ -382,7 +421,8 @@ impl DedupStore {
         sequence: Option<[u8; DIGEST_BYTES]>,
         plan: &Plan,
         now: DateTime<Utc>,
-    ) -> Result<Result<Option<RecordBefore>, HashMap<String, AttributeValue>>, DedupError> {
+    ) -> Result<Result<(Option<RecordBefore>, usize), HashMap<String, AttributeValue>>, DedupError>
+    {
         let cfg = &self.config;
         let first = &occs[pending[0]];
         let (lease, interval) = (cfg.lease.as_secs(), cfg.update_interval.as_secs());
@@ -524,9 +564,13 @@ impl DedupStore {
             .send()
             .await;
         match result {
-            Ok(UpdateItemOutput { attributes, .. }) => Ok(Ok(attributes
-                .as_ref()
-                .and_then(RecordBefore::from_attributes))),
+            Ok(UpdateItemOutput { attributes, .. }) => {
+                let attributes = attributes.unwrap_or_default();
+                Ok(Ok((
+                    RecordBefore::from_attributes(&attributes),
+                    set_len(&attributes, DIGESTS_CURRENT),
+                )))
+            }
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {

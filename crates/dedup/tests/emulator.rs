@@ -497,3 +497,59 @@ async fn a_redelivered_subset_of_a_coalesced_write_is_recognized() {
         "7"
     );
 }
+
+/// A process that does not know how full the current generation is (or knows it wrong, because
+/// another one wrote since) is refused once and then counts right.
+#[tokio::test]
+async fn a_generation_is_rolled_over_whoever_knows_how_full_it_is() {
+    let emulator = Emulator::start();
+    let (a, client) = store(&emulator, 4).await;
+    let b = DedupStore::new(client.clone(), a.config().clone());
+    let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let group = |ids: &[&str]| ids.iter().map(|id| occ("fp", id)).collect::<Vec<_>>();
+    a.record_group(&group(&["a1", "a2", "a3"]), t)
+        .await
+        .unwrap();
+    emulator.reset_api_calls();
+    a.record_group(&group(&["a4", "a5"]), t).await.unwrap();
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        1,
+        "a knew the generation held 3: the next one starts at once"
+    );
+    emulator.reset_api_calls();
+    b.record_group(&group(&["b1", "b2", "b3"]), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        2,
+        "b did not know: refused, then rolled"
+    );
+    emulator.reset_api_calls();
+    let again = a.record_group(&group(&["a6", "a5"]), t).await.unwrap();
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        2,
+        "refused for a5 (remembered), then a6 counted into b's generation"
+    );
+    assert_eq!(
+        again[1].outcome,
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            count: 8
+        }
+    );
+    let rec = item(&client, "fp").await;
+    assert_eq!(rec["occurrences"].as_n().unwrap(), "9");
+    assert_eq!(
+        rec["event_digests"].as_bs().unwrap().len(),
+        4,
+        "b1, b2, b3, a6"
+    );
+    assert_eq!(
+        rec["event_digests_prev"].as_bs().unwrap().len(),
+        2,
+        "a4, a5"
+    );
+}
