@@ -810,6 +810,50 @@ class SqsScalingTest(unittest.TestCase):
         self.assertEqual([m.body for m in b.receive_message("scaling-dlq", 10, 0, 30)], ["poison"])
 
 
+class DynamoDbUpdateValidationTest(unittest.TestCase):
+    """The UpdateExpression validation patch in-process: the same refusals, each clause counted once."""
+
+    def test_clauses_are_counted_once_and_still_refused_twice(self) -> None:
+        sys.path.insert(0, HERE)
+        import vigil_emulator
+        from moto import mock_aws
+        from moto.dynamodb.parsing.validators import ActionCountValidator
+
+        if not getattr(vigil_emulator, "_patched_in_test", False):
+            vigil_emulator.apply_patches()
+            vigil_emulator._patched_in_test = True
+        checks = []
+        orig = ActionCountValidator.verify_action_counts
+
+        def verify(self, node):  # type: ignore[no-untyped-def]
+            checks.append(node)
+            return orig(self, node)
+
+        ActionCountValidator.verify_action_counts = verify  # type: ignore[method-assign]
+        try:
+            with mock_aws():
+                ddb = boto3.client("dynamodb", region_name=REGION)
+                ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                                 BillingMode="PAY_PER_REQUEST")
+                sets = ", ".join(f"a{i} = if_not_exists(a{i}, :v)" for i in range(14))
+                ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression=f"SET {sets} ADD n :one REMOVE x, y",
+                                ExpressionAttributeValues={":v": {"S": "v"}, ":one": {"N": "1"}})
+                # moto validates an update twice; alone it checked the count at every nested node (170 here).
+                self.assertEqual(len(checks), 2, "the clause count checked once per validation, at the root")
+                item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+                self.assertEqual((item["a13"], item["n"]), ({"S": "v"}, {"N": "1"}))
+                with self.assertRaises(botocore.exceptions.ClientError) as refused:
+                    ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression="SET a = :v SET b = :v",
+                                    ExpressionAttributeValues={":v": {"S": "v"}})
+                self.assertIn("SET", str(refused.exception))
+                with self.assertRaises(botocore.exceptions.ClientError):
+                    ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression="SET a = :v, a = :v",
+                                    ExpressionAttributeValues={":v": {"S": "v"}})
+        finally:
+            ActionCountValidator.verify_action_counts = orig  # type: ignore[method-assign]
+
+
 class VigilEmulatorLifecycleTest(unittest.TestCase):
     def test_sigterm_exits_cleanly(self) -> None:
         emulator = Emulator()
