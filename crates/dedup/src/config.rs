@@ -10,7 +10,9 @@ pub struct DedupConfig {
     pub lease: Duration,
     /// Repeats of a forwarded finding reach Security Hub (as count updates) at most once per interval.
     pub update_interval: Duration,
-    /// Event ids remembered per fingerprint, to refuse redeliveries (two generations of this many).
+    /// Event ids remembered per fingerprint, to refuse redeliveries: two generations of this many
+    /// 8-byte digests, so at least the last this many ids and at most twice as many. Also the most
+    /// occurrences one write counts. 20 keeps the item under 1 KB (see `tests/item_size.rs`).
     pub remembered_event_ids: usize,
 }
 
@@ -21,7 +23,7 @@ impl DedupConfig {
             window: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(120),
             update_interval: Duration::from_secs(15 * 60),
-            remembered_event_ids: 256,
+            remembered_event_ids: 20,
         }
     }
 }

@@ -125,6 +125,158 @@ pub fn after_redelivery(existing: &RecordBefore, escalated: bool) -> Outcome {
     }
 }
 
+/// What the record looks like to the next occurrence of the same write, once `before` (`None`: no
+/// record yet) counted one more at `now` of severity `severity`: the count, both windows stamped
+/// with `now`, the highest severity (raised when `escalated`; a record without one takes the
+/// write's first counted severity, `first_severity`, as the counting update does).
+pub fn advance(
+    before: Option<&RecordBefore>,
+    now: DateTime<Utc>,
+    lease_secs: u64,
+    interval_secs: u64,
+    severity: u8,
+    escalated: bool,
+    first_severity: u8,
+) -> RecordBefore {
+    let stamped = |count: u64, state, accepted_at, max_severity, forwarded_at| RecordBefore {
+        count,
+        state,
+        accepted_at,
+        lease_bucket: Some(bucket(now, lease_secs)),
+        interval_bucket: Some(bucket(now, interval_secs)),
+        max_severity: Some(max_severity),
+        forwarded_at,
+    };
+    match before {
+        None => stamped(
+            1,
+            DedupState::Accepted,
+            Some(now.timestamp()),
+            severity,
+            None,
+        ),
+        Some(b) => {
+            let kept = b.max_severity.unwrap_or(first_severity);
+            stamped(
+                b.count.saturating_add(1),
+                b.state,
+                b.accepted_at.or(Some(now.timestamp())),
+                if escalated { kept.max(severity) } else { kept },
+                b.forwarded_at,
+            )
+        }
+    }
+}
+
+/// How one occurrence of a coalesced write fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    /// Counted by the write.
+    Counted,
+    /// Its id was already counted before the write (the record remembered it).
+    Redelivered,
+    /// Its id is an earlier occurrence's of the same write (delivered twice in one batch).
+    Repeated,
+}
+
+/// The state of the conditional raise of the record's highest severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raise {
+    /// Not attempted yet: say which occurrences would escalate, and to what to raise.
+    Planned,
+    /// This write raised it.
+    Raised,
+    /// Another writer had raised it at least as high (to this).
+    Refused(u8),
+}
+
+/// The outcome of each occurrence of one coalesced write, in order, exactly as if each had been
+/// counted by its own update one after the other: the first one sees the record as the write
+/// found it (`before`, `None` when the write created it), each later one the record as the
+/// earlier ones left it ([`advance`]), so a write publishes on the same occurrences (new, each
+/// milestone it crosses, the first in a new interval or past the lease, each escalation) as the
+/// occurrences would one by one. `existing` is the record as a refused attempt returned it, for
+/// the redelivered ones. Returns each outcome with the highest severity to publish, and the
+/// severity to raise the record to (`Some` only when an occurrence escalates).
+#[allow(clippy::too_many_arguments)]
+pub fn group_outcomes(
+    before: Option<&RecordBefore>,
+    existing: Option<&RecordBefore>,
+    members: &[(Member, u8)],
+    raise: Raise,
+    now: DateTime<Utc>,
+    lease_secs: u64,
+    interval_secs: u64,
+) -> (Vec<(Outcome, u8)>, Option<u8>) {
+    let allow = !matches!(raise, Raise::Refused(_));
+    let floor = match raise {
+        Raise::Refused(current) => current,
+        _ => 0,
+    };
+    let first_severity = members
+        .iter()
+        .find(|(m, _)| *m == Member::Counted)
+        .map_or(0, |(_, s)| *s);
+    let blank = RecordBefore {
+        count: 0,
+        state: DedupState::Accepted,
+        accepted_at: None,
+        lease_bucket: None,
+        interval_bucket: None,
+        max_severity: None,
+        forwarded_at: None,
+    };
+    let mut running: Option<RecordBefore> = before.cloned();
+    let mut counted_any = false;
+    let mut existing: RecordBefore = existing.cloned().unwrap_or(blank);
+    let mut raise_to: Option<u8> = None;
+    let mut out = Vec::with_capacity(members.len());
+    for &(member, severity) in members {
+        match member {
+            Member::Counted => {
+                let escalated =
+                    allow && running.as_ref().is_some_and(|b| is_escalation(b, severity));
+                let outcome =
+                    after_counted(running.as_ref(), now, lease_secs, interval_secs, escalated);
+                let next = advance(
+                    running.as_ref(),
+                    now,
+                    lease_secs,
+                    interval_secs,
+                    severity,
+                    escalated,
+                    first_severity,
+                );
+                if escalated {
+                    raise_to = Some(raise_to.map_or(severity, |r| r.max(severity)));
+                }
+                let highest = next.max_severity.unwrap_or(severity).max(floor);
+                running = Some(next);
+                counted_any = true;
+                out.push((outcome, highest));
+            }
+            Member::Redelivered => {
+                let escalated = allow && is_escalation(&existing, severity);
+                if escalated {
+                    raise_to = Some(raise_to.map_or(severity, |r| r.max(severity)));
+                    existing.max_severity = Some(severity);
+                }
+                let highest = existing.max_severity.unwrap_or(severity).max(floor);
+                out.push((after_redelivery(&existing, escalated), highest));
+            }
+            Member::Repeated => {
+                let seen = match (&running, counted_any) {
+                    (Some(r), true) => r,
+                    _ => &existing,
+                };
+                let highest = seen.max_severity.unwrap_or(severity).max(floor);
+                out.push((after_redelivery(seen, false), highest));
+            }
+        }
+    }
+    (out, raise_to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +404,39 @@ mod tests {
             },
             "a forwarded record's redelivery that raised the severity"
         );
+    }
+
+    #[test]
+    fn a_coalesced_write_escalates_only_when_its_raise_holds() {
+        let b = before(3, DedupState::Forwarded, 0);
+        let members = [
+            (Member::Counted, 20),
+            (Member::Counted, 70),
+            (Member::Counted, 50),
+            (Member::Repeated, 70),
+        ];
+        let decide = |raise| group_outcomes(Some(&b), None, &members, raise, at(5), 120, 900);
+        let (planned, raise_to) = decide(Raise::Planned);
+        assert_eq!(raise_to, Some(70));
+        assert_eq!(
+            planned,
+            vec![
+                (Outcome::Duplicate { count: 4 }, 20),
+                (
+                    Outcome::Publish {
+                        reason: PublishReason::Escalated,
+                        count: 5
+                    },
+                    70
+                ),
+                (Outcome::Duplicate { count: 6 }, 70),
+                (Outcome::Redelivered { count: 6 }, 70),
+            ]
+        );
+        assert_eq!(decide(Raise::Raised).0, planned);
+        let (refused, _) = decide(Raise::Refused(90));
+        assert_eq!(refused[1], (Outcome::Duplicate { count: 5 }, 90));
+        assert!(refused.iter().all(|(o, _)| !o.should_publish()));
     }
 
     #[test]

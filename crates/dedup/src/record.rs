@@ -9,6 +9,8 @@ pub const SK: &str = "sk";
 pub const SK_DEDUP: &str = "DEDUP";
 pub const EXPIRES_AT: &str = "expires_at";
 
+/// Written by earlier versions (the fingerprint again, and `vigil-<fingerprint>`); no longer written,
+/// as the key and the published event carry both: every byte of the item is billed on every write.
 pub const FINGERPRINT: &str = "fingerprint";
 pub const FIRST_SEEN: &str = "first_seen";
 pub const LAST_SEEN: &str = "last_seen";
@@ -22,7 +24,10 @@ pub const FORWARDED_AT: &str = "forwarded_at";
 /// only by a conditional write that refuses to lower it.
 pub const MAX_SEVERITY: &str = "max_severity";
 pub const SECURITY_HUB_ID: &str = "securityhub_id";
+/// The rule's name, for people reading the table (nothing reads it back): its first
+/// [`RULE_MAX_BYTES`] bytes, so a long rule name cannot push the item over 1 KB.
 pub const RULE: &str = "rule";
+pub const RULE_MAX_BYTES: usize = 96;
 pub const SOURCE: &str = "source";
 pub const LEASE_BUCKET: &str = "lease_bucket";
 /// What ingest saw of the finding's origin, written once with the record: remediation checks every
@@ -31,25 +36,126 @@ pub const ORIGIN_ARRIVAL: &str = "origin_arrival";
 pub const ORIGIN_SENDER: &str = "origin_sender_account";
 pub const ORIGIN_ACCOUNT: &str = "origin_account";
 pub const ORIGIN_TASK: &str = "origin_task_arn";
-/// For an attack sequence: every task ARN its counted occurrences named (a string set, grown with
-/// each occurrence, as GuardDuty adds tasks to a sequence). The fingerprint of a sequence covers
-/// no task, so this is what vouches for the tasks a message names.
+/// For an attack sequence: every task ARN its counted occurrences named (a string set, grown as
+/// GuardDuty adds tasks to a sequence). The fingerprint of a sequence covers no task, so this is what
+/// vouches for the tasks a message names. Kept in the sequence's own item ([`SK_SEQUENCE`], up to
+/// 100 ARNs, ~9 KB), written only when an occurrence names tasks it may not hold yet, so that the
+/// dedup item, rewritten by every occurrence, stays small. (Records written by earlier versions
+/// hold it on the dedup item itself; [`RecordedOrigin`] reads both.)
 pub const ORIGIN_SEQUENCE_TASKS: &str = "origin_sequence_tasks";
+/// The sort key of a sequence's task item (same `pk` as its dedup record).
+pub const SK_SEQUENCE: &str = "SEQ";
+/// On the dedup record: digests ([`digest`] of the sorted, newline-joined ARNs) of the task sets
+/// already merged into the sequence's task item, at most [`SEQUENCE_DIGESTS`] (a binary set). The
+/// counting update requires the occurrence's set among them; when it is not, the task item is
+/// written first, then the count adds the digest. So a digest here means its tasks are in the task
+/// item, and an occurrence is never counted before its tasks are.
+pub const SEQUENCE_DIGESTS: &str = "sequence_digests";
+pub const SEQUENCE_DIGESTS_MAX: usize = 8;
+/// On the dedup record: when the sequence's task item expires (its own TTL, set to twice the window
+/// when written). The counting update also requires it to outlive the record's new `expires_at`,
+/// so the task item never expires under a record that still vouches for its tasks.
+pub const SEQUENCE_EXPIRES_AT: &str = "sequence_expires_at";
 /// Stored for an origin value the finding does not have (DynamoDB keeps no `null` in a string).
 pub const NONE: &str = "-";
 pub const INTERVAL_BUCKET: &str = "interval_bucket";
-/// Two generations of recently counted event ids (string sets); the current one rolls over into the
-/// previous one when full, so the item stays small however hot the fingerprint.
-pub const IDS_CURRENT: &str = "event_ids";
-pub const IDS_PREVIOUS: &str = "event_ids_previous";
+/// Two generations of recently counted event ids, as 8-byte digests ([`digest`]) in binary sets: a
+/// count adds its ids to the current one, or, when they would not fit, moves the current one to the
+/// previous one and starts a new one with them. At most `2 × remembered_event_ids` digests of 8
+/// bytes, so the item stays under 1 KB however hot the fingerprint.
+pub const DIGESTS_CURRENT: &str = "event_digests";
+pub const DIGESTS_PREVIOUS: &str = "event_digests_prev";
+/// Bytes of SHA-256 kept per digest.
+pub const DIGEST_BYTES: usize = 8;
+/// The event id string sets earlier versions kept (~18 KB on a hot fingerprint): removed by the next
+/// count.
+pub const LEGACY_IDS_CURRENT: &str = "event_ids";
+pub const LEGACY_IDS_PREVIOUS: &str = "event_ids_previous";
+
+/// The first [`DIGEST_BYTES`] bytes of the SHA-256 of `text`.
+pub fn digest(text: &str) -> [u8; DIGEST_BYTES] {
+    use sha2::{Digest, Sha256};
+    let full = Sha256::digest(text.as_bytes());
+    let mut out = [0u8; DIGEST_BYTES];
+    out.copy_from_slice(&full[..DIGEST_BYTES]);
+    out
+}
+
+/// The digest of a sequence's task set: of its ARNs, sorted and joined by newlines.
+pub fn task_set_digest<'a>(tasks: impl IntoIterator<Item = &'a String>) -> [u8; DIGEST_BYTES] {
+    let mut sorted: Vec<&str> = tasks.into_iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    digest(&sorted.join("\n"))
+}
+
+/// A string cut to at most `max` bytes, on a character boundary.
+pub fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The item's size as DynamoDB bills it ("DynamoDB item sizes and formats", Amazon DynamoDB
+/// Developer Guide): the sum over attributes of the name's UTF-8 bytes plus the value's size;
+/// strings by their UTF-8 bytes, binaries by their raw bytes, numbers 1 byte per two significant
+/// digits plus 1 (leading and trailing zeros trimmed), booleans and nulls 1, lists and maps 3 plus
+/// 1 per element plus the elements' sizes, sets the sum of their elements' sizes.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn number_size(n: &str) -> usize {
+    let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+    let mantissa = match n.find(['e', 'E']) {
+        Some(at) => n[..at].chars().filter(char::is_ascii_digit).collect(),
+        None => digits,
+    };
+    let significant = mantissa.trim_start_matches('0').trim_end_matches('0').len();
+    significant.max(1).div_ceil(2) + 1
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
 
 pub fn dedup_key(fingerprint: &str) -> HashMap<String, AttributeValue> {
+    key(fingerprint, SK_DEDUP)
+}
+
+/// The key of a sequence's task item.
+pub fn sequence_key(fingerprint: &str) -> HashMap<String, AttributeValue> {
+    key(fingerprint, SK_SEQUENCE)
+}
+
+fn key(fingerprint: &str, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (
             PK.to_owned(),
             AttributeValue::S(format!("FP#{fingerprint}")),
         ),
-        (SK.to_owned(), AttributeValue::S(SK_DEDUP.to_owned())),
+        (SK.to_owned(), AttributeValue::S(sk.to_owned())),
     ])
 }
 

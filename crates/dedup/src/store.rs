@@ -1,25 +1,34 @@
-//! The DynamoDB calls. The hot path is one `UpdateItem`:
+//! The DynamoDB calls. The hot path is one `UpdateItem` per write, and a write counts every
+//! occurrence of one fingerprint that ingest received in one batch (up to a generation of ids):
 //!
-//! - the update counts the occurrence, stamps times and windows, and adds the event id to the
-//!   current generation of remembered ids;
-//! - the condition refuses an event id already remembered (a redelivery), and a full generation;
+//! - the update adds their number to the count, stamps times and windows, and adds their event ids'
+//!   8-byte digests to the current generation of remembered ids;
+//! - the condition refuses any of those ids already remembered (a redelivery), a full generation,
+//!   and, for an attack sequence, a task set the record does not vouch for yet;
 //! - `ALL_OLD` returns what the record held before, which is all [`decision`](crate::decision) needs
 //!   (not `UPDATED_OLD`: implementations differ on whether it includes attributes whose value did not
 //!   change, such as `if_not_exists` ones); a refused condition returns the record too, so there is
 //!   never a second read. Returning values costs no capacity.
 //!
-//! Only when the current generation is full does a second `UpdateItem` roll it over, and only when an
-//! occurrence is more severe than any counted before does a second, conditional `UpdateItem` raise
-//! the record's highest severity (its condition refuses to lower it, whoever writes at once).
+//! A refusal says why: remembered ids are taken out of the write (they are redeliveries) and the rest
+//! counted again; a full generation is rolled over by the next attempt; a sequence's tasks are first
+//! written to its own item. Only when an occurrence is more severe than any counted before does a
+//! second, conditional `UpdateItem` raise the record's highest severity (its condition refuses to
+//! lower it, whoever writes at once).
+//!
+//! The dedup item stays under 1 KB whatever the count (DynamoDB bills an `UpdateItem` on the larger
+//! of the item's size before and after, in 1 KB units): see `tests/item_size.rs`.
 
 use crate::config::DedupConfig;
-use crate::decision::{self, Outcome};
+use crate::decision::{self, Member, Outcome, Raise};
 use crate::record::*;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DedupError {
@@ -37,6 +46,8 @@ pub enum DedupError {
     },
     #[error("dedup record for {0} kept changing under concurrent writers")]
     Contention(String),
+    #[error("one dedup write cannot count occurrences of two fingerprints ({0}, {1})")]
+    Mixed(String, String),
 }
 
 /// One occurrence of a finding, as the dedup record sees it.
@@ -46,7 +57,9 @@ pub struct Occurrence {
     /// The delivery's identity: the EventBridge event id (or the source's own id for bare events).
     pub event_id: String,
     pub source: &'static str,
+    /// Kept on the record cut to [`RULE_MAX_BYTES`](crate::record::RULE_MAX_BYTES).
     pub rule: String,
+    /// Not written to the record (it is `vigil-<fingerprint>`, and the publication carries it).
     pub securityhub_id: String,
     /// Where the finding came from (written with the first occurrence; the fingerprint includes the
     /// sender, the arrival and the task, so every occurrence agrees).
@@ -75,20 +88,43 @@ pub struct Recorded {
 pub struct DedupStore {
     client: aws_sdk_dynamodb::Client,
     config: DedupConfig,
+    /// How many ids each fingerprint's current generation held after this process's last write to
+    /// it (from the values the write returned), so that a write that will not fit starts the next
+    /// generation at once instead of being refused first. Only a hint: the condition still checks,
+    /// and a stale one costs the refusal it saves.
+    fills: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-enum Attempt {
-    /// Counted; the record's values before (`None`: the update created it).
-    Counted(Option<RecordBefore>),
-    /// The event id was already counted; the record as it is.
-    Redelivered(RecordBefore),
-    /// The current generation of event ids is full: roll it over.
-    Full,
+/// Fingerprints whose generation fill is remembered, at most (then forgotten all at once).
+const REMEMBERED_FILLS: usize = 10_000;
+
+/// What the counting update found.
+struct Counted {
+    /// The record before the update that counted (`None`: it created the record, or nothing was
+    /// left to count).
+    before: Option<RecordBefore>,
+    /// The record as a refused attempt returned it, if one was refused.
+    existing: Option<RecordBefore>,
+}
+
+/// How the next counting attempt is written.
+#[derive(Default)]
+struct Plan {
+    /// Start a new generation of remembered ids (the current one has no room).
+    rollover: bool,
+    /// The sequence's task item was written for this count: add the set's digest, unconditionally.
+    sequence_written: bool,
+    /// The record lists as many task-set digests as it keeps: replace them with this one.
+    replace_digests: bool,
 }
 
 impl DedupStore {
     pub fn new(client: aws_sdk_dynamodb::Client, config: DedupConfig) -> Self {
-        DedupStore { client, config }
+        DedupStore {
+            client,
+            config,
+            fills: Arc::default(),
+        }
     }
 
     pub fn config(&self) -> &DedupConfig {
@@ -111,74 +147,242 @@ impl DedupStore {
         occ: &Occurrence,
         now: DateTime<Utc>,
     ) -> Result<Recorded, DedupError> {
+        let mut recorded = self.record_group(std::slice::from_ref(occ), now).await?;
+        Ok(recorded.remove(0))
+    }
+
+    /// The most occurrences one [`record_group`](Self::record_group) counts: as many as a
+    /// generation of remembered ids holds.
+    pub fn max_group(&self) -> usize {
+        self.config.remembered_event_ids.max(1)
+    }
+
+    /// Counts occurrences of one fingerprint with one conditional `UpdateItem` (at most
+    /// [`max_group`](Self::max_group); more are counted a group at a time), and says for each, in
+    /// order, what [`record_occurrence`](Self::record_occurrence) would have said had they come one
+    /// by one: the count adds every occurrence whose id the record does not remember, and remembers
+    /// their ids; the others are recognized as redeliveries. On an error none of them was counted
+    /// by this call (a write that failed ambiguously is recognized when the occurrences come again).
+    pub async fn record_group(
+        &self,
+        occs: &[Occurrence],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, DedupError> {
+        let mut all = Vec::with_capacity(occs.len());
+        for chunk in occs.chunks(self.max_group()) {
+            all.extend(self.record_chunk(chunk, now).await?);
+        }
+        Ok(all)
+    }
+
+    async fn record_chunk(
+        &self,
+        occs: &[Occurrence],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Recorded>, DedupError> {
+        let Some(first) = occs.first() else {
+            return Ok(Vec::new());
+        };
+        if let Some(other) = occs.iter().find(|o| o.fingerprint != first.fingerprint) {
+            return Err(DedupError::Mixed(
+                first.fingerprint.clone(),
+                other.fingerprint.clone(),
+            ));
+        }
         let (lease, interval) = (
             self.config.lease.as_secs(),
             self.config.update_interval.as_secs(),
         );
-        let attempt = self.count(occ, now).await?;
-        let before = match &attempt {
-            Attempt::Counted(before) => before.as_ref(),
-            Attempt::Redelivered(existing) => Some(existing),
-            Attempt::Full => None,
+        let digests: Vec<[u8; DIGEST_BYTES]> = occs.iter().map(|o| digest(&o.event_id)).collect();
+        let mut members: Vec<Member> = Vec::with_capacity(occs.len());
+        for (i, d) in digests.iter().enumerate() {
+            members.push(if digests[..i].contains(d) {
+                Member::Repeated
+            } else {
+                Member::Counted
+            });
+        }
+        let counted = self.count(occs, &digests, &mut members, now).await?;
+        let severities: Vec<(Member, u8)> = members
+            .iter()
+            .zip(occs)
+            .map(|(m, o)| (*m, o.severity))
+            .collect();
+        let plan = |raise| {
+            decision::group_outcomes(
+                counted.before.as_ref(),
+                counted.existing.as_ref(),
+                &severities,
+                raise,
+                now,
+                lease,
+                interval,
+            )
         };
-        let (escalated, highest_severity) = match before {
-            Some(b) if decision::is_escalation(b, occ.severity) => {
-                match self.raise_severity(occ).await? {
-                    None => (true, occ.severity),
-                    // Another writer raised it at least as high first: not this one's escalation.
-                    Some(current) => (false, current.max(occ.severity)),
+        let (mut outcomes, raise_to) = plan(Raise::Planned);
+        if let Some(severity) = raise_to
+            && let Some(current) = self.raise_severity(&first.fingerprint, severity).await?
+        {
+            // Another writer raised it at least as high first: not this write's escalation.
+            (outcomes, _) = plan(Raise::Refused(current));
+        }
+        let last_update = counted
+            .before
+            .as_ref()
+            .or(counted.existing.as_ref())
+            .and_then(|b| b.forwarded_at);
+        Ok(outcomes
+            .into_iter()
+            .map(|(outcome, highest_severity)| Recorded {
+                outcome,
+                highest_severity,
+                last_update,
+            })
+            .collect())
+    }
+
+    /// The counting update, with what its refusals say: ids the record remembers are taken out of
+    /// the count (marked [`Member::Redelivered`]); a sequence's tasks are written to its task item
+    /// first when the record does not vouch for them yet; a full generation is rolled over.
+    async fn count(
+        &self,
+        occs: &[Occurrence],
+        digests: &[[u8; DIGEST_BYTES]],
+        members: &mut [Member],
+        now: DateTime<Utc>,
+    ) -> Result<Counted, DedupError> {
+        let fingerprint = &occs[0].fingerprint;
+        let tasks: BTreeSet<&String> = occs.iter().flat_map(|o| &o.sequence_tasks).collect();
+        let sequence = (!tasks.is_empty()).then(|| task_set_digest(tasks.iter().copied()));
+        let counting = members.iter().filter(|m| **m == Member::Counted).count();
+        let mut plan = Plan {
+            rollover: self
+                .fill(fingerprint)
+                .is_some_and(|fill| fill + counting > self.max_group()),
+            ..Plan::default()
+        };
+        let mut existing = None;
+        for _ in 0..8 {
+            let pending: Vec<usize> = (0..occs.len())
+                .filter(|&i| members[i] == Member::Counted)
+                .collect();
+            if pending.is_empty() {
+                return Ok(Counted {
+                    before: None,
+                    existing,
+                });
+            }
+            let refused = match self
+                .try_count(occs, digests, &pending, sequence, &plan, now)
+                .await?
+            {
+                Ok((before, fill_before)) => {
+                    let fill = if plan.rollover { 0 } else { fill_before };
+                    self.remember_fill(fingerprint, fill + pending.len());
+                    return Ok(Counted { before, existing });
+                }
+                Err(item) => item,
+            };
+            existing = RecordBefore::from_attributes(&refused).or(existing);
+            let mut remembered = false;
+            for &i in &pending {
+                if remembers(&refused, &digests[i]) {
+                    members[i] = Member::Redelivered;
+                    remembered = true;
                 }
             }
-            Some(b) => (false, b.max_severity.unwrap_or(occ.severity)),
-            // The update created the record with this occurrence's severity.
-            None => (false, occ.severity),
-        };
-        let last_update = before.and_then(|b| b.forwarded_at);
-        let outcome = match &attempt {
-            Attempt::Counted(before) => {
-                decision::after_counted(before.as_ref(), now, lease, interval, escalated)
+            if remembered {
+                continue;
             }
-            Attempt::Redelivered(existing) => decision::after_redelivery(existing, escalated),
-            Attempt::Full => return Err(DedupError::Contention(occ.fingerprint.clone())),
-        };
-        Ok(Recorded {
-            outcome,
-            highest_severity,
-            last_update,
-        })
-    }
-
-    /// The counting update, rolling the generation of event ids over when full.
-    async fn count(&self, occ: &Occurrence, now: DateTime<Utc>) -> Result<Attempt, DedupError> {
-        for _ in 0..3 {
-            match self.try_count(occ, now, false).await? {
-                Attempt::Full => match self.try_count(occ, now, true).await? {
-                    // Another writer rolled the generation over first: count again on the new one.
-                    Attempt::Full => continue,
-                    done => return Ok(done),
-                },
-                done => return Ok(done),
+            if let Some(d) = sequence
+                && !plan.sequence_written
+                && !vouches(&refused, &d, self.expiry(now))
+            {
+                self.write_sequence(fingerprint, &tasks, now).await?;
+                plan.sequence_written = true;
+                plan.replace_digests = set_len(&refused, SEQUENCE_DIGESTS) >= SEQUENCE_DIGESTS_MAX;
+                continue;
             }
+            // Refused for room (or another writer rolled the generation over first: count again).
+            plan.rollover = !refused.is_empty()
+                && set_len(&refused, DIGESTS_CURRENT) + pending.len() > self.max_group();
         }
-        Ok(Attempt::Full)
+        Err(DedupError::Contention(fingerprint.clone()))
     }
 
-    /// Raises the record's highest severity to the occurrence's. The condition refuses to lower
-    /// it, so concurrent writers leave the highest of them. `None` when this write raised it, else
-    /// the severity another writer left (or the occurrence's own, should the record be gone).
-    async fn raise_severity(&self, occ: &Occurrence) -> Result<Option<u8>, DedupError> {
+    fn fill(&self, fingerprint: &str) -> Option<usize> {
+        self.fills.lock().ok()?.get(fingerprint).copied()
+    }
+
+    fn remember_fill(&self, fingerprint: &str, fill: usize) {
+        if let Ok(mut fills) = self.fills.lock() {
+            if fills.len() >= REMEMBERED_FILLS && !fills.contains_key(fingerprint) {
+                fills.clear();
+            }
+            fills.insert(fingerprint.to_owned(), fill);
+        }
+    }
+
+    fn expiry(&self, now: DateTime<Utc>) -> i64 {
+        now.timestamp() + self.config.window.as_secs() as i64
+    }
+
+    /// Adds a sequence's tasks to its task item (a set union, so writing it again is harmless), and
+    /// sets the item's expiry to twice the window.
+    async fn write_sequence(
+        &self,
+        fingerprint: &str,
+        tasks: &BTreeSet<&String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DedupError> {
+        self.client
+            .update_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(sequence_key(fingerprint)))
+            .update_expression("ADD #tasks :tasks SET #exp = :exp")
+            .expression_attribute_names("#tasks", ORIGIN_SEQUENCE_TASKS)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(
+                ":tasks",
+                AttributeValue::Ss(tasks.iter().map(|t| (*t).clone()).collect()),
+            )
+            .expression_attribute_values(
+                ":exp",
+                AttributeValue::N(self.sequence_expiry(now).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| DedupError::Update {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            })?;
+        Ok(())
+    }
+
+    fn sequence_expiry(&self, now: DateTime<Utc>) -> i64 {
+        now.timestamp() + 2 * self.config.window.as_secs() as i64
+    }
+
+    /// Raises the record's highest severity to `severity`. The condition refuses to lower it, so
+    /// concurrent writers leave the highest of them. `None` when this write raised it, else the
+    /// severity another writer left (or `severity` itself, should the record be gone).
+    async fn raise_severity(
+        &self,
+        fingerprint: &str,
+        severity: u8,
+    ) -> Result<Option<u8>, DedupError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.config.table_name)
-            .set_key(Some(dedup_key(&occ.fingerprint)))
+            .set_key(Some(dedup_key(fingerprint)))
             .update_expression("SET #sev = :sev")
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#sev) OR #sev < :sev)",
             )
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sev", MAX_SEVERITY)
-            .expression_attribute_values(":sev", AttributeValue::N(occ.severity.to_string()))
+            .expression_attribute_values(":sev", AttributeValue::N(severity.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -196,121 +400,161 @@ impl DedupStore {
                         .and_then(|n| n.parse::<u8>().ok()),
                     _ => None,
                 };
-                Ok(Some(current.unwrap_or(occ.severity)))
+                Ok(Some(current.unwrap_or(severity)))
             }
             Err(e) => Err(DedupError::Update {
-                fingerprint: occ.fingerprint.clone(),
+                fingerprint: fingerprint.to_owned(),
                 source: Box::new(e),
             }),
         }
     }
 
+    /// One attempt at the counting update of the occurrences `pending` (indexes into `occs`): `Ok`
+    /// with the record before it (`None`: it created the record) and the number of ids its current
+    /// generation held, or `Err` with the record as the refused condition returned it (empty when
+    /// there is none).
     async fn try_count(
         &self,
-        occ: &Occurrence,
+        occs: &[Occurrence],
+        digests: &[[u8; DIGEST_BYTES]],
+        pending: &[usize],
+        sequence: Option<[u8; DIGEST_BYTES]>,
+        plan: &Plan,
         now: DateTime<Utc>,
-        rollover: bool,
-    ) -> Result<Attempt, DedupError> {
+    ) -> Result<Result<(Option<RecordBefore>, usize), HashMap<String, AttributeValue>>, DedupError>
+    {
         let cfg = &self.config;
+        let first = &occs[pending[0]];
         let (lease, interval) = (cfg.lease.as_secs(), cfg.update_interval.as_secs());
-        let names = HashMap::from(
-            [
-                ("#pk", PK),
-                ("#fp", FINGERPRINT),
-                ("#first", FIRST_SEEN),
-                ("#last", LAST_SEEN),
-                ("#state", STATE),
-                ("#acc", ACCEPTED_AT),
-                ("#shid", SECURITY_HUB_ID),
-                ("#rule", RULE),
-                ("#src", SOURCE),
-                ("#lease", LEASE_BUCKET),
-                ("#interval", INTERVAL_BUCKET),
-                ("#exp", EXPIRES_AT),
-                ("#count", COUNT),
-                ("#ids", IDS_CURRENT),
-                ("#prev", IDS_PREVIOUS),
-                ("#o_arr", ORIGIN_ARRIVAL),
-                ("#o_snd", ORIGIN_SENDER),
-                ("#o_acc", ORIGIN_ACCOUNT),
-                ("#o_task", ORIGIN_TASK),
-                ("#sev", MAX_SEVERITY),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
+        let mut names: HashMap<String, String> = [
+            ("#pk", PK),
+            ("#first", FIRST_SEEN),
+            ("#last", LAST_SEEN),
+            ("#state", STATE),
+            ("#acc", ACCEPTED_AT),
+            ("#rule", RULE),
+            ("#src", SOURCE),
+            ("#lease", LEASE_BUCKET),
+            ("#interval", INTERVAL_BUCKET),
+            ("#exp", EXPIRES_AT),
+            ("#count", COUNT),
+            ("#ids", DIGESTS_CURRENT),
+            ("#prev", DIGESTS_PREVIOUS),
+            ("#old_ids", LEGACY_IDS_CURRENT),
+            ("#old_prev", LEGACY_IDS_PREVIOUS),
+            ("#old_fp", FINGERPRINT),
+            ("#old_shid", SECURITY_HUB_ID),
+            ("#o_arr", ORIGIN_ARRIVAL),
+            ("#o_snd", ORIGIN_SENDER),
+            ("#o_acc", ORIGIN_ACCOUNT),
+            ("#o_task", ORIGIN_TASK),
+            ("#sev", MAX_SEVERITY),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         let n = |v: i64| AttributeValue::N(v.to_string());
         let s = |v: &str| AttributeValue::S(v.to_owned());
-        let values = HashMap::from(
-            [
-                (":fp", s(&occ.fingerprint)),
-                (
-                    ":now_iso",
-                    s(&now.to_rfc3339_opts(SecondsFormat::Millis, true)),
-                ),
-                (":accepted", s(DedupState::Accepted.as_str())),
-                (":now_s", n(now.timestamp())),
-                (":shid", s(&occ.securityhub_id)),
-                (":rule", s(&occ.rule)),
-                (":src", s(occ.source)),
-                (":lease_b", n(decision::bucket(now, lease))),
-                (":interval_b", n(decision::bucket(now, interval))),
-                (":exp", n(now.timestamp() + cfg.window.as_secs() as i64)),
-                (":one", n(1)),
-                (":eid", s(&occ.event_id)),
-                (":eidset", AttributeValue::Ss(vec![occ.event_id.clone()])),
-                (":cap", n(cfg.remembered_event_ids as i64)),
-                (":o_arr", s(occ.arrival)),
-                (":o_snd", s(occ.sender_account.as_deref().unwrap_or(NONE))),
-                (":o_acc", s(occ.account.as_deref().unwrap_or(NONE))),
-                (":o_task", s(occ.task_arn.as_deref().unwrap_or(NONE))),
-                (":sev", n(i64::from(occ.severity))),
-            ]
-            .map(|(k, v)| (k.to_owned(), v)),
-        );
-        let common = "#fp = if_not_exists(#fp, :fp), #first = if_not_exists(#first, :now_iso), #last = :now_iso, \
-                      #state = if_not_exists(#state, :accepted), #acc = if_not_exists(#acc, :now_s), \
-                      #shid = if_not_exists(#shid, :shid), #rule = if_not_exists(#rule, :rule), \
-                      #src = if_not_exists(#src, :src), #lease = :lease_b, #interval = :interval_b, #exp = :exp, \
-                      #o_arr = if_not_exists(#o_arr, :o_arr), #o_snd = if_not_exists(#o_snd, :o_snd), \
-                      #o_acc = if_not_exists(#o_acc, :o_acc), #o_task = if_not_exists(#o_task, :o_task), \
-                      #sev = if_not_exists(#sev, :sev)";
-        // A sequence's tasks are added to the set the record keeps (DynamoDB refuses an empty set).
-        let tasks: std::collections::BTreeSet<&String> = occ.sequence_tasks.iter().collect();
-        let add_tasks = if tasks.is_empty() {
-            ""
-        } else {
-            ", #o_seq :o_seq"
+        let bs = |ds: &mut dyn Iterator<Item = &[u8; DIGEST_BYTES]>| {
+            AttributeValue::Bs(ds.map(|d| Blob::new(d.to_vec())).collect())
         };
-        let (update, condition) = if rollover {
+        let mut values: HashMap<String, AttributeValue> = [
             (
-                format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one{add_tasks}"),
-                "NOT contains(#ids, :eid) AND NOT contains(#prev, :eid) AND size(#ids) >= :cap",
-            )
+                ":now_iso",
+                s(&now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            ),
+            (":accepted", s(DedupState::Accepted.as_str())),
+            (":now_s", n(now.timestamp())),
+            (":rule", s(truncated(&first.rule, RULE_MAX_BYTES))),
+            (":src", s(first.source)),
+            (":lease_b", n(decision::bucket(now, lease))),
+            (":interval_b", n(decision::bucket(now, interval))),
+            (":exp", n(self.expiry(now))),
+            (":count", n(pending.len() as i64)),
+            (":digests", bs(&mut pending.iter().map(|&i| &digests[i]))),
+            (":room", n((self.max_group() - pending.len()) as i64)),
+            (":o_arr", s(first.arrival)),
+            (":o_snd", s(first.sender_account.as_deref().unwrap_or(NONE))),
+            (":o_acc", s(first.account.as_deref().unwrap_or(NONE))),
+            (":o_task", s(first.task_arn.as_deref().unwrap_or(NONE))),
+            (":sev", n(i64::from(first.severity))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut set = vec![
+            "#first = if_not_exists(#first, :now_iso)",
+            "#last = :now_iso",
+            "#state = if_not_exists(#state, :accepted)",
+            "#acc = if_not_exists(#acc, :now_s)",
+            "#rule = if_not_exists(#rule, :rule)",
+            "#src = if_not_exists(#src, :src)",
+            "#lease = :lease_b",
+            "#interval = :interval_b",
+            "#exp = :exp",
+            "#o_arr = if_not_exists(#o_arr, :o_arr)",
+            "#o_snd = if_not_exists(#o_snd, :o_snd)",
+            "#o_acc = if_not_exists(#o_acc, :o_acc)",
+            "#o_task = if_not_exists(#o_task, :o_task)",
+            "#sev = if_not_exists(#sev, :sev)",
+        ];
+        let mut add = vec!["#count :count"];
+        if plan.rollover {
+            set.push("#prev = #ids");
+            set.push("#ids = :digests");
         } else {
-            (
-                format!("SET {common} ADD #count :one, #ids :eidset{add_tasks}"),
-                "attribute_not_exists(#pk) OR (NOT contains(#ids, :eid) AND NOT contains(#prev, :eid) \
-                 AND (attribute_not_exists(#ids) OR size(#ids) < :cap))",
-            )
-        };
-        let mut names = names;
-        let mut values = values;
-        if !tasks.is_empty() {
-            names.insert("#o_seq".into(), ORIGIN_SEQUENCE_TASKS.into());
-            values.insert(
-                ":o_seq".into(),
-                AttributeValue::Ss(tasks.into_iter().cloned().collect()),
-            );
+            add.push("#ids :digests");
         }
-        if rollover {
+        // None of the ids counted may be remembered already.
+        let mut fresh = Vec::with_capacity(pending.len());
+        for (j, &i) in pending.iter().enumerate() {
+            let key = format!(":d{j}");
+            fresh.push(format!(
+                "NOT contains(#ids, {key}) AND NOT contains(#prev, {key})"
+            ));
+            values.insert(key, AttributeValue::B(Blob::new(digests[i].to_vec())));
+        }
+        let fresh = fresh.join(" AND ");
+        let mut condition = if plan.rollover {
+            format!("{fresh} AND size(#ids) > :room")
+        } else {
+            format!(
+                "attribute_not_exists(#pk) OR ({fresh} AND (attribute_not_exists(#ids) OR size(#ids) <= :room))"
+            )
+        };
+        if let Some(d) = sequence {
+            names.insert("#seq".into(), SEQUENCE_DIGESTS.into());
+            names.insert("#seq_exp".into(), SEQUENCE_EXPIRES_AT.into());
+            if plan.sequence_written {
+                values.insert(":seq".into(), bs(&mut std::iter::once(&d)));
+                // The task item was just written: the record now vouches for its set.
+                values.insert(":seq_exp".into(), n(self.sequence_expiry(now)));
+                set.push("#seq_exp = :seq_exp");
+                if plan.replace_digests {
+                    set.push("#seq = :seq");
+                } else {
+                    add.push("#seq :seq");
+                }
+            } else {
+                values.insert(":seq_d".into(), AttributeValue::B(Blob::new(d.to_vec())));
+                condition =
+                    format!("({condition}) AND contains(#seq, :seq_d) AND #seq_exp >= :exp");
+            }
+        }
+        if plan.rollover {
             // DynamoDB refuses expression names the expressions do not use.
             names.remove("#pk");
         }
+        let update = format!(
+            "SET {} ADD {} REMOVE #old_ids, #old_prev, #old_fp, #old_shid",
+            set.join(", "),
+            add.join(", ")
+        );
         let result = self
             .client
             .update_item()
             .table_name(&cfg.table_name)
-            .set_key(Some(dedup_key(&occ.fingerprint)))
+            .set_key(Some(dedup_key(&first.fingerprint)))
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
@@ -320,50 +564,45 @@ impl DedupStore {
             .send()
             .await;
         match result {
-            Ok(UpdateItemOutput { attributes, .. }) => Ok(Attempt::Counted(
-                attributes.as_ref().and_then(RecordBefore::from_attributes),
-            )),
+            Ok(UpdateItemOutput { attributes, .. }) => {
+                let attributes = attributes.unwrap_or_default();
+                Ok(Ok((
+                    RecordBefore::from_attributes(&attributes),
+                    set_len(&attributes, DIGESTS_CURRENT),
+                )))
+            }
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
-                let item = match ctx.err() {
+                Ok(Err(match ctx.err() {
                     UpdateItemError::ConditionalCheckFailedException(e) => {
                         e.item.clone().unwrap_or_default()
                     }
                     _ => HashMap::new(),
-                };
-                if remembers(&item, &occ.event_id) {
-                    let existing = RecordBefore::from_attributes(&item).unwrap_or(RecordBefore {
-                        count: 0,
-                        state: DedupState::Accepted,
-                        accepted_at: None,
-                        lease_bucket: None,
-                        interval_bucket: None,
-                        max_severity: None,
-                        forwarded_at: None,
-                    });
-                    Ok(Attempt::Redelivered(existing))
-                } else {
-                    Ok(Attempt::Full)
-                }
+                }))
             }
             Err(e) => Err(DedupError::Update {
-                fingerprint: occ.fingerprint.clone(),
+                fingerprint: first.fingerprint.clone(),
                 source: Box::new(e),
             }),
         }
     }
 
-    /// The origin ingest recorded for a fingerprint (a strongly consistent read), or `None` when no
-    /// record vouches for it.
+    /// The origin ingest recorded for a fingerprint (strongly consistent reads), or `None` when no
+    /// record vouches for it. A sequence's tasks are read from its task item (a second read, only
+    /// when the record says it has one).
     pub async fn origin(&self, fingerprint: &str) -> Result<Option<RecordedOrigin>, DedupError> {
+        let read_error = |e| DedupError::Read {
+            fingerprint: fingerprint.to_owned(),
+            source: Box::new(e),
+        };
         let out = self
             .client
             .get_item()
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
             .consistent_read(true)
-            .projection_expression("#a, #s, #c, #t, #q, #l, #st")
+            .projection_expression("#a, #s, #c, #t, #q, #l, #st, #sd")
             .expression_attribute_names("#a", ORIGIN_ARRIVAL)
             .expression_attribute_names("#s", ORIGIN_SENDER)
             .expression_attribute_names("#c", ORIGIN_ACCOUNT)
@@ -371,13 +610,37 @@ impl DedupStore {
             .expression_attribute_names("#q", ORIGIN_SEQUENCE_TASKS)
             .expression_attribute_names("#l", LAST_SEEN)
             .expression_attribute_names("#st", STATE)
+            .expression_attribute_names("#sd", SEQUENCE_DIGESTS)
             .send()
             .await
-            .map_err(|e| DedupError::Read {
-                fingerprint: fingerprint.to_owned(),
-                source: Box::new(e),
-            })?;
-        Ok(out.item().and_then(RecordedOrigin::from_attributes))
+            .map_err(read_error)?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let Some(mut origin) = RecordedOrigin::from_attributes(item) else {
+            return Ok(None);
+        };
+        if item.contains_key(SEQUENCE_DIGESTS) {
+            let tasks = self
+                .client
+                .get_item()
+                .table_name(&self.config.table_name)
+                .set_key(Some(sequence_key(fingerprint)))
+                .consistent_read(true)
+                .projection_expression("#q")
+                .expression_attribute_names("#q", ORIGIN_SEQUENCE_TASKS)
+                .send()
+                .await
+                .map_err(read_error)?;
+            if let Some(set) = tasks
+                .item()
+                .and_then(|i| i.get(ORIGIN_SEQUENCE_TASKS))
+                .and_then(|v| v.as_ss().ok())
+            {
+                origin.sequence_tasks.extend(set.iter().cloned());
+            }
+        }
+        Ok(Some(origin))
     }
 
     /// Marks a record `forwarded` once Security Hub confirmed the import whose `UpdatedAt` was
@@ -435,10 +698,35 @@ impl DedupStore {
     }
 }
 
-fn remembers(item: &HashMap<String, AttributeValue>, event_id: &str) -> bool {
-    [IDS_CURRENT, IDS_PREVIOUS].iter().any(|k| {
+/// Whether the record remembers an id by its digest.
+fn remembers(item: &HashMap<String, AttributeValue>, d: &[u8; DIGEST_BYTES]) -> bool {
+    [DIGESTS_CURRENT, DIGESTS_PREVIOUS].iter().any(|k| {
         item.get(*k)
-            .and_then(|v| v.as_ss().ok())
-            .is_some_and(|ids| ids.iter().any(|id| id == event_id))
+            .and_then(|v| v.as_bs().ok())
+            .is_some_and(|ds| ds.iter().any(|b| b.as_ref() == d))
     })
+}
+
+/// Whether the record vouches for a sequence's task set: its digest is among those merged into the
+/// task item, and the task item outlives the record's next expiry.
+fn vouches(item: &HashMap<String, AttributeValue>, d: &[u8; DIGEST_BYTES], expiry: i64) -> bool {
+    let listed = item
+        .get(SEQUENCE_DIGESTS)
+        .and_then(|v| v.as_bs().ok())
+        .is_some_and(|ds| ds.iter().any(|b| b.as_ref() == d));
+    let lasts = item
+        .get(SEQUENCE_EXPIRES_AT)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|t| t >= expiry);
+    listed && lasts
+}
+
+/// The number of elements of a set attribute (0 when absent).
+fn set_len(item: &HashMap<String, AttributeValue>, name: &str) -> usize {
+    match item.get(name) {
+        Some(AttributeValue::Bs(set)) => set.len(),
+        Some(AttributeValue::Ss(set)) => set.len(),
+        _ => 0,
+    }
 }

@@ -168,8 +168,8 @@ async fn remembered_ids_roll_over_and_stay_bounded() {
     }
     let rec = item(&client, "hot").await;
     assert_eq!(rec["occurrences"].as_n().unwrap(), "10");
-    let current = rec["event_ids"].as_ss().unwrap().len();
-    let previous = rec["event_ids_previous"].as_ss().unwrap().len();
+    let current = rec["event_digests"].as_bs().unwrap().len();
+    let previous = rec["event_digests_prev"].as_bs().unwrap().len();
     assert!(
         current <= 4 && previous <= 4,
         "bounded: {current} + {previous}"
@@ -381,4 +381,175 @@ async fn the_last_confirmed_update_time_only_moves_forward_and_is_returned() {
     );
     let next = store.record_occurrence(&occ("fp", "e1"), t0).await.unwrap();
     assert_eq!(next.last_update, Some(t0 + Duration::seconds(10)));
+}
+
+/// Occurrences counted a write at a time publish on exactly the occurrences they would one by one,
+/// with the same counts and severities, and the record ends the same.
+#[tokio::test]
+async fn a_coalesced_write_decides_each_occurrence_as_if_counted_alone() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 20).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    // 130 occurrences over three update intervals, crossing counts 10 and 100, with severities
+    // that rise and fall, and one event delivered twice in one batch.
+    let severities = [20u8, 20, 40, 20, 70, 70, 90, 10, 20, 20, 95];
+    let ids: Vec<String> = (0..130)
+        .map(|i| {
+            if i == 57 {
+                "e55".into()
+            } else {
+                format!("e{i}")
+            }
+        })
+        .collect();
+    let at = |i: usize| {
+        t0 + Duration::seconds(if i < 50 {
+            0
+        } else if i < 90 {
+            901
+        } else {
+            1802
+        })
+    };
+    let mut one_by_one = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let o = severe("alone", id, severities[i % severities.len()]);
+        one_by_one.push(store.record_occurrence(&o, at(i)).await.unwrap());
+    }
+    emulator.reset_api_calls();
+    let mut grouped = Vec::new();
+    // Batches as ingest would see them: within one interval each, up to 20 per write.
+    for range in [0..13, 13..50, 50..90, 90..130] {
+        let group: Vec<Occurrence> = range
+            .clone()
+            .map(|i| severe("grouped", &ids[i], severities[i % severities.len()]))
+            .collect();
+        grouped.extend(store.record_group(&group, at(range.start)).await.unwrap());
+    }
+    assert_eq!(grouped, one_by_one);
+    let published = grouped
+        .iter()
+        .filter(|r| r.outcome.should_publish())
+        .count();
+    assert!(
+        published >= 6,
+        "new, escalations, milestones, intervals: {published}"
+    );
+    let writes = emulator.calls("dynamodb", "UpdateItem");
+    assert!(writes <= 16, "{writes} writes for 130 occurrences");
+    let (a, b) = (item(&client, "alone").await, item(&client, "grouped").await);
+    for k in [
+        "occurrences",
+        "max_severity",
+        "lease_bucket",
+        "interval_bucket",
+        "last_seen",
+    ] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    assert_eq!(b["occurrences"].as_n().unwrap(), "129");
+}
+
+/// A write's occurrences coming again, alone or mixed with new ones, are recognized one by one:
+/// the new ones are counted, the others are not.
+#[tokio::test]
+async fn a_redelivered_subset_of_a_coalesced_write_is_recognized() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 20).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let group = |ids: &[&str]| ids.iter().map(|id| occ("fp", id)).collect::<Vec<_>>();
+    let first = store
+        .record_group(&group(&["a", "b", "c", "d", "e"]), t0)
+        .await
+        .unwrap();
+    assert_eq!(first.last().unwrap().outcome.count(), 5);
+    assert!(store.mark_forwarded("fp", t0).await.unwrap());
+    let again = store
+        .record_group(&group(&["x", "b", "y", "d", "x"]), t0)
+        .await
+        .unwrap();
+    let outcomes: Vec<Outcome> = again.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Duplicate { count: 6 },
+            Outcome::Redelivered { count: 5 },
+            Outcome::Duplicate { count: 7 },
+            Outcome::Redelivered { count: 5 },
+            Outcome::Redelivered { count: 7 },
+        ]
+    );
+    assert_eq!(
+        item(&client, "fp").await["occurrences"].as_n().unwrap(),
+        "7"
+    );
+    // All of a write again: nothing counted.
+    let none = store
+        .record_group(&group(&["a", "b", "c", "d", "e", "x", "y"]), t0)
+        .await
+        .unwrap();
+    assert!(
+        none.iter()
+            .all(|r| matches!(r.outcome, Outcome::Redelivered { .. }))
+    );
+    assert_eq!(
+        item(&client, "fp").await["occurrences"].as_n().unwrap(),
+        "7"
+    );
+}
+
+/// A process that does not know how full the current generation is (or knows it wrong, because
+/// another one wrote since) is refused once and then counts right.
+#[tokio::test]
+async fn a_generation_is_rolled_over_whoever_knows_how_full_it_is() {
+    let emulator = Emulator::start();
+    let (a, client) = store(&emulator, 4).await;
+    let b = DedupStore::new(client.clone(), a.config().clone());
+    let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let group = |ids: &[&str]| ids.iter().map(|id| occ("fp", id)).collect::<Vec<_>>();
+    a.record_group(&group(&["a1", "a2", "a3"]), t)
+        .await
+        .unwrap();
+    emulator.reset_api_calls();
+    a.record_group(&group(&["a4", "a5"]), t).await.unwrap();
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        1,
+        "a knew the generation held 3: the next one starts at once"
+    );
+    emulator.reset_api_calls();
+    b.record_group(&group(&["b1", "b2", "b3"]), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        2,
+        "b did not know: refused, then rolled"
+    );
+    emulator.reset_api_calls();
+    let again = a.record_group(&group(&["a6", "a5"]), t).await.unwrap();
+    assert_eq!(
+        emulator.calls("dynamodb", "UpdateItem"),
+        2,
+        "refused for a5 (remembered), then a6 counted into b's generation"
+    );
+    assert_eq!(
+        again[1].outcome,
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            count: 8
+        }
+    );
+    let rec = item(&client, "fp").await;
+    assert_eq!(rec["occurrences"].as_n().unwrap(), "9");
+    assert_eq!(
+        rec["event_digests"].as_bs().unwrap().len(),
+        4,
+        "b1, b2, b3, a6"
+    );
+    assert_eq!(
+        rec["event_digests_prev"].as_bs().unwrap().len(),
+        2,
+        "a4, a5"
+    );
 }

@@ -445,6 +445,31 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(self.vigil("GET", "/_vigil/api-calls"), {})
         self.assertEqual([e for raw in raws for e in raw.errors], [])
 
+    def test_write_units_follow_item_sizes(self) -> None:
+        ddb = self.client("dynamodb")
+        ddb.create_table(TableName="smoke-units", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        self.vigil("POST", "/_vigil/api-calls/reset")
+        # "pk" + "small" = 7 bytes; "pk" + "big" + "v" + 1,500 = 1,506 bytes; a number of 3 digits: 1 + 3.
+        ddb.put_item(TableName="smoke-units", Item={"pk": {"S": "small"}})
+        ddb.put_item(TableName="smoke-units", Item={"pk": {"S": "big"}, "v": {"S": "x" * 1500}})
+        ddb.update_item(TableName="smoke-units", Key={"pk": {"S": "big"}}, UpdateExpression="REMOVE v")
+        ddb.update_item(TableName="smoke-units", Key={"pk": {"S": "small"}}, UpdateExpression="SET n = :n",
+                        ExpressionAttributeValues={":n": {"N": "123"}})
+        with self.assertRaises(botocore.exceptions.ClientError):
+            ddb.update_item(TableName="smoke-units", Key={"pk": {"S": "small"}}, UpdateExpression="SET n = :n",
+                            ConditionExpression="attribute_not_exists(pk)", ExpressionAttributeValues={":n": {"N": "1"}})
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "smoke-units", "Item": {"pk": {"S": "t"}}}}])
+        meter = self.vigil("GET", "/_vigil/write-units")
+        self.assertEqual(meter["units"], {"PutItem": 1 + 2, "UpdateItem": 2 + 1 + 1, "TransactWriteItems": 2})
+        self.assertEqual(meter["writes"], {"PutItem": 2, "UpdateItem": 3, "TransactWriteItems": 1})
+        self.assertEqual(meter["largest"]["big"], 1506)
+        self.assertEqual(meter["largest"]["small"], 7 + 1 + 3)
+        self.assertEqual(meter["over_1kb"], {"big": 2})
+        self.vigil("POST", "/_vigil/api-calls/reset")
+        self.assertEqual(self.vigil("GET", "/_vigil/write-units")["units"], {})
+
     def test_shutdown_without_state_file_is_refused(self) -> None:
         with self.assertRaises(urllib.error.HTTPError) as refused:
             self.vigil("POST", "/_vigil/shutdown")
@@ -692,6 +717,141 @@ print(json.dumps(vigil_emulator.save_state({self.state_file!r}, {{"sqs": {{"Crea
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertEqual(result.stdout, b"")
         self.assertIn(b"cannot restore the state", result.stderr)
+
+
+class SqsScalingTest(unittest.TestCase):
+    """The SQS patches in-process, on moto's backend: same behaviour as moto's, and per request work
+    that does not grow with the queue (counted in messages examined, not timed)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        sys.path.insert(0, HERE)
+        import vigil_emulator
+        from moto.sqs.models import Message
+
+        if not getattr(vigil_emulator, "_patched_in_test", False):
+            vigil_emulator.apply_patches()
+            vigil_emulator._patched_in_test = True
+        cls.examined = {"visible": 0, "had_receipt_handle": 0}
+        examined = cls.examined
+        orig_visible = Message.visible.fget
+        orig_had = Message.had_receipt_handle
+
+        def visible(self):  # type: ignore[no-untyped-def]
+            examined["visible"] += 1
+            return orig_visible(self)
+
+        def had_receipt_handle(self, handle):  # type: ignore[no-untyped-def]
+            examined["had_receipt_handle"] += 1
+            return orig_had(self, handle)
+
+        Message.visible = property(visible)  # type: ignore[assignment]
+        Message.had_receipt_handle = had_receipt_handle  # type: ignore[method-assign]
+        from moto.sqs.models import sqs_backends
+
+        cls.backend = sqs_backends[ACCOUNT][REGION]
+
+    def test_filling_and_draining_a_queue_examines_each_message_a_bounded_number_of_times(self) -> None:
+        b = self.backend
+        dlq = b.create_queue("scaling-dlq")
+        b.create_queue("scaling", RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 2}))
+        n = 3000
+        for i in range(0, n, 10):
+            b.send_message_batch("scaling", {str(j): {"Id": str(j), "MessageBody": f"m{i + j}", "MessageAttributes": {},
+                                                      "DelaySeconds": None} for j in range(10)})
+        attributes = b.get_queue_attributes("scaling", ["ApproximateNumberOfMessages"])
+        self.assertEqual(attributes["ApproximateNumberOfMessages"], n)
+        for k in self.examined:
+            self.examined[k] = 0
+
+        received: list[str] = []
+        kept_back = None
+        while True:
+            batch = b.receive_message("scaling", 10, 0, 30)
+            if not batch:
+                break
+            if kept_back is None:
+                # The first batch's first message is handed back, then comes again later.
+                kept_back = batch[0].body
+                b.change_message_visibility("scaling", batch[0].receipt_handle, 0)
+                batch = batch[1:]
+            received += [m.body for m in batch]
+            _, errors = b.delete_message_batch("scaling", [{"Id": str(k), "ReceiptHandle": m.receipt_handle}
+                                                           for k, m in enumerate(batch)])
+            self.assertEqual(errors, [])
+        self.assertEqual(sorted(received), sorted(f"m{i}" for i in range(n)), "every message once")
+        self.assertEqual(received.count(kept_back), 1)
+        self.assertEqual(b.get_queue_attributes("scaling", ["ApproximateNumberOfMessages",
+                                                            "ApproximateNumberOfMessagesNotVisible"]),
+                         {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0})
+        # moto alone: ~n^2/20 visibility checks (every visible message listed per receive of ten) and
+        # ~n^2/2 receipt-handle checks (each delete asks every message). Patched: about one each.
+        self.assertLessEqual(self.examined["visible"], 2 * n)
+        self.assertEqual(self.examined["had_receipt_handle"], 0)
+
+        # Deleting twice is still harmless; a handle never handed out is still refused.
+        b.send_message("scaling", "again")
+        [m] = b.receive_message("scaling", 1, 0, 30)
+        b.delete_message("scaling", m.receipt_handle)
+        b.delete_message("scaling", m.receipt_handle)
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+        with self.assertRaises(ReceiptHandleIsInvalid):
+            b.delete_message("scaling", "not-a-handle")
+        with self.assertRaises(ReceiptHandleIsInvalid):
+            b.change_message_visibility("scaling", m.receipt_handle, 0)
+
+        # A message received too often still goes to the dead-letter queue.
+        b.send_message("scaling", "poison")
+        for _ in range(2):
+            [m] = b.receive_message("scaling", 1, 0, 30)
+            b.change_message_visibility("scaling", m.receipt_handle, 0)
+        self.assertEqual(b.receive_message("scaling", 1, 0, 30), [])
+        self.assertEqual([m.body for m in b.receive_message("scaling-dlq", 10, 0, 30)], ["poison"])
+
+
+class DynamoDbUpdateValidationTest(unittest.TestCase):
+    """The UpdateExpression validation patch in-process: the same refusals, each clause counted once."""
+
+    def test_clauses_are_counted_once_and_still_refused_twice(self) -> None:
+        sys.path.insert(0, HERE)
+        import vigil_emulator
+        from moto import mock_aws
+        from moto.dynamodb.parsing.validators import ActionCountValidator
+
+        if not getattr(vigil_emulator, "_patched_in_test", False):
+            vigil_emulator.apply_patches()
+            vigil_emulator._patched_in_test = True
+        checks = []
+        orig = ActionCountValidator.verify_action_counts
+
+        def verify(self, node):  # type: ignore[no-untyped-def]
+            checks.append(node)
+            return orig(self, node)
+
+        ActionCountValidator.verify_action_counts = verify  # type: ignore[method-assign]
+        try:
+            with mock_aws():
+                ddb = boto3.client("dynamodb", region_name=REGION)
+                ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                                 BillingMode="PAY_PER_REQUEST")
+                sets = ", ".join(f"a{i} = if_not_exists(a{i}, :v)" for i in range(14))
+                ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression=f"SET {sets} ADD n :one REMOVE x, y",
+                                ExpressionAttributeValues={":v": {"S": "v"}, ":one": {"N": "1"}})
+                # moto validates an update twice; alone it checked the count at every nested node (170 here).
+                self.assertEqual(len(checks), 2, "the clause count checked once per validation, at the root")
+                item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+                self.assertEqual((item["a13"], item["n"]), ({"S": "v"}, {"N": "1"}))
+                with self.assertRaises(botocore.exceptions.ClientError) as refused:
+                    ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression="SET a = :v SET b = :v",
+                                    ExpressionAttributeValues={":v": {"S": "v"}})
+                self.assertIn("SET", str(refused.exception))
+                with self.assertRaises(botocore.exceptions.ClientError):
+                    ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression="SET a = :v, a = :v",
+                                    ExpressionAttributeValues={":v": {"S": "v"}})
+        finally:
+            ActionCountValidator.verify_action_counts = orig  # type: ignore[method-assign]
 
 
 class VigilEmulatorLifecycleTest(unittest.TestCase):

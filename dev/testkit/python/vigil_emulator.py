@@ -31,7 +31,10 @@ the logs, and start empty.
 Extra endpoints (not AWS):
     GET  /_vigil/health             -> {"ok": true}
     GET  /_vigil/api-calls          -> {"dynamodb": {"UpdateItem": 3}, "ecs": {...}, ...}
-    POST /_vigil/api-calls/reset    -> zeroes the counts; returns the counts as they were
+    POST /_vigil/api-calls/reset    -> zeroes the counts (and the write units); returns the counts as they were
+    GET  /_vigil/write-units        -> {"units": {op: n}, "writes": {op: n}, "largest": {kind: bytes},
+                                        "over_1kb": {kind: n}}: DynamoDB write units as DynamoDB bills
+                                       them, from the item sizes before and after each write
     GET  /_vigil/default-subnet     -> {"subnet_id", "availability_zone", "vpc_id"} of the default VPC
     POST /_vigil/shutdown           -> {"state_file", "saved": {service: ["ACCOUNT/REGION", ...]},
                                         "not_saved": {service: error}, "bytes"}, then exit 0;
@@ -47,6 +50,7 @@ Deterministic ECS ids (so tests can compute them):
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import copyreg
 import datetime
@@ -751,6 +755,40 @@ def patch_dynamodb_transaction_backup() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def patch_dynamodb_update_validation() -> None:
+    # Gap: moto validates an UpdateExpression with ten depth-first passes over its syntax tree; each
+    # pass rebuilt its table of node types twice per node visited, and the clause-count check
+    # collected every clause below each of the nested UpdateExpression nodes (quadratic in the
+    # clauses): ~100 ms per UpdateItem of Vigil's dedup write, the emulator's bottleneck at 100,000
+    # events. Same checks and results: the table is built once per pass, the clause count checked
+    # once, at the root (any node's clauses are among the root's).
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, UpdateExpression
+    from moto.dynamodb.parsing.validators import ActionCountValidator
+
+    def processing_map(traverser):  # type: ignore[no-untyped-def]
+        cached = traverser.__dict__.get("_vigil_map")
+        if cached is None:
+            cached = traverser.__dict__["_vigil_map"] = traverser._processing_map()
+            traverser.__dict__["_vigil_types"] = tuple(cached.keys())
+        return cached
+
+    def nodes_to_be_processed(self):  # type: ignore[no-untyped-def]
+        processing_map(self)
+        return self.__dict__["_vigil_types"]
+
+    def process(self, node):  # type: ignore[no-untyped-def]
+        for class_key, processor in processing_map(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+
+    def count_at_root(self, node):  # type: ignore[no-untyped-def]
+        return self.verify_action_counts(node) if isinstance(node, UpdateExpression) else node
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
+    DepthFirstTraverser.process = process  # type: ignore[method-assign]
+    ActionCountValidator.traverse = count_at_root  # type: ignore[method-assign]
+
+
 # --------------------------------------------------------------------------
 # SQS patches
 # --------------------------------------------------------------------------
@@ -804,6 +842,9 @@ def patch_sqs_attribute_reads() -> None:
     orig_attributes = Queue.attributes.fget
 
     def attributes(queue):  # type: ignore[no-untyped-def]
+        if "_vigil_counts" in queue.__dict__:
+            # Counts already given (a send, which reads no count: see patch_sqs_queue_scaling).
+            return orig_attributes(queue)
         queue.__dict__["_vigil_counts"] = counts(queue)
         try:
             return orig_attributes(queue)
@@ -813,6 +854,129 @@ def patch_sqs_attribute_reads() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+
+
+class _VisibleMessages:
+    """A queue's visible, undelayed messages, in order, found as they are asked for: moto builds the
+    whole list (two clock reads per message) for each ReceiveMessage that takes ten of them, and for
+    each test of whether there is any. Iterating stops where the receive stops; in-flight messages,
+    at the front of the queue, are the only ones passed over."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __iter__(self) -> Any:
+        now = time.time() * 1000.0
+        for m in list.__iter__(self.queue._messages):
+            if now > m.visible_at and not now < m.delayed_until:
+                yield m
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+# Receipt handle -> (queue, message), for the handles receives hand out: deleting a message or changing
+# its visibility finds it at once instead of asking every message of the queue whether it ever had
+# the handle. A handle not in it (state restored from a snapshot, or never handed out) takes moto's
+# own path.
+_RECEIPTS: dict[str, tuple[Any, Any]] = {}
+_RECEIVING = threading.local()
+
+
+def patch_sqs_queue_scaling() -> None:
+    # Gap: moto's SQS is O(n) per request in the queue's length n, so filling and draining a queue
+    # of n messages is O(n^2): 10,000 messages took 90 s, 100,000 never finished. SendMessage
+    # computed every queue attribute (the message counts: a scan) to read ContentBasedDeduplication;
+    # ReceiveMessage listed every visible message to take ten; DeleteMessage and
+    # ChangeMessageVisibility asked every message for its receipt handles, and DeleteMessage copied
+    # the list. Now each costs what it touches (a delete scans only up to the message, which is near
+    # the front when messages are deleted in about the order they were received).
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.models import Message, Queue, SQSBackend
+    from moto.sqs.models import unix_time_millis
+
+    Queue.messages = property(lambda queue: _VisibleMessages(queue))  # type: ignore[assignment]
+
+    orig_send = SQSBackend.send_message
+
+    def send_message(self, queue_name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Sending reads only the queue's settings of its attributes, never the message counts.
+        queue = self.get_queue(queue_name)
+        queue.__dict__["_vigil_counts"] = (0, 0, 0)
+        try:
+            return orig_send(self, queue_name, *args, **kwargs)
+        finally:
+            queue.__dict__.pop("_vigil_counts", None)
+
+    orig_receive = SQSBackend.receive_message
+
+    def receive_message(self, queue_name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _RECEIVING.queue = self.get_queue(queue_name)
+        try:
+            return orig_receive(self, queue_name, *args, **kwargs)
+        finally:
+            _RECEIVING.queue = None
+
+    orig_mark_received = Message.mark_received
+
+    def mark_received(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        orig_mark_received(self, *args, **kwargs)
+        queue = getattr(_RECEIVING, "queue", None)
+        if queue is not None:
+            _RECEIPTS[self.receipt_handle] = (queue, self)
+
+    def indexed(queue, receipt_handle):  # type: ignore[no-untyped-def]
+        entry = _RECEIPTS.get(receipt_handle)
+        return entry[1] if entry is not None and entry[0] is queue else None
+
+    orig_delete = Queue.delete_message
+
+    def delete_message(self, receipt_handle):  # type: ignore[no-untyped-def]
+        if receipt_handle in self.deleted_messages:
+            return
+        message = indexed(self, receipt_handle)
+        if message is None:
+            return orig_delete(self, receipt_handle)
+        messages = self._messages
+        for at, m in enumerate(messages):
+            if m is message:
+                del messages[at]
+                break
+        else:
+            return orig_delete(self, receipt_handle)
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        for handle in message.all_receipt_handles:
+            _RECEIPTS.pop(handle, None)
+
+    orig_change_visibility = SQSBackend.change_message_visibility
+
+    def change_message_visibility(self, queue_name, receipt_handle, visibility_timeout):  # type: ignore[no-untyped-def]
+        queue = self.get_queue(queue_name)
+        message = indexed(queue, receipt_handle)
+        if message is None or not any(m is message for m in queue._messages):
+            return orig_change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        # moto's own checks and effects, on the message found.
+        given = unix_time_millis() + int(visibility_timeout) * 1000
+        if given - message.sent_timestamp > 43200 * 1000:
+            raise InvalidParameterValue(
+                f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+            )
+        message.change_visibility(visibility_timeout)
+        if message.visible and message in queue.pending_messages:
+            queue.pending_messages.remove(message)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    Message.mark_received = mark_received  # type: ignore[method-assign]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -867,8 +1031,10 @@ def apply_patches() -> None:
     patch_events_envelope()
     patch_events_disabled_rules()
     patch_sqs_attribute_reads()
+    patch_sqs_queue_scaling()
     patch_dynamodb_transaction_tokens()
     patch_dynamodb_transaction_backup()
+    patch_dynamodb_update_validation()
 
 
 # --------------------------------------------------------------------------
@@ -1169,12 +1335,137 @@ class ApiCallCounter:
             return counts
 
 
+def dynamodb_value_size(value: dict[str, Any]) -> int:
+    """Size of a DynamoDB-JSON value by the documented rules ("DynamoDB item sizes and formats"):
+    strings by UTF-8 bytes, binaries by raw bytes, numbers 1 byte per two significant digits plus 1,
+    booleans and nulls 1, lists and maps 3 plus 1 per element, sets the sum of their elements."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode("utf-8"))
+    if kind == "N":
+        mantissa = v.lower().split("e")[0]
+        digits = "".join(c for c in mantissa if c.isdigit()).strip("0")
+        return max(1, len(digits) + 1) // 2 + 1 if digits else 2
+    if kind == "B":
+        return len(base64.b64decode(v)) if isinstance(v, str) else len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(x.encode("utf-8")) for x in v)
+    if kind == "NS":
+        return sum(dynamodb_value_size({"N": x}) for x in v)
+    if kind == "BS":
+        return sum(dynamodb_value_size({"B": x}) for x in v)
+    if kind == "L":
+        return 3 + sum(1 + dynamodb_value_size(x) for x in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + dynamodb_value_size(x) for k, x in v.items())
+    return 0
+
+
+def dynamodb_item_size(item: dict[str, Any]) -> int:
+    return sum(len(k.encode("utf-8")) + dynamodb_value_size(v) for k, v in item.items())
+
+
+class WriteUnitMeter:
+    """DynamoDB write units as DynamoDB bills them: per item written, the larger of its size before
+    and after the write in 1 KB units (at least 1; a refused condition too), twice that in a
+    transaction. Measured from moto's items around each write (requests are served one at a time)."""
+
+    WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> dict[str, Any]:
+        with getattr(self, "_lock", threading.Lock()):
+            old = getattr(self, "_state", None)
+            self._state: dict[str, Any] = {"units": {}, "writes": {}, "largest": {}, "over_1kb": {}}
+            return old or self._state
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._state))
+
+    @staticmethod
+    def _targets(operation: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            return [(body.get("TableName", ""), body.get("Key") or body.get("Item") or {}, False)]
+        if operation == "TransactWriteItems":
+            out = []
+            for t in body.get("TransactItems", []):
+                for kind in ("Put", "Update", "Delete", "ConditionCheck"):
+                    if kind in t:
+                        op = t[kind]
+                        out.append((op.get("TableName", ""), op.get("Key") or op.get("Item") or {}, True))
+            return out
+        if operation == "BatchWriteItem":
+            out = []
+            for table, requests in body.get("RequestItems", {}).items():
+                for r in requests:
+                    op = r.get("PutRequest") or r.get("DeleteRequest") or {}
+                    out.append((table, op.get("Key") or op.get("Item") or {}, False))
+            return out
+        return []
+
+    @staticmethod
+    def _item(table_name: str, key_or_item: dict[str, Any]) -> dict[str, Any] | None:
+        from moto.dynamodb.models import dynamodb_backends
+
+        for regions in list(dynamodb_backends.values()):
+            for backend in list(regions.values()):
+                table = backend.tables.get(table_name)
+                if table is None:
+                    continue
+                keys = {k: v for k, v in key_or_item.items() if k in (table.hash_key_attr, table.range_key_attr)}
+                try:
+                    item = backend.get_item(table_name, keys)
+                except Exception:
+                    return None
+                return item.to_json()["Attributes"] if item is not None else None
+        return None
+
+    def before(self, operation: str, body: bytes) -> list[tuple[str, dict[str, Any], bool, int]] | None:
+        if operation not in self.WRITES:
+            return None
+        try:
+            targets = self._targets(operation, json.loads(body or b"{}"))
+        except ValueError:
+            return None
+        out = []
+        for table, key, transact in targets:
+            item = self._item(table, key)
+            out.append((table, key, transact, dynamodb_item_size(item) if item else 0))
+        return out
+
+    def after(self, operation: str, targets: list[tuple[str, dict[str, Any], bool, int]], billed: bool) -> None:
+        if not billed:
+            return
+        with self._lock:
+            state = self._state
+            for table, key, transact, size_before in targets:
+                item = self._item(table, key)
+                size_after = dynamodb_item_size(item) if item else 0
+                size = max(size_before, size_after)
+                units = max(1, -(-size // 1024)) * (2 if transact else 1)
+                state["units"][operation] = state["units"].get(operation, 0) + units
+                sk = (item or {}).get("sk", {}).get("S") or key.get("sk", {}).get("S") or ""
+                pk = (item or {}).get("pk", {}).get("S") or key.get("pk", {}).get("S") or ""
+                kind = sk if sk in ("DEDUP", "SEQ") else pk.split("#", 1)[0] or "other"
+                state["largest"][kind] = max(state["largest"].get(kind, 0), size)
+                if size > 1024:
+                    state["over_1kb"][kind] = state["over_1kb"].get(kind, 0) + 1
+            state["writes"][operation] = state["writes"].get(operation, 0) + 1
+
+
 class VigilMiddleware:
     """Counts every AWS request per service/operation and serves /_vigil/* endpoints."""
 
     def __init__(self, app: Any, state_file: str | None = None) -> None:
         self.app = app
         self.counter = ApiCallCounter()
+        self.meter = WriteUnitMeter()
         self.state_file = state_file
         # Set by main(): stops accepting connections and closes the listening socket.
         self.stop_serving: Callable[[], None] = lambda: None
@@ -1246,7 +1537,10 @@ class VigilMiddleware:
         if method == "GET" and path == "/_vigil/api-calls":
             return self._json(start_response, "200 OK", self.counter.snapshot())
         if method == "POST" and path == "/_vigil/api-calls/reset":
+            self.meter.reset()
             return self._json(start_response, "200 OK", self.counter.snapshot(reset=True))
+        if method == "GET" and path == "/_vigil/write-units":
+            return self._json(start_response, "200 OK", self.meter.snapshot())
         if method == "GET" and path == "/_vigil/default-subnet":
             return self._json(start_response, "200 OK", self._default_subnet(environ))
         if method == "POST" and path == "/_vigil/shutdown":
@@ -1293,8 +1587,26 @@ class VigilMiddleware:
                 self.counter.record("unknown", "unclassified")
         with self.serialize:
             if not self.shutting_down.is_set():
-                # Consume the response inside the lock: WSGI apps may do their work lazily.
-                return list(self.app(environ, start_response))
+                service, operation = self.classify(environ) if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB") else ("", "")
+                targets = self.meter.before(operation, self._peek_body(environ)) if service == "dynamodb" else None
+                if targets is None:
+                    # Consume the response inside the lock: WSGI apps may do their work lazily.
+                    return list(self.app(environ, start_response))
+                status: list[str] = []
+
+                def capture(st, headers, *args):  # type: ignore[no-untyped-def]
+                    status.append(st)
+                    return start_response(st, headers, *args)
+
+                response = list(self.app(environ, capture))
+                text = b"".join(response)
+                billed = bool(status) and (status[0].startswith("200")
+                                           or b"ConditionalCheckFailed" in text or b"TransactionCanceled" in text)
+                try:
+                    self.meter.after(operation, targets, billed)
+                except Exception as exc:  # metering must never break a request
+                    _log(f"could not meter write units: {exc!r}")
+                return response
         # Queued behind the lock when a shutdown began: never runs (it would change the state after
         # the snapshot); its connection dies with the process, as on a crash.
         threading.Event().wait()

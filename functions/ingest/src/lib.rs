@@ -1,9 +1,11 @@
 //! The ingest function: adapters → canonical Finding → DynamoDB dedup → `Finding Accepted` on the bus.
 //!
 //! Bad input is published as `Event Rejected` and the invocation succeeds, so it never blocks good
-//! input or burns retries. A message whose DynamoDB update or publication fails is reported in
-//! `batchItemFailures`, so SQS redelivers only it; the dedup record recognizes the redelivery by its
-//! event id and does not count it twice.
+//! input or burns retries. The occurrences of one fingerprint in a batch are counted by one DynamoDB
+//! write (up to 20 a write). A message whose write or publication fails is reported in
+//! `batchItemFailures` (a failed write: every message it carried, and only those), so SQS redelivers
+//! only it; the dedup record recognizes the redelivery by its event id and does not count it twice,
+//! alone or among new occurrences.
 
 pub mod config;
 pub mod events;
@@ -18,6 +20,8 @@ pub use input::{DirectSummary, IngestPayload, IngestResponse};
 use input::{Invocation, Message};
 use metrics::Counts;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 use tracing::{debug, info, warn};
 use vigil_adapters::{Channel, Delivery, ParseContext, SourceEvent};
 use vigil_bus::{EventPublisher, RetryPolicy, VigilEvent};
@@ -264,35 +268,63 @@ impl Ingest {
         result
     }
 
-    /// One conditional UpdateItem per finding, `concurrency` at a time.
+    /// One conditional UpdateItem per fingerprint in the batch (its repeats are counted together,
+    /// up to [`DedupStore::max_group`] a write), `concurrency` fingerprints at a time. A write that
+    /// fails leaves an error for exactly the messages it carried.
     async fn count_all(
         &self,
         parsed: &[Parsed],
         now: DateTime<Utc>,
-    ) -> Vec<Option<Result<Recorded, vigil_dedup::DedupError>>> {
-        let mut results: Vec<Option<Result<Recorded, vigil_dedup::DedupError>>> =
+    ) -> Vec<Option<Result<Recorded, Arc<vigil_dedup::DedupError>>>> {
+        let mut results: Vec<Option<Result<Recorded, Arc<vigil_dedup::DedupError>>>> =
             (0..parsed.len()).map(|_| None).collect();
-        let work: Vec<(usize, &Finding, &str)> = parsed
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| match p {
-                Parsed::Finding { finding, event_id } => {
-                    Some((i, finding.as_ref(), event_id.as_str()))
-                }
-                Parsed::Rejected(_) | Parsed::Telemetry(_) => None,
-            })
-            .collect();
-        for chunk in work.chunks(self.config.concurrency.max(1)) {
+        // The batch's findings by fingerprint, in the order each first appears, each in batch order.
+        let mut groups: Vec<Vec<(usize, Occurrence)>> = Vec::new();
+        let mut by_fingerprint: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in parsed.iter().enumerate() {
+            let Parsed::Finding { finding, event_id } = p else {
+                continue;
+            };
+            let at = *by_fingerprint
+                .entry(finding.fingerprint.as_str())
+                .or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+            groups[at].push((i, occurrence(finding, event_id)));
+        }
+        let max_group = self.dedup.max_group();
+        let mut groups = groups.into_iter();
+        loop {
             let mut set = tokio::task::JoinSet::new();
-            for (i, finding, event_id) in chunk.iter().copied() {
+            for group in groups.by_ref().take(self.config.concurrency.max(1)) {
                 let store = self.dedup.clone();
-                let occ = occurrence(finding, event_id);
-                set.spawn(async move { (i, store.record_occurrence(&occ, now).await) });
+                set.spawn(async move {
+                    let mut done = Vec::with_capacity(group.len());
+                    // The writes of one fingerprint one after the other: each sees the last.
+                    for chunk in group.chunks(max_group) {
+                        let occs: Vec<Occurrence> = chunk.iter().map(|(_, o)| o.clone()).collect();
+                        match store.record_group(&occs, now).await {
+                            Ok(recorded) => done
+                                .extend(chunk.iter().zip(recorded).map(|((i, _), r)| (*i, Ok(r)))),
+                            Err(e) => {
+                                let e = Arc::new(e);
+                                done.extend(chunk.iter().map(|(i, _)| (*i, Err(e.clone()))));
+                            }
+                        }
+                    }
+                    done
+                });
+            }
+            if set.is_empty() {
+                break;
             }
             while let Some(joined) = set.join_next().await {
-                // A panicking task leaves its slot empty, which fails (and redelivers) its message.
-                if let Ok((i, r)) = joined {
-                    results[i] = Some(r);
+                // A panicking task leaves its slots empty, which fails (and redelivers) its messages.
+                if let Ok(done) = joined {
+                    for (i, r) in done {
+                        results[i] = Some(r);
+                    }
                 }
             }
         }

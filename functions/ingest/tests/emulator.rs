@@ -135,9 +135,12 @@ async fn repeats_are_counted_and_published_only_at_milestones() {
     assert!(counts.contains(&1) && counts.contains(&10));
     assert_eq!(
         h.emulator.calls("dynamodb", "UpdateItem"),
-        51,
-        "one UpdateItem per event"
+        6,
+        "one UpdateItem per fingerprint per batch (a batch whose ids do not fit the generation of \
+         remembered ids starts the next one, known from the last write)"
     );
+    let items = h.emulator.table_items().await;
+    assert_eq!(items[0]["occurrences"].as_n().unwrap(), "51");
     assert_eq!(
         h.emulator.calls("dynamodb", "GetItem") + h.emulator.calls("dynamodb", "Query"),
         0
@@ -429,4 +432,115 @@ async fn an_occurrence_dated_in_the_far_future_is_clamped_to_its_receipt_and_fla
     let finding = &published[0]["detail"]["finding"];
     assert_eq!(finding["last_observed_at"], "2026-01-01T00:04:00Z");
     assert_eq!(finding["time_clamped"], Value::Null);
+}
+
+fn falco_on_task(event_id: &str, task: usize) -> String {
+    let mut v: Value = serde_json::from_str(&falco_event(event_id)).unwrap();
+    v["detail"]["output_fields"]["container.label.com.amazonaws.ecs.task-arn"] = json!(format!(
+        "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/{task:032x}"
+    ));
+    v.to_string()
+}
+
+fn occurrences(
+    items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+) -> Vec<u64> {
+    let mut counts: Vec<u64> = items
+        .iter()
+        .filter(|i| i["sk"].as_s().unwrap() == "DEDUP")
+        .map(|i| i["occurrences"].as_n().unwrap().parse().unwrap())
+        .collect();
+    counts.sort_unstable();
+    counts
+}
+
+/// The hold-out flood's shape: batches of 100 over 40 findings. Each batch costs one write per
+/// finding it holds, and every occurrence is counted.
+#[tokio::test]
+async fn repeats_within_a_batch_cost_one_write_per_fingerprint() {
+    let h = Harness::start().await;
+    for batch in 0..5 {
+        let bodies: Vec<String> = (0..100)
+            .map(|i| falco_on_task(&format!("ev-{batch}-{i}"), (batch * 100 + i) % 40))
+            .collect();
+        no_failures(&h.send(&bodies).await);
+    }
+    let writes = h.emulator.calls("dynamodb", "UpdateItem");
+    println!("UpdateItem for 500 events over 40 findings: {writes}");
+    assert_eq!(writes, 200, "40 per batch");
+    assert_eq!(
+        occurrences(&h.emulator.table_items().await),
+        vec![
+            12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 13, 13,
+            13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13
+        ]
+    );
+    let published = h.accepted.drain().await;
+    let counts: Vec<u64> = published
+        .iter()
+        .map(|e| e["detail"]["dedup"]["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        counts.len(),
+        80,
+        "each finding when new and at its 10th: {counts:?}"
+    );
+    assert_eq!(counts.iter().filter(|c| **c == 10).count(), 40);
+}
+
+/// A coalesced write that fails fails exactly the messages it carried; their redelivery, even with
+/// the batch's other messages again, counts each occurrence once.
+#[tokio::test]
+async fn a_failed_coalesced_write_fails_exactly_its_messages() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let h = Harness::start().await;
+    no_failures(&h.send(&[falco_on_task("seed", 1)]).await);
+    let seeded = h.emulator.table_items().await;
+    let key = std::collections::HashMap::from([
+        ("pk".to_owned(), seeded[0]["pk"].clone()),
+        ("sk".to_owned(), seeded[0]["sk"].clone()),
+    ]);
+    let ddb = aws_sdk_dynamodb::Client::new(&h.emulator.sdk_config().await);
+    // A count that is not a number: every write to task 1's record fails.
+    ddb.update_item()
+        .table_name(TABLE_NAME)
+        .set_key(Some(key.clone()))
+        .update_expression("SET occurrences = :bad")
+        .expression_attribute_values(":bad", AttributeValue::S("broken".into()))
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<String> = (0..9)
+        .map(|i| falco_on_task(&format!("b-{i}"), 1 + i % 3))
+        .collect();
+    let response = h.send(&bodies).await;
+    let failed: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        vec!["msg-0", "msg-3", "msg-6"],
+        "task 1's messages, no others"
+    );
+
+    ddb.update_item()
+        .table_name(TABLE_NAME)
+        .set_key(Some(key))
+        .update_expression("SET occurrences = :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    h.emulator.reset_api_calls();
+    no_failures(&h.send(&bodies).await);
+    assert_eq!(
+        h.emulator.calls("dynamodb", "UpdateItem"),
+        3,
+        "per fingerprint, one: the count of task 1's three, a refusal that names all of the \
+         others' ids as remembered"
+    );
+    assert_eq!(occurrences(&h.emulator.table_items().await), vec![3, 3, 4]);
 }
