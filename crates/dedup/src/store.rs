@@ -57,6 +57,9 @@ pub struct Occurrence {
     /// For an attack sequence, the task ARNs it names: added to the record's set with every
     /// counted occurrence (see [`crate::record::ORIGIN_SEQUENCE_TASKS`]). Empty otherwise.
     pub sequence_tasks: Vec<String>,
+    /// The source's own ids of the finding (the GuardDuty finding ARN): added to the record's set
+    /// with every counted occurrence (see [`crate::record::ORIGIN_SOURCE_REFS`]). Empty otherwise.
+    pub source_refs: Vec<String>,
     /// The occurrence's normalized severity (0–100): the record keeps the highest counted.
     pub severity: u8,
 }
@@ -276,11 +279,14 @@ impl DedupStore {
                       #sev = if_not_exists(#sev, :sev)";
         // A sequence's tasks are added to the set the record keeps (DynamoDB refuses an empty set).
         let tasks: std::collections::BTreeSet<&String> = occ.sequence_tasks.iter().collect();
-        let add_tasks = if tasks.is_empty() {
-            ""
-        } else {
-            ", #o_seq :o_seq"
-        };
+        let refs: std::collections::BTreeSet<&String> = occ.source_refs.iter().collect();
+        let mut add_tasks = String::new();
+        if !tasks.is_empty() {
+            add_tasks.push_str(", #o_seq :o_seq");
+        }
+        if !refs.is_empty() {
+            add_tasks.push_str(", #o_ref :o_ref");
+        }
         let (update, condition) = if rollover {
             (
                 format!("SET {common}, #prev = #ids, #ids = :eidset ADD #count :one{add_tasks}"),
@@ -300,6 +306,13 @@ impl DedupStore {
             values.insert(
                 ":o_seq".into(),
                 AttributeValue::Ss(tasks.into_iter().cloned().collect()),
+            );
+        }
+        if !refs.is_empty() {
+            names.insert("#o_ref".into(), ORIGIN_SOURCE_REFS.into());
+            values.insert(
+                ":o_ref".into(),
+                AttributeValue::Ss(refs.into_iter().cloned().collect()),
             );
         }
         if rollover {
@@ -363,12 +376,13 @@ impl DedupStore {
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
             .consistent_read(true)
-            .projection_expression("#a, #s, #c, #t, #q, #l, #st")
+            .projection_expression("#a, #s, #c, #t, #q, #r, #l, #st")
             .expression_attribute_names("#a", ORIGIN_ARRIVAL)
             .expression_attribute_names("#s", ORIGIN_SENDER)
             .expression_attribute_names("#c", ORIGIN_ACCOUNT)
             .expression_attribute_names("#t", ORIGIN_TASK)
             .expression_attribute_names("#q", ORIGIN_SEQUENCE_TASKS)
+            .expression_attribute_names("#r", ORIGIN_SOURCE_REFS)
             .expression_attribute_names("#l", LAST_SEEN)
             .expression_attribute_names("#st", STATE)
             .send()
