@@ -78,12 +78,28 @@ pub struct Proposed {
     pub expires_at: String,
 }
 
-/// An approval for one task: who approved, and the task whose proposal it approves.
+/// An approval for one task: who approved, and the task and plan of the proposal it approves.
 #[derive(Clone, Copy)]
 pub(crate) struct ApprovalFor<'a> {
     pub by: &'a ApprovedBy,
     pub task_arn: &'a str,
+    /// The playbook the proposal was decided by, and its actions: the plan the analyst approved.
+    pub playbook: &'a str,
+    pub actions: &'a [String],
     pub core: Approval,
+}
+
+impl ApprovalFor<'_> {
+    /// Whether `playbook` is the plan the analyst approved (same playbook, same actions): a
+    /// playbook changed since the proposal (a redeployment) is not carried out on its approval.
+    pub(crate) fn approves(&self, playbook: &vigil_playbook::Playbook) -> bool {
+        playbook.name.as_str() == self.playbook
+            && playbook
+                .actions
+                .iter()
+                .map(|a| a.as_str())
+                .eq(self.actions.iter().map(String::as_str))
+    }
 }
 
 /// One finding the analyst selected (ASFF `Id`, `ProductArn`, `AwsAccountId`).
@@ -354,6 +370,8 @@ impl Remediate {
         let approval = ApprovalFor {
             by,
             task_arn: &p.task_arn,
+            playbook: &p.playbook,
+            actions: &p.actions,
             core,
         };
         self.remediate_approved(&detail, &by.event_id, delivery, guardrails, approval)

@@ -627,3 +627,56 @@ async fn a_replayed_sequence_cannot_file_its_task_under_another_guardduty_findin
 fn with_new_id(event: &str, id: &str) -> String {
     common::with_id(event, id)
 }
+
+/// Shell alerts: propose tagging the task for forensics, nothing more.
+const APPROVE_TAG: &str = r#"
+version: 1
+playbooks:
+  - name: shell-approve
+    match: {rules: ["Terminal shell*"]}
+    actions: [tag_task]
+    mode: approve
+"#;
+
+/// The analyst approves the plan the proposal named. When the playbooks change between the
+/// proposal and the approval (a proposal to tag the task, then a deployment whose playbook of the
+/// same name stops it), the approval does not carry out a plan nobody approved: nothing is stopped
+/// or tagged. Once the finding arrives again and the new plan is proposed, its approval acts.
+#[tokio::test]
+async fn an_approval_never_carries_out_a_plan_other_than_the_one_proposed() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let events = common::alerts(&p, &tasks[..1], SHELL, "plan").await;
+    let tagger = remediate(&p, APPROVE_TAG).await;
+    propose(&tagger, &events).await;
+    let proposals = p.items("PROPOSAL#").await;
+    assert_eq!(proposals.len(), 1);
+    assert!(format!("{:?}", proposals[0].get("actions")).contains("tag_task"));
+
+    // Redeployed: the same playbook name now stops the task.
+    let stopper = remediate(&p, APPROVE).await;
+    let finding = finding_of(&events[0]);
+    approve(
+        &stopper,
+        "m-old-plan",
+        &approval("a-old-plan", &[finding.clone()]),
+    )
+    .await;
+    assert_eq!(
+        p.emulator.calls("ecs", "StopTask"),
+        0,
+        "a tag was approved, not a stop"
+    );
+    assert_eq!(p.emulator.calls("ecs", "TagResource"), 0);
+    assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
+    assert!(approved(&p, &tasks[0]).await.is_none());
+
+    // The finding arrives again: the stop is proposed, and its approval stops the task.
+    propose(&stopper, &[common::with_id(&events[0], "plan-again")]).await;
+    approve(&stopper, "m-new-plan", &approval("a-new-plan", &[finding])).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
+}
