@@ -662,7 +662,7 @@ async fn an_approval_never_carries_out_a_plan_other_than_the_one_proposed() {
     approve(
         &stopper,
         "m-old-plan",
-        &approval("a-old-plan", &[finding.clone()]),
+        &approval("a-old-plan", std::slice::from_ref(&finding)),
     )
     .await;
     assert_eq!(
@@ -679,4 +679,58 @@ async fn an_approval_never_carries_out_a_plan_other_than_the_one_proposed() {
     approve(&stopper, "m-new-plan", &approval("a-new-plan", &[finding])).await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
+}
+
+/// One attack sequence proposed for two tasks; two analysts approve it at the same moment, one from
+/// GuardDuty's finding and one from Vigil's, on two instances, and both approvals are redelivered:
+/// each task is stopped exactly once, and the service's third task keeps running.
+#[tokio::test]
+async fn approvals_of_one_proposal_from_its_two_findings_at_once_stop_each_task_once() {
+    let p = Pipeline::start().await;
+    let shop = p
+        .emulator
+        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
+        .await;
+    let seq = sequence(
+        &p,
+        "seq-both",
+        "ccccccccccccccccccccccccccccccc3",
+        "33333333333333333333333333333333",
+        &shop[..2],
+    )
+    .await;
+    let arn = seq["detail"]["arn"].as_str().unwrap().to_owned();
+    let events = p.through_ingest_and_enrich(&[seq]).await;
+    let shipped = include_str!("../../../playbooks/vigil/playbooks.yaml");
+    let a = p
+        .remediate_with(shipped, RemediationMode::Enforce, approver)
+        .await;
+    let b = p
+        .remediate_with(shipped, RemediationMode::Enforce, approver)
+        .await;
+    propose(&a, &events).await;
+    assert_eq!(p.items(&format!("PROPOSAL#{arn}")).await.len(), 2);
+    let guardduty = approval(
+        "a-guardduty",
+        &[(
+            arn,
+            "arn:aws:securityhub:us-east-1::product/aws/guardduty".to_owned(),
+        )],
+    );
+    let vigil = approval("a-vigil", &[finding_of(&events[0])]);
+    let (fa, fb) = tokio::join!(
+        deliver_records(&a, vec![record("m-guardduty", 1, APPROVALS, &guardduty)]),
+        deliver_records(&b, vec![record("m-vigil", 1, APPROVALS, &vigil)]),
+    );
+    // Whatever came back, and then both again.
+    for (failed, id, body) in [(fa, "m-guardduty", &guardduty), (fb, "m-vigil", &vigil)] {
+        if !failed.is_empty() {
+            approve(&a, id, body).await;
+        }
+    }
+    approve(&b, "m-guardduty", &guardduty).await;
+    approve(&a, "m-vigil", &vigil).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 2, "each task once");
+    assert_eq!(p.stopped(&shop[..2]).await, 2);
+    assert_eq!(p.task_status(&shop[2]).await.1, "RUNNING");
 }
