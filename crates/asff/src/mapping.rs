@@ -95,6 +95,44 @@ pub fn securityhub_ref(finding: &Finding, imported: bool) -> vigil_contract::Sec
     }
 }
 
+/// GuardDuty's own Security Hub finding for a GuardDuty finding (`Id` = the GuardDuty finding ARN,
+/// product `aws/guardduty`), read from the event ingest kept, when it shows it: `(Id, ProductArn)`.
+/// The ARN must be a GuardDuty finding ARN of the finding's own account. Nothing binds it to the
+/// finding's fingerprint: whoever trusts it must check it against what ingest recorded.
+pub fn guardduty_ref(finding: &Finding) -> Option<(String, String)> {
+    if finding.source != vigil_model::Source::Guardduty {
+        return None;
+    }
+    let raw = finding.raw.event.get();
+    let arn = match serde_json::from_str::<serde_json::Value>(raw).ok()? {
+        serde_json::Value::Object(o) => o
+            .get("detail")
+            .and_then(|d| d.get("arn"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)?,
+        // Truncated: the prefix kept still carries the finding's ARN near its start.
+        serde_json::Value::String(prefix) => {
+            let at = prefix.find(":guardduty:")?;
+            let start = prefix[..at].rfind('"')? + 1;
+            let end = at + prefix[at..].find('"')?;
+            prefix[start..end].to_owned()
+        }
+        _ => return None,
+    };
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = arn.len() <= 512
+        && parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "guardduty"
+        && parts[5].contains("/finding/")
+        && finding.account.as_deref() == Some(parts[4]);
+    ok.then(|| {
+        let (partition, region) = (parts[1], parts[3]);
+        let product = format!("arn:{partition}:securityhub:{region}::product/aws/guardduty");
+        (arn.clone(), product)
+    })
+}
+
 /// The ASFF `Id` of a finding: derived from the fingerprint, so repeats update one record.
 pub fn finding_id(finding: &Finding) -> String {
     let id = format!("vigil-{}", finding.fingerprint);

@@ -56,6 +56,10 @@ pub const SEQUENCE_DIGESTS_MAX: usize = 8;
 /// when written). The counting update also requires it to outlive the record's new `expires_at`,
 /// so the task item never expires under a record that still vouches for its tasks.
 pub const SEQUENCE_EXPIRES_AT: &str = "sequence_expires_at";
+/// The source's own ids of the finding its counted occurrences named (a string set): for GuardDuty,
+/// the GuardDuty finding ARN, which is the `Id` of GuardDuty's Security Hub finding. The fingerprint
+/// does not cover it, so this is what vouches for the GuardDuty finding a message names.
+pub const ORIGIN_SOURCE_REFS: &str = "origin_source_refs";
 /// Stored for an origin value the finding does not have (DynamoDB keeps no `null` in a string).
 pub const NONE: &str = "-";
 pub const INTERVAL_BUCKET: &str = "interval_bucket";
@@ -231,6 +235,8 @@ pub struct RecordedOrigin {
     pub task_arn: Option<String>,
     /// The tasks ingest counted for an attack sequence (empty for any other finding).
     pub sequence_tasks: std::collections::BTreeSet<String>,
+    /// The source's own finding ids ingest counted an occurrence naming (GuardDuty finding ARNs).
+    pub source_refs: std::collections::BTreeSet<String>,
     /// When ingest last counted an occurrence: no genuine message observed the finding later.
     pub last_seen: Option<DateTime<Utc>>,
     pub state: DedupState,
@@ -249,6 +255,11 @@ impl RecordedOrigin {
             task_arn: optional(ORIGIN_TASK),
             sequence_tasks: attrs
                 .get(ORIGIN_SEQUENCE_TASKS)
+                .and_then(|v| v.as_ss().ok())
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
+            source_refs: attrs
+                .get(ORIGIN_SOURCE_REFS)
                 .and_then(|v| v.as_ss().ok())
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default(),

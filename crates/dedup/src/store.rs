@@ -70,6 +70,9 @@ pub struct Occurrence {
     /// For an attack sequence, the task ARNs it names: added to the record's set with every
     /// counted occurrence (see [`crate::record::ORIGIN_SEQUENCE_TASKS`]). Empty otherwise.
     pub sequence_tasks: Vec<String>,
+    /// The source's own ids of the finding (the GuardDuty finding ARN): added to the record's set
+    /// with every counted occurrence (see [`crate::record::ORIGIN_SOURCE_REFS`]). Empty otherwise.
+    pub source_refs: Vec<String>,
     /// The occurrence's normalized severity (0–100): the record keeps the highest counted.
     pub severity: u8,
 }
@@ -541,6 +544,20 @@ impl DedupStore {
                     format!("({condition}) AND contains(#seq, :seq_d) AND #seq_exp >= :exp");
             }
         }
+        // The source's own ids of the finding (GuardDuty's finding ARN) are added to the set the
+        // record keeps, so remediation can tell which GuardDuty finding a message may name.
+        let refs: std::collections::BTreeSet<&String> = pending
+            .iter()
+            .flat_map(|&i| occs[i].source_refs.iter())
+            .collect();
+        if !refs.is_empty() {
+            names.insert("#o_ref".into(), ORIGIN_SOURCE_REFS.into());
+            values.insert(
+                ":o_ref".into(),
+                AttributeValue::Ss(refs.into_iter().cloned().collect()),
+            );
+            add.push("#o_ref :o_ref");
+        }
         if plan.rollover {
             // DynamoDB refuses expression names the expressions do not use.
             names.remove("#pk");
@@ -602,12 +619,13 @@ impl DedupStore {
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
             .consistent_read(true)
-            .projection_expression("#a, #s, #c, #t, #q, #l, #st, #sd")
+            .projection_expression("#a, #s, #c, #t, #q, #r, #l, #st, #sd")
             .expression_attribute_names("#a", ORIGIN_ARRIVAL)
             .expression_attribute_names("#s", ORIGIN_SENDER)
             .expression_attribute_names("#c", ORIGIN_ACCOUNT)
             .expression_attribute_names("#t", ORIGIN_TASK)
             .expression_attribute_names("#q", ORIGIN_SEQUENCE_TASKS)
+            .expression_attribute_names("#r", ORIGIN_SOURCE_REFS)
             .expression_attribute_names("#l", LAST_SEEN)
             .expression_attribute_names("#st", STATE)
             .expression_attribute_names("#sd", SEQUENCE_DIGESTS)

@@ -25,6 +25,7 @@ fn occ(fp: &str, event_id: &str) -> Occurrence {
         account: Some("123456789012".into()),
         task_arn: None,
         sequence_tasks: Vec::new(),
+        source_refs: Vec::new(),
         severity: 20,
     }
 }

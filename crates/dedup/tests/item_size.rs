@@ -30,6 +30,7 @@ fn occ(fp: &str, event_id: String) -> Occurrence {
                 .into(),
         ),
         sequence_tasks: Vec::new(),
+        source_refs: Vec::new(),
         severity: 70,
     }
 }
@@ -172,6 +173,7 @@ async fn a_sequence_keeps_its_tasks_in_their_own_item_written_only_when_they_cha
     let seq = |id: &str, tasks: std::ops::Range<usize>| Occurrence {
         task_arn: None,
         sequence_tasks: tasks.map(task).collect(),
+        source_refs: Vec::new(),
         ..occ(fp, id.into())
     };
     emulator.reset_api_calls();

@@ -349,6 +349,12 @@ fn occurrence(finding: &Finding, event_id: &str) -> Occurrence {
             .iter()
             .flat_map(|s| s.tasks.iter().map(|t| t.task_arn.clone()))
             .collect(),
+        // GuardDuty's own finding (the `Id` of its Security Hub finding): what an analyst may
+        // select to approve a proposal for this finding.
+        source_refs: vigil_asff::guardduty_ref(finding)
+            .map(|(arn, _)| arn)
+            .into_iter()
+            .collect(),
         severity: finding.severity.normalized,
     }
 }

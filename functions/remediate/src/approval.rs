@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 use vigil_lambda::{SqsMessage, sqs};
-use vigil_model::{Finding, Source};
 use vigil_playbook::Approval;
 
 /// The only `source` an approval may come from.
@@ -79,12 +78,28 @@ pub struct Proposed {
     pub expires_at: String,
 }
 
-/// An approval for one task: who approved, and the task whose proposal it approves.
+/// An approval for one task: who approved, and the task and plan of the proposal it approves.
 #[derive(Clone, Copy)]
 pub(crate) struct ApprovalFor<'a> {
     pub by: &'a ApprovedBy,
     pub task_arn: &'a str,
+    /// The playbook the proposal was decided by, and its actions: the plan the analyst approved.
+    pub playbook: &'a str,
+    pub actions: &'a [String],
     pub core: Approval,
+}
+
+impl ApprovalFor<'_> {
+    /// Whether `playbook` is the plan the analyst approved (same playbook, same actions): a
+    /// playbook changed since the proposal (a redeployment) is not carried out on its approval.
+    pub(crate) fn approves(&self, playbook: &vigil_playbook::Playbook) -> bool {
+        playbook.name.as_str() == self.playbook
+            && playbook
+                .actions
+                .iter()
+                .map(|a| a.as_str())
+                .eq(self.actions.iter().map(String::as_str))
+    }
 }
 
 /// One finding the analyst selected (ASFF `Id`, `ProductArn`, `AwsAccountId`).
@@ -187,40 +202,10 @@ pub fn parse_approval(
 }
 
 /// GuardDuty's own Security Hub finding for a GuardDuty finding (`Id` = the GuardDuty finding ARN,
-/// product `aws/guardduty`), read from the event ingest kept, when it shows it.
-pub fn guardduty_ref(finding: &Finding) -> Option<(String, String)> {
-    if finding.source != Source::Guardduty {
-        return None;
-    }
-    let raw = finding.raw.event.get();
-    let arn = match serde_json::from_str::<Value>(raw).ok()? {
-        Value::Object(o) => o
-            .get("detail")
-            .and_then(|d| d.get("arn"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)?,
-        // Truncated: the prefix kept still carries the finding's ARN near its start.
-        Value::String(prefix) => {
-            let at = prefix.find(":guardduty:")?;
-            let start = prefix[..at].rfind('"')? + 1;
-            let end = at + prefix[at..].find('"')?;
-            prefix[start..end].to_owned()
-        }
-        _ => return None,
-    };
-    let parts: Vec<&str> = arn.split(':').collect();
-    let ok = arn.len() <= 512
-        && parts.len() == 6
-        && parts[0] == "arn"
-        && parts[2] == "guardduty"
-        && parts[5].contains("/finding/")
-        && finding.account.as_deref() == Some(parts[4]);
-    ok.then(|| {
-        let (partition, region) = (parts[1], parts[3]);
-        let product = format!("arn:{partition}:securityhub:{region}::product/aws/guardduty");
-        (arn.clone(), product)
-    })
-}
+/// product `aws/guardduty`), read from the event ingest kept, when it shows it. Not covered by the
+/// fingerprint: remediate files a proposal under it only when ingest recorded it for the finding
+/// (see [`vigil_dedup::RecordedOrigin::source_refs`]).
+pub use vigil_asff::guardduty_ref;
 
 impl Remediate {
     /// Takes the records of the approval queue out of `records` and handles them; returns the
@@ -354,6 +339,26 @@ impl Remediate {
                 return Ok(());
             }
         };
+        // Filed under another finding than Vigil's own (GuardDuty's): acted on only while ingest's
+        // record of the finding names it, whatever version filed the proposal.
+        let own = vigil_asff::securityhub_ref(&detail.finding, true);
+        if (own.id.as_str(), own.product_arn.as_str())
+            != (p.finding_id.as_str(), p.product_arn.as_str())
+        {
+            let recorded = self
+                .dedup
+                .origin(detail.finding.fingerprint.as_str())
+                .await
+                .map_err(|e| Retry::Other(e.to_string()))?;
+            if !recorded.is_some_and(|r| r.source_refs.contains(&p.finding_id)) {
+                warn!(
+                    task = p.task_arn,
+                    finding = p.finding_id,
+                    "ingest recorded no such finding for the proposal's: not acted on"
+                );
+                return Ok(());
+            }
+        }
         let Some(core) = by.core(self.settings.approval_ttl_seconds) else {
             warn!(
                 task = p.task_arn,
@@ -365,6 +370,8 @@ impl Remediate {
         let approval = ApprovalFor {
             by,
             task_arn: &p.task_arn,
+            playbook: &p.playbook,
+            actions: &p.actions,
             core,
         };
         self.remediate_approved(&detail, &by.event_id, delivery, guardrails, approval)
@@ -403,7 +410,27 @@ impl Remediate {
             .iter()
             .map(|r| (r.id.clone(), r.product_arn.clone()))
             .collect();
-        refs.extend(guardduty_ref(finding));
+        // GuardDuty's finding only as ingest recorded it: the fingerprint does not cover the event
+        // ingest kept, so a copy of a genuine message naming another GuardDuty finding would
+        // otherwise file this task under it, for an analyst approving that finding to stop.
+        let recorded = self
+            .dedup
+            .origin(finding.fingerprint.as_str())
+            .await
+            .map_err(|e| Retry::Other(e.to_string()))?;
+        refs.extend(guardduty_ref(finding).filter(|(arn, _)| {
+            let vouched = recorded
+                .as_ref()
+                .is_some_and(|r| r.source_refs.contains(arn));
+            if !vouched {
+                warn!(
+                    fingerprint = finding.fingerprint.as_str(),
+                    guardduty = arn,
+                    "ingest recorded no such GuardDuty finding for this finding: not filed under it"
+                );
+            }
+            vouched
+        }));
         let reason = decision
             .proposal
             .as_ref()

@@ -297,6 +297,15 @@ impl Remediate {
             );
             return Ok(());
         }
+        if let Some(a) = received.approval.filter(|a| !a.approves(first.playbook)) {
+            warn!(
+                fingerprint = fp,
+                playbook = first.playbook.name.as_str(),
+                proposed = a.playbook,
+                "approval not acted on: the matching playbook is not the plan that was proposed"
+            );
+            return Ok(());
+        }
         let job = Job {
             key: ActionKey {
                 fingerprint: fp.to_owned(),
