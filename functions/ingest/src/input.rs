@@ -85,6 +85,13 @@ impl Invocation {
                         .collect(),
                 )
             }
+            other => Invocation::direct_from(other),
+        }
+    }
+
+    /// The whole payload as one directly invoked event (an SQS-shaped one read back as JSON).
+    pub fn direct_from(payload: IngestPayload) -> Invocation {
+        match payload {
             IngestPayload::Sqs(event) => {
                 Invocation::direct(serde_json::to_value(event).unwrap_or_default())
             }

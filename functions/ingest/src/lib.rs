@@ -123,14 +123,9 @@ impl Ingest {
             channel,
             delegations: self.config.delegations.clone(),
         };
-        let invocation = match (self.config.entry, event.payload) {
-            (IngestEntry::Queue, payload) => {
-                Invocation::from_payload(payload, &self.config.queue_arns)
-            }
-            (IngestEntry::Direct, IngestPayload::Direct(value)) => Invocation::direct(value),
-            (IngestEntry::Direct, IngestPayload::Sqs(batch)) => {
-                Invocation::direct(serde_json::to_value(batch).unwrap_or_default())
-            }
+        let invocation = match self.config.entry {
+            IngestEntry::Queue => Invocation::from_payload(event.payload, &self.config.queue_arns),
+            IngestEntry::Direct => Invocation::direct_from(event.payload),
         };
         match invocation {
             Invocation::SqsBatch(messages) => {
