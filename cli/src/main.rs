@@ -105,6 +105,9 @@ struct RunArgs {
 enum PlaybookCommand {
     /// Validate a playbook file; exit 2 with the line and the reason when it is refused.
     Check { file: String },
+    /// Print the playbook file's JSON Schema (the committed `playbooks/playbook.schema.json`),
+    /// generated from the types the remediate function reads playbooks with.
+    Schema,
     /// For each finding (canonical or enriched JSON, a `Finding Enriched` event, or a raw source
     /// event): the playbook that matches, its actions and every guardrail's verdict. No AWS calls.
     Test {
@@ -203,6 +206,10 @@ fn run(command: Command) -> Result<String, String> {
             &region,
         ),
         Command::Playbook(PlaybookCommand::Check { file }) => playbook::check(&file),
+        // Printed with a final newline, as committed.
+        Command::Playbook(PlaybookCommand::Schema) => {
+            Ok(vigil_playbook::playbook_schema_text().trim_end().to_owned())
+        }
         Command::Playbook(PlaybookCommand::Test {
             file,
             findings,

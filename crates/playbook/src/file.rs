@@ -10,21 +10,42 @@ use vigil_model::{SeverityLabel, Source};
 /// The only file format version so far.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The file the remediate function reads (`PLAYBOOKS_FILE`): a format version and the playbooks, in
+/// the order they are tried.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        title = "Vigil remediation playbooks",
+        description = "The file the remediate function reads (PLAYBOOKS_FILE). The first playbook whose match a finding meets decides. `vigil playbook check FILE` applies the same rules and more (patterns, template variables, unique names).",
+        extend("$id" = "https://vigil.invalid/schemas/playbook.schema.json")
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookFile {
+    /// The format version; this Vigil reads version 1 ([`FORMAT_VERSION`]).
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::FormatVersion"))]
     pub version: u32,
     /// The mode of playbooks that do not set one. Dry-run unless the file says otherwise.
     #[serde(default)]
     pub default_mode: Mode,
+    /// Tried in file order; the first whose `match` a finding meets decides.
     pub playbooks: Vec<Playbook>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a playbook acts on its decision.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Mode {
+    /// Decide and record what would be done; act on nothing.
     #[default]
     DryRun,
+    /// Act on the decision.
     Enforce,
     /// Decide as `enforce` would, but where the decision is to act, propose it and wait for an
     /// analyst's approval (a Security Hub custom action) before acting.
@@ -32,17 +53,17 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Mode::DryRun => "dry_run",
-            Mode::Enforce => "enforce",
-            Mode::Approve => "approve",
-        }
+    /// The name the file uses.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a playbook does to the task a finding names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// ECS StopTask with the rendered reason.
     StopTask,
@@ -53,28 +74,36 @@ pub enum Action {
 }
 
 impl Action {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Action::StopTask => "stop_task",
-            Action::TagTask => "tag_task",
-            Action::Record => "record",
-        }
+    /// The name the file uses.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
+/// One playbook: which findings it applies to, what it does and under which limits.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Playbook {
+    /// Unique in the file; it goes into decision records and notes.
     pub name: PlaybookName,
+    /// Free text for people reading the file.
     #[serde(default)]
     pub description: Option<String>,
+    /// The conditions a finding must meet.
     #[serde(rename = "match")]
     pub conditions: Conditions,
+    /// What to do, at least one, each once.
     #[serde(deserialize_with = "actions")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1), extend("uniqueItems" = true))
+    )]
     pub actions: Vec<Action>,
-    /// `None`: the file's `default_mode`.
+    /// This playbook's mode; absent, the file's `default_mode`.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// ECS stoppedReason (cut to fit 255 characters with Vigil's marker).
     #[serde(default)]
     pub reason: ReasonTemplate,
     /// Stopping the last running task of a service takes it down; refused unless this says so.
@@ -82,19 +111,22 @@ pub struct Playbook {
     #[serde(default)]
     pub allow_last_task: bool,
     /// How many of a service's tasks must stay running, not counting those Vigil has already
-    /// stopped and ECS has not yet confirmed STOPPED. `None`: 1 (never the last task), or 0 with
+    /// stopped and ECS has not yet confirmed STOPPED. Absent: 1 (never the last task), or 0 with
     /// `allow_last_task: true`.
     #[serde(default)]
     pub min_healthy_tasks: Option<u32>,
+    /// The tag `tag_task` puts on the task.
     #[serde(default)]
     pub tag: TagSpec,
 }
 
 impl Playbook {
+    /// This playbook's mode, or `default` (the file's `default_mode`) when it sets none.
     pub fn mode(&self, default: Mode) -> Mode {
         self.mode.unwrap_or(default)
     }
 
+    /// True when the playbook stops tasks.
     pub fn stops(&self) -> bool {
         self.actions.contains(&Action::StopTask)
     }
@@ -112,9 +144,12 @@ impl Playbook {
 /// What a finding must have for a playbook to apply. Every list is "any of"; the conditions are "all
 /// of"; an empty list does not constrain.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
+    /// Detectors the finding came from.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::schema::SourceName>"))]
     pub sources: Vec<Source>,
     /// Rule names (Falco rule, Sysdig rule, GuardDuty finding type) or globs, case-insensitive.
     #[serde(default)]
@@ -122,13 +157,20 @@ pub struct Conditions {
     /// ASFF `Types` the finding maps to (e.g. `TTPs/Execution/*`) or the GuardDuty finding type.
     #[serde(default)]
     pub finding_types: Vec<Glob>,
+    /// The lowest ASFF severity label that matches (case-insensitive).
     #[serde(default, deserialize_with = "severity")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "crate::schema::SeverityLabelName")
+    )]
     pub min_severity: Option<SeverityLabel>,
     /// Cluster names or ARNs (globs).
     #[serde(default)]
     pub clusters: Vec<Glob>,
+    /// ECS service names (globs).
     #[serde(default)]
     pub services: Vec<Glob>,
+    /// Task definition families (globs).
     #[serde(default)]
     pub task_definition_families: Vec<Glob>,
     /// Container image references (`repository[:tag]` or `repository@digest`).
@@ -156,10 +198,20 @@ impl Conditions {
 
 /// The tag `tag_task` puts on the task.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TagSpec {
+    /// An ECS tag key: 1-128 characters, not starting with `aws:`. Default `vigil:forensics`.
     #[serde(default = "default_tag_key", deserialize_with = "tag_key")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            length(min = 1, max = 128),
+            extend("not" = {"pattern": "^[aA][wW][sS]:"})
+        )
+    )]
     pub key: String,
+    /// The tag value. Default `{fingerprint}`.
     #[serde(default = "default_tag_value")]
     pub value: ReasonTemplate,
 }
@@ -186,6 +238,7 @@ fn default_tag_value() -> ReasonTemplate {
 pub struct PlaybookName(String);
 
 impl PlaybookName {
+    /// The name as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -217,6 +270,7 @@ pub struct Glob {
 }
 
 impl Glob {
+    /// Compiles a pattern; refuses an empty or malformed one.
     pub fn new(text: &str) -> Result<Self, String> {
         if text.is_empty() {
             return Err("empty pattern".into());
@@ -228,6 +282,7 @@ impl Glob {
         })
     }
 
+    /// True when `value` matches, ignoring case.
     pub fn matches(&self, value: &str) -> bool {
         const OPTIONS: glob::MatchOptions = glob::MatchOptions {
             case_sensitive: false,
@@ -238,6 +293,7 @@ impl Glob {
         self.pattern.matches_with(value, OPTIONS)
     }
 
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -292,8 +348,11 @@ fn tag_key<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{message}", position(*line, *column))]
 pub struct PlaybookError {
+    /// 1-based line of the offending value, when known.
     pub line: Option<usize>,
+    /// 1-based column (characters) of the offending value, when known.
     pub column: Option<usize>,
+    /// What is wrong, naming the field.
     pub message: String,
 }
 

@@ -7,6 +7,8 @@ pub mod decide;
 pub mod file;
 pub mod guardrails;
 pub mod reason;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod subject;
 
 pub use decide::{
@@ -18,6 +20,8 @@ pub use guardrails::{
     Verdict, Vouch,
 };
 pub use reason::ReasonTemplate;
+#[cfg(feature = "schema")]
+pub use schema::{playbook_schema, playbook_schema_text};
 pub use subject::Subject;
 
 /// ECS limits `stoppedReason` to 255 characters.
