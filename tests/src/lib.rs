@@ -3,5 +3,7 @@
 //! and its helpers. Events come from the one event builder, [`vigil_testkit::events::FalcoAlert`].
 
 pub mod pipeline;
+pub mod sequence;
 
 pub use pipeline::*;
+pub use sequence::AttackSequence;

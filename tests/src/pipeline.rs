@@ -169,6 +169,32 @@ impl Pipeline {
         out.tasks()[0].stopped_reason().unwrap().to_owned()
     }
 
+    /// A service of `count` running tasks named `name` in the pipeline's cluster, without tags;
+    /// returns the task ARNs.
+    pub async fn service(&self, name: &str, count: i32) -> Vec<String> {
+        self.emulator
+            .create_service(&self.cluster, name, &self.task_definition, count, &[])
+            .await
+    }
+
+    /// Tags `resource` (a task, service or cluster ARN) `vigil:protected=true` in ECS.
+    pub async fn protect(&self, resource: &str) {
+        self.emulator
+            .ecs()
+            .await
+            .tag_resource()
+            .resource_arn(resource)
+            .tags(
+                aws_sdk_ecs::types::Tag::builder()
+                    .key("vigil:protected")
+                    .value("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("ECS TagResource on the emulator");
+    }
+
     /// How many of `tasks` ECS shows as desired STOPPED.
     pub async fn stopped(&self, tasks: &[String]) -> usize {
         let mut n = 0;

@@ -11,10 +11,7 @@ use vigil_testkit::{BUS_NAME, Emulator, TABLE_NAME};
 #[tokio::test]
 async fn enforce_stops_the_task_once_even_when_delivered_three_times() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = p
         .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
         .await;
@@ -121,10 +118,7 @@ async fn enforce_stops_the_task_once_even_when_delivered_three_times() {
 #[tokio::test]
 async fn dry_run_stops_nothing_but_records_and_notes() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("shop", 2).await;
     // One playbook in dry_run by itself; one enforce playbook capped by the deployment's dry_run.
     let events = p
         .enriched(&[
@@ -172,10 +166,7 @@ async fn dry_run_stops_nothing_but_records_and_notes() {
 #[tokio::test]
 async fn forged_events_stop_nothing() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = p
         .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
         .await;
@@ -270,10 +261,7 @@ async fn protected_tasks_and_the_last_task_survive() {
             &[("vigil:protected", "true")],
         )
         .await;
-    let lonely = p
-        .emulator
-        .create_service(&p.cluster, "lonely", &p.task_definition, 1, &[])
-        .await;
+    let lonely = p.service("lonely", 1).await;
     let events = p
         .enriched(&[
             ("e1", &protected_service[0], "Terminal shell in container"),
@@ -314,10 +302,7 @@ async fn protected_tasks_and_the_last_task_survive() {
 #[tokio::test]
 async fn the_fourth_stop_in_an_hour_on_one_service_is_recorded_not_made() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 6, &[])
-        .await;
+    let tasks = p.service("shop", 6).await;
     let alerts: Vec<(String, String)> = (0..4)
         .map(|i| (format!("e{i}"), tasks[i].clone()))
         .collect();
@@ -359,10 +344,7 @@ async fn the_fourth_stop_in_an_hour_on_one_service_is_recorded_not_made() {
 #[tokio::test]
 async fn a_tag_playbook_tags_without_stopping() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "db", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("db", 2).await;
     let events = p
         .enriched(&[(
             "e1",
@@ -404,10 +386,7 @@ async fn a_failed_stop_is_finished_by_the_redelivery_exactly_once() {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = p
         .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
         .await;
@@ -699,10 +678,7 @@ async fn a_later_receive_of_the_same_message_takes_its_earlier_attempts_lease() 
 async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
     use vigil_remediate::action_record::{ActionKey, ActionStore, Delivery};
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = p
         .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
         .await;
@@ -777,10 +753,7 @@ async fn the_redelivered_message_finishes_what_its_dead_attempt_claimed() {
 #[tokio::test]
 async fn a_sample_finding_is_refused_without_touching_the_task() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = p
         .enriched(&[("e1", &tasks[0], "Terminal shell in container")])
         .await;
@@ -822,10 +795,7 @@ async fn a_sample_finding_is_refused_without_touching_the_task() {
 #[tokio::test]
 async fn a_corpus_of_forgeries_stops_nothing_and_the_genuine_event_still_acts() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let victim = &tasks[0];
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     let genuine_alert = falco("genuine", &p.cluster, victim, "Terminal shell in container");

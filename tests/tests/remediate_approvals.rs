@@ -5,7 +5,7 @@
 //! Every stop is counted at the emulator (StopTask calls) and read back from ECS.
 
 use serde_json::{Value, json};
-use vigil_e2e::{ACCOUNT, FUNCTION_ARN, Pipeline, generous, s};
+use vigil_e2e::{ACCOUNT, AttackSequence, FUNCTION_ARN, Pipeline, generous, s};
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
@@ -159,10 +159,7 @@ async fn note(p: &Pipeline, id: &str) -> (String, String) {
 #[tokio::test]
 async fn a_proposal_stops_and_takes_nothing_and_its_approval_stops_the_task_once() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "proposal").await;
     let r = remediate(&p, RemediationMode::Enforce).await;
     propose(&r, &events).await;
@@ -343,17 +340,7 @@ async fn late_protected_or_stopped_approvals_stop_nothing_and_say_why() {
         .await
         .unwrap();
     // 2. The task was protected since the proposal.
-    ecs.tag_resource()
-        .resource_arn(&tasks[1])
-        .tags(
-            aws_sdk_ecs::types::Tag::builder()
-                .key("vigil:protected")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.protect(&tasks[1]).await;
     let stops_before = p.emulator.calls("ecs", "StopTask");
     for (i, task) in tasks[..2].iter().enumerate() {
         let f = finding_of(&event_of(task));
@@ -605,42 +592,9 @@ async fn remediation_mode_caps_approve_playbooks() {
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
 }
 
-const FIXTURE_TASKS: [&str; 3] = [
-    "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
-    "1b2c3d4e5f60718293a4b5c6d7e8f90a",
-    "2c3d4e5f60718293a4b5c6d7e8f90a1b",
-];
-const FIXTURE_CONTAINERS: [&str; 2] = [
-    "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
-    "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
-];
-
-/// The documented GuardDuty attack sequence fixture about this pipeline's cluster, naming `tasks`
-/// (the fixture's first slots, with their containers' runtime ids; a slot left over names a task
-/// ECS does not know), seen just now.
+/// The documented attack sequence about this pipeline's cluster, naming `tasks`, seen just now.
 async fn sequence(p: &Pipeline, id: &str, tasks: &[String]) -> Value {
-    let mut text = include_str!("../../samples/guardduty-attack-sequence-ecs.json")
-        .replace("111122223333", ACCOUNT)
-        .replace("us-west-2", "us-east-1")
-        .replace("cluster/shop-prod", "cluster/prod")
-        .replace("task/shop-prod/", "task/prod/");
-    for (i, task) in tasks.iter().enumerate() {
-        let task_id = task.rsplit('/').next().unwrap();
-        let runtime = p.emulator.runtime_id(&p.cluster, task_id, "app").await;
-        text = text.replace(FIXTURE_CONTAINERS[i], &runtime);
-        text = text.replace(FIXTURE_TASKS[i], task_id);
-    }
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut rest = text.clone();
-    while let Some(i) = rest.find("\"2025-") {
-        let tail = &rest[i + 1..];
-        let end = tail.find('"').unwrap();
-        text = text.replace(&tail[..end], &now);
-        rest = tail[end..].to_owned();
-    }
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    v["id"] = json!(id);
-    v
+    AttackSequence::new(id).naming(tasks).build(p).await
 }
 
 /// The shipped playbooks propose a stop for each task an attack sequence names; approving
@@ -649,10 +603,7 @@ async fn sequence(p: &Pipeline, id: &str, tasks: &[String]) -> Value {
 #[tokio::test]
 async fn an_attack_sequence_is_proposed_per_task_and_approved_from_guardduty_s_finding() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let seq = sequence(&p, "seq-approve", &shop[..2]).await;
     let guardduty_id = seq["detail"]["arn"].as_str().unwrap().to_owned();
     let events = p.through_ingest_and_enrich(&[seq]).await;

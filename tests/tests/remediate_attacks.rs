@@ -136,10 +136,7 @@ async fn three_instances_racing_on_every_task_of_three_services_keep_min_healthy
 #[tokio::test]
 async fn forged_stopped_changes_do_not_release_a_hold_whose_task_still_runs() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "pair", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("pair", 2).await;
     let key = format!("HOLD#{}/pair", p.cluster);
     let until = chrono::Utc::now().timestamp() + 600;
     put_item(
@@ -212,10 +209,7 @@ async fn forged_stopped_changes_do_not_release_a_hold_whose_task_still_runs() {
 #[tokio::test]
 async fn replays_with_new_ids_never_stop_what_should_not_be_stopped() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "pair", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("pair", 2).await;
     let events = alerts(&p, &tasks, SHELL, "replay").await;
     let a = p
         .remediate_with(&playbooks(""), RemediationMode::Enforce, generous)
@@ -274,22 +268,9 @@ async fn replays_with_new_ids_never_stop_what_should_not_be_stopped() {
     // A refusal whose cause goes away (the task's protect tag is removed): an archived copy of
     // the finding with its old observation time is refused as stale and stops nothing; only a
     // fresh arrival of the finding is decided on the state of now.
-    let trio = p
-        .emulator
-        .create_service(&p.cluster, "trio", &p.task_definition, 3, &[])
-        .await;
+    let trio = p.service("trio", 3).await;
     let ecs = p.emulator.ecs().await;
-    ecs.tag_resource()
-        .resource_arn(&trio[0])
-        .tags(
-            aws_sdk_ecs::types::Tag::builder()
-                .key("vigil:protected")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.protect(&trio[0]).await;
     let protected = alerts(&p, &trio[..1], SHELL, "protected").await.remove(0);
     assert!(
         a.process(std::slice::from_ref(&protected), Some(ACCOUNT))
@@ -354,30 +335,11 @@ async fn replays_with_new_ids_never_stop_what_should_not_be_stopped() {
 #[tokio::test]
 async fn decoys_with_tampered_enrichment_dodge_no_guardrail_and_pin_nothing() {
     let p = Pipeline::start().await;
-    let solo = p
-        .emulator
-        .create_service(&p.cluster, "solo", &p.task_definition, 1, &[])
-        .await;
-    let guarded = p
-        .emulator
-        .create_service(&p.cluster, "guarded", &p.task_definition, 3, &[])
-        .await;
-    let duo = p
-        .emulator
-        .create_service(&p.cluster, "duo", &p.task_definition, 2, &[])
-        .await;
+    let solo = p.service("solo", 1).await;
+    let guarded = p.service("guarded", 3).await;
+    let duo = p.service("duo", 2).await;
     let ecs = p.emulator.ecs().await;
-    ecs.tag_resource()
-        .resource_arn(&guarded[0])
-        .tags(
-            aws_sdk_ecs::types::Tag::builder()
-                .key("vigil:protected")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.protect(&guarded[0]).await;
     let targets = [solo[0].clone(), guarded[0].clone(), duo[0].clone()];
     let genuine = alerts(&p, &targets, SHELL, "genuine").await;
     assert_eq!(genuine.len(), 3);
@@ -478,10 +440,7 @@ async fn decoys_with_tampered_enrichment_dodge_no_guardrail_and_pin_nothing() {
 #[tokio::test]
 async fn an_alert_naming_a_bare_task_id_does_not_stop_the_last_task() {
     let p = Pipeline::start().await;
-    let solo = p
-        .emulator
-        .create_service(&p.cluster, "solo", &p.task_definition, 1, &[])
-        .await;
+    let solo = p.service("solo", 1).await;
     let id = solo[0].rsplit('/').next().unwrap().to_owned();
     let upper = solo[0].to_uppercase();
     let events = p
@@ -527,10 +486,7 @@ async fn an_alert_naming_a_bare_task_id_does_not_stop_the_last_task() {
 #[tokio::test]
 async fn dry_run_takes_no_hold_no_counter_and_stops_nothing() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "trio", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("trio", 3).await;
     let events = alerts(&p, &tasks, SHELL, "dry").await;
     let capped = p
         .remediate_with(&playbooks(""), RemediationMode::DryRun, generous)
@@ -637,10 +593,7 @@ async fn malformed_hold_items_neither_panic_nor_unlock_a_stop() {
 #[tokio::test]
 async fn a_foreign_task_arn_is_never_stopped_or_held() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "pair", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("pair", 2).await;
     let foreign = tasks[0].replace(ACCOUNT, "999999999999");
     let alert = falco("foreign", &p.cluster, &foreign, SHELL);
     let _ = vigil_lambda::invoke_json(|e| p.ingest.handle(e), json!({"Records": [{"messageId": "m-foreign", "eventSource": "aws:sqs", "body": alert.to_string()}]}), "arn:aws:lambda:us-east-1:123456789012:function:ingest")
@@ -677,14 +630,8 @@ async fn a_foreign_task_arn_is_never_stopped_or_held() {
 #[tokio::test]
 async fn a_true_stopped_change_releases_the_hold_of_the_service_ecs_reports() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "trio", &p.task_definition, 3, &[])
-        .await;
-    let other = p
-        .emulator
-        .create_service(&p.cluster, "other", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("trio", 3).await;
+    let other = p.service("other", 2).await;
     let remediate = p
         .remediate_with(&playbooks(""), RemediationMode::Enforce, generous)
         .await;

@@ -5,7 +5,7 @@
 //! emulator (StopTask calls) and read back from ECS and Vigil's table.
 
 use serde_json::{Value, json};
-use vigil_e2e::{ACCOUNT, FUNCTION_ARN, Pipeline, generous, s};
+use vigil_e2e::{ACCOUNT, AttackSequence, FUNCTION_ARN, Pipeline, generous, s};
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
@@ -158,10 +158,7 @@ fn tampered(event: &str, id: &str, f: impl FnOnce(&mut Value)) -> String {
 #[tokio::test]
 async fn forged_findings_file_no_proposal_an_analyst_could_approve() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "genuine").await;
     let r = remediate(&p, APPROVE).await;
 
@@ -220,10 +217,7 @@ async fn forged_findings_file_no_proposal_an_analyst_could_approve() {
 #[tokio::test]
 async fn only_the_exact_finding_a_proposal_is_filed_under_approves_it() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..2], SHELL, "exact").await;
     let r = remediate(&p, APPROVE).await;
     // Only task 0's finding is proposed; task 1's never is.
@@ -265,10 +259,7 @@ async fn only_the_exact_finding_a_proposal_is_filed_under_approves_it() {
 #[tokio::test]
 async fn a_finding_selected_many_times_or_delivered_twice_in_a_batch_stops_once() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "many").await;
     let r = remediate(&p, APPROVE).await;
     propose(&r, &events).await;
@@ -302,10 +293,7 @@ async fn a_finding_selected_many_times_or_delivered_twice_in_a_batch_stops_once(
 #[tokio::test]
 async fn an_approval_dated_before_its_proposal_is_refused() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "early").await;
     let r = remediate(&p, APPROVE).await;
     let earlier = chrono::Utc::now() - chrono::Duration::seconds(60);
@@ -331,14 +319,8 @@ async fn an_approval_dated_before_its_proposal_is_refused() {
 #[tokio::test]
 async fn approvals_of_two_tasks_of_a_service_never_stop_its_last_healthy_task() {
     let p = Pipeline::start().await;
-    let pair = p
-        .emulator
-        .create_service(&p.cluster, "pair", &p.task_definition, 2, &[])
-        .await;
-    let duo = p
-        .emulator
-        .create_service(&p.cluster, "duo", &p.task_definition, 2, &[])
-        .await;
+    let pair = p.service("pair", 2).await;
+    let duo = p.service("duo", 2).await;
     let pair_events = vigil_e2e::alerts(&p, &pair, SHELL, "pair").await;
     let duo_events = vigil_e2e::alerts(&p, &duo, SHELL, "duo").await;
     let a = remediate(&p, APPROVE_KEEP_ONE).await;
@@ -383,10 +365,7 @@ async fn approvals_of_two_tasks_of_a_service_never_stop_its_last_healthy_task() 
 #[tokio::test]
 async fn an_approval_for_a_replaced_task_stops_nothing_else() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 2, &[])
-        .await;
+    let tasks = p.service("shop", 2).await;
     let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "replaced").await;
     let r = remediate(&p, APPROVE).await;
     propose(&r, &events).await;
@@ -398,10 +377,7 @@ async fn an_approval_for_a_replaced_task_stops_nothing_else() {
         .send()
         .await
         .unwrap();
-    let replacement = p
-        .emulator
-        .create_service(&p.cluster, "shop-next", &p.task_definition, 1, &[])
-        .await;
+    let replacement = p.service("shop-next", 1).await;
     let before = p.emulator.calls("ecs", "StopTask");
     approve(&r, "m-late", &approval("a-late", &[finding_of(&events[0])])).await;
     assert_eq!(p.emulator.calls("ecs", "StopTask"), before);
@@ -419,10 +395,7 @@ async fn an_approval_for_a_replaced_task_stops_nothing_else() {
 #[tokio::test]
 async fn records_whose_queue_and_body_disagree_neither_propose_nor_approve() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..2], SHELL, "edge").await;
     let r = remediate(&p, APPROVE).await;
 
@@ -469,45 +442,15 @@ async fn records_whose_queue_and_body_disagree_neither_propose_nor_approve() {
     assert_eq!(p.stopped(&tasks).await, 1);
 }
 
-const FIXTURE_TASKS: [&str; 3] = [
-    "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
-    "1b2c3d4e5f60718293a4b5c6d7e8f90a",
-    "2c3d4e5f60718293a4b5c6d7e8f90a1b",
-];
-const FIXTURE_CONTAINERS: [&str; 2] = [
-    "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
-    "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
-];
-const FIXTURE_FINDING: &str = "f8c1a7e2d3b44a5c9e0f1a2b3c4d5e6f";
-const FIXTURE_SEQUENCE: &str = "2f9a6c1e8d7b4a3f9c0e1d2b3a4f5e6d";
-
-/// The documented GuardDuty attack sequence fixture about this pipeline's cluster, naming `tasks`,
-/// seen just now, as GuardDuty finding `finding` (32 hex digits) with sequence uid `uid`.
+/// The documented attack sequence about this pipeline's cluster, naming `tasks`, seen just now, as
+/// GuardDuty finding `finding` (32 hex digits) with sequence uid `uid`.
 async fn sequence(p: &Pipeline, id: &str, finding: &str, uid: &str, tasks: &[String]) -> Value {
-    let mut text = include_str!("../../samples/guardduty-attack-sequence-ecs.json")
-        .replace("111122223333", ACCOUNT)
-        .replace("us-west-2", "us-east-1")
-        .replace("cluster/shop-prod", "cluster/prod")
-        .replace("task/shop-prod/", "task/prod/")
-        .replace(FIXTURE_FINDING, finding)
-        .replace(FIXTURE_SEQUENCE, uid);
-    for (i, task) in tasks.iter().enumerate() {
-        let task_id = task.rsplit('/').next().unwrap();
-        let runtime = p.emulator.runtime_id(&p.cluster, task_id, "app").await;
-        text = text.replace(FIXTURE_CONTAINERS[i], &runtime);
-        text = text.replace(FIXTURE_TASKS[i], task_id);
-    }
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut rest = text.clone();
-    while let Some(i) = rest.find("\"2025-") {
-        let tail = &rest[i + 1..];
-        let end = tail.find('"').unwrap();
-        text = text.replace(&tail[..end], &now);
-        rest = tail[end..].to_owned();
-    }
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    v["id"] = json!(id);
-    v
+    AttackSequence::new(id)
+        .finding(finding)
+        .uid(uid)
+        .naming(tasks)
+        .build(p)
+        .await
 }
 
 /// Proposal poisoning through GuardDuty's finding id. Two genuine attack sequences: S1 names task
@@ -519,10 +462,7 @@ async fn sequence(p: &Pipeline, id: &str, finding: &str, uid: &str, tasks: &[Str
 #[tokio::test]
 async fn a_replayed_sequence_cannot_file_its_task_under_another_guardduty_finding() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let s1_id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1";
     let s2_id = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
     let s1 = sequence(
@@ -643,10 +583,7 @@ playbooks:
 #[tokio::test]
 async fn an_approval_never_carries_out_a_plan_other_than_the_one_proposed() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = vigil_e2e::alerts(&p, &tasks[..1], SHELL, "plan").await;
     let tagger = remediate(&p, APPROVE_TAG).await;
     propose(&tagger, &events).await;
@@ -685,10 +622,7 @@ async fn an_approval_never_carries_out_a_plan_other_than_the_one_proposed() {
 #[tokio::test]
 async fn approvals_of_one_proposal_from_its_two_findings_at_once_stop_each_task_once() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let seq = sequence(
         &p,
         "seq-both",

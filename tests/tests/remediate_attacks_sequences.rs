@@ -5,72 +5,23 @@
 //! is read back from ECS.
 
 use serde_json::{Value, json};
-use vigil_e2e::{ACCOUNT, Pipeline, generous, s, with_id};
+use vigil_e2e::{ACCOUNT, AttackSequence, Pipeline, generous, s, with_id};
 use vigil_remediate::{Remediate, RemediationMode};
 
 /// A playbook that stops every task an attack sequence names.
 const STOP_SEQUENCES: &str = "version: 1\nplaybooks:\n  - name: sequence\n    match: {finding_types: [\"AttackSequence:*\"]}\n    actions: [stop_task]\n    mode: enforce\n  - name: shell\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
 
-const FIXTURE_TASKS: [&str; 3] = [
-    "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
-    "1b2c3d4e5f60718293a4b5c6d7e8f90a",
-    "2c3d4e5f60718293a4b5c6d7e8f90a1b",
-];
-const FIXTURE_CONTAINERS: [&str; 2] = [
-    "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
-    "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
-];
 const FIXTURE_UID: &str = "2f9a6c1e8d7b4a3f9c0e1d2b3a4f5e6d";
 
-/// The documented GuardDuty attack sequence fixture about this pipeline's cluster, its sequence
-/// uid `uid`, EventBridge id `id`, naming `tasks` (the fixture's three slots, in order; a slot
-/// left over names a task ECS does not know), with their containers' runtime ids, every time
-/// `age_seconds` ago.
+/// The documented attack sequence about this pipeline's cluster: uid `uid`, EventBridge id `id`,
+/// naming `tasks`, every time `age_seconds` ago.
 async fn sequence(p: &Pipeline, uid: &str, id: &str, tasks: &[String], age_seconds: i64) -> Value {
-    let mut text = include_str!("../../samples/guardduty-attack-sequence-ecs.json")
-        .replace("111122223333", ACCOUNT)
-        .replace("us-west-2", "us-east-1")
-        .replace("cluster/shop-prod", "cluster/prod")
-        .replace("task/shop-prod/", "task/prod/")
-        .replace(FIXTURE_UID, uid);
-    for (i, task) in tasks.iter().enumerate() {
-        let task_id = task.rsplit('/').next().unwrap();
-        if let Some(container) = FIXTURE_CONTAINERS.get(i) {
-            let runtime = p
-                .emulator
-                .runtime_id(&p.cluster, &task_id.to_lowercase(), "app")
-                .await;
-            text = text.replace(container, &runtime);
-        }
-        // The account too: a test may name a task of another account.
-        let fixture_arn = format!(
-            "arn:aws:ecs:us-east-1:{ACCOUNT}:task/prod/{}",
-            FIXTURE_TASKS[i]
-        );
-        text = text.replace(&fixture_arn, task);
-        text = text.replace(FIXTURE_TASKS[i], task_id);
-    }
-    let at = (chrono::Utc::now() - chrono::Duration::seconds(age_seconds))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    for t in fixture_times(&text) {
-        text = text.replace(&t, &at);
-    }
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    v["id"] = json!(id);
-    v
-}
-
-/// The ISO-8601 UTC times in `text` (`2025-…Z`).
-fn fixture_times(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("\"2025-") {
-        let tail = &rest[i + 1..];
-        let end = tail.find('"').unwrap();
-        out.push(tail[..end].to_owned());
-        rest = &tail[end..];
-    }
-    out
+    AttackSequence::new(id)
+        .uid(uid)
+        .naming(tasks)
+        .aged(age_seconds)
+        .build(p)
+        .await
 }
 
 /// A copy of a `Finding Enriched` event whose finding was changed by `change`, under a new id.
@@ -102,6 +53,19 @@ async fn records_of(p: &Pipeline, task: &str) -> Vec<String> {
         .collect()
 }
 
+/// No task of `service` stopped, no StopTask called, and a refusal on record for each of `named`.
+async fn nothing_stopped_and_each_refused(p: &Pipeline, service: &[String], named: &[String]) {
+    assert_eq!(p.stopped(service).await, 0);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    for t in named {
+        let records = records_of(p, t).await;
+        assert!(
+            records.iter().any(|r| r.ends_with("refused")),
+            "{records:?}"
+        );
+    }
+}
+
 async fn stopper(p: &Pipeline) -> Remediate {
     p.remediate_with(STOP_SEQUENCES, RemediationMode::Enforce, generous)
         .await
@@ -116,14 +80,8 @@ async fn stopper(p: &Pipeline) -> Remediate {
 #[tokio::test]
 async fn tasks_added_to_a_genuine_sequence_after_ingest_are_never_stopped() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
-    let billing = p
-        .emulator
-        .create_service(&p.cluster, "billing", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
+    let billing = p.service("billing", 3).await;
     let genuine = sequence(&p, FIXTURE_UID, "seq-1", &shop[..1], 0).await;
     let events = p.through_ingest_and_enrich(&[genuine]).await;
     assert_eq!(events.len(), 1);
@@ -199,10 +157,7 @@ async fn tasks_added_to_a_genuine_sequence_after_ingest_are_never_stopped() {
 #[tokio::test]
 async fn a_sequence_grafted_onto_an_agent_finding_is_refused() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let genuine = sequence(&p, FIXTURE_UID, "seq-graft", &shop[..1], 0).await;
     let seq_event = p.through_ingest_and_enrich(&[genuine]).await.remove(0);
     let mut seq: Value =
@@ -242,10 +197,7 @@ async fn a_sequence_grafted_onto_an_agent_finding_is_refused() {
 #[tokio::test]
 async fn a_sequence_from_a_foreign_sender_or_naming_foreign_tasks_stops_nothing() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let mut foreign_sender = sequence(
         &p,
         "foreignsender00000000000000000001",
@@ -297,10 +249,7 @@ async fn tasks_of_protected_services_named_by_a_sequence_survive() {
             &[("vigil:protected", "true")],
         )
         .await;
-    let listed = p
-        .emulator
-        .create_service(&p.cluster, "ledger", &p.task_definition, 2, &[])
-        .await;
+    let listed = p.service("ledger", 2).await;
     let named = [tagged[0].clone(), tagged[1].clone(), listed[0].clone()];
     let seq = sequence(&p, FIXTURE_UID, "seq-protected", &named, 0).await;
     let events = p.through_ingest_and_enrich(&[seq]).await;
@@ -324,10 +273,7 @@ async fn tasks_of_protected_services_named_by_a_sequence_survive() {
 #[tokio::test]
 async fn the_same_task_twice_or_in_other_casing_is_stopped_at_most_once() {
     let p = Pipeline::start().await;
-    let pair = p
-        .emulator
-        .create_service(&p.cluster, "pair", &p.task_definition, 2, &[])
-        .await;
+    let pair = p.service("pair", 2).await;
     let (prefix, id) = pair[1].rsplit_once('/').unwrap();
     let upper = format!("{prefix}/{}", id.to_uppercase());
     let named = [pair[0].clone(), pair[0].clone(), upper];
@@ -363,10 +309,7 @@ async fn the_same_task_twice_or_in_other_casing_is_stopped_at_most_once() {
 #[tokio::test]
 async fn two_instances_deciding_one_sequence_on_every_task_keep_min_healthy() {
     let p = Pipeline::start().await;
-    let trio = p
-        .emulator
-        .create_service(&p.cluster, "trio", &p.task_definition, 3, &[])
-        .await;
+    let trio = p.service("trio", 3).await;
     let seq = sequence(&p, FIXTURE_UID, "seq-trio", &trio, 0).await;
     let events = p.through_ingest_and_enrich(&[seq]).await;
     let a = stopper(&p).await;
@@ -414,10 +357,7 @@ async fn limited_to_one(
 #[tokio::test]
 async fn racing_new_arrivals_of_a_rate_limited_sequence_stop_each_task_once() {
     let p = Pipeline::start().await;
-    let quad = p
-        .emulator
-        .create_service(&p.cluster, "quad", &p.task_definition, 4, &[])
-        .await;
+    let quad = p.service("quad", 4).await;
     let seq = sequence(&p, FIXTURE_UID, "seq-limit", &quad[..2], 0).await;
     let event = p.through_ingest_and_enrich(&[seq]).await.remove(0);
     let now =
@@ -471,23 +411,12 @@ async fn racing_new_arrivals_of_a_rate_limited_sequence_stop_each_task_once() {
 #[tokio::test]
 async fn an_old_sequence_replayed_is_refused_as_stale() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let seq = sequence(&p, FIXTURE_UID, "seq-old", &shop[..2], 7200).await;
     let events = p.through_ingest_and_enrich(&[seq]).await;
     let remediate = stopper(&p).await;
     assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
-    assert_eq!(p.stopped(&shop).await, 0);
-    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
-    for t in &shop[..2] {
-        let records = records_of(&p, t).await;
-        assert!(
-            records.iter().any(|r| r.ends_with("refused")),
-            "{records:?}"
-        );
-    }
+    nothing_stopped_and_each_refused(&p, &shop, &shop[..2]).await;
 }
 
 /// Copies of a genuine sequence and a genuine agent alert, put on the queue two hours after ingest
@@ -497,10 +426,7 @@ async fn an_old_sequence_replayed_is_refused_as_stale() {
 #[tokio::test]
 async fn a_replay_with_its_observed_times_moved_forward_is_still_stale() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let seq = sequence(&p, FIXTURE_UID, "seq-moved", &shop[..1], 0).await;
     let mut events = p.through_ingest_and_enrich(&[seq]).await;
     events.extend(
@@ -524,15 +450,7 @@ async fn a_replay_with_its_observed_times_moved_forward_is_still_stale() {
     let clock: vigil_remediate::Clock = std::sync::Arc::new(move || later);
     let remediate = stopper(&p).await.with_clock(clock);
     assert!(remediate.process(&moved, Some(ACCOUNT)).await.is_empty());
-    assert_eq!(p.stopped(&shop).await, 0);
-    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
-    for t in &shop[..2] {
-        let records = records_of(&p, t).await;
-        assert!(
-            records.iter().any(|r| r.ends_with("refused")),
-            "{records:?}"
-        );
-    }
+    nothing_stopped_and_each_refused(&p, &shop, &shop[..2]).await;
 }
 
 /// A copy of a genuine sequence naming 150 tasks ingest never counted (and the genuine task 150
@@ -540,10 +458,7 @@ async fn a_replay_with_its_observed_times_moved_forward_is_still_stale() {
 #[tokio::test]
 async fn a_sequence_naming_hundreds_of_tasks_is_bounded_and_stops_only_what_ingest_counted() {
     let p = Pipeline::start().await;
-    let shop = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let shop = p.service("shop", 3).await;
     let seq = sequence(&p, FIXTURE_UID, "seq-many", &shop[..1], 0).await;
     let events = p.through_ingest_and_enrich(&[seq]).await;
     let like: Value = serde_json::from_str::<Value>(&events[0]).unwrap()["detail"]["finding"]

@@ -71,10 +71,7 @@ async fn a_burst_on_every_task_of_a_service_leaves_min_healthy_running() {
 #[tokio::test]
 async fn the_stopped_state_change_releases_the_hold() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let events = alerts(&p, &tasks[..1], SHELL, "release").await;
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
@@ -107,10 +104,7 @@ async fn the_stopped_state_change_releases_the_hold() {
 async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_genuine_alert() {
     let p = Pipeline::start().await;
     let other = p.emulator.create_cluster("staging").await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let genuine = alerts(&p, &tasks[..1], SHELL, "genuine").await.remove(0);
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     // Same finding (same fingerprint, vouched for by the dedup record), but the task is claimed in
@@ -157,22 +151,9 @@ async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_
 #[tokio::test]
 async fn a_protect_tag_on_the_cluster_protects_every_task_in_it() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 3, &[])
-        .await;
+    let tasks = p.service("shop", 3).await;
     let ecs = p.emulator.ecs().await;
-    ecs.tag_resource()
-        .resource_arn(&p.cluster)
-        .tags(
-            aws_sdk_ecs::types::Tag::builder()
-                .key("vigil:protected")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    p.protect(&p.cluster).await;
     let events = alerts(&p, &tasks[..2], SHELL, "cluster-tag").await;
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
     assert!(remediate.process(&events, Some(ACCOUNT)).await.is_empty());
@@ -192,10 +173,7 @@ async fn a_protect_tag_on_the_cluster_protects_every_task_in_it() {
 #[tokio::test]
 async fn stop_limits_count_the_service_ecs_reports_not_the_one_claimed() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
-        .await;
+    let tasks = p.service("shop", 4).await;
     let events = alerts(&p, &tasks[..2], SHELL, "live-facts").await;
     // The first claims another service; the second comes without enrichment at all.
     let mut claimed: Value = serde_json::from_str(&events[0]).unwrap();
@@ -277,10 +255,7 @@ async fn a_refusal_is_decided_again_when_the_finding_next_arrives_and_an_act_is_
 #[tokio::test]
 async fn a_stop_over_the_limit_is_made_when_the_finding_arrives_after_the_window() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
-        .await;
+    let tasks = p.service("shop", 4).await;
     let events = alerts(&p, &tasks[..2], SHELL, "window").await;
     // The start of a minute: the stop windows are fixed, so a second later is the same window
     // and 61 seconds later the next one.
@@ -389,10 +364,7 @@ fn fixture_times(text: &str) -> Vec<String> {
 #[tokio::test]
 async fn an_attack_sequence_is_decided_per_task_and_the_shipped_playbooks_only_propose() {
     let p = Pipeline::start().await;
-    let tasks = p
-        .emulator
-        .create_service(&p.cluster, "shop", &p.task_definition, 4, &[])
-        .await;
+    let tasks = p.service("shop", 4).await;
     let sequence = attack_sequence(&p, &tasks[..3]).await;
     let events = p.through_ingest_and_enrich(&[sequence]).await;
     assert_eq!(events.len(), 1, "one finding per sequence");

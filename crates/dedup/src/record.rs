@@ -163,113 +163,104 @@ fn key(fingerprint: &str, sk: &str) -> HashMap<String, AttributeValue> {
     ])
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a dedup record is: accepted (published; Security Hub has not confirmed an import yet) or
+/// forwarded (Security Hub confirmed one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum DedupState {
+    /// Accepted and published; no import confirmed yet (also a record that predates the state).
+    #[default]
     Accepted,
+    /// Security Hub confirmed an import.
     Forwarded,
 }
 
 impl DedupState {
+    /// The `dedup_state` attribute's value.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DedupState::Accepted => "accepted",
-            DedupState::Forwarded => "forwarded",
-        }
+        self.into()
     }
 }
 
-/// The record's values before an update, or at a refused condition (both `ALL_OLD`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The record's values before an update, or at a refused condition (both `ALL_OLD`), read from
+/// the item's attributes (numbers as DynamoDB `N`, times as RFC 3339 strings).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct RecordBefore {
+    /// Occurrences counted ([`COUNT`]).
+    #[serde(rename = "occurrences")]
     pub count: u64,
+    /// [`STATE`].
+    #[serde(rename = "dedup_state", default)]
     pub state: DedupState,
+    /// When the finding was accepted, Unix seconds ([`ACCEPTED_AT`]).
+    #[serde(default)]
     pub accepted_at: Option<i64>,
+    /// The republish lease's bucket ([`LEASE_BUCKET`]).
+    #[serde(default)]
     pub lease_bucket: Option<i64>,
+    /// The republish interval's bucket ([`INTERVAL_BUCKET`]).
+    #[serde(default)]
     pub interval_bucket: Option<i64>,
-    /// `None` for a record written before severities were kept.
+    /// `None` for a record written before severities were kept ([`MAX_SEVERITY`], 0–100).
+    #[serde(default)]
     pub max_severity: Option<u8>,
-    /// The last confirmed import's `UpdatedAt`.
+    /// The last confirmed import's `UpdatedAt` ([`FORWARDED_AT`]).
+    #[serde(default)]
     pub forwarded_at: Option<DateTime<Utc>>,
 }
 
 impl RecordBefore {
-    /// `None` when the attributes describe no existing record (the update created it).
+    /// `None` when the attributes describe no existing record (the update created it), or none
+    /// this version can read (no version wrote one).
     pub fn from_attributes(attrs: &HashMap<String, AttributeValue>) -> Option<Self> {
-        let num = |k: &str| {
-            attrs
-                .get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-        };
-        let count = num(COUNT)?;
-        let state = match attrs
-            .get(STATE)
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-        {
-            Some("forwarded") => DedupState::Forwarded,
-            _ => DedupState::Accepted,
-        };
-        Some(RecordBefore {
-            count: u64::try_from(count).unwrap_or(0),
-            state,
-            accepted_at: num(ACCEPTED_AT),
-            lease_bucket: num(LEASE_BUCKET),
-            interval_bucket: num(INTERVAL_BUCKET),
-            max_severity: num(MAX_SEVERITY).map(|n| n.clamp(0, 100) as u8),
-            forwarded_at: attrs
-                .get(FORWARDED_AT)
-                .and_then(|v| v.as_s().ok())
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc)),
-        })
+        serde_dynamo::from_item(attrs.clone()).ok()
     }
 }
 
 /// The origin of a finding as ingest recorded it on the dedup record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct RecordedOrigin {
+    /// How the finding arrived (`Arrival`'s name, [`ORIGIN_ARRIVAL`]).
+    #[serde(rename = "origin_arrival")]
     pub arrival: String,
+    /// The sender account EventBridge stamped ([`ORIGIN_SENDER`]).
+    #[serde(
+        rename = "origin_sender_account",
+        default,
+        deserialize_with = "recorded"
+    )]
     pub sender_account: Option<String>,
+    /// The account the finding is about ([`ORIGIN_ACCOUNT`]).
+    #[serde(rename = "origin_account", default, deserialize_with = "recorded")]
     pub account: Option<String>,
+    /// The task the finding names ([`ORIGIN_TASK`]).
+    #[serde(rename = "origin_task_arn", default, deserialize_with = "recorded")]
     pub task_arn: Option<String>,
     /// The tasks ingest counted for an attack sequence (empty for any other finding).
+    #[serde(rename = "origin_sequence_tasks", default)]
     pub sequence_tasks: std::collections::BTreeSet<String>,
     /// The source's own finding ids ingest counted an occurrence naming (GuardDuty finding ARNs).
+    #[serde(rename = "origin_source_refs", default)]
     pub source_refs: std::collections::BTreeSet<String>,
     /// When ingest last counted an occurrence: no genuine message observed the finding later.
+    #[serde(default)]
     pub last_seen: Option<DateTime<Utc>>,
+    /// [`STATE`].
+    #[serde(rename = "dedup_state", default)]
     pub state: DedupState,
+}
+
+/// An origin value, `None` where ingest stored [`NONE`].
+fn recorded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<String>::deserialize(d)?.filter(|v| v != NONE))
 }
 
 impl RecordedOrigin {
     /// `None` for an item without the origin attributes (written before they existed, or not a
     /// dedup record at all): such a record vouches for nothing.
     pub fn from_attributes(attrs: &HashMap<String, AttributeValue>) -> Option<Self> {
-        let text = |k: &str| attrs.get(k).and_then(|v| v.as_s().ok()).cloned();
-        let optional = |k: &str| text(k).filter(|v| v != NONE);
-        Some(RecordedOrigin {
-            arrival: text(ORIGIN_ARRIVAL)?,
-            sender_account: optional(ORIGIN_SENDER),
-            account: optional(ORIGIN_ACCOUNT),
-            task_arn: optional(ORIGIN_TASK),
-            sequence_tasks: attrs
-                .get(ORIGIN_SEQUENCE_TASKS)
-                .and_then(|v| v.as_ss().ok())
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default(),
-            source_refs: attrs
-                .get(ORIGIN_SOURCE_REFS)
-                .and_then(|v| v.as_ss().ok())
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default(),
-            last_seen: text(LAST_SEEN)
-                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                .map(|t| t.with_timezone(&Utc)),
-            state: match text(STATE).as_deref() {
-                Some("forwarded") => DedupState::Forwarded,
-                _ => DedupState::Accepted,
-            },
-        })
+        serde_dynamo::from_item(attrs.clone()).ok()
     }
 }

@@ -19,12 +19,27 @@ pub fn playbook_schema() -> serde_json::Value {
     schema.to_value()
 }
 
-/// The committed file's text: [`playbook_schema`], pretty-printed with a final newline.
+/// The committed file's text: [`playbook_schema`] with its keys sorted (whether or not a build
+/// turns on serde_json's `preserve_order`), pretty-printed with a final newline.
 pub fn playbook_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&playbook_schema())
+    let mut text = serde_json::to_string_pretty(&sorted(playbook_schema()))
         .unwrap_or_else(|e| unreachable!("a JSON value always serializes: {e}"));
     text.push('\n');
     text
+}
+
+/// `value` with every object's keys in order.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// `version`: the only format there is.

@@ -49,8 +49,9 @@ pub struct Enrich {
     emit_metrics: bool,
 }
 
-/// What became of one batch's messages, as CloudWatch metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What became of one batch's messages; each field is a CloudWatch metric of its PascalCase name.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct Counts {
     /// `Finding Accepted` messages read.
     accepted: u64,
@@ -66,19 +67,6 @@ struct Counts {
     invalid: u64,
     /// Messages returned to the queue.
     failed: u64,
-}
-
-impl Counts {
-    fn emf(&self) -> emf::Counts {
-        emf::Counts::new("enrich")
-            .count("Accepted", self.accepted)
-            .count("Enriched", self.enriched)
-            .count("Imported", self.imported)
-            .count("Published", self.published)
-            .count("Evicted", self.evicted)
-            .count("Invalid", self.invalid)
-            .count("Failed", self.failed)
-    }
 }
 
 impl Enrich {
@@ -159,7 +147,7 @@ impl Enrich {
         let failed = self.enrich_batch(bodies, now, &mut counts).await;
         counts.failed = failed.len() as u64;
         if self.emit_metrics {
-            counts.emf().emit(now.timestamp_millis());
+            emf::emit("enrich", &counts, now.timestamp_millis());
         }
         failed
     }

@@ -258,7 +258,7 @@ impl Ingest {
         result.failed.dedup();
         result.counts.failed = result.failed.len() as u64;
         if self.emit_metrics {
-            result.counts.emf().emit(now.timestamp_millis());
+            vigil_lambda::emf::emit("ingest", &result.counts, now.timestamp_millis());
         }
         result
     }

@@ -60,63 +60,68 @@ impl ActionKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an action record is in claim → act → record: a redelivery resumes from here.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Phase {
+    /// An attempt holds the lease and has not called ECS yet (also what a record unreadable as
+    /// any other phase is taken for: busy, never done).
+    #[default]
     Claimed,
+    /// The attempt is calling ECS.
     Acting,
+    /// ECS answered; the decision is not recorded everywhere yet.
     Acted,
+    /// Done: a redelivery finds the outcome and does nothing again.
     Complete,
 }
 
 impl Phase {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Phase::Claimed => "claimed",
-            Phase::Acting => "acting",
-            Phase::Acted => "acted",
-            Phase::Complete => "complete",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Phase> {
-        [Phase::Claimed, Phase::Acting, Phase::Acted, Phase::Complete]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+    /// The `phase` attribute's value.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
 /// What a record held when it was claimed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ActionRecord {
+    /// Where the record is; `claimed` when absent.
+    #[serde(default)]
     pub phase: Phase,
     /// The decision, as JSON, once one was made.
+    #[serde(default)]
     pub decision: Option<String>,
+    /// ECS's StopTask answer, as JSON, once it was called.
+    #[serde(default)]
     pub stop_response: Option<String>,
     /// False for a decision that is made again on the finding's next arrival; records written
     /// before the flag existed are final.
+    #[serde(default = "records_are_final")]
     pub is_final: bool,
     /// The event the decision was made for.
+    #[serde(default)]
     pub decided_event: Option<String>,
 }
 
+fn records_are_final() -> bool {
+    true
+}
+
 impl ActionRecord {
+    /// The record an item holds. An item this version cannot read (none is written so) is taken
+    /// for a record still claimed: busy, so nothing is acted on twice.
     fn from_item(item: &Item) -> ActionRecord {
-        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        ActionRecord {
-            phase: s("phase")
-                .as_deref()
-                .and_then(Phase::parse)
-                .unwrap_or(Phase::Claimed),
-            decision: s("decision"),
-            stop_response: s("stop_response"),
-            is_final: item
-                .get("is_final")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(true),
-            decided_event: s("decided_event"),
-        }
+        serde_dynamo::from_item(item.clone()).unwrap_or(ActionRecord {
+            phase: Phase::Claimed,
+            decision: None,
+            stop_response: None,
+            is_final: true,
+            decided_event: None,
+        })
     }
 }
 

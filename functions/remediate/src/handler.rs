@@ -99,14 +99,15 @@ impl Remediate {
         }
         counts.failed = failed.len() as u64;
         if self.emit_metrics {
-            counts.emf().emit((self.clock)().timestamp_millis());
+            emf::emit("remediate", &counts, (self.clock)().timestamp_millis());
         }
         failed
     }
 }
 
-/// What became of one batch's messages, as CloudWatch metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What became of one batch's messages; each field is a CloudWatch metric of its PascalCase name.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct Counts {
     /// `Finding Enriched` messages decided.
     enriched: u64,
@@ -118,17 +119,6 @@ struct Counts {
     invalid: u64,
     /// Messages returned to the queue.
     failed: u64,
-}
-
-impl Counts {
-    fn emf(&self) -> emf::Counts {
-        emf::Counts::new("remediate")
-            .count("Enriched", self.enriched)
-            .count("TaskStopped", self.task_stopped)
-            .count("Ignored", self.ignored)
-            .count("Invalid", self.invalid)
-            .count("Failed", self.failed)
-    }
 }
 
 fn classify(body: &str) -> Message {

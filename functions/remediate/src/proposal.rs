@@ -16,22 +16,34 @@ use std::collections::HashMap;
 
 pub const PREFIX: &str = "PROPOSAL#";
 
-/// One task's proposal under one Security Hub finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One task's proposal under one Security Hub finding; its fields are the item's attributes (as
+/// DynamoDB strings, `actions` a list), beside the key and `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Proposal {
     /// The Security Hub finding it is filed under (`Id`, `ProductArn`, `AwsAccountId`).
     pub finding_id: String,
+    /// The finding's `ProductArn`: Vigil's own product, or `aws/guardduty` for GuardDuty's finding.
     pub product_arn: String,
+    /// The finding's `AwsAccountId`.
+    #[serde(default)]
     pub finding_account: String,
+    /// The finding's Vigil fingerprint (its dedup record's key).
     pub fingerprint: String,
+    /// The task the plan acts on.
     pub task_arn: String,
+    /// The playbook that proposed it.
+    #[serde(default)]
     pub playbook: String,
+    /// The playbook's actions (`stop_task`, `tag_task`, `record`).
+    #[serde(default)]
     pub actions: Vec<String>,
     /// The playbook's reason, rendered for this finding.
+    #[serde(default)]
     pub reason: String,
     /// RFC 3339.
     pub proposed_at: String,
     /// The event the proposal was decided for.
+    #[serde(default)]
     pub proposal_event: String,
     /// The `Finding Enriched` detail, as JSON.
     pub detail: String,
@@ -76,29 +88,18 @@ impl ProposalStore {
     /// Files the proposal under its Security Hub finding.
     pub async fn put(&self, p: &Proposal, now: i64) -> Result<(), RecordError> {
         let pk = Self::pk(&p.finding_id);
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(p)
+            .map_err(|e| error("PutItem", &pk, format!("proposal as an item: {e}")))?;
+        item.insert("pk".into(), s(&pk));
+        item.insert("sk".into(), s(format!("{}|{}", p.product_arn, p.task_arn)));
+        item.insert(
+            "expires_at".into(),
+            AttributeValue::N((now + self.retention_seconds).to_string()),
+        );
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(&pk))
-            .item("sk", s(format!("{}|{}", p.product_arn, p.task_arn)))
-            .item("finding_id", s(&p.finding_id))
-            .item("product_arn", s(&p.product_arn))
-            .item("finding_account", s(&p.finding_account))
-            .item("fingerprint", s(&p.fingerprint))
-            .item("task_arn", s(&p.task_arn))
-            .item("playbook", s(&p.playbook))
-            .item(
-                "actions",
-                AttributeValue::L(p.actions.iter().map(s).collect()),
-            )
-            .item("reason", s(&p.reason))
-            .item("proposed_at", s(&p.proposed_at))
-            .item("proposal_event", s(&p.proposal_event))
-            .item("detail", s(&p.detail))
-            .item(
-                "expires_at",
-                AttributeValue::N((now + self.retention_seconds).to_string()),
-            )
+            .set_item(Some(item))
             .send()
             .await
             .map_err(|e| error("PutItem", &pk, DisplayErrorContext(&e).to_string()))?;
@@ -123,32 +124,18 @@ impl ProposalStore {
                 .send()
                 .await
                 .map_err(|e| error("Query", &pk, DisplayErrorContext(&e).to_string()))?;
-            out.extend(page.items().iter().filter_map(from_item));
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
+            let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+            // An item that is not a whole proposal (none is written so) proposes nothing.
+            out.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|item| serde_dynamo::from_item(item).ok()),
+            );
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
             }
         }
     }
-}
-
-fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Proposal> {
-    let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    Some(Proposal {
-        finding_id: get("finding_id")?,
-        product_arn: get("product_arn")?,
-        finding_account: get("finding_account").unwrap_or_default(),
-        fingerprint: get("fingerprint")?,
-        task_arn: get("task_arn")?,
-        playbook: get("playbook").unwrap_or_default(),
-        actions: item
-            .get("actions")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-            .unwrap_or_default(),
-        reason: get("reason").unwrap_or_default(),
-        proposed_at: get("proposed_at")?,
-        proposal_event: get("proposal_event").unwrap_or_default(),
-        detail: get("detail")?,
-    })
 }
