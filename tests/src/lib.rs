@@ -2,6 +2,8 @@
 //! test-pipeline builder ([`Pipeline`]: the emulator, the three functions' handlers, taps on the bus)
 //! and its helpers. Events come from the one event builder, [`vigil_testkit::events::FalcoAlert`].
 
+#![warn(missing_docs)]
+
 pub mod pipeline;
 pub mod sequence;
 

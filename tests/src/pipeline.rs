@@ -10,9 +10,13 @@ use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
 use vigil_testkit::events::FalcoAlert;
 use vigil_testkit::{BUS_NAME, BusTap, Emulator, TABLE_NAME};
 
+/// The emulator's account, the one events are sent from.
 pub const ACCOUNT: &str = "123456789012";
+/// The invoked-function ARN handlers are given: it names the deploying account.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:remediate";
 
+/// The default playbooks: stop on a shell (enforce), stop on a miner (dry run), tag and record on
+/// an outbound connection.
 pub const PLAYBOOKS: &str = r#"
 version: 1
 playbooks:
@@ -31,15 +35,27 @@ playbooks:
     mode: enforce
 "#;
 
+/// The emulator with the table, the bus and Security Hub, the ingest and enrich handlers, a tap
+/// per Vigil event type, and a cluster with a task definition to run tasks from. Remediate is
+/// built per test ([`Pipeline::remediate`]), with its own mode and settings.
 pub struct Pipeline {
+    /// The emulator everything runs on.
     pub emulator: Emulator,
+    /// The ingest handler.
     pub ingest: Ingest,
+    /// The enrich handler.
     pub enrich: Enrich,
+    /// `Event Rejected` events put on the bus.
     pub rejected: BusTap,
+    /// `Finding Accepted` events put on the bus.
     pub accepted: BusTap,
+    /// `Finding Enriched` events put on the bus.
     pub enriched: BusTap,
+    /// `Remediation Executed` events put on the bus.
     pub executed: BusTap,
+    /// The ARN of cluster `prod`.
     pub cluster: String,
+    /// The ARN of task definition `shop` (one container, `app`).
     pub task_definition: String,
 }
 
@@ -107,6 +123,7 @@ impl Pipeline {
         }
     }
 
+    /// A remediate function with [`PLAYBOOKS`] in `mode`; `adjust` changes its other settings.
     pub async fn remediate(
         &self,
         mode: RemediationMode,
@@ -252,6 +269,7 @@ impl Pipeline {
             .collect()
     }
 
+    /// The task's `(lastStatus, desiredStatus)`, as DescribeTasks reports them.
     pub async fn task_status(&self, task: &str) -> (String, String) {
         let out = self
             .emulator
@@ -270,10 +288,12 @@ impl Pipeline {
         )
     }
 
+    /// The remediation decisions (items keyed `ACT#…`).
     pub async fn action_records(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
         self.items("ACT#").await
     }
 
+    /// Security Hub's findings (the first 100).
     pub async fn findings(&self) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
         let sh = aws_sdk_securityhub::Client::new(&self.emulator.sdk_config().await);
         sh.get_findings()
@@ -298,6 +318,7 @@ pub fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
         .event()
 }
 
+/// The string attribute `k` of a DynamoDB item; empty when absent or not a string.
 pub fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, k: &str) -> &'a str {
     item.get(k)
         .and_then(|v| v.as_s().ok())
@@ -440,6 +461,7 @@ impl Pipeline {
         Stopped::AtRemediation(new[0].split(':').next().unwrap().to_owned())
     }
 
+    /// The reasons of refusals and untrusted-event records, each as `reason:pk`.
     pub async fn untrusted_reasons(&self) -> Vec<String> {
         self.action_records()
             .await

@@ -338,7 +338,6 @@ async fn decoys_with_tampered_enrichment_dodge_no_guardrail_and_pin_nothing() {
     let solo = p.service("solo", 1).await;
     let guarded = p.service("guarded", 3).await;
     let duo = p.service("duo", 2).await;
-    let ecs = p.emulator.ecs().await;
     p.protect(&guarded[0]).await;
     let targets = [solo[0].clone(), guarded[0].clone(), duo[0].clone()];
     let genuine = alerts(&p, &targets, SHELL, "genuine").await;

@@ -152,7 +152,6 @@ async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_
 async fn a_protect_tag_on_the_cluster_protects_every_task_in_it() {
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 3).await;
-    let ecs = p.emulator.ecs().await;
     p.protect(&p.cluster).await;
     let events = alerts(&p, &tasks[..2], SHELL, "cluster-tag").await;
     let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;

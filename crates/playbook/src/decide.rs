@@ -12,12 +12,17 @@ use crate::subject::Subject;
 /// Everything the decision depends on.
 #[derive(Clone, Copy)]
 pub struct DecisionInput<'a> {
+    /// The playbook file; the first playbook the subject matches decides.
     pub playbooks: &'a PlaybookFile,
+    /// The deployment's guardrail settings.
     pub guardrails: &'a Guardrails,
     /// The deployment's switch: `Enforce` lets each playbook's own mode stand, `DryRun` caps all.
     pub mode_cap: Mode,
+    /// The finding and its enriched task.
     pub subject: &'a Subject<'a>,
+    /// The message that carried the finding.
     pub origin: Origin<'a>,
+    /// The task as ECS reports it now.
     pub live: &'a LiveTask,
     /// An analyst's approval of the proposal an `approve` playbook made (`None`: none yet).
     pub approval: Option<Approval>,
@@ -26,18 +31,27 @@ pub struct DecisionInput<'a> {
 /// A stop counter to take, in the scope ECS reports the task in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopCounter {
+    /// What the counter counts stops of.
     pub scope: CounterScope,
+    /// Stops at most in a window, this one included.
     pub limit: u32,
+    /// The window, in seconds.
     pub window_seconds: u64,
 }
 
+/// What a [`StopCounter`] counts stops of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CounterScope {
+    /// One service (services are named per cluster).
     Service {
+        /// The cluster ECS reports the task in.
         cluster_arn: String,
+        /// The service's name.
         service: String,
     },
+    /// One cluster, every service and standalone task in it.
     Cluster {
+        /// The cluster ECS reports the task in.
         cluster_arn: String,
     },
 }
@@ -46,16 +60,22 @@ pub enum CounterScope {
 /// it (see the `min_healthy` guardrail).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceHold {
+    /// The cluster ECS reports the task in.
     pub cluster_arn: String,
+    /// The service's name.
     pub service: String,
+    /// The task to be stopped.
     pub task_arn: String,
 }
 
 /// What the core decided.
 #[derive(Debug, Clone)]
 pub struct PlaybookDecision<'a> {
+    /// The first playbook the subject matched.
     pub playbook: &'a Playbook,
+    /// Its mode under the deployment's cap.
     pub mode: Mode,
+    /// Every guardrail's verdict and the outcome.
     pub evaluation: Evaluation,
     /// The playbook's reason, rendered for this finding (shown whatever the outcome).
     pub rendered_reason: String,
@@ -65,6 +85,8 @@ pub struct PlaybookDecision<'a> {
     pub tag: Option<(String, String)>,
     /// Counters the stop must fit under, taken in the same write as the decision.
     pub counters: Vec<StopCounter>,
+    /// The stop to reserve on the service: only for a stop whose playbook keeps healthy tasks
+    /// (`min_healthy_tasks` > 0) in a service.
     pub hold: Option<ServiceHold>,
 }
 

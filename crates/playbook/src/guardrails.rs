@@ -13,19 +13,28 @@ use vigil_model::{Arrival, Source};
 /// The only EventBridge `source` a `Finding Enriched` may come from.
 pub use vigil_contract::SOURCE as VIGIL_SOURCE;
 
+/// The deployment's guardrail settings (the remediate function's environment; the CLI's flags).
+/// The default trusts every source, no account but the deploying one, and every cluster.
 #[derive(Debug, Clone)]
 pub struct Guardrails {
+    /// Sources whose findings may act (the `trusted_source` guardrail).
     pub trusted_sources: Vec<Source>,
     /// Accounts whose findings may act; the deploying account is always added.
     pub trusted_accounts: BTreeSet<String>,
     /// Clusters (names or ARNs, globs) tasks may be acted on in; `*` for every cluster.
     pub allowed_clusters: Vec<Glob>,
     /// A task, service or cluster tagged with this key and value is never stopped.
+    /// The value is compared case-insensitively.
     pub protect_tag: (String, String),
+    /// Services (names, globs) whose tasks are never stopped.
     pub protected_services: Vec<Glob>,
+    /// Clusters (names or ARNs, globs) whose tasks are never stopped.
     pub protected_clusters: Vec<Glob>,
+    /// Stops at most per service in a window.
     pub stop_limit_per_service: u32,
+    /// Stops at most per cluster in a window.
     pub stop_limit_per_cluster: u32,
+    /// The rate limits' window, in seconds.
     pub stop_limit_window_seconds: u64,
     /// A finding last observed longer ago than this is not acted on (an archive replay, or a
     /// backlog after a switch from `dry_run` to `enforce`).
@@ -70,17 +79,22 @@ pub struct Origin<'a> {
     pub event_account: Option<&'a str>,
     /// When remediation decides; `None` where no clock applies (the CLI).
     pub now: Option<DateTime<Utc>>,
+    /// What Vigil's dedup record says of the finding (the `recorded_origin` guardrail).
     pub vouch: Vouch<'a>,
 }
 
 /// The task as a fresh DescribeTasks (and its service and cluster) saw it just now.
 #[derive(Debug, Clone)]
 pub enum LiveTask {
+    /// ECS reports the task RUNNING.
     Running {
         /// The cluster ECS reports the task in: rate limits count it, never a claimed one.
         cluster_arn: String,
+        /// The task's tags, key to value.
         tags: BTreeMap<String, String>,
+        /// The cluster's tags, key to value.
         cluster_tags: BTreeMap<String, String>,
+        /// The service that started the task (from its `group`, `service:NAME`), if any.
         service: Option<LiveService>,
         /// The runtime ids of the task's containers, as ECS reports them.
         runtime_ids: Vec<String>,
@@ -96,7 +110,9 @@ pub enum LiveTask {
 /// The task's service now: its tags, the tasks ECS runs for it and Vigil's stops in flight.
 #[derive(Debug, Clone)]
 pub struct LiveService {
+    /// The service's name (not its ARN).
     pub name: String,
+    /// The service's tags, key to value.
     pub tags: BTreeMap<String, String>,
     /// ARNs of the service's tasks that are RUNNING and meant to stay so (desired RUNNING).
     pub running_tasks: BTreeSet<String>,
@@ -105,43 +121,56 @@ pub struct LiveService {
     pub held: BTreeSet<String>,
 }
 
-/// Each guardrail, by the name the decision record and the CLI show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Each guardrail, by the name the decision record and the CLI show (snake case, the same for
+/// serde and [`Guardrail::as_str`]).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Guardrail {
+    /// The message came from Vigil's own source and the finding's source is trusted.
     TrustedSource,
+    /// Vigil's dedup record vouches for the message (see [`Vouch`]).
     RecordedOrigin,
+    /// The sender's, the finding's and the task's accounts are all trusted.
     TrustedAccount,
+    /// The task's cluster is one tasks may be acted on in.
     AllowedCluster,
+    /// The finding came through an entry point that may carry its source.
     Provenance,
+    /// The workload's identity holds together and the container is one of the task's.
     Identity,
+    /// The finding was last observed recently enough (`max_finding_age_seconds`).
     Fresh,
+    /// The finding is not a source's sample.
     NotASample,
+    /// Neither the task, its service nor its cluster is protected (tag or list).
     Protected,
+    /// The task is RUNNING now.
     TaskRunning,
+    /// The service keeps `min_healthy_tasks` running tasks after the stop.
     MinHealthy,
+    /// The stop fits under the per-service and per-cluster limits.
     RateLimit,
     /// For `mode: approve`: the analyst's approval came within the proposal's time to live.
     Approval,
 }
 
 impl Guardrail {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Guardrail::TrustedSource => "trusted_source",
-            Guardrail::RecordedOrigin => "recorded_origin",
-            Guardrail::TrustedAccount => "trusted_account",
-            Guardrail::AllowedCluster => "allowed_cluster",
-            Guardrail::Provenance => "provenance",
-            Guardrail::Identity => "identity",
-            Guardrail::Fresh => "fresh",
-            Guardrail::NotASample => "not_a_sample",
-            Guardrail::Protected => "protected",
-            Guardrail::TaskRunning => "task_running",
-            Guardrail::MinHealthy => "min_healthy",
-            Guardrail::RateLimit => "rate_limit",
-            Guardrail::Approval => "approval",
-        }
+    /// The guardrail's name, as recorded.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// Checks that apply to everyone: when one fails, the event may be forged and must not touch
@@ -160,16 +189,13 @@ impl Guardrail {
     }
 }
 
-impl std::fmt::Display for Guardrail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+/// One guardrail's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The check holds.
     Pass,
+    /// The check does not hold: the decision does not act.
     Fail,
     /// The check does not apply to these actions.
     NotApplicable,
@@ -178,21 +204,39 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// `Pass` when `ok`, else `Fail`.
     pub fn pass_if(ok: bool) -> Verdict {
         if ok { Verdict::Pass } else { Verdict::Fail }
     }
 }
 
+/// One guardrail's verdict and why, as the decision record and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
+    /// The guardrail checked.
     pub guardrail: Guardrail,
+    /// What it said.
     pub verdict: Verdict,
+    /// Why, for people (the values compared).
     pub detail: String,
 }
 
-/// What happens, before the rate limit (which the function checks atomically as it acts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What happens, before the rate limit (which the function checks atomically as it acts). Named
+/// in snake case, the same for serde and [`Outcome::as_str`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     /// Enforce: act (stop and/or tag).
     Act,
@@ -212,16 +256,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Act => "act",
-            Outcome::DryRun => "dry_run",
-            Outcome::Recorded => "recorded",
-            Outcome::Refused => "refused",
-            Outcome::NotRunning => "not_running",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::AwaitingApproval => "awaiting_approval",
-        }
+    /// The outcome's name, as recorded.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     /// A final decision is never made again for the same finding and task. A refusal, a stop over
@@ -245,9 +282,12 @@ pub struct Approval {
     pub ttl_seconds: u64,
 }
 
+/// Every guardrail's verdict for one playbook and what follows from them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
+    /// What happens (before the rate limit, see [`Evaluation::rate_limited`]).
     pub outcome: Outcome,
+    /// One check per guardrail, in the order they are evaluated.
     pub checks: Vec<Check>,
     /// The first failed check, for the record and the note.
     pub reason: Option<String>,
@@ -261,6 +301,7 @@ impl Evaluation {
             .any(|c| c.verdict == Verdict::Fail && c.guardrail.is_trust())
     }
 
+    /// The check of `guardrail`.
     pub fn check(&self, guardrail: Guardrail) -> Option<&Check> {
         self.checks.iter().find(|c| c.guardrail == guardrail)
     }
@@ -280,6 +321,7 @@ impl Evaluation {
         self.reason = Some(format!("rate_limit: {detail}"));
     }
 
+    /// The counters took the stop: the rate limit passes.
     pub fn within_rate(&mut self, detail: String) {
         self.set(Guardrail::RateLimit, Verdict::Pass, detail);
     }
@@ -840,6 +882,57 @@ mod tests {
         });
         let s = Subject::new(&f, Some(&e), vec![]);
         g.evaluate(&file.playbooks[0], mode, &s, origin, live)
+    }
+
+    /// The names are recorded in decision records and read back by the CLI and tests: a renamed
+    /// variant must not change them, and serde and `as_str` must agree.
+    #[test]
+    fn guardrail_and_outcome_names_are_stable() {
+        use strum::VariantArray;
+        let guardrails = [
+            "trusted_source",
+            "recorded_origin",
+            "trusted_account",
+            "allowed_cluster",
+            "provenance",
+            "identity",
+            "fresh",
+            "not_a_sample",
+            "protected",
+            "task_running",
+            "min_healthy",
+            "rate_limit",
+            "approval",
+        ];
+        let names: Vec<&str> = Guardrail::VARIANTS.iter().map(|g| g.as_str()).collect();
+        assert_eq!(names, guardrails);
+        for &g in Guardrail::VARIANTS {
+            assert_eq!(g.to_string(), g.as_str());
+            assert_eq!(serde_json::to_value(g).unwrap(), g.as_str());
+            assert_eq!(
+                serde_json::from_value::<Guardrail>(g.as_str().into()).unwrap(),
+                g
+            );
+        }
+        let outcomes = [
+            "act",
+            "dry_run",
+            "recorded",
+            "refused",
+            "not_running",
+            "rate_limited",
+            "awaiting_approval",
+        ];
+        let names: Vec<&str> = Outcome::VARIANTS.iter().map(|o| o.as_str()).collect();
+        assert_eq!(names, outcomes);
+        for &o in Outcome::VARIANTS {
+            assert_eq!(o.to_string(), o.as_str());
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+            assert_eq!(
+                serde_json::from_value::<Outcome>(o.as_str().into()).unwrap(),
+                o
+            );
+        }
     }
 
     const VIGIL: Origin<'static> = Origin {

@@ -1,7 +1,9 @@
-//! Remediation playbooks, without AWS: the file ([`file`]), what a playbook is matched against
-//! ([`subject`]), reason templates ([`reason`]), the guardrail verdicts ([`guardrails`]) and the
-//! one decision both the remediate function and `vigil playbook test` make ([`decide`]), so what
-//! the CLI shows is what the function would decide.
+//! Remediation playbooks, without AWS: the file ([`file`](mod@file)), what a playbook is matched
+//! against ([`subject`]), reason templates ([`reason`]), the guardrail verdicts ([`guardrails`])
+//! and the one decision both the remediate function and `vigil playbook test` make
+//! ([`decide`](mod@decide)), so what the CLI shows is what the function would decide.
+
+#![warn(missing_docs)]
 
 pub mod decide;
 pub mod file;

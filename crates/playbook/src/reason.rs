@@ -26,6 +26,8 @@ enum Piece {
     Var(&'static str),
 }
 
+/// A parsed template: literal text with `{variable}` placeholders (`{{` and `}}` are literal
+/// braces). The default names the playbook, rule, severity and container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReasonTemplate {
     source: String,
@@ -42,6 +44,10 @@ impl Default for ReasonTemplate {
 }
 
 impl ReasonTemplate {
+    /// Parses `text`.
+    ///
+    /// # Errors
+    /// A variable not in [`VARIABLES`] or an unmatched `}`, with a message for the file's author.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut pieces = Vec::new();
         let mut literal = String::new();
@@ -85,6 +91,7 @@ impl ReasonTemplate {
         })
     }
 
+    /// The template as written.
     pub fn as_str(&self) -> &str {
         &self.source
     }

@@ -6,14 +6,18 @@ use crate::file::{Conditions, Glob};
 use std::collections::BTreeMap;
 use vigil_model::{Enrichment, Finding, Source, TaskInfo};
 
+/// A finding and the task enrichment found for it: every accessor prefers the task's view.
 pub struct Subject<'a> {
+    /// The canonical finding.
     pub finding: &'a Finding,
+    /// The task as ECS described it at enrichment; `None` when enrichment found none.
     pub task: Option<&'a TaskInfo>,
     /// ASFF `Types` the finding maps to (see `vigil_asff::finding_types`).
     pub finding_types: Vec<String>,
 }
 
 impl<'a> Subject<'a> {
+    /// The subject of `finding`, with the task from `enrichment` if it found one.
     pub fn new(
         finding: &'a Finding,
         enrichment: Option<&'a Enrichment>,
@@ -26,23 +30,28 @@ impl<'a> Subject<'a> {
         }
     }
 
+    /// The task's ARN: the described task's, else the one the finding names.
     pub fn task_arn(&self) -> Option<&str> {
         self.task
             .map(|t| t.task_arn.as_str())
             .or(self.finding.resource.task_arn.as_deref())
     }
 
+    /// The cluster's ARN: the described task's, else the one the finding names.
     pub fn cluster_arn(&self) -> Option<&str> {
         self.task
             .map(|t| t.cluster_arn.as_str())
             .or(self.finding.resource.cluster_arn.as_deref())
     }
 
+    /// The cluster's name: the last segment of [`Subject::cluster_arn`] (`…:cluster/NAME`).
     pub fn cluster_name(&self) -> Option<&str> {
         self.cluster_arn()
             .map(|a| a.rsplit('/').next().unwrap_or(a))
     }
 
+    /// The service's name: the described task's when there is one (even if it has none), else
+    /// the finding's.
     pub fn service(&self) -> Option<&str> {
         match self.task {
             Some(t) => t.service_name.as_deref(),
@@ -50,6 +59,7 @@ impl<'a> Subject<'a> {
         }
     }
 
+    /// The task definition's family, by the same rule as [`Subject::service`].
     pub fn task_definition_family(&self) -> Option<&str> {
         match self.task {
             Some(t) => t.task_definition_family.as_deref(),
@@ -72,6 +82,8 @@ impl<'a> Subject<'a> {
         images
     }
 
+    /// The offending container's name: the one enrichment matched in the task, else the
+    /// finding's.
     pub fn container(&self) -> Option<&str> {
         self.task
             .and_then(|t| t.offending_container.as_deref())
@@ -92,7 +104,8 @@ impl<'a> Subject<'a> {
         tags
     }
 
-    /// The value of a reason-template variable.
+    /// The value of a reason-template variable (one of [`crate::reason::VARIABLES`]); `None` when
+    /// unknown for this finding or not a variable.
     pub fn variable(&self, name: &str, playbook: &str) -> Option<String> {
         let f = self.finding;
         match name {
@@ -120,6 +133,8 @@ fn any(globs: &[Glob], values: &[&str]) -> bool {
 }
 
 impl Conditions {
+    /// Whether the subject meets every condition of a playbook's `match`; an empty list matches
+    /// anything.
     pub fn matches(&self, s: &Subject<'_>) -> bool {
         let f = s.finding;
         if !self.sources.is_empty() && !self.sources.contains(&f.source) {

@@ -90,14 +90,17 @@ impl FaultInjector {
         *lock(&self.shared.sampler) = plan.sampler();
     }
 
+    /// The plan in force.
     pub fn plan(&self) -> FaultPlan {
         lock(&self.shared.sampler).plan().clone()
     }
 
+    /// What was injected and requested so far, every client of this injector together.
     pub fn stats(&self) -> FaultStats {
         lock(&self.shared.stats).clone()
     }
 
+    /// Starts the counts again from zero.
     pub fn reset_stats(&self) {
         *lock(&self.shared.stats) = FaultStats::default();
     }
@@ -109,6 +112,9 @@ macro_rules! service_clients {
     ($($method:ident: $sdk:ident, $service:expr;)*) => {
         impl FaultInjector {
             $(
+                #[doc = concat!(
+                    "An `", stringify!($sdk), "` client on `sdk_config`, with this injector's faults."
+                )]
                 pub fn $method(&self, sdk_config: &aws_config::SdkConfig) -> $sdk::Client {
                     $sdk::Client::from_conf(
                         $sdk::config::Builder::from(sdk_config)

@@ -24,6 +24,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every kind, in the order of their bands in [`FaultRates::pick`].
     pub const ALL: [FaultKind; 6] = [
         FaultKind::ServerError,
         FaultKind::ServerErrorAfterApply,
@@ -53,6 +54,7 @@ impl FaultKind {
 /// The fault chosen for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
+    /// What to do to the request.
     pub kind: FaultKind,
     /// Picks the second variant where a kind has two: 503 rather than 500 for
     /// [`FaultKind::ServerError`], the service's other throttling error for [`FaultKind::Throttle`].
@@ -114,6 +116,7 @@ impl FaultRates {
         self
     }
 
+    /// One kind's probability (clamped to `0..=1`, before scaling).
     pub fn rate(&self, kind: FaultKind) -> f64 {
         self.rates[kind.index()]
     }
@@ -123,6 +126,7 @@ impl FaultRates {
         self.rates.iter().sum()
     }
 
+    /// The latency range, `(min, max)`.
     pub fn latency(&self) -> (Duration, Duration) {
         (self.latency_min, self.latency_max)
     }
@@ -222,11 +226,13 @@ impl FaultPlan {
         self
     }
 
+    /// Replaces the seed of the random sequence.
     pub fn with_seed(mut self, seed: u64) -> FaultPlan {
         self.seed = seed;
         self
     }
 
+    /// The rates for `service`: its own, else the plan's default.
     pub fn rates_for(&self, service: Service) -> &FaultRates {
         self.services.get(&service).unwrap_or(&self.default)
     }
@@ -255,6 +261,7 @@ impl FaultSampler {
         self.plan.rates_for(service).pick(u)
     }
 
+    /// The plan drawn from.
     pub fn plan(&self) -> &FaultPlan {
         &self.plan
     }

@@ -15,15 +15,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
+    /// Amazon DynamoDB (awsJson1_0).
     DynamoDb,
+    /// Amazon ECS (awsJson1_1).
     Ecs,
+    /// Amazon EventBridge (awsJson1_1), signing name `events`.
     #[serde(rename = "events")]
     EventBridge,
+    /// AWS Security Hub (restJson1).
     SecurityHub,
+    /// Amazon SQS (awsJson1_0, awsQuery-compatible).
     Sqs,
 }
 
 impl Service {
+    /// Every service.
     pub const ALL: [Service; 5] = [
         Service::DynamoDb,
         Service::Ecs,

@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct FaultStats {
+    /// Each service's counters; a service with no request is absent.
     pub services: BTreeMap<Service, ServiceStats>,
 }
 
+/// One service's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ServiceStats {
     /// Requests sent (each SDK attempt is one).
@@ -23,6 +25,7 @@ pub struct ServiceStats {
     /// Requests the wrapped client failed (endpoint unreachable, connection broken): real faults,
     /// not injected.
     pub upstream_errors: u64,
+    /// Faults injected, by kind.
     pub injected: BTreeMap<FaultKind, u64>,
     /// Requests per operation (`PutItem`, `BatchImportFindings`): the sends of one call, retries
     /// included.
@@ -30,18 +33,22 @@ pub struct ServiceStats {
 }
 
 impl FaultStats {
+    /// One service's counters; `None` before its first request.
     pub fn service(&self, service: Service) -> Option<&ServiceStats> {
         self.services.get(&service)
     }
 
+    /// Requests sent to `service` (every SDK attempt).
     pub fn requests(&self, service: Service) -> u64 {
         self.service(service).map_or(0, |s| s.requests)
     }
 
+    /// Requests to `service` the wrapped client answered.
     pub fn forwarded(&self, service: Service) -> u64 {
         self.service(service).map_or(0, |s| s.forwarded)
     }
 
+    /// Faults of `kind` injected into `service`'s requests.
     pub fn injected(&self, service: Service, kind: FaultKind) -> u64 {
         self.service(service).map_or(0, |s| s.injected_of(kind))
     }
@@ -54,6 +61,7 @@ impl FaultStats {
             .sum()
     }
 
+    /// Requests sent, over every service.
     pub fn total_requests(&self) -> u64 {
         self.services.values().map(|s| s.requests).sum()
     }
@@ -94,10 +102,12 @@ impl FaultStats {
 }
 
 impl ServiceStats {
+    /// Faults of `kind` injected.
     pub fn injected_of(&self, kind: FaultKind) -> u64 {
         self.injected.get(&kind).copied().unwrap_or(0)
     }
 
+    /// Faults injected, every kind.
     pub fn total_injected(&self) -> u64 {
         self.injected.values().sum()
     }

@@ -25,10 +25,13 @@ use vigil_dedup::record::dedup_key;
 /// What the deployed stack's outputs say.
 #[derive(Debug, Clone)]
 pub struct DeployedStack {
+    /// The agent bus's name (output `EventBusName`).
     pub bus_name: String,
     /// `arn:aws:events:REGION:ACCOUNT:event-bus/NAME`: the account and region events are sent as.
     pub bus_arn: String,
+    /// Output `TableName`.
     pub table_name: String,
+    /// URL of the ingest queue (output `IngestQueueUrl`).
     pub ingest_queue: String,
     /// The functions' queues, to wait on.
     pub function_queues: Vec<String>,

@@ -11,7 +11,9 @@ use vigil_dedup::record;
 /// A fingerprint's dedup record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DedupRecord {
+    /// The fingerprint (the key without its `FP#` prefix).
     pub fingerprint: String,
+    /// Occurrences counted.
     pub occurrences: u64,
     /// `accepted` until Security Hub confirmed the import, then `forwarded`.
     pub state: String,
@@ -19,7 +21,9 @@ pub struct DedupRecord {
 
 /// The dedup and action records of a table.
 pub struct Records {
+    /// Every fingerprint's dedup record.
     pub dedup: Vec<DedupRecord>,
+    /// Every remediation decision.
     pub actions: Vec<ActionRecord>,
 }
 
@@ -45,7 +49,9 @@ impl Records {
 /// A remediation decision about one (finding, task).
 #[derive(Debug, Clone)]
 pub struct ActionRecord {
+    /// Partition key, `ACT#<fingerprint>#…`.
     pub pk: String,
+    /// Sort key.
     pub sk: String,
     /// `act`, `dry_run`, `recorded`, `refused`, `rate_limited`, ...
     pub outcome: String,

@@ -10,6 +10,8 @@
 //! - [`inspect`]: the dedup records, action records and Security Hub findings, read back.
 //! - [`summary`]: what happened, for people and `--json`.
 
+#![warn(missing_docs)]
+
 pub mod deployed;
 pub mod inspect;
 pub mod relay;
@@ -33,23 +35,30 @@ use vigil_testkit::Emulator;
 
 pub use summary::Summary;
 
+/// The ingest function's logical id in the template.
 pub const INGEST: &str = "IngestFunction";
+/// The enrich function's logical id in the template.
 pub const ENRICH: &str = "EnrichFunction";
+/// The remediate function's logical id in the template.
 pub const REMEDIATE: &str = "RemediateFunction";
 const FUNCTIONS: [&str; 3] = [INGEST, ENRICH, REMEDIATE];
 
 /// The emulator's account: what Lambda's invoked-function ARN would name.
 pub const ACCOUNT: &str = "123456789012";
 
+/// What a run deploys besides the template: the remediation mode and the playbooks.
 #[derive(Clone)]
 pub struct RunOptions {
+    /// The remediate function's mode (`REMEDIATION_MODE`), over the template's.
     pub mode: RemediationMode,
+    /// The playbooks the remediate function reads (in place of its S3 or bundled file).
     pub playbooks: PlaybookFile,
     /// Settings of the remediate function over the template's (`ALLOWED_CLUSTERS`, ...).
     pub remediate_env: BTreeMap<String, String>,
 }
 
 impl RunOptions {
+    /// `mode` and `playbooks`, with the template's remediate settings otherwise.
     pub fn new(mode: RemediationMode, playbooks: PlaybookFile) -> Self {
         RunOptions {
             mode,
@@ -62,8 +71,11 @@ impl RunOptions {
 /// Counts the relay keeps as it hands batches to the functions.
 #[derive(Debug, Default, Clone)]
 pub struct Progress {
+    /// Batches handed to each function, by logical id.
     pub batches: BTreeMap<&'static str, u64>,
+    /// Messages in those batches (copies and redeliveries included).
     pub messages: BTreeMap<&'static str, u64>,
+    /// Messages each function reported in `batchItemFailures`.
     pub failed_items: BTreeMap<&'static str, u64>,
     /// Invocations that returned an error (Lambda retries the whole batch).
     pub failed_invocations: BTreeMap<&'static str, u64>,
@@ -205,6 +217,7 @@ impl Functions {
     }
 }
 
+/// The pipeline on the emulator: the provisioned stack, the three handlers and a relay per queue.
 pub struct LocalPipeline {
     emulator: Emulator,
     stack: ProvisionedStack,
@@ -213,6 +226,7 @@ pub struct LocalPipeline {
     functions: Arc<Functions>,
     feeds: Vec<(&'static str, QueueFeed)>,
     storm: Option<relay::StormState>,
+    /// What the relay has handed over so far.
     pub progress: Progress,
 }
 
@@ -369,14 +383,17 @@ impl LocalPipeline {
         Some(self.stack.queue(&redrive.dead_letter_queue)?.url.clone())
     }
 
+    /// The emulator the stack runs on.
     pub fn emulator(&self) -> &Emulator {
         &self.emulator
     }
 
+    /// SDK configuration pointing at the emulator.
     pub fn sdk(&self) -> &aws_config::SdkConfig {
         &self.sdk
     }
 
+    /// The provisioned stack: queue URLs, table and bus names.
     pub fn stack(&self) -> &ProvisionedStack {
         &self.stack
     }

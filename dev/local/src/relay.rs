@@ -24,11 +24,16 @@ pub const RETRY_VISIBILITY_SECONDS: i32 = 1;
 /// fails.
 pub const SQS_OUTAGE_LIMIT: Duration = Duration::from_secs(60);
 
+/// One queue's event source mapping, as the relay plays it.
 #[derive(Debug, Clone)]
 pub struct QueueFeed {
+    /// The queue URL.
     pub url: String,
+    /// The queue ARN (each record's `eventSourceARN`).
     pub arn: String,
+    /// Records per batch at most (`BatchSize`; 10 when absent).
     pub batch_size: usize,
+    /// How long to gather a batch (`MaximumBatchingWindowInSeconds`).
     pub window: Duration,
     /// Batches in flight at once (the mapping's `MaximumConcurrency`).
     pub concurrency: usize,
@@ -36,7 +41,9 @@ pub struct QueueFeed {
 
 /// One batch as Lambda would see it, and the receipt handles by message id.
 pub struct Batch {
+    /// The SQS event (`{"Records": [...]}`) Lambda would pass.
     pub event: Value,
+    /// `(message id, receipt handle)` per record, in the event's order.
     pub receipts: Vec<(String, String)>,
     /// Message bodies, for the summary.
     pub bodies: Vec<String>,
@@ -46,7 +53,9 @@ pub struct Batch {
 /// batches: SQS's at-least-once delivery, and EventBridge's, at their worst.
 #[derive(Debug, Clone)]
 pub struct Storm {
+    /// Deliveries of each body at most (1: no copies).
     pub max_copies: u32,
+    /// Seed of the draws and the shuffles, so a run can be replayed.
     pub seed: u64,
 }
 
@@ -60,6 +69,7 @@ pub struct StormState {
 }
 
 impl StormState {
+    /// A storm that has seen nothing yet.
     pub fn new(storm: Storm) -> Self {
         StormState {
             rng: fastrand::Rng::with_seed(storm.seed),
@@ -108,6 +118,12 @@ where
     }
 }
 
+/// Gathers one batch from `feed`'s queue, as the mapping would: up to `batch_size` records or
+/// until `window` passes or the queue is empty; with a storm, sends each new body's extra copies
+/// back to the queue and shuffles the batch. `None` when the queue had nothing.
+///
+/// # Errors
+/// An SQS call still failing after [`SQS_OUTAGE_LIMIT`].
 pub async fn receive(
     sqs: &aws_sdk_sqs::Client,
     feed: &QueueFeed,

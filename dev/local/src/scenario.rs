@@ -28,14 +28,19 @@ pub const SHIPPED_PLAYBOOKS: &str = include_str!("../../../playbooks/vigil/playb
 
 /// The tasks the scenario's events are about.
 pub struct World {
+    /// The cluster's ARN.
     pub cluster: String,
+    /// Task ARNs of service `shop` (3 tasks; the service is tagged `team=web`).
     pub shop: Vec<String>,
+    /// Task ARNs of service `db` (2 tasks).
     pub db: Vec<String>,
+    /// Task ARNs of service `payments` (2 tasks; the service is tagged `vigil:protected=true`).
     pub payments: Vec<String>,
     /// The runtime id of the `app` container of the second database task (the attack sequence's).
     pub db_runtime_id: String,
 }
 
+/// Creates the scenario's cluster, task definitions and services on the emulator.
 pub async fn build_world(p: &LocalPipeline) -> World {
     let e = p.emulator();
     // `vigil-demo`; in an emulator shared with other runs, this run's own cluster.

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// What a run did, for people ([`std::fmt::Display`]) and `--json`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     /// Events put on the buses.
@@ -16,38 +17,49 @@ pub struct Summary {
     pub duplicates: u64,
     /// `Event Rejected`: input ingest refused.
     pub rejected: u64,
+    /// Each rejection's reason, sorted.
     pub rejected_reasons: Vec<String>,
     /// Distinct accepted findings per severity label.
     pub severities: BTreeMap<String, u64>,
+    /// What Security Hub holds at the end.
     pub securityhub: SecurityHubSummary,
+    /// The remediation decisions.
     pub remediation: RemediationSummary,
     /// Messages left in dead-letter queues, by queue.
     pub dead_letter: BTreeMap<String, u64>,
     /// Requests the pipeline sent after the events were put, per service (`dynamodb`, `ecs`,
     /// `securityhub`, `events`).
     pub api_calls: BTreeMap<String, u64>,
+    /// Wall-clock duration of the run, in seconds.
     pub seconds: f64,
 }
 
+/// Security Hub at the end of a run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SecurityHubSummary {
     /// Distinct findings of this run in Security Hub at the end (read back with GetFindings).
     pub findings: u64,
 }
 
+/// The remediation decisions of a run, counted by outcome.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RemediationSummary {
+    /// Tasks stopped (outcome `act` with a stop).
     pub stopped: u64,
+    /// Tasks only tagged (outcome `act` without a stop).
     pub tagged: u64,
+    /// Decisions of `dry_run` playbooks or under a `dry_run` deployment.
     pub dry_run: u64,
     /// Refused by a guardrail, over the rate limit, or the task was not running.
     pub refused: u64,
+    /// Decisions of playbooks that only record.
     pub recorded: u64,
     /// Stops proposed by `approve` playbooks, awaiting an analyst's approval (an approved one
     /// stays counted here, and its stop among `stopped`).
     pub proposed: u64,
     /// Stops made on an analyst's approval.
     pub approved: u64,
+    /// Each decision in brief (playbook, outcome, task, reason), in a stable order.
     pub decisions: Vec<Value>,
 }
 

@@ -11,6 +11,8 @@
 //! [`ProvisionedStack`] hands out each function's queue and mapping settings so a harness can relay
 //! batches to a handler the way Lambda would.
 
+#![warn(missing_docs)]
+
 mod model;
 mod provision;
 mod template;
@@ -30,19 +32,31 @@ pub fn template_document(text: &str) -> Result<serde_json::Value, Error> {
 /// Reading the template or provisioning it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The template file could not be read.
     #[error("cannot read the template {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// Not YAML, or not a template's shape.
     #[error("the template is not valid YAML: {0}")]
     Parse(String),
+    /// A construct the model does not resolve (an intrinsic or a resource property).
     #[error("unsupported in the template: {0}")]
     Unsupported(String),
+    /// The template refers to what it does not define (a queue, a function, a bus).
     #[error("the template is inconsistent: {0}")]
     Invalid(String),
+    /// An AWS (emulator) call failed while provisioning.
     #[error("{operation} failed: {message}")]
-    Aws { operation: String, message: String },
+    Aws {
+        /// The API operation (`CreateQueue`, `PutRule`, …).
+        operation: String,
+        /// The SDK's error.
+        message: String,
+    },
 }
 
 impl Error {

@@ -13,8 +13,11 @@ pub struct Options {
     pub parameters: BTreeMap<String, String>,
     /// Name given to the DynamoDB table (the template lets CloudFormation name it).
     pub table_name: String,
+    /// The stack's name (`AWS::StackName`; CloudFormation's prefix for resources it names).
     pub stack_name: String,
+    /// `AWS::Region`.
     pub region: String,
+    /// `AWS::AccountId`.
     pub account: String,
 }
 
@@ -36,7 +39,12 @@ pub enum Bus {
     /// The account's `default` bus (AWS services' events).
     Default,
     /// A bus the template creates: its logical id and name.
-    Custom { logical_id: String, name: String },
+    Custom {
+        /// The `AWS::Events::EventBus` resource's logical id.
+        logical_id: String,
+        /// Its `Name`, resolved.
+        name: String,
+    },
 }
 
 impl Bus {
@@ -52,20 +60,26 @@ impl Bus {
 /// An `AWS::Events::Rule`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSpec {
+    /// The rule's logical id.
     pub logical_id: String,
+    /// The bus the rule is on (`EventBusName`; the default bus when absent).
     pub bus: Bus,
     /// The event pattern, intrinsics resolved.
     pub pattern: Value,
+    /// The rule's targets (queues only).
     pub targets: Vec<TargetSpec>,
 }
 
 /// One target of a rule: an SQS queue of the template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetSpec {
+    /// The target's `Id`, unique within the rule.
     pub id: String,
     /// Logical id of the target queue.
     pub queue: String,
+    /// `RetryPolicy.MaximumRetryAttempts` (EventBridge's default, 185, when absent).
     pub maximum_retry_attempts: Option<u32>,
+    /// `RetryPolicy.MaximumEventAgeInSeconds` (EventBridge's default, 24 hours, when absent).
     pub maximum_event_age_seconds: Option<u32>,
     /// Logical id of the queue undeliverable events go to.
     pub dead_letter_queue: Option<String>,
@@ -74,9 +88,13 @@ pub struct TargetSpec {
 /// An `AWS::SQS::Queue`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueSpec {
+    /// The queue's logical id.
     pub logical_id: String,
+    /// `VisibilityTimeout`, in seconds (SQS's default, 30, when absent).
     pub visibility_timeout_seconds: Option<u32>,
+    /// `MessageRetentionPeriod`, in seconds (SQS's default, 4 days, when absent).
     pub message_retention_seconds: Option<u32>,
+    /// `RedrivePolicy`, if any.
     pub redrive: Option<Redrive>,
 }
 
@@ -85,19 +103,24 @@ pub struct QueueSpec {
 pub struct Redrive {
     /// Logical id of the dead-letter queue.
     pub dead_letter_queue: String,
+    /// Receives after which SQS moves a message there (`maxReceiveCount`).
     pub max_receive_count: u32,
 }
 
 /// An `AWS::Serverless::Function`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSpec {
+    /// The function's logical id.
     pub logical_id: String,
     /// The cargo binary (`Metadata.BuildProperties.Binary`).
     pub binary: Option<String>,
     /// `CodeUri` (relative to the template's directory), Globals applied.
     pub code_uri: Option<String>,
+    /// `Timeout`, in seconds, Globals applied.
     pub timeout_seconds: Option<u32>,
+    /// `MemorySize`, in MB, Globals applied.
     pub memory_mb: Option<u32>,
+    /// `ReservedConcurrentExecutions`.
     pub reserved_concurrency: Option<u32>,
     /// Environment variables with intrinsics resolved: table and bus references become the local
     /// names ([`Options::table_name`], the bus name parameter).
@@ -109,12 +132,17 @@ pub struct FunctionSpec {
 /// A function's SQS event source mapping (a SAM `Events` entry of type `SQS`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MappingSpec {
+    /// Logical id of the function invoked.
     pub function: String,
     /// Logical id of the queue read.
     pub queue: String,
+    /// `BatchSize`: records per invocation at most (Lambda's default, 10, when absent).
     pub batch_size: Option<u32>,
+    /// `MaximumBatchingWindowInSeconds`: how long Lambda gathers records before invoking.
     pub maximum_batching_window_seconds: Option<u32>,
+    /// `ScalingConfig.MaximumConcurrency`: concurrent invocations the mapping makes at most.
     pub maximum_concurrency: Option<u32>,
+    /// `FunctionResponseTypes` (`ReportBatchItemFailures` or none).
     pub function_response_types: Vec<String>,
 }
 
@@ -130,11 +158,15 @@ impl MappingSpec {
 /// The `AWS::DynamoDB::Table`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSpec {
+    /// The table's logical id.
     pub logical_id: String,
     /// Local name ([`Options::table_name`]).
     pub name: String,
+    /// The `HASH` key's attribute name.
     pub partition_key: String,
+    /// The `RANGE` key's attribute name, if any.
     pub sort_key: Option<String>,
+    /// `TimeToLiveSpecification.AttributeName`, when TTL is enabled.
     pub ttl_attribute: Option<String>,
 }
 
@@ -147,12 +179,16 @@ pub struct Stack {
     pub parameters: BTreeMap<String, Value>,
     /// Custom buses the template creates.
     pub buses: Vec<Bus>,
+    /// Every `AWS::Events::Rule`, in template order.
     pub rules: Vec<RuleSpec>,
+    /// Every queue, by logical id.
     pub queues: BTreeMap<String, QueueSpec>,
+    /// Every function, by logical id.
     pub functions: BTreeMap<String, FunctionSpec>,
     /// Event source mappings declared as `AWS::Lambda::EventSourceMapping` resources: a function's
     /// queues besides the one of its own SQS event (remediate's approval queue).
     pub extra_mappings: Vec<MappingSpec>,
+    /// The one DynamoDB table.
     pub table: TableSpec,
 }
 
@@ -350,6 +386,7 @@ impl Stack {
         Ok(())
     }
 
+    /// The rule with this logical id.
     pub fn rule(&self, logical_id: &str) -> Option<&RuleSpec> {
         self.rules.iter().find(|r| r.logical_id == logical_id)
     }

@@ -13,17 +13,22 @@ use std::collections::BTreeMap;
 /// A queue that exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueHandle {
+    /// The queue's logical id in the template.
     pub logical_id: String,
+    /// The queue URL (`QueueUrl`, for SQS calls).
     pub url: String,
+    /// The queue ARN (for rule targets and redrive policies).
     pub arn: String,
 }
 
 /// What [`provision`] created: names and handles for a harness, `vigil demo` or a test.
 #[derive(Debug, Clone)]
 pub struct ProvisionedStack {
+    /// The model provisioned.
     pub stack: Stack,
     /// Name of the custom (agent) bus.
     pub bus_name: String,
+    /// Name of the table.
     pub table_name: String,
     /// Every queue of the template by logical id.
     pub queues: BTreeMap<String, QueueHandle>,
@@ -49,6 +54,7 @@ impl ProvisionedStack {
         self.stack.functions.get(function)?.mapping.as_ref()
     }
 
+    /// The function with this logical id.
     pub fn function(&self, function: &str) -> Option<&FunctionSpec> {
         self.stack.functions.get(function)
     }
@@ -70,6 +76,7 @@ impl ProvisionedStack {
             .unwrap_or_default()
     }
 
+    /// The queue with this logical id.
     pub fn queue(&self, logical_id: &str) -> Option<&QueueHandle> {
         self.queues.get(logical_id)
     }

@@ -8,6 +8,7 @@ use aws_sdk_ecs::types::{
 };
 
 impl Emulator {
+    /// An ECS client on the emulator.
     pub async fn ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.sdk_config().await)
     }

@@ -31,7 +31,9 @@ const INSTALL_HINT: &str = "python3 -m pip install -r requirements-test.txt";
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Emulator {
+    /// The region the SDK configuration names.
     pub const REGION: &'static str = "us-east-1";
+    /// The account moto serves (its default).
     pub const ACCOUNT: &'static str = "123456789012";
 
     /// Starts the emulator and waits until it serves requests. Panics with the install command when

@@ -5,6 +5,8 @@
 //!
 //! A missing Python or moto is a loud failure naming the install command, never a skip.
 
+#![warn(missing_docs)]
+
 mod ecs;
 mod emulator;
 pub mod events;

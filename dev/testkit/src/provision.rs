@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 /// Resource names shared with `infra/template.yaml`'s defaults.
+/// The table's name.
 pub const TABLE_NAME: &str = "vigil";
+/// The custom (agent) bus's name.
 pub const BUS_NAME: &str = "vigil";
 
 impl Emulator {

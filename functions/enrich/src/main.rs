@@ -1,3 +1,6 @@
+//! The enrich function's Lambda entry point: builds the [`vigil_enrich::Enrich`] handler once
+//! from the environment and serves invocations concurrently.
+
 use lambda_runtime::{Error, run_concurrent, service_fn};
 use std::sync::Arc;
 use vigil_enrich::{Enrich, EnrichSettings};

@@ -14,9 +14,12 @@ pub enum IngestEntry {
     Direct,
 }
 
+/// The ingest function's settings (see [`IngestConfig::from_env`] for the variables).
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
+    /// The dedup table and its windows (`TABLE_NAME`, `DEDUP_*`, `UPDATE_INTERVAL_SECONDS`).
     pub dedup: DedupConfig,
+    /// The bus `Finding Accepted` and `Event Rejected` are published on (`EVENT_BUS_NAME`).
     pub event_bus_name: String,
     /// Records processed at once within a batch (each is one DynamoDB call).
     pub concurrency: usize,
@@ -37,6 +40,8 @@ pub use vigil_lambda::settings::SettingsError;
 use vigil_lambda::settings::{Settings, environment};
 
 impl IngestConfig {
+    /// The defaults, on `table_name` and `event_bus_name`: the queue's entry point, 16 records at
+    /// once, no delegations.
     pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
         IngestConfig {
             dedup: DedupConfig::new(table_name),
@@ -49,6 +54,8 @@ impl IngestConfig {
         }
     }
 
+    /// Reads the settings from the process environment.
+    ///
     /// `TABLE_NAME` and `EVENT_BUS_NAME` are required; `DEDUP_WINDOW_SECONDS` (86400),
     /// `DEDUP_LEASE_SECONDS` (120), `UPDATE_INTERVAL_SECONDS` (900), `INGEST_ENTRY` (queue),
     /// `INGEST_QUEUE_ARNS`, `DIRECT_INVOKE_ACCOUNT` and `ACCOUNT_DELEGATIONS` are optional.

@@ -9,7 +9,9 @@ use vigil_lambda::{SqsBatchResponse, SqsEvent, sqs};
 /// aws:sqs`) or anything else, which only a direct invocation can be.
 #[derive(Debug, Clone)]
 pub enum IngestPayload {
+    /// Every record has `eventSource: aws:sqs` (not yet checked to come from the ingest queue).
     Sqs(SqsEvent),
+    /// Any other JSON.
     Direct(Value),
 }
 
@@ -39,7 +41,10 @@ fn is_sqs_shaped(payload: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum IngestResponse {
+    /// `{"batchItemFailures": [...]}`, as the event source mapping expects (partial batch
+    /// responses, `ReportBatchItemFailures`).
     Batch(SqsBatchResponse),
+    /// The direct invocation's counts.
     Direct(DirectSummary),
 }
 
@@ -47,9 +52,11 @@ pub enum IngestResponse {
 /// stored or published, so that Lambda retries it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DirectSummary {
+    /// 1 when the event's finding was published as `Finding Accepted`.
     pub accepted: u64,
     /// Repeats and redeliveries.
     pub duplicates: u64,
+    /// 1 when the event was published as `Event Rejected`.
     pub rejected: u64,
 }
 
@@ -57,11 +64,15 @@ pub struct DirectSummary {
 pub struct Message {
     /// SQS message id, reported back in `batchItemFailures`; `None` for a direct invocation.
     pub message_id: Option<String>,
+    /// The message body: an EventBridge event from the queue, or the direct payload as JSON.
     pub body: Vec<u8>,
 }
 
+/// An invocation, read as the entry point it came through.
 pub enum Invocation {
+    /// The ingest queue's event source mapping: one message per record.
     SqsBatch(Vec<Message>),
+    /// A direct invocation: the whole payload is one agent event.
     Direct(Message),
 }
 

@@ -7,6 +7,8 @@
 //! only it; the dedup record recognizes the redelivery by its event id and does not count it twice,
 //! alone or among new occurrences.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod events;
 pub mod input;
@@ -31,6 +33,8 @@ use vigil_model::Finding;
 
 pub use vigil_runtime::Clock;
 
+/// The ingest function: its clients, settings and clock. Cheap to clone; one per execution
+/// environment, shared by concurrent invocations.
 #[derive(Clone)]
 pub struct Ingest {
     dedup: DedupStore,
@@ -47,6 +51,7 @@ pub struct Ingest {
 pub struct BatchOutcome {
     /// Indexes of the messages SQS must deliver again.
     pub failed: Vec<usize>,
+    /// The messages, by what became of them.
     pub counts: Counts,
 }
 
@@ -61,6 +66,8 @@ enum Parsed {
 }
 
 impl Ingest {
+    /// Ingest on these clients; `default_region` fills a finding's region when its event has
+    /// none (the function's own region in Lambda).
     pub fn new(
         dynamodb: aws_sdk_dynamodb::Client,
         eventbridge: aws_sdk_eventbridge::Client,
@@ -92,6 +99,7 @@ impl Ingest {
         )
     }
 
+    /// Reads the time from `clock` (a fixed time in tests and replays).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -103,6 +111,7 @@ impl Ingest {
         self
     }
 
+    /// Retries failed `PutEvents` entries by `retry`.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.publisher = self.publisher.with_retry(retry);
         self

@@ -1,3 +1,6 @@
+//! The ingest function's Lambda entry point: builds the [`vigil_ingest::Ingest`] handler once
+//! from the environment and serves invocations concurrently.
+
 use lambda_runtime::{Error, run_concurrent, service_fn};
 use std::sync::Arc;
 use vigil_ingest::{Ingest, IngestConfig};
