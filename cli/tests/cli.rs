@@ -254,14 +254,14 @@ fn a_bad_playbook_exits_2_with_line_and_reason() {
     assert!(err.contains("unknown template variable {rul}"), "{err}");
 }
 
-#[test]
-fn playbook_test_shows_the_match_and_every_guardrail() {
+/// `vigil playbook test --mode enforce --json` of the shipped playbooks on sample `name`.
+fn playbook_test_enforced(name: &str) -> serde_json::Value {
     let out = vigil(
         &[
             "playbook",
             "test",
             &shipped_playbooks(),
-            &fixture("falco-ecs-eventbridge.json"),
+            &fixture(name),
             "--mode",
             "enforce",
             "--json",
@@ -273,7 +273,12 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn playbook_test_shows_the_match_and_every_guardrail() {
+    let report = playbook_test_enforced("falco-ecs-eventbridge.json");
     assert_eq!(report[0]["playbook"], "shell-in-container");
     assert_eq!(report[0]["mode"], "enforce");
     assert_eq!(report[0]["actions"], serde_json::json!(["stop_task"]));
@@ -318,24 +323,7 @@ fn playbook_test_shows_the_match_and_every_guardrail() {
 
 #[test]
 fn playbook_test_shows_the_per_task_plan_of_an_attack_sequence() {
-    let out = vigil(
-        &[
-            "playbook",
-            "test",
-            &shipped_playbooks(),
-            &fixture("guardduty-attack-sequence-ecs.json"),
-            "--mode",
-            "enforce",
-            "--json",
-        ],
-        b"",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = playbook_test_enforced("guardduty-attack-sequence-ecs.json");
     assert_eq!(report[0]["sequence"], "2f9a6c1e8d7b4a3f9c0e1d2b3a4f5e6d");
     let tasks = report[0]["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 3, "one decision per task");

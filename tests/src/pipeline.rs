@@ -71,30 +71,10 @@ impl Pipeline {
         let emulator = Emulator::start();
         emulator.create_table().await;
         emulator.create_bus().await;
-        let accepted = emulator
-            .tap_bus(
-                "accepted",
-                json!({"source": ["vigil"], "detail-type": ["Finding Accepted"]}),
-            )
-            .await;
-        let rejected = emulator
-            .tap_bus(
-                "rejected",
-                json!({"source": ["vigil"], "detail-type": ["Event Rejected"]}),
-            )
-            .await;
-        let enriched = emulator
-            .tap_bus(
-                "enriched",
-                json!({"source": ["vigil"], "detail-type": ["Finding Enriched"]}),
-            )
-            .await;
-        let executed = emulator
-            .tap_bus(
-                "executed",
-                json!({"source": ["vigil"], "detail-type": ["Remediation Executed"]}),
-            )
-            .await;
+        let accepted = emulator.tap_vigil("accepted", "Finding Accepted").await;
+        let rejected = emulator.tap_vigil("rejected", "Event Rejected").await;
+        let enriched = emulator.tap_vigil("enriched", "Finding Enriched").await;
+        let executed = emulator.tap_vigil("executed", "Remediation Executed").await;
         let config = emulator.sdk_config().await;
         aws_sdk_securityhub::Client::new(&config)
             .enable_security_hub()

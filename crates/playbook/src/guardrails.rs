@@ -888,8 +888,7 @@ mod tests {
     /// variant must not change them, and serde and `as_str` must agree.
     #[test]
     fn guardrail_and_outcome_names_are_stable() {
-        use strum::VariantArray;
-        let guardrails = [
+        names_are::<Guardrail>(&[
             "trusted_source",
             "recorded_origin",
             "trusted_account",
@@ -903,18 +902,8 @@ mod tests {
             "min_healthy",
             "rate_limit",
             "approval",
-        ];
-        let names: Vec<&str> = Guardrail::VARIANTS.iter().map(|g| g.as_str()).collect();
-        assert_eq!(names, guardrails);
-        for &g in Guardrail::VARIANTS {
-            assert_eq!(g.to_string(), g.as_str());
-            assert_eq!(serde_json::to_value(g).unwrap(), g.as_str());
-            assert_eq!(
-                serde_json::from_value::<Guardrail>(g.as_str().into()).unwrap(),
-                g
-            );
-        }
-        let outcomes = [
+        ]);
+        names_are::<Outcome>(&[
             "act",
             "dry_run",
             "recorded",
@@ -922,16 +911,23 @@ mod tests {
             "not_running",
             "rate_limited",
             "awaiting_approval",
-        ];
-        let names: Vec<&str> = Outcome::VARIANTS.iter().map(|o| o.as_str()).collect();
-        assert_eq!(names, outcomes);
-        for &o in Outcome::VARIANTS {
-            assert_eq!(o.to_string(), o.as_str());
-            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
-            assert_eq!(
-                serde_json::from_value::<Outcome>(o.as_str().into()).unwrap(),
-                o
-            );
+        ]);
+    }
+
+    /// Checks that `T`'s variants are named `expected`, in order, alike in `Display` and serde.
+    fn names_are<T>(expected: &[&str])
+    where
+        T: strum::VariantArray + Copy + PartialEq + std::fmt::Debug + std::fmt::Display,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        &'static str: From<T>,
+    {
+        let names: Vec<&'static str> = T::VARIANTS.iter().map(|&v| v.into()).collect();
+        assert_eq!(names, expected);
+        for &v in T::VARIANTS {
+            let name: &'static str = v.into();
+            assert_eq!(v.to_string(), name);
+            assert_eq!(serde_json::to_value(v).unwrap(), name);
+            assert_eq!(serde_json::from_value::<T>(name.into()).unwrap(), v);
         }
     }
 

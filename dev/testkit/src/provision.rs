@@ -77,6 +77,16 @@ impl Emulator {
             .expect("create bus");
     }
 
+    /// A queue `name` receiving every event Vigil puts on the bus with detail-type `detail_type`
+    /// (`Finding Accepted`, `Event Rejected`, `Finding Enriched`, `Remediation Executed`).
+    pub async fn tap_vigil(&self, name: &str, detail_type: &str) -> BusTap {
+        self.tap_bus(
+            name,
+            serde_json::json!({"source": ["vigil"], "detail-type": [detail_type]}),
+        )
+        .await
+    }
+
     /// A queue receiving every event on the bus that matches `pattern`, so a test can read what was
     /// published (EventBridge → SQS, as the deployed rules do).
     pub async fn tap_bus(&self, name: &str, pattern: serde_json::Value) -> BusTap {

@@ -22,18 +22,8 @@ impl Harness {
         let emulator = Emulator::start();
         emulator.create_table().await;
         emulator.create_bus().await;
-        let accepted = emulator
-            .tap_bus(
-                "accepted",
-                json!({"source": ["vigil"], "detail-type": ["Finding Accepted"]}),
-            )
-            .await;
-        let rejected = emulator
-            .tap_bus(
-                "rejected",
-                json!({"source": ["vigil"], "detail-type": ["Event Rejected"]}),
-            )
-            .await;
+        let accepted = emulator.tap_vigil("accepted", "Finding Accepted").await;
+        let rejected = emulator.tap_vigil("rejected", "Event Rejected").await;
         let config = emulator.sdk_config().await;
         // 00:00:00 starts every lease and interval window, so the test controls when they turn over.
         let now = Arc::new(Mutex::new(
