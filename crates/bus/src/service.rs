@@ -1,10 +1,13 @@
 //! PutEvents with per-entry retry: a request that fails as a whole is retried whole; a request that
 //! succeeds with some failed entries retries only those. What still fails is reported per event, so
-//! the caller can hand exactly those messages back to SQS.
+//! the caller can hand exactly those messages back to SQS. The loop is [`send_entries`]; each of its
+//! attempts sends a request once ([`sdk_retry`]), so `max_attempts` attempts are at most
+//! `max_attempts` sends of an event.
 
+use crate::client::sdk_retry;
 use crate::request_builder::{VigilEvent, batches};
 use tracing::warn;
-use vigil_runtime::RetryPolicy;
+use vigil_runtime::{EntryFailure, RetryPolicy, send_entries};
 
 /// Why one event was not published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,84 +52,93 @@ impl EventPublisher {
 
     /// Publishes `events`; the result for each is in the same position.
     pub async fn publish(&self, events: &[VigilEvent]) -> Vec<Result<(), PublishError>> {
-        let mut results: Vec<Option<Result<(), PublishError>>> = vec![None; events.len()];
-        let mut pending: Vec<usize> = (0..events.len()).collect();
-        let mut last_error: Vec<(String, String)> =
-            vec![(String::new(), String::new()); events.len()];
+        send_entries(&self.retry, events.len(), |attempt, pending| {
+            self.attempt(events, attempt, pending)
+        })
+        .await
+    }
 
-        for attempt in 1..=self.retry.max_attempts {
-            if pending.is_empty() {
-                break;
-            }
-            tokio::time::sleep(self.retry.delay_before(attempt)).await;
-            let (requests, oversized) = batches(events, &pending);
-            for i in oversized {
-                results[i] = Some(Err(PublishError::TooLarge(events[i].entry_size())));
-            }
-            let mut still_failing = Vec::new();
-            for request in requests {
-                let entries = request
-                    .iter()
-                    .map(|&i| events[i].to_entry(&self.bus_name))
-                    .collect::<Vec<_>>();
-                match self
-                    .client
-                    .put_events()
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        let statuses = out.entries.unwrap_or_default();
-                        for (pos, &i) in request.iter().enumerate() {
-                            match statuses.get(pos) {
-                                Some(s) if s.error_code.is_none() && s.event_id.is_some() => {
-                                    results[i] = Some(Ok(()))
-                                }
-                                Some(s) => {
-                                    last_error[i] = (
-                                        s.error_code.clone().unwrap_or_else(|| "Unknown".into()),
-                                        s.error_message.clone().unwrap_or_default(),
-                                    );
-                                    still_failing.push(i);
-                                }
-                                None => {
-                                    last_error[i] =
-                                        ("MissingResult".into(), "no result entry returned".into());
-                                    still_failing.push(i);
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let message =
-                            aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string();
-                        warn!(attempt, error = %message, entries = request.len(), "PutEvents request failed");
-                        for &i in &request {
-                            last_error[i] = ("RequestFailed".into(), message.clone());
-                            still_failing.push(i);
+    /// One attempt: the `pending` events in as few requests as the limits allow, one send each;
+    /// returns the events that failed.
+    async fn attempt(
+        &self,
+        events: &[VigilEvent],
+        attempt: u32,
+        pending: Vec<usize>,
+    ) -> Vec<(usize, EntryFailure<PublishError>)> {
+        let failed = |code: &str, message: String| {
+            EntryFailure::Retryable(PublishError::Failed {
+                attempts: attempt,
+                code: code.to_owned(),
+                message,
+            })
+        };
+        let (requests, oversized) = batches(events, &pending);
+        let mut failures: Vec<(usize, EntryFailure<PublishError>)> = oversized
+            .into_iter()
+            .map(|i| {
+                let too_large = PublishError::TooLarge(events[i].entry_size());
+                (i, EntryFailure::Permanent(too_large))
+            })
+            .collect();
+        for request in requests {
+            let entries = request
+                .iter()
+                .map(|&i| events[i].to_entry(&self.bus_name))
+                .collect::<Vec<_>>();
+            let sent = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .customize()
+                .config_override(
+                    aws_sdk_eventbridge::config::Builder::default().retry_config(sdk_retry()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    let statuses = out.entries.unwrap_or_default();
+                    for (pos, &i) in request.iter().enumerate() {
+                        match statuses.get(pos) {
+                            Some(s) if s.error_code.is_none() && s.event_id.is_some() => {}
+                            Some(s) => failures.push((
+                                i,
+                                failed(
+                                    s.error_code.as_deref().unwrap_or("Unknown"),
+                                    s.error_message.clone().unwrap_or_default(),
+                                ),
+                            )),
+                            None => failures.push((
+                                i,
+                                failed("MissingResult", "no result entry returned".into()),
+                            )),
                         }
                     }
                 }
+                Err(e) => {
+                    let message = aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string();
+                    warn!(attempt, error = %message, entries = request.len(), "PutEvents request failed");
+                    failures.extend(
+                        request
+                            .iter()
+                            .map(|&i| (i, failed("RequestFailed", message.clone()))),
+                    );
+                }
             }
-            if !still_failing.is_empty() {
-                warn!(
-                    attempt,
-                    failed = still_failing.len(),
-                    "PutEvents entries failed; retrying"
-                );
-            }
-            pending = still_failing;
         }
-        for i in pending {
-            let (code, message) = std::mem::take(&mut last_error[i]);
-            results[i] = Some(Err(PublishError::Failed {
-                attempts: self.retry.max_attempts,
-                code,
-                message,
-            }));
+        let retrying = failures
+            .iter()
+            .filter(|(_, f)| matches!(f, EntryFailure::Retryable(_)))
+            .count();
+        if retrying > 0 && attempt < self.retry.max_attempts {
+            warn!(
+                attempt,
+                failed = retrying,
+                "PutEvents entries failed; retrying"
+            );
         }
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        failures
     }
 }
 

@@ -143,3 +143,40 @@ async fn more_than_ten_events_take_several_calls() {
     );
     assert_eq!(rule.num_calls(), 3);
 }
+
+/// The SDK's standard retry, as a client built from `aws_config::load_from_env()` has it.
+fn standard_sdk_retry() -> aws_sdk_eventbridge::config::retry::RetryConfig {
+    aws_sdk_eventbridge::config::retry::RetryConfig::standard().with_max_attempts(3)
+}
+
+#[tokio::test]
+async fn a_throttled_call_is_sent_once_per_attempt_whatever_the_client_retry() {
+    // Throttled for good: each of the publisher's 4 attempts is one send, not the SDK's 3.
+    let rule = mock!(Client::put_events).then_error(|| {
+        PutEventsError::generic(
+            aws_sdk_eventbridge::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&rule], |c| c
+        .retry_config(standard_sdk_retry()));
+    let publisher = EventPublisher::new(client, "vigil", RetryPolicy::immediate(4));
+    let results = publisher.publish(&events(3)).await;
+    assert_eq!(rule.num_calls(), 4, "4 sends, not 4 × 3 = 12");
+    for r in &results {
+        assert!(
+            matches!(r, Err(PublishError::Failed { attempts: 4, code, .. }) if code == "RequestFailed"),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn the_functions_client_leaves_retrying_to_the_publisher() {
+    let client = vigil_bus::client(aws_sdk_eventbridge::Config::builder());
+    let retry = client.config().retry_config().cloned();
+    assert_eq!(retry.map(|r| r.max_attempts()), Some(1));
+    assert_eq!(vigil_bus::sdk_retry().max_attempts(), 1);
+}

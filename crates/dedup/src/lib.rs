@@ -15,12 +15,15 @@
 //! - [`decision`]: whether an occurrence is published (pure; unit-tested).
 //! - [`record`]: the item layout.
 //! - [`store`]: the DynamoDB calls.
+//! - [`client()`]: the functions' DynamoDB client, with the SDK's standard retry ([`sdk_retry`]).
 
+mod client;
 pub mod config;
 pub mod decision;
 pub mod record;
 mod store;
 
+pub use client::{client, sdk_retry};
 pub use config::DedupConfig;
 pub use decision::{Outcome, PublishReason};
 pub use record::{DedupState, RecordedOrigin};

@@ -6,13 +6,16 @@
 //! - [`describe`]: the ECS calls (DescribeTasks ≤ 100 per call with tags, DescribeTaskDefinition,
 //!   DescribeServices ≤ 10 per call, ListTasks) and their conversion to [`vigil_model::TaskInfo`].
 //! - [`enricher`]: a batch of findings → one enrichment each, grouping calls by cluster.
+//! - [`client()`]: the functions' ECS client, with the SDK's standard retry ([`sdk_retry`]).
 
 #![warn(missing_docs)]
 
 pub mod cache;
+mod client;
 pub mod config;
 pub mod describe;
 mod enricher;
 
+pub use client::{client, sdk_retry};
 pub use config::EnrichConfig;
 pub use enricher::EcsEnricher;

@@ -2,9 +2,15 @@
 //!
 //! - [`RetryPolicy`]: exponential backoff with full jitter, so concurrent Lambda instances retrying a
 //!   throttled service do not retry in lock-step.
+//! - [`entries`]: the retry loop of calls that can fail for some of their entries (PutEvents,
+//!   BatchImportFindings): [`send_entries`] sends again only the entries that failed retryably.
 //! - [`Clock`]: the time source handlers take, so tests control windows and leases.
 
 #![warn(missing_docs)]
+
+pub mod entries;
+
+pub use entries::{EntryFailure, send_entries};
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! A token bucket (as GCRA: one "theoretical arrival time", exact in integer durations) limiting
 //! BatchImportFindings calls per warm instance. Security Hub allows 10 calls/s with bursts of 30 per
 //! account and region; staying at 10/s with a burst of 10 per instance leaves room for a second
-//! instance's burst before throttling starts.
+//! instance's burst before throttling starts. The importer takes a token for every send, retries
+//! included, and the SDK sends each call once, so no send escapes the count.
 
 use std::sync::Mutex;
 use std::time::Duration;

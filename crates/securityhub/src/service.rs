@@ -1,9 +1,13 @@
 //! BatchImportFindings with per-finding retry. A call that fails as a whole with a retryable error
 //! (throttling, 5xx, timeout, connection) is retried whole; a call that succeeds with some
 //! `FailedFindings` retries only those whose error code is retryable. What still fails is reported
-//! per finding, so the caller can hand exactly those messages back to SQS.
+//! per finding, so the caller can hand exactly those messages back to SQS. The loop is
+//! [`send_entries`]; each of its attempts sends a call once ([`import_sdk_retry`]) and only when the
+//! rate limiter allows, so `max_attempts` attempts are at most `max_attempts` sends of a finding,
+//! each counted by the limiter.
 
 use crate::batching::{batches, finding_size};
+use crate::client::import_sdk_retry;
 use crate::mapping::{MappingError, to_sdk};
 use crate::rate_limit::RateLimiter;
 use crate::retry::{RetryPolicy, is_retryable_call, is_retryable_code};
@@ -12,6 +16,7 @@ use aws_sdk_securityhub::types::AwsSecurityFinding;
 use std::collections::HashMap;
 use tracing::warn;
 use vigil_asff::AsffFinding;
+use vigil_runtime::{EntryFailure, send_entries};
 
 /// Why one finding was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,117 +88,119 @@ impl SecurityHubImporter {
 
     /// Imports `findings`; result `i` belongs to finding `i`.
     pub async fn import(&self, findings: &[AsffFinding]) -> Vec<Result<(), ImportError>> {
-        let mut results: Vec<Option<Result<(), ImportError>>> = vec![None; findings.len()];
-        let mut sdk: Vec<Option<AwsSecurityFinding>> = Vec::with_capacity(findings.len());
-        let mut pending = Vec::new();
-        for (i, f) in findings.iter().enumerate() {
-            match to_sdk(f) {
-                Ok(s) => {
-                    sdk.push(Some(s));
-                    pending.push(i);
+        let mapped: Vec<Result<AwsSecurityFinding, MappingError>> = findings
+            .iter()
+            .map(|f| {
+                to_sdk(f).inspect_err(|e| warn!(id = %f.id, error = %e, "finding not importable"))
+            })
+            .collect();
+        let sizes: Vec<usize> = findings.iter().map(finding_size).collect();
+        send_entries(&self.retry, findings.len(), |attempt, pending| {
+            self.attempt(findings, &mapped, &sizes, attempt, pending)
+        })
+        .await
+    }
+
+    /// One attempt: the `pending` findings in as few calls as the limits allow, each call sent once
+    /// when the rate limiter allows it; returns the findings that failed.
+    async fn attempt(
+        &self,
+        findings: &[AsffFinding],
+        mapped: &[Result<AwsSecurityFinding, MappingError>],
+        sizes: &[usize],
+        attempt: u32,
+        pending: Vec<usize>,
+    ) -> Vec<(usize, EntryFailure<ImportError>)> {
+        let mut failures = Vec::new();
+        let mut sendable = Vec::with_capacity(pending.len());
+        for i in pending {
+            match &mapped[i] {
+                Ok(_) => sendable.push(i),
+                Err(e) => failures.push((i, EntryFailure::Permanent(e.clone().into()))),
+            }
+        }
+        let (requests, oversized) = batches(sizes, &sendable);
+        failures.extend(
+            oversized
+                .into_iter()
+                .map(|i| (i, EntryFailure::Permanent(ImportError::TooLarge(sizes[i])))),
+        );
+        let failed = |code: &str, message: &str| ImportError::Failed {
+            attempts: attempt,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        };
+        let rejected = |code: &str, message: &str| ImportError::Rejected {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        };
+        for request in requests {
+            let batch: Vec<AwsSecurityFinding> = request
+                .iter()
+                .filter_map(|&i| mapped[i].as_ref().ok().cloned())
+                .collect();
+            // Every send takes a token, retries included: the SDK sends each call once.
+            self.limiter.acquire().await;
+            let sent = self
+                .client
+                .batch_import_findings()
+                .set_findings(Some(batch))
+                .customize()
+                .config_override(
+                    aws_sdk_securityhub::config::Builder::default()
+                        .retry_config(import_sdk_retry()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    let refused: HashMap<&str, (&str, &str)> = out
+                        .failed_findings()
+                        .iter()
+                        .map(|e| {
+                            (
+                                e.id().unwrap_or_default(),
+                                (
+                                    e.error_code().unwrap_or("Unknown"),
+                                    e.error_message().unwrap_or_default(),
+                                ),
+                            )
+                        })
+                        .collect();
+                    for &i in &request {
+                        match refused.get(findings[i].id.as_str()) {
+                            None => {}
+                            Some(&(code, message)) if is_retryable_code(code) => {
+                                failures.push((i, EntryFailure::Retryable(failed(code, message))));
+                            }
+                            Some(&(code, message)) => {
+                                warn!(id = %findings[i].id, code, message, "finding rejected");
+                                failures
+                                    .push((i, EntryFailure::Permanent(rejected(code, message))));
+                            }
+                        }
+                    }
                 }
                 Err(e) => {
-                    warn!(id = %f.id, error = %e, "finding not importable");
-                    sdk.push(None);
-                    results[i] = Some(Err(e.into()));
+                    let (code, message) = describe(&e);
+                    warn!(attempt, code, error = %message, findings = request.len(), "BatchImportFindings call failed");
+                    let failure = if is_retryable_call(&e) {
+                        EntryFailure::Retryable(failed(&code, &message))
+                    } else {
+                        EntryFailure::Permanent(rejected(&code, &message))
+                    };
+                    failures.extend(request.iter().map(|&i| (i, failure.clone())));
                 }
             }
         }
-        let sizes: Vec<usize> = findings.iter().map(finding_size).collect();
-        let mut last_error: Vec<(String, String)> = vec![Default::default(); findings.len()];
-        let max_attempts = self.retry.max_attempts.max(1);
-
-        for attempt in 1..=max_attempts {
-            if pending.is_empty() {
-                break;
-            }
-            tokio::time::sleep(self.retry.delay_before(attempt)).await;
-            let (requests, oversized) = batches(&sizes, &pending);
-            for i in oversized {
-                results[i] = Some(Err(ImportError::TooLarge(sizes[i])));
-            }
-            let mut still_failing = Vec::new();
-            for request in requests {
-                let batch: Vec<AwsSecurityFinding> =
-                    request.iter().filter_map(|&i| sdk[i].clone()).collect();
-                self.limiter.acquire().await;
-                match self
-                    .client
-                    .batch_import_findings()
-                    .set_findings(Some(batch))
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        let failed: HashMap<&str, (&str, &str)> = out
-                            .failed_findings()
-                            .iter()
-                            .map(|e| {
-                                (
-                                    e.id().unwrap_or_default(),
-                                    (
-                                        e.error_code().unwrap_or("Unknown"),
-                                        e.error_message().unwrap_or_default(),
-                                    ),
-                                )
-                            })
-                            .collect();
-                        for &i in &request {
-                            match failed.get(findings[i].id.as_str()) {
-                                None => results[i] = Some(Ok(())),
-                                Some(&(code, message)) if is_retryable_code(code) => {
-                                    last_error[i] = (code.to_owned(), message.to_owned());
-                                    still_failing.push(i);
-                                }
-                                Some(&(code, message)) => {
-                                    warn!(id = %findings[i].id, code, message, "finding rejected");
-                                    results[i] = Some(Err(ImportError::Rejected {
-                                        code: code.to_owned(),
-                                        message: message.to_owned(),
-                                    }));
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let (code, message) = describe(&e);
-                        warn!(attempt, code, error = %message, findings = request.len(), "BatchImportFindings call failed");
-                        if is_retryable_call(&e) {
-                            for &i in &request {
-                                last_error[i] = (code.clone(), message.clone());
-                                still_failing.push(i);
-                            }
-                        } else {
-                            for &i in &request {
-                                results[i] = Some(Err(ImportError::Rejected {
-                                    code: code.clone(),
-                                    message: message.clone(),
-                                }));
-                            }
-                        }
-                    }
-                }
-            }
-            if !still_failing.is_empty() && attempt < max_attempts {
-                warn!(
-                    attempt,
-                    failed = still_failing.len(),
-                    "findings failed; retrying"
-                );
-            }
-            // Batches keep order; retries go out in the callers' order too.
-            still_failing.sort_unstable();
-            pending = still_failing;
+        let retrying = failures
+            .iter()
+            .filter(|(_, f)| matches!(f, EntryFailure::Retryable(_)))
+            .count();
+        if retrying > 0 && attempt < self.retry.max_attempts {
+            warn!(attempt, failed = retrying, "findings failed; retrying");
         }
-        for i in pending {
-            let (code, message) = std::mem::take(&mut last_error[i]);
-            results[i] = Some(Err(ImportError::Failed {
-                attempts: max_attempts,
-                code,
-                message,
-            }));
-        }
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        failures
     }
 }
 

@@ -1,12 +1,13 @@
 //! The importer against the AWS API emulator's Security Hub, which validates the required ASFF
-//! fields and upserts by (ProductArn, Id): a re-import updates the one record, and 150 findings go
-//! out in two BatchImportFindings calls.
+//! fields and upserts by (ProductArn, Id): a re-import updates the one record, 150 findings go out
+//! in two BatchImportFindings calls, and a throttled call costs one send per attempt.
 
 use aws_sdk_securityhub::Client;
 use aws_sdk_securityhub::types::{AwsSecurityFindingFilters, StringFilter, StringFilterComparison};
 use chrono::{TimeZone, Utc};
 use vigil_asff::{AsffFinding, MappingContext, to_asff};
-use vigil_securityhub::{RetryPolicy, SecurityHubImporter};
+use vigil_fault_injection::{FaultInjector, FaultKind, FaultPlan, FaultRates, Service};
+use vigil_securityhub::{ImportError, RetryPolicy, SecurityHubImporter};
 use vigil_testkit::Emulator;
 
 const PRODUCT_ARN: &str = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
@@ -134,4 +135,61 @@ async fn hundred_and_fifty() {
         }
     }
     assert_eq!(stored, 150);
+}
+
+/// An importer on the functions' client (`vigil_securityhub::client`) through `faults`.
+async fn importer_through(emulator: &Emulator, faults: &FaultInjector) -> SecurityHubImporter {
+    let config = emulator.sdk_config().await;
+    Client::new(&config)
+        .enable_security_hub()
+        .send()
+        .await
+        .unwrap();
+    let client = vigil_securityhub::client(faults.securityhub_config(&config));
+    SecurityHubImporter::new(client, RetryPolicy::immediate(4), 10)
+}
+
+/// Sends counted by the fault injector: a throttled attempt costs one send, so a call throttled once
+/// and then answered is sent twice, and one throttled for good is sent `max_attempts` times.
+#[tokio::test]
+async fn a_call_throttled_then_answered_is_sent_twice() {
+    let emulator = Emulator::start();
+    let faults = FaultInjector::new(FaultPlan::none().first_requests(
+        Service::SecurityHub,
+        1,
+        FaultKind::Throttle,
+    ));
+    let importer = importer_through(&emulator, &faults).await;
+    let results = importer.import(&[finding(0)]).await;
+    assert_eq!(results, vec![Ok(())]);
+    let stats = faults.stats();
+    assert_eq!(
+        stats.operation(Service::SecurityHub, "BatchImportFindings"),
+        2,
+        "{stats:?}"
+    );
+    assert_eq!(stats.injected(Service::SecurityHub, FaultKind::Throttle), 1);
+    assert_eq!(emulator.calls("securityhub", "BatchImportFindings"), 1);
+}
+
+#[tokio::test]
+async fn a_call_throttled_for_good_is_sent_max_attempts_times() {
+    let emulator = Emulator::start();
+    let faults = FaultInjector::new(FaultPlan::none().service(
+        Service::SecurityHub,
+        FaultRates::always(FaultKind::Throttle),
+    ));
+    let importer = importer_through(&emulator, &faults).await;
+    let results = importer.import(&[finding(0)]).await;
+    assert!(
+        matches!(&results[0], Err(ImportError::Failed { attempts: 4, .. })),
+        "{results:?}"
+    );
+    let stats = faults.stats();
+    assert_eq!(
+        stats.operation(Service::SecurityHub, "BatchImportFindings"),
+        4,
+        "not 12: {stats:?}"
+    );
+    assert_eq!(emulator.calls("securityhub", "BatchImportFindings"), 0);
 }

@@ -11,6 +11,7 @@ use aws_sdk_securityhub::types::ImportFindingsError;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::{TimeZone, Utc};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use vigil_asff::{AsffFinding, MappingContext, to_asff};
 use vigil_securityhub::{ImportError, RetryPolicy, SecurityHubImporter};
 
@@ -259,4 +260,63 @@ async fn a_rejected_call_is_not_retried() {
         );
     }
     assert_eq!(rule.num_calls(), 1);
+}
+
+/// A client with the SDK's standard retry, as `aws_config::load_from_env()` gives one.
+macro_rules! standard_retry_client {
+    ($rule:expr) => {
+        mock_client!(aws_sdk_securityhub, RuleMode::Sequential, [$rule], |c| c
+            .retry_config(RetryConfig::standard().with_max_attempts(3)))
+    };
+}
+
+#[tokio::test]
+async fn a_throttled_call_is_sent_once_per_attempt_whatever_the_client_retry() {
+    let rule = mock!(Client::batch_import_findings)
+        .sequence()
+        .error(throttled)
+        .times(4)
+        .build();
+    let results = importer(standard_retry_client!(&rule), 4)
+        .import(&findings(2))
+        .await;
+    assert_eq!(rule.num_calls(), 4, "4 sends, not 4 × 3 = 12");
+    for r in &results {
+        assert!(
+            matches!(r, Err(ImportError::Failed { attempts: 4, code, .. }) if code == "TooManyRequestsException"),
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_send_waits_for_the_rate_limiter_retries_included() {
+    // One call a second, no burst: throttled twice, then imported. Three sends, a second apart.
+    let sent_at: Arc<Mutex<Vec<tokio::time::Instant>>> = Arc::default();
+    let record = sent_at.clone();
+    let rule = mock!(Client::batch_import_findings)
+        .match_requests(move |_| {
+            record.lock().unwrap().push(tokio::time::Instant::now());
+            true
+        })
+        .sequence()
+        .error(throttled)
+        .times(2)
+        .output(|| ok(2))
+        .build();
+    let importer =
+        SecurityHubImporter::new(standard_retry_client!(&rule), RetryPolicy::immediate(4), 1);
+    let results = importer.import(&findings(2)).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // Sends (the mock's answers) and the calls timed are the same three.
+    assert_eq!(rule.num_calls(), 3);
+    let sent_at = sent_at.lock().unwrap();
+    assert_eq!(sent_at.len(), 3);
+    for pair in sent_at.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_secs(1),
+            "a send without a token: {gap:?}"
+        );
+    }
 }

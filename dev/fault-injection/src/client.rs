@@ -107,21 +107,28 @@ impl FaultInjector {
 }
 
 /// `FaultInjector::$method(&sdk_config)`: the service's SDK client with the decorator and the
-/// operation names installed, everything else from `sdk_config`.
+/// operation names installed, everything else from `sdk_config`. `FaultInjector::$config(&sdk_config)`:
+/// the same before it is built, for the constructor that sets the rest (as the functions' clients
+/// set their SDK retry).
 macro_rules! service_clients {
-    ($($method:ident: $sdk:ident, $service:expr;)*) => {
+    ($($method:ident, $config:ident: $sdk:ident, $service:expr;)*) => {
         impl FaultInjector {
             $(
+                #[doc = concat!(
+                    "The `", stringify!($sdk), "` client configuration on `sdk_config`, with this \
+                     injector's faults, before it is built."
+                )]
+                pub fn $config(&self, sdk_config: &aws_config::SdkConfig) -> $sdk::config::Builder {
+                    $sdk::config::Builder::from(sdk_config)
+                        .http_client(self.http_client($service))
+                        .interceptor(self.operation_names())
+                }
+
                 #[doc = concat!(
                     "An `", stringify!($sdk), "` client on `sdk_config`, with this injector's faults."
                 )]
                 pub fn $method(&self, sdk_config: &aws_config::SdkConfig) -> $sdk::Client {
-                    $sdk::Client::from_conf(
-                        $sdk::config::Builder::from(sdk_config)
-                            .http_client(self.http_client($service))
-                            .interceptor(self.operation_names())
-                            .build(),
-                    )
+                    $sdk::Client::from_conf(self.$config(sdk_config).build())
                 }
             )*
         }
@@ -129,11 +136,11 @@ macro_rules! service_clients {
 }
 
 service_clients! {
-    dynamodb: aws_sdk_dynamodb, Service::DynamoDb;
-    ecs: aws_sdk_ecs, Service::Ecs;
-    eventbridge: aws_sdk_eventbridge, Service::EventBridge;
-    securityhub: aws_sdk_securityhub, Service::SecurityHub;
-    sqs: aws_sdk_sqs, Service::Sqs;
+    dynamodb, dynamodb_config: aws_sdk_dynamodb, Service::DynamoDb;
+    ecs, ecs_config: aws_sdk_ecs, Service::Ecs;
+    eventbridge, eventbridge_config: aws_sdk_eventbridge, Service::EventBridge;
+    securityhub, securityhub_config: aws_sdk_securityhub, Service::SecurityHub;
+    sqs, sqs_config: aws_sdk_sqs, Service::Sqs;
 }
 
 /// A poisoned lock only means another request panicked mid-update of plain counters or an RNG;

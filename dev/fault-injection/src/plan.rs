@@ -191,6 +191,8 @@ fn sanitize(p: f64) -> f64 {
 pub struct FaultPlan {
     default: FaultRates,
     services: BTreeMap<Service, FaultRates>,
+    /// Per service: how many of its first requests get which fault, before its rates apply.
+    leading: BTreeMap<Service, (u64, FaultKind)>,
     seed: u64,
 }
 
@@ -216,6 +218,7 @@ impl FaultPlan {
         FaultPlan {
             default,
             services: BTreeMap::new(),
+            leading: BTreeMap::new(),
             seed,
         }
     }
@@ -223,6 +226,14 @@ impl FaultPlan {
     /// Sets one service's rates.
     pub fn service(mut self, service: Service, rates: FaultRates) -> FaultPlan {
         self.services.insert(service, rates);
+        self
+    }
+
+    /// The first `count` requests to `service` get `kind` (its first variant, the shortest
+    /// latency); the service's rates apply from the next one. A fault at a known place, for tests
+    /// that count attempts: a throttled call, then one answered.
+    pub fn first_requests(mut self, service: Service, count: u64, kind: FaultKind) -> FaultPlan {
+        self.leading.insert(service, (count, kind));
         self
     }
 
@@ -242,6 +253,7 @@ impl FaultPlan {
         FaultSampler {
             rng: fastrand::Rng::with_seed(self.seed),
             plan: self.clone(),
+            drawn: BTreeMap::new(),
         }
     }
 }
@@ -251,6 +263,8 @@ impl FaultPlan {
 pub struct FaultSampler {
     plan: FaultPlan,
     rng: fastrand::Rng,
+    /// Requests drawn for so far, per service.
+    drawn: BTreeMap<Service, u64>,
 }
 
 impl FaultSampler {
@@ -258,7 +272,13 @@ impl FaultSampler {
     /// does not depend on which services the requests were for.
     pub fn draw(&mut self, service: Service) -> Option<Fault> {
         let u = self.rng.f64();
-        self.plan.rates_for(service).pick(u)
+        let drawn = self.drawn.entry(service).or_default();
+        *drawn += 1;
+        let rates = self.plan.rates_for(service);
+        match self.plan.leading.get(&service) {
+            Some(&(count, kind)) if *drawn <= count => Some(rates.fault(kind, 0.0)),
+            _ => rates.pick(u),
+        }
     }
 
     /// The plan drawn from.
@@ -380,6 +400,31 @@ mod tests {
             "{alternates} of 200 alternate"
         );
         assert!(faults.iter().flatten().all(|f| f.delay == Duration::ZERO));
+    }
+
+    #[test]
+    fn the_first_requests_get_the_leading_fault_then_the_rates_apply() {
+        let plan = FaultPlan::none().first_requests(Service::SecurityHub, 2, FaultKind::Throttle);
+        let kinds: Vec<_> = draws(&plan, Service::SecurityHub, 4)
+            .into_iter()
+            .map(|f| f.map(|f| f.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(FaultKind::Throttle),
+                Some(FaultKind::Throttle),
+                None,
+                None
+            ]
+        );
+        // Per service, and the random sequence still takes one draw per request.
+        assert!(draws(&plan, Service::Ecs, 3).iter().all(Option::is_none));
+        let ruled = FaultPlan::uniform(0.5, 5).first_requests(Service::Ecs, 1, FaultKind::Throttle);
+        assert_eq!(
+            draws(&ruled, Service::Ecs, 50)[1..],
+            draws(&FaultPlan::uniform(0.5, 5), Service::Ecs, 50)[1..]
+        );
     }
 
     #[test]

@@ -100,20 +100,21 @@ struct Clients {
 }
 
 impl Clients {
-    /// As the functions build them from the SDK config, or each through `faults`' HTTP client.
+    /// As the functions build them from the SDK config (each service's client constructor sets its
+    /// SDK retry), or each through `faults`' HTTP client.
     fn new(sdk: &aws_config::SdkConfig, faults: Option<&FaultInjector>) -> Clients {
         match faults {
             None => Clients {
-                dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-                ecs: aws_sdk_ecs::Client::new(sdk),
-                eventbridge: aws_sdk_eventbridge::Client::new(sdk),
-                securityhub: aws_sdk_securityhub::Client::new(sdk),
+                dynamodb: vigil_dedup::client(sdk.into()),
+                ecs: vigil_ecs::client(sdk.into()),
+                eventbridge: vigil_bus::client(sdk.into()),
+                securityhub: vigil_securityhub::client(sdk.into()),
             },
             Some(faults) => Clients {
-                dynamodb: faults.dynamodb(sdk),
-                ecs: faults.ecs(sdk),
-                eventbridge: faults.eventbridge(sdk),
-                securityhub: faults.securityhub(sdk),
+                dynamodb: vigil_dedup::client(faults.dynamodb_config(sdk)),
+                ecs: vigil_ecs::client(faults.ecs_config(sdk)),
+                eventbridge: vigil_bus::client(faults.eventbridge_config(sdk)),
+                securityhub: vigil_securityhub::client(faults.securityhub_config(sdk)),
             },
         }
     }

@@ -97,13 +97,14 @@ impl Enrich {
         }
     }
 
-    /// Builds the clients once, from the Lambda environment.
+    /// Builds the clients once, from the Lambda environment, each with its SDK retry as the crate
+    /// owning its calls sets it (`vigil_ecs::client`, `vigil_securityhub::client`, …).
     pub fn from_env(settings: EnrichSettings, sdk: &aws_config::SdkConfig) -> Self {
         Self::new(
-            aws_sdk_ecs::Client::new(sdk),
-            aws_sdk_securityhub::Client::new(sdk),
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_eventbridge::Client::new(sdk),
+            vigil_ecs::client(sdk.into()),
+            vigil_securityhub::client(sdk.into()),
+            vigil_dedup::client(sdk.into()),
+            vigil_bus::client(sdk.into()),
             settings,
         )
     }

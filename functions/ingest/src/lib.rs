@@ -88,12 +88,13 @@ impl Ingest {
         }
     }
 
-    /// Builds the clients once, from the Lambda environment.
+    /// Builds the clients once, from the Lambda environment, each with its SDK retry as the crate
+    /// owning its calls sets it (`vigil_dedup::client`, `vigil_bus::client`).
     pub fn from_env(config: IngestConfig, sdk: &aws_config::SdkConfig) -> Self {
         let region = sdk.region().map(|r| r.to_string());
         Self::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_eventbridge::Client::new(sdk),
+            vigil_dedup::client(sdk.into()),
+            vigil_bus::client(sdk.into()),
             config,
             region,
         )
