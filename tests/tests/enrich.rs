@@ -18,6 +18,21 @@ fn falco(event_id: &str, cluster: &str, task: &str, rule: &str) -> Value {
         .event()
 }
 
+/// Two alerts about one running task, of two rules (two findings), through ingest: their
+/// `Finding Accepted` messages.
+async fn two_findings_ingested(p: &Pipeline) -> Vec<String> {
+    let task = p
+        .emulator
+        .run_tasks(&p.cluster, &p.task_definition, 1, &[])
+        .await
+        .remove(0);
+    p.ingest(&[
+        falco("e1", &p.cluster, &task, "r1"),
+        falco("e2", &p.cluster, &task, "r2"),
+    ])
+    .await
+}
+
 #[tokio::test]
 async fn a_falco_finding_is_enriched_imported_once_and_forwarded() {
     let p = Pipeline::start().await;
@@ -152,18 +167,7 @@ async fn a_batch_of_100_across_three_clusters_and_its_repeats() {
 #[tokio::test]
 async fn when_security_hub_stays_down_messages_are_redelivered_and_records_stay_accepted() {
     let p = Pipeline::start().await;
-    let cluster = p.emulator.create_cluster("prod").await;
-    let td = p
-        .emulator
-        .register_task_definition("x", &[("app", "x:1")])
-        .await;
-    let tasks = p.emulator.run_tasks(&cluster, &td, 1, &[]).await;
-    let bodies = p
-        .ingest(&[
-            falco("e1", &cluster, &tasks[0], "r1"),
-            falco("e2", &cluster, &tasks[0], "r2"),
-        ])
-        .await;
+    let bodies = two_findings_ingested(&p).await;
 
     let down = mock!(aws_sdk_securityhub::Client::batch_import_findings)
         .then_error(|| BatchImportFindingsError::unhandled("service unavailable"));
@@ -228,18 +232,7 @@ async fn throttling_and_failed_findings_end_with_each_finding_imported_once_and_
     use std::sync::{Arc, Mutex};
 
     let p = Pipeline::start().await;
-    let cluster = p.emulator.create_cluster("prod").await;
-    let td = p
-        .emulator
-        .register_task_definition("x", &[("app", "x:1")])
-        .await;
-    let tasks = p.emulator.run_tasks(&cluster, &td, 1, &[]).await;
-    let bodies = p
-        .ingest(&[
-            falco("e1", &cluster, &tasks[0], "r1"),
-            falco("e2", &cluster, &tasks[0], "r2"),
-        ])
-        .await;
+    let bodies = two_findings_ingested(&p).await;
     let ids: Vec<String> = bodies
         .iter()
         .map(|b| {
@@ -341,15 +334,8 @@ fn severity_of(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> (String, i
 async fn an_escalating_severity_reaches_security_hub_at_once_and_is_never_lowered() {
     let (clock, now) = test_clock();
     let p = Pipeline::start_with_clock(Some(clock)).await;
-    let td = p
-        .emulator
-        .register_task_definition("shop", &[("app", "shop:3")])
-        .await;
-    let cluster = p.emulator.create_cluster("prod").await;
-    let tasks = p
-        .emulator
-        .create_service(&cluster, "shop", &td, 1, &[])
-        .await;
+    let cluster = p.cluster.clone();
+    let tasks = p.service("shop", 1).await;
     let alert = |id: &str, priority: &str| {
         with_priority(
             falco(id, &cluster, &tasks[0], "Terminal shell in container"),
@@ -394,15 +380,8 @@ async fn an_escalating_severity_reaches_security_hub_at_once_and_is_never_lowere
 async fn a_far_future_occurrence_is_clamped_and_later_updates_are_not_older() {
     let (clock, now) = test_clock();
     let p = Pipeline::start_with_clock(Some(clock)).await;
-    let td = p
-        .emulator
-        .register_task_definition("shop", &[("app", "shop:3")])
-        .await;
-    let cluster = p.emulator.create_cluster("prod").await;
-    let tasks = p
-        .emulator
-        .create_service(&cluster, "shop", &td, 1, &[])
-        .await;
+    let cluster = p.cluster.clone();
+    let tasks = p.service("shop", 1).await;
     let mut future = falco(
         "future-1",
         &cluster,

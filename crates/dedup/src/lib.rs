@@ -15,7 +15,7 @@
 //! - [`decision`]: whether an occurrence is published (pure; unit-tested).
 //! - [`record`]: the item layout.
 //! - [`store`]: the DynamoDB calls.
-//! - [`client()`]: the functions' DynamoDB client, with the SDK's standard retry ([`sdk_retry`]).
+//! - [`client()`]: the functions' DynamoDB client, with the SDK's standard retry (`vigil_runtime::sdk_standard_retry`).
 
 mod client;
 pub mod config;
@@ -23,7 +23,7 @@ pub mod decision;
 pub mod record;
 mod store;
 
-pub use client::{client, sdk_retry};
+pub use client::client;
 pub use config::DedupConfig;
 pub use decision::{Outcome, PublishReason};
 pub use record::{DedupState, RecordedOrigin};

@@ -6,7 +6,7 @@
 //! - [`describe`]: the ECS calls (DescribeTasks ≤ 100 per call with tags, DescribeTaskDefinition,
 //!   DescribeServices ≤ 10 per call, ListTasks) and their conversion to [`vigil_model::TaskInfo`].
 //! - [`enricher`]: a batch of findings → one enrichment each, grouping calls by cluster.
-//! - [`client()`]: the functions' ECS client, with the SDK's standard retry ([`sdk_retry`]).
+//! - [`client()`]: the functions' ECS client, with the SDK's standard retry (`vigil_runtime::sdk_standard_retry`).
 
 #![warn(missing_docs)]
 
@@ -16,6 +16,6 @@ pub mod config;
 pub mod describe;
 mod enricher;
 
-pub use client::{client, sdk_retry};
+pub use client::client;
 pub use config::EnrichConfig;
 pub use enricher::EcsEnricher;

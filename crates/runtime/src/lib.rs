@@ -5,6 +5,7 @@
 //! - [`entries`]: the retry loop of calls that can fail for some of their entries (PutEvents,
 //!   BatchImportFindings): [`send_entries`] sends again only the entries that failed retryably.
 //! - [`Clock`]: the time source handlers take, so tests control windows and leases.
+//! - [`sdk_standard_retry`]: the SDK retry of the calls retried whole (DynamoDB, ECS).
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,20 @@ pub use entries::{EntryFailure, send_entries};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Attempts the SDK makes of a call retried whole, the first included.
+pub const SDK_STANDARD_ATTEMPTS: u32 = 3;
+
+/// The SDK's retry of the calls it retries whole (DynamoDB: the dedup record, remediate's records,
+/// holds and proposals; ECS: Describe*, ListTasks, StopTask, TagResource): the standard retry
+/// (exponential backoff, retry quota) with [`SDK_STANDARD_ATTEMPTS`] attempts, stated rather than
+/// inherited. Vigil has no loop of its own that sends such a call again (its loops decide again when
+/// a condition refuses); past these attempts the message goes back to SQS. The calls Vigil retries
+/// per entry (PutEvents, BatchImportFindings) have no SDK retry instead (`vigil_bus`,
+/// `vigil_securityhub`).
+pub fn sdk_standard_retry() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(SDK_STANDARD_ATTEMPTS)
+}
 
 /// The time source handlers take: a shared closure returning the current UTC instant, so tests can fix or step time.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;

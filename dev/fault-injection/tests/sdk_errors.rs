@@ -84,6 +84,17 @@ async fn call_each_service(
     ]
 }
 
+/// Asserts that the SDK parsed `err` as the modeled error `variant`, not `Unhandled`.
+macro_rules! assert_modeled {
+    ($err:expr, $variant:pat) => {
+        assert!(
+            matches!($err.as_service_error(), Some($variant)),
+            "{:?}",
+            $err
+        )
+    };
+}
+
 #[tokio::test]
 async fn throttles_parse_as_each_services_throttling_error() {
     let (upstream, faults) = always(FaultKind::Throttle);
@@ -145,13 +156,7 @@ async fn throttles_are_the_modeled_variants_where_the_model_has_them() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err.as_service_error(),
-            Some(SendMessageError::RequestThrottled(_))
-        ),
-        "{err:?}"
-    );
+    assert_modeled!(err, SendMessageError::RequestThrottled(_));
 }
 
 #[tokio::test]
@@ -186,47 +191,23 @@ async fn server_errors_parse_as_each_services_internal_error() {
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err.as_service_error(),
-            Some(GetItemError::InternalServerError(_))
-        ),
-        "{err:?}"
-    );
+    assert_modeled!(err, GetItemError::InternalServerError(_));
     let err = faults.ecs(&config).list_tasks().send().await.unwrap_err();
-    assert!(
-        matches!(
-            err.as_service_error(),
-            Some(ListTasksError::ServerException(_))
-        ),
-        "{err:?}"
-    );
+    assert_modeled!(err, ListTasksError::ServerException(_));
     let err = faults
         .eventbridge(&config)
         .put_events()
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err.as_service_error(),
-            Some(PutEventsError::InternalException(_))
-        ),
-        "{err:?}"
-    );
+    assert_modeled!(err, PutEventsError::InternalException(_));
     let err = faults
         .securityhub(&config)
         .get_findings()
         .send()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err.as_service_error(),
-            Some(GetFindingsError::InternalException(_))
-        ),
-        "{err:?}"
-    );
+    assert_modeled!(err, GetFindingsError::InternalException(_));
 }
 
 #[tokio::test]

@@ -150,3 +150,31 @@ impl Remediate {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::config::retry::{RetryConfig, RetryMode};
+
+    fn retry(config: Option<&RetryConfig>) -> Option<(RetryMode, u32)> {
+        config.map(|r| (r.mode(), r.max_attempts()))
+    }
+
+    /// One retry layer per call: the SDK's standard retry where a call is retried whole (DynamoDB,
+    /// ECS, Security Hub's BatchUpdateFindings), none under Vigil's per-entry loop (PutEvents).
+    #[test]
+    fn the_clients_from_env_builds_retry_as_stated_once() {
+        let standard = Some((RetryMode::Standard, vigil_runtime::SDK_STANDARD_ATTEMPTS));
+        let dynamodb = vigil_dedup::client(aws_sdk_dynamodb::Config::builder());
+        assert_eq!(retry(dynamodb.config().retry_config()), standard);
+        let ecs = vigil_ecs::client(aws_sdk_ecs::Config::builder());
+        assert_eq!(retry(ecs.config().retry_config()), standard);
+        let securityhub = vigil_securityhub::client(aws_sdk_securityhub::Config::builder());
+        assert_eq!(retry(securityhub.config().retry_config()), standard);
+        let events = vigil_bus::client(aws_sdk_eventbridge::Config::builder());
+        assert_eq!(
+            retry(events.config().retry_config()),
+            Some((RetryMode::Standard, 1)),
+            "disabled: one attempt"
+        );
+    }
+}
