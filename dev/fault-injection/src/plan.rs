@@ -6,8 +6,21 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// One kind of downstream failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// One kind of downstream failure, named as its variant (in [`FaultStats`](crate::FaultStats) and
+/// the fault header).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 pub enum FaultKind {
     /// Answer 500 or 503 without forwarding: the request is not applied.
     ServerError,
@@ -25,25 +38,12 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in the order of their bands in [`FaultRates::pick`].
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::ServerError,
-        FaultKind::ServerErrorAfterApply,
-        FaultKind::Throttle,
-        FaultKind::Latency,
-        FaultKind::DropBeforeApply,
-        FaultKind::DropAfterApply,
-    ];
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [FaultKind] = <FaultKind as strum::VariantArray>::VARIANTS;
 
-    /// The variant's name, as in [`FaultStats`](crate::FaultStats) and the fault header.
+    /// The variant's name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::ServerError => "ServerError",
-            FaultKind::ServerErrorAfterApply => "ServerErrorAfterApply",
-            FaultKind::Throttle => "Throttle",
-            FaultKind::Latency => "Latency",
-            FaultKind::DropBeforeApply => "DropBeforeApply",
-            FaultKind::DropAfterApply => "DropAfterApply",
-        }
+        self.into()
     }
 
     fn index(self) -> usize {
@@ -99,8 +99,8 @@ impl FaultRates {
     pub fn uniform(total_rate: f64) -> FaultRates {
         let each = sanitize(total_rate) / FaultKind::ALL.len() as f64;
         FaultKind::ALL
-            .into_iter()
-            .fold(FaultRates::none(), |rates, kind| rates.with(kind, each))
+            .iter()
+            .fold(FaultRates::none(), |rates, &kind| rates.with(kind, each))
     }
 
     /// Sets one kind's probability.
@@ -142,7 +142,7 @@ impl FaultRates {
         let x = sanitize(u) * total.max(1.0);
         let mut low = 0.0;
         let mut last = None;
-        for kind in FaultKind::ALL {
+        for &kind in FaultKind::ALL {
             let width = self.rate(kind);
             if width <= 0.0 {
                 continue;
@@ -306,7 +306,7 @@ mod tests {
         );
 
         let faults = draws(&FaultPlan::uniform(0.6, 7), Service::Ecs, 6000);
-        for kind in FaultKind::ALL {
+        for &kind in FaultKind::ALL {
             let n = faults.iter().flatten().filter(|f| f.kind == kind).count();
             assert!((400..=800).contains(&n), "{kind:?}: {n} of 6000 at 0.6/6");
         }
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn kind_names_match_their_serialized_form() {
-        for kind in FaultKind::ALL {
+        for &kind in FaultKind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }

@@ -12,8 +12,21 @@ use aws_smithy_types::body::SdkBody;
 use serde::Serialize;
 
 /// The AWS service a client is for; serializes as its SigV4 signing name (`"dynamodb"`, `"events"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Service {
     /// Amazon DynamoDB (awsJson1_0).
     DynamoDb,
@@ -21,6 +34,7 @@ pub enum Service {
     Ecs,
     /// Amazon EventBridge (awsJson1_1), signing name `events`.
     #[serde(rename = "events")]
+    #[strum(serialize = "events")]
     EventBridge,
     /// AWS Security Hub (restJson1).
     SecurityHub,
@@ -30,23 +44,11 @@ pub enum Service {
 
 impl Service {
     /// Every service.
-    pub const ALL: [Service; 5] = [
-        Service::DynamoDb,
-        Service::Ecs,
-        Service::EventBridge,
-        Service::SecurityHub,
-        Service::Sqs,
-    ];
+    pub const ALL: &'static [Service] = <Service as strum::VariantArray>::VARIANTS;
 
     /// The SigV4 signing name, as in [`FaultStats`](crate::FaultStats)' JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Service::DynamoDb => "dynamodb",
-            Service::Ecs => "ecs",
-            Service::EventBridge => "events",
-            Service::SecurityHub => "securityhub",
-            Service::Sqs => "sqs",
-        }
+        self.into()
     }
 }
 
@@ -320,7 +322,7 @@ mod tests {
 
     #[test]
     fn service_names_are_the_signing_names() {
-        for service in Service::ALL {
+        for &service in Service::ALL {
             assert_eq!(serde_json::to_value(service).unwrap(), service.as_str());
         }
     }

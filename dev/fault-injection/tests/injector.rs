@@ -157,7 +157,7 @@ async fn stats_account_for_every_request_at_the_planned_rate() {
     println!("{}", serde_json::to_string(&stats).unwrap());
     assert_eq!(s.requests, 500);
     assert!((60..=140).contains(&s.total_injected()), "{s:?}");
-    for kind in FaultKind::ALL {
+    for &kind in FaultKind::ALL {
         assert!(s.injected_of(kind) > 0, "{kind:?} never injected: {s:?}");
     }
     let not_forwarded = s.injected_of(FaultKind::ServerError)

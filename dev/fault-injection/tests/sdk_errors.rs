@@ -113,7 +113,7 @@ async fn throttles_parse_as_each_services_throttling_error() {
     assert_eq!(outcomes[0].1, 400);
     assert_eq!(upstream.count(), 0);
     // Retries disabled: exactly one attempt each.
-    for service in Service::ALL {
+    for &service in Service::ALL {
         assert_eq!(faults.stats().requests(service), 1, "{service}");
     }
 }
