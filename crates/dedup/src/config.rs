@@ -1,7 +1,12 @@
+//! The dedup store's windows and leases.
+
 use std::time::Duration;
 
+/// How the dedup store remembers fingerprints and when it lets a repeat through. Durations are
+/// stored as whole seconds (`as_secs`): the record's TTL and window buckets are Unix epoch seconds.
 #[derive(Debug, Clone)]
 pub struct DedupConfig {
+    /// The shared DynamoDB table (`pk`/`sk` strings, TTL on `expires_at`).
     pub table_name: String,
     /// How long a fingerprint is remembered after its last occurrence (the record's TTL).
     pub window: Duration,
@@ -17,6 +22,8 @@ pub struct DedupConfig {
 }
 
 impl DedupConfig {
+    /// The deployed defaults for `table_name`: a 24-hour window, a 120-second lease, a 15-minute
+    /// update interval and 20 remembered event ids.
     pub fn new(table_name: impl Into<String>) -> Self {
         DedupConfig {
             table_name: table_name.into(),

@@ -8,17 +8,30 @@ use chrono::{DateTime, Utc};
 
 pub use vigil_contract::PublishReason;
 
+/// What became of one occurrence. Every variant carries the record's occurrence count after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Counted (or recognized as a redelivery) and to be published.
-    Publish { reason: PublishReason, count: u64 },
+    Publish {
+        /// Why it is published (the `Finding Accepted` event's `dedup.reason`).
+        reason: PublishReason,
+        /// Occurrences counted, this one included.
+        count: u64,
+    },
     /// Counted; Security Hub will hear of it with a later update.
-    Duplicate { count: u64 },
+    Duplicate {
+        /// Occurrences counted, this one included.
+        count: u64,
+    },
     /// This event id was already counted; nothing changed.
-    Redelivered { count: u64 },
+    Redelivered {
+        /// Occurrences counted, as the record holds them.
+        count: u64,
+    },
 }
 
 impl Outcome {
+    /// The record's occurrence count after this occurrence.
     pub fn count(&self) -> u64 {
         match self {
             Outcome::Publish { count, .. }
@@ -27,6 +40,7 @@ impl Outcome {
         }
     }
 
+    /// Whether ingest publishes it as `Finding Accepted` ([`Outcome::Publish`]).
     pub fn should_publish(&self) -> bool {
         matches!(self, Outcome::Publish { .. })
     }
@@ -44,7 +58,8 @@ pub fn is_milestone(count: u64) -> bool {
     m == count
 }
 
-/// The fixed window of length `secs` that `now` falls in.
+/// The fixed window of length `secs` (seconds) that `now` falls in: its index since the Unix epoch
+/// (`secs` of 0 counts as 1).
 pub fn bucket(now: DateTime<Utc>, secs: u64) -> i64 {
     now.timestamp().div_euclid(secs.max(1) as i64)
 }

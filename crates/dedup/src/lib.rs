@@ -14,8 +14,10 @@
 //! - [`config`]: windows and leases.
 //! - [`decision`]: whether an occurrence is published (pure; unit-tested).
 //! - [`record`]: the item layout.
-//! - [`store`]: the DynamoDB calls.
+//! - [`DedupStore`]: the DynamoDB calls.
 //! - [`client()`]: the functions' DynamoDB client, with the SDK's standard retry (`vigil_runtime::sdk_standard_retry`).
+
+#![warn(missing_docs)]
 
 mod client;
 pub mod config;

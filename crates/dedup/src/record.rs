@@ -4,18 +4,28 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+/// The table's partition key: `FP#<fingerprint>` for both of a fingerprint's items.
 pub const PK: &str = "pk";
+/// The table's sort key: [`SK_DEDUP`] or [`SK_SEQUENCE`].
 pub const SK: &str = "sk";
+/// The sort key of the dedup record.
 pub const SK_DEDUP: &str = "DEDUP";
+/// The table's TTL attribute, Unix epoch seconds: the last occurrence plus the window (DynamoDB
+/// Time to Live deletes the item some time after it).
 pub const EXPIRES_AT: &str = "expires_at";
 
 /// Written by earlier versions (the fingerprint again, and `vigil-<fingerprint>`); no longer written,
 /// as the key and the published event carry both: every byte of the item is billed on every write.
 pub const FINGERPRINT: &str = "fingerprint";
+/// When the first occurrence was counted: RFC 3339, UTC, milliseconds.
 pub const FIRST_SEEN: &str = "first_seen";
+/// When the last occurrence was counted: RFC 3339, UTC, milliseconds.
 pub const LAST_SEEN: &str = "last_seen";
+/// Occurrences counted (a number; redeliveries are not counted).
 pub const COUNT: &str = "occurrences";
+/// The record's [`DedupState`], as its [`DedupState::as_str`].
 pub const STATE: &str = "dedup_state";
+/// When the record was created in state `accepted`, Unix epoch seconds: the lease runs from it.
 pub const ACCEPTED_AT: &str = "accepted_at";
 /// The `UpdatedAt` of the last import Security Hub confirmed (written only forward: see
 /// [`DedupStore::mark_forwarded`](crate::DedupStore::mark_forwarded)).
@@ -23,18 +33,27 @@ pub const FORWARDED_AT: &str = "forwarded_at";
 /// The highest normalized severity (0–100) counted so far: set with the first occurrence, raised
 /// only by a conditional write that refuses to lower it.
 pub const MAX_SEVERITY: &str = "max_severity";
+/// Written by earlier versions (`vigil-<fingerprint>`, see [`FINGERPRINT`]); removed by the next
+/// count.
 pub const SECURITY_HUB_ID: &str = "securityhub_id";
 /// The rule's name, for people reading the table (nothing reads it back): its first
 /// [`RULE_MAX_BYTES`] bytes, so a long rule name cannot push the item over 1 KB.
 pub const RULE: &str = "rule";
+/// The most bytes of the rule's name [`RULE`] keeps.
 pub const RULE_MAX_BYTES: usize = 96;
+/// The finding's source ([`vigil_model::Source::as_str`]), written once.
 pub const SOURCE: &str = "source";
+/// The lease's window ([`bucket`](crate::decision::bucket) of the last count, lease-long windows): a
+/// record past its lease is republished once per window, not on every repeat.
 pub const LEASE_BUCKET: &str = "lease_bucket";
 /// What ingest saw of the finding's origin, written once with the record: remediation checks every
 /// message against these, and only Vigil's roles can write the table.
 pub const ORIGIN_ARRIVAL: &str = "origin_arrival";
+/// The account EventBridge stamped on the finding's event (its `account`), or [`NONE`].
 pub const ORIGIN_SENDER: &str = "origin_sender_account";
+/// The account the finding is about, or [`NONE`].
 pub const ORIGIN_ACCOUNT: &str = "origin_account";
+/// The ECS task ARN the finding names, or [`NONE`].
 pub const ORIGIN_TASK: &str = "origin_task_arn";
 /// For an attack sequence: every task ARN its counted occurrences named (a string set, grown as
 /// GuardDuty adds tasks to a sequence). The fingerprint of a sequence covers no task, so this is what
@@ -51,6 +70,7 @@ pub const SK_SEQUENCE: &str = "SEQ";
 /// written first, then the count adds the digest. So a digest here means its tasks are in the task
 /// item, and an occurrence is never counted before its tasks are.
 pub const SEQUENCE_DIGESTS: &str = "sequence_digests";
+/// The most task-set digests [`SEQUENCE_DIGESTS`] holds; a new one then replaces them all.
 pub const SEQUENCE_DIGESTS_MAX: usize = 8;
 /// On the dedup record: when the sequence's task item expires (its own TTL, set to twice the window
 /// when written). The counting update also requires it to outlive the record's new `expires_at`,
@@ -62,18 +82,22 @@ pub const SEQUENCE_EXPIRES_AT: &str = "sequence_expires_at";
 pub const ORIGIN_SOURCE_REFS: &str = "origin_source_refs";
 /// Stored for an origin value the finding does not have (DynamoDB keeps no `null` in a string).
 pub const NONE: &str = "-";
+/// The update interval's window ([`bucket`](crate::decision::bucket) of the last count,
+/// interval-long windows): the first repeat in a new one is republished.
 pub const INTERVAL_BUCKET: &str = "interval_bucket";
 /// Two generations of recently counted event ids, as 8-byte digests ([`digest`]) in binary sets: a
 /// count adds its ids to the current one, or, when they would not fit, moves the current one to the
 /// previous one and starts a new one with them. At most `2 × remembered_event_ids` digests of 8
 /// bytes, so the item stays under 1 KB however hot the fingerprint.
 pub const DIGESTS_CURRENT: &str = "event_digests";
+/// The previous generation of remembered event-id digests (see [`DIGESTS_CURRENT`]).
 pub const DIGESTS_PREVIOUS: &str = "event_digests_prev";
 /// Bytes of SHA-256 kept per digest.
 pub const DIGEST_BYTES: usize = 8;
 /// The event id string sets earlier versions kept (~18 KB on a hot fingerprint): removed by the next
 /// count.
 pub const LEGACY_IDS_CURRENT: &str = "event_ids";
+/// The previous generation of [`LEGACY_IDS_CURRENT`], removed with it.
 pub const LEGACY_IDS_PREVIOUS: &str = "event_ids_previous";
 
 /// The first [`DIGEST_BYTES`] bytes of the SHA-256 of `text`.
@@ -144,6 +168,7 @@ fn value_size(v: &AttributeValue) -> usize {
     }
 }
 
+/// The key of a fingerprint's dedup record (`pk = FP#<fingerprint>`, `sk = DEDUP`).
 pub fn dedup_key(fingerprint: &str) -> HashMap<String, AttributeValue> {
     key(fingerprint, SK_DEDUP)
 }

@@ -30,22 +30,34 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// Why the store could not count or read a record. A refused condition is never an error: it is how
+/// the store learns what the record holds.
 #[derive(Debug, thiserror::Error)]
 pub enum DedupError {
+    /// An `UpdateItem` failed, after the SDK's retries (throttling, a network or service error).
     #[error("DynamoDB UpdateItem on {fingerprint} failed: {source}")]
     Update {
+        /// The record's fingerprint.
         fingerprint: String,
+        /// The SDK's error.
         #[source]
         source: Box<SdkError<UpdateItemError>>,
     },
+    /// A `GetItem` of the record or its sequence's task item failed, after the SDK's retries.
     #[error("DynamoDB GetItem of the dedup record {fingerprint} failed: {source}")]
     Read {
+        /// The record's fingerprint.
         fingerprint: String,
+        /// The SDK's error.
         #[source]
         source: Box<SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>>,
     },
+    /// Eight attempts at the counting update were all refused, the record changing under
+    /// concurrent writers each time (the fingerprint).
     #[error("dedup record for {0} kept changing under concurrent writers")]
     Contention(String),
+    /// [`DedupStore::record_group`] was given occurrences of two fingerprints (the first two that
+    /// differ); nothing was written.
     #[error("one dedup write cannot count occurrences of two fingerprints ({0}, {1})")]
     Mixed(String, String),
 }
@@ -53,19 +65,25 @@ pub enum DedupError {
 /// One occurrence of a finding, as the dedup record sees it.
 #[derive(Debug, Clone)]
 pub struct Occurrence {
+    /// The finding's fingerprint: the record's key (`FP#<fingerprint>`).
     pub fingerprint: String,
     /// The delivery's identity: the EventBridge event id (or the source's own id for bare events).
     pub event_id: String,
+    /// The finding's source ([`vigil_model::Source::as_str`]), kept as [`SOURCE`](crate::record::SOURCE).
     pub source: &'static str,
-    /// Kept on the record cut to [`RULE_MAX_BYTES`](crate::record::RULE_MAX_BYTES).
+    /// The rule or finding type that fired. Kept on the record cut to [`RULE_MAX_BYTES`](crate::record::RULE_MAX_BYTES).
     pub rule: String,
     /// Not written to the record (it is `vigil-<fingerprint>`, and the publication carries it).
     pub securityhub_id: String,
     /// Where the finding came from (written with the first occurrence; the fingerprint includes the
     /// sender, the arrival and the task, so every occurrence agrees).
+    /// How it arrived ([`vigil_model::Arrival::as_str`]).
     pub arrival: &'static str,
+    /// The account EventBridge stamped on the finding's event, if any.
     pub sender_account: Option<String>,
+    /// The account the finding is about, if known.
     pub account: Option<String>,
+    /// The ECS task ARN the finding names, if any.
     pub task_arn: Option<String>,
     /// For an attack sequence, the task ARNs it names: added to the record's set with every
     /// counted occurrence (see [`crate::record::ORIGIN_SEQUENCE_TASKS`]). Empty otherwise.
@@ -80,6 +98,7 @@ pub struct Occurrence {
 /// An occurrence counted (or recognized as redelivered), and what the record says of its finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
+    /// Whether it was counted, and whether to publish it.
     pub outcome: Outcome,
     /// The highest severity counted for the fingerprint, this occurrence's included.
     pub highest_severity: u8,
@@ -87,6 +106,8 @@ pub struct Recorded {
     pub last_update: Option<DateTime<Utc>>,
 }
 
+/// The dedup records in one DynamoDB table. Cheap to clone; clones share the client and the
+/// generation-fill hints.
 #[derive(Clone)]
 pub struct DedupStore {
     client: aws_sdk_dynamodb::Client,
@@ -122,6 +143,7 @@ struct Plan {
 }
 
 impl DedupStore {
+    /// A store over `config.table_name`, through `client` (see [`client()`](crate::client())).
     pub fn new(client: aws_sdk_dynamodb::Client, config: DedupConfig) -> Self {
         DedupStore {
             client,
@@ -130,6 +152,7 @@ impl DedupStore {
         }
     }
 
+    /// The windows and leases it counts with.
     pub fn config(&self) -> &DedupConfig {
         &self.config
     }

@@ -36,18 +36,24 @@ use vigil_playbook::Mode;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// What an action record is for: one finding on one task in one mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionKey {
+    /// The finding's Vigil fingerprint.
     pub fingerprint: String,
+    /// The ECS task ARN acted on.
     pub task_arn: String,
+    /// The mode the playbook runs in (after the deployment's cap).
     pub mode: Mode,
 }
 
 impl ActionKey {
+    /// The partition key, `ACT#<fingerprint>#<task ARN>`.
     pub fn pk(&self) -> String {
         format!("ACT#{}#{}", self.fingerprint, self.task_arn)
     }
 
+    /// The sort key, `ACTION#<mode>`.
     pub fn sk(&self) -> String {
         format!("ACTION#{}", self.mode.as_str())
     }
@@ -132,11 +138,13 @@ impl ActionRecord {
 /// failed messages come back within a second, it would otherwise run out of receives first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The SQS `messageId`.
     pub message_id: String,
     /// `ApproximateReceiveCount`: 1 on the first receive.
     pub receive_count: u32,
 }
 
+/// What [`ActionStore::claim`] found.
 pub enum Claim {
     /// The lease is ours; continue from the record's phase (`Claimed` for a new record).
     Owned(ActionRecord),
@@ -145,15 +153,24 @@ pub enum Claim {
     /// Another attempt holds a live lease. `message` is the SQS message that attempt works for,
     /// when it said: that message stays on its queue until the job is done (or reaches the
     /// dead-letter queue, from which it can be redriven), so it carries the job.
-    Busy { message: Option<String> },
+    Busy {
+        /// The SQS message id of the attempt holding the lease.
+        message: Option<String>,
+    },
 }
 
+/// Why a write to Vigil's remediation items (action records, proposals, holds, stop counters)
+/// did not happen. The message goes back to SQS.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// A DynamoDB call failed (after the SDK's retries), or a request could not be built.
     #[error("DynamoDB {operation} on {pk} failed: {message}")]
     Store {
+        /// The DynamoDB operation (`UpdateItem`, `TransactWriteItems`, …).
         operation: &'static str,
+        /// The item's partition key.
         pk: String,
+        /// The SDK's error, with its context.
         message: String,
     },
     /// Our lease was taken over (we were too slow); the new holder finishes the job.
@@ -165,15 +182,23 @@ pub enum RecordError {
 /// phase, whether the decision is final and the event it was made for.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionWrite<'a> {
+    /// The [`Decision`](crate::Decision) as JSON (`decision`).
     pub decision: &'a str,
+    /// The outcome's name (`outcome`, `vigil_playbook::Outcome::as_str`).
     pub outcome: &'a str,
+    /// The playbook's name (`playbook`).
     pub playbook: &'a str,
+    /// The phase the record moves to: `acting` for a stop, else `acted`.
     pub next: Phase,
+    /// Whether the decision stands for later arrivals of the finding (`is_final`).
     pub is_final: bool,
+    /// The event decided for (`decided_event`): its EventBridge id, else the SQS message id.
     pub event: &'a str,
 }
 
+/// What [`ActionStore::decide`] came to.
 pub enum Decided {
+    /// Written, with the hold and the counters.
     Ok,
     /// The service's held stops changed since they were read: decide again.
     HoldChanged,
@@ -207,6 +232,8 @@ impl Aside {
     }
 }
 
+/// The action records (and those recorded aside) in the shared table. Times are Unix epoch
+/// seconds; `expires_at` (TTL) is the claim's time plus the retention.
 #[derive(Clone)]
 pub struct ActionStore {
     client: aws_sdk_dynamodb::Client,
@@ -224,6 +251,8 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 impl ActionStore {
+    /// A store over `table`: a claim is exclusive for `lease_seconds`; records are kept for
+    /// `retention_seconds`.
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: impl Into<String>,

@@ -105,17 +105,24 @@ impl ApprovalFor<'_> {
 /// One finding the analyst selected (ASFF `Id`, `ProductArn`, `AwsAccountId`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selected {
+    /// The finding's `Id`.
     pub id: String,
+    /// The finding's `ProductArn`.
     pub product_arn: String,
+    /// The finding's `AwsAccountId`.
     pub account: String,
 }
 
 /// A custom action event that passed every trust check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalEvent {
+    /// The EventBridge event id (at most 128 characters).
     pub id: String,
+    /// The event's `time`.
     pub time: DateTime<Utc>,
+    /// The account it came from: always the deploying account.
     pub account: String,
+    /// The findings selected (`detail.findings`), the first 100 read; never empty.
     pub findings: Vec<Selected>,
 }
 

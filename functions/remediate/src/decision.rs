@@ -22,27 +22,44 @@ use vigil_playbook::{
 /// published as `Remediation Executed`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decision {
+    /// The action record's key, `<pk>|<sk>`.
     pub action_id: String,
+    /// The finding's Vigil fingerprint.
     pub fingerprint: String,
+    /// The rule or finding type that fired.
     pub rule: String,
+    /// The ECS task ARN decided on.
     pub task_arn: String,
     /// The cluster and service ECS reports the task in (the finding's claim without a live look).
     pub cluster_arn: Option<String>,
+    /// The task's service name (not its ARN), if it runs in one.
     pub service: Option<String>,
+    /// The name of the playbook the finding matched.
     pub playbook: String,
+    /// The mode it ran in (after the deployment's cap).
     pub mode: Mode,
+    /// What was decided.
     pub outcome: Outcome,
+    /// The first failed check, or why it was not acted on.
     pub reason: Option<String>,
     /// Every guardrail's verdict, typed (see `vigil_playbook::Guardrail`).
     pub checks: Vec<Check>,
+    /// The playbook's actions.
     pub actions: Vec<Action>,
+    /// ECS `stoppedReason` with Vigil's marker (at most 255 characters): only when the decision
+    /// is to stop.
     pub stop_reason: Option<String>,
+    /// The tag (key, value) to set on the task: only when acting and the playbook tags.
     pub tag: Option<(String, String)>,
     /// The task as a fresh DescribeTasks saw it before anything was done.
     pub evidence: Option<TaskInfo>,
+    /// The finding's Security Hub identity, for the note.
     pub securityhub: Option<SecurityHubRef>,
+    /// The EventBridge id of the event decided on (the approval's, for an approved decision).
     pub event_id: Option<String>,
+    /// When it was decided, RFC 3339.
     pub decided_at: String,
+    /// ECS's StopTask answer, as [`ecs::stop_task`] keeps it: once the task was stopped.
     #[serde(default)]
     pub stop_response: Option<serde_json::Value>,
     /// `awaiting_approval`: the plan an analyst is asked to approve.

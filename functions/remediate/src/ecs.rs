@@ -213,6 +213,7 @@ pub async fn stop_task(
     }))
 }
 
+/// ECS TagResource: sets one tag (`key` = `value`) on the task.
 pub async fn tag_task(
     client: &aws_sdk_ecs::Client,
     task_arn: &str,

@@ -23,6 +23,8 @@
 //!   TagResource.
 //! - [`settings`]: the environment.
 
+#![warn(missing_docs)]
+
 pub mod action_record;
 pub mod approval;
 pub mod confirm;
@@ -50,14 +52,21 @@ use vigil_playbook::PlaybookFile;
 /// Why a message goes back to SQS.
 #[derive(Debug, thiserror::Error)]
 pub enum Retry {
+    /// A write to the action record, a proposal, a hold or a stop counter failed, or the lease
+    /// was lost.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// An ECS call failed.
     #[error(transparent)]
     Ecs(#[from] vigil_ecs::describe::EcsError),
+    /// Anything else (the dedup record's read, Security Hub, EventBridge, an unreadable message or
+    /// stored decision), as text.
     #[error("{0}")]
     Other(String),
 }
 
+/// The remediate function: its clients, stores, playbooks and settings. Shared by concurrent
+/// invocations (`Arc`).
 pub struct Remediate {
     ecs: aws_sdk_ecs::Client,
     /// Reads what ingest recorded of each finding's origin (never writes it).
@@ -76,6 +85,8 @@ pub struct Remediate {
 }
 
 impl Remediate {
+    /// The function over these clients (no retry is set here: see [`Remediate::from_env`]), on the
+    /// system clock, emitting metrics.
     pub fn new(
         ecs: aws_sdk_ecs::Client,
         securityhub: aws_sdk_securityhub::Client,
@@ -139,6 +150,7 @@ impl Remediate {
         PlaybookFile::parse(&text).map_err(|e| format!("playbooks {}: {e}", path.display()))
     }
 
+    /// Decides at `clock`'s time instead of the system's (tests, demos).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self

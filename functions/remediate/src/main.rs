@@ -1,3 +1,6 @@
+//! The remediate Lambda's entry point: reads the settings and playbooks (refusing to start on bad
+//! ones), builds the clients once and serves SQS batches concurrently.
+
 use lambda_runtime::{Error, run_concurrent, service_fn};
 use std::sync::Arc;
 use vigil_remediate::{Remediate, RemediateSettings};

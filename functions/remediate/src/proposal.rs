@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
+/// The partition key's prefix of a proposal: `PROPOSAL#<finding Id>`.
 pub const PREFIX: &str = "PROPOSAL#";
 
 /// One task's proposal under one Security Hub finding; its fields are the item's attributes (as
@@ -49,6 +50,7 @@ pub struct Proposal {
     pub detail: String,
 }
 
+/// The proposals in the shared table.
 #[derive(Clone)]
 pub struct ProposalStore {
     client: aws_sdk_dynamodb::Client,
@@ -69,6 +71,7 @@ fn error(operation: &'static str, pk: &str, message: String) -> RecordError {
 }
 
 impl ProposalStore {
+    /// A store over `table`; proposals are kept for `retention_seconds` (TTL on `expires_at`).
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: impl Into<String>,

@@ -7,6 +7,8 @@ use crate::action_record::RecordError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use vigil_playbook::{CounterScope, StopCounter};
 
+/// One stop counter in one window: `pk = RATE#<service|cluster>#<id>`, `sk = WINDOW#<start>`
+/// (`start` in Unix epoch seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateCounter {
     /// `service <cluster>/<name>` or `cluster <arn>`: for the decision's reason.
@@ -30,6 +32,8 @@ impl RateCounter {
         }
     }
 
+    /// The counter of a service (`cluster_arn`, `service` name) for the `window` (seconds) that `now`
+    /// (Unix epoch seconds) falls in, at most `limit` stops.
     pub fn service(cluster_arn: &str, service: &str, limit: u32, window: u64, now: i64) -> Self {
         Self::new(
             "service",
@@ -40,6 +44,8 @@ impl RateCounter {
         )
     }
 
+    /// The counter of a cluster for the `window` (seconds) that `now` (Unix epoch seconds) falls in,
+    /// at most `limit` stops.
     pub fn cluster(cluster_arn: &str, limit: u32, window: u64, now: i64) -> Self {
         Self::new("cluster", cluster_arn, limit, window, now)
     }
@@ -63,6 +69,7 @@ impl RateCounter {
         }
     }
 
+    /// Why a stop was refused on this counter, for the decision's reason.
     pub fn describe(&self) -> String {
         format!(
             "{}: {} stops already in this window",

@@ -8,12 +8,16 @@ use vigil_playbook::{Glob, Guardrails, Mode};
 /// dry-runs, `off` evaluates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemediationMode {
+    /// Nothing is evaluated.
     Off,
+    /// Every playbook runs as a dry run (the default).
     DryRun,
+    /// Playbooks run in their own mode.
     Enforce,
 }
 
 impl RemediationMode {
+    /// Reads `off`, `dry_run` (or `dry-run`, `dryrun`) or `enforce`, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "off" => Some(RemediationMode::Off),
@@ -35,12 +39,20 @@ impl RemediationMode {
 pub use vigil_lambda::settings::SettingsError;
 use vigil_lambda::settings::{Settings, environment};
 
+/// The remediate function's settings. Durations are seconds.
 #[derive(Debug, Clone)]
 pub struct RemediateSettings {
+    /// The shared DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
+    /// The EventBridge bus `Remediation Executed` goes to (`EVENT_BUS_NAME`).
     pub event_bus_name: String,
+    /// The playbook file (`PLAYBOOKS_FILE`, `/opt/vigil/playbooks.yaml`).
     pub playbooks_file: PathBuf,
+    /// The deployment-wide switch (`REMEDIATION_MODE`, `dry_run`).
     pub mode: RemediationMode,
+    /// The guardrails (`TRUSTED_SOURCES`, `TRUSTED_ACCOUNTS`, `ALLOWED_CLUSTERS`, `PROTECT_TAG`,
+    /// `PROTECTED_SERVICES`, `PROTECTED_CLUSTERS`, `STOP_LIMIT_PER_SERVICE`,
+    /// `STOP_LIMIT_PER_CLUSTER`, `STOP_LIMIT_WINDOW_SECONDS`, `MAX_FINDING_AGE_SECONDS`).
     pub guardrails: Guardrails,
     /// How long a claim on an action record is exclusive; a crashed attempt's claim expires after it.
     pub lease_seconds: i64,
@@ -62,6 +74,8 @@ pub struct RemediateSettings {
 }
 
 impl RemediateSettings {
+    /// The defaults for a table and a bus: `dry_run`, default guardrails, a 60-second lease, 90
+    /// days' retention, a 600-second hold, no approvals.
     pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
         RemediateSettings {
             table_name: table_name.into(),
@@ -79,6 +93,8 @@ impl RemediateSettings {
         }
     }
 
+    /// Reads the settings from the Lambda environment; errors name the variable that is missing or
+    /// unreadable.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(environment)
     }

@@ -36,6 +36,7 @@ impl Holds {
     }
 }
 
+/// The services' held stops in the shared table.
 #[derive(Clone)]
 pub struct HoldStore {
     client: aws_sdk_dynamodb::Client,
@@ -56,6 +57,7 @@ fn store_error(operation: &'static str, pk: String, e: impl std::fmt::Display) -
 }
 
 impl HoldStore {
+    /// A store over `table`; a hold lapses `hold_seconds` after it is reserved.
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, hold_seconds: i64) -> Self {
         HoldStore {
             client,
