@@ -23,6 +23,10 @@ pub const FORWARDED_AT: &str = "forwarded_at";
 /// The highest normalized severity (0–100) counted so far: set with the first occurrence, raised
 /// only by a conditional write that refuses to lower it.
 pub const MAX_SEVERITY: &str = "max_severity";
+/// The hex [`digest`] of the event id of the occurrence that last raised [`MAX_SEVERITY`] (written
+/// by the same conditional write). Its publication may have failed after the raise: its
+/// redelivery, no longer more severe than the record, is then recognized and published again.
+pub const RAISED_BY: &str = "raised_by";
 pub const SECURITY_HUB_ID: &str = "securityhub_id";
 /// The rule's name, for people reading the table (nothing reads it back): its first
 /// [`RULE_MAX_BYTES`] bytes, so a long rule name cannot push the item over 1 KB.
