@@ -190,6 +190,10 @@ pub enum Member {
     Counted,
     /// Its id was already counted before the write (the record remembered it).
     Redelivered,
+    /// Redelivered, and the occurrence that last raised the record's highest severity: its
+    /// escalation's publication may be what failed (the record cannot tell), so it is published
+    /// again, whatever the record's state.
+    RedeliveredRaiser,
     /// Its id is an earlier occurrence's of the same write (delivered twice in one batch).
     Repeated,
 }
@@ -270,14 +274,24 @@ pub fn group_outcomes(
                 counted_any = true;
                 out.push((outcome, highest));
             }
-            Member::Redelivered => {
+            Member::Redelivered | Member::RedeliveredRaiser => {
                 let escalated = allow && is_escalation(&existing, severity);
                 if escalated {
                     raise_to = Some(raise_to.map_or(severity, |r| r.max(severity)));
                     existing.max_severity = Some(severity);
                 }
                 let highest = existing.max_severity.unwrap_or(severity).max(floor);
-                out.push((after_redelivery(&existing, escalated), highest));
+                let outcome = match after_redelivery(&existing, escalated) {
+                    // Its escalation's publication may be what failed: published again.
+                    Outcome::Redelivered { count } if member == Member::RedeliveredRaiser => {
+                        Outcome::Publish {
+                            reason: PublishReason::Redelivery,
+                            count,
+                        }
+                    }
+                    outcome => outcome,
+                };
+                out.push((outcome, highest));
             }
             Member::Repeated => {
                 let seen = match (&running, counted_any) {
@@ -452,6 +466,44 @@ mod tests {
         let (refused, _) = decide(Raise::Refused(90));
         assert_eq!(refused[1], (Outcome::Duplicate { count: 5 }, 90));
         assert!(refused.iter().all(|(o, _)| !o.should_publish()));
+    }
+
+    #[test]
+    fn the_redelivered_occurrence_that_raised_the_severity_is_published_again() {
+        // Forwarded, its highest severity raised to 70 by the occurrence now redelivered: the
+        // raise held, but the escalation's publication may be what failed.
+        let mut b = before(3, DedupState::Forwarded, 0);
+        b.max_severity = Some(70);
+        let decide = |member| {
+            group_outcomes(
+                None,
+                Some(&b),
+                &[(member, 70)],
+                Raise::Planned,
+                at(5),
+                120,
+                900,
+            )
+        };
+        assert_eq!(
+            decide(Member::RedeliveredRaiser),
+            (
+                vec![(
+                    Outcome::Publish {
+                        reason: PublishReason::Redelivery,
+                        count: 3
+                    },
+                    70
+                )],
+                None
+            ),
+            "published again, and not raised again"
+        );
+        assert_eq!(
+            decide(Member::Redelivered).0,
+            vec![(Outcome::Redelivered { count: 3 }, 70)],
+            "any other redelivery of a forwarded record stays quiet"
+        );
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub const FORWARDED_AT: &str = "forwarded_at";
 /// The highest normalized severity (0–100) counted so far: set with the first occurrence, raised
 /// only by a conditional write that refuses to lower it.
 pub const MAX_SEVERITY: &str = "max_severity";
+/// The hex [`digest`] of the event id of the occurrence that last raised [`MAX_SEVERITY`] (written
+/// by the same conditional write). Its publication may have failed after the raise: its
+/// redelivery, no longer more severe than the record, is then recognized and published again.
+pub const RAISED_BY: &str = "raised_by";
 /// Written by earlier versions (`vigil-<fingerprint>`, see [`FINGERPRINT`]); removed by the next
 /// count.
 pub const SECURITY_HUB_ID: &str = "securityhub_id";

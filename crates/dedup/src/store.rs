@@ -246,8 +246,17 @@ impl DedupStore {
             )
         };
         let (mut outcomes, raise_to) = plan(Raise::Planned);
-        if let Some(severity) = raise_to
-            && let Some(current) = self.raise_severity(&first.fingerprint, severity).await?
+        // The raise names the first occurrence as severe as it raises to.
+        let raiser = raise_to.and_then(|severity| {
+            severities
+                .iter()
+                .position(|&(m, s)| m != Member::Repeated && s == severity)
+                .map(|i| digests[i])
+        });
+        if let (Some(severity), Some(raiser)) = (raise_to, raiser)
+            && let Some(current) = self
+                .raise_severity(&first.fingerprint, severity, &raiser)
+                .await?
         {
             // Another writer raised it at least as high first: not this write's escalation.
             (outcomes, _) = plan(Raise::Refused(current));
@@ -313,7 +322,11 @@ impl DedupStore {
             let mut remembered = false;
             for &i in &pending {
                 if remembers(&refused, &digests[i]) {
-                    members[i] = Member::Redelivered;
+                    members[i] = if raised_by(&refused, &digests[i]) {
+                        Member::RedeliveredRaiser
+                    } else {
+                        Member::Redelivered
+                    };
                     remembered = true;
                 }
             }
@@ -389,20 +402,24 @@ impl DedupStore {
         now.timestamp() + 2 * self.config.window.as_secs() as i64
     }
 
-    /// Raises the record's highest severity to `severity`. The condition refuses to lower it, so
+    /// Raises the record's highest severity to `severity`, naming the occurrence that raised it
+    /// (`raiser`, its event id's digest) in [`RAISED_BY`]. The condition refuses to lower it, so
     /// concurrent writers leave the highest of them. `None` when this write raised it, else the
     /// severity another writer left (or `severity` itself, should the record be gone).
     async fn raise_severity(
         &self,
         fingerprint: &str,
         severity: u8,
+        raiser: &[u8; DIGEST_BYTES],
     ) -> Result<Option<u8>, DedupError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
-            .update_expression("SET #sev = :sev")
+            .update_expression("SET #sev = :sev, #by = :by")
+            .expression_attribute_names("#by", RAISED_BY)
+            .expression_attribute_values(":by", AttributeValue::S(hex(raiser)))
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#sev) OR #sev < :sev)",
             )
@@ -746,6 +763,18 @@ fn remembers(item: &HashMap<String, AttributeValue>, d: &[u8; DIGEST_BYTES]) -> 
             .and_then(|v| v.as_bs().ok())
             .is_some_and(|ds| ds.iter().any(|b| b.as_ref() == d))
     })
+}
+
+/// Whether the record names the occurrence of this id digest as the one that last raised its
+/// highest severity.
+fn raised_by(item: &HashMap<String, AttributeValue>, d: &[u8; DIGEST_BYTES]) -> bool {
+    item.get(RAISED_BY)
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|by| *by == hex(d))
+}
+
+fn hex(d: &[u8; DIGEST_BYTES]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether the record vouches for a sequence's task set: its digest is among those merged into the

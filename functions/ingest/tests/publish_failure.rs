@@ -66,3 +66,79 @@ async fn a_failed_publication_is_redelivered_and_finished_exactly_once() {
     );
     assert_eq!(items[0]["dedup_state"].as_s().unwrap(), "accepted");
 }
+
+/// The severe occurrence of a forwarded finding raises the record's highest severity, then its
+/// publication fails for good and SQS delivers it again. The raise already happened, so the
+/// redelivery no longer looks like an escalation, and a forwarded record's redeliveries are quiet:
+/// it must still be published, or the severe alert never reaches Security Hub or remediation (a
+/// `min_severity: HIGH` playbook never sees it) while its message is acknowledged.
+#[tokio::test]
+async fn an_escalation_whose_publication_failed_is_published_by_its_redelivery() {
+    let emulator = Emulator::start();
+    emulator.create_table().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await);
+    let ok = || {
+        PutEventsOutput::builder()
+            .failed_entry_count(0)
+            .entries(PutEventsResultEntry::builder().event_id("ok").build())
+            .build()
+    };
+    // The first occurrence goes out; both attempts for the escalation fail; then the bus is back.
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
+        .sequence()
+        .output(ok)
+        .error(|| PutEventsError::unhandled("service unavailable"))
+        .times(2)
+        .output(ok)
+        .times(4)
+        .build();
+    let events = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&rule]);
+    let config = IngestConfig::new(TABLE_NAME, BUS_NAME);
+    let dedup = vigil_dedup::DedupStore::new(ddb.clone(), config.dedup.clone());
+    let ingest = Ingest::new(ddb.clone(), events, config, Some("us-east-1".into()))
+        .with_retry(RetryPolicy::immediate(2));
+    let batch = |id: &str, priority: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../samples/falco-ecs-eventbridge.json"))
+                .unwrap();
+        v["id"] = json!(id);
+        v["detail"]["priority"] = json!(priority);
+        json!({"Records": [{"messageId": id, "eventSource": "aws:sqs", "body": v.to_string()}]})
+    };
+    let send = |payload| vigil_lambda::invoke_json(|e| ingest.handle(e), payload, "");
+
+    let first = send(batch("low", "Notice")).await.unwrap();
+    assert_eq!(first["batchItemFailures"], json!([]));
+    // Enrich confirmed the import: the record is forwarded.
+    let items = emulator.table_items().await;
+    let fingerprint = items[0]["pk"].as_s().unwrap().trim_start_matches("FP#");
+    assert!(
+        dedup
+            .mark_forwarded(fingerprint, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+
+    let severe = send(batch("severe", "Error")).await.unwrap();
+    assert_eq!(
+        severe["batchItemFailures"],
+        json!([{"itemIdentifier": "severe"}])
+    );
+    assert_eq!(rule.num_calls(), 3);
+
+    let again = send(batch("severe", "Error")).await.unwrap();
+    assert_eq!(again["batchItemFailures"], json!([]));
+    assert_eq!(
+        rule.num_calls(),
+        4,
+        "the redelivered escalation was acknowledged without being published"
+    );
+    let items = emulator.table_items().await;
+    assert_eq!(items[0]["occurrences"].as_n().unwrap(), "2", "counted once");
+    assert_eq!(items[0]["max_severity"].as_n().unwrap(), "70");
+
+    // A redelivery of an occurrence that raised nothing stays quiet on a forwarded record.
+    let low_again = send(batch("low", "Notice")).await.unwrap();
+    assert_eq!(low_again["batchItemFailures"], json!([]));
+    assert_eq!(rule.num_calls(), 4, "a low redelivery is not republished");
+}

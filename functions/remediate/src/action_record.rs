@@ -118,10 +118,16 @@ fn records_are_final() -> bool {
 }
 
 impl ActionRecord {
-    /// The record an item holds. An item this version cannot read (none is written so) is taken
-    /// for a record still claimed: busy, so nothing is acted on twice.
+    /// The record an item holds; `None` for an item this version cannot read (none is written so).
+    fn read(item: &Item) -> Option<ActionRecord> {
+        serde_dynamo::from_item(item.clone()).ok()
+    }
+
+    /// The record an item holds. An item this version cannot read is taken for a record still
+    /// claimed: busy, so nothing is acted on twice. (A claim that *took* such an item does not
+    /// use this: see [`ActionStore::claim`].)
     fn from_item(item: &Item) -> ActionRecord {
-        serde_dynamo::from_item(item.clone()).unwrap_or(ActionRecord {
+        Self::read(item).unwrap_or(ActionRecord {
             phase: Phase::Claimed,
             decision: None,
             stop_response: None,
@@ -334,9 +340,21 @@ impl ActionStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Claim::Owned(ActionRecord::from_item(
-                out.attributes().unwrap_or(&HashMap::new()),
-            ))),
+            // The lease is ours, but what the record holds decides where to go on from: a record
+            // this version cannot read may be past its decision (`acting`, `acted`), and taking
+            // it for a new claim would decide and act again. Nothing is done: the lease is given
+            // back and the message returns to its queue (and on to its dead-letter queue).
+            Ok(out) => match ActionRecord::read(out.attributes().unwrap_or(&HashMap::new())) {
+                Some(record) => Ok(Claim::Owned(record)),
+                None => {
+                    self.release(key, owner).await?;
+                    Err(RecordError::Store {
+                        operation: "UpdateItem",
+                        pk: key.pk(),
+                        message: "the action record is unreadable: not decided again".into(),
+                    })
+                }
+            },
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {

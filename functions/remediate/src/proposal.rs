@@ -142,3 +142,81 @@ impl ProposalStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proposal(actions: &[&str]) -> Proposal {
+        Proposal {
+            finding_id: "vigil-v1-ab".into(),
+            product_arn: "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+                .into(),
+            finding_account: "123456789012".into(),
+            fingerprint: "v1-ab".into(),
+            task_arn: "arn:aws:ecs:us-east-1:123456789012:task/prod/0a".into(),
+            playbook: "attack-sequence-approve".into(),
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            reason: "Vigil: stop".into(),
+            proposed_at: "2026-01-01T00:00:00Z".into(),
+            proposal_event: "e-1".into(),
+            detail: "{}".into(),
+        }
+    }
+
+    /// The plan survives the table: the actions as a list of strings (what earlier versions wrote
+    /// and read), beside the key and `expires_at`, which the reader ignores.
+    #[test]
+    fn a_proposal_reads_back_as_written_with_its_plan() {
+        for actions in [&["stop_task", "tag_task"][..], &[]] {
+            let p = proposal(actions);
+            let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&p).unwrap();
+            assert_eq!(
+                item["actions"],
+                AttributeValue::L(actions.iter().map(|a| s(*a)).collect())
+            );
+            item.insert("pk".into(), s("PROPOSAL#vigil-v1-ab"));
+            item.insert("sk".into(), s("x|y"));
+            item.insert("expires_at".into(), AttributeValue::N("1".into()));
+            assert_eq!(serde_dynamo::from_item::<_, Proposal>(item).unwrap(), p);
+        }
+    }
+
+    /// An item without what the plan is (its task, its finding) is no proposal, so nothing is
+    /// approved from it; the attributes earlier versions may not have written default to a plan
+    /// no playbook approves (no actions).
+    #[test]
+    fn a_partial_item_proposes_nothing_it_does_not_name() {
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(proposal(&[])).unwrap();
+        for required in [
+            "task_arn",
+            "fingerprint",
+            "detail",
+            "finding_id",
+            "proposed_at",
+        ] {
+            let mut partial = item.clone();
+            partial.remove(required);
+            assert!(
+                serde_dynamo::from_item::<_, Proposal>(partial).is_err(),
+                "{required}"
+            );
+        }
+        let mut legacy = item.clone();
+        for optional in ["actions", "playbook", "finding_account", "proposal_event"] {
+            legacy.remove(optional);
+        }
+        let read: Proposal = serde_dynamo::from_item(legacy).unwrap();
+        assert!(read.actions.is_empty() && read.playbook.is_empty());
+        let mut wrong = item;
+        wrong.insert(
+            "actions".into(),
+            AttributeValue::Ss(vec!["stop_task".into()]),
+        );
+        let read: Result<Proposal, _> = serde_dynamo::from_item(wrong);
+        assert!(
+            read.as_ref().map_or(true, |p| p.actions == ["stop_task"]),
+            "a set of actions reads as those actions or not at all: {read:?}"
+        );
+    }
+}
