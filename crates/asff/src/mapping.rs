@@ -3,10 +3,11 @@
 
 use crate::limits::*;
 use crate::model::*;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use vigil_model::text::clean;
+use vigil_model::text::{clean, clean_cow, clean_into};
 use vigil_model::{Enrichment, Finding, NetworkDirection, SeverityLabel, SubjectKind, TaskInfo};
 
 /// Why a finding cannot be an ASFF record.
@@ -135,11 +136,28 @@ pub fn guardduty_ref(finding: &Finding) -> Option<(String, String)> {
 
 /// The ASFF `Id` of a finding: derived from the fingerprint, so repeats update one record.
 pub fn finding_id(finding: &Finding) -> String {
-    let id = format!("vigil-{}", finding.fingerprint);
-    id.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+    const PREFIX: &str = "vigil-";
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
+    let fingerprint = finding.fingerprint.as_str();
+    // A fingerprint Vigil computed (`v1-` and hex) is kept whole: nothing to filter or cut.
+    if PREFIX.len() + fingerprint.len() <= MAX_ID && fingerprint.chars().all(allowed) {
+        return concat(&[PREFIX, fingerprint]);
+    }
+    PREFIX
+        .chars()
+        .chain(fingerprint.chars())
+        .filter(|c| allowed(*c))
         .take(MAX_ID)
         .collect()
+}
+
+/// `parts` joined, allocated once at the right size.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// The ASFF record of `finding` alone (no enrichment, no history).
@@ -231,34 +249,35 @@ pub fn to_asff_with_history(
     };
     // An attack sequence: what GuardDuty correlated, in a sentence (within the 1024 limit).
     let description = match &finding.sequence {
-        Some(seq) => clean(
-            &format!("{description} Attack sequence: {}.", seq.summary()),
+        Some(seq) => clean_into(
+            format!("{description} Attack sequence: {}.", seq.summary()),
             MAX_DESCRIPTION,
             true,
         ),
         None => description,
     };
 
+    let first_observed_at = ts(first);
     let mut record = AsffFinding {
-        schema_version: SCHEMA_VERSION.to_owned(),
+        schema_version: Text::constant(SCHEMA_VERSION),
         id: finding_id(finding),
         product_arn: product_arn(partition, &region, account),
-        product_name: "Vigil".to_owned(),
-        company_name: "Vigil".to_owned(),
+        product_name: Text::constant("Vigil"),
+        company_name: Text::constant("Vigil"),
         region: region.clone(),
-        generator_id: clean(
-            &format!("vigil/{}/{}", finding.source, finding.rule),
+        generator_id: clean_into(
+            concat(&["vigil/", finding.source.as_str(), "/", &finding.rule]),
             MAX_GENERATOR_ID,
             false,
         ),
         aws_account_id: account.to_owned(),
         types: finding_types(finding),
-        first_observed_at: ts(first),
+        created_at: first_observed_at.clone(),
+        first_observed_at,
         last_observed_at: ts(last),
-        created_at: ts(first),
         updated_at: ts(updated),
         severity: AsffSeverity {
-            label: label.as_str().to_owned(),
+            label: Text::constant(label.as_str()),
             normalized,
             original: {
                 let o = clean(&finding.severity.original, MAX_SEVERITY_ORIGINAL, false);
@@ -283,20 +302,46 @@ pub fn to_asff_with_history(
         },
         process: process(finding),
         network: network(finding),
-        record_state: "ACTIVE".to_owned(),
+        record_state: Text::constant("ACTIVE"),
     };
     enforce_size(&mut record)?;
     Ok(record)
 }
 
+/// RFC 3339 UTC with milliseconds (`2026-01-01T00:00:00.000Z`), as chrono's
+/// `to_rfc3339_opts(SecondsFormat::Millis, true)` writes it; written directly for years 0–9999
+/// outside a leap second, by chrono otherwise.
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    }
+    let digits = |out: &mut [u8], mut n: u32| {
+        for d in out.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    digits(&mut b[0..4], year as u32);
+    digits(&mut b[5..7], t.month());
+    digits(&mut b[8..10], t.day());
+    digits(&mut b[11..13], t.hour());
+    digits(&mut b[14..16], t.minute());
+    digits(&mut b[17..19], t.second());
+    digits(&mut b[20..23], nanos / 1_000_000);
+    b.iter().map(|&c| char::from(c)).collect()
 }
 
 /// ASFF `Types` (`namespace/category/classifier`) from the MITRE tactics the source tagged; playbooks
 /// match on them too.
 pub fn finding_types(finding: &Finding) -> Vec<String> {
-    let classifier: String = clean(&finding.rule, 128, false).replace('/', "-");
+    let classifier = clean_cow(&finding.rule, 128, false);
+    let classifier = if classifier.contains('/') {
+        Cow::Owned(classifier.replace('/', "-"))
+    } else {
+        classifier
+    };
     let mut out: Vec<String> = Vec::new();
     for tactic in &finding.mitre {
         let category = match tactic.as_str() {
@@ -315,12 +360,12 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
             _ => continue,
         };
         let t = if out.is_empty() && !classifier.is_empty() {
-            format!("{category}/{classifier}")
+            concat(&[category, "/", &classifier])
         } else {
             category.to_owned()
         };
         if !out.contains(&t) {
-            out.push(clean(&t, MAX_TYPE, false));
+            out.push(clean_into(t, MAX_TYPE, false));
         }
     }
     if out.is_empty() {
@@ -334,184 +379,208 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
         out.push(if classifier.is_empty() {
             category.to_owned()
         } else {
-            clean(&format!("{category}/{classifier}"), MAX_TYPE, false)
+            clean_into(concat(&[category, "/", &classifier]), MAX_TYPE, false)
         });
     }
     out.truncate(MAX_TYPES);
     out
 }
 
-fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
-    let mut fields = BTreeMap::new();
-    let mut put = |k: &str, v: Option<&str>| {
-        if let Some(v) = v
-            .map(|v| clean(v, MAX_PRODUCT_FIELD_VALUE, false))
-            .filter(|v| !v.is_empty())
-            && fields.len() < MAX_PRODUCT_FIELDS
-        {
-            fields.insert(format!("vigil/{k}"), v);
+/// `ProductFields` as they are built: keys are constants, values cleaned; empty values and
+/// entries beyond [`MAX_PRODUCT_FIELDS`] are left out.
+struct ProductFields(BTreeMap<Text, String>);
+
+impl ProductFields {
+    fn put(&mut self, key: &'static str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.insert(key, clean(v, MAX_PRODUCT_FIELD_VALUE, false));
         }
-    };
+    }
+
+    /// Like [`ProductFields::put`] for a value built for the record: cleaned in place.
+    fn put_owned(&mut self, key: &'static str, value: String) {
+        self.insert(key, clean_into(value, MAX_PRODUCT_FIELD_VALUE, false));
+    }
+
+    fn insert(&mut self, key: &'static str, cleaned: String) {
+        if !cleaned.is_empty() && self.0.len() < MAX_PRODUCT_FIELDS {
+            self.0.insert(Text::constant(key), cleaned);
+        }
+    }
+}
+
+fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
+    let mut fields = ProductFields(BTreeMap::new());
     let r = &finding.resource;
-    put("Source", Some(finding.source.as_str()));
-    put("Rule", Some(&finding.rule));
-    put("Fingerprint", Some(finding.fingerprint.as_str()));
-    put("Count", Some(&finding.count.to_string()));
-    put("SourceEventId", finding.source_event_id.as_deref());
+    fields.put("vigil/Source", Some(finding.source.as_str()));
+    fields.put("vigil/Rule", Some(&finding.rule));
+    fields.put("vigil/Fingerprint", Some(finding.fingerprint.as_str()));
+    fields.put_owned("vigil/Count", finding.count.to_string());
+    fields.put("vigil/SourceEventId", finding.source_event_id.as_deref());
     // Who sent it, and whether its story holds: analysts see why remediation refused it.
-    put("Arrival", Some(finding.provenance.arrival.as_str()));
-    put(
-        "SenderAccount",
+    fields.put("vigil/Arrival", Some(finding.provenance.arrival.as_str()));
+    fields.put(
+        "vigil/SenderAccount",
         finding.provenance.sender_account.as_deref(),
     );
     if !finding.identity_conflicts.is_empty() {
-        put(
-            "IdentityMismatch",
-            Some(&finding.identity_conflicts.join("; ")),
+        fields.put_owned(
+            "vigil/IdentityMismatch",
+            finding.identity_conflicts.join("; "),
         );
     }
     // Observed times the event put too far in the future, clamped at ingest to the receive time.
     if let Some(clamp) = &finding.time_clamped {
-        put(
-            "TimeClamped",
-            Some(&format!(
+        fields.put_owned(
+            "vigil/TimeClamped",
+            format!(
                 "observed {} claimed, after receipt at {}; clamped to receipt",
                 ts(clamp.claimed),
                 ts(clamp.received_at)
-            )),
+            ),
         );
     }
-    put("Host", r.host.as_deref());
+    fields.put("vigil/Host", r.host.as_deref());
     let subject = &finding.subject;
     if !subject.is_workload() {
-        put("Subject", Some(subject.kind.as_str()));
-        put("EventSource", subject.event_source.as_deref());
-        put("SubjectUser", subject.user.as_deref());
-        put("SubjectAccount", subject.account.as_deref());
-        put("SubjectSourceIp", subject.source_ip.as_deref());
-        put("SubjectAction", subject.action.as_deref());
-        put("SubjectTarget", subject.target.as_deref());
+        fields.put("vigil/Subject", Some(subject.kind.as_str()));
+        fields.put("vigil/EventSource", subject.event_source.as_deref());
+        fields.put("vigil/SubjectUser", subject.user.as_deref());
+        fields.put("vigil/SubjectAccount", subject.account.as_deref());
+        fields.put("vigil/SubjectSourceIp", subject.source_ip.as_deref());
+        fields.put("vigil/SubjectAction", subject.action.as_deref());
+        fields.put("vigil/SubjectTarget", subject.target.as_deref());
     }
-    put("Service", r.service_name.as_deref());
-    put("TaskDefinitionFamily", r.task_definition_family.as_deref());
-    put("ContainerImage", r.container.image.as_deref());
-    put("ContainerImageDigest", r.container.image_digest.as_deref());
-    put(
-        "CommandLine",
-        finding
-            .process
-            .as_ref()
-            .and_then(|p| p.command_line.as_deref()),
+    fields.put("vigil/Service", r.service_name.as_deref());
+    fields.put(
+        "vigil/TaskDefinitionFamily",
+        r.task_definition_family.as_deref(),
     );
-    put(
-        "User",
-        finding.process.as_ref().and_then(|p| p.user.as_deref()),
+    fields.put("vigil/ContainerImage", r.container.image.as_deref());
+    fields.put(
+        "vigil/ContainerImageDigest",
+        r.container.image_digest.as_deref(),
     );
-    put(
-        "ExecutableSha256",
-        finding
-            .process
-            .as_ref()
-            .and_then(|p| p.executable_sha256.as_deref()),
+    let process = finding.process.as_ref();
+    fields.put(
+        "vigil/CommandLine",
+        process.and_then(|p| p.command_line.as_deref()),
     );
-    put(
-        "Connection",
+    fields.put("vigil/User", process.and_then(|p| p.user.as_deref()));
+    fields.put(
+        "vigil/ExecutableSha256",
+        process.and_then(|p| p.executable_sha256.as_deref()),
+    );
+    fields.put(
+        "vigil/Connection",
         finding
             .network
             .as_ref()
             .and_then(|n| n.connection.as_deref()),
     );
     if let Some(seq) = &finding.sequence {
-        put("SequenceUid", Some(&seq.uid));
-        put("SequenceSummary", Some(&seq.summary()));
+        fields.put("vigil/SequenceUid", Some(&seq.uid));
+        fields.put_owned("vigil/SequenceSummary", seq.summary());
         let signals = &seq.signals;
-        put(
-            "SequenceSignalTypes",
-            Some(
-                &signals
-                    .types
-                    .iter()
-                    .map(|(t, n)| format!("{t}={n}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+        fields.put_owned(
+            "vigil/SequenceSignalTypes",
+            signals
+                .types
+                .iter()
+                .map(|(t, n)| format!("{t}={n}"))
+                .collect::<Vec<_>>()
+                .join(","),
         );
-        put(
-            "SequenceSignals",
-            Some(
-                &signals
-                    .kept
-                    .iter()
-                    .map(|b| format!("{} (x{})", b.name, b.count))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+        fields.put_owned(
+            "vigil/SequenceSignals",
+            signals
+                .kept
+                .iter()
+                .map(|b| format!("{} (x{})", b.name, b.count))
+                .collect::<Vec<_>>()
+                .join("; "),
         );
-        put("SequenceFirstSeen", signals.first_seen.map(ts).as_deref());
-        put("SequenceLastSeen", signals.last_seen.map(ts).as_deref());
-        put(
-            "SequenceIndicators",
-            Some(
-                &seq.indicators
-                    .iter()
-                    .map(|i| format!("{}={}", i.key, i.values.join("|")))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+        fields.put(
+            "vigil/SequenceFirstSeen",
+            signals.first_seen.map(ts).as_deref(),
         );
-        put("SequenceActors", Some(&seq.actor_count.to_string()));
-        put("SequenceEndpoints", Some(&seq.endpoints.join(",")));
-        put(
-            "SequenceTasks",
-            Some(&(seq.tasks.len() as u64 + seq.tasks_dropped).to_string()),
+        fields.put(
+            "vigil/SequenceLastSeen",
+            signals.last_seen.map(ts).as_deref(),
         );
-        // Which region does not matter for counting: only the numbers are used here.
-        let (_, listed, named) = sequence_resources(seq, "aws", "");
+        fields.put_owned(
+            "vigil/SequenceIndicators",
+            seq.indicators
+                .iter()
+                .map(|i| format!("{}={}", i.key, i.values.join("|")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        fields.put_owned("vigil/SequenceActors", seq.actor_count.to_string());
+        fields.put_owned("vigil/SequenceEndpoints", seq.endpoints.join(","));
+        fields.put_owned(
+            "vigil/SequenceTasks",
+            (seq.tasks.len() as u64 + seq.tasks_dropped).to_string(),
+        );
+        let (listed, named) = sequence_resource_counts(seq);
         if listed < named {
-            put(
-                "ResourcesTruncated",
-                Some(&format!(
+            fields.put_owned(
+                "vigil/ResourcesTruncated",
+                format!(
                     "{listed} of {named} named resources listed (Security Hub takes at most {MAX_RESOURCES}): the cluster first, then tasks, then containers"
-                )),
+                ),
             );
         }
     }
     if !finding.mitre.is_empty() {
-        put("Mitre", Some(&finding.mitre.join(",")));
+        fields.put_owned("vigil/Mitre", finding.mitre.join(","));
     }
     if !finding.tags.is_empty() {
-        put("Tags", Some(&finding.tags.join(",")));
+        fields.put_owned("vigil/Tags", finding.tags.join(","));
     }
-    fields
+    fields.0
+}
+
+/// A resource of the record: its id cleaned, no tags unless given.
+fn resource(
+    resource_type: &'static str,
+    id: &str,
+    partition: &'static str,
+    region: &str,
+    tags: BTreeMap<String, String>,
+    details: Option<AsffDetails>,
+) -> AsffResource {
+    AsffResource {
+        resource_type: Text::constant(resource_type),
+        id: clean(id, MAX_RESOURCE_ID, false),
+        partition: Text::constant(partition),
+        region: region.to_owned(),
+        tags,
+        details,
+    }
+}
+
+/// A string of resource details, cleaned.
+fn text(v: &str) -> String {
+    clean(v, MAX_GENERIC_STRING, false)
+}
+
+/// An ARN in resource details, cleaned.
+fn arn(v: &str) -> String {
+    clean(v, MAX_RESOURCE_ID, false)
 }
 
 fn resources(
     finding: &Finding,
     task_info: Option<&TaskInfo>,
-    partition: &str,
+    partition: &'static str,
     region: &str,
 ) -> Vec<AsffResource> {
     if !finding.subject.is_workload() {
         return subject_resources(finding, partition, region);
     }
     let r = &finding.resource;
-    let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
-    let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
-    let resource = |resource_type: &str,
-                    id: &str,
-                    tags: &BTreeMap<String, String>,
-                    details: Option<serde_json::Value>| {
-        AsffResource {
-            resource_type: resource_type.to_owned(),
-            id: clean(id, MAX_RESOURCE_ID, false),
-            partition: partition.to_owned(),
-            region: region.to_owned(),
-            tags: resource_tags(tags),
-            details,
-        }
-    };
-    let no_tags = BTreeMap::new();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(3);
 
     // Enrichment may have found the task through the container's runtime id: prefer what it learned.
     let task_arn = task_info
@@ -520,8 +589,8 @@ fn resources(
     let cluster_arn = task_info
         .map(|t| t.cluster_arn.as_str())
         .or(r.cluster_arn.as_deref());
-    let task_definition_arn = task_info
-        .and_then(|t| t.task_definition_arn.clone())
+    let task_definition_arn: Option<Cow<'_, str>> = task_info
+        .and_then(|t| t.task_definition_arn.as_deref().map(Cow::Borrowed))
         .or_else(|| {
             let (family, revision) = (
                 r.task_definition_family.as_ref()?,
@@ -531,95 +600,99 @@ fn resources(
                 .split(":task/")
                 .next()
                 .filter(|p| p.starts_with("arn:"))?;
-            Some(format!("{prefix}:task-definition/{family}:{revision}"))
+            Some(Cow::Owned(concat(&[
+                prefix,
+                ":task-definition/",
+                family,
+                ":",
+                revision,
+            ])))
         });
     let service_name = task_info
         .and_then(|t| t.service_name.as_deref())
         .or(r.service_name.as_deref());
 
     if let Some(task) = task_arn {
-        let mut details = serde_json::Map::new();
-        if let Some(c) = cluster_arn {
-            details.insert("ClusterArn".into(), arn(c));
-        }
-        if let Some(td) = &task_definition_arn {
-            details.insert("TaskDefinitionArn".into(), arn(td));
-        }
-        let group = task_info
-            .and_then(|t| t.group.clone())
-            .or_else(|| service_name.map(|s| format!("service:{s}")));
-        if let Some(g) = group {
-            details.insert("Group".into(), text(&g));
-        }
-        if let Some(by) = task_info.and_then(|t| t.started_by.as_deref()) {
-            details.insert("StartedBy".into(), text(by));
-        }
-        let tags = task_info.map_or(&no_tags, |t| &t.tags);
+        let group = match task_info.and_then(|t| t.group.as_deref()) {
+            Some(g) => Some(text(g)),
+            None => service_name
+                .map(|s| clean_into(concat(&["service:", s]), MAX_GENERIC_STRING, false)),
+        };
+        let details = EcsTaskDetails {
+            cluster_arn: cluster_arn.map(arn),
+            group,
+            started_by: task_info.and_then(|t| t.started_by.as_deref()).map(text),
+            task_definition_arn: task_definition_arn.as_deref().map(arn),
+        };
+        let tags = task_info
+            .map(|t| resource_tags(&t.tags))
+            .unwrap_or_default();
         out.push(resource(
             "AwsEcsTask",
             task,
+            partition,
+            region,
             tags,
-            Some(serde_json::json!({ "AwsEcsTask": details })),
+            Some(AsffDetails::AwsEcsTask(details)),
         ));
     }
     if let Some(cluster) = cluster_arn {
         let name = cluster.rsplit('/').next().unwrap_or(cluster);
-        let details = serde_json::json!({ "AwsEcsCluster": { "ClusterArn": arn(cluster), "ClusterName": text(name) } });
-        out.push(resource("AwsEcsCluster", cluster, &no_tags, Some(details)));
+        let details = EcsClusterDetails {
+            cluster_arn: arn(cluster),
+            cluster_name: text(name),
+        };
+        out.push(resource(
+            "AwsEcsCluster",
+            cluster,
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(AsffDetails::AwsEcsCluster(details)),
+        ));
     }
     if let Some(t) = task_info {
         if let Some(name) = &t.service_name {
-            let id = t.service_arn.clone().unwrap_or_else(|| name.clone());
-            let mut details = serde_json::Map::from_iter([("Name".to_owned(), text(name))]);
-            details.insert("Cluster".into(), arn(&t.cluster_arn));
-            if let Some(td) = &t.task_definition_arn {
-                details.insert("TaskDefinition".into(), arn(td));
-            }
-            if let Some(service_arn) = &t.service_arn {
-                details.insert("ServiceArn".into(), arn(service_arn));
-            }
+            let id = t.service_arn.as_deref().unwrap_or(name);
+            let details = EcsServiceDetails {
+                cluster: arn(&t.cluster_arn),
+                name: text(name),
+                service_arn: t.service_arn.as_deref().map(arn),
+                task_definition: t.task_definition_arn.as_deref().map(arn),
+            };
             out.push(resource(
                 "AwsEcsService",
-                &id,
-                &t.service_tags,
-                Some(serde_json::json!({ "AwsEcsService": details })),
+                id,
+                partition,
+                region,
+                resource_tags(&t.service_tags),
+                Some(AsffDetails::AwsEcsService(details)),
             ));
         }
         if let Some(td) = &t.task_definition_arn {
-            let mut details = serde_json::Map::new();
-            if let Some(f) = &t.task_definition_family {
-                details.insert("Family".into(), text(f));
-            }
-            if let Some(role) = &t.task_role_arn {
-                details.insert("TaskRoleArn".into(), arn(role));
-            }
-            let definitions: Vec<serde_json::Value> = t
-                .containers
-                .iter()
-                .take(MAX_RESOURCES)
-                .map(|c| {
-                    let mut d = serde_json::Map::from_iter([("Name".to_owned(), text(&c.name))]);
-                    if let Some(i) = &c.image {
-                        d.insert("Image".into(), text(i));
-                    }
-                    if let Some(p) = c.privileged {
-                        d.insert("Privileged".into(), p.into());
-                    }
-                    if let Some(ro) = c.readonly_root_filesystem {
-                        d.insert("ReadonlyRootFilesystem".into(), ro.into());
-                    }
-                    if let Some(u) = &c.user {
-                        d.insert("User".into(), text(u));
-                    }
-                    serde_json::Value::Object(d)
-                })
-                .collect();
-            details.insert("ContainerDefinitions".into(), definitions.into());
+            let details = EcsTaskDefinitionDetails {
+                container_definitions: t
+                    .containers
+                    .iter()
+                    .take(MAX_RESOURCES)
+                    .map(|c| EcsContainerDefinition {
+                        image: c.image.as_deref().map(text),
+                        name: text(&c.name),
+                        privileged: c.privileged,
+                        readonly_root_filesystem: c.readonly_root_filesystem,
+                        user: c.user.as_deref().map(text),
+                    })
+                    .collect(),
+                family: t.task_definition_family.as_deref().map(text),
+                task_role_arn: t.task_role_arn.as_deref().map(arn),
+            };
             out.push(resource(
                 "AwsEcsTaskDefinition",
                 td,
-                &no_tags,
-                Some(serde_json::json!({ "AwsEcsTaskDefinition": details })),
+                partition,
+                region,
+                BTreeMap::new(),
+                Some(AsffDetails::AwsEcsTaskDefinition(details)),
             ));
         }
     }
@@ -640,33 +713,45 @@ fn resources(
         .or(name)
         .or(image);
     if let Some(id) = id {
-        let mut details = serde_json::Map::new();
-        if let Some(n) = name {
-            details.insert("Name".into(), text(n));
-        }
-        if let Some(i) = image {
-            details.insert("ImageName".into(), text(i));
-        }
-        if let Some(d) = digest {
-            details.insert("ImageId".into(), text(d));
-        }
-        if let Some(p) = privileged {
-            details.insert("Privileged".into(), p.into());
-        }
+        let details = ContainerDetails {
+            image_id: digest.map(text),
+            image_name: image.map(text),
+            name: name.map(text),
+            privileged,
+        };
         out.push(resource(
             "Container",
             id,
-            &no_tags,
-            Some(serde_json::json!({ "Container": details })),
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(AsffDetails::Container(details)),
         ));
     }
     if out.is_empty() {
         // ASFF needs at least one resource; with nothing known, name the host (or say so).
         let id = r.host.as_deref().unwrap_or("unknown-workload");
-        out.push(resource("Other", id, &no_tags, None));
+        out.push(resource(
+            "Other",
+            id,
+            partition,
+            region,
+            BTreeMap::new(),
+            None,
+        ));
     }
     out.truncate(MAX_RESOURCES);
     out
+}
+
+/// How many resources [`sequence_resources`] lists of a sequence, and how many it names.
+fn sequence_resource_counts(seq: &vigil_model::AttackSequence) -> (usize, usize) {
+    let containers: usize = seq.tasks.iter().map(|t| t.containers.len()).sum::<usize>()
+        + seq.unattached_containers.len();
+    // With nothing else, one `Other` resource names the sequence.
+    let all = (seq.clusters.len() + seq.tasks.len() + containers).max(1);
+    let named = all + (seq.tasks_dropped + seq.containers_dropped) as usize;
+    (all.min(MAX_RESOURCES), named)
 }
 
 /// An attack sequence's resources, within ASFF's [`MAX_RESOURCES`]: its clusters first, then its
@@ -675,15 +760,13 @@ fn resources(
 /// bounds included), so a truncation can be noted.
 pub fn sequence_resources(
     seq: &vigil_model::AttackSequence,
-    partition: &str,
+    partition: &'static str,
     region: &str,
 ) -> (Vec<AsffResource>, usize, usize) {
-    let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
-    let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
-    let resource = |resource_type: &str, id: &str, details: serde_json::Value| AsffResource {
-        resource_type: resource_type.to_owned(),
+    let resource = |resource_type: &'static str, id: &str, details: AsffDetails| AsffResource {
+        resource_type: Text::constant(resource_type),
         id: clean(id, MAX_RESOURCE_ID, false),
-        partition: partition.to_owned(),
+        partition: Text::constant(partition),
         region: region.to_owned(),
         tags: BTreeMap::new(),
         details: Some(details),
@@ -694,21 +777,21 @@ pub fn sequence_resources(
         all.push(resource(
             "AwsEcsCluster",
             c,
-            serde_json::json!({ "AwsEcsCluster": { "ClusterArn": arn(c), "ClusterName": text(name) } }),
+            AsffDetails::AwsEcsCluster(EcsClusterDetails {
+                cluster_arn: arn(c),
+                cluster_name: text(name),
+            }),
         ));
     }
     for t in &seq.tasks {
-        let mut details = serde_json::Map::new();
-        if let Some(c) = &t.cluster_arn {
-            details.insert("ClusterArn".into(), arn(c));
-        }
-        if let Some(td) = &t.task_definition_arn {
-            details.insert("TaskDefinitionArn".into(), arn(td));
-        }
         all.push(resource(
             "AwsEcsTask",
             &t.task_arn,
-            serde_json::json!({ "AwsEcsTask": details }),
+            AsffDetails::AwsEcsTask(EcsTaskDetails {
+                cluster_arn: t.cluster_arn.as_deref().map(arn),
+                task_definition_arn: t.task_definition_arn.as_deref().map(arn),
+                ..Default::default()
+            }),
         ));
     }
     let containers = seq
@@ -717,20 +800,15 @@ pub fn sequence_resources(
         .flat_map(|t| t.containers.iter())
         .chain(&seq.unattached_containers);
     for c in containers {
-        let mut details = serde_json::Map::new();
-        if let Some(n) = &c.name {
-            details.insert("Name".into(), text(n));
-        }
-        if let Some(i) = &c.image {
-            details.insert("ImageName".into(), text(i));
-        }
-        if let Some(d) = &c.image_uid {
-            details.insert("ImageId".into(), text(d));
-        }
         all.push(resource(
             "Container",
             &c.uid,
-            serde_json::json!({ "Container": details }),
+            AsffDetails::Container(ContainerDetails {
+                image_id: c.image_uid.as_deref().map(text),
+                image_name: c.image.as_deref().map(text),
+                name: c.name.as_deref().map(text),
+                privileged: None,
+            }),
         ));
     }
     if all.is_empty() {
@@ -738,7 +816,10 @@ pub fn sequence_resources(
         all.push(resource(
             "Other",
             &format!("guardduty-attack-sequence/{}", seq.uid),
-            serde_json::json!({ "Other": { "SequenceUid": text(&seq.uid) } }),
+            AsffDetails::Other(BTreeMap::from([(
+                Text::constant("SequenceUid"),
+                text(&seq.uid),
+            )])),
         ));
     }
     let named = all.len() + (seq.tasks_dropped + seq.containers_dropped) as usize;
@@ -750,17 +831,13 @@ pub fn sequence_resources(
 /// The resource of a finding about an account, a Kubernetes object or a SaaS identity (never a
 /// container or task): an IAM user by its ARN when CloudTrail names one, otherwise `Other`, named by
 /// what the finding is about, with the subject in its details.
-fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<AsffResource> {
+fn subject_resources(
+    finding: &Finding,
+    partition: &'static str,
+    region: &str,
+) -> Vec<AsffResource> {
     let s = &finding.subject;
-    let resource = |resource_type: &str, id: &str, details: serde_json::Value| AsffResource {
-        resource_type: resource_type.to_owned(),
-        id: clean(id, MAX_RESOURCE_ID, false),
-        partition: partition.to_owned(),
-        region: region.to_owned(),
-        tags: BTreeMap::new(),
-        details: Some(details),
-    };
-    let mut other = serde_json::Map::new();
+    let mut other = BTreeMap::new();
     for (k, v) in [
         ("Kind", Some(s.kind.as_str())),
         ("EventSource", s.event_source.as_deref()),
@@ -775,7 +852,7 @@ fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<As
             .map(|v| clean(v, MAX_OTHER_DETAIL_VALUE, false))
             .filter(|v| !v.is_empty())
         {
-            other.insert(k.to_owned(), v.into());
+            other.insert(Text::constant(k), v);
         }
     }
     let iam_user = s.user_id.as_deref().and_then(|arn| {
@@ -790,7 +867,12 @@ fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<As
         out.push(resource(
             "AwsIamUser",
             arn,
-            serde_json::json!({ "AwsIamUser": { "UserName": clean(name, MAX_GENERIC_STRING, false) } }),
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(AsffDetails::AwsIamUser(IamUserDetails {
+                user_name: clean(name, MAX_GENERIC_STRING, false),
+            })),
         ));
     }
     // Named by what it is about: the Kubernetes object, else the acting user (with its account),
@@ -812,7 +894,10 @@ fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<As
     out.push(resource(
         "Other",
         &id,
-        serde_json::json!({ "Other": other }),
+        partition,
+        region,
+        BTreeMap::new(),
+        Some(AsffDetails::Other(other)),
     ));
     out
 }
@@ -872,12 +957,11 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
     let v6 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv6).map(|a| a.to_string());
     let net = AsffNetwork {
         direction: n.direction.map(|d| {
-            if d == NetworkDirection::Inbound {
+            Text::constant(if d == NetworkDirection::Inbound {
                 "IN"
             } else {
                 "OUT"
-            }
-            .to_owned()
+            })
         }),
         protocol: n
             .protocol
@@ -930,26 +1014,83 @@ fn enforce_size(record: &mut AsffFinding) -> Result<(), AsffError> {
     }
 }
 
+/// Generous fixed overhead charged per field by [`size_upper_bound`] for its key and punctuation.
+const FIELD: usize = 48;
+
+/// An upper bound of a string's serialized size: strings were cleaned of control characters, so
+/// JSON escaping at most doubles them (`"` and `\\`).
+fn text_bound(s: &str) -> usize {
+    2 * s.len() + FIELD
+}
+
+fn opt_bound(s: &Option<String>) -> usize {
+    s.as_deref().map_or(0, text_bound)
+}
+
+/// An upper bound of a JSON value's serialized size (see [`text_bound`]).
+fn value_bound(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => text_bound(s),
+        serde_json::Value::Array(items) => FIELD + items.iter().map(value_bound).sum::<usize>(),
+        serde_json::Value::Object(map) => {
+            FIELD
+                + map
+                    .iter()
+                    .map(|(k, v)| text_bound(k) + value_bound(v))
+                    .sum::<usize>()
+        }
+        _ => FIELD,
+    }
+}
+
+/// An upper bound of the details' serialized size: the type key and every field, each charged
+/// [`FIELD`] besides its text (booleans and absent fields too).
+fn details_bound(d: &AsffDetails) -> usize {
+    let fields = match d {
+        AsffDetails::AwsEcsTask(t) => {
+            4 * FIELD
+                + opt_bound(&t.cluster_arn)
+                + opt_bound(&t.group)
+                + opt_bound(&t.started_by)
+                + opt_bound(&t.task_definition_arn)
+        }
+        AsffDetails::AwsEcsCluster(c) => text_bound(&c.cluster_arn) + text_bound(&c.cluster_name),
+        AsffDetails::AwsEcsService(s) => {
+            text_bound(&s.cluster)
+                + text_bound(&s.name)
+                + opt_bound(&s.service_arn)
+                + opt_bound(&s.task_definition)
+                + 2 * FIELD
+        }
+        AsffDetails::AwsEcsTaskDefinition(t) => {
+            3 * FIELD
+                + opt_bound(&t.family)
+                + opt_bound(&t.task_role_arn)
+                + t.container_definitions
+                    .iter()
+                    .map(|c| {
+                        5 * FIELD + text_bound(&c.name) + opt_bound(&c.image) + opt_bound(&c.user)
+                    })
+                    .sum::<usize>()
+        }
+        AsffDetails::Container(c) => {
+            4 * FIELD + opt_bound(&c.image_id) + opt_bound(&c.image_name) + opt_bound(&c.name)
+        }
+        AsffDetails::AwsIamUser(u) => text_bound(&u.user_name),
+        AsffDetails::Other(map) => map
+            .iter()
+            .map(|(k, v)| text_bound(k) + text_bound(v))
+            .sum::<usize>(),
+        AsffDetails::Json(v) => return value_bound(v),
+    };
+    2 * FIELD + fields
+}
+
 /// An upper bound of the record's serialized size. Strings were cleaned of control characters, so JSON
 /// escaping at most doubles them (`"` and `\\`); every field is charged a generous fixed overhead for
 /// its key and punctuation.
 pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
-    const FIELD: usize = 48;
-    fn text(s: &str) -> usize {
-        2 * s.len() + FIELD
-    }
-    fn value(v: &serde_json::Value) -> usize {
-        match v {
-            serde_json::Value::String(s) => text(s),
-            serde_json::Value::Array(items) => FIELD + items.iter().map(value).sum::<usize>(),
-            serde_json::Value::Object(map) => {
-                FIELD + map.iter().map(|(k, v)| text(k) + value(v)).sum::<usize>()
-            }
-            _ => FIELD,
-        }
-    }
-    let opt = |s: &Option<String>| s.as_deref().map_or(0, text);
-    let strings = [
+    let strings: [&str; 17] = [
         &r.schema_version,
         &r.id,
         &r.product_arn,
@@ -968,38 +1109,38 @@ pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
         &r.severity.label,
         &r.severity.original,
     ];
-    let mut total = 512 + strings.iter().map(|s| text(s)).sum::<usize>();
-    total += r.types.iter().map(|t| text(t)).sum::<usize>();
+    let mut total = 512 + strings.iter().map(|s| text_bound(s)).sum::<usize>();
+    total += r.types.iter().map(|t| text_bound(t)).sum::<usize>();
     total += r
         .product_fields
         .iter()
-        .map(|(k, v)| text(k) + text(v))
+        .map(|(k, v)| text_bound(k) + text_bound(v))
         .sum::<usize>();
     for res in &r.resources {
         total += 4 * FIELD
-            + text(&res.resource_type)
-            + text(&res.id)
-            + text(&res.partition)
-            + text(&res.region);
+            + text_bound(&res.resource_type)
+            + text_bound(&res.id)
+            + text_bound(&res.partition)
+            + text_bound(&res.region);
         total += res
             .tags
             .iter()
-            .map(|(k, v)| text(k) + text(v))
+            .map(|(k, v)| text_bound(k) + text_bound(v))
             .sum::<usize>();
-        total += res.details.as_ref().map_or(0, value);
+        total += res.details.as_ref().map_or(0, details_bound);
     }
     if let Some(p) = &r.process {
-        total += 4 * FIELD + opt(&p.name) + opt(&p.path);
+        total += 4 * FIELD + opt_bound(&p.name) + opt_bound(&p.path);
     }
     if let Some(n) = &r.network {
         total += 9 * FIELD
-            + opt(&n.destination_domain)
-            + opt(&n.direction)
-            + opt(&n.protocol)
-            + opt(&n.source_ip_v4)
-            + opt(&n.source_ip_v6)
-            + opt(&n.destination_ip_v4)
-            + opt(&n.destination_ip_v6);
+            + opt_bound(&n.destination_domain)
+            + n.direction.as_deref().map_or(0, text_bound)
+            + opt_bound(&n.protocol)
+            + opt_bound(&n.source_ip_v4)
+            + opt_bound(&n.source_ip_v6)
+            + opt_bound(&n.destination_ip_v4)
+            + opt_bound(&n.destination_ip_v6);
     }
     total
 }
@@ -1007,7 +1148,40 @@ pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
     use vigil_model::{RawEvent, Severity, Source};
+
+    proptest! {
+        /// The direct timestamp writer and chrono agree on every instant chrono can represent,
+        /// leap seconds and years beyond 9999 included (those go through chrono).
+        #[test]
+        fn timestamps_are_written_as_chrono_writes_them(
+            secs in prop_oneof![
+                -62_167_219_200i64..253_402_300_800,
+                -8_334_632_851_200i64..8_210_298_412_799,
+            ],
+            nanos in prop_oneof![0u32..1_000_000_000, 999_000_000u32..2_000_000_000],
+        ) {
+            if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
+                prop_assert_eq!(ts(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_at_the_edges() {
+        for t in [
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            DateTime::from_timestamp(1_700_000_000, 999_999_999).unwrap(),
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(),
+        ] {
+            assert_eq!(ts(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+    }
 
     #[test]
     fn the_size_bound_is_never_below_the_real_size() {

@@ -49,7 +49,7 @@ fn required_fields_and_identity() {
     assert_eq!(types, ["AwsEcsTask", "AwsEcsCluster", "Container"]);
     let task = &a.resources[0];
     assert_eq!(
-        task.details.as_ref().unwrap()["AwsEcsTask"]["TaskDefinitionArn"],
+        task.details.as_ref().unwrap().to_json()["AwsEcsTask"]["TaskDefinitionArn"],
         "arn:aws:ecs:us-west-2:111122223333:task-definition/sample-fargate:1"
     );
     assert_eq!(
@@ -274,11 +274,11 @@ fn enrichment_adds_service_task_definition_tags_and_digest() {
             .map(String::as_str),
         Some("true")
     );
-    let container = a.resources[4].details.as_ref().unwrap();
+    let container = a.resources[4].details.as_ref().unwrap().to_json();
     assert_eq!(container["Container"]["ImageId"], "sha256:abc");
     assert_eq!(container["Container"]["Privileged"], true);
     assert_eq!(
-        a.resources[3].details.as_ref().unwrap()["AwsEcsTaskDefinition"]["TaskRoleArn"],
+        a.resources[3].details.as_ref().unwrap().to_json()["AwsEcsTaskDefinition"]["TaskRoleArn"],
         "arn:aws:iam::111122223333:role/app"
     );
     assert_eq!(

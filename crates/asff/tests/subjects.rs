@@ -45,7 +45,7 @@ fn a_cloudtrail_finding_is_a_user_behavior_on_an_iam_user() {
     assert_eq!(a.resources.len(), 1);
     assert_eq!(a.resources[0].resource_type, "Other");
     assert_eq!(a.resources[0].id, "111122223333/example-user");
-    let details = a.resources[0].details.as_ref().unwrap();
+    let details = a.resources[0].details.as_ref().unwrap().to_json();
     assert_eq!(details["Other"]["SourceIp"], "203.0.113.10");
     assert_eq!(details["Other"]["EventSource"], "aws_cloudtrail");
     assert_eq!(a.product_fields["vigil/Subject"], "cloud");
@@ -61,7 +61,7 @@ fn a_cloudtrail_finding_is_a_user_behavior_on_an_iam_user() {
         "arn:aws:iam::111122223333:user/example-user"
     );
     assert_eq!(
-        a.resources[0].details.as_ref().unwrap()["AwsIamUser"]["UserName"],
+        a.resources[0].details.as_ref().unwrap().to_json()["AwsIamUser"]["UserName"],
         "example-user"
     );
     assert!(a.resources.iter().all(|r| r.resource_type != "Container"));

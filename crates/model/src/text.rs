@@ -59,10 +59,9 @@ pub fn clean(s: &str, max_chars: usize, keep_newlines: bool) -> String {
 /// Like [`clean`], borrowing `s` when it needs no change (the common case: printable ASCII, no
 /// surrounding spaces, within the cap), so callers that only read the result do not allocate.
 pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str> {
-    let b = s.as_bytes();
     // Fast path, same result as the general one below: printable ASCII has no control characters,
     // its only white space is ' ', and one byte is one character.
-    if b.iter().all(|c| (0x20..0x7f).contains(c)) {
+    if is_printable_ascii(s) {
         let trimmed = s.trim_matches(' ');
         return Cow::Borrowed(trimmed[..trimmed.len().min(max_chars)].trim_end_matches(' '));
     }
@@ -94,6 +93,28 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
     }
     out.truncate(out.trim_end().len());
     Cow::Owned(out)
+}
+
+/// Like [`clean`] for a string the caller owns: returned as it is (no copy) when it needs no
+/// change, cut in place when it only needs trimming or capping.
+pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> String {
+    let (start, len) = match clean_cow(&s, max_chars, keep_newlines) {
+        Cow::Owned(cleaned) => return cleaned,
+        // A borrowed result is always a slice of `s`.
+        Cow::Borrowed(kept) => (kept.as_ptr() as usize - s.as_ptr() as usize, kept.len()),
+    };
+    s.truncate(start + len);
+    s.drain(..start);
+    s
+}
+
+/// Whether every byte of `s` is printable ASCII (`' '` to `'~'`). Checked 16 bytes at a time
+/// without an early exit inside a block, which the compiler turns into vector compares.
+pub fn is_printable_ascii(s: &str) -> bool {
+    let printable = |c: &u8| (0x20..0x7f).contains(c);
+    let mut blocks = s.as_bytes().chunks_exact(16);
+    blocks.all(|block| block.iter().fold(true, |all, c| all & printable(c)))
+        && blocks.remainder().iter().all(printable)
 }
 
 /// What an unsafe character becomes: line breaks and tabs survive as white space, the rest vanish.
@@ -260,6 +281,16 @@ mod tests {
         ) {
             prop_assert_eq!(clean(&s, cap, keep), clean_reference(&s, cap, keep));
             prop_assert_eq!(clean_opt(Some(&s), cap), Some(clean_reference(&s, cap, false)).filter(|c| !c.is_empty()));
+        }
+
+        #[test]
+        fn clean_into_matches_clean(
+            s in prop_oneof![any::<String>(), " {0,3}[ -~é]{0,20} {0,3}"],
+            cap in 0usize..48,
+            keep in any::<bool>(),
+        ) {
+            prop_assert_eq!(clean_into(s.clone(), cap, keep), clean(&s, cap, keep));
+            prop_assert_eq!(is_printable_ascii(&s), s.bytes().all(|c| (0x20..0x7f).contains(&c)));
         }
 
         #[test]

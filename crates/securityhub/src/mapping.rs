@@ -17,7 +17,10 @@ use aws_sdk_securityhub::types::{
 };
 use serde_json::{Map, Value};
 use vigil_asff::AsffFinding;
-use vigil_asff::model::{AsffNetwork, AsffProcess, AsffResource};
+use vigil_asff::model::{
+    AsffDetails, AsffNetwork, AsffProcess, AsffResource, ContainerDetails as AsffContainer,
+    EcsClusterDetails, EcsServiceDetails, EcsTaskDefinitionDetails, EcsTaskDetails,
+};
 
 /// `Details.Other`: at most 50 entries, keys ≤ 128 characters, values ≤ 1024 characters.
 pub const MAX_OTHER_ENTRIES: usize = 50;
@@ -83,9 +86,12 @@ pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
         .severity(severity)
         .title(&f.title)
         .description(&f.description)
-        .set_product_fields(
-            (!f.product_fields.is_empty()).then(|| f.product_fields.clone().into_iter().collect()),
-        )
+        .set_product_fields((!f.product_fields.is_empty()).then(|| {
+            f.product_fields
+                .iter()
+                .map(|(k, v)| (String::from(k), v.clone()))
+                .collect()
+        }))
         .set_resources(Some(resources))
         .set_process(f.process.as_ref().map(process))
         .set_network(network)
@@ -119,7 +125,7 @@ fn resource(index: usize, r: &AsffResource) -> Result<Resource, MappingError> {
         .partition(partition)
         .region(&r.region)
         .set_tags((!r.tags.is_empty()).then(|| r.tags.clone().into_iter().collect()))
-        .set_details(r.details.as_ref().map(details))
+        .set_details(r.details.as_ref().map(resource_details))
         .build())
 }
 
@@ -156,6 +162,90 @@ fn network(n: &AsffNetwork) -> Result<Network, MappingError> {
         .set_destination_port(n.destination_port.map(i32::from))
         .set_destination_domain(n.destination_domain.clone())
         .build())
+}
+
+/// A record's `Details` → `ResourceDetails`: what [`details`] makes of their JSON, built from the
+/// typed details without going through JSON.
+pub fn resource_details(d: &AsffDetails) -> ResourceDetails {
+    let out = ResourceDetails::builder();
+    match d {
+        AsffDetails::AwsEcsTask(t) => out.aws_ecs_task(sdk_ecs_task(t)).build(),
+        AsffDetails::AwsEcsCluster(c) => out.aws_ecs_cluster(sdk_ecs_cluster(c)).build(),
+        AsffDetails::AwsEcsService(s) => out.aws_ecs_service(sdk_ecs_service(s)).build(),
+        AsffDetails::AwsEcsTaskDefinition(t) => out
+            .aws_ecs_task_definition(sdk_ecs_task_definition(t))
+            .build(),
+        AsffDetails::Container(c) => out.container(sdk_container(c)).build(),
+        // No typed counterpart is mapped for these: flattened into `Other`, as their JSON is.
+        AsffDetails::AwsIamUser(u) => {
+            let mut other = Vec::new();
+            push_other_str(&mut other, "AwsIamUser.UserName".to_owned(), &u.user_name);
+            with_other(out, other)
+        }
+        AsffDetails::Other(map) => {
+            let mut other = Vec::new();
+            if map.is_empty() {
+                push_other_str(&mut other, "Other".to_owned(), "{}");
+            }
+            for (k, v) in map {
+                push_other_str(&mut other, format!("Other.{k}"), v);
+            }
+            with_other(out, other)
+        }
+        AsffDetails::Json(v) => details(v),
+    }
+}
+
+fn sdk_ecs_task(t: &EcsTaskDetails) -> AwsEcsTaskDetails {
+    AwsEcsTaskDetails::builder()
+        .set_cluster_arn(t.cluster_arn.clone())
+        .set_task_definition_arn(t.task_definition_arn.clone())
+        .set_group(t.group.clone())
+        .set_started_by(t.started_by.clone())
+        .build()
+}
+
+fn sdk_ecs_cluster(c: &EcsClusterDetails) -> AwsEcsClusterDetails {
+    AwsEcsClusterDetails::builder()
+        .cluster_name(&c.cluster_name)
+        .cluster_arn(&c.cluster_arn)
+        .build()
+}
+
+fn sdk_ecs_service(s: &EcsServiceDetails) -> AwsEcsServiceDetails {
+    AwsEcsServiceDetails::builder()
+        .name(&s.name)
+        .set_service_arn(s.service_arn.clone())
+        .cluster(&s.cluster)
+        .set_task_definition(s.task_definition.clone())
+        .build()
+}
+
+fn sdk_ecs_task_definition(t: &EcsTaskDefinitionDetails) -> AwsEcsTaskDefinitionDetails {
+    let mut b = AwsEcsTaskDefinitionDetails::builder()
+        .set_family(t.family.clone())
+        .set_task_role_arn(t.task_role_arn.clone());
+    for c in &t.container_definitions {
+        b = b.container_definitions(
+            AwsEcsTaskDefinitionContainerDefinitionsDetails::builder()
+                .name(&c.name)
+                .set_image(c.image.clone())
+                .set_privileged(c.privileged)
+                .set_readonly_root_filesystem(c.readonly_root_filesystem)
+                .set_user(c.user.clone())
+                .build(),
+        );
+    }
+    b.build()
+}
+
+fn sdk_container(c: &AsffContainer) -> ContainerDetails {
+    ContainerDetails::builder()
+        .set_name(c.name.clone())
+        .set_image_id(c.image_id.clone())
+        .set_image_name(c.image_name.clone())
+        .set_privileged(c.privileged)
+        .build()
 }
 
 /// `Details` JSON → `ResourceDetails`: typed where the key and shape are known, `Other` otherwise.
@@ -211,16 +301,19 @@ fn flatten(other: &mut Vec<(String, String)>, key: &str, value: &Value) {
 }
 
 fn push_other(other: &mut Vec<(String, String)>, key: String, value: &Value) {
+    match value {
+        Value::String(s) => push_other_str(other, key, s),
+        v => push_other_str(other, key, &v.to_string()),
+    }
+}
+
+fn push_other_str(other: &mut Vec<(String, String)>, key: String, value: &str) {
     if other.len() >= MAX_OTHER_ENTRIES {
         return;
     }
-    let value = match value {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    };
     other.push((
         truncate(&key, MAX_OTHER_KEY),
-        truncate(&value, MAX_OTHER_VALUE),
+        truncate(value, MAX_OTHER_VALUE),
     ));
 }
 
@@ -559,6 +652,72 @@ mod tests {
         assert_eq!(c.image_id(), Some("sha256:ab"));
         assert_eq!(c.launched_at(), Some("2020-01-01T00:00:00Z"));
         assert!(d.other().is_none());
+    }
+
+    /// Typed details convert to what their JSON converts to, for every shape the mapping writes.
+    #[test]
+    fn typed_details_convert_as_their_json() {
+        use vigil_asff::model::{EcsContainerDefinition, IamUserDetails, Text};
+        let all = [
+            AsffDetails::AwsEcsTask(EcsTaskDetails::default()),
+            AsffDetails::AwsEcsTask(EcsTaskDetails {
+                cluster_arn: Some("c".into()),
+                group: Some("service:web".into()),
+                started_by: Some("ecs-svc".into()),
+                task_definition_arn: Some("td".into()),
+            }),
+            AsffDetails::AwsEcsCluster(EcsClusterDetails {
+                cluster_arn: "arn".into(),
+                cluster_name: "n".into(),
+            }),
+            AsffDetails::AwsEcsService(EcsServiceDetails {
+                cluster: "c".into(),
+                name: "web".into(),
+                service_arn: Some("sa".into()),
+                task_definition: None,
+            }),
+            AsffDetails::AwsEcsTaskDefinition(EcsTaskDefinitionDetails::default()),
+            AsffDetails::AwsEcsTaskDefinition(EcsTaskDefinitionDetails {
+                container_definitions: vec![
+                    EcsContainerDefinition {
+                        image: Some("img".into()),
+                        name: "app".into(),
+                        privileged: Some(false),
+                        readonly_root_filesystem: Some(true),
+                        user: Some("1000".into()),
+                    },
+                    EcsContainerDefinition::default(),
+                ],
+                family: Some("fam".into()),
+                task_role_arn: None,
+            }),
+            AsffDetails::Container(AsffContainer::default()),
+            AsffDetails::Container(AsffContainer {
+                image_id: Some("sha256:ab".into()),
+                image_name: Some("img".into()),
+                name: Some("app".into()),
+                privileged: Some(true),
+            }),
+            AsffDetails::AwsIamUser(IamUserDetails {
+                user_name: "u".repeat(2000),
+            }),
+            AsffDetails::Other(Default::default()),
+            AsffDetails::Other(
+                (0..60)
+                    .map(|i| (Text::from(format!("k{i:02}")), "v".repeat(1100)))
+                    .collect(),
+            ),
+            AsffDetails::Json(json!({ "AwsLambdaFunction": { "FunctionName": "f" } })),
+        ];
+        for d in all {
+            assert_eq!(resource_details(&d), details(&d.to_json()), "{d:?}");
+        }
+        for a in [sample()] {
+            for r in &a.resources {
+                let d = r.details.as_ref().unwrap();
+                assert_eq!(resource_details(d), details(&d.to_json()));
+            }
+        }
     }
 
     #[test]
