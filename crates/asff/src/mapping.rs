@@ -386,53 +386,128 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
     out
 }
 
-/// `ProductFields` as they are built: keys are constants, values cleaned; empty values and
-/// entries beyond [`MAX_PRODUCT_FIELDS`] are left out.
-struct ProductFields(BTreeMap<Text, String>);
+/// Declares the `ProductFields` keys, in the order of their names (a test checks it), so the
+/// fields sort by their key's rank.
+macro_rules! product_field_keys {
+    ($($key:ident),* $(,)?) => {
+        /// A `ProductFields` key: `vigil/<name>`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Field {
+            $(
+                #[doc = concat!("`vigil/", stringify!($key), "`")]
+                $key
+            ),*
+        }
+
+        impl Field {
+            #[cfg(test)]
+            const ALL: &[Field] = &[$(Field::$key),*];
+
+            fn key(self) -> &'static str {
+                match self {
+                    $(Field::$key => concat!("vigil/", stringify!($key))),*
+                }
+            }
+        }
+    };
+}
+
+product_field_keys!(
+    Arrival,
+    CommandLine,
+    Connection,
+    ContainerImage,
+    ContainerImageDigest,
+    Count,
+    EventSource,
+    ExecutableSha256,
+    Fingerprint,
+    Host,
+    IdentityMismatch,
+    Mitre,
+    ResourcesTruncated,
+    Rule,
+    SenderAccount,
+    SequenceActors,
+    SequenceEndpoints,
+    SequenceFirstSeen,
+    SequenceIndicators,
+    SequenceLastSeen,
+    SequenceSignalTypes,
+    SequenceSignals,
+    SequenceSummary,
+    SequenceTasks,
+    SequenceUid,
+    Service,
+    Source,
+    SourceEventId,
+    Subject,
+    SubjectAccount,
+    SubjectAction,
+    SubjectSourceIp,
+    SubjectTarget,
+    SubjectUser,
+    Tags,
+    TaskDefinitionFamily,
+    TimeClamped,
+    User,
+);
+
+/// `ProductFields` as they are built: values cleaned; empty values and entries beyond
+/// [`MAX_PRODUCT_FIELDS`] left out. Kept as a list, each key once, and sorted by rank at the end.
+struct ProductFields(Vec<(Field, String)>);
 
 impl ProductFields {
-    fn put(&mut self, key: &'static str, value: Option<&str>) {
+    fn put(&mut self, key: Field, value: Option<&str>) {
         if let Some(v) = value {
             self.insert(key, clean(v, MAX_PRODUCT_FIELD_VALUE, false));
         }
     }
 
     /// Like [`ProductFields::put`] for a value built for the record: cleaned in place.
-    fn put_owned(&mut self, key: &'static str, value: String) {
+    fn put_owned(&mut self, key: Field, value: String) {
         self.insert(key, clean_into(value, MAX_PRODUCT_FIELD_VALUE, false));
     }
 
-    fn insert(&mut self, key: &'static str, cleaned: String) {
+    fn insert(&mut self, key: Field, cleaned: String) {
         if !cleaned.is_empty() && self.0.len() < MAX_PRODUCT_FIELDS {
-            self.0.insert(Text::constant(key), cleaned);
+            self.0.push((key, cleaned));
         }
+    }
+
+    fn into_map(mut self) -> BTreeMap<Text, String> {
+        self.0.sort_unstable_by_key(|(k, _)| *k);
+        self.0
+            .into_iter()
+            .map(|(k, v)| (Text::constant(k.key()), v))
+            .collect()
     }
 }
 
 fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
-    let mut fields = ProductFields(BTreeMap::new());
+    let mut fields = ProductFields(Vec::with_capacity(24));
     let r = &finding.resource;
-    fields.put("vigil/Source", Some(finding.source.as_str()));
-    fields.put("vigil/Rule", Some(&finding.rule));
-    fields.put("vigil/Fingerprint", Some(finding.fingerprint.as_str()));
-    fields.put_owned("vigil/Count", finding.count.to_string());
-    fields.put("vigil/SourceEventId", finding.source_event_id.as_deref());
+    fields.put(Field::Source, Some(finding.source.as_str()));
+    fields.put(Field::Rule, Some(&finding.rule));
+    fields.put(Field::Fingerprint, Some(finding.fingerprint.as_str()));
+    fields.put_owned(Field::Count, finding.count.to_string());
+    fields.put(Field::SourceEventId, finding.source_event_id.as_deref());
     // Who sent it, and whether its story holds: analysts see why remediation refused it.
-    fields.put("vigil/Arrival", Some(finding.provenance.arrival.as_str()));
+    fields.put(Field::Arrival, Some(finding.provenance.arrival.as_str()));
     fields.put(
-        "vigil/SenderAccount",
+        Field::SenderAccount,
         finding.provenance.sender_account.as_deref(),
     );
     if !finding.identity_conflicts.is_empty() {
         fields.put_owned(
-            "vigil/IdentityMismatch",
+            Field::IdentityMismatch,
             finding.identity_conflicts.join("; "),
         );
     }
     // Observed times the event put too far in the future, clamped at ingest to the receive time.
     if let Some(clamp) = &finding.time_clamped {
         fields.put_owned(
-            "vigil/TimeClamped",
+            Field::TimeClamped,
             format!(
                 "observed {} claimed, after receipt at {}; clamped to receipt",
                 ts(clamp.claimed),
@@ -440,50 +515,50 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
             ),
         );
     }
-    fields.put("vigil/Host", r.host.as_deref());
+    fields.put(Field::Host, r.host.as_deref());
     let subject = &finding.subject;
     if !subject.is_workload() {
-        fields.put("vigil/Subject", Some(subject.kind.as_str()));
-        fields.put("vigil/EventSource", subject.event_source.as_deref());
-        fields.put("vigil/SubjectUser", subject.user.as_deref());
-        fields.put("vigil/SubjectAccount", subject.account.as_deref());
-        fields.put("vigil/SubjectSourceIp", subject.source_ip.as_deref());
-        fields.put("vigil/SubjectAction", subject.action.as_deref());
-        fields.put("vigil/SubjectTarget", subject.target.as_deref());
+        fields.put(Field::Subject, Some(subject.kind.as_str()));
+        fields.put(Field::EventSource, subject.event_source.as_deref());
+        fields.put(Field::SubjectUser, subject.user.as_deref());
+        fields.put(Field::SubjectAccount, subject.account.as_deref());
+        fields.put(Field::SubjectSourceIp, subject.source_ip.as_deref());
+        fields.put(Field::SubjectAction, subject.action.as_deref());
+        fields.put(Field::SubjectTarget, subject.target.as_deref());
     }
-    fields.put("vigil/Service", r.service_name.as_deref());
+    fields.put(Field::Service, r.service_name.as_deref());
     fields.put(
-        "vigil/TaskDefinitionFamily",
+        Field::TaskDefinitionFamily,
         r.task_definition_family.as_deref(),
     );
-    fields.put("vigil/ContainerImage", r.container.image.as_deref());
+    fields.put(Field::ContainerImage, r.container.image.as_deref());
     fields.put(
-        "vigil/ContainerImageDigest",
+        Field::ContainerImageDigest,
         r.container.image_digest.as_deref(),
     );
     let process = finding.process.as_ref();
     fields.put(
-        "vigil/CommandLine",
+        Field::CommandLine,
         process.and_then(|p| p.command_line.as_deref()),
     );
-    fields.put("vigil/User", process.and_then(|p| p.user.as_deref()));
+    fields.put(Field::User, process.and_then(|p| p.user.as_deref()));
     fields.put(
-        "vigil/ExecutableSha256",
+        Field::ExecutableSha256,
         process.and_then(|p| p.executable_sha256.as_deref()),
     );
     fields.put(
-        "vigil/Connection",
+        Field::Connection,
         finding
             .network
             .as_ref()
             .and_then(|n| n.connection.as_deref()),
     );
     if let Some(seq) = &finding.sequence {
-        fields.put("vigil/SequenceUid", Some(&seq.uid));
-        fields.put_owned("vigil/SequenceSummary", seq.summary());
+        fields.put(Field::SequenceUid, Some(&seq.uid));
+        fields.put_owned(Field::SequenceSummary, seq.summary());
         let signals = &seq.signals;
         fields.put_owned(
-            "vigil/SequenceSignalTypes",
+            Field::SequenceSignalTypes,
             signals
                 .types
                 .iter()
@@ -492,7 +567,7 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
                 .join(","),
         );
         fields.put_owned(
-            "vigil/SequenceSignals",
+            Field::SequenceSignals,
             signals
                 .kept
                 .iter()
@@ -501,31 +576,31 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
                 .join("; "),
         );
         fields.put(
-            "vigil/SequenceFirstSeen",
+            Field::SequenceFirstSeen,
             signals.first_seen.map(ts).as_deref(),
         );
         fields.put(
-            "vigil/SequenceLastSeen",
+            Field::SequenceLastSeen,
             signals.last_seen.map(ts).as_deref(),
         );
         fields.put_owned(
-            "vigil/SequenceIndicators",
+            Field::SequenceIndicators,
             seq.indicators
                 .iter()
                 .map(|i| format!("{}={}", i.key, i.values.join("|")))
                 .collect::<Vec<_>>()
                 .join("; "),
         );
-        fields.put_owned("vigil/SequenceActors", seq.actor_count.to_string());
-        fields.put_owned("vigil/SequenceEndpoints", seq.endpoints.join(","));
+        fields.put_owned(Field::SequenceActors, seq.actor_count.to_string());
+        fields.put_owned(Field::SequenceEndpoints, seq.endpoints.join(","));
         fields.put_owned(
-            "vigil/SequenceTasks",
+            Field::SequenceTasks,
             (seq.tasks.len() as u64 + seq.tasks_dropped).to_string(),
         );
         let (listed, named) = sequence_resource_counts(seq);
         if listed < named {
             fields.put_owned(
-                "vigil/ResourcesTruncated",
+                Field::ResourcesTruncated,
                 format!(
                     "{listed} of {named} named resources listed (Security Hub takes at most {MAX_RESOURCES}): the cluster first, then tasks, then containers"
                 ),
@@ -533,12 +608,12 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
         }
     }
     if !finding.mitre.is_empty() {
-        fields.put_owned("vigil/Mitre", finding.mitre.join(","));
+        fields.put_owned(Field::Mitre, finding.mitre.join(","));
     }
     if !finding.tags.is_empty() {
-        fields.put_owned("vigil/Tags", finding.tags.join(","));
+        fields.put_owned(Field::Tags, finding.tags.join(","));
     }
-    fields.0
+    fields.into_map()
 }
 
 /// A resource of the record: its id cleaned, no tags unless given.
@@ -1166,6 +1241,16 @@ mod tests {
             if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
                 prop_assert_eq!(ts(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
             }
+        }
+    }
+
+    #[test]
+    fn product_field_keys_are_declared_in_the_order_of_their_names() {
+        for pair in Field::ALL.windows(2) {
+            assert!(
+                pair[0] < pair[1] && pair[0].key() < pair[1].key(),
+                "{pair:?}"
+            );
         }
     }
 

@@ -62,8 +62,8 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
     // Fast path, same result as the general one below: printable ASCII has no control characters,
     // its only white space is ' ', and one byte is one character.
     if is_printable_ascii(s) {
-        let trimmed = s.trim_matches(' ');
-        return Cow::Borrowed(trimmed[..trimmed.len().min(max_chars)].trim_end_matches(' '));
+        let trimmed = trim_spaces(s);
+        return Cow::Borrowed(trim_spaces(&trimmed[..trimmed.len().min(max_chars)]));
     }
     let needs_work = s.chars().any(is_unsafe_char) || s.trim().len() != s.len();
     if !needs_work {
@@ -108,13 +108,35 @@ pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> Strin
     s
 }
 
-/// Whether every byte of `s` is printable ASCII (`' '` to `'~'`). Checked 16 bytes at a time
-/// without an early exit inside a block, which the compiler turns into vector compares.
+/// `s` without the ASCII spaces around it.
+fn trim_spaces(s: &str) -> &str {
+    let b = s.as_bytes();
+    let Some(start) = b.iter().position(|&c| c != b' ') else {
+        return "";
+    };
+    let end = b.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
+    // Both ends sit next to a space or at an end of `s`: character boundaries.
+    &s[start..end]
+}
+
+/// Whether every byte of `s` is printable ASCII (`' '` to `'~'`), checked eight bytes at a time.
 pub fn is_printable_ascii(s: &str) -> bool {
-    let printable = |c: &u8| (0x20..0x7f).contains(c);
-    let mut blocks = s.as_bytes().chunks_exact(16);
-    blocks.all(|block| block.iter().fold(true, |all, c| all & printable(c)))
-        && blocks.remainder().iter().all(printable)
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let mut words = s.as_bytes().chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        // Some byte below 0x20: subtracting 0x20 from it borrows, and its own top bit is clear.
+        let below = w.wrapping_sub(ONES * 0x20) & !w & TOPS;
+        // Some byte from 0x7f up: adding 1 to 0x7f sets the top bit, which 0x80-0xff already have.
+        let above = (w.wrapping_add(ONES) | w) & TOPS;
+        if below | above != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|c| (0x20..0x7f).contains(c))
 }
 
 /// What an unsafe character becomes: line breaks and tabs survive as white space, the rest vanish.
@@ -233,6 +255,18 @@ mod tests {
         // Visible text is left alone: accents, CJK, RTL scripts, emoji.
         for ok in ["héllo", "日本語", "שלום", "مرحبا", "🦀", "x\u{fe0f}"] {
             assert_eq!(clean(ok, 100, false), ok);
+        }
+    }
+
+    #[test]
+    fn printable_ascii_at_every_position_of_a_word() {
+        for c in (0u32..0x100).filter_map(char::from_u32) {
+            for at in 0..17 {
+                let mut s: String = "a".repeat(17);
+                s.replace_range(at..at + 1, c.encode_utf8(&mut [0; 4]));
+                let expected = s.bytes().all(|b| (0x20..0x7f).contains(&b));
+                assert_eq!(is_printable_ascii(&s), expected, "{c:?} at {at}");
+            }
         }
     }
 
