@@ -308,7 +308,7 @@ fn agent_kind(envelope: &Envelope<'_>, detail: &Obj<'_>) -> Result<Kind, Adapter
             "source",
             ErrorKind::ForgedSource(format!(
                 "{} imitates an AWS service's or Vigil's own source; those are accepted only exactly as AWS and Vigil send them",
-                quote(&envelope.source_exact)
+                quote(envelope.source_exact)
             )),
         ));
     }
@@ -331,7 +331,7 @@ fn agent_kind(envelope: &Envelope<'_>, detail: &Obj<'_>) -> Result<Kind, Adapter
             ErrorKind::ForgedSource(format!(
                 "a {}-shaped detail from the agent source {}: AWS service events are accepted only from AWS on the default bus",
                 aws.describe(),
-                quote(&envelope.source_exact)
+                quote(envelope.source_exact)
             )),
         )),
         (Some(kind), _, _) | (None, Some(kind), _) => Ok(kind),

@@ -164,17 +164,20 @@ fn concat(parts: &[&str]) -> String {
 ///
 /// Fails when the finding has no valid account or region, or the record cannot be trimmed under
 /// [`MAX_FINDING_BYTES`].
-pub fn to_asff(finding: &Finding, ctx: &MappingContext) -> Result<AsffFinding, AsffError> {
+pub fn to_asff<'a>(
+    finding: &'a Finding,
+    ctx: &MappingContext,
+) -> Result<AsffFinding<'a>, AsffError> {
     to_asff_enriched(finding, None, ctx)
 }
 
 /// Like [`to_asff`], with what ECS enrichment learned: service and task definition resources, task and
 /// service tags, image digests and the offending container's hardening.
-pub fn to_asff_enriched(
-    finding: &Finding,
-    enrichment: Option<&Enrichment>,
+pub fn to_asff_enriched<'a>(
+    finding: &'a Finding,
+    enrichment: Option<&'a Enrichment>,
     ctx: &MappingContext,
-) -> Result<AsffFinding, AsffError> {
+) -> Result<AsffFinding<'a>, AsffError> {
     to_asff_with_history(finding, enrichment, ctx, &History::default())
 }
 
@@ -192,12 +195,15 @@ pub fn to_asff_enriched(
 ///
 /// `Severity` is the occurrence's, raised to `history.highest_severity` when that is higher (the
 /// label then the one whose band holds it; `Original` stays the occurrence's own).
-pub fn to_asff_with_history(
-    finding: &Finding,
-    enrichment: Option<&Enrichment>,
+///
+/// The record borrows the finding's strings that need no cleaning; [`AsffFinding::into_owned`]
+/// detaches it.
+pub fn to_asff_with_history<'a>(
+    finding: &'a Finding,
+    enrichment: Option<&'a Enrichment>,
     ctx: &MappingContext,
     history: &History,
-) -> Result<AsffFinding, AsffError> {
+) -> Result<AsffFinding<'a>, AsffError> {
     let account = finding
         .account
         .as_deref()
@@ -205,7 +211,7 @@ pub fn to_asff_with_history(
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AsffError::InvalidAccount(clean(account, 32, false)));
     }
-    let region = clean(
+    let region = cleaned(
         finding.region.as_deref().ok_or(AsffError::MissingRegion)?,
         32,
         false,
@@ -231,16 +237,16 @@ pub fn to_asff_with_history(
         }
     };
 
-    let title = clean(&finding.title, MAX_TITLE, false);
+    let title = cleaned(&finding.title, MAX_TITLE, false);
     let title = if title.is_empty() {
-        clean(&finding.rule, MAX_TITLE, false)
+        cleaned(&finding.rule, MAX_TITLE, false)
     } else {
         title
     };
     let description = finding
         .description
         .as_deref()
-        .map(|d| clean(d, MAX_DESCRIPTION, true))
+        .map(|d| cleaned(d, MAX_DESCRIPTION, true))
         .unwrap_or_default();
     let description = if description.is_empty() {
         title.clone()
@@ -249,7 +255,7 @@ pub fn to_asff_with_history(
     };
     // An attack sequence: what GuardDuty correlated, in a sentence (within the 1024 limit).
     let description = match &finding.sequence {
-        Some(seq) => clean_into(
+        Some(seq) => cleaned_owned(
             format!("{description} Attack sequence: {}.", seq.summary()),
             MAX_DESCRIPTION,
             true,
@@ -260,29 +266,29 @@ pub fn to_asff_with_history(
     let first_observed_at = ts(first);
     let mut record = AsffFinding {
         schema_version: Text::constant(SCHEMA_VERSION),
-        id: finding_id(finding),
-        product_arn: product_arn(partition, &region, account),
+        id: finding_id(finding).into(),
+        product_arn: product_arn(partition, &region, account).into(),
         product_name: Text::constant("Vigil"),
         company_name: Text::constant("Vigil"),
         region: region.clone(),
-        generator_id: clean_into(
+        generator_id: cleaned_owned(
             concat(&["vigil/", finding.source.as_str(), "/", &finding.rule]),
             MAX_GENERATOR_ID,
             false,
         ),
-        aws_account_id: account.to_owned(),
-        types: finding_types(finding),
-        created_at: first_observed_at.clone(),
-        first_observed_at,
-        last_observed_at: ts(last),
-        updated_at: ts(updated),
+        aws_account_id: Text::borrowed(account),
+        types: types(finding),
+        created_at: first_observed_at.clone().into(),
+        first_observed_at: first_observed_at.into(),
+        last_observed_at: ts(last).into(),
+        updated_at: ts(updated).into(),
         severity: AsffSeverity {
             label: Text::constant(label.as_str()),
             normalized,
             original: {
-                let o = clean(&finding.severity.original, MAX_SEVERITY_ORIGINAL, false);
+                let o = cleaned(&finding.severity.original, MAX_SEVERITY_ORIGINAL, false);
                 if o.is_empty() {
-                    finding.severity.label.as_str().to_owned()
+                    Text::constant(finding.severity.label.as_str())
                 } else {
                     o
                 }
@@ -333,16 +339,39 @@ fn ts(t: DateTime<Utc>) -> String {
     b.iter().map(|&c| char::from(c)).collect()
 }
 
+/// `s` cleaned ([`clean_cow`]), borrowed when it needs no change.
+fn cleaned(s: &str, max_chars: usize, keep_newlines: bool) -> Text<'_> {
+    Text::from(clean_cow(s, max_chars, keep_newlines))
+}
+
+/// A string built for the record, cleaned in place ([`clean_into`]).
+fn cleaned_owned(s: String, max_chars: usize, keep_newlines: bool) -> Text<'static> {
+    Text::from(clean_into(s, max_chars, keep_newlines))
+}
+
+/// [`cleaned`] or [`cleaned_owned`], as `s` is.
+fn cleaned_cow(s: Cow<'_, str>, max_chars: usize) -> Text<'_> {
+    match s {
+        Cow::Borrowed(b) => cleaned(b, max_chars, false),
+        Cow::Owned(o) => cleaned_owned(o, max_chars, false),
+    }
+}
+
 /// ASFF `Types` (`namespace/category/classifier`) from the MITRE tactics the source tagged; playbooks
 /// match on them too.
 pub fn finding_types(finding: &Finding) -> Vec<String> {
+    types(finding).into_iter().map(Text::into_string).collect()
+}
+
+/// [`finding_types`], categories alone borrowed.
+fn types(finding: &Finding) -> Vec<Text<'static>> {
     let classifier = clean_cow(&finding.rule, 128, false);
     let classifier = if classifier.contains('/') {
         Cow::Owned(classifier.replace('/', "-"))
     } else {
         classifier
     };
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Text<'static>> = Vec::new();
     for tactic in &finding.mitre {
         let category = match tactic.as_str() {
             "initial_access" => "TTPs/Initial Access",
@@ -360,12 +389,17 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
             _ => continue,
         };
         let t = if out.is_empty() && !classifier.is_empty() {
-            concat(&[category, "/", &classifier])
+            Text::from(concat(&[category, "/", &classifier]))
         } else {
-            category.to_owned()
+            Text::constant(category)
         };
         if !out.contains(&t) {
-            out.push(clean_into(t, MAX_TYPE, false));
+            // A category alone is a clean constant.
+            out.push(if t.as_str() == category {
+                t
+            } else {
+                cleaned_owned(t.into_string(), MAX_TYPE, false)
+            });
         }
     }
     if out.is_empty() {
@@ -377,9 +411,9 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
             SubjectKind::Kubernetes | SubjectKind::Other => "Unusual Behaviors/Application",
         };
         out.push(if classifier.is_empty() {
-            category.to_owned()
+            Text::constant(category)
         } else {
-            clean_into(concat(&[category, "/", &classifier]), MAX_TYPE, false)
+            cleaned_owned(concat(&[category, "/", &classifier]), MAX_TYPE, false)
         });
     }
     out.truncate(MAX_TYPES);
@@ -455,27 +489,27 @@ product_field_keys!(
 
 /// `ProductFields` as they are built: values cleaned; empty values and entries beyond
 /// [`MAX_PRODUCT_FIELDS`] left out. Kept as a list, each key once, and sorted by rank at the end.
-struct ProductFields(Vec<(Field, String)>);
+struct ProductFields<'a>(Vec<(Field, Text<'a>)>);
 
-impl ProductFields {
-    fn put(&mut self, key: Field, value: Option<&str>) {
+impl<'a> ProductFields<'a> {
+    fn put(&mut self, key: Field, value: Option<&'a str>) {
         if let Some(v) = value {
-            self.insert(key, clean(v, MAX_PRODUCT_FIELD_VALUE, false));
+            self.insert(key, cleaned(v, MAX_PRODUCT_FIELD_VALUE, false));
         }
     }
 
     /// Like [`ProductFields::put`] for a value built for the record: cleaned in place.
     fn put_owned(&mut self, key: Field, value: String) {
-        self.insert(key, clean_into(value, MAX_PRODUCT_FIELD_VALUE, false));
+        self.insert(key, cleaned_owned(value, MAX_PRODUCT_FIELD_VALUE, false));
     }
 
-    fn insert(&mut self, key: Field, cleaned: String) {
+    fn insert(&mut self, key: Field, cleaned: Text<'a>) {
         if !cleaned.is_empty() && self.0.len() < MAX_PRODUCT_FIELDS {
             self.0.push((key, cleaned));
         }
     }
 
-    fn into_map(mut self) -> BTreeMap<Text, String> {
+    fn into_map(mut self) -> BTreeMap<Text<'a>, Text<'a>> {
         self.0.sort_unstable_by_key(|(k, _)| *k);
         self.0
             .into_iter()
@@ -484,7 +518,7 @@ impl ProductFields {
     }
 }
 
-fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
+fn product_fields(finding: &Finding) -> BTreeMap<Text<'_>, Text<'_>> {
     let mut fields = ProductFields(Vec::with_capacity(24));
     let r = &finding.resource;
     fields.put(Field::Source, Some(finding.source.as_str()));
@@ -575,14 +609,12 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
                 .collect::<Vec<_>>()
                 .join("; "),
         );
-        fields.put(
-            Field::SequenceFirstSeen,
-            signals.first_seen.map(ts).as_deref(),
-        );
-        fields.put(
-            Field::SequenceLastSeen,
-            signals.last_seen.map(ts).as_deref(),
-        );
+        if let Some(t) = signals.first_seen {
+            fields.put_owned(Field::SequenceFirstSeen, ts(t));
+        }
+        if let Some(t) = signals.last_seen {
+            fields.put_owned(Field::SequenceLastSeen, ts(t));
+        }
         fields.put_owned(
             Field::SequenceIndicators,
             seq.indicators
@@ -616,41 +648,46 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text, String> {
     fields.into_map()
 }
 
-/// A resource of the record: its id cleaned, no tags unless given.
-fn resource(
+/// A resource of the record: no tags unless given.
+fn resource<'a>(
     resource_type: &'static str,
-    id: &str,
+    id: Text<'a>,
     partition: &'static str,
-    region: &str,
+    region: &Text<'a>,
     tags: BTreeMap<String, String>,
-    details: Option<AsffDetails>,
-) -> AsffResource {
+    details: Option<AsffDetails<'a>>,
+) -> AsffResource<'a> {
     AsffResource {
         resource_type: Text::constant(resource_type),
-        id: clean(id, MAX_RESOURCE_ID, false),
+        id,
         partition: Text::constant(partition),
-        region: region.to_owned(),
+        region: region.clone(),
         tags,
         details,
     }
 }
 
+/// A resource's id, cleaned.
+fn resource_id(id: &str) -> Text<'_> {
+    cleaned(id, MAX_RESOURCE_ID, false)
+}
+
 /// A string of resource details, cleaned.
-fn text(v: &str) -> String {
-    clean(v, MAX_GENERIC_STRING, false)
+fn text(v: &str) -> Text<'_> {
+    cleaned(v, MAX_GENERIC_STRING, false)
 }
 
 /// An ARN in resource details, cleaned.
-fn arn(v: &str) -> String {
-    clean(v, MAX_RESOURCE_ID, false)
+fn arn(v: &str) -> Text<'_> {
+    cleaned(v, MAX_RESOURCE_ID, false)
 }
 
-fn resources(
-    finding: &Finding,
-    task_info: Option<&TaskInfo>,
+fn resources<'a>(
+    finding: &'a Finding,
+    task_info: Option<&'a TaskInfo>,
     partition: &'static str,
-    region: &str,
-) -> Vec<AsffResource> {
+    region: &Text<'a>,
+) -> Vec<AsffResource<'a>> {
     if !finding.subject.is_workload() {
         return subject_resources(finding, partition, region);
     }
@@ -664,7 +701,7 @@ fn resources(
     let cluster_arn = task_info
         .map(|t| t.cluster_arn.as_str())
         .or(r.cluster_arn.as_deref());
-    let task_definition_arn: Option<Cow<'_, str>> = task_info
+    let task_definition_arn: Option<Cow<'a, str>> = task_info
         .and_then(|t| t.task_definition_arn.as_deref().map(Cow::Borrowed))
         .or_else(|| {
             let (family, revision) = (
@@ -691,20 +728,20 @@ fn resources(
         let group = match task_info.and_then(|t| t.group.as_deref()) {
             Some(g) => Some(text(g)),
             None => service_name
-                .map(|s| clean_into(concat(&["service:", s]), MAX_GENERIC_STRING, false)),
+                .map(|s| cleaned_owned(concat(&["service:", s]), MAX_GENERIC_STRING, false)),
         };
         let details = EcsTaskDetails {
             cluster_arn: cluster_arn.map(arn),
             group,
             started_by: task_info.and_then(|t| t.started_by.as_deref()).map(text),
-            task_definition_arn: task_definition_arn.as_deref().map(arn),
+            task_definition_arn: task_definition_arn.map(|td| cleaned_cow(td, MAX_RESOURCE_ID)),
         };
         let tags = task_info
             .map(|t| resource_tags(&t.tags))
             .unwrap_or_default();
         out.push(resource(
             "AwsEcsTask",
-            task,
+            resource_id(task),
             partition,
             region,
             tags,
@@ -719,7 +756,7 @@ fn resources(
         };
         out.push(resource(
             "AwsEcsCluster",
-            cluster,
+            resource_id(cluster),
             partition,
             region,
             BTreeMap::new(),
@@ -737,7 +774,7 @@ fn resources(
             };
             out.push(resource(
                 "AwsEcsService",
-                id,
+                resource_id(id),
                 partition,
                 region,
                 resource_tags(&t.service_tags),
@@ -763,7 +800,7 @@ fn resources(
             };
             out.push(resource(
                 "AwsEcsTaskDefinition",
-                td,
+                resource_id(td),
                 partition,
                 region,
                 BTreeMap::new(),
@@ -796,7 +833,7 @@ fn resources(
         };
         out.push(resource(
             "Container",
-            id,
+            resource_id(id),
             partition,
             region,
             BTreeMap::new(),
@@ -808,7 +845,7 @@ fn resources(
         let id = r.host.as_deref().unwrap_or("unknown-workload");
         out.push(resource(
             "Other",
-            id,
+            resource_id(id),
             partition,
             region,
             BTreeMap::new(),
@@ -833,25 +870,27 @@ fn sequence_resource_counts(seq: &vigil_model::AttackSequence) -> (usize, usize)
 /// tasks, then their containers (and the containers no task lists). Returns them with how many
 /// were listed and how many the sequence names (tasks and containers dropped by the model's own
 /// bounds included), so a truncation can be noted.
-pub fn sequence_resources(
-    seq: &vigil_model::AttackSequence,
+pub fn sequence_resources<'a>(
+    seq: &'a vigil_model::AttackSequence,
     partition: &'static str,
-    region: &str,
-) -> (Vec<AsffResource>, usize, usize) {
-    let resource = |resource_type: &'static str, id: &str, details: AsffDetails| AsffResource {
-        resource_type: Text::constant(resource_type),
-        id: clean(id, MAX_RESOURCE_ID, false),
-        partition: Text::constant(partition),
-        region: region.to_owned(),
-        tags: BTreeMap::new(),
-        details: Some(details),
+    region: &Text<'a>,
+) -> (Vec<AsffResource<'a>>, usize, usize) {
+    let resource = |resource_type: &'static str, id: Text<'a>, details: AsffDetails<'a>| {
+        resource(
+            resource_type,
+            id,
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(details),
+        )
     };
     let mut all = Vec::new();
     for c in &seq.clusters {
         let name = c.rsplit('/').next().unwrap_or(c);
         all.push(resource(
             "AwsEcsCluster",
-            c,
+            resource_id(c),
             AsffDetails::AwsEcsCluster(EcsClusterDetails {
                 cluster_arn: arn(c),
                 cluster_name: text(name),
@@ -861,7 +900,7 @@ pub fn sequence_resources(
     for t in &seq.tasks {
         all.push(resource(
             "AwsEcsTask",
-            &t.task_arn,
+            resource_id(&t.task_arn),
             AsffDetails::AwsEcsTask(EcsTaskDetails {
                 cluster_arn: t.cluster_arn.as_deref().map(arn),
                 task_definition_arn: t.task_definition_arn.as_deref().map(arn),
@@ -877,7 +916,7 @@ pub fn sequence_resources(
     for c in containers {
         all.push(resource(
             "Container",
-            &c.uid,
+            resource_id(&c.uid),
             AsffDetails::Container(ContainerDetails {
                 image_id: c.image_uid.as_deref().map(text),
                 image_name: c.image.as_deref().map(text),
@@ -890,7 +929,11 @@ pub fn sequence_resources(
         // ASFF needs a resource: the sequence names no ECS resource Vigil keeps.
         all.push(resource(
             "Other",
-            &format!("guardduty-attack-sequence/{}", seq.uid),
+            cleaned_owned(
+                format!("guardduty-attack-sequence/{}", seq.uid),
+                MAX_RESOURCE_ID,
+                false,
+            ),
             AsffDetails::Other(BTreeMap::from([(
                 Text::constant("SequenceUid"),
                 text(&seq.uid),
@@ -906,11 +949,11 @@ pub fn sequence_resources(
 /// The resource of a finding about an account, a Kubernetes object or a SaaS identity (never a
 /// container or task): an IAM user by its ARN when CloudTrail names one, otherwise `Other`, named by
 /// what the finding is about, with the subject in its details.
-fn subject_resources(
-    finding: &Finding,
+fn subject_resources<'a>(
+    finding: &'a Finding,
     partition: &'static str,
-    region: &str,
-) -> Vec<AsffResource> {
+    region: &Text<'a>,
+) -> Vec<AsffResource<'a>> {
     let s = &finding.subject;
     let mut other = BTreeMap::new();
     for (k, v) in [
@@ -924,7 +967,7 @@ fn subject_resources(
         ("Target", s.target.as_deref()),
     ] {
         if let Some(v) = v
-            .map(|v| clean(v, MAX_OTHER_DETAIL_VALUE, false))
+            .map(|v| cleaned(v, MAX_OTHER_DETAIL_VALUE, false))
             .filter(|v| !v.is_empty())
         {
             other.insert(Text::constant(k), v);
@@ -941,34 +984,38 @@ fn subject_resources(
     {
         out.push(resource(
             "AwsIamUser",
-            arn,
+            resource_id(arn),
             partition,
             region,
             BTreeMap::new(),
             Some(AsffDetails::AwsIamUser(IamUserDetails {
-                user_name: clean(name, MAX_GENERIC_STRING, false),
+                user_name: cleaned(name, MAX_GENERIC_STRING, false),
             })),
         ));
     }
     // Named by what it is about: the Kubernetes object, else the acting user (with its account),
     // else the account, else the event source.
-    let user = s.user_id.clone().or_else(|| {
+    let user: Option<Cow<'a, str>> = s.user_id.as_deref().map(Cow::Borrowed).or_else(|| {
         let user = s.user.as_deref()?;
         Some(match s.account.as_deref() {
-            Some(a) => format!("{a}/{user}"),
-            None => user.to_owned(),
+            Some(a) => Cow::Owned(format!("{a}/{user}")),
+            None => Cow::Borrowed(user),
         })
     });
     let id = match s.kind {
-        SubjectKind::Kubernetes => s.target.as_ref().map(|t| format!("k8s/{t}")).or(user),
-        _ => user.or_else(|| s.target.clone()),
+        SubjectKind::Kubernetes => s
+            .target
+            .as_ref()
+            .map(|t| Cow::Owned(format!("k8s/{t}")))
+            .or(user),
+        _ => user.or_else(|| s.target.as_deref().map(Cow::Borrowed)),
     }
-    .or_else(|| s.account.clone())
-    .or_else(|| s.event_source.clone())
-    .unwrap_or_else(|| s.kind.as_str().to_owned());
+    .or_else(|| s.account.as_deref().map(Cow::Borrowed))
+    .or_else(|| s.event_source.as_deref().map(Cow::Borrowed))
+    .unwrap_or(Cow::Borrowed(s.kind.as_str()));
     out.push(resource(
         "Other",
-        &id,
+        cleaned_cow(id, MAX_RESOURCE_ID),
         partition,
         region,
         BTreeMap::new(),
@@ -992,18 +1039,18 @@ fn resource_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn process(finding: &Finding) -> Option<AsffProcess> {
+fn process(finding: &Finding) -> Option<AsffProcess<'_>> {
     let p = finding.process.as_ref()?;
     let proc = AsffProcess {
         name: p
             .name
             .as_deref()
-            .map(|n| clean(n, MAX_PROCESS_NAME, false))
+            .map(|n| cleaned(n, MAX_PROCESS_NAME, false))
             .filter(|n| !n.is_empty()),
         path: p
             .executable_path
             .as_deref()
-            .map(|n| clean(n, MAX_PROCESS_PATH, false))
+            .map(|n| cleaned(n, MAX_PROCESS_PATH, false))
             .filter(|n| !n.is_empty()),
         pid: p
             .pid
@@ -1017,7 +1064,7 @@ fn process(finding: &Finding) -> Option<AsffProcess> {
     (proc.name.is_some() || proc.path.is_some() || proc.pid.is_some()).then_some(proc)
 }
 
-fn network(finding: &Finding) -> Option<AsffNetwork> {
+fn network(finding: &Finding) -> Option<AsffNetwork<'_>> {
     let n = finding.network.as_ref()?;
     let ip = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
     let (local, remote) = (ip(&n.local_ip), ip(&n.remote_ip));
@@ -1028,8 +1075,8 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
     } else {
         (local, n.local_port, remote, n.remote_port)
     };
-    let v4 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv4).map(|a| a.to_string());
-    let v6 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv6).map(|a| a.to_string());
+    let v4 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv4).map(|a| Text::from(a.to_string()));
+    let v6 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv6).map(|a| Text::from(a.to_string()));
     let net = AsffNetwork {
         direction: n.direction.map(|d| {
             Text::constant(if d == NetworkDirection::Inbound {
@@ -1041,7 +1088,7 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
         protocol: n
             .protocol
             .as_deref()
-            .map(|p| clean(p, MAX_NETWORK_PROTOCOL, false))
+            .map(|p| cleaned(p, MAX_NETWORK_PROTOCOL, false))
             .filter(|p| !p.is_empty()),
         source_ip_v4: v4(src),
         source_ip_v6: v6(src),
@@ -1052,7 +1099,7 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
         destination_domain: n
             .domain
             .as_deref()
-            .map(|d| clean(d, MAX_NETWORK_DOMAIN, false))
+            .map(|d| cleaned(d, MAX_NETWORK_DOMAIN, false))
             .filter(|d| !d.is_empty()),
     };
     (net.destination_domain.is_some()
@@ -1098,7 +1145,7 @@ fn text_bound(s: &str) -> usize {
     2 * s.len() + FIELD
 }
 
-fn opt_bound(s: &Option<String>) -> usize {
+fn opt_bound(s: &Option<Text<'_>>) -> usize {
     s.as_deref().map_or(0, text_bound)
 }
 
@@ -1210,7 +1257,7 @@ pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
     if let Some(n) = &r.network {
         total += 9 * FIELD
             + opt_bound(&n.destination_domain)
-            + n.direction.as_deref().map_or(0, text_bound)
+            + opt_bound(&n.direction)
             + opt_bound(&n.protocol)
             + opt_bound(&n.source_ip_v4)
             + opt_bound(&n.source_ip_v6)
@@ -1290,7 +1337,8 @@ mod tests {
             f.resource.task_arn = Some("arn:aws:ecs:us-east-1:123456789012:task/c/t".into());
             f.resource.container.name = Some("\"c\"".into());
             f.tags = vec!["\\".repeat(100); 20];
-            let record = to_asff(&f.seal(), &MappingContext { now }).unwrap();
+            let f = f.seal();
+            let record = to_asff(&f, &MappingContext { now }).unwrap();
             let actual = serde_json::to_vec(&record).unwrap().len();
             assert!(
                 size_upper_bound(&record) >= actual,

@@ -54,7 +54,8 @@ fn a_cloudtrail_finding_is_a_user_behavior_on_an_iam_user() {
     // With the user's ARN, an AwsIamUser resource.
     let mut s = f.subject.clone();
     s.user_id = Some("arn:aws:iam::111122223333:user/example-user".into());
-    let a = to_asff(&finding("Console login without MFA", s), &ctx()).unwrap();
+    let f = finding("Console login without MFA", s);
+    let a = to_asff(&f, &ctx()).unwrap();
     assert_eq!(a.resources[0].resource_type, "AwsIamUser");
     assert_eq!(
         a.resources[0].id,

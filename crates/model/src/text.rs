@@ -100,7 +100,8 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
 pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> String {
     let (start, len) = match clean_cow(&s, max_chars, keep_newlines) {
         Cow::Owned(cleaned) => return cleaned,
-        // A borrowed result is always a slice of `s`.
+        Cow::Borrowed("") => (0, 0),
+        // A borrowed result is a slice of `s`.
         Cow::Borrowed(kept) => (kept.as_ptr() as usize - s.as_ptr() as usize, kept.len()),
     };
     s.truncate(start + len);
@@ -112,7 +113,7 @@ pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> Strin
 fn trim_spaces(s: &str) -> &str {
     let b = s.as_bytes();
     let Some(start) = b.iter().position(|&c| c != b' ') else {
-        return "";
+        return &s[..0];
     };
     let end = b.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
     // Both ends sit next to a space or at an end of `s`: character boundaries.

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use vigil_asff::AsffFinding;
 use vigil_asff::model::{
     AsffDetails, AsffNetwork, AsffProcess, AsffResource, ContainerDetails as AsffContainer,
-    EcsClusterDetails, EcsServiceDetails, EcsTaskDefinitionDetails, EcsTaskDetails,
+    EcsClusterDetails, EcsServiceDetails, EcsTaskDefinitionDetails, EcsTaskDetails, Text,
 };
 
 /// `Details.Other`: at most 50 entries, keys ≤ 128 characters, values ≤ 1024 characters.
@@ -45,7 +45,7 @@ pub enum MappingError {
 }
 
 /// Converts one finding. Fails only on enum values the SDK does not know.
-pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
+pub fn to_sdk(f: &AsffFinding<'_>) -> Result<AwsSecurityFinding, MappingError> {
     let severity = Severity::builder()
         .label(parse_enum(
             "Severity.Label",
@@ -78,7 +78,7 @@ pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
         .region(&f.region)
         .generator_id(&f.generator_id)
         .aws_account_id(&f.aws_account_id)
-        .set_types(Some(f.types.clone()))
+        .set_types(Some(f.types.iter().map(String::from).collect()))
         .first_observed_at(&f.first_observed_at)
         .last_observed_at(&f.last_observed_at)
         .created_at(&f.created_at)
@@ -89,7 +89,7 @@ pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
         .set_product_fields((!f.product_fields.is_empty()).then(|| {
             f.product_fields
                 .iter()
-                .map(|(k, v)| (String::from(k), v.clone()))
+                .map(|(k, v)| (String::from(k), String::from(v)))
                 .collect()
         }))
         .set_resources(Some(resources))
@@ -97,6 +97,11 @@ pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
         .set_network(network)
         .record_state(record_state)
         .build())
+}
+
+/// An optional string of the record, owned for the SDK.
+fn owned(t: &Option<Text<'_>>) -> Option<String> {
+    t.as_deref().map(str::to_owned)
 }
 
 fn parse_enum<T, E>(
@@ -112,7 +117,7 @@ fn parse_enum<T, E>(
     })
 }
 
-fn resource(index: usize, r: &AsffResource) -> Result<Resource, MappingError> {
+fn resource(index: usize, r: &AsffResource<'_>) -> Result<Resource, MappingError> {
     let partition = parse_enum(
         &format!("Resources[{index}].Partition"),
         &r.partition,
@@ -129,16 +134,16 @@ fn resource(index: usize, r: &AsffResource) -> Result<Resource, MappingError> {
         .build())
 }
 
-fn process(p: &AsffProcess) -> ProcessDetails {
+fn process(p: &AsffProcess<'_>) -> ProcessDetails {
     ProcessDetails::builder()
-        .set_name(p.name.clone())
-        .set_path(p.path.clone())
+        .set_name(owned(&p.name))
+        .set_path(owned(&p.path))
         .set_pid(p.pid)
         .set_parent_pid(p.parent_pid)
         .build()
 }
 
-fn network(n: &AsffNetwork) -> Result<Network, MappingError> {
+fn network(n: &AsffNetwork<'_>) -> Result<Network, MappingError> {
     let direction = n
         .direction
         .as_deref()
@@ -153,20 +158,20 @@ fn network(n: &AsffNetwork) -> Result<Network, MappingError> {
         .transpose()?;
     Ok(Network::builder()
         .set_direction(direction)
-        .set_protocol(n.protocol.clone())
-        .set_source_ipv4(n.source_ip_v4.clone())
-        .set_source_ipv6(n.source_ip_v6.clone())
+        .set_protocol(owned(&n.protocol))
+        .set_source_ipv4(owned(&n.source_ip_v4))
+        .set_source_ipv6(owned(&n.source_ip_v6))
         .set_source_port(n.source_port.map(i32::from))
-        .set_destination_ipv4(n.destination_ip_v4.clone())
-        .set_destination_ipv6(n.destination_ip_v6.clone())
+        .set_destination_ipv4(owned(&n.destination_ip_v4))
+        .set_destination_ipv6(owned(&n.destination_ip_v6))
         .set_destination_port(n.destination_port.map(i32::from))
-        .set_destination_domain(n.destination_domain.clone())
+        .set_destination_domain(owned(&n.destination_domain))
         .build())
 }
 
 /// A record's `Details` → `ResourceDetails`: what [`details`] makes of their JSON, built from the
 /// typed details without going through JSON.
-pub fn resource_details(d: &AsffDetails) -> ResourceDetails {
+pub fn resource_details(d: &AsffDetails<'_>) -> ResourceDetails {
     let out = ResourceDetails::builder();
     match d {
         AsffDetails::AwsEcsTask(t) => out.aws_ecs_task(sdk_ecs_task(t)).build(),
@@ -196,54 +201,54 @@ pub fn resource_details(d: &AsffDetails) -> ResourceDetails {
     }
 }
 
-fn sdk_ecs_task(t: &EcsTaskDetails) -> AwsEcsTaskDetails {
+fn sdk_ecs_task(t: &EcsTaskDetails<'_>) -> AwsEcsTaskDetails {
     AwsEcsTaskDetails::builder()
-        .set_cluster_arn(t.cluster_arn.clone())
-        .set_task_definition_arn(t.task_definition_arn.clone())
-        .set_group(t.group.clone())
-        .set_started_by(t.started_by.clone())
+        .set_cluster_arn(owned(&t.cluster_arn))
+        .set_task_definition_arn(owned(&t.task_definition_arn))
+        .set_group(owned(&t.group))
+        .set_started_by(owned(&t.started_by))
         .build()
 }
 
-fn sdk_ecs_cluster(c: &EcsClusterDetails) -> AwsEcsClusterDetails {
+fn sdk_ecs_cluster(c: &EcsClusterDetails<'_>) -> AwsEcsClusterDetails {
     AwsEcsClusterDetails::builder()
         .cluster_name(&c.cluster_name)
         .cluster_arn(&c.cluster_arn)
         .build()
 }
 
-fn sdk_ecs_service(s: &EcsServiceDetails) -> AwsEcsServiceDetails {
+fn sdk_ecs_service(s: &EcsServiceDetails<'_>) -> AwsEcsServiceDetails {
     AwsEcsServiceDetails::builder()
         .name(&s.name)
-        .set_service_arn(s.service_arn.clone())
+        .set_service_arn(owned(&s.service_arn))
         .cluster(&s.cluster)
-        .set_task_definition(s.task_definition.clone())
+        .set_task_definition(owned(&s.task_definition))
         .build()
 }
 
-fn sdk_ecs_task_definition(t: &EcsTaskDefinitionDetails) -> AwsEcsTaskDefinitionDetails {
+fn sdk_ecs_task_definition(t: &EcsTaskDefinitionDetails<'_>) -> AwsEcsTaskDefinitionDetails {
     let mut b = AwsEcsTaskDefinitionDetails::builder()
-        .set_family(t.family.clone())
-        .set_task_role_arn(t.task_role_arn.clone());
+        .set_family(owned(&t.family))
+        .set_task_role_arn(owned(&t.task_role_arn));
     for c in &t.container_definitions {
         b = b.container_definitions(
             AwsEcsTaskDefinitionContainerDefinitionsDetails::builder()
                 .name(&c.name)
-                .set_image(c.image.clone())
+                .set_image(owned(&c.image))
                 .set_privileged(c.privileged)
                 .set_readonly_root_filesystem(c.readonly_root_filesystem)
-                .set_user(c.user.clone())
+                .set_user(owned(&c.user))
                 .build(),
         );
     }
     b.build()
 }
 
-fn sdk_container(c: &AsffContainer) -> ContainerDetails {
+fn sdk_container(c: &AsffContainer<'_>) -> ContainerDetails {
     ContainerDetails::builder()
-        .set_name(c.name.clone())
-        .set_image_id(c.image_id.clone())
-        .set_image_name(c.image_name.clone())
+        .set_name(owned(&c.name))
+        .set_image_id(owned(&c.image_id))
+        .set_image_name(owned(&c.image_name))
         .set_privileged(c.privileged)
         .build()
 }
@@ -453,7 +458,7 @@ mod tests {
     use vigil_asff::{MappingContext, to_asff};
     use vigil_model::NetworkDirection as Dir;
 
-    fn sample() -> AsffFinding {
+    fn sample() -> AsffFinding<'static> {
         let mut f = vigil_model::fixtures::terminal_shell("111122223333", "us-west-2");
         f.resource.task_arn =
             Some("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b".into());
@@ -488,7 +493,7 @@ mod tests {
         let ctx = MappingContext {
             now: Utc.with_ymd_and_hms(2020, 1, 23, 18, 0, 0).unwrap(),
         };
-        to_asff(&f, &ctx).unwrap()
+        to_asff(&f, &ctx).unwrap().into_owned()
     }
 
     #[test]
@@ -699,12 +704,12 @@ mod tests {
                 privileged: Some(true),
             }),
             AsffDetails::AwsIamUser(IamUserDetails {
-                user_name: "u".repeat(2000),
+                user_name: "u".repeat(2000).into(),
             }),
             AsffDetails::Other(Default::default()),
             AsffDetails::Other(
                 (0..60)
-                    .map(|i| (Text::from(format!("k{i:02}")), "v".repeat(1100)))
+                    .map(|i| (Text::from(format!("k{i:02}")), "v".repeat(1100).into()))
                     .collect(),
             ),
             AsffDetails::Json(json!({ "AwsLambdaFunction": { "FunctionName": "f" } })),

@@ -82,7 +82,7 @@ impl SecurityHubImporter {
     }
 
     /// Imports `findings`; result `i` belongs to finding `i`.
-    pub async fn import(&self, findings: &[AsffFinding]) -> Vec<Result<(), ImportError>> {
+    pub async fn import(&self, findings: &[AsffFinding<'_>]) -> Vec<Result<(), ImportError>> {
         let mut results: Vec<Option<Result<(), ImportError>>> = vec![None; findings.len()];
         let mut sdk: Vec<Option<AwsSecurityFinding>> = Vec::with_capacity(findings.len());
         let mut pending = Vec::new();
