@@ -166,7 +166,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
         if first == RAW_VALUE_TOKEN {
             return Err(de::Error::custom(format!("reserved key {RAW_VALUE_TOKEN}")));
         }
-        let mut entries = Vec::with_capacity(8);
+        // Most objects of an event fit (a Falco alert's output fields are often more).
+        let mut entries = Vec::with_capacity(16);
         entries.push((first, map.next_value()?));
         while let Some((Key(k), v)) = map.next_entry()? {
             entries.push((k, v));
@@ -264,10 +265,13 @@ impl<'a> ObjRef<'a> {
 
     /// The key (as stored in the tree) and value of `key`, as [`ObjRef::get`] finds it.
     pub fn get_entry(self, key: &str) -> Option<(&'a str, NodeRef<'a>)> {
+        // Keys of one length often share a prefix (`proc.`, `container.`): their last bytes are
+        // compared before the whole.
+        let last = key.as_bytes().last();
         self.0
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| k.len() == key.len() && k.as_bytes().last() == last && k == key)
             .map(|(k, v)| (k.as_ref(), NodeRef(v)))
     }
 

@@ -296,14 +296,24 @@ fn finished(
 /// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's
 /// shape), never an AWS service or Vigil, whatever its detail looks like.
 fn agent_kind(envelope: &Envelope<'_>, detail: &Obj<'_>) -> Result<Kind, AdapterError> {
-    let folded = envelope.source_exact.trim().to_lowercase();
-    let cleaned = envelope.source.to_ascii_lowercase();
+    // Case-insensitive, without lower-casing copies: both names are lower-case ASCII.
+    let imitates = |s: &str| {
+        s.as_bytes()
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"aws."))
+            || s.eq_ignore_ascii_case(VIGIL_SOURCE)
+    };
+    let exact = envelope.source_exact.trim();
+    // Unicode case folding can turn other characters into ASCII ones: only ASCII is compared as is.
+    let folded_imitates = if exact.is_ascii() {
+        imitates(exact)
+    } else {
+        imitates(&exact.to_lowercase())
+    };
+    let cleaned = &*envelope.source;
     // A look-alike of an AWS or Vigil source (`AWS.GuardDuty`, ` aws.ecs`, `Vigil`, an invisible
     // character inside) is a forgery: no agent has a reason to name itself so.
-    if [folded.as_str(), cleaned.as_str()]
-        .iter()
-        .any(|s| s.starts_with("aws.") || *s == VIGIL_SOURCE)
-    {
+    if folded_imitates || imitates(cleaned) {
         return Err(AdapterError::new(
             "source",
             ErrorKind::ForgedSource(format!(
@@ -312,12 +322,18 @@ fn agent_kind(envelope: &Envelope<'_>, detail: &Obj<'_>) -> Result<Kind, Adapter
             )),
         ));
     }
-    let detail_type = envelope.detail_type.to_ascii_lowercase();
+    let detail_type = &*envelope.detail_type;
+    let says = |s: &str, name: &str| {
+        s.as_bytes()
+            .windows(name.len())
+            .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
+    };
     // falcosidekick has no EventBridge output, so the forwarder chooses these names; accept any
-    // that say Falco or Sysdig, and otherwise go by the detail's shape among the agents' formats.
-    let named = if cleaned.contains("falco") || detail_type.contains("falco") {
+    // that say Falco or Sysdig (in any ASCII case), and otherwise go by the detail's shape among
+    // the agents' formats.
+    let named = if says(cleaned, "falco") || says(detail_type, "falco") {
         Some(Kind::Falco)
-    } else if cleaned.contains("sysdig") || detail_type.contains("sysdig") {
+    } else if says(cleaned, "sysdig") || says(detail_type, "sysdig") {
         Some(Kind::Sysdig)
     } else {
         None

@@ -3,7 +3,7 @@
 
 use crate::limits::*;
 use crate::model::*;
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -140,7 +140,10 @@ pub fn finding_id(finding: &Finding) -> String {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
     let fingerprint = finding.fingerprint.as_str();
     // A fingerprint Vigil computed (`v1-` and hex) is kept whole: nothing to filter or cut.
-    if PREFIX.len() + fingerprint.len() <= MAX_ID && fingerprint.chars().all(allowed) {
+    // (Every allowed character is ASCII: a byte of any other character is not allowed either.)
+    if PREFIX.len() + fingerprint.len() <= MAX_ID
+        && fingerprint.bytes().all(|b| allowed(char::from(b)))
+    {
         return concat(&[PREFIX, fingerprint]);
     }
     PREFIX
@@ -318,10 +321,12 @@ pub fn to_asff_with_history<'a>(
 /// `to_rfc3339_opts(SecondsFormat::Millis, true)` writes it; written directly for years 0–9999
 /// outside a leap second, by chrono otherwise.
 fn ts(t: DateTime<Utc>) -> String {
-    let (year, nanos) = (t.year(), t.nanosecond());
+    let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         return t.to_rfc3339_opts(SecondsFormat::Millis, true);
     }
+    let second_of_day = secs.rem_euclid(86_400) as u32;
     let digits = |out: &mut [u8], mut n: u32| {
         for d in out.iter_mut().rev() {
             *d = b'0' + (n % 10) as u8;
@@ -330,13 +335,27 @@ fn ts(t: DateTime<Utc>) -> String {
     };
     let mut b = *b"0000-00-00T00:00:00.000Z";
     digits(&mut b[0..4], year as u32);
-    digits(&mut b[5..7], t.month());
-    digits(&mut b[8..10], t.day());
-    digits(&mut b[11..13], t.hour());
-    digits(&mut b[14..16], t.minute());
-    digits(&mut b[17..19], t.second());
+    digits(&mut b[5..7], month);
+    digits(&mut b[8..10], day);
+    digits(&mut b[11..13], second_of_day / 3600);
+    digits(&mut b[14..16], second_of_day / 60 % 60);
+    digits(&mut b[17..19], second_of_day % 60);
     digits(&mut b[20..23], nanos / 1_000_000);
-    b.iter().map(|&c| char::from(c)).collect()
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// `s` cleaned ([`clean_cow`]), borrowed when it needs no change.
