@@ -139,7 +139,7 @@ fn status_kind(rule: &str) -> StatusKind {
 /// Fails only when a field Falco documents holds the wrong JSON type.
 pub fn parse(
     alert: &Obj<'_>,
-    envelope: Option<&Envelope>,
+    envelope: Option<&Envelope<'_>>,
     wrapper: &crate::falco::WrapperContext,
     ctx: &ParseContext,
 ) -> Result<AgentStatus, AdapterError> {
@@ -225,11 +225,11 @@ pub fn parse(
             )
         }),
         account: envelope
-            .and_then(|e| e.account.clone())
+            .and_then(|e| e.account_owned())
             .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
             .or_else(|| ctx.default_account.clone()),
         region: envelope
-            .and_then(|e| e.region.clone())
+            .and_then(|e| e.region_owned())
             .or_else(|| task.as_ref().map(|t| t.region.to_owned()))
             .or_else(|| ctx.default_region.clone()),
         cluster: clean_opt(
@@ -249,7 +249,7 @@ pub fn parse(
         drops,
         fields: kept,
         source_event_id: fields::known(alert.str("uuid").ok().flatten(), 128)
-            .or_else(|| envelope.and_then(|e| e.id.clone())),
+            .or_else(|| envelope.and_then(|e| e.id_owned())),
         rule,
     })
 }

@@ -24,11 +24,16 @@ pub const MAX_ARN_LEN: usize = 512;
 /// control or invisible formatting character (AWS allows none of them). Anything else is not trusted
 /// as an identifier at all, rather than cleaned into a different one.
 pub fn is_plausible_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_ARN_LEN
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || vigil_model::text::is_unsafe_char(c))
+    if s.is_empty() || s.len() > MAX_ARN_LEN {
+        return false;
+    }
+    // Visible ASCII (the usual case) is plausible without looking at characters one by one: the
+    // only ASCII white space and unsafe characters are ' ' and the controls.
+    if vigil_model::text::is_printable_ascii(s) && !s.contains(' ') {
+        return true;
+    }
+    !s.chars()
+        .any(|c| c.is_whitespace() || vigil_model::text::is_unsafe_char(c))
 }
 
 impl<'a> TaskArn<'a> {
@@ -65,6 +70,26 @@ impl<'a> TaskArn<'a> {
             cluster,
             task_id,
         })
+    }
+
+    /// Whether `arn` is [`TaskArn::cluster_arn`], compared without building it.
+    pub fn is_own_cluster_arn(&self, arn: &str) -> bool {
+        let Some(cluster) = self.cluster else {
+            return false;
+        };
+        [
+            "arn:",
+            self.partition,
+            ":ecs:",
+            self.region,
+            ":",
+            self.account,
+            ":cluster/",
+            cluster,
+        ]
+        .iter()
+        .try_fold(arn, |rest, part| rest.strip_prefix(part))
+            == Some("")
     }
 
     /// The cluster ARN, when the task ARN names its cluster.
@@ -135,6 +160,23 @@ mod tests {
             TaskArn::parse("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb4")
                 .unwrap();
         assert_eq!(long.cluster, Some("FargateCluster"));
+        for (candidate, own) in [
+            (
+                "arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster",
+                true,
+            ),
+            (
+                "arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster2",
+                false,
+            ),
+            ("arn:aws:ecs:us-west-2:111122223333:cluster/Fargate", false),
+            ("arn:aws:ecs:us-west-2:111122223333:cluster/", false),
+            ("FargateCluster", false),
+            ("", false),
+        ] {
+            assert_eq!(long.is_own_cluster_arn(candidate), own, "{candidate}");
+            assert_eq!(long.cluster_arn().as_deref() == Some(candidate), own);
+        }
         assert_eq!(
             long.cluster_arn().as_deref(),
             Some("arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster")
@@ -160,6 +202,36 @@ mod tests {
             "a".repeat(600)
         );
         assert!(TaskArn::parse(&long).is_none());
+    }
+
+    #[test]
+    fn the_ascii_shortcut_agrees_with_the_character_check() {
+        let reference = |s: &str| {
+            !s.is_empty()
+                && s.len() <= MAX_ARN_LEN
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || vigil_model::text::is_unsafe_char(c))
+        };
+        for b in 0u8..=0x7f {
+            for s in [
+                format!("{}", char::from(b)),
+                format!("arn:aws:ecs:us-east-1:1:task/c/{}t", char::from(b)),
+                format!("{}{}", "x".repeat(20), char::from(b)),
+            ] {
+                assert_eq!(is_plausible_id(&s), reference(&s), "{s:?}");
+            }
+        }
+        for s in [
+            "é",
+            "a\u{a0}b",
+            "a\u{85}b",
+            "a\u{2028}",
+            "a\u{202e}b",
+            "日本",
+        ] {
+            assert_eq!(is_plausible_id(s), reference(s), "{s:?}");
+        }
     }
 
     #[test]

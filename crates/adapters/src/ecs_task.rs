@@ -75,7 +75,10 @@ pub fn looks_like_task(o: &Obj<'_>) -> bool {
 /// Reads an `ECS Task State Change` `detail`, with its envelope's id, account, region and time.
 ///
 /// Fails when `taskArn`, `clusterArn` or `lastStatus` is missing, or a field has the wrong JSON type.
-pub fn parse(d: &Obj<'_>, envelope: Option<&Envelope>) -> Result<TaskStateChange, AdapterError> {
+pub fn parse(
+    d: &Obj<'_>,
+    envelope: Option<&Envelope<'_>>,
+) -> Result<TaskStateChange, AdapterError> {
     let containers = d
         .objs("containers")?
         .iter()
@@ -90,9 +93,9 @@ pub fn parse(d: &Obj<'_>, envelope: Option<&Envelope>) -> Result<TaskStateChange
         })
         .collect::<Result<Vec<_>, AdapterError>>()?;
     Ok(TaskStateChange {
-        event_id: envelope.and_then(|e| e.id.clone()),
-        account: envelope.and_then(|e| e.account.clone()),
-        region: envelope.and_then(|e| e.region.clone()),
+        event_id: envelope.and_then(|e| e.id_owned()),
+        account: envelope.and_then(|e| e.account_owned()),
+        region: envelope.and_then(|e| e.region_owned()),
         time: envelope.and_then(|e| e.time),
         cluster_arn: required(d, "clusterArn", 1024)?,
         task_arn: required(d, "taskArn", 1024)?,

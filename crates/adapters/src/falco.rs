@@ -53,7 +53,7 @@ pub fn looks_like_falco(o: &Obj<'_>) -> bool {
 /// A Falco alert: a finding, or Falco's own status event (`Falco internal: …`), which is telemetry.
 pub fn parse(
     alert: &Obj<'_>,
-    envelope: Option<&Envelope>,
+    envelope: Option<&Envelope<'_>>,
     wrapper: &WrapperContext,
     ctx: &ParseContext,
     raw: RawEvent,
@@ -66,7 +66,7 @@ pub fn parse(
 
 fn parse_finding(
     alert: &Obj<'_>,
-    envelope: Option<&Envelope>,
+    envelope: Option<&Envelope<'_>>,
     wrapper: &WrapperContext,
     ctx: &ParseContext,
     raw: RawEvent,
@@ -122,10 +122,10 @@ fn parse_finding(
     );
     finding.description = fields::known(alert.str("output")?, 4096);
     finding.source_event_id =
-        fields::known(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id.clone()));
+        fields::known(alert.str("uuid")?, 128).or_else(|| envelope.and_then(|e| e.id_owned()));
     finding.provenance.producer_id = fields::producer_id(alert.str("uuid")?);
     finding.subject = subject::subject(alert.str("source")?, &f);
-    finding.tags = fields::clean_tags(alert.strings("tags")?);
+    finding.tags = fields::clean_tags(&alert.strs("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
     let task_arn_text = f.label(fields::LABEL_TASK_ARN).or_else(|| {
@@ -136,11 +136,11 @@ fn parse_finding(
     });
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
-        .and_then(|e| e.account.clone())
+        .and_then(|e| e.account_owned())
         .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
         .or_else(|| ctx.default_account.clone());
     finding.region = envelope
-        .and_then(|e| e.region.clone())
+        .and_then(|e| e.region_owned())
         .or_else(|| task.as_ref().map(|t| t.region.to_owned()))
         .or_else(|| ctx.default_region.clone());
 

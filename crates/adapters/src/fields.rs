@@ -272,10 +272,16 @@ pub const MAX_TAGS: usize = 64;
 
 /// A source's tags cleaned (single line, ≤ 128 characters), empty ones dropped, at most [`MAX_TAGS`].
 /// Tags in Vigil's own `vigil:` namespace (such as the sample marker) are Vigil's to set.
-pub fn clean_tags(tags: Vec<String>) -> Vec<String> {
+pub fn clean_tags<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
     tags.iter()
-        .map(|t| clean(t, 128, false))
-        .filter(|t| !t.is_empty() && !t.to_ascii_lowercase().starts_with("vigil:"))
+        .map(|t| clean(t.as_ref(), 128, false))
+        .filter(|t| {
+            !t.is_empty()
+                && !t
+                    .as_bytes()
+                    .get(..6)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"vigil:"))
+        })
         .take(MAX_TAGS)
         .collect()
 }

@@ -32,7 +32,7 @@ pub fn looks_like_guardduty(o: &Obj<'_>) -> bool {
 /// finding is about a resource Vigil does not handle ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).
 pub fn parse(
     d: &Obj<'_>,
-    envelope: Option<&Envelope>,
+    envelope: Option<&Envelope<'_>>,
     ctx: &ParseContext,
     raw: RawEvent,
 ) -> Result<Finding, AdapterError> {
@@ -110,10 +110,10 @@ pub fn parse(
     // account whose bus received it: GuardDuty's delegated administrator receives its members'
     // findings, and trusting the receiver's account would let a member's finding act as its own.
     finding.account = clean_opt(d.text("accountId")?.as_deref(), 32)
-        .or_else(|| envelope.and_then(|e| e.account.clone()))
+        .or_else(|| envelope.and_then(|e| e.account_owned()))
         .or_else(|| ctx.default_account.clone());
     finding.region = envelope
-        .and_then(|e| e.region.clone())
+        .and_then(|e| e.region_owned())
         .or(clean_opt(d.str("region")?, 32))
         .or_else(|| ctx.default_region.clone());
     finding.tags = vec![finding_type.clone()];

@@ -58,8 +58,28 @@ fn parse_error(e: serde_json::Error) -> AdapterError {
 /// beyond serde_json's recursion limit, including nesting smuggled in through serde_json's raw-value
 /// token.
 pub fn parse_node(bytes: &[u8]) -> Result<Node<'_>, AdapterError> {
+    parse_text(bytes).map(|(node, _)| node)
+}
+
+/// Like [`parse_node`], also returning the input as text (the whole document was valid UTF-8).
+///
+/// The bytes are checked as UTF-8 once, up front, and parsed as text, so serde_json does not check
+/// each string again; bytes that are not UTF-8 are parsed as bytes, for serde_json's own error.
+pub fn parse_text(bytes: &[u8]) -> Result<(Node<'_>, &str), AdapterError> {
     check_size(bytes)?;
-    serde_json::from_slice(bytes).map_err(parse_error)
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text)
+            .map(|node| (node, text))
+            .map_err(parse_error),
+        Err(not_utf8) => match serde_json::from_slice::<Node<'_>>(bytes) {
+            Err(e) => Err(parse_error(e)),
+            // Not reached (a document serde_json accepts is UTF-8), but never a panic.
+            Ok(_) => Err(AdapterError::new(
+                "$",
+                ErrorKind::NotJson(not_utf8.to_string()),
+            )),
+        },
+    }
 }
 
 /// A JSON value whose strings borrow from the input when they contain no escapes.
@@ -146,7 +166,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
         if first == RAW_VALUE_TOKEN {
             return Err(de::Error::custom(format!("reserved key {RAW_VALUE_TOKEN}")));
         }
-        let mut entries = Vec::with_capacity(8);
+        // Most objects of an event fit (a Falco alert's output fields are often more).
+        let mut entries = Vec::with_capacity(16);
         entries.push((first, map.next_value()?));
         while let Some((Key(k), v)) = map.next_entry()? {
             entries.push((k, v));
@@ -239,11 +260,19 @@ impl<'a> NodeRef<'a> {
 impl<'a> ObjRef<'a> {
     /// The value of `key` (the last one, if repeated), null included.
     pub fn get(self, key: &str) -> Option<NodeRef<'a>> {
+        self.get_entry(key).map(|(_, v)| v)
+    }
+
+    /// The key (as stored in the tree) and value of `key`, as [`ObjRef::get`] finds it.
+    pub fn get_entry(self, key: &str) -> Option<(&'a str, NodeRef<'a>)> {
+        // Keys of one length often share a prefix (`proc.`, `container.`): their last bytes are
+        // compared before the whole.
+        let last = key.as_bytes().last();
         self.0
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| NodeRef(v))
+            .find(|(k, _)| k.len() == key.len() && k.as_bytes().last() == last && k == key)
+            .map(|(k, v)| (k.as_ref(), NodeRef(v)))
     }
 
     /// Whether `key` is present (null included).
@@ -311,12 +340,13 @@ fn display(v: View<'_>) -> String {
     }
 }
 
-/// An object together with its path from the event root.
+/// An object together with its path from the event root (borrowed for the root and its direct
+/// children, the common case, so reading an event's objects costs no allocation).
 #[derive(Clone)]
 pub struct Obj<'a> {
     /// The object's entries.
     pub map: ObjRef<'a>,
-    path: String,
+    path: Cow<'a, str>,
 }
 
 impl<'a> Obj<'a> {
@@ -327,7 +357,11 @@ impl<'a> Obj<'a> {
         match value.into().view() {
             View::Object(map) => Ok(Obj {
                 map,
-                path: path.to_owned(),
+                path: if path == "$" {
+                    Cow::Borrowed("$")
+                } else {
+                    Cow::Owned(path.to_owned())
+                },
             }),
             other => Err(AdapterError::new(
                 path,
@@ -341,10 +375,15 @@ impl<'a> Obj<'a> {
 
     /// The dotted path of `key` inside this object.
     pub fn path_of(&self, key: &str) -> String {
+        self.child_path(key).into_owned()
+    }
+
+    /// [`Obj::path_of`], borrowing `key` when it is the whole path.
+    fn child_path<'k>(&self, key: &'k str) -> Cow<'k, str> {
         if self.path == "$" || self.path.is_empty() {
-            key.to_owned()
+            Cow::Borrowed(key)
         } else {
-            format!("{}.{key}", self.path)
+            Cow::Owned(format!("{}.{key}", self.path))
         }
     }
 
@@ -383,13 +422,17 @@ impl<'a> Obj<'a> {
 
     /// A nested object; null or absent is `None`.
     pub fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, AdapterError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(View::Object(map)) => Ok(Some(Obj {
+        let Some((stored_key, value)) = self.map.get_entry(key) else {
+            return Ok(None);
+        };
+        match value.view() {
+            View::Null => Ok(None),
+            // The key as the tree holds it (the same text as `key`) outlives this object.
+            View::Object(map) => Ok(Some(Obj {
                 map,
-                path: self.path_of(key),
+                path: self.child_path(stored_key),
             })),
-            Some(other) => Err(self.wrong(key, "an object", other)),
+            other => Err(self.wrong(key, "an object", other)),
         }
     }
 
@@ -492,13 +535,18 @@ impl<'a> Obj<'a> {
 
     /// An array of strings; non-string items are a type error naming their index.
     pub fn strings(&self, key: &str) -> Result<Vec<String>, AdapterError> {
+        Ok(self.strs(key)?.into_iter().map(str::to_owned).collect())
+    }
+
+    /// Like [`Obj::strings`], borrowing the strings from the parsed event.
+    pub fn strs(&self, key: &str) -> Result<Vec<&'a str>, AdapterError> {
         let Some(items) = self.arr(key)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match item.view() {
-                View::Str(s) => out.push(s.to_owned()),
+                View::Str(s) => out.push(s),
                 View::Null => {}
                 other => {
                     return Err(AdapterError::new(

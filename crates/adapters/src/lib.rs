@@ -89,27 +89,23 @@ pub struct Delivery {
 
 /// Like [`parse_event`], also returning the envelope id.
 pub fn parse_delivery(bytes: &[u8], ctx: &ParseContext) -> Result<Delivery, AdapterError> {
-    let node = json::parse_node(bytes)?;
-    // parse_node only succeeds on valid UTF-8, so this never fails; kept fallible for safety.
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| AdapterError::new("$", ErrorKind::NotJson(e.to_string())))?;
-    let root = NodeRef(&node);
-    let event = parse_root(root, text, ctx)?;
-    let envelope_id = Obj::root(root, "$")
-        .ok()
-        .filter(|o| Envelope::detect(o).is_some())
-        // An id that cleans to nothing is no id: the caller falls back to another one.
-        .and_then(|o| vigil_model::text::clean_opt(o.str("id").ok().flatten(), 128));
+    let (node, text) = json::parse_text(bytes)?;
+    let mut envelope_id = None;
+    let event = parse_root(NodeRef(&node), text, ctx, &mut envelope_id)?;
     Ok(Delivery { event, envelope_id })
 }
 
+/// Reads the event; `envelope_id` is set to the envelope's id when it is an EventBridge event (an
+/// id that cleans to nothing is no id: the caller falls back to another one).
 fn parse_root(
     value: NodeRef<'_>,
     original: &str,
     ctx: &ParseContext,
+    envelope_id: &mut Option<String>,
 ) -> Result<SourceEvent, AdapterError> {
     let root = Obj::root(value, "$")?;
-    let raw = || RawEvent::capture(original);
+    // `original` is the document just parsed: kept without parsing it again.
+    let raw = || RawEvent::capture_parsed(original);
 
     if let Some(dt_key) = Envelope::detect(&root) {
         if ctx.channel == Channel::DirectInvoke {
@@ -122,7 +118,9 @@ fn parse_root(
         }
         let envelope = Envelope::parse(&root, dt_key)?;
         let detail = root.obj("detail")?.ok_or_else(|| root.missing("detail"))?;
-        return parse_detail(&envelope, &detail, ctx, raw());
+        let event = parse_detail(&envelope, &detail, ctx, raw())?;
+        *envelope_id = envelope.id_owned();
+        return Ok(event);
     }
     if ctx.channel == Channel::EventBridge {
         // Only EventBridge rules may send to the ingest queue, and they deliver whole events.
@@ -166,7 +164,7 @@ fn parse_root(
             falco::parse(&root, None, &wrapper, ctx, raw()).map(|e| finished(e, None, ctx))
         }
         Some(Kind::Sysdig) => sysdig::parse(&root, None, ctx, raw())
-            .map(|f| SourceEvent::Finding(finish(f, None, ctx))),
+            .map(|f| finished(SourceEvent::Finding(f), None, ctx)),
         // AWS services' events never arrive bare in a deployment: only a local read takes them.
         Some(kind @ (Kind::GuardDuty | Kind::Task)) if ctx.channel != Channel::Local => {
             Err(AdapterError::new(
@@ -178,7 +176,7 @@ fn parse_root(
             ))
         }
         Some(Kind::GuardDuty) => guardduty::parse(&root, None, ctx, raw())
-            .map(|f| SourceEvent::Finding(finish(f, None, ctx))),
+            .map(|f| finished(SourceEvent::Finding(f), None, ctx)),
         Some(Kind::Task) => ecs_task::parse(&root, None).map(SourceEvent::TaskStateChange),
         None => Err(AdapterError::new(
             "$",
@@ -238,12 +236,12 @@ fn shape_among(o: &Obj<'_>, kinds: &[Kind]) -> Option<Kind> {
 }
 
 fn parse_detail(
-    envelope: &Envelope,
+    envelope: &Envelope<'_>,
     detail: &Obj<'_>,
     ctx: &ParseContext,
     raw: RawEvent,
 ) -> Result<SourceEvent, AdapterError> {
-    let kind = match envelope.source_exact.as_str() {
+    let kind = match envelope.source_exact {
         GUARDDUTY_SOURCE if envelope.detail_type_exact == GUARDDUTY_DETAIL_TYPE => Kind::GuardDuty,
         GUARDDUTY_SOURCE => {
             return Err(unsupported(
@@ -283,38 +281,59 @@ fn parse_detail(
 }
 
 /// [`finish`] for a finding; agent telemetry passes as it is (it never acts).
-fn finished(event: SourceEvent, envelope: Option<&Envelope>, ctx: &ParseContext) -> SourceEvent {
-    match event {
-        SourceEvent::Finding(f) => SourceEvent::Finding(finish(f, envelope, ctx)),
-        other => other,
+/// (Finished in place: a `Finding` is large, and every move of it is a copy.)
+fn finished(
+    mut event: SourceEvent,
+    envelope: Option<&Envelope<'_>>,
+    ctx: &ParseContext,
+) -> SourceEvent {
+    if let SourceEvent::Finding(f) = &mut event {
+        finish(f, envelope, ctx);
     }
+    event
 }
 
 /// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's
 /// shape), never an AWS service or Vigil, whatever its detail looks like.
-fn agent_kind(envelope: &Envelope, detail: &Obj<'_>) -> Result<Kind, AdapterError> {
-    let folded = envelope.source_exact.trim().to_lowercase();
-    let cleaned = envelope.source.to_ascii_lowercase();
+fn agent_kind(envelope: &Envelope<'_>, detail: &Obj<'_>) -> Result<Kind, AdapterError> {
+    // Case-insensitive, without lower-casing copies: both names are lower-case ASCII.
+    let imitates = |s: &str| {
+        s.as_bytes()
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"aws."))
+            || s.eq_ignore_ascii_case(VIGIL_SOURCE)
+    };
+    let exact = envelope.source_exact.trim();
+    // Unicode case folding can turn other characters into ASCII ones: only ASCII is compared as is.
+    let folded_imitates = if exact.is_ascii() {
+        imitates(exact)
+    } else {
+        imitates(&exact.to_lowercase())
+    };
+    let cleaned = &*envelope.source;
     // A look-alike of an AWS or Vigil source (`AWS.GuardDuty`, ` aws.ecs`, `Vigil`, an invisible
     // character inside) is a forgery: no agent has a reason to name itself so.
-    if [folded.as_str(), cleaned.as_str()]
-        .iter()
-        .any(|s| s.starts_with("aws.") || *s == VIGIL_SOURCE)
-    {
+    if folded_imitates || imitates(cleaned) {
         return Err(AdapterError::new(
             "source",
             ErrorKind::ForgedSource(format!(
                 "{} imitates an AWS service's or Vigil's own source; those are accepted only exactly as AWS and Vigil send them",
-                quote(&envelope.source_exact)
+                quote(envelope.source_exact)
             )),
         ));
     }
-    let detail_type = envelope.detail_type.to_ascii_lowercase();
+    let detail_type = &*envelope.detail_type;
+    let says = |s: &str, name: &str| {
+        s.as_bytes()
+            .windows(name.len())
+            .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
+    };
     // falcosidekick has no EventBridge output, so the forwarder chooses these names; accept any
-    // that say Falco or Sysdig, and otherwise go by the detail's shape among the agents' formats.
-    let named = if cleaned.contains("falco") || detail_type.contains("falco") {
+    // that say Falco or Sysdig (in any ASCII case), and otherwise go by the detail's shape among
+    // the agents' formats.
+    let named = if says(cleaned, "falco") || says(detail_type, "falco") {
         Some(Kind::Falco)
-    } else if cleaned.contains("sysdig") || detail_type.contains("sysdig") {
+    } else if says(cleaned, "sysdig") || says(detail_type, "sysdig") {
         Some(Kind::Sysdig)
     } else {
         None
@@ -328,7 +347,7 @@ fn agent_kind(envelope: &Envelope, detail: &Obj<'_>) -> Result<Kind, AdapterErro
             ErrorKind::ForgedSource(format!(
                 "a {}-shaped detail from the agent source {}: AWS service events are accepted only from AWS on the default bus",
                 aws.describe(),
-                quote(&envelope.source_exact)
+                quote(envelope.source_exact)
             )),
         )),
         (Some(kind), _, _) | (None, Some(kind), _) => Ok(kind),
@@ -345,7 +364,7 @@ fn agent_kind(envelope: &Envelope, detail: &Obj<'_>) -> Result<Kind, AdapterErro
 
 /// Stamps the provenance, settles the finding's account by the sender rule, records identity
 /// conflicts and computes the fingerprint.
-fn finish(mut finding: Finding, envelope: Option<&Envelope>, ctx: &ParseContext) -> Finding {
+fn finish(finding: &mut Finding, envelope: Option<&Envelope<'_>>, ctx: &ParseContext) {
     let arrival = match (ctx.channel, envelope) {
         (Channel::Local, _) => Arrival::Local,
         (Channel::DirectInvoke, _) => Arrival::DirectInvoke,
@@ -354,15 +373,15 @@ fn finish(mut finding: Finding, envelope: Option<&Envelope>, ctx: &ParseContext)
     };
     let sender = match arrival {
         Arrival::DirectInvoke => ctx.default_account.clone(),
-        _ => envelope.and_then(|e| e.account.clone()),
+        _ => envelope.and_then(|e| e.account_owned()),
     };
     let producer_id = finding.provenance.producer_id.take();
     finding.provenance = Provenance {
         arrival,
-        source: envelope.map(|e| e.source.clone()),
-        detail_type: envelope.map(|e| e.detail_type.clone()),
+        source: envelope.map(|e| e.source.clone().into_owned()),
+        detail_type: envelope.map(|e| e.detail_type.clone().into_owned()),
         sender_account: sender.clone(),
-        event_id: envelope.and_then(|e| e.id.clone()),
+        event_id: envelope.and_then(|e| e.id_owned()),
         producer_id,
     };
     // An agent speaks for its own account: a payload naming another one (a task label, a Sysdig
@@ -387,8 +406,8 @@ fn finish(mut finding: Finding, envelope: Option<&Envelope>, ctx: &ParseContext)
             _ => sender.clone(),
         };
     }
-    finding.identity_conflicts = identity_conflicts(&mut finding);
-    finding.seal()
+    finding.identity_conflicts = identity_conflicts(finding);
+    finding.fingerprint = vigil_model::FindingFingerprint::of(finding);
 }
 
 /// The cluster comes from the task ARN; a cluster label that disagrees is a conflict, as is a task
@@ -420,10 +439,12 @@ fn identity_conflicts(finding: &mut Finding) -> Vec<String> {
         }
         return conflicts;
     };
-    if let Some(from_task) = task.cluster_arn() {
-        if let Some(claimed) = finding.resource.cluster_arn.as_deref()
-            && claimed != from_task
-        {
+    // The task ARN's own cluster, unless the finding already names exactly that one.
+    let claimed = finding.resource.cluster_arn.as_deref();
+    if !claimed.is_some_and(|c| task.is_own_cluster_arn(c))
+        && let Some(from_task) = task.cluster_arn()
+    {
+        if let Some(claimed) = claimed {
             conflicts.push(format!(
                 "the cluster {} disagrees with the task ARN's cluster {}",
                 quote(claimed),

@@ -16,13 +16,28 @@ const SAAS_FIELDS: &[&str] = &["okta.", "github.", "keycloak.", "gitlab.", "auth
 /// The kind of subject for an event source name (case and `-`/`_` ignored); `None` when the name is
 /// absent or says nothing, so the fields decide.
 pub fn kind_of_source(source: &str) -> Option<SubjectKind> {
-    let s: String = source
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect();
-    Some(match s.as_str() {
+    let source = source.trim();
+    let ignored = |c: char| matches!(c, '-' | '_' | ' ');
+    // A short ASCII name (every real one) is folded on the stack.
+    let mut buf = [0u8; 64];
+    let mut folded = String::new();
+    let s: &str = if source.is_ascii() && source.len() <= buf.len() {
+        let mut n = 0;
+        for b in source.bytes().filter(|b| !ignored(char::from(*b))) {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
+        std::str::from_utf8(&buf[..n]).unwrap_or_default()
+    } else {
+        folded.extend(
+            source
+                .chars()
+                .filter(|c| !ignored(*c))
+                .flat_map(char::to_lowercase),
+        );
+        &folded
+    };
+    Some(match s {
         "" => return None,
         // Sysdig names its runtime detections by what they see.
         "syscall"
@@ -75,7 +90,14 @@ pub fn subject(source: Option<&str>, f: &FieldMap<'_>) -> Subject {
     let text = |names: &[&str], max: usize| clean_opt(f.get_any(names).as_deref(), max);
     let mut s = Subject {
         kind,
-        event_source: named.and_then(|n| clean_opt(Some(&n.trim().to_ascii_lowercase()), 64)),
+        event_source: named.and_then(|n| {
+            let n = n.trim();
+            if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                clean_opt(Some(&n.to_ascii_lowercase()), 64)
+            } else {
+                clean_opt(Some(n), 64)
+            }
+        }),
         ..Subject::default()
     };
     match kind {

@@ -27,7 +27,7 @@ pub fn looks_like_sysdig(o: &Obj<'_>) -> bool {
 /// Fails when a required field is missing or a field has the wrong JSON type.
 pub fn parse(
     e: &Obj<'_>,
-    envelope: Option<&Envelope>,
+    envelope: Option<&Envelope<'_>>,
     ctx: &ParseContext,
     raw: RawEvent,
 ) -> Result<Finding, AdapterError> {
@@ -69,7 +69,7 @@ pub fn parse(
     finding.source_event_id = fields::known(e.text("id")?.as_deref(), 128);
     finding.provenance.producer_id = fields::producer_id(e.text("id")?.as_deref());
     finding.tags = match &content {
-        Some(c) => fields::clean_tags(c.strings("ruleTags")?),
+        Some(c) => fields::clean_tags(&c.strs("ruleTags")?),
         None => Vec::new(),
     };
     finding.mitre = fields::mitre_from_tags(&finding.tags);
@@ -112,7 +112,7 @@ pub fn parse(
     .or_else(|| f.label(fields::LABEL_TASK_ARN));
     let task = task_arn_text.as_deref().and_then(TaskArn::parse);
     finding.account = envelope
-        .and_then(|env| env.account.clone())
+        .and_then(|env| env.account_owned())
         .or_else(|| {
             clean_opt(
                 label(&["aws.accountId", "cloudProvider.account.id"]).as_deref(),
@@ -122,7 +122,7 @@ pub fn parse(
         .or_else(|| task.as_ref().map(|t| t.account.to_owned()))
         .or_else(|| ctx.default_account.clone());
     finding.region = envelope
-        .and_then(|env| env.region.clone())
+        .and_then(|env| env.region_owned())
         .or_else(|| {
             clean_opt(
                 label(&["aws.region", "cloudProvider.region"]).as_deref(),

@@ -4,9 +4,10 @@
 use crate::limits::*;
 use crate::model::*;
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use vigil_model::text::clean;
+use vigil_model::text::{clean, clean_cow, clean_into};
 use vigil_model::{Enrichment, Finding, NetworkDirection, SeverityLabel, SubjectKind, TaskInfo};
 
 /// Why a finding cannot be an ASFF record.
@@ -135,28 +136,51 @@ pub fn guardduty_ref(finding: &Finding) -> Option<(String, String)> {
 
 /// The ASFF `Id` of a finding: derived from the fingerprint, so repeats update one record.
 pub fn finding_id(finding: &Finding) -> String {
-    let id = format!("vigil-{}", finding.fingerprint);
-    id.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+    const PREFIX: &str = "vigil-";
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
+    let fingerprint = finding.fingerprint.as_str();
+    // A fingerprint Vigil computed (`v1-` and hex) is kept whole: nothing to filter or cut.
+    // (Every allowed character is ASCII: a byte of any other character is not allowed either.)
+    if PREFIX.len() + fingerprint.len() <= MAX_ID
+        && fingerprint.bytes().all(|b| allowed(char::from(b)))
+    {
+        return concat(&[PREFIX, fingerprint]);
+    }
+    PREFIX
+        .chars()
+        .chain(fingerprint.chars())
+        .filter(|c| allowed(*c))
         .take(MAX_ID)
         .collect()
+}
+
+/// `parts` joined, allocated once at the right size.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// The ASFF record of `finding` alone (no enrichment, no history).
 ///
 /// Fails when the finding has no valid account or region, or the record cannot be trimmed under
 /// [`MAX_FINDING_BYTES`].
-pub fn to_asff(finding: &Finding, ctx: &MappingContext) -> Result<AsffFinding, AsffError> {
+pub fn to_asff<'a>(
+    finding: &'a Finding,
+    ctx: &MappingContext,
+) -> Result<AsffFinding<'a>, AsffError> {
     to_asff_enriched(finding, None, ctx)
 }
 
 /// Like [`to_asff`], with what ECS enrichment learned: service and task definition resources, task and
 /// service tags, image digests and the offending container's hardening.
-pub fn to_asff_enriched(
-    finding: &Finding,
-    enrichment: Option<&Enrichment>,
+pub fn to_asff_enriched<'a>(
+    finding: &'a Finding,
+    enrichment: Option<&'a Enrichment>,
     ctx: &MappingContext,
-) -> Result<AsffFinding, AsffError> {
+) -> Result<AsffFinding<'a>, AsffError> {
     to_asff_with_history(finding, enrichment, ctx, &History::default())
 }
 
@@ -174,12 +198,15 @@ pub fn to_asff_enriched(
 ///
 /// `Severity` is the occurrence's, raised to `history.highest_severity` when that is higher (the
 /// label then the one whose band holds it; `Original` stays the occurrence's own).
-pub fn to_asff_with_history(
-    finding: &Finding,
-    enrichment: Option<&Enrichment>,
+///
+/// The record borrows the finding's strings that need no cleaning; [`AsffFinding::into_owned`]
+/// detaches it.
+pub fn to_asff_with_history<'a>(
+    finding: &'a Finding,
+    enrichment: Option<&'a Enrichment>,
     ctx: &MappingContext,
     history: &History,
-) -> Result<AsffFinding, AsffError> {
+) -> Result<AsffFinding<'a>, AsffError> {
     let account = finding
         .account
         .as_deref()
@@ -187,7 +214,7 @@ pub fn to_asff_with_history(
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AsffError::InvalidAccount(clean(account, 32, false)));
     }
-    let region = clean(
+    let region = cleaned(
         finding.region.as_deref().ok_or(AsffError::MissingRegion)?,
         32,
         false,
@@ -213,16 +240,16 @@ pub fn to_asff_with_history(
         }
     };
 
-    let title = clean(&finding.title, MAX_TITLE, false);
+    let title = cleaned(&finding.title, MAX_TITLE, false);
     let title = if title.is_empty() {
-        clean(&finding.rule, MAX_TITLE, false)
+        cleaned(&finding.rule, MAX_TITLE, false)
     } else {
         title
     };
     let description = finding
         .description
         .as_deref()
-        .map(|d| clean(d, MAX_DESCRIPTION, true))
+        .map(|d| cleaned(d, MAX_DESCRIPTION, true))
         .unwrap_or_default();
     let description = if description.is_empty() {
         title.clone()
@@ -231,39 +258,40 @@ pub fn to_asff_with_history(
     };
     // An attack sequence: what GuardDuty correlated, in a sentence (within the 1024 limit).
     let description = match &finding.sequence {
-        Some(seq) => clean(
-            &format!("{description} Attack sequence: {}.", seq.summary()),
+        Some(seq) => cleaned_owned(
+            format!("{description} Attack sequence: {}.", seq.summary()),
             MAX_DESCRIPTION,
             true,
         ),
         None => description,
     };
 
+    let first_observed_at = ts(first);
     let mut record = AsffFinding {
-        schema_version: SCHEMA_VERSION.to_owned(),
-        id: finding_id(finding),
-        product_arn: product_arn(partition, &region, account),
-        product_name: "Vigil".to_owned(),
-        company_name: "Vigil".to_owned(),
+        schema_version: Text::constant(SCHEMA_VERSION),
+        id: finding_id(finding).into(),
+        product_arn: product_arn(partition, &region, account).into(),
+        product_name: Text::constant("Vigil"),
+        company_name: Text::constant("Vigil"),
         region: region.clone(),
-        generator_id: clean(
-            &format!("vigil/{}/{}", finding.source, finding.rule),
+        generator_id: cleaned_owned(
+            concat(&["vigil/", finding.source.as_str(), "/", &finding.rule]),
             MAX_GENERATOR_ID,
             false,
         ),
-        aws_account_id: account.to_owned(),
-        types: finding_types(finding),
-        first_observed_at: ts(first),
-        last_observed_at: ts(last),
-        created_at: ts(first),
-        updated_at: ts(updated),
+        aws_account_id: Text::borrowed(account),
+        types: types(finding),
+        created_at: first_observed_at.clone().into(),
+        first_observed_at: first_observed_at.into(),
+        last_observed_at: ts(last).into(),
+        updated_at: ts(updated).into(),
         severity: AsffSeverity {
-            label: label.as_str().to_owned(),
+            label: Text::constant(label.as_str()),
             normalized,
             original: {
-                let o = clean(&finding.severity.original, MAX_SEVERITY_ORIGINAL, false);
+                let o = cleaned(&finding.severity.original, MAX_SEVERITY_ORIGINAL, false);
                 if o.is_empty() {
-                    finding.severity.label.as_str().to_owned()
+                    Text::constant(finding.severity.label.as_str())
                 } else {
                     o
                 }
@@ -283,21 +311,86 @@ pub fn to_asff_with_history(
         },
         process: process(finding),
         network: network(finding),
-        record_state: "ACTIVE".to_owned(),
+        record_state: Text::constant("ACTIVE"),
     };
     enforce_size(&mut record)?;
     Ok(record)
 }
 
+/// RFC 3339 UTC with milliseconds (`2026-01-01T00:00:00.000Z`), as chrono's
+/// `to_rfc3339_opts(SecondsFormat::Millis, true)` writes it; written directly for years 0–9999
+/// outside a leap second, by chrono otherwise.
 fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let (secs, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    }
+    let second_of_day = secs.rem_euclid(86_400) as u32;
+    let digits = |out: &mut [u8], mut n: u32| {
+        for d in out.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    digits(&mut b[0..4], year as u32);
+    digits(&mut b[5..7], month);
+    digits(&mut b[8..10], day);
+    digits(&mut b[11..13], second_of_day / 3600);
+    digits(&mut b[14..16], second_of_day / 60 % 60);
+    digits(&mut b[17..19], second_of_day % 60);
+    digits(&mut b[20..23], nanos / 1_000_000);
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// `s` cleaned ([`clean_cow`]), borrowed when it needs no change.
+fn cleaned(s: &str, max_chars: usize, keep_newlines: bool) -> Text<'_> {
+    Text::from(clean_cow(s, max_chars, keep_newlines))
+}
+
+/// A string built for the record, cleaned in place ([`clean_into`]).
+fn cleaned_owned(s: String, max_chars: usize, keep_newlines: bool) -> Text<'static> {
+    Text::from(clean_into(s, max_chars, keep_newlines))
+}
+
+/// [`cleaned`] or [`cleaned_owned`], as `s` is.
+fn cleaned_cow(s: Cow<'_, str>, max_chars: usize) -> Text<'_> {
+    match s {
+        Cow::Borrowed(b) => cleaned(b, max_chars, false),
+        Cow::Owned(o) => cleaned_owned(o, max_chars, false),
+    }
 }
 
 /// ASFF `Types` (`namespace/category/classifier`) from the MITRE tactics the source tagged; playbooks
 /// match on them too.
 pub fn finding_types(finding: &Finding) -> Vec<String> {
-    let classifier: String = clean(&finding.rule, 128, false).replace('/', "-");
-    let mut out: Vec<String> = Vec::new();
+    types(finding).into_iter().map(Text::into_string).collect()
+}
+
+/// [`finding_types`], categories alone borrowed.
+fn types(finding: &Finding) -> Vec<Text<'static>> {
+    let classifier = clean_cow(&finding.rule, 128, false);
+    let classifier = if classifier.contains('/') {
+        Cow::Owned(classifier.replace('/', "-"))
+    } else {
+        classifier
+    };
+    let mut out: Vec<Text<'static>> = Vec::new();
     for tactic in &finding.mitre {
         let category = match tactic.as_str() {
             "initial_access" => "TTPs/Initial Access",
@@ -315,12 +408,17 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
             _ => continue,
         };
         let t = if out.is_empty() && !classifier.is_empty() {
-            format!("{category}/{classifier}")
+            Text::from(concat(&[category, "/", &classifier]))
         } else {
-            category.to_owned()
+            Text::constant(category)
         };
         if !out.contains(&t) {
-            out.push(clean(&t, MAX_TYPE, false));
+            // A category alone is a clean constant.
+            out.push(if t.as_str() == category {
+                t
+            } else {
+                cleaned_owned(t.into_string(), MAX_TYPE, false)
+            });
         }
     }
     if out.is_empty() {
@@ -332,186 +430,288 @@ pub fn finding_types(finding: &Finding) -> Vec<String> {
             SubjectKind::Kubernetes | SubjectKind::Other => "Unusual Behaviors/Application",
         };
         out.push(if classifier.is_empty() {
-            category.to_owned()
+            Text::constant(category)
         } else {
-            clean(&format!("{category}/{classifier}"), MAX_TYPE, false)
+            cleaned_owned(concat(&[category, "/", &classifier]), MAX_TYPE, false)
         });
     }
     out.truncate(MAX_TYPES);
     out
 }
 
-fn product_fields(finding: &Finding) -> BTreeMap<String, String> {
-    let mut fields = BTreeMap::new();
-    let mut put = |k: &str, v: Option<&str>| {
-        if let Some(v) = v
-            .map(|v| clean(v, MAX_PRODUCT_FIELD_VALUE, false))
-            .filter(|v| !v.is_empty())
-            && fields.len() < MAX_PRODUCT_FIELDS
-        {
-            fields.insert(format!("vigil/{k}"), v);
+/// Declares the `ProductFields` keys, in the order of their names (a test checks it), so the
+/// fields sort by their key's rank.
+macro_rules! product_field_keys {
+    ($($key:ident),* $(,)?) => {
+        /// A `ProductFields` key: `vigil/<name>`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum Field {
+            $(
+                #[doc = concat!("`vigil/", stringify!($key), "`")]
+                $key
+            ),*
+        }
+
+        impl Field {
+            #[cfg(test)]
+            const ALL: &[Field] = &[$(Field::$key),*];
+
+            fn key(self) -> &'static str {
+                match self {
+                    $(Field::$key => concat!("vigil/", stringify!($key))),*
+                }
+            }
         }
     };
+}
+
+product_field_keys!(
+    Arrival,
+    CommandLine,
+    Connection,
+    ContainerImage,
+    ContainerImageDigest,
+    Count,
+    EventSource,
+    ExecutableSha256,
+    Fingerprint,
+    Host,
+    IdentityMismatch,
+    Mitre,
+    ResourcesTruncated,
+    Rule,
+    SenderAccount,
+    SequenceActors,
+    SequenceEndpoints,
+    SequenceFirstSeen,
+    SequenceIndicators,
+    SequenceLastSeen,
+    SequenceSignalTypes,
+    SequenceSignals,
+    SequenceSummary,
+    SequenceTasks,
+    SequenceUid,
+    Service,
+    Source,
+    SourceEventId,
+    Subject,
+    SubjectAccount,
+    SubjectAction,
+    SubjectSourceIp,
+    SubjectTarget,
+    SubjectUser,
+    Tags,
+    TaskDefinitionFamily,
+    TimeClamped,
+    User,
+);
+
+/// `ProductFields` as they are built: values cleaned; empty values and entries beyond
+/// [`MAX_PRODUCT_FIELDS`] left out. Kept as a list, each key once, and sorted by rank at the end.
+struct ProductFields<'a>(Vec<(Field, Text<'a>)>);
+
+impl<'a> ProductFields<'a> {
+    fn put(&mut self, key: Field, value: Option<&'a str>) {
+        if let Some(v) = value {
+            self.insert(key, cleaned(v, MAX_PRODUCT_FIELD_VALUE, false));
+        }
+    }
+
+    /// Like [`ProductFields::put`] for a value built for the record: cleaned in place.
+    fn put_owned(&mut self, key: Field, value: String) {
+        self.insert(key, cleaned_owned(value, MAX_PRODUCT_FIELD_VALUE, false));
+    }
+
+    fn insert(&mut self, key: Field, cleaned: Text<'a>) {
+        if !cleaned.is_empty() && self.0.len() < MAX_PRODUCT_FIELDS {
+            self.0.push((key, cleaned));
+        }
+    }
+
+    fn into_map(mut self) -> BTreeMap<Text<'a>, Text<'a>> {
+        self.0.sort_unstable_by_key(|(k, _)| *k);
+        self.0
+            .into_iter()
+            .map(|(k, v)| (Text::constant(k.key()), v))
+            .collect()
+    }
+}
+
+fn product_fields(finding: &Finding) -> BTreeMap<Text<'_>, Text<'_>> {
+    let mut fields = ProductFields(Vec::with_capacity(24));
     let r = &finding.resource;
-    put("Source", Some(finding.source.as_str()));
-    put("Rule", Some(&finding.rule));
-    put("Fingerprint", Some(finding.fingerprint.as_str()));
-    put("Count", Some(&finding.count.to_string()));
-    put("SourceEventId", finding.source_event_id.as_deref());
+    fields.put(Field::Source, Some(finding.source.as_str()));
+    fields.put(Field::Rule, Some(&finding.rule));
+    fields.put(Field::Fingerprint, Some(finding.fingerprint.as_str()));
+    fields.put_owned(Field::Count, finding.count.to_string());
+    fields.put(Field::SourceEventId, finding.source_event_id.as_deref());
     // Who sent it, and whether its story holds: analysts see why remediation refused it.
-    put("Arrival", Some(finding.provenance.arrival.as_str()));
-    put(
-        "SenderAccount",
+    fields.put(Field::Arrival, Some(finding.provenance.arrival.as_str()));
+    fields.put(
+        Field::SenderAccount,
         finding.provenance.sender_account.as_deref(),
     );
     if !finding.identity_conflicts.is_empty() {
-        put(
-            "IdentityMismatch",
-            Some(&finding.identity_conflicts.join("; ")),
+        fields.put_owned(
+            Field::IdentityMismatch,
+            finding.identity_conflicts.join("; "),
         );
     }
     // Observed times the event put too far in the future, clamped at ingest to the receive time.
     if let Some(clamp) = &finding.time_clamped {
-        put(
-            "TimeClamped",
-            Some(&format!(
+        fields.put_owned(
+            Field::TimeClamped,
+            format!(
                 "observed {} claimed, after receipt at {}; clamped to receipt",
                 ts(clamp.claimed),
                 ts(clamp.received_at)
-            )),
+            ),
         );
     }
-    put("Host", r.host.as_deref());
+    fields.put(Field::Host, r.host.as_deref());
     let subject = &finding.subject;
     if !subject.is_workload() {
-        put("Subject", Some(subject.kind.as_str()));
-        put("EventSource", subject.event_source.as_deref());
-        put("SubjectUser", subject.user.as_deref());
-        put("SubjectAccount", subject.account.as_deref());
-        put("SubjectSourceIp", subject.source_ip.as_deref());
-        put("SubjectAction", subject.action.as_deref());
-        put("SubjectTarget", subject.target.as_deref());
+        fields.put(Field::Subject, Some(subject.kind.as_str()));
+        fields.put(Field::EventSource, subject.event_source.as_deref());
+        fields.put(Field::SubjectUser, subject.user.as_deref());
+        fields.put(Field::SubjectAccount, subject.account.as_deref());
+        fields.put(Field::SubjectSourceIp, subject.source_ip.as_deref());
+        fields.put(Field::SubjectAction, subject.action.as_deref());
+        fields.put(Field::SubjectTarget, subject.target.as_deref());
     }
-    put("Service", r.service_name.as_deref());
-    put("TaskDefinitionFamily", r.task_definition_family.as_deref());
-    put("ContainerImage", r.container.image.as_deref());
-    put("ContainerImageDigest", r.container.image_digest.as_deref());
-    put(
-        "CommandLine",
-        finding
-            .process
-            .as_ref()
-            .and_then(|p| p.command_line.as_deref()),
+    fields.put(Field::Service, r.service_name.as_deref());
+    fields.put(
+        Field::TaskDefinitionFamily,
+        r.task_definition_family.as_deref(),
     );
-    put(
-        "User",
-        finding.process.as_ref().and_then(|p| p.user.as_deref()),
+    fields.put(Field::ContainerImage, r.container.image.as_deref());
+    fields.put(
+        Field::ContainerImageDigest,
+        r.container.image_digest.as_deref(),
     );
-    put(
-        "ExecutableSha256",
-        finding
-            .process
-            .as_ref()
-            .and_then(|p| p.executable_sha256.as_deref()),
+    let process = finding.process.as_ref();
+    fields.put(
+        Field::CommandLine,
+        process.and_then(|p| p.command_line.as_deref()),
     );
-    put(
-        "Connection",
+    fields.put(Field::User, process.and_then(|p| p.user.as_deref()));
+    fields.put(
+        Field::ExecutableSha256,
+        process.and_then(|p| p.executable_sha256.as_deref()),
+    );
+    fields.put(
+        Field::Connection,
         finding
             .network
             .as_ref()
             .and_then(|n| n.connection.as_deref()),
     );
     if let Some(seq) = &finding.sequence {
-        put("SequenceUid", Some(&seq.uid));
-        put("SequenceSummary", Some(&seq.summary()));
+        fields.put(Field::SequenceUid, Some(&seq.uid));
+        fields.put_owned(Field::SequenceSummary, seq.summary());
         let signals = &seq.signals;
-        put(
-            "SequenceSignalTypes",
-            Some(
-                &signals
-                    .types
-                    .iter()
-                    .map(|(t, n)| format!("{t}={n}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+        fields.put_owned(
+            Field::SequenceSignalTypes,
+            signals
+                .types
+                .iter()
+                .map(|(t, n)| format!("{t}={n}"))
+                .collect::<Vec<_>>()
+                .join(","),
         );
-        put(
-            "SequenceSignals",
-            Some(
-                &signals
-                    .kept
-                    .iter()
-                    .map(|b| format!("{} (x{})", b.name, b.count))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+        fields.put_owned(
+            Field::SequenceSignals,
+            signals
+                .kept
+                .iter()
+                .map(|b| format!("{} (x{})", b.name, b.count))
+                .collect::<Vec<_>>()
+                .join("; "),
         );
-        put("SequenceFirstSeen", signals.first_seen.map(ts).as_deref());
-        put("SequenceLastSeen", signals.last_seen.map(ts).as_deref());
-        put(
-            "SequenceIndicators",
-            Some(
-                &seq.indicators
-                    .iter()
-                    .map(|i| format!("{}={}", i.key, i.values.join("|")))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+        if let Some(t) = signals.first_seen {
+            fields.put_owned(Field::SequenceFirstSeen, ts(t));
+        }
+        if let Some(t) = signals.last_seen {
+            fields.put_owned(Field::SequenceLastSeen, ts(t));
+        }
+        fields.put_owned(
+            Field::SequenceIndicators,
+            seq.indicators
+                .iter()
+                .map(|i| format!("{}={}", i.key, i.values.join("|")))
+                .collect::<Vec<_>>()
+                .join("; "),
         );
-        put("SequenceActors", Some(&seq.actor_count.to_string()));
-        put("SequenceEndpoints", Some(&seq.endpoints.join(",")));
-        put(
-            "SequenceTasks",
-            Some(&(seq.tasks.len() as u64 + seq.tasks_dropped).to_string()),
+        fields.put_owned(Field::SequenceActors, seq.actor_count.to_string());
+        fields.put_owned(Field::SequenceEndpoints, seq.endpoints.join(","));
+        fields.put_owned(
+            Field::SequenceTasks,
+            (seq.tasks.len() as u64 + seq.tasks_dropped).to_string(),
         );
-        // Which region does not matter for counting: only the numbers are used here.
-        let (_, listed, named) = sequence_resources(seq, "aws", "");
+        let (listed, named) = sequence_resource_counts(seq);
         if listed < named {
-            put(
-                "ResourcesTruncated",
-                Some(&format!(
+            fields.put_owned(
+                Field::ResourcesTruncated,
+                format!(
                     "{listed} of {named} named resources listed (Security Hub takes at most {MAX_RESOURCES}): the cluster first, then tasks, then containers"
-                )),
+                ),
             );
         }
     }
     if !finding.mitre.is_empty() {
-        put("Mitre", Some(&finding.mitre.join(",")));
+        fields.put_owned(Field::Mitre, finding.mitre.join(","));
     }
     if !finding.tags.is_empty() {
-        put("Tags", Some(&finding.tags.join(",")));
+        fields.put_owned(Field::Tags, finding.tags.join(","));
     }
-    fields
+    fields.into_map()
 }
 
-fn resources(
-    finding: &Finding,
-    task_info: Option<&TaskInfo>,
-    partition: &str,
-    region: &str,
-) -> Vec<AsffResource> {
+/// A resource of the record: no tags unless given.
+fn resource<'a>(
+    resource_type: &'static str,
+    id: Text<'a>,
+    partition: &'static str,
+    region: &Text<'a>,
+    tags: BTreeMap<String, String>,
+    details: Option<AsffDetails<'a>>,
+) -> AsffResource<'a> {
+    AsffResource {
+        resource_type: Text::constant(resource_type),
+        id,
+        partition: Text::constant(partition),
+        region: region.clone(),
+        tags,
+        details,
+    }
+}
+
+/// A resource's id, cleaned.
+fn resource_id(id: &str) -> Text<'_> {
+    cleaned(id, MAX_RESOURCE_ID, false)
+}
+
+/// A string of resource details, cleaned.
+fn text(v: &str) -> Text<'_> {
+    cleaned(v, MAX_GENERIC_STRING, false)
+}
+
+/// An ARN in resource details, cleaned.
+fn arn(v: &str) -> Text<'_> {
+    cleaned(v, MAX_RESOURCE_ID, false)
+}
+
+fn resources<'a>(
+    finding: &'a Finding,
+    task_info: Option<&'a TaskInfo>,
+    partition: &'static str,
+    region: &Text<'a>,
+) -> Vec<AsffResource<'a>> {
     if !finding.subject.is_workload() {
         return subject_resources(finding, partition, region);
     }
     let r = &finding.resource;
-    let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
-    let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
-    let resource = |resource_type: &str,
-                    id: &str,
-                    tags: &BTreeMap<String, String>,
-                    details: Option<serde_json::Value>| {
-        AsffResource {
-            resource_type: resource_type.to_owned(),
-            id: clean(id, MAX_RESOURCE_ID, false),
-            partition: partition.to_owned(),
-            region: region.to_owned(),
-            tags: resource_tags(tags),
-            details,
-        }
-    };
-    let no_tags = BTreeMap::new();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(3);
 
     // Enrichment may have found the task through the container's runtime id: prefer what it learned.
     let task_arn = task_info
@@ -520,8 +720,8 @@ fn resources(
     let cluster_arn = task_info
         .map(|t| t.cluster_arn.as_str())
         .or(r.cluster_arn.as_deref());
-    let task_definition_arn = task_info
-        .and_then(|t| t.task_definition_arn.clone())
+    let task_definition_arn: Option<Cow<'a, str>> = task_info
+        .and_then(|t| t.task_definition_arn.as_deref().map(Cow::Borrowed))
         .or_else(|| {
             let (family, revision) = (
                 r.task_definition_family.as_ref()?,
@@ -531,95 +731,99 @@ fn resources(
                 .split(":task/")
                 .next()
                 .filter(|p| p.starts_with("arn:"))?;
-            Some(format!("{prefix}:task-definition/{family}:{revision}"))
+            Some(Cow::Owned(concat(&[
+                prefix,
+                ":task-definition/",
+                family,
+                ":",
+                revision,
+            ])))
         });
     let service_name = task_info
         .and_then(|t| t.service_name.as_deref())
         .or(r.service_name.as_deref());
 
     if let Some(task) = task_arn {
-        let mut details = serde_json::Map::new();
-        if let Some(c) = cluster_arn {
-            details.insert("ClusterArn".into(), arn(c));
-        }
-        if let Some(td) = &task_definition_arn {
-            details.insert("TaskDefinitionArn".into(), arn(td));
-        }
-        let group = task_info
-            .and_then(|t| t.group.clone())
-            .or_else(|| service_name.map(|s| format!("service:{s}")));
-        if let Some(g) = group {
-            details.insert("Group".into(), text(&g));
-        }
-        if let Some(by) = task_info.and_then(|t| t.started_by.as_deref()) {
-            details.insert("StartedBy".into(), text(by));
-        }
-        let tags = task_info.map_or(&no_tags, |t| &t.tags);
+        let group = match task_info.and_then(|t| t.group.as_deref()) {
+            Some(g) => Some(text(g)),
+            None => service_name
+                .map(|s| cleaned_owned(concat(&["service:", s]), MAX_GENERIC_STRING, false)),
+        };
+        let details = EcsTaskDetails {
+            cluster_arn: cluster_arn.map(arn),
+            group,
+            started_by: task_info.and_then(|t| t.started_by.as_deref()).map(text),
+            task_definition_arn: task_definition_arn.map(|td| cleaned_cow(td, MAX_RESOURCE_ID)),
+        };
+        let tags = task_info
+            .map(|t| resource_tags(&t.tags))
+            .unwrap_or_default();
         out.push(resource(
             "AwsEcsTask",
-            task,
+            resource_id(task),
+            partition,
+            region,
             tags,
-            Some(serde_json::json!({ "AwsEcsTask": details })),
+            Some(AsffDetails::AwsEcsTask(details)),
         ));
     }
     if let Some(cluster) = cluster_arn {
         let name = cluster.rsplit('/').next().unwrap_or(cluster);
-        let details = serde_json::json!({ "AwsEcsCluster": { "ClusterArn": arn(cluster), "ClusterName": text(name) } });
-        out.push(resource("AwsEcsCluster", cluster, &no_tags, Some(details)));
+        let details = EcsClusterDetails {
+            cluster_arn: arn(cluster),
+            cluster_name: text(name),
+        };
+        out.push(resource(
+            "AwsEcsCluster",
+            resource_id(cluster),
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(AsffDetails::AwsEcsCluster(details)),
+        ));
     }
     if let Some(t) = task_info {
         if let Some(name) = &t.service_name {
-            let id = t.service_arn.clone().unwrap_or_else(|| name.clone());
-            let mut details = serde_json::Map::from_iter([("Name".to_owned(), text(name))]);
-            details.insert("Cluster".into(), arn(&t.cluster_arn));
-            if let Some(td) = &t.task_definition_arn {
-                details.insert("TaskDefinition".into(), arn(td));
-            }
-            if let Some(service_arn) = &t.service_arn {
-                details.insert("ServiceArn".into(), arn(service_arn));
-            }
+            let id = t.service_arn.as_deref().unwrap_or(name);
+            let details = EcsServiceDetails {
+                cluster: arn(&t.cluster_arn),
+                name: text(name),
+                service_arn: t.service_arn.as_deref().map(arn),
+                task_definition: t.task_definition_arn.as_deref().map(arn),
+            };
             out.push(resource(
                 "AwsEcsService",
-                &id,
-                &t.service_tags,
-                Some(serde_json::json!({ "AwsEcsService": details })),
+                resource_id(id),
+                partition,
+                region,
+                resource_tags(&t.service_tags),
+                Some(AsffDetails::AwsEcsService(details)),
             ));
         }
         if let Some(td) = &t.task_definition_arn {
-            let mut details = serde_json::Map::new();
-            if let Some(f) = &t.task_definition_family {
-                details.insert("Family".into(), text(f));
-            }
-            if let Some(role) = &t.task_role_arn {
-                details.insert("TaskRoleArn".into(), arn(role));
-            }
-            let definitions: Vec<serde_json::Value> = t
-                .containers
-                .iter()
-                .take(MAX_RESOURCES)
-                .map(|c| {
-                    let mut d = serde_json::Map::from_iter([("Name".to_owned(), text(&c.name))]);
-                    if let Some(i) = &c.image {
-                        d.insert("Image".into(), text(i));
-                    }
-                    if let Some(p) = c.privileged {
-                        d.insert("Privileged".into(), p.into());
-                    }
-                    if let Some(ro) = c.readonly_root_filesystem {
-                        d.insert("ReadonlyRootFilesystem".into(), ro.into());
-                    }
-                    if let Some(u) = &c.user {
-                        d.insert("User".into(), text(u));
-                    }
-                    serde_json::Value::Object(d)
-                })
-                .collect();
-            details.insert("ContainerDefinitions".into(), definitions.into());
+            let details = EcsTaskDefinitionDetails {
+                container_definitions: t
+                    .containers
+                    .iter()
+                    .take(MAX_RESOURCES)
+                    .map(|c| EcsContainerDefinition {
+                        image: c.image.as_deref().map(text),
+                        name: text(&c.name),
+                        privileged: c.privileged,
+                        readonly_root_filesystem: c.readonly_root_filesystem,
+                        user: c.user.as_deref().map(text),
+                    })
+                    .collect(),
+                family: t.task_definition_family.as_deref().map(text),
+                task_role_arn: t.task_role_arn.as_deref().map(arn),
+            };
             out.push(resource(
                 "AwsEcsTaskDefinition",
-                td,
-                &no_tags,
-                Some(serde_json::json!({ "AwsEcsTaskDefinition": details })),
+                resource_id(td),
+                partition,
+                region,
+                BTreeMap::new(),
+                Some(AsffDetails::AwsEcsTaskDefinition(details)),
             ));
         }
     }
@@ -640,75 +844,87 @@ fn resources(
         .or(name)
         .or(image);
     if let Some(id) = id {
-        let mut details = serde_json::Map::new();
-        if let Some(n) = name {
-            details.insert("Name".into(), text(n));
-        }
-        if let Some(i) = image {
-            details.insert("ImageName".into(), text(i));
-        }
-        if let Some(d) = digest {
-            details.insert("ImageId".into(), text(d));
-        }
-        if let Some(p) = privileged {
-            details.insert("Privileged".into(), p.into());
-        }
+        let details = ContainerDetails {
+            image_id: digest.map(text),
+            image_name: image.map(text),
+            name: name.map(text),
+            privileged,
+        };
         out.push(resource(
             "Container",
-            id,
-            &no_tags,
-            Some(serde_json::json!({ "Container": details })),
+            resource_id(id),
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(AsffDetails::Container(details)),
         ));
     }
     if out.is_empty() {
         // ASFF needs at least one resource; with nothing known, name the host (or say so).
         let id = r.host.as_deref().unwrap_or("unknown-workload");
-        out.push(resource("Other", id, &no_tags, None));
+        out.push(resource(
+            "Other",
+            resource_id(id),
+            partition,
+            region,
+            BTreeMap::new(),
+            None,
+        ));
     }
     out.truncate(MAX_RESOURCES);
     out
+}
+
+/// How many resources [`sequence_resources`] lists of a sequence, and how many it names.
+fn sequence_resource_counts(seq: &vigil_model::AttackSequence) -> (usize, usize) {
+    let containers: usize = seq.tasks.iter().map(|t| t.containers.len()).sum::<usize>()
+        + seq.unattached_containers.len();
+    // With nothing else, one `Other` resource names the sequence.
+    let all = (seq.clusters.len() + seq.tasks.len() + containers).max(1);
+    let named = all + (seq.tasks_dropped + seq.containers_dropped) as usize;
+    (all.min(MAX_RESOURCES), named)
 }
 
 /// An attack sequence's resources, within ASFF's [`MAX_RESOURCES`]: its clusters first, then its
 /// tasks, then their containers (and the containers no task lists). Returns them with how many
 /// were listed and how many the sequence names (tasks and containers dropped by the model's own
 /// bounds included), so a truncation can be noted.
-pub fn sequence_resources(
-    seq: &vigil_model::AttackSequence,
-    partition: &str,
-    region: &str,
-) -> (Vec<AsffResource>, usize, usize) {
-    let text = |v: &str| serde_json::Value::from(clean(v, MAX_GENERIC_STRING, false));
-    let arn = |v: &str| serde_json::Value::from(clean(v, MAX_RESOURCE_ID, false));
-    let resource = |resource_type: &str, id: &str, details: serde_json::Value| AsffResource {
-        resource_type: resource_type.to_owned(),
-        id: clean(id, MAX_RESOURCE_ID, false),
-        partition: partition.to_owned(),
-        region: region.to_owned(),
-        tags: BTreeMap::new(),
-        details: Some(details),
+pub fn sequence_resources<'a>(
+    seq: &'a vigil_model::AttackSequence,
+    partition: &'static str,
+    region: &Text<'a>,
+) -> (Vec<AsffResource<'a>>, usize, usize) {
+    let resource = |resource_type: &'static str, id: Text<'a>, details: AsffDetails<'a>| {
+        resource(
+            resource_type,
+            id,
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(details),
+        )
     };
     let mut all = Vec::new();
     for c in &seq.clusters {
         let name = c.rsplit('/').next().unwrap_or(c);
         all.push(resource(
             "AwsEcsCluster",
-            c,
-            serde_json::json!({ "AwsEcsCluster": { "ClusterArn": arn(c), "ClusterName": text(name) } }),
+            resource_id(c),
+            AsffDetails::AwsEcsCluster(EcsClusterDetails {
+                cluster_arn: arn(c),
+                cluster_name: text(name),
+            }),
         ));
     }
     for t in &seq.tasks {
-        let mut details = serde_json::Map::new();
-        if let Some(c) = &t.cluster_arn {
-            details.insert("ClusterArn".into(), arn(c));
-        }
-        if let Some(td) = &t.task_definition_arn {
-            details.insert("TaskDefinitionArn".into(), arn(td));
-        }
         all.push(resource(
             "AwsEcsTask",
-            &t.task_arn,
-            serde_json::json!({ "AwsEcsTask": details }),
+            resource_id(&t.task_arn),
+            AsffDetails::AwsEcsTask(EcsTaskDetails {
+                cluster_arn: t.cluster_arn.as_deref().map(arn),
+                task_definition_arn: t.task_definition_arn.as_deref().map(arn),
+                ..Default::default()
+            }),
         ));
     }
     let containers = seq
@@ -717,28 +933,30 @@ pub fn sequence_resources(
         .flat_map(|t| t.containers.iter())
         .chain(&seq.unattached_containers);
     for c in containers {
-        let mut details = serde_json::Map::new();
-        if let Some(n) = &c.name {
-            details.insert("Name".into(), text(n));
-        }
-        if let Some(i) = &c.image {
-            details.insert("ImageName".into(), text(i));
-        }
-        if let Some(d) = &c.image_uid {
-            details.insert("ImageId".into(), text(d));
-        }
         all.push(resource(
             "Container",
-            &c.uid,
-            serde_json::json!({ "Container": details }),
+            resource_id(&c.uid),
+            AsffDetails::Container(ContainerDetails {
+                image_id: c.image_uid.as_deref().map(text),
+                image_name: c.image.as_deref().map(text),
+                name: c.name.as_deref().map(text),
+                privileged: None,
+            }),
         ));
     }
     if all.is_empty() {
         // ASFF needs a resource: the sequence names no ECS resource Vigil keeps.
         all.push(resource(
             "Other",
-            &format!("guardduty-attack-sequence/{}", seq.uid),
-            serde_json::json!({ "Other": { "SequenceUid": text(&seq.uid) } }),
+            cleaned_owned(
+                format!("guardduty-attack-sequence/{}", seq.uid),
+                MAX_RESOURCE_ID,
+                false,
+            ),
+            AsffDetails::Other(BTreeMap::from([(
+                Text::constant("SequenceUid"),
+                text(&seq.uid),
+            )])),
         ));
     }
     let named = all.len() + (seq.tasks_dropped + seq.containers_dropped) as usize;
@@ -750,17 +968,13 @@ pub fn sequence_resources(
 /// The resource of a finding about an account, a Kubernetes object or a SaaS identity (never a
 /// container or task): an IAM user by its ARN when CloudTrail names one, otherwise `Other`, named by
 /// what the finding is about, with the subject in its details.
-fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<AsffResource> {
+fn subject_resources<'a>(
+    finding: &'a Finding,
+    partition: &'static str,
+    region: &Text<'a>,
+) -> Vec<AsffResource<'a>> {
     let s = &finding.subject;
-    let resource = |resource_type: &str, id: &str, details: serde_json::Value| AsffResource {
-        resource_type: resource_type.to_owned(),
-        id: clean(id, MAX_RESOURCE_ID, false),
-        partition: partition.to_owned(),
-        region: region.to_owned(),
-        tags: BTreeMap::new(),
-        details: Some(details),
-    };
-    let mut other = serde_json::Map::new();
+    let mut other = BTreeMap::new();
     for (k, v) in [
         ("Kind", Some(s.kind.as_str())),
         ("EventSource", s.event_source.as_deref()),
@@ -772,10 +986,10 @@ fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<As
         ("Target", s.target.as_deref()),
     ] {
         if let Some(v) = v
-            .map(|v| clean(v, MAX_OTHER_DETAIL_VALUE, false))
+            .map(|v| cleaned(v, MAX_OTHER_DETAIL_VALUE, false))
             .filter(|v| !v.is_empty())
         {
-            other.insert(k.to_owned(), v.into());
+            other.insert(Text::constant(k), v);
         }
     }
     let iam_user = s.user_id.as_deref().and_then(|arn| {
@@ -789,30 +1003,42 @@ fn subject_resources(finding: &Finding, partition: &str, region: &str) -> Vec<As
     {
         out.push(resource(
             "AwsIamUser",
-            arn,
-            serde_json::json!({ "AwsIamUser": { "UserName": clean(name, MAX_GENERIC_STRING, false) } }),
+            resource_id(arn),
+            partition,
+            region,
+            BTreeMap::new(),
+            Some(AsffDetails::AwsIamUser(IamUserDetails {
+                user_name: cleaned(name, MAX_GENERIC_STRING, false),
+            })),
         ));
     }
     // Named by what it is about: the Kubernetes object, else the acting user (with its account),
     // else the account, else the event source.
-    let user = s.user_id.clone().or_else(|| {
+    let user: Option<Cow<'a, str>> = s.user_id.as_deref().map(Cow::Borrowed).or_else(|| {
         let user = s.user.as_deref()?;
         Some(match s.account.as_deref() {
-            Some(a) => format!("{a}/{user}"),
-            None => user.to_owned(),
+            Some(a) => Cow::Owned(format!("{a}/{user}")),
+            None => Cow::Borrowed(user),
         })
     });
     let id = match s.kind {
-        SubjectKind::Kubernetes => s.target.as_ref().map(|t| format!("k8s/{t}")).or(user),
-        _ => user.or_else(|| s.target.clone()),
+        SubjectKind::Kubernetes => s
+            .target
+            .as_ref()
+            .map(|t| Cow::Owned(format!("k8s/{t}")))
+            .or(user),
+        _ => user.or_else(|| s.target.as_deref().map(Cow::Borrowed)),
     }
-    .or_else(|| s.account.clone())
-    .or_else(|| s.event_source.clone())
-    .unwrap_or_else(|| s.kind.as_str().to_owned());
+    .or_else(|| s.account.as_deref().map(Cow::Borrowed))
+    .or_else(|| s.event_source.as_deref().map(Cow::Borrowed))
+    .unwrap_or(Cow::Borrowed(s.kind.as_str()));
     out.push(resource(
         "Other",
-        &id,
-        serde_json::json!({ "Other": other }),
+        cleaned_cow(id, MAX_RESOURCE_ID),
+        partition,
+        region,
+        BTreeMap::new(),
+        Some(AsffDetails::Other(other)),
     ));
     out
 }
@@ -832,18 +1058,18 @@ fn resource_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn process(finding: &Finding) -> Option<AsffProcess> {
+fn process(finding: &Finding) -> Option<AsffProcess<'_>> {
     let p = finding.process.as_ref()?;
     let proc = AsffProcess {
         name: p
             .name
             .as_deref()
-            .map(|n| clean(n, MAX_PROCESS_NAME, false))
+            .map(|n| cleaned(n, MAX_PROCESS_NAME, false))
             .filter(|n| !n.is_empty()),
         path: p
             .executable_path
             .as_deref()
-            .map(|n| clean(n, MAX_PROCESS_PATH, false))
+            .map(|n| cleaned(n, MAX_PROCESS_PATH, false))
             .filter(|n| !n.is_empty()),
         pid: p
             .pid
@@ -857,7 +1083,7 @@ fn process(finding: &Finding) -> Option<AsffProcess> {
     (proc.name.is_some() || proc.path.is_some() || proc.pid.is_some()).then_some(proc)
 }
 
-fn network(finding: &Finding) -> Option<AsffNetwork> {
+fn network(finding: &Finding) -> Option<AsffNetwork<'_>> {
     let n = finding.network.as_ref()?;
     let ip = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
     let (local, remote) = (ip(&n.local_ip), ip(&n.remote_ip));
@@ -868,21 +1094,20 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
     } else {
         (local, n.local_port, remote, n.remote_port)
     };
-    let v4 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv4).map(|a| a.to_string());
-    let v6 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv6).map(|a| a.to_string());
+    let v4 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv4).map(|a| Text::from(a.to_string()));
+    let v6 = |a: Option<IpAddr>| a.filter(IpAddr::is_ipv6).map(|a| Text::from(a.to_string()));
     let net = AsffNetwork {
         direction: n.direction.map(|d| {
-            if d == NetworkDirection::Inbound {
+            Text::constant(if d == NetworkDirection::Inbound {
                 "IN"
             } else {
                 "OUT"
-            }
-            .to_owned()
+            })
         }),
         protocol: n
             .protocol
             .as_deref()
-            .map(|p| clean(p, MAX_NETWORK_PROTOCOL, false))
+            .map(|p| cleaned(p, MAX_NETWORK_PROTOCOL, false))
             .filter(|p| !p.is_empty()),
         source_ip_v4: v4(src),
         source_ip_v6: v6(src),
@@ -893,7 +1118,7 @@ fn network(finding: &Finding) -> Option<AsffNetwork> {
         destination_domain: n
             .domain
             .as_deref()
-            .map(|d| clean(d, MAX_NETWORK_DOMAIN, false))
+            .map(|d| cleaned(d, MAX_NETWORK_DOMAIN, false))
             .filter(|d| !d.is_empty()),
     };
     (net.destination_domain.is_some()
@@ -930,26 +1155,83 @@ fn enforce_size(record: &mut AsffFinding) -> Result<(), AsffError> {
     }
 }
 
+/// Generous fixed overhead charged per field by [`size_upper_bound`] for its key and punctuation.
+const FIELD: usize = 48;
+
+/// An upper bound of a string's serialized size: strings were cleaned of control characters, so
+/// JSON escaping at most doubles them (`"` and `\\`).
+fn text_bound(s: &str) -> usize {
+    2 * s.len() + FIELD
+}
+
+fn opt_bound(s: &Option<Text<'_>>) -> usize {
+    s.as_deref().map_or(0, text_bound)
+}
+
+/// An upper bound of a JSON value's serialized size (see [`text_bound`]).
+fn value_bound(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => text_bound(s),
+        serde_json::Value::Array(items) => FIELD + items.iter().map(value_bound).sum::<usize>(),
+        serde_json::Value::Object(map) => {
+            FIELD
+                + map
+                    .iter()
+                    .map(|(k, v)| text_bound(k) + value_bound(v))
+                    .sum::<usize>()
+        }
+        _ => FIELD,
+    }
+}
+
+/// An upper bound of the details' serialized size: the type key and every field, each charged
+/// [`FIELD`] besides its text (booleans and absent fields too).
+fn details_bound(d: &AsffDetails) -> usize {
+    let fields = match d {
+        AsffDetails::AwsEcsTask(t) => {
+            4 * FIELD
+                + opt_bound(&t.cluster_arn)
+                + opt_bound(&t.group)
+                + opt_bound(&t.started_by)
+                + opt_bound(&t.task_definition_arn)
+        }
+        AsffDetails::AwsEcsCluster(c) => text_bound(&c.cluster_arn) + text_bound(&c.cluster_name),
+        AsffDetails::AwsEcsService(s) => {
+            text_bound(&s.cluster)
+                + text_bound(&s.name)
+                + opt_bound(&s.service_arn)
+                + opt_bound(&s.task_definition)
+                + 2 * FIELD
+        }
+        AsffDetails::AwsEcsTaskDefinition(t) => {
+            3 * FIELD
+                + opt_bound(&t.family)
+                + opt_bound(&t.task_role_arn)
+                + t.container_definitions
+                    .iter()
+                    .map(|c| {
+                        5 * FIELD + text_bound(&c.name) + opt_bound(&c.image) + opt_bound(&c.user)
+                    })
+                    .sum::<usize>()
+        }
+        AsffDetails::Container(c) => {
+            4 * FIELD + opt_bound(&c.image_id) + opt_bound(&c.image_name) + opt_bound(&c.name)
+        }
+        AsffDetails::AwsIamUser(u) => text_bound(&u.user_name),
+        AsffDetails::Other(map) => map
+            .iter()
+            .map(|(k, v)| text_bound(k) + text_bound(v))
+            .sum::<usize>(),
+        AsffDetails::Json(v) => return value_bound(v),
+    };
+    2 * FIELD + fields
+}
+
 /// An upper bound of the record's serialized size. Strings were cleaned of control characters, so JSON
 /// escaping at most doubles them (`"` and `\\`); every field is charged a generous fixed overhead for
 /// its key and punctuation.
 pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
-    const FIELD: usize = 48;
-    fn text(s: &str) -> usize {
-        2 * s.len() + FIELD
-    }
-    fn value(v: &serde_json::Value) -> usize {
-        match v {
-            serde_json::Value::String(s) => text(s),
-            serde_json::Value::Array(items) => FIELD + items.iter().map(value).sum::<usize>(),
-            serde_json::Value::Object(map) => {
-                FIELD + map.iter().map(|(k, v)| text(k) + value(v)).sum::<usize>()
-            }
-            _ => FIELD,
-        }
-    }
-    let opt = |s: &Option<String>| s.as_deref().map_or(0, text);
-    let strings = [
+    let strings: [&str; 17] = [
         &r.schema_version,
         &r.id,
         &r.product_arn,
@@ -968,38 +1250,38 @@ pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
         &r.severity.label,
         &r.severity.original,
     ];
-    let mut total = 512 + strings.iter().map(|s| text(s)).sum::<usize>();
-    total += r.types.iter().map(|t| text(t)).sum::<usize>();
+    let mut total = 512 + strings.iter().map(|s| text_bound(s)).sum::<usize>();
+    total += r.types.iter().map(|t| text_bound(t)).sum::<usize>();
     total += r
         .product_fields
         .iter()
-        .map(|(k, v)| text(k) + text(v))
+        .map(|(k, v)| text_bound(k) + text_bound(v))
         .sum::<usize>();
     for res in &r.resources {
         total += 4 * FIELD
-            + text(&res.resource_type)
-            + text(&res.id)
-            + text(&res.partition)
-            + text(&res.region);
+            + text_bound(&res.resource_type)
+            + text_bound(&res.id)
+            + text_bound(&res.partition)
+            + text_bound(&res.region);
         total += res
             .tags
             .iter()
-            .map(|(k, v)| text(k) + text(v))
+            .map(|(k, v)| text_bound(k) + text_bound(v))
             .sum::<usize>();
-        total += res.details.as_ref().map_or(0, value);
+        total += res.details.as_ref().map_or(0, details_bound);
     }
     if let Some(p) = &r.process {
-        total += 4 * FIELD + opt(&p.name) + opt(&p.path);
+        total += 4 * FIELD + opt_bound(&p.name) + opt_bound(&p.path);
     }
     if let Some(n) = &r.network {
         total += 9 * FIELD
-            + opt(&n.destination_domain)
-            + opt(&n.direction)
-            + opt(&n.protocol)
-            + opt(&n.source_ip_v4)
-            + opt(&n.source_ip_v6)
-            + opt(&n.destination_ip_v4)
-            + opt(&n.destination_ip_v6);
+            + opt_bound(&n.destination_domain)
+            + opt_bound(&n.direction)
+            + opt_bound(&n.protocol)
+            + opt_bound(&n.source_ip_v4)
+            + opt_bound(&n.source_ip_v6)
+            + opt_bound(&n.destination_ip_v4)
+            + opt_bound(&n.destination_ip_v6);
     }
     total
 }
@@ -1007,7 +1289,50 @@ pub(crate) fn size_upper_bound(r: &AsffFinding) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
     use vigil_model::{RawEvent, Severity, Source};
+
+    proptest! {
+        /// The direct timestamp writer and chrono agree on every instant chrono can represent,
+        /// leap seconds and years beyond 9999 included (those go through chrono).
+        #[test]
+        fn timestamps_are_written_as_chrono_writes_them(
+            secs in prop_oneof![
+                -62_167_219_200i64..253_402_300_800,
+                -8_334_632_851_200i64..8_210_298_412_799,
+            ],
+            nanos in prop_oneof![0u32..1_000_000_000, 999_000_000u32..2_000_000_000],
+        ) {
+            if let Some(t) = DateTime::<Utc>::from_timestamp(secs, nanos) {
+                prop_assert_eq!(ts(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
+            }
+        }
+    }
+
+    #[test]
+    fn product_field_keys_are_declared_in_the_order_of_their_names() {
+        for pair in Field::ALL.windows(2) {
+            assert!(
+                pair[0] < pair[1] && pair[0].key() < pair[1].key(),
+                "{pair:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_at_the_edges() {
+        for t in [
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            DateTime::from_timestamp(1_700_000_000, 999_999_999).unwrap(),
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(),
+        ] {
+            assert_eq!(ts(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+    }
 
     #[test]
     fn the_size_bound_is_never_below_the_real_size() {
@@ -1031,7 +1356,8 @@ mod tests {
             f.resource.task_arn = Some("arn:aws:ecs:us-east-1:123456789012:task/c/t".into());
             f.resource.container.name = Some("\"c\"".into());
             f.tags = vec!["\\".repeat(100); 20];
-            let record = to_asff(&f.seal(), &MappingContext { now }).unwrap();
+            let f = f.seal();
+            let record = to_asff(&f, &MappingContext { now }).unwrap();
             let actual = serde_json::to_vec(&record).unwrap().len();
             assert!(
                 size_upper_bound(&record) >= actual,

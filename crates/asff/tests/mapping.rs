@@ -49,7 +49,7 @@ fn required_fields_and_identity() {
     assert_eq!(types, ["AwsEcsTask", "AwsEcsCluster", "Container"]);
     let task = &a.resources[0];
     assert_eq!(
-        task.details.as_ref().unwrap()["AwsEcsTask"]["TaskDefinitionArn"],
+        task.details.as_ref().unwrap().to_json()["AwsEcsTask"]["TaskDefinitionArn"],
         "arn:aws:ecs:us-west-2:111122223333:task-definition/sample-fargate:1"
     );
     assert_eq!(
@@ -79,11 +79,12 @@ fn required_fields_and_identity() {
 
 #[test]
 fn same_fingerprint_same_id_later_update() {
-    let a = to_asff(&sample(), &ctx()).unwrap();
+    let (f, g) = (sample(), sample());
+    let a = to_asff(&f, &ctx()).unwrap();
     let later = MappingContext {
         now: Utc.with_ymd_and_hms(2020, 1, 24, 0, 0, 0).unwrap(),
     };
-    let b = to_asff(&sample(), &later).unwrap();
+    let b = to_asff(&g, &later).unwrap();
     assert_eq!(a.id, b.id);
     assert!(b.updated_at > a.updated_at);
 }
@@ -168,7 +169,8 @@ fn forged_invisible_and_control_characters_never_reach_the_record() {
         connection: Some(dirty("a->b")),
         ..Default::default()
     });
-    let a = to_asff(&f.seal(), &ctx()).unwrap();
+    let f = f.seal();
+    let a = to_asff(&f, &ctx()).unwrap();
     fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
             serde_json::Value::String(s) => out.push(s.clone()),
@@ -243,7 +245,8 @@ fn enrichment_adds_service_task_definition_tags_and_digest() {
         offending_container: Some("FargateApp".into()),
         ..Default::default()
     };
-    let a = vigil_asff::to_asff_enriched(&f, Some(&Enrichment::of(task)), &ctx()).unwrap();
+    let enrichment = Enrichment::of(task);
+    let a = vigil_asff::to_asff_enriched(&f, Some(&enrichment), &ctx()).unwrap();
     let types: Vec<_> = a
         .resources
         .iter()
@@ -274,11 +277,11 @@ fn enrichment_adds_service_task_definition_tags_and_digest() {
             .map(String::as_str),
         Some("true")
     );
-    let container = a.resources[4].details.as_ref().unwrap();
+    let container = a.resources[4].details.as_ref().unwrap().to_json();
     assert_eq!(container["Container"]["ImageId"], "sha256:abc");
     assert_eq!(container["Container"]["Privileged"], true);
     assert_eq!(
-        a.resources[3].details.as_ref().unwrap()["AwsEcsTaskDefinition"]["TaskRoleArn"],
+        a.resources[3].details.as_ref().unwrap().to_json()["AwsEcsTaskDefinition"]["TaskRoleArn"],
         "arn:aws:iam::111122223333:role/app"
     );
     assert_eq!(

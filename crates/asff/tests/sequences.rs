@@ -73,7 +73,8 @@ fn ctx() -> MappingContext {
 
 #[test]
 fn a_small_sequence_lists_cluster_then_tasks_then_containers() {
-    let a = to_asff(&sequence(2, 2), &ctx()).unwrap();
+    let f = sequence(2, 2);
+    let a = to_asff(&f, &ctx()).unwrap();
     let types: Vec<&str> = a
         .resources
         .iter()
@@ -145,7 +146,8 @@ fn dropped_tasks_count_as_named_and_an_empty_sequence_still_names_a_resource() {
     let mut empty = sequence(0, 0);
     empty.sequence.as_mut().unwrap().clusters.clear();
     empty.resource.cluster_arn = None;
-    let a = to_asff(&empty.seal(), &ctx()).unwrap();
+    let empty = empty.seal();
+    let a = to_asff(&empty, &ctx()).unwrap();
     assert_eq!(a.resources.len(), 1);
     assert_eq!(a.resources[0].resource_type, "Other");
     assert_eq!(a.resources[0].id, "guardduty-attack-sequence/seq-1");

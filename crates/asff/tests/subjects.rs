@@ -45,7 +45,7 @@ fn a_cloudtrail_finding_is_a_user_behavior_on_an_iam_user() {
     assert_eq!(a.resources.len(), 1);
     assert_eq!(a.resources[0].resource_type, "Other");
     assert_eq!(a.resources[0].id, "111122223333/example-user");
-    let details = a.resources[0].details.as_ref().unwrap();
+    let details = a.resources[0].details.as_ref().unwrap().to_json();
     assert_eq!(details["Other"]["SourceIp"], "203.0.113.10");
     assert_eq!(details["Other"]["EventSource"], "aws_cloudtrail");
     assert_eq!(a.product_fields["vigil/Subject"], "cloud");
@@ -54,14 +54,15 @@ fn a_cloudtrail_finding_is_a_user_behavior_on_an_iam_user() {
     // With the user's ARN, an AwsIamUser resource.
     let mut s = f.subject.clone();
     s.user_id = Some("arn:aws:iam::111122223333:user/example-user".into());
-    let a = to_asff(&finding("Console login without MFA", s), &ctx()).unwrap();
+    let f = finding("Console login without MFA", s);
+    let a = to_asff(&f, &ctx()).unwrap();
     assert_eq!(a.resources[0].resource_type, "AwsIamUser");
     assert_eq!(
         a.resources[0].id,
         "arn:aws:iam::111122223333:user/example-user"
     );
     assert_eq!(
-        a.resources[0].details.as_ref().unwrap()["AwsIamUser"]["UserName"],
+        a.resources[0].details.as_ref().unwrap().to_json()["AwsIamUser"]["UserName"],
         "example-user"
     );
     assert!(a.resources.iter().all(|r| r.resource_type != "Container"));

@@ -445,7 +445,7 @@ impl RawEvent {
     pub const MAX_BYTES: usize = 8 * 1024;
 
     /// Keeps `json` verbatim when it fits in `MAX_BYTES`, else a prefix of it as a JSON string that,
-    /// escapes included, fits too. `json` must already be valid JSON (the adapters parsed it).
+    /// escapes included, fits too. Text that is not JSON is kept as such a string, whatever its size.
     pub fn capture(json: &str) -> Self {
         let trimmed = json.trim();
         if trimmed.len() <= Self::MAX_BYTES
@@ -457,6 +457,31 @@ impl RawEvent {
                 event,
             };
         }
+        Self::prefix(trimmed)
+    }
+
+    /// Like [`RawEvent::capture`], for a whole document serde_json has just parsed successfully (as
+    /// the adapters do): kept without checking its syntax a second time.
+    ///
+    /// The caller vouches that `json` is valid JSON; it is checked again in debug builds.
+    pub fn capture_parsed(json: &str) -> Self {
+        let trimmed = json.trim();
+        debug_assert!(
+            serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok(),
+            "capture_parsed takes valid JSON only"
+        );
+        if trimmed.len() <= Self::MAX_BYTES {
+            return RawEvent {
+                size_bytes: trimmed.len(),
+                truncated: false,
+                event: verbatim(trimmed),
+            };
+        }
+        Self::prefix(trimmed)
+    }
+
+    /// The first bytes of `trimmed` as a JSON string, escapes included within `MAX_BYTES`.
+    fn prefix(trimmed: &str) -> Self {
         let prefix = json_string_prefix(trimmed, Self::MAX_BYTES - 64);
         let as_string = serde_json::to_string(prefix).expect("a str always serializes");
         RawEvent {
@@ -465,6 +490,24 @@ impl RawEvent {
             event: RawValue::from_string(as_string).expect("serde_json output is valid JSON"),
         }
     }
+}
+
+/// `json` as a raw value, copied without being parsed again: serde_json's serializer writes a
+/// value that serializes as its raw-value token verbatim, as it does for a `RawValue` itself.
+/// `json` must be valid JSON (see [`RawEvent::capture_parsed`]).
+fn verbatim(json: &str) -> Box<RawValue> {
+    /// serde_json's name for a raw value, under which `RawValue` serializes its text.
+    const TOKEN: &str = "$serde_json::private::RawValue";
+    struct Verbatim<'a>(&'a str);
+    impl serde::Serialize for Verbatim<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            let mut s = serializer.serialize_struct(TOKEN, 1)?;
+            s.serialize_field(TOKEN, self.0)?;
+            s.end()
+        }
+    }
+    serde_json::value::to_raw_value(&Verbatim(json)).expect("a raw value always serializes")
 }
 
 /// The longest prefix of `s`, on a character boundary, whose JSON string escaping (as serde_json
@@ -515,6 +558,32 @@ mod tests {
             );
             let as_str: String = serde_json::from_str(raw.event.get()).unwrap();
             assert!(big.starts_with(&as_str));
+        }
+    }
+
+    /// The raw event kept without a second parse is the same as the one kept after it.
+    #[test]
+    fn capture_parsed_keeps_what_capture_keeps() {
+        let big_string = serde_json::json!({ "a": "é\"".repeat(5_000) }).to_string();
+        let deep = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        for json in [
+            "{}",
+            " {\"a\": [1, 2.5, null, true, \"\\u00e9\\n\"]}\n",
+            "\"text\"",
+            "-0",
+            deep.as_str(),
+            big_string.as_str(),
+        ] {
+            let (kept, parsed) = (RawEvent::capture(json), RawEvent::capture_parsed(json));
+            assert_eq!(kept.event.get(), parsed.event.get(), "{json:.40}");
+            assert_eq!(
+                (kept.size_bytes, kept.truncated),
+                (parsed.size_bytes, parsed.truncated)
+            );
+            assert_eq!(
+                serde_json::to_string(&kept).unwrap(),
+                serde_json::to_string(&parsed).unwrap()
+            );
         }
     }
 

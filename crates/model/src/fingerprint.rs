@@ -24,7 +24,25 @@
 use crate::Finding;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt;
+
+/// The fingerprint's hash input, one named field at a time.
+struct Fields(Sha256);
+
+impl Fields {
+    /// Length-prefixed so that no two different field lists hash the same bytes.
+    fn bytes(&mut self, name: &str, value: Option<&[u8]>) {
+        let v = value.unwrap_or(b"");
+        self.0.update(name.as_bytes());
+        self.0.update((v.len() as u64).to_be_bytes());
+        self.0.update(v);
+    }
+
+    fn field(&mut self, name: &str, value: Option<&str>) {
+        self.bytes(name, value.map(str::as_bytes));
+    }
+}
 
 /// Hex SHA-256 of the salient fields of a finding, prefixed by the fingerprint scheme version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,83 +54,100 @@ impl FindingFingerprint {
 
     /// The fingerprint of `finding`, from the fields listed in the module docs.
     pub fn of(finding: &Finding) -> Self {
-        let mut h = Sha256::new();
-        let mut field = |name: &str, value: Option<&str>| {
-            // Length-prefixed so that no two different field lists hash the same bytes.
-            let v = value.unwrap_or("");
-            h.update(name.as_bytes());
-            h.update((v.len() as u64).to_be_bytes());
-            h.update(v.as_bytes());
+        // The rule, case-folded; an ASCII rule (nearly all) is folded on the stack.
+        let rule = finding.rule.trim();
+        let mut rule_buf = [0u8; 256];
+        let rule_folded: Cow<'_, [u8]> = if rule.is_ascii() && rule.len() <= rule_buf.len() {
+            let folded = &mut rule_buf[..rule.len()];
+            folded.copy_from_slice(rule.as_bytes());
+            folded.make_ascii_lowercase();
+            Cow::Borrowed(folded)
+        } else {
+            Cow::Owned(rule.to_lowercase().into_bytes())
         };
-        field("scheme", Some(Self::SCHEME));
-        field("source", Some(finding.source.as_str()));
-        field("rule", Some(&finding.rule.trim().to_lowercase()));
+        // The container's short id, as [`crate::Container::short_id`] gives it, on the stack.
+        let mut short_buf = [0u8; 12];
+        let short_id: Option<&[u8]> = finding.resource.container.id.as_deref().map(|id| {
+            let id = id
+                .trim()
+                .trim_start_matches("docker://")
+                .trim_start_matches("containerd://");
+            let id = crate::text::truncate_utf8(id, 12).as_bytes();
+            let short = &mut short_buf[..id.len()];
+            short.copy_from_slice(id);
+            short.make_ascii_lowercase();
+            &*short
+        });
+
+        let mut h = Fields(Sha256::new());
+        h.field("scheme", Some(Self::SCHEME));
+        h.field("source", Some(finding.source.as_str()));
+        h.bytes("rule", Some(&rule_folded));
         // Who sent it: the same alert about the same task from another account is another
         // finding, so a decoy from an untrusted sender can never stand in for the genuine one.
-        field("sender", finding.provenance.sender_account.as_deref());
+        h.field("sender", finding.provenance.sender_account.as_deref());
         // And by which entry point: a direct invocation can never stand in for the agent bus's
         // copy of an alert (or the other way round), whichever comes first.
-        field("arrival", Some(finding.provenance.arrival.as_str()));
+        h.field("arrival", Some(finding.provenance.arrival.as_str()));
 
         if let Some(seq) = &finding.sequence {
-            field("sequence", Some(seq.uid.as_str()));
-            field("account", finding.account.as_deref());
+            h.field("sequence", Some(seq.uid.as_str()));
+            h.field("account", finding.account.as_deref());
             if finding.is_sample() {
-                field("sample", Some("true"));
+                h.field("sample", Some("true"));
             }
-            return Self::finish(h);
+            return Self::finish(h.0);
         }
 
         let r = &finding.resource;
-        let short_id = r.container.short_id();
-        match (&r.task_arn, &short_id) {
+        match (&r.task_arn, short_id) {
             (Some(task), _) => {
-                field("task", Some(task));
+                h.field("task", Some(task));
                 // The container too: an alert naming another container of the task (or one that
                 // is not the task's at all) is another finding, so a decoy cannot pre-empt it.
-                field("container", short_id.as_deref());
+                h.bytes("container", short_id);
             }
             (None, Some(id)) => {
-                field("container", Some(id));
-                field("host", r.host.as_deref());
-                field("account", finding.account.as_deref());
+                h.bytes("container", Some(id));
+                h.field("host", r.host.as_deref());
+                h.field("account", finding.account.as_deref());
             }
             (None, None) => {
-                field("host", r.host.as_deref());
-                field("account", finding.account.as_deref());
-                field("cluster", r.cluster_arn.as_deref());
+                h.field("host", r.host.as_deref());
+                h.field("account", finding.account.as_deref());
+                h.field("cluster", r.cluster_arn.as_deref());
             }
         }
         // An event whose story does not hold together (a cluster label against its task ARN, a
         // task in another account) never shares a record with a consistent one: a decoy cannot
         // make the genuine alert a repeat.
         if !finding.identity_conflicts.is_empty() {
-            field("identity_conflict", Some("true"));
+            h.field("identity_conflict", Some("true"));
         }
         // A finding about an account, a Kubernetes object or a SaaS identity is never the same as a
         // container's: only those hash their subject, so workload fingerprints are unchanged.
         let subject = &finding.subject;
         if !subject.is_workload() {
-            field("subject", Some(subject.kind.as_str()));
-            field("event_source", subject.event_source.as_deref());
-            field("subject_account", subject.account.as_deref());
-            field(
+            h.field("subject", Some(subject.kind.as_str()));
+            h.field("event_source", subject.event_source.as_deref());
+            h.field("subject_account", subject.account.as_deref());
+            h.field(
                 "subject_user",
                 subject.user_id.as_deref().or(subject.user.as_deref()),
             );
-            field("subject_target", subject.target.as_deref());
+            h.field("subject_target", subject.target.as_deref());
         }
         // A source's sample is never the same finding as a real one (only samples hash this).
         if finding.is_sample() {
-            field("sample", Some("true"));
+            h.field("sample", Some("true"));
         }
-        field("container_name", r.container.name.as_deref());
+        h.field("container_name", r.container.name.as_deref());
         let exe = finding
             .process
             .as_ref()
             .and_then(|p| p.executable_path.as_deref().or(p.name.as_deref()));
-        field("executable", exe);
-        field(
+        h.field("executable", exe);
+        h.field(
             "remote",
             finding
                 .network
@@ -120,7 +155,7 @@ impl FindingFingerprint {
                 .and_then(|n| n.remote_ip.as_deref()),
         );
 
-        Self::finish(h)
+        Self::finish(h.0)
     }
 
     fn finish(h: Sha256) -> Self {

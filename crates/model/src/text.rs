@@ -59,12 +59,11 @@ pub fn clean(s: &str, max_chars: usize, keep_newlines: bool) -> String {
 /// Like [`clean`], borrowing `s` when it needs no change (the common case: printable ASCII, no
 /// surrounding spaces, within the cap), so callers that only read the result do not allocate.
 pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str> {
-    let b = s.as_bytes();
     // Fast path, same result as the general one below: printable ASCII has no control characters,
     // its only white space is ' ', and one byte is one character.
-    if b.iter().all(|c| (0x20..0x7f).contains(c)) {
-        let trimmed = s.trim_matches(' ');
-        return Cow::Borrowed(trimmed[..trimmed.len().min(max_chars)].trim_end_matches(' '));
+    if is_printable_ascii(s) {
+        let trimmed = trim_spaces(s);
+        return Cow::Borrowed(trim_spaces(&trimmed[..trimmed.len().min(max_chars)]));
     }
     let needs_work = s.chars().any(is_unsafe_char) || s.trim().len() != s.len();
     if !needs_work {
@@ -94,6 +93,51 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
     }
     out.truncate(out.trim_end().len());
     Cow::Owned(out)
+}
+
+/// Like [`clean`] for a string the caller owns: returned as it is (no copy) when it needs no
+/// change, cut in place when it only needs trimming or capping.
+pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> String {
+    let (start, len) = match clean_cow(&s, max_chars, keep_newlines) {
+        Cow::Owned(cleaned) => return cleaned,
+        Cow::Borrowed("") => (0, 0),
+        // A borrowed result is a slice of `s`.
+        Cow::Borrowed(kept) => (kept.as_ptr() as usize - s.as_ptr() as usize, kept.len()),
+    };
+    s.truncate(start + len);
+    s.drain(..start);
+    s
+}
+
+/// `s` without the ASCII spaces around it.
+fn trim_spaces(s: &str) -> &str {
+    let b = s.as_bytes();
+    let Some(start) = b.iter().position(|&c| c != b' ') else {
+        return &s[..0];
+    };
+    let end = b.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
+    // Both ends sit next to a space or at an end of `s`: character boundaries.
+    &s[start..end]
+}
+
+/// Whether every byte of `s` is printable ASCII (`' '` to `'~'`), checked eight bytes at a time.
+pub fn is_printable_ascii(s: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let mut words = s.as_bytes().chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        // Some byte below 0x20: subtracting 0x20 from it borrows, and its own top bit is clear.
+        let below = w.wrapping_sub(ONES * 0x20) & !w & TOPS;
+        // Some byte from 0x7f up: adding 1 to 0x7f sets the top bit, which 0x80-0xff already have.
+        let above = (w.wrapping_add(ONES) | w) & TOPS;
+        if below | above != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|c| (0x20..0x7f).contains(c))
 }
 
 /// What an unsafe character becomes: line breaks and tabs survive as white space, the rest vanish.
@@ -216,6 +260,18 @@ mod tests {
     }
 
     #[test]
+    fn printable_ascii_at_every_position_of_a_word() {
+        for c in (0u32..0x100).filter_map(char::from_u32) {
+            for at in 0..17 {
+                let mut s: String = "a".repeat(17);
+                s.replace_range(at..at + 1, c.encode_utf8(&mut [0; 4]));
+                let expected = s.bytes().all(|b| (0x20..0x7f).contains(&b));
+                assert_eq!(is_printable_ascii(&s), expected, "{c:?} at {at}");
+            }
+        }
+    }
+
+    #[test]
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate_utf8("héllo", 2), "h");
         assert_eq!(truncate_chars("héllo", 2), "hé");
@@ -260,6 +316,16 @@ mod tests {
         ) {
             prop_assert_eq!(clean(&s, cap, keep), clean_reference(&s, cap, keep));
             prop_assert_eq!(clean_opt(Some(&s), cap), Some(clean_reference(&s, cap, false)).filter(|c| !c.is_empty()));
+        }
+
+        #[test]
+        fn clean_into_matches_clean(
+            s in prop_oneof![any::<String>(), " {0,3}[ -~é]{0,20} {0,3}"],
+            cap in 0usize..48,
+            keep in any::<bool>(),
+        ) {
+            prop_assert_eq!(clean_into(s.clone(), cap, keep), clean(&s, cap, keep));
+            prop_assert_eq!(is_printable_ascii(&s), s.bytes().all(|c| (0x20..0x7f).contains(&c)));
         }
 
         #[test]

@@ -17,7 +17,10 @@ use aws_sdk_securityhub::types::{
 };
 use serde_json::{Map, Value};
 use vigil_asff::AsffFinding;
-use vigil_asff::model::{AsffNetwork, AsffProcess, AsffResource};
+use vigil_asff::model::{
+    AsffDetails, AsffNetwork, AsffProcess, AsffResource, ContainerDetails as AsffContainer,
+    EcsClusterDetails, EcsServiceDetails, EcsTaskDefinitionDetails, EcsTaskDetails, Text,
+};
 
 /// `Details.Other`: at most 50 entries, keys ≤ 128 characters, values ≤ 1024 characters.
 pub const MAX_OTHER_ENTRIES: usize = 50;
@@ -42,7 +45,7 @@ pub enum MappingError {
 }
 
 /// Converts one finding. Fails only on enum values the SDK does not know.
-pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
+pub fn to_sdk(f: &AsffFinding<'_>) -> Result<AwsSecurityFinding, MappingError> {
     let severity = Severity::builder()
         .label(parse_enum(
             "Severity.Label",
@@ -75,7 +78,7 @@ pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
         .region(&f.region)
         .generator_id(&f.generator_id)
         .aws_account_id(&f.aws_account_id)
-        .set_types(Some(f.types.clone()))
+        .set_types(Some(f.types.iter().map(String::from).collect()))
         .first_observed_at(&f.first_observed_at)
         .last_observed_at(&f.last_observed_at)
         .created_at(&f.created_at)
@@ -83,14 +86,22 @@ pub fn to_sdk(f: &AsffFinding) -> Result<AwsSecurityFinding, MappingError> {
         .severity(severity)
         .title(&f.title)
         .description(&f.description)
-        .set_product_fields(
-            (!f.product_fields.is_empty()).then(|| f.product_fields.clone().into_iter().collect()),
-        )
+        .set_product_fields((!f.product_fields.is_empty()).then(|| {
+            f.product_fields
+                .iter()
+                .map(|(k, v)| (String::from(k), String::from(v)))
+                .collect()
+        }))
         .set_resources(Some(resources))
         .set_process(f.process.as_ref().map(process))
         .set_network(network)
         .record_state(record_state)
         .build())
+}
+
+/// An optional string of the record, owned for the SDK.
+fn owned(t: &Option<Text<'_>>) -> Option<String> {
+    t.as_deref().map(str::to_owned)
 }
 
 fn parse_enum<T, E>(
@@ -106,7 +117,7 @@ fn parse_enum<T, E>(
     })
 }
 
-fn resource(index: usize, r: &AsffResource) -> Result<Resource, MappingError> {
+fn resource(index: usize, r: &AsffResource<'_>) -> Result<Resource, MappingError> {
     let partition = parse_enum(
         &format!("Resources[{index}].Partition"),
         &r.partition,
@@ -119,20 +130,20 @@ fn resource(index: usize, r: &AsffResource) -> Result<Resource, MappingError> {
         .partition(partition)
         .region(&r.region)
         .set_tags((!r.tags.is_empty()).then(|| r.tags.clone().into_iter().collect()))
-        .set_details(r.details.as_ref().map(details))
+        .set_details(r.details.as_ref().map(resource_details))
         .build())
 }
 
-fn process(p: &AsffProcess) -> ProcessDetails {
+fn process(p: &AsffProcess<'_>) -> ProcessDetails {
     ProcessDetails::builder()
-        .set_name(p.name.clone())
-        .set_path(p.path.clone())
+        .set_name(owned(&p.name))
+        .set_path(owned(&p.path))
         .set_pid(p.pid)
         .set_parent_pid(p.parent_pid)
         .build()
 }
 
-fn network(n: &AsffNetwork) -> Result<Network, MappingError> {
+fn network(n: &AsffNetwork<'_>) -> Result<Network, MappingError> {
     let direction = n
         .direction
         .as_deref()
@@ -147,15 +158,99 @@ fn network(n: &AsffNetwork) -> Result<Network, MappingError> {
         .transpose()?;
     Ok(Network::builder()
         .set_direction(direction)
-        .set_protocol(n.protocol.clone())
-        .set_source_ipv4(n.source_ip_v4.clone())
-        .set_source_ipv6(n.source_ip_v6.clone())
+        .set_protocol(owned(&n.protocol))
+        .set_source_ipv4(owned(&n.source_ip_v4))
+        .set_source_ipv6(owned(&n.source_ip_v6))
         .set_source_port(n.source_port.map(i32::from))
-        .set_destination_ipv4(n.destination_ip_v4.clone())
-        .set_destination_ipv6(n.destination_ip_v6.clone())
+        .set_destination_ipv4(owned(&n.destination_ip_v4))
+        .set_destination_ipv6(owned(&n.destination_ip_v6))
         .set_destination_port(n.destination_port.map(i32::from))
-        .set_destination_domain(n.destination_domain.clone())
+        .set_destination_domain(owned(&n.destination_domain))
         .build())
+}
+
+/// A record's `Details` → `ResourceDetails`: what [`details`] makes of their JSON, built from the
+/// typed details without going through JSON.
+pub fn resource_details(d: &AsffDetails<'_>) -> ResourceDetails {
+    let out = ResourceDetails::builder();
+    match d {
+        AsffDetails::AwsEcsTask(t) => out.aws_ecs_task(sdk_ecs_task(t)).build(),
+        AsffDetails::AwsEcsCluster(c) => out.aws_ecs_cluster(sdk_ecs_cluster(c)).build(),
+        AsffDetails::AwsEcsService(s) => out.aws_ecs_service(sdk_ecs_service(s)).build(),
+        AsffDetails::AwsEcsTaskDefinition(t) => out
+            .aws_ecs_task_definition(sdk_ecs_task_definition(t))
+            .build(),
+        AsffDetails::Container(c) => out.container(sdk_container(c)).build(),
+        // No typed counterpart is mapped for these: flattened into `Other`, as their JSON is.
+        AsffDetails::AwsIamUser(u) => {
+            let mut other = Vec::new();
+            push_other_str(&mut other, "AwsIamUser.UserName".to_owned(), &u.user_name);
+            with_other(out, other)
+        }
+        AsffDetails::Other(map) => {
+            let mut other = Vec::new();
+            if map.is_empty() {
+                push_other_str(&mut other, "Other".to_owned(), "{}");
+            }
+            for (k, v) in map {
+                push_other_str(&mut other, format!("Other.{k}"), v);
+            }
+            with_other(out, other)
+        }
+        AsffDetails::Json(v) => details(v),
+    }
+}
+
+fn sdk_ecs_task(t: &EcsTaskDetails<'_>) -> AwsEcsTaskDetails {
+    AwsEcsTaskDetails::builder()
+        .set_cluster_arn(owned(&t.cluster_arn))
+        .set_task_definition_arn(owned(&t.task_definition_arn))
+        .set_group(owned(&t.group))
+        .set_started_by(owned(&t.started_by))
+        .build()
+}
+
+fn sdk_ecs_cluster(c: &EcsClusterDetails<'_>) -> AwsEcsClusterDetails {
+    AwsEcsClusterDetails::builder()
+        .cluster_name(&c.cluster_name)
+        .cluster_arn(&c.cluster_arn)
+        .build()
+}
+
+fn sdk_ecs_service(s: &EcsServiceDetails<'_>) -> AwsEcsServiceDetails {
+    AwsEcsServiceDetails::builder()
+        .name(&s.name)
+        .set_service_arn(owned(&s.service_arn))
+        .cluster(&s.cluster)
+        .set_task_definition(owned(&s.task_definition))
+        .build()
+}
+
+fn sdk_ecs_task_definition(t: &EcsTaskDefinitionDetails<'_>) -> AwsEcsTaskDefinitionDetails {
+    let mut b = AwsEcsTaskDefinitionDetails::builder()
+        .set_family(owned(&t.family))
+        .set_task_role_arn(owned(&t.task_role_arn));
+    for c in &t.container_definitions {
+        b = b.container_definitions(
+            AwsEcsTaskDefinitionContainerDefinitionsDetails::builder()
+                .name(&c.name)
+                .set_image(owned(&c.image))
+                .set_privileged(c.privileged)
+                .set_readonly_root_filesystem(c.readonly_root_filesystem)
+                .set_user(owned(&c.user))
+                .build(),
+        );
+    }
+    b.build()
+}
+
+fn sdk_container(c: &AsffContainer<'_>) -> ContainerDetails {
+    ContainerDetails::builder()
+        .set_name(owned(&c.name))
+        .set_image_id(owned(&c.image_id))
+        .set_image_name(owned(&c.image_name))
+        .set_privileged(c.privileged)
+        .build()
 }
 
 /// `Details` JSON → `ResourceDetails`: typed where the key and shape are known, `Other` otherwise.
@@ -211,16 +306,19 @@ fn flatten(other: &mut Vec<(String, String)>, key: &str, value: &Value) {
 }
 
 fn push_other(other: &mut Vec<(String, String)>, key: String, value: &Value) {
+    match value {
+        Value::String(s) => push_other_str(other, key, s),
+        v => push_other_str(other, key, &v.to_string()),
+    }
+}
+
+fn push_other_str(other: &mut Vec<(String, String)>, key: String, value: &str) {
     if other.len() >= MAX_OTHER_ENTRIES {
         return;
     }
-    let value = match value {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    };
     other.push((
         truncate(&key, MAX_OTHER_KEY),
-        truncate(&value, MAX_OTHER_VALUE),
+        truncate(value, MAX_OTHER_VALUE),
     ));
 }
 
@@ -360,7 +458,7 @@ mod tests {
     use vigil_asff::{MappingContext, to_asff};
     use vigil_model::NetworkDirection as Dir;
 
-    fn sample() -> AsffFinding {
+    fn sample() -> AsffFinding<'static> {
         let mut f = vigil_model::fixtures::terminal_shell("111122223333", "us-west-2");
         f.resource.task_arn =
             Some("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b".into());
@@ -395,7 +493,7 @@ mod tests {
         let ctx = MappingContext {
             now: Utc.with_ymd_and_hms(2020, 1, 23, 18, 0, 0).unwrap(),
         };
-        to_asff(&f, &ctx).unwrap()
+        to_asff(&f, &ctx).unwrap().into_owned()
     }
 
     #[test]
@@ -559,6 +657,72 @@ mod tests {
         assert_eq!(c.image_id(), Some("sha256:ab"));
         assert_eq!(c.launched_at(), Some("2020-01-01T00:00:00Z"));
         assert!(d.other().is_none());
+    }
+
+    /// Typed details convert to what their JSON converts to, for every shape the mapping writes.
+    #[test]
+    fn typed_details_convert_as_their_json() {
+        use vigil_asff::model::{EcsContainerDefinition, IamUserDetails, Text};
+        let all = [
+            AsffDetails::AwsEcsTask(EcsTaskDetails::default()),
+            AsffDetails::AwsEcsTask(EcsTaskDetails {
+                cluster_arn: Some("c".into()),
+                group: Some("service:web".into()),
+                started_by: Some("ecs-svc".into()),
+                task_definition_arn: Some("td".into()),
+            }),
+            AsffDetails::AwsEcsCluster(EcsClusterDetails {
+                cluster_arn: "arn".into(),
+                cluster_name: "n".into(),
+            }),
+            AsffDetails::AwsEcsService(EcsServiceDetails {
+                cluster: "c".into(),
+                name: "web".into(),
+                service_arn: Some("sa".into()),
+                task_definition: None,
+            }),
+            AsffDetails::AwsEcsTaskDefinition(EcsTaskDefinitionDetails::default()),
+            AsffDetails::AwsEcsTaskDefinition(EcsTaskDefinitionDetails {
+                container_definitions: vec![
+                    EcsContainerDefinition {
+                        image: Some("img".into()),
+                        name: "app".into(),
+                        privileged: Some(false),
+                        readonly_root_filesystem: Some(true),
+                        user: Some("1000".into()),
+                    },
+                    EcsContainerDefinition::default(),
+                ],
+                family: Some("fam".into()),
+                task_role_arn: None,
+            }),
+            AsffDetails::Container(AsffContainer::default()),
+            AsffDetails::Container(AsffContainer {
+                image_id: Some("sha256:ab".into()),
+                image_name: Some("img".into()),
+                name: Some("app".into()),
+                privileged: Some(true),
+            }),
+            AsffDetails::AwsIamUser(IamUserDetails {
+                user_name: "u".repeat(2000).into(),
+            }),
+            AsffDetails::Other(Default::default()),
+            AsffDetails::Other(
+                (0..60)
+                    .map(|i| (Text::from(format!("k{i:02}")), "v".repeat(1100).into()))
+                    .collect(),
+            ),
+            AsffDetails::Json(json!({ "AwsLambdaFunction": { "FunctionName": "f" } })),
+        ];
+        for d in all {
+            assert_eq!(resource_details(&d), details(&d.to_json()), "{d:?}");
+        }
+        for a in [sample()] {
+            for r in &a.resources {
+                let d = r.details.as_ref().unwrap();
+                assert_eq!(resource_details(d), details(&d.to_json()));
+            }
+        }
     }
 
     #[test]

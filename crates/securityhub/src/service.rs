@@ -87,7 +87,7 @@ impl SecurityHubImporter {
     }
 
     /// Imports `findings`; result `i` belongs to finding `i`.
-    pub async fn import(&self, findings: &[AsffFinding]) -> Vec<Result<(), ImportError>> {
+    pub async fn import(&self, findings: &[AsffFinding<'_>]) -> Vec<Result<(), ImportError>> {
         let mapped: Vec<Result<AwsSecurityFinding, MappingError>> = findings
             .iter()
             .map(|f| {
@@ -105,7 +105,7 @@ impl SecurityHubImporter {
     /// when the rate limiter allows it; returns the findings that failed.
     async fn attempt(
         &self,
-        findings: &[AsffFinding],
+        findings: &[AsffFinding<'_>],
         mapped: &[Result<AwsSecurityFinding, MappingError>],
         sizes: &[usize],
         attempt: u32,

@@ -12,7 +12,7 @@ use vigil_testkit::Emulator;
 
 const PRODUCT_ARN: &str = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
 
-fn finding(minute: u32) -> AsffFinding {
+fn finding(minute: u32) -> AsffFinding<'static> {
     let mut f = vigil_model::fixtures::terminal_shell(Emulator::ACCOUNT, Emulator::REGION);
     f.resource.task_arn =
         Some("arn:aws:ecs:us-east-1:123456789012:task/FargateCluster/c13b".into());
@@ -25,7 +25,7 @@ fn finding(minute: u32) -> AsffFinding {
     let ctx = MappingContext {
         now: Utc.with_ymd_and_hms(2020, 1, 23, 18, minute, 0).unwrap(),
     };
-    let a = to_asff(&f.seal(), &ctx).unwrap();
+    let a = to_asff(&f.seal(), &ctx).unwrap().into_owned();
     assert_eq!(a.product_arn, PRODUCT_ARN);
     a
 }
@@ -107,7 +107,7 @@ async fn hundred_and_fifty() {
     let findings: Vec<AsffFinding> = (0..150)
         .map(|i| {
             let mut a = base.clone();
-            a.id = format!("{}-{i}", base.id);
+            a.id = format!("{}-{i}", base.id).into();
             a
         })
         .collect();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use vigil_asff::{AsffFinding, MappingContext, to_asff};
 use vigil_securityhub::{ImportError, RetryPolicy, SecurityHubImporter};
 
-fn findings(n: usize) -> Vec<AsffFinding> {
+fn findings(n: usize) -> Vec<AsffFinding<'static>> {
     let mut f = vigil_model::fixtures::terminal_shell("111122223333", "us-west-2");
     f.resource.task_arn =
         Some("arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b".into());
@@ -23,11 +23,11 @@ fn findings(n: usize) -> Vec<AsffFinding> {
     let ctx = MappingContext {
         now: Utc.with_ymd_and_hms(2020, 1, 23, 18, 0, 0).unwrap(),
     };
-    let base = to_asff(&f.seal(), &ctx).unwrap();
+    let base = to_asff(&f.seal(), &ctx).unwrap().into_owned();
     (0..n)
         .map(|i| {
             let mut a = base.clone();
-            a.id = format!("{}-{i}", base.id);
+            a.id = format!("{}-{i}", base.id).into();
             a
         })
         .collect()
@@ -181,7 +181,7 @@ async fn two_hundred_and_fifty_findings_take_three_calls() {
         sent.iter().map(Vec::len).collect::<Vec<_>>(),
         [100, 100, 50]
     );
-    let ids: Vec<String> = all.iter().map(|f| f.id.clone()).collect();
+    let ids: Vec<String> = all.iter().map(|f| String::from(&f.id)).collect();
     assert_eq!(sent.concat(), ids, "order kept");
 }
 

@@ -212,11 +212,11 @@ impl Enrich {
                     // Repeats update one finding: the count is the dedup record's, not the event's.
                     record
                         .product_fields
-                        .insert("vigil/Count".into(), a.dedup.count.to_string());
+                        .insert("vigil/Count".into(), a.dedup.count.to_string().into());
                     if let Some(mismatch) = &e.identity_mismatch {
                         record.product_fields.insert(
                             "vigil/IdentityMismatch".into(),
-                            vigil_model::text::truncate_chars(mismatch, 2048).to_owned(),
+                            vigil_model::text::truncate_chars(mismatch, 2048).into(),
                         );
                     }
                     records.push(Some(record));

@@ -120,8 +120,9 @@ pub fn check_asff(a: &vigil_asff::AsffFinding) {
     for r in &a.resources {
         assert!(chars(&r.id) <= MAX_RESOURCE_ID, "resource id too long");
         if let Some(d) = &r.details {
+            let d = d.to_json();
             let mut all = Vec::new();
-            strings(d, String::new(), &[], &mut all);
+            strings(&d, String::new(), &[], &mut all);
             assert!(all.iter().all(|(_, s)| chars(s) <= MAX_RESOURCE_ID));
         }
     }
