@@ -514,17 +514,20 @@ async fn hub_findings(p: &Pipeline, account: &str, region: &str) -> Vec<(String,
     found
 }
 
-/// A Falco alert sent from `account` in `region` about a task of that account and region.
+/// A Falco alert sent from `account` in `region` about task `task` (an ARN, or an id in cluster
+/// `prod` of that account and region).
 fn alert_in(event_id: &str, account: &str, region: &str, task: &str, rule: &str) -> Value {
     let cluster = format!("arn:aws:ecs:{region}:{account}:cluster/prod");
+    let task = if task.starts_with("arn:") {
+        task.to_owned()
+    } else {
+        format!("arn:aws:ecs:{region}:{account}:task/prod/{task}")
+    };
     FalcoAlert::sample()
         .id(event_id)
         .from_account(account, region)
         .rule(rule)
-        .on_task(
-            &cluster,
-            &format!("arn:aws:ecs:{region}:{account}:task/prod/{task}"),
-        )
+        .on_task(&cluster, &task)
         .event()
 }
 
@@ -558,7 +561,11 @@ async fn a_burst_across_three_accounts_and_two_regions_is_imported_once_into_eac
     let mut events = Vec::new();
     for (a, account) in accounts.iter().enumerate() {
         for (r, region) in REGIONS.iter().enumerate() {
-            let task = format!("{a}{r}{}", "0".repeat(30));
+            // A running task in that account and region: enrich describes it there.
+            let task = p
+                .emulator
+                .run_task_in(account, region, &format!("shop{a}{r}"))
+                .await;
             for rule in ["Terminal shell in container", "Outbound connection"] {
                 for copy in ["x", "y"] {
                     let event = alert_in(
@@ -619,6 +626,21 @@ async fn a_burst_across_three_accounts_and_two_regions_is_imported_once_into_eac
             .iter()
             .all(|e| e["detail"]["securityhub"]["imported"] == true)
     );
+    // ECS described each task in its own account and region (members through their role).
+    for e in &enriched {
+        let enrichment = &e["detail"]["enrichment"];
+        assert_eq!(enrichment["enriched"], true, "{enrichment}");
+        let task = &enrichment["task"];
+        let arn = task["task_arn"].as_str().unwrap();
+        let account = e["detail"]["finding"]["account"].as_str().unwrap();
+        assert!(arn.contains(&format!(":{account}:task/")), "{arn}");
+        assert!(
+            task["task_definition_family"]
+                .as_str()
+                .unwrap()
+                .starts_with("shop")
+        );
+    }
     assert!(
         p.enriched.drain().await.is_empty(),
         "the redelivery published nothing again"

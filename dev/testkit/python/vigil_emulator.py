@@ -36,6 +36,7 @@ Extra endpoints (not AWS):
                                         "over_1kb": {kind: n}}: DynamoDB write units as DynamoDB bills
                                        them, from the item sizes before and after each write
     GET  /_vigil/default-subnet     -> {"subnet_id", "availability_zone", "vpc_id"} of the default VPC
+                                       (?region=R&account=A: of that account and region)
     POST /_vigil/shutdown           -> {"state_file", "saved": {service: ["ACCOUNT/REGION", ...]},
                                         "not_saved": {service: error}, "bytes"}, then exit 0;
                                        500 + exit 1 if the state could not be saved;
@@ -1575,11 +1576,14 @@ class VigilMiddleware:
         import boto3  # noqa: PLC0415  (only this endpoint needs it)
 
         host = environ.get("HTTP_HOST") or f"127.0.0.1:{environ.get('SERVER_PORT')}"
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        account = (query.get("account") or [""])[0]
         ec2 = boto3.client(
             "ec2",
             endpoint_url=f"http://{host}",
-            region_name=environ.get("QUERY_STRING", "").partition("region=")[2] or "us-east-1",
-            aws_access_key_id="testing",
+            region_name=(query.get("region") or ["us-east-1"])[0],
+            # A 12-digit access key id is that account (patch_account_from_access_key).
+            aws_access_key_id=account if re.fullmatch(r"\d{12}", account) else "testing",
             aws_secret_access_key="testing",
         )
         vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]

@@ -2,6 +2,8 @@
 //! own account and region) → `Finding Enriched` → dedup record. `ECS Task State Change` events to
 //! STOPPED evict cached tasks.
 //!
+//! ECS is called in each task's own account and region ([`Enrichers`]), as Security Hub is.
+//!
 //! Remediation does not wait for Security Hub: `Finding Enriched` is published whether the import
 //! worked or not, and says which (`securityhub.imported`, `securityhub.import_error`). Findings are
 //! imported per (account, region) ([`SecurityHubs`]): the deploying account with the function's own
@@ -18,8 +20,10 @@
 
 #![warn(missing_docs)]
 
+pub mod enrichers;
 pub mod settings;
 
+pub use enrichers::Enrichers;
 pub use settings::EnrichSettings;
 
 use serde_json::Value;
@@ -70,7 +74,7 @@ enum Message {
 
 /// The enrich handler and its clients, built once per Lambda instance and shared by invocations.
 pub struct Enrich {
-    enricher: EcsEnricher,
+    enricher: Enrichers,
     hubs: SecurityHubs,
     /// How other accounts and regions are called; `None`: everything with the given client.
     accounts: Option<vigil_accounts::Accounts>,
@@ -118,7 +122,10 @@ impl Enrich {
         settings: EnrichSettings,
     ) -> Self {
         Enrich {
-            enricher: EcsEnricher::new(ecs, settings.ecs.clone()),
+            enricher: Enrichers::single(
+                EcsEnricher::new(ecs, settings.ecs.clone()),
+                settings.ecs.clone(),
+            ),
             hubs: SecurityHubs::single(SecurityHubImporter::new(
                 securityhub,
                 vigil_securityhub::RetryPolicy::default(),
@@ -156,8 +163,10 @@ impl Enrich {
         .with_accounts(accounts)
     }
 
-    /// The same handler importing findings of other accounts and regions as `accounts` routes them.
+    /// The same handler describing tasks and importing findings of other accounts and regions as
+    /// `accounts` routes them.
     pub fn with_accounts(mut self, accounts: vigil_accounts::Accounts) -> Self {
+        self.enricher = self.enricher.with_accounts(accounts.clone());
         self.hubs = self.hubs.with_accounts(accounts.clone());
         self.accounts = Some(accounts);
         self
