@@ -165,7 +165,8 @@ async fn a_batch_of_100_across_three_clusters_and_its_repeats() {
 }
 
 #[tokio::test]
-async fn when_security_hub_stays_down_messages_are_redelivered_and_records_stay_accepted() {
+async fn when_security_hub_stays_down_remediation_gets_each_finding_once_and_the_import_is_retried()
+{
     let p = Pipeline::start().await;
     let bodies = two_findings_ingested(&p).await;
 
@@ -182,20 +183,39 @@ async fn when_security_hub_stays_down_messages_are_redelivered_and_records_stay_
     assert_eq!(
         enrich.process(&bodies).await,
         vec![0, 1],
-        "both messages back to SQS"
+        "both messages back to SQS, for the import"
     );
     assert!(down.num_calls() >= 3);
     for item in p.emulator.table_items().await {
         assert_eq!(item["dedup_state"].as_s().unwrap(), "accepted");
     }
-    assert!(p.enriched.drain().await.is_empty());
+    // Remediation does not wait for Security Hub: both findings are published, saying so.
+    let enriched = p.enriched.drain().await;
+    assert_eq!(enriched.len(), 2);
+    for e in &enriched {
+        let sh = &e["detail"]["securityhub"];
+        assert_eq!(sh["imported"], false);
+        assert_eq!(sh["import_error"]["kind"], "retrying");
+        assert_eq!(sh["import_error"]["retrying"], true);
+    }
 
-    // Security Hub is back: the redelivery finishes the job.
+    // Redelivered while Security Hub is still down: back to SQS again, nothing published again.
+    assert_eq!(enrich.process(&bodies).await, vec![0, 1]);
+    assert!(
+        p.enriched.drain().await.is_empty(),
+        "published once per occurrence"
+    );
+
+    // Security Hub is back: the redelivery finishes the import, and publishes nothing again.
     assert!(p.enrich.process(&bodies).await.is_empty());
     assert_eq!(p.findings().await.len(), 2);
     for item in p.emulator.table_items().await {
         assert_eq!(item["dedup_state"].as_s().unwrap(), "forwarded");
     }
+    assert!(
+        p.enriched.drain().await.is_empty(),
+        "published once per occurrence"
+    );
 }
 
 #[tokio::test]
@@ -432,4 +452,334 @@ async fn a_far_future_occurrence_is_clamped_and_later_updates_are_not_older() {
             .unwrap()
             .contains_key("vigil/TimeClamped")
     );
+}
+
+// ---------------------------------------------------------------- several accounts and regions
+
+/// The emulator's (deploying) account.
+const HOME: &str = "123456789012";
+/// Accounts with the member role.
+const MEMBERS: [&str; 2] = ["111111111111", "222222222222"];
+/// An account Vigil has no role in.
+const STRANGER: &str = "333333333333";
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+/// Enrich as deployed in `HOME` with `MEMBERS` in `MEMBER_ACCOUNTS`.
+async fn central_enrich(p: &Pipeline) -> Enrich {
+    let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
+    settings.account_id = Some(HOME.into());
+    settings.members =
+        vigil_accounts::MemberAccounts::new(MEMBERS, "VigilMember", Some("vigil-ext".into()));
+    Enrich::from_env(settings, &p.emulator.sdk_config().await)
+}
+
+/// Security Hub as `account` sees it in `region` (the emulator picks the account from a 12-digit
+/// access key id).
+async fn hub(p: &Pipeline, account: &str, region: &str) -> aws_sdk_securityhub::Client {
+    use aws_sdk_securityhub::config::{Credentials, Region, SharedCredentialsProvider};
+    let config = p
+        .emulator
+        .sdk_config()
+        .await
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            account, "testing", None, None, "test",
+        )))
+        .build();
+    aws_sdk_securityhub::Client::new(&config)
+}
+
+/// The findings in `account`'s hub in `region`: (Id, AwsAccountId, Region).
+async fn hub_findings(p: &Pipeline, account: &str, region: &str) -> Vec<(String, String, String)> {
+    let out = hub(p, account, region)
+        .await
+        .get_findings()
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    let mut found: Vec<(String, String, String)> = out
+        .findings()
+        .iter()
+        .map(|f| {
+            (
+                f.id().unwrap_or_default().to_owned(),
+                f.aws_account_id().unwrap_or_default().to_owned(),
+                f.region().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// A Falco alert sent from `account` in `region` about task `task` (an ARN, or an id in cluster
+/// `prod` of that account and region).
+fn alert_in(event_id: &str, account: &str, region: &str, task: &str, rule: &str) -> Value {
+    let cluster = format!("arn:aws:ecs:{region}:{account}:cluster/prod");
+    let task = if task.starts_with("arn:") {
+        task.to_owned()
+    } else {
+        format!("arn:aws:ecs:{region}:{account}:task/prod/{task}")
+    };
+    FalcoAlert::sample()
+        .id(event_id)
+        .from_account(account, region)
+        .rule(rule)
+        .on_task(&cluster, &task)
+        .event()
+}
+
+/// `Finding Accepted` bodies through `enrich` in SQS-sized batches of 10; asserts none returns.
+async fn enrich_all(enrich: &Enrich, accepted: &[String]) {
+    for batch in accepted.chunks(10) {
+        assert_eq!(
+            enrich.process(batch).await,
+            Vec::<usize>::new(),
+            "nothing back to SQS"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_across_three_accounts_and_two_regions_is_imported_once_into_each_own_hub() {
+    let p = Pipeline::start().await;
+    let accounts = [HOME, MEMBERS[0], MEMBERS[1]];
+    for account in accounts {
+        for region in REGIONS {
+            hub(&p, account, region)
+                .await
+                .enable_security_hub()
+                .send()
+                .await
+                .ok();
+        }
+    }
+    // Two rules on one task per (account, region), each alert sent twice (a repeat occurrence)
+    // and redelivered once by EventBridge (the same event id).
+    let mut events = Vec::new();
+    for (a, account) in accounts.iter().enumerate() {
+        for (r, region) in REGIONS.iter().enumerate() {
+            // A running task in that account and region: enrich describes it there.
+            let task = p
+                .emulator
+                .run_task_in(account, region, &format!("shop{a}{r}"))
+                .await;
+            for rule in ["Terminal shell in container", "Outbound connection"] {
+                for copy in ["x", "y"] {
+                    let event = alert_in(
+                        &format!("e-{a}-{r}-{rule}-{copy}"),
+                        account,
+                        region,
+                        &task,
+                        rule,
+                    );
+                    events.push(event.clone());
+                    if copy == "x" {
+                        events.push(event);
+                    }
+                }
+            }
+        }
+    }
+    let accepted = p.ingest(&events).await;
+    // Each distinct finding accepted at least once (a repeat may be published as well: its count).
+    assert!(accepted.len() >= 12, "{}", accepted.len());
+    p.emulator.reset_api_calls();
+    let enrich = central_enrich(&p).await;
+    enrich_all(&enrich, &accepted).await;
+    // A redelivery of the whole burst imports nothing twice and publishes nothing twice.
+    let enriched = p.enriched.drain().await;
+    enrich_all(&enrich, &accepted).await;
+
+    let mut total = 0;
+    for account in accounts {
+        for region in REGIONS {
+            let found = hub_findings(&p, account, region).await;
+            assert_eq!(found.len(), 2, "{account} {region}: {found:?}");
+            for (_, a, r) in &found {
+                assert_eq!(
+                    (a.as_str(), r.as_str()),
+                    (account, region),
+                    "in its own hub"
+                );
+            }
+            total += found.len();
+        }
+    }
+    assert_eq!(total, 12, "each distinct finding imported once");
+    assert_eq!(
+        enriched.len(),
+        accepted.len(),
+        "one Finding Enriched per occurrence"
+    );
+    let mut distinct: Vec<&str> = enriched
+        .iter()
+        .filter_map(|e| e["detail"]["securityhub"]["id"].as_str())
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 12);
+    assert!(
+        enriched
+            .iter()
+            .all(|e| e["detail"]["securityhub"]["imported"] == true)
+    );
+    // ECS described each task in its own account and region (members through their role).
+    for e in &enriched {
+        let enrichment = &e["detail"]["enrichment"];
+        assert_eq!(enrichment["enriched"], true, "{enrichment}");
+        let task = &enrichment["task"];
+        let arn = task["task_arn"].as_str().unwrap();
+        let account = e["detail"]["finding"]["account"].as_str().unwrap();
+        assert!(arn.contains(&format!(":{account}:task/")), "{arn}");
+        assert!(
+            task["task_definition_family"]
+                .as_str()
+                .unwrap()
+                .starts_with("shop")
+        );
+    }
+    assert!(
+        p.enriched.drain().await.is_empty(),
+        "the redelivery published nothing again"
+    );
+    for item in p.emulator.table_items().await {
+        assert_eq!(item["dedup_state"].as_s().unwrap(), "forwarded");
+    }
+    // The member accounts were called through their role: one AssumeRole per account, its
+    // credentials shared by both regions and kept across invocations.
+    assert_eq!(p.emulator.calls("sts", "AssumeRole"), 2);
+}
+
+#[tokio::test]
+async fn a_finding_of_an_account_without_a_role_is_recorded_not_imported_and_blocks_nothing() {
+    let p = Pipeline::start().await;
+    let task = "f".repeat(32);
+    let accepted = p
+        .ingest(&[
+            alert_in("h", HOME, "us-east-1", &task, "Terminal shell in container"),
+            alert_in(
+                "s",
+                STRANGER,
+                "us-east-1",
+                &task,
+                "Terminal shell in container",
+            ),
+            alert_in(
+                "m",
+                MEMBERS[0],
+                "eu-west-1",
+                &task,
+                "Terminal shell in container",
+            ),
+        ])
+        .await;
+    assert_eq!(accepted.len(), 3);
+    let enrich = central_enrich(&p).await;
+    enrich_all(&enrich, &accepted).await;
+
+    assert_eq!(hub_findings(&p, HOME, "us-east-1").await.len(), 1);
+    assert_eq!(hub_findings(&p, MEMBERS[0], "eu-west-1").await.len(), 1);
+    assert!(hub_findings(&p, STRANGER, "us-east-1").await.is_empty());
+    let enriched = p.enriched.drain().await;
+    assert_eq!(enriched.len(), 3, "every finding reaches remediation");
+    let stranger: Vec<&Value> = enriched
+        .iter()
+        .filter(|e| e["detail"]["finding"]["account"] == STRANGER)
+        .collect();
+    assert_eq!(stranger.len(), 1);
+    let sh = &stranger[0]["detail"]["securityhub"];
+    assert_eq!(sh["imported"], false);
+    assert_eq!(sh["import_error"]["kind"], "not_routed");
+    assert_eq!(sh["import_error"]["retrying"], false);
+    assert!(
+        sh["import_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(STRANGER),
+        "{sh}"
+    );
+    let states: Vec<String> = p
+        .emulator
+        .table_items()
+        .await
+        .iter()
+        .map(|i| i["dedup_state"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| *s == "forwarded").count(),
+        2,
+        "only what Security Hub confirmed is forwarded: {states:?}"
+    );
+    assert_eq!(states.iter().filter(|s| *s == "accepted").count(), 1);
+}
+
+#[tokio::test]
+async fn a_burst_security_hub_refuses_entirely_is_still_remediated() {
+    use vigil_remediate::RemediationMode;
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .run_tasks(&p.cluster, &p.task_definition, 3, &[])
+        .await;
+    let events: Vec<Value> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            vigil_e2e::falco(
+                &format!("r{i}"),
+                &p.cluster,
+                t,
+                "Terminal shell in container",
+            )
+        })
+        .collect();
+    let accepted = p.ingest(&events).await;
+    assert_eq!(accepted.len(), 3);
+
+    let refused = mock!(aws_sdk_securityhub::Client::batch_import_findings).then_error(|| {
+        BatchImportFindingsError::generic(
+            aws_sdk_securityhub::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to import findings")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&refused]);
+    let enrich =
+        central_enrich(&p)
+            .await
+            .with_importer(vigil_securityhub::SecurityHubImporter::new(
+                client,
+                vigil_securityhub::RetryPolicy::immediate(3),
+                1000,
+            ));
+    enrich_all(&enrich, &accepted).await;
+    assert_eq!(refused.num_calls(), 1, "a refusal is not retried");
+
+    let enriched: Vec<String> = p
+        .enriched
+        .drain()
+        .await
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    assert_eq!(enriched.len(), 3, "published without Security Hub");
+    for e in &enriched {
+        let e: Value = serde_json::from_str(e).unwrap();
+        let sh = &e["detail"]["securityhub"];
+        assert_eq!(sh["imported"], false);
+        assert_eq!(sh["import_error"]["kind"], "rejected");
+        assert_eq!(sh["import_error"]["code"], "AccessDeniedException");
+    }
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    assert!(
+        remediate
+            .process(&enriched, Some(vigil_e2e::ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.stopped(&tasks).await, 3, "every task stopped");
 }

@@ -93,6 +93,7 @@ pub fn securityhub_ref(finding: &Finding, imported: bool) -> vigil_contract::Sec
             finding.account.as_deref().unwrap_or_default(),
         ),
         imported,
+        import_error: None,
     }
 }
 

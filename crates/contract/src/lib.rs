@@ -104,8 +104,30 @@ pub struct SecurityHubRef {
     pub id: String,
     /// The ASFF `ProductArn`: `arn:<partition>:securityhub:<region>:<account>:product/<account>/default` for Vigil's findings.
     pub product_arn: String,
-    /// False for GuardDuty findings, which GuardDuty itself sends to Security Hub.
+    /// Whether Security Hub holds Vigil's finding: true once it confirmed this import. False for
+    /// GuardDuty findings, which GuardDuty itself sends to Security Hub (no `import_error`), and
+    /// for an import that failed (`import_error` says why): remediation does not wait for it.
     pub imported: bool,
+    /// Why the import failed, when it did: Security Hub's refusal, no member role for the account,
+    /// or a retryable failure (`retrying` set) that enrich goes on retrying apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_error: Option<ImportFailure>,
+}
+
+/// A Security Hub import that did not succeed, on `Finding Enriched`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFailure {
+    /// `not_routed` (the account has no member role, or no region), `rejected` (Security Hub
+    /// refused the finding for good), `too_large`, `mapping`, or `retrying` (a retryable failure;
+    /// the message goes back to the queue for the import alone).
+    pub kind: String,
+    /// The error code Security Hub (or the transport) gave, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The error, in words.
+    pub message: String,
+    /// True when the import is retried (the event is not published again for this occurrence).
+    pub retrying: bool,
 }
 
 /// The detail of `Event Rejected`: why, and the original payload truncated to fit the bus.

@@ -30,6 +30,10 @@ pub const ACCEPTED_AT: &str = "accepted_at";
 /// The `UpdatedAt` of the last import Security Hub confirmed (written only forward: see
 /// [`DedupStore::mark_forwarded`](crate::DedupStore::mark_forwarded)).
 pub const FORWARDED_AT: &str = "forwarded_at";
+/// The digest ([`digest`], 8 bytes) of the `Finding Accepted` event id whose `Finding Enriched`
+/// enrich last published: a redelivery of that message (its Security Hub import to be retried)
+/// does not publish it again. See [`DedupStore::mark_enriched`](crate::DedupStore::mark_enriched).
+pub const ENRICHED_EVENT: &str = "enriched_event";
 /// The highest normalized severity (0–100) counted so far: set with the first occurrence, raised
 /// only by a conditional write that refuses to lower it.
 pub const MAX_SEVERITY: &str = "max_severity";

@@ -756,6 +756,98 @@ impl DedupStore {
     }
 }
 
+impl DedupStore {
+    /// Whether enrich already published `Finding Enriched` for the occurrence `event_id` (the
+    /// `dedup.event_id` of its `Finding Accepted`), as [`DedupStore::mark_enriched`] recorded it.
+    /// Strongly consistent; `false` when there is no record.
+    pub async fn enriched_published(
+        &self,
+        fingerprint: &str,
+        event_id: &str,
+    ) -> Result<bool, DedupError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(fingerprint)))
+            .consistent_read(true)
+            .projection_expression("#e")
+            .expression_attribute_names("#e", ENRICHED_EVENT)
+            .send()
+            .await
+            .map_err(|e| DedupError::Read {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            })?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get(ENRICHED_EVENT))
+            .and_then(|v| v.as_b().ok())
+            .is_some_and(|b| b.as_ref() == digest(event_id).as_slice()))
+    }
+
+    /// Records that `Finding Enriched` for the occurrence `event_id` is on the bus and, with
+    /// `forwarded` (the `UpdatedAt` Security Hub confirmed), marks the record `forwarded` in the
+    /// same write, under [`DedupStore::mark_forwarded`]'s conditions. Returns whether the record
+    /// exists. A forwarded time refused as earlier than the record's (a newer import confirmed
+    /// first) leaves the record as it is and returns `true`: that message is done.
+    pub async fn mark_enriched(
+        &self,
+        fingerprint: &str,
+        event_id: &str,
+        forwarded: Option<DateTime<Utc>>,
+    ) -> Result<bool, DedupError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(fingerprint)))
+            .expression_attribute_names("#e", ENRICHED_EVENT)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(
+                ":e",
+                AttributeValue::B(Blob::new(digest(event_id).to_vec())),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match forwarded {
+            Some(at) => update
+                .update_expression("SET #e = :e, #state = :forwarded, #fwd = :now")
+                .condition_expression(
+                    "attribute_exists(#pk) AND (attribute_not_exists(#fwd) OR #fwd <= :now)",
+                )
+                .expression_attribute_names("#state", STATE)
+                .expression_attribute_names("#fwd", FORWARDED_AT)
+                .expression_attribute_values(
+                    ":forwarded",
+                    AttributeValue::S(DedupState::Forwarded.as_str().into()),
+                )
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::S(at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                ),
+            None => update
+                .update_expression("SET #e = :e")
+                .condition_expression("attribute_exists(#pk)"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(matches!(
+                    ctx.err(),
+                    UpdateItemError::ConditionalCheckFailedException(e)
+                        if e.item.as_ref().is_some_and(|item| !item.is_empty())
+                ))
+            }
+            Err(e) => Err(DedupError::Update {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+}
+
 /// Whether the record remembers an id by its digest.
 fn remembers(item: &HashMap<String, AttributeValue>, d: &[u8; DIGEST_BYTES]) -> bool {
     [DIGESTS_CURRENT, DIGESTS_PREVIOUS].iter().any(|k| {

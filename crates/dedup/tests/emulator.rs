@@ -554,3 +554,38 @@ async fn a_generation_is_rolled_over_whoever_knows_how_full_it_is() {
         "a4, a5"
     );
 }
+
+#[tokio::test]
+async fn the_published_marker_is_per_occurrence_and_forwards_only_when_asked() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 64).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    store.record(&occ("fp", "e1"), t0).await.unwrap();
+    assert!(!store.enriched_published("fp", "e1").await.unwrap());
+
+    // Published while the import is still to be retried: marked, not forwarded.
+    assert!(store.mark_enriched("fp", "e1", None).await.unwrap());
+    assert!(store.enriched_published("fp", "e1").await.unwrap());
+    assert!(
+        !store.enriched_published("fp", "e2").await.unwrap(),
+        "another occurrence"
+    );
+    assert_eq!(
+        item(&client, "fp").await["dedup_state"].as_s().unwrap(),
+        "accepted"
+    );
+
+    // The retried import is confirmed: forwarded, the marker kept.
+    assert!(store.mark_enriched("fp", "e1", Some(t0)).await.unwrap());
+    let rec = item(&client, "fp").await;
+    assert_eq!(rec["dedup_state"].as_s().unwrap(), "forwarded");
+    assert_eq!(
+        rec["forwarded_at"].as_s().unwrap(),
+        "2026-01-01T00:00:00.000Z"
+    );
+    assert!(store.enriched_published("fp", "e1").await.unwrap());
+
+    // No record: nothing is created, and nothing was published for it.
+    assert!(!store.mark_enriched("never-seen", "e1", None).await.unwrap());
+    assert!(!store.enriched_published("never-seen", "e1").await.unwrap());
+}

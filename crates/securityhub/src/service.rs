@@ -35,6 +35,16 @@ pub enum ImportError {
         /// The matching error message.
         message: String,
     },
+    /// The finding's account cannot be called (no member role) or it names no region; never sent.
+    #[error("not imported into account {account} region {region}: {reason}")]
+    NotRouted {
+        /// The finding's `AwsAccountId`.
+        account: String,
+        /// The finding's `Region`.
+        region: String,
+        /// Why the (account, region) cannot be called.
+        reason: String,
+    },
     /// Still failing, with a retryable error, when the attempts ran out.
     #[error("BatchImportFindings failed after {attempts} attempts: {code}: {message}")]
     Failed {
@@ -53,8 +63,15 @@ impl ImportError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ImportError::Rejected { code, .. } | ImportError::Failed { code, .. } => Some(code),
+            ImportError::NotRouted { .. } => Some("NotRouted"),
             _ => None,
         }
+    }
+
+    /// Whether importing again later may succeed: only a retryable error whose attempts ran out.
+    /// Every other error is the finding's (or its account's) for good.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ImportError::Failed { .. })
     }
 }
 
@@ -65,6 +82,7 @@ pub struct SecurityHubImporter {
     client: aws_sdk_securityhub::Client,
     retry: RetryPolicy,
     limiter: RateLimiter,
+    calls_per_second: u32,
 }
 
 impl SecurityHubImporter {
@@ -78,6 +96,7 @@ impl SecurityHubImporter {
             client,
             retry,
             limiter: RateLimiter::new(calls_per_second, calls_per_second),
+            calls_per_second,
         }
     }
 
@@ -86,7 +105,18 @@ impl SecurityHubImporter {
         &self.client
     }
 
-    /// Imports `findings`; result `i` belongs to finding `i`.
+    /// Its retry policy.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The BatchImportFindings calls per second its limiter allows.
+    pub fn calls_per_second(&self) -> u32 {
+        self.calls_per_second
+    }
+
+    /// Imports `findings`; result `i` belongs to finding `i`. All must name one account and
+    /// region, the client's ([`SecurityHubs`](crate::SecurityHubs) groups them).
     pub async fn import(&self, findings: &[AsffFinding<'_>]) -> Vec<Result<(), ImportError>> {
         let mapped: Vec<Result<AwsSecurityFinding, MappingError>> = findings
             .iter()

@@ -332,6 +332,62 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual((again["Title"], again["Workflow"]["Status"]), ("third", "RESOLVED"))
         self.assertEqual(raw.errors, [])
 
+    def account_client(self, service: str, access_key: str, secret: str = "testing", token: str | None = None,
+                       region: str = REGION) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+
+    def test_securityhub_import_refuses_another_account_or_region_whole(self) -> None:
+        # As AWS: one finding naming another account or region than the caller's fails the whole
+        # call with AccessDeniedException (403), and nothing of it is imported.
+        hub = self.client("securityhub")
+        hub.enable_security_hub()
+        own = self.finding("acct-own-1")
+        for field, value in (("AwsAccountId", "210987654321"), ("Region", "eu-west-1")):
+            foreign = self.finding("acct-foreign")
+            foreign[field] = value
+            with self.assertRaises(botocore.exceptions.ClientError) as refused:
+                hub.batch_import_findings(Findings=[own, foreign])
+            self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDeniedException")
+            self.assertEqual(refused.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        by_id = hub.get_findings(Filters={"Id": [{"Value": "acct-own-1", "Comparison": "EQUALS"}]})["Findings"]
+        self.assertEqual(by_id, [], "nothing of a refused call is imported")
+        self.assertEqual(hub.batch_import_findings(Findings=[own])["SuccessCount"], 1)
+
+    def test_accounts_from_access_key_and_assumed_role(self) -> None:
+        # A 12-digit access key id is that account; AssumeRole's credentials are the role's account.
+        member = "111122223333"
+        direct = self.account_client("sts", member).get_caller_identity()
+        self.assertEqual(direct["Account"], member)
+        assumed = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{member}:role/VigilMember", RoleSessionName="vigil", ExternalId="vigil-external",
+        )["Credentials"]
+        region = "eu-west-1"
+        hub = self.account_client("securityhub", assumed["AccessKeyId"], assumed["SecretAccessKey"],
+                                  assumed["SessionToken"], region=region)
+        self.assertEqual(self.account_client("sts", assumed["AccessKeyId"], assumed["SecretAccessKey"],
+                                             assumed["SessionToken"]).get_caller_identity()["Account"], member)
+        hub.enable_security_hub()
+        finding = self.finding("acct-member-1")
+        finding.update(AwsAccountId=member, Region=region,
+                       ProductArn=f"arn:aws:securityhub:{region}:{member}:product/{member}/default")
+        self.assertEqual(hub.batch_import_findings(Findings=[finding])["SuccessCount"], 1)
+        self.assertEqual([f["Id"] for f in hub.get_findings()["Findings"]], ["acct-member-1"])
+        # The default account's hub in the default region holds none of it.
+        central = self.client("securityhub").get_findings(
+            Filters={"Id": [{"Value": "acct-member-1", "Comparison": "EQUALS"}]})["Findings"]
+        self.assertEqual(central, [])
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            self.client("securityhub").batch_import_findings(Findings=[finding])
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDeniedException")
+
     def test_eventbridge_to_sqs(self) -> None:
         events, sqs = self.client("events"), self.client("sqs")
         raws = [RawCapture(events), RawCapture(sqs)]

@@ -36,6 +36,7 @@ Extra endpoints (not AWS):
                                         "over_1kb": {kind: n}}: DynamoDB write units as DynamoDB bills
                                        them, from the item sizes before and after each write
     GET  /_vigil/default-subnet     -> {"subnet_id", "availability_zone", "vpc_id"} of the default VPC
+                                       (?region=R&account=A: of that account and region)
     POST /_vigil/shutdown           -> {"state_file", "saved": {service: ["ACCOUNT/REGION", ...]},
                                         "not_saved": {service: error}, "bytes"}, then exit 0;
                                        500 + exit 1 if the state could not be saved;
@@ -493,6 +494,37 @@ def patch_securityhub_import_upsert() -> None:
                 existing.data = new
             success += 1
         return len(failed), success, failed
+
+    SecurityHubBackend.batch_import_findings = batch_import_findings  # type: ignore[method-assign]
+
+
+def patch_securityhub_import_own_account_and_region() -> None:
+    # Gap: moto imports findings naming any account or region. AWS accepts a BatchImportFindings
+    # call only when every finding's AwsAccountId is the caller's account and its Region the
+    # region called; otherwise the whole call fails with AccessDeniedException (403) and nothing
+    # of it is imported.
+    from moto.securityhub.models import SecurityHubBackend
+
+    from moto.core.exceptions import JsonRESTError
+
+    class AccessDeniedException(JsonRESTError):
+        code = 403
+
+        def __init__(self, message: str) -> None:
+            super().__init__("AccessDeniedException", message)
+
+    upsert = SecurityHubBackend.batch_import_findings
+
+    def batch_import_findings(self, findings):  # type: ignore[no-untyped-def]
+        for data in findings:
+            account, region = data.get("AwsAccountId"), data.get("Region")
+            if account not in (None, "", self.account_id) or region not in (None, "", self.region_name):
+                raise AccessDeniedException(
+                    f"User: arn:aws:sts::{self.account_id}:assumed-role/caller is not authorized to import "
+                    f"findings for account {account} in region {region} from account {self.account_id} "
+                    f"in region {self.region_name}"
+                )
+        return upsert(self, findings)
 
     SecurityHubBackend.batch_import_findings = batch_import_findings  # type: ignore[method-assign]
 
@@ -1017,6 +1049,30 @@ def patch_events_disabled_rules() -> None:
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
 
+# --------------------------------------------------------------------------
+# Accounts
+# --------------------------------------------------------------------------
+
+_CREDENTIAL_ACCOUNT = re.compile(r"Credential=(\d{12})/")
+
+
+def patch_account_from_access_key() -> None:
+    # Several accounts on one emulator: a request signed with a 12-digit access key id is that
+    # account's (as in later moto versions). Other keys keep moto's lookup: keys STS AssumeRole
+    # issued belong to the role's account, anything else to the default account.
+    from moto.core.responses import BaseResponse
+
+    current = BaseResponse.get_current_account
+
+    def get_current_account(self):  # type: ignore[no-untyped-def]
+        match = _CREDENTIAL_ACCOUNT.search(self.headers.get("Authorization", "") or "")
+        if match:
+            return match.group(1)
+        return current(self)
+
+    BaseResponse.get_current_account = get_current_account  # type: ignore[method-assign]
+
+
 def apply_patches() -> None:
     patch_ecs_string_types()
     patch_ecs_task_lifecycle()
@@ -1026,6 +1082,7 @@ def apply_patches() -> None:
     patch_ecs_stop_task()
     patch_ecs_service_tasks()
     patch_securityhub_import_upsert()
+    patch_securityhub_import_own_account_and_region()
     patch_securityhub_get_findings_filters()
     patch_securityhub_batch_update_findings()
     patch_events_envelope()
@@ -1035,6 +1092,7 @@ def apply_patches() -> None:
     patch_dynamodb_transaction_tokens()
     patch_dynamodb_transaction_backup()
     patch_dynamodb_update_validation()
+    patch_account_from_access_key()
 
 
 # --------------------------------------------------------------------------
@@ -1518,11 +1576,14 @@ class VigilMiddleware:
         import boto3  # noqa: PLC0415  (only this endpoint needs it)
 
         host = environ.get("HTTP_HOST") or f"127.0.0.1:{environ.get('SERVER_PORT')}"
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        account = (query.get("account") or [""])[0]
         ec2 = boto3.client(
             "ec2",
             endpoint_url=f"http://{host}",
-            region_name=environ.get("QUERY_STRING", "").partition("region=")[2] or "us-east-1",
-            aws_access_key_id="testing",
+            region_name=(query.get("region") or ["us-east-1"])[0],
+            # A 12-digit access key id is that account (patch_account_from_access_key).
+            aws_access_key_id=account if re.fullmatch(r"\d{12}", account) else "testing",
             aws_secret_access_key="testing",
         )
         vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]

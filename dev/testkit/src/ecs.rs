@@ -70,6 +70,75 @@ impl Emulator {
             .expect("task definition arn")
     }
 
+    /// One running Fargate task (one container, `app`) in cluster `prod` of `account` in `region`,
+    /// made with that account's own calls (the emulator takes a 12-digit access key id for the
+    /// account); returns its ARN.
+    pub async fn run_task_in(&self, account: &str, region: &str, family: &str) -> String {
+        let config = self
+            .sdk_config()
+            .await
+            .to_builder()
+            .region(aws_sdk_ecs::config::Region::new(region.to_owned()))
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                aws_sdk_ecs::config::Credentials::new(account, "testing", None, None, "testkit"),
+            ))
+            .build();
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .expect("create cluster");
+        let definition = ecs
+            .register_task_definition()
+            .family(family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("app")
+                    .image("shop:3")
+                    .essential(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("register task definition")
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .expect("task definition arn");
+        let subnet: serde_json::Value = serde_json::from_str(&self.http(
+            "GET",
+            &format!("/_vigil/default-subnet?region={region}&account={account}"),
+        ))
+        .expect("subnet JSON");
+        let network = NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets(subnet["subnet_id"].as_str().expect("subnet id"))
+                    .assign_public_ip(AssignPublicIp::Disabled)
+                    .build()
+                    .expect("awsvpc config"),
+            )
+            .build();
+        let out = ecs
+            .run_task()
+            .cluster("prod")
+            .task_definition(definition)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network)
+            .send()
+            .await
+            .expect("run task");
+        out.tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .expect("task arn")
+            .to_owned()
+    }
+
     fn network(&self) -> NetworkConfiguration {
         NetworkConfiguration::builder()
             .awsvpc_configuration(

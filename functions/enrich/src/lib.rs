@@ -1,15 +1,29 @@
-//! The enrich function: `Finding Accepted` → ECS enrichment → ASFF → Security Hub → dedup record
-//! `forwarded` → `Finding Enriched`. `ECS Task State Change` events to STOPPED evict cached tasks.
+//! The enrich function: `Finding Accepted` → ECS enrichment → ASFF → Security Hub (in the finding's
+//! own account and region) → `Finding Enriched` → dedup record. `ECS Task State Change` events to
+//! STOPPED evict cached tasks.
 //!
-//! Order matters for "nothing lost": the record is marked forwarded only after Security Hub confirmed
-//! the import, and a message is acknowledged only after its `Finding Enriched` is on the bus. A
-//! failure at any step returns the message in `batchItemFailures`; the redelivery imports the same
-//! `Id` again (an update, never a second finding).
+//! ECS is called in each task's own account and region ([`Enrichers`]), as Security Hub is.
+//!
+//! Remediation does not wait for Security Hub: `Finding Enriched` is published whether the import
+//! worked or not, and says which (`securityhub.imported`, `securityhub.import_error`). Findings are
+//! imported per (account, region) ([`SecurityHubs`]): the deploying account with the function's own
+//! role, a member account through its member role, any other account not at all (recorded with
+//! the reason); one group's refusal fails no other.
+//!
+//! Order matters for "nothing lost": a message is acknowledged only after its `Finding Enriched` is
+//! on the bus and, when Security Hub confirmed the import, after the record is `forwarded` (never
+//! before that confirmation). An import that failed retryably returns the message in
+//! `batchItemFailures`; its redelivery imports the same `Id` again (an update, never a second
+//! finding) but does not publish `Finding Enriched` again: the record keeps the digest of the
+//! occurrence whose event is out ([`DedupStore::mark_enriched`]), read on every delivery after the
+//! first. A finding Security Hub refuses for good is published and counted, not retried.
 
 #![warn(missing_docs)]
 
+pub mod enrichers;
 pub mod settings;
 
+pub use enrichers::Enrichers;
 pub use settings::EnrichSettings;
 
 use serde_json::Value;
@@ -22,13 +36,34 @@ use vigil_dedup::{DedupConfig, DedupStore};
 use vigil_ecs::EcsEnricher;
 use vigil_lambda::{Error, LambdaEvent, SqsBatchResponse, SqsEvent, emf, sqs};
 use vigil_model::{Enrichment, Finding, Source};
-use vigil_securityhub::SecurityHubImporter;
+use vigil_securityhub::{ImportError, SecurityHubImporter, SecurityHubs};
 
-pub use vigil_contract::{FINDING_ENRICHED, FindingAccepted, FindingEnriched, SecurityHubRef};
+pub use vigil_contract::{
+    FINDING_ENRICHED, FindingAccepted, FindingEnriched, ImportFailure, SecurityHubRef,
+};
 
 pub use vigil_runtime::Clock;
 
 type Accepted = FindingAccepted<'static>;
+
+/// What became of one finding's Security Hub import.
+enum Import {
+    /// Security Hub confirmed it.
+    Imported,
+    /// Not Vigil's to import (GuardDuty's own finding).
+    NotOurs,
+    /// Not imported; why, and whether the import is retried.
+    Failed(ImportFailure),
+}
+
+fn failure(kind: &str, code: Option<String>, message: String, retrying: bool) -> ImportFailure {
+    ImportFailure {
+        kind: kind.to_owned(),
+        code,
+        message,
+        retrying,
+    }
+}
 
 enum Message {
     Accepted(Box<Accepted>),
@@ -39,8 +74,10 @@ enum Message {
 
 /// The enrich handler and its clients, built once per Lambda instance and shared by invocations.
 pub struct Enrich {
-    enricher: EcsEnricher,
-    importer: SecurityHubImporter,
+    enricher: Enrichers,
+    hubs: SecurityHubs,
+    /// How other accounts and regions are called; `None`: everything with the given client.
+    accounts: Option<vigil_accounts::Accounts>,
     dedup: DedupStore,
     publisher: EventPublisher,
     settings: EnrichSettings,
@@ -59,6 +96,12 @@ struct Counts {
     enriched: u64,
     /// Findings Security Hub confirmed importing.
     imported: u64,
+    /// Findings Security Hub refused for good (or that cannot be imported); published without it.
+    import_refused: u64,
+    /// Findings of an account without a member role (or no region): not imported, published.
+    import_not_routed: u64,
+    /// Findings whose import failed retryably: published once, message returned for the import.
+    import_retrying: u64,
     /// `Finding Enriched` events published.
     published: u64,
     /// Cached tasks dropped on their STOPPED change.
@@ -79,12 +122,16 @@ impl Enrich {
         settings: EnrichSettings,
     ) -> Self {
         Enrich {
-            enricher: EcsEnricher::new(ecs, settings.ecs.clone()),
-            importer: SecurityHubImporter::new(
+            enricher: Enrichers::single(
+                EcsEnricher::new(ecs, settings.ecs.clone()),
+                settings.ecs.clone(),
+            ),
+            hubs: SecurityHubs::single(SecurityHubImporter::new(
                 securityhub,
                 vigil_securityhub::RetryPolicy::default(),
                 settings.securityhub_calls_per_second,
-            ),
+            )),
+            accounts: None,
             dedup: DedupStore::new(dynamodb, DedupConfig::new(settings.table_name.clone())),
             publisher: EventPublisher::new(
                 eventbridge,
@@ -98,8 +145,14 @@ impl Enrich {
     }
 
     /// Builds the clients once, from the Lambda environment, each with its SDK retry as the crate
-    /// owning its calls sets it (`vigil_ecs::client`, `vigil_securityhub::client`, …).
+    /// owning its calls sets it (`vigil_ecs::client`, `vigil_securityhub::client`, …). Findings of
+    /// other accounts and regions are imported as the settings' `account_id` and `members` say.
     pub fn from_env(settings: EnrichSettings, sdk: &aws_config::SdkConfig) -> Self {
+        let accounts = vigil_accounts::Accounts::new(
+            sdk,
+            settings.account_id.clone(),
+            settings.members.clone(),
+        );
         Self::new(
             vigil_ecs::client(sdk.into()),
             vigil_securityhub::client(sdk.into()),
@@ -107,11 +160,25 @@ impl Enrich {
             vigil_bus::client(sdk.into()),
             settings,
         )
+        .with_accounts(accounts)
     }
 
-    /// The same handler importing through `importer` (e.g. another retry policy or rate, for tests).
+    /// The same handler describing tasks and importing findings of other accounts and regions as
+    /// `accounts` routes them.
+    pub fn with_accounts(mut self, accounts: vigil_accounts::Accounts) -> Self {
+        self.enricher = self.enricher.with_accounts(accounts.clone());
+        self.hubs = self.hubs.with_accounts(accounts.clone());
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// The same handler importing through `importer` in its own account and region (e.g. another
+    /// retry policy or rate, for tests); other groups keep their routing, with its retry and rate.
     pub fn with_importer(mut self, importer: SecurityHubImporter) -> Self {
-        self.importer = importer;
+        self.hubs = match &self.accounts {
+            Some(accounts) => SecurityHubs::new(importer, accounts.clone()),
+            None => SecurityHubs::single(importer),
+        };
         self
     }
 
@@ -132,20 +199,30 @@ impl Enrich {
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
         let records = sqs::own_records(event.payload, &self.settings.queue_arns, "enrich");
         let bodies: Vec<String> = records.iter().map(|r| sqs::body(r).to_owned()).collect();
-        let failed = self.process(&bodies).await;
+        // Only a first delivery is known never to have published its event.
+        let first: Vec<bool> = records
+            .iter()
+            .map(|r| sqs::receive_count(r) == Some(1))
+            .collect();
+        let failed = Box::pin(self.process_batch(&bodies, &first)).await;
         Ok(sqs::failures(&records, failed))
     }
 
-    /// Processes a batch of message bodies; returns the indexes of those SQS must deliver again.
+    /// Processes a batch of message bodies, each possibly delivered before; returns the indexes of
+    /// those SQS must deliver again.
     pub async fn process(&self, bodies: &[String]) -> Vec<usize> {
         // Boxed: the future holds every SDK call's state and is too large for a small thread stack.
-        Box::pin(self.process_batch(bodies)).await
+        Box::pin(self.process_batch(bodies, &[])).await
     }
 
-    async fn process_batch(&self, bodies: &[String]) -> Vec<usize> {
+    /// `first_delivery[i]`: message `i` is on its first delivery (SQS `ApproximateReceiveCount`
+    /// 1), so it cannot have published its `Finding Enriched` before; missing entries: unknown.
+    async fn process_batch(&self, bodies: &[String], first_delivery: &[bool]) -> Vec<usize> {
         let now = (self.clock)();
         let mut counts = Counts::default();
-        let failed = self.enrich_batch(bodies, now, &mut counts).await;
+        let failed = self
+            .enrich_batch(bodies, first_delivery, now, &mut counts)
+            .await;
         counts.failed = failed.len() as u64;
         if self.emit_metrics {
             emf::emit("enrich", &counts, now.timestamp_millis());
@@ -156,6 +233,7 @@ impl Enrich {
     async fn enrich_batch(
         &self,
         bodies: &[String],
+        first_delivery: &[bool],
         now: chrono::DateTime<chrono::Utc>,
         counts: &mut Counts,
     ) -> Vec<usize> {
@@ -199,9 +277,11 @@ impl Enrich {
         // ASFF for the findings Security Hub should receive from us.
         let ctx = MappingContext { now };
         let mut records: Vec<Option<AsffFinding>> = Vec::with_capacity(accepted.len());
+        let mut status: Vec<Import> = Vec::with_capacity(accepted.len());
         for ((i, a), e) in accepted.iter().zip(&enrichments) {
             if a.finding.source == Source::Guardduty && !self.settings.import_guardduty {
                 records.push(None);
+                status.push(Import::NotOurs);
                 continue;
             }
             // The dedup record's highest severity and last confirmed UpdatedAt: the import never
@@ -220,55 +300,99 @@ impl Enrich {
                         );
                     }
                     records.push(Some(record));
+                    status.push(Import::Imported);
                 }
                 Err(err) => {
+                    // Never importable: remediation still gets the finding, with the reason.
                     warn!(message = i, fingerprint = a.finding.fingerprint.as_str(), error = %err, "cannot map to ASFF");
-                    failed.push(*i);
                     records.push(None);
+                    status.push(Import::Failed(failure(
+                        "mapping",
+                        None,
+                        err.to_string(),
+                        false,
+                    )));
                 }
             }
         }
+
+        // A redelivery (the import to retry) must not publish the occurrence's event again.
+        let mut published_before = vec![false; accepted.len()];
+        for (k, (i, a)) in accepted.iter().enumerate() {
+            if first_delivery.get(*i).copied().unwrap_or(false) {
+                continue;
+            }
+            match self
+                .dedup
+                .enriched_published(a.finding.fingerprint.as_str(), &a.dedup.event_id)
+                .await
+            {
+                Ok(done) => published_before[k] = done,
+                Err(err) => {
+                    warn!(fingerprint = a.finding.fingerprint.as_str(), error = %err, "cannot tell whether Finding Enriched was published; message will be redelivered");
+                    failed.push(*i);
+                }
+            }
+        }
+
+        // Grouped by (account, region) inside: a group Security Hub refuses fails no other.
         let to_import: Vec<(usize, AsffFinding)> = records
             .iter()
             .enumerate()
+            .filter(|(k, _)| !failed.contains(&accepted[*k].0))
             .filter_map(|(k, r)| r.clone().map(|r| (k, r)))
             .collect();
         let batch: Vec<AsffFinding> = to_import.iter().map(|(_, r)| r.clone()).collect();
-        let mut import_ok = vec![true; accepted.len()];
-        for ((k, _), result) in to_import.iter().zip(self.importer.import(&batch).await) {
+        for ((k, _), result) in to_import.iter().zip(self.hubs.import(&batch).await) {
             if let Err(e) = result {
-                warn!(fingerprint = accepted[*k].1.finding.fingerprint.as_str(), error = %e, "Security Hub import failed; message will be redelivered");
-                import_ok[*k] = false;
+                let fingerprint = accepted[*k].1.finding.fingerprint.as_str();
+                let kind = match &e {
+                    ImportError::NotRouted { .. } => "not_routed",
+                    ImportError::Rejected { .. } => "rejected",
+                    ImportError::TooLarge(_) => "too_large",
+                    ImportError::Mapping(_) => "mapping",
+                    ImportError::Failed { .. } => "retrying",
+                };
+                let retrying = e.is_retryable();
+                if retrying {
+                    warn!(fingerprint, error = %e, "Security Hub import failed; the message will be redelivered for the import");
+                } else {
+                    warn!(fingerprint, kind, error = %e, "Security Hub import refused; the finding goes to remediation without it");
+                }
+                status[*k] = Import::Failed(failure(
+                    kind,
+                    e.code().map(str::to_owned),
+                    e.to_string(),
+                    retrying,
+                ));
             }
         }
-        counts.imported = to_import.iter().filter(|(k, _)| import_ok[*k]).count() as u64;
+        for s in &status {
+            match s {
+                Import::Imported => counts.imported += 1,
+                Import::Failed(f) if f.retrying => counts.import_retrying += 1,
+                Import::Failed(f) if f.kind == "not_routed" => counts.import_not_routed += 1,
+                Import::Failed(_) => counts.import_refused += 1,
+                Import::NotOurs => {}
+            }
+        }
 
+        // `Finding Enriched` whether or not the import worked: remediation does not wait for it.
         let mut events: Vec<(usize, VigilEvent)> = Vec::new();
         for (k, ((i, a), e)) in accepted.iter().zip(&enrichments).enumerate() {
-            if failed.contains(i) || !import_ok[k] {
-                failed.push(*i);
+            if failed.contains(i) || published_before[k] {
                 continue;
             }
-            // The UpdatedAt Security Hub confirmed, for the next import to stay at or after it (the
-            // clock's time for a finding not imported, such as GuardDuty's own).
-            let updated_at = records[k]
-                .as_ref()
-                .and_then(|r| chrono::DateTime::parse_from_rfc3339(&r.updated_at).ok())
-                .map_or(now, |t| t.with_timezone(&chrono::Utc));
-            if let Err(err) = self
-                .dedup
-                .mark_forwarded(a.finding.fingerprint.as_str(), updated_at)
-                .await
-            {
-                warn!(fingerprint = a.finding.fingerprint.as_str(), error = %err, "could not mark the record forwarded");
-                failed.push(*i);
-                continue;
+            let mut securityhub =
+                vigil_asff::securityhub_ref(&a.finding, matches!(status[k], Import::Imported));
+            if let Import::Failed(f) = &status[k] {
+                securityhub.import_error = Some(f.clone());
             }
             let detail = FindingEnriched {
                 finding: Cow::Borrowed(&a.finding),
                 enrichment: Cow::Borrowed(e),
                 dedup: Cow::Borrowed(&a.dedup),
-                securityhub: vigil_asff::securityhub_ref(&a.finding, records[k].is_some()),
+                securityhub,
             };
             match VigilEvent::new(FINDING_ENRICHED, &detail) {
                 Ok(mut event) => {
@@ -277,22 +401,68 @@ impl Enrich {
                         .as_ref()
                         .map(|t| vec![t.task_arn.clone()])
                         .unwrap_or_default();
-                    events.push((*i, event));
+                    events.push((k, event));
                 }
-                Err(_) => failed.push(*i),
+                Err(err) => {
+                    warn!(fingerprint = a.finding.fingerprint.as_str(), error = %err, "cannot build Finding Enriched");
+                    failed.push(*i);
+                }
             }
             info!(
                 fingerprint = a.finding.fingerprint.as_str(),
                 enriched = e.enriched,
-                imported = records[k].is_some(),
+                imported = matches!(status[k], Import::Imported),
                 "finding enriched"
             );
         }
         let payload: Vec<VigilEvent> = events.iter().map(|(_, e)| e.clone()).collect();
-        for ((i, _), result) in events.iter().zip(self.publisher.publish(&payload).await) {
+        let mut published = published_before.clone();
+        for ((k, _), result) in events.iter().zip(self.publisher.publish(&payload).await) {
             match result {
-                Ok(_) => counts.published += 1,
-                Err(_) => failed.push(*i),
+                Ok(_) => {
+                    counts.published += 1;
+                    published[*k] = true;
+                }
+                Err(_) => failed.push(accepted[*k].0),
+            }
+        }
+
+        // The dedup record: the occurrence's event is out (and, when Security Hub confirmed it,
+        // the record is `forwarded`), in one write. A retryable import returns its message.
+        for (k, (i, a)) in accepted.iter().enumerate() {
+            if failed.contains(i) || !published[k] {
+                continue;
+            }
+            let fingerprint = a.finding.fingerprint.as_str();
+            // The UpdatedAt Security Hub confirmed, for the next import to stay at or after it (the
+            // clock's time for a finding not imported, such as GuardDuty's own).
+            let forwarded = match &status[k] {
+                Import::Imported | Import::NotOurs => Some(
+                    records[k]
+                        .as_ref()
+                        .and_then(|r| chrono::DateTime::parse_from_rfc3339(&r.updated_at).ok())
+                        .map_or(now, |t| t.with_timezone(&chrono::Utc)),
+                ),
+                Import::Failed(_) => None,
+            };
+            let retrying = matches!(&status[k], Import::Failed(f) if f.retrying);
+            if published_before[k] && forwarded.is_none() {
+                // Nothing new to record; the import is retried again or was refused for good.
+            } else if let Err(err) = self
+                .dedup
+                .mark_enriched(fingerprint, &a.dedup.event_id, forwarded)
+                .await
+            {
+                if forwarded.is_some() {
+                    warn!(fingerprint, error = %err, "could not mark the record forwarded");
+                    failed.push(*i);
+                    continue;
+                }
+                // Only the publish marker is lost: a redelivery (if any) may publish again.
+                warn!(fingerprint, error = %err, "could not record Finding Enriched as published");
+            }
+            if retrying {
+                failed.push(*i);
             }
         }
         failed.sort_unstable();

@@ -1,5 +1,6 @@
 //! Settings from the function's environment (set by `infra/template.yaml`).
 
+use vigil_accounts::MemberAccounts;
 use vigil_ecs::EnrichConfig;
 pub use vigil_lambda::settings::SettingsError;
 use vigil_lambda::settings::{Settings, environment};
@@ -21,6 +22,12 @@ pub struct EnrichSettings {
     /// The queues the event source mapping reads (`ENRICH_QUEUE_ARNS`). When set, records naming
     /// any other source are not processed.
     pub queue_arns: Vec<String>,
+    /// The deploying account (`ACCOUNT_ID`): its findings are imported with the function's own
+    /// credentials. Unknown (`None`): every account not in `members` is.
+    pub account_id: Option<String>,
+    /// The member accounts whose findings are imported through their member role
+    /// (`MEMBER_ACCOUNTS`, `MEMBER_ROLE_NAME`, `MEMBER_EXTERNAL_ID`).
+    pub members: MemberAccounts,
 }
 
 impl EnrichSettings {
@@ -33,6 +40,8 @@ impl EnrichSettings {
             ecs: EnrichConfig::default(),
             securityhub_calls_per_second: 10,
             queue_arns: Vec::new(),
+            account_id: None,
+            members: MemberAccounts::none(),
         }
     }
 
@@ -45,7 +54,8 @@ impl EnrichSettings {
 
     /// `TABLE_NAME`, `EVENT_BUS_NAME` required; `IMPORT_GUARDDUTY` (false), `DESCRIBE_SERVICES`
     /// (true), `TASK_CACHE_SECONDS` (300), `SECURITYHUB_CALLS_PER_SECOND` (10) and
-    /// `ENRICH_QUEUE_ARNS` optional. `get` is the environment in Lambda, a map in tests.
+    /// `ENRICH_QUEUE_ARNS`, `ACCOUNT_ID`, `MEMBER_ACCOUNTS`, `MEMBER_ROLE_NAME` (`VigilMember`) and
+    /// `MEMBER_EXTERNAL_ID` optional. `get` is the environment in Lambda, a map in tests.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Settings::new(get);
         let mut s =
@@ -57,6 +67,8 @@ impl EnrichSettings {
             u32::try_from(env.positive("SECURITYHUB_CALLS_PER_SECOND", 10)?)
                 .map_err(|_| SettingsError::new("SECURITYHUB_CALLS_PER_SECOND", "is too large"))?;
         s.queue_arns = env.list("ENRICH_QUEUE_ARNS");
+        s.account_id = env.get("ACCOUNT_ID").filter(|a| !a.is_empty());
+        s.members = MemberAccounts::from_lookup(|k| env.get(k));
         Ok(s)
     }
 }
@@ -77,6 +89,19 @@ mod tests {
         assert!(!s.import_guardduty && s.ecs.describe_services);
         assert_eq!(s.securityhub_calls_per_second, 10);
         assert_eq!(s.queue_arns, ["arn:q"]);
+        assert_eq!(s.account_id, None);
+        assert!(s.members.accounts.is_empty());
+        let members = EnrichSettings::from_lookup(|k| match k {
+            "TABLE_NAME" | "EVENT_BUS_NAME" => Some("x".into()),
+            "ACCOUNT_ID" => Some("123456789012".into()),
+            "MEMBER_ACCOUNTS" => Some("111111111111,222222222222".into()),
+            "MEMBER_EXTERNAL_ID" => Some("ext".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(members.account_id.as_deref(), Some("123456789012"));
+        assert!(members.members.is_member("222222222222"));
+        assert_eq!(members.members.external_id.as_deref(), Some("ext"));
         let refused = EnrichSettings::from_lookup(|k| match k {
             "TABLE_NAME" | "EVENT_BUS_NAME" => Some("x".into()),
             "SECURITYHUB_CALLS_PER_SECOND" => Some("0".into()),
