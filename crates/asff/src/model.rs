@@ -259,36 +259,24 @@ pub struct AsffNetwork<'a> {
     /// `Protocol` (e.g. `tcp`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub protocol: Option<Text<'a>>,
-    #[serde(
-        rename = "SourceIpV4",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
     /// `SourceIpV4`.
+    #[serde(rename = "SourceIpV4")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_ip_v4: Option<Text<'a>>,
-    #[serde(
-        rename = "SourceIpV6",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
     /// `SourceIpV6`.
+    #[serde(rename = "SourceIpV6")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_ip_v6: Option<Text<'a>>,
     /// `SourcePort`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_port: Option<u16>,
-    #[serde(
-        rename = "DestinationIpV4",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
     /// `DestinationIpV4`.
+    #[serde(rename = "DestinationIpV4")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub destination_ip_v4: Option<Text<'a>>,
-    #[serde(
-        rename = "DestinationIpV6",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
     /// `DestinationIpV6`.
+    #[serde(rename = "DestinationIpV6")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub destination_ip_v6: Option<Text<'a>>,
     /// `DestinationPort`.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -12,20 +12,9 @@ use aws_smithy_types::body::SdkBody;
 use serde::Serialize;
 
 /// The AWS service a client is for; serializes as its SigV4 signing name (`"dynamodb"`, `"events"`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
 #[strum(serialize_all = "lowercase")]
 pub enum Service {
     /// Amazon DynamoDB (awsJson1_0).
