@@ -43,14 +43,38 @@ pub enum Unroutable {
         /// The account named.
         account: String,
     },
+    /// The region named is not a region name (case, whitespace, other characters).
+    #[error("{region:?} is not an AWS region name; account {account} not called")]
+    BadRegion {
+        /// The account named.
+        account: String,
+        /// The region named.
+        region: String,
+    },
+    /// The region is in another partition than the function's: no credentials of this
+    /// deployment are valid there.
+    #[error(
+        "region {region} is in partition {partition}, not this deployment's; account {account} not called"
+    )]
+    OtherPartition {
+        /// The account named.
+        account: String,
+        /// The region named.
+        region: String,
+        /// The region's partition.
+        partition: String,
+    },
 }
 
 impl Unroutable {
-    /// A short machine-readable reason (`no_member_role`, `no_region`).
+    /// A short machine-readable reason (`no_member_role`, `no_region`, `bad_region`,
+    /// `other_partition`).
     pub fn code(&self) -> &'static str {
         match self {
             Unroutable::NoMemberRole { .. } => "no_member_role",
             Unroutable::NoRegion { .. } => "no_region",
+            Unroutable::BadRegion { .. } => "bad_region",
+            Unroutable::OtherPartition { .. } => "other_partition",
         }
     }
 }
@@ -105,11 +129,33 @@ impl Accounts {
         }
     }
 
+    /// Whether calling `account` takes its member role (a member account, not the deploying one).
+    pub fn is_member_call(&self, account: &str) -> bool {
+        !self.is_own(account) && self.members().is_member(account)
+    }
+
     /// The configuration to call `account` in `region` with, or why it cannot be called.
     pub fn route(&self, account: &str, region: &str) -> Result<Route, Unroutable> {
         if region.is_empty() {
             return Err(Unroutable::NoRegion {
                 account: account.to_owned(),
+            });
+        }
+        if !is_region(region) {
+            return Err(Unroutable::BadRegion {
+                account: account.to_owned(),
+                region: region.to_owned(),
+            });
+        }
+        let partition = vigil_model::partition_of(region);
+        if self
+            .home_region()
+            .is_some_and(|home| vigil_model::partition_of(home) != partition)
+        {
+            return Err(Unroutable::OtherPartition {
+                account: account.to_owned(),
+                region: region.to_owned(),
+                partition: partition.to_owned(),
             });
         }
         let in_region = self
@@ -124,9 +170,7 @@ impl Accounts {
                 account: account.to_owned(),
             });
         }
-        let provider = self
-            .credentials
-            .provider(vigil_model::partition_of(region), account);
+        let provider = self.credentials.provider(partition, account);
         Ok(Route::Member(
             in_region
                 .credentials_provider(SharedCredentialsProvider::new(provider))
@@ -136,6 +180,21 @@ impl Accounts {
                 .build(),
         ))
     }
+}
+
+/// Whether `s` is shaped as an AWS region name: lowercase words and a number joined by hyphens
+/// (`us-east-1`, `us-gov-west-1`), at least three parts.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -174,6 +233,27 @@ mod tests {
         assert_eq!(refused.code(), "no_member_role");
         assert!(refused.to_string().contains("222222222222"));
         assert_eq!(a.route("123456789012", "").unwrap_err().code(), "no_region");
+        for odd in [
+            "EU-WEST-1",
+            " us-east-1",
+            "us-east-1 ",
+            "us-east",
+            "us--1",
+            "eu-west-x",
+        ] {
+            assert_eq!(
+                a.route("111111111111", odd).unwrap_err().code(),
+                "bad_region",
+                "{odd:?}"
+            );
+        }
+        for other in ["cn-north-1", "us-gov-west-1"] {
+            assert_eq!(
+                a.route("111111111111", other).unwrap_err().code(),
+                "other_partition"
+            );
+        }
+        assert!(is_region("us-gov-west-1") && is_region("ap-southeast-2"));
     }
 
     #[test]

@@ -48,6 +48,28 @@ impl Enrichers {
     pub async fn enrich(&self, findings: &[Finding]) -> Vec<Enrichment> {
         let mut out: Vec<Option<Enrichment>> = vec![None; findings.len()];
         for (key, members) in groups(findings) {
+            // A task is described only for its own account's finding: another account's task
+            // (a label naming it) is not described into this account's finding and hub.
+            let (members, foreign): (Vec<usize>, Vec<usize>) =
+                members.into_iter().partition(|&i| {
+                    self.accounts.is_none()
+                        || findings[i]
+                            .account
+                            .as_deref()
+                            .is_none_or(|a| a.is_empty() || a == key.0)
+                });
+            for i in foreign {
+                let reason = format!(
+                    "ECS not called: the task is in account {}, the finding is of account {}",
+                    key.0,
+                    findings[i].account.as_deref().unwrap_or_default()
+                );
+                tracing::warn!(account = key.0, reason, "task not described");
+                out[i] = Some(Enrichment::unenriched(reason));
+            }
+            if members.is_empty() {
+                continue;
+            }
             let batch: Vec<Finding> = members.iter().map(|&i| findings[i].clone()).collect();
             let enriched = match self.enricher(&key) {
                 Ok(enricher) => enricher.enrich(&batch).await,
@@ -118,7 +140,7 @@ fn arn_account_region(arn: &str) -> Option<Key> {
 
 /// Where a finding's task is: its task ARN's (account, region), else its cluster ARN's, else the
 /// finding's own account and region.
-fn task_place(f: &Finding) -> Key {
+pub(crate) fn task_place(f: &Finding) -> Key {
     let r = &f.resource;
     r.task_arn
         .as_deref()

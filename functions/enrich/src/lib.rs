@@ -263,11 +263,47 @@ impl Enrich {
             return failed;
         }
 
-        let findings: Vec<Finding> = accepted
-            .iter()
-            .map(|(_, a)| Finding::clone(&a.finding))
+        // Before any call through a member role, and before a message may write its occurrence's
+        // publish-once marker: Vigil's own record must vouch for the finding (`None`: it does).
+        let mut unvouched: Vec<Option<String>> = Vec::with_capacity(accepted.len());
+        for (i, a) in &accepted {
+            match self.vouch(&a.finding).await {
+                Ok(why) => {
+                    if let Some(why) = &why {
+                        warn!(
+                            message = i,
+                            fingerprint = a.finding.fingerprint.as_str(),
+                            reason = why.as_str(),
+                            "finding not vouched for: no member role used, nothing imported"
+                        );
+                    }
+                    unvouched.push(why);
+                }
+                Err(err) => {
+                    warn!(message = i, fingerprint = a.finding.fingerprint.as_str(), error = %err, "cannot read the dedup record; message will be redelivered");
+                    failed.push(*i);
+                    unvouched.push(Some(err));
+                }
+            }
+        }
+
+        let vouched: Vec<usize> = (0..accepted.len())
+            .filter(|&k| unvouched[k].is_none())
             .collect();
-        let mut enrichments = self.enricher.enrich(&findings).await;
+        let findings: Vec<Finding> = vouched
+            .iter()
+            .map(|&k| Finding::clone(&accepted[k].1.finding))
+            .collect();
+        let mut described = self.enricher.enrich(&findings).await.into_iter();
+        let mut enrichments: Vec<Enrichment> = unvouched
+            .iter()
+            .map(|why| match why {
+                None => described
+                    .next()
+                    .unwrap_or_else(|| Enrichment::unenriched("not described")),
+                Some(why) => Enrichment::unenriched(format!("not vouched for: {why}")),
+            })
+            .collect();
         counts.enriched = enrichments.iter().filter(|e| e.enriched).count() as u64;
         // Marked, kept and imported; remediation refuses it (and checks again on a fresh look).
         for ((_, a), e) in accepted.iter().zip(enrichments.iter_mut()) {
@@ -278,7 +314,17 @@ impl Enrich {
         let ctx = MappingContext { now };
         let mut records: Vec<Option<AsffFinding>> = Vec::with_capacity(accepted.len());
         let mut status: Vec<Import> = Vec::with_capacity(accepted.len());
-        for ((i, a), e) in accepted.iter().zip(&enrichments) {
+        for (((i, a), e), why) in accepted.iter().zip(&enrichments).zip(&unvouched) {
+            if let Some(why) = why {
+                records.push(None);
+                status.push(Import::Failed(failure(
+                    "not_vouched",
+                    None,
+                    why.clone(),
+                    false,
+                )));
+                continue;
+            }
             if a.finding.source == Source::Guardduty && !self.settings.import_guardduty {
                 records.push(None);
                 status.push(Import::NotOurs);
@@ -319,7 +365,7 @@ impl Enrich {
         // A redelivery (the import to retry) must not publish the occurrence's event again.
         let mut published_before = vec![false; accepted.len()];
         for (k, (i, a)) in accepted.iter().enumerate() {
-            if first_delivery.get(*i).copied().unwrap_or(false) {
+            if first_delivery.get(*i).copied().unwrap_or(false) || unvouched[k].is_some() {
                 continue;
             }
             match self
@@ -430,7 +476,9 @@ impl Enrich {
         // The dedup record: the occurrence's event is out (and, when Security Hub confirmed it,
         // the record is `forwarded`), in one write. A retryable import returns its message.
         for (k, (i, a)) in accepted.iter().enumerate() {
-            if failed.contains(i) || !published[k] {
+            // A message the record does not vouch for never writes the occurrence's marker: it
+            // could otherwise suppress the genuine message's redelivery.
+            if failed.contains(i) || !published[k] || unvouched[k].is_some() {
                 continue;
             }
             let fingerprint = a.finding.fingerprint.as_str();
@@ -469,6 +517,83 @@ impl Enrich {
         failed.dedup();
         failed
     }
+}
+
+impl Enrich {
+    /// Why the message's finding is not vouched for (`None`: it is): its fields must hash to its
+    /// fingerprint and, when anything of it would be called through a member role (its task's
+    /// account or its own), the dedup record (which only Vigil writes) must agree with it. A forged
+    /// `Finding Accepted` must not make enrich assume a member role, describe a member's task or
+    /// import into a member's hub. `Err`: the record could not be read.
+    async fn vouch(&self, f: &Finding) -> Result<Option<String>, String> {
+        if vigil_model::FindingFingerprint::of(f) != f.fingerprint {
+            return Ok(Some(format!(
+                "the finding's fields do not hash to its fingerprint {}",
+                f.fingerprint
+            )));
+        }
+        let Some(accounts) = &self.accounts else {
+            return Ok(None);
+        };
+        let (task_account, _) = enrichers::task_place(f);
+        let member = accounts.is_member_call(&task_account)
+            || f.account
+                .as_deref()
+                .is_some_and(|a| accounts.is_member_call(a));
+        if !member {
+            return Ok(None);
+        }
+        let recorded = self
+            .dedup
+            .origin(f.fingerprint.as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(disagreement(f, recorded.as_ref()))
+    }
+}
+
+/// Why `finding` is not the one ingest recorded under its fingerprint, if it is not.
+fn disagreement(
+    finding: &Finding,
+    recorded: Option<&vigil_dedup::RecordedOrigin>,
+) -> Option<String> {
+    let Some(r) = recorded else {
+        return Some(format!(
+            "no dedup record vouches for {}: the finding did not come through ingest",
+            finding.fingerprint
+        ));
+    };
+    let p = &finding.provenance;
+    let fields = [
+        (
+            "arrival",
+            Some(p.arrival.as_str()),
+            Some(r.arrival.as_str()),
+        ),
+        (
+            "sender account",
+            p.sender_account.as_deref(),
+            r.sender_account.as_deref(),
+        ),
+        ("account", finding.account.as_deref(), r.account.as_deref()),
+        (
+            "task",
+            finding.resource.task_arn.as_deref(),
+            r.task_arn.as_deref(),
+        ),
+    ];
+    let differ: Vec<String> = fields
+        .iter()
+        .filter(|(_, message, table)| message != table)
+        .map(|(what, message, table)| {
+            format!(
+                "{what} {} where ingest recorded {}",
+                message.unwrap_or("none"),
+                table.unwrap_or("none")
+            )
+        })
+        .collect();
+    (!differ.is_empty()).then(|| differ.join("; "))
 }
 
 fn classify(body: &str) -> Message {
