@@ -291,6 +291,47 @@ fn recorded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 }
 
 impl RecordedOrigin {
+    /// Where `finding` disagrees with what ingest recorded (arrival, sender account, account, task),
+    /// each described as "<what> <message's> where ingest recorded <record's>"; empty when it agrees.
+    /// Only Vigil's function roles write the record, and the fingerprint covers the sender and the
+    /// task, so a genuine message always agrees with it.
+    pub fn disagreements(&self, finding: &vigil_model::Finding) -> Vec<String> {
+        let p = &finding.provenance;
+        let fields = [
+            (
+                "arrival",
+                Some(p.arrival.as_str()),
+                Some(self.arrival.as_str()),
+            ),
+            (
+                "sender account",
+                p.sender_account.as_deref(),
+                self.sender_account.as_deref(),
+            ),
+            (
+                "account",
+                finding.account.as_deref(),
+                self.account.as_deref(),
+            ),
+            (
+                "task",
+                finding.resource.task_arn.as_deref(),
+                self.task_arn.as_deref(),
+            ),
+        ];
+        fields
+            .iter()
+            .filter(|(_, message, table)| message != table)
+            .map(|(what, message, table)| {
+                format!(
+                    "{what} {} where ingest recorded {}",
+                    message.unwrap_or("none"),
+                    table.unwrap_or("none")
+                )
+            })
+            .collect()
+    }
+
     /// `None` for an item without the origin attributes (written before they existed, or not a
     /// dedup record at all): such a record vouches for nothing.
     pub fn from_attributes(attrs: &HashMap<String, AttributeValue>) -> Option<Self> {

@@ -563,36 +563,7 @@ fn disagreement(
             finding.fingerprint
         ));
     };
-    let p = &finding.provenance;
-    let fields = [
-        (
-            "arrival",
-            Some(p.arrival.as_str()),
-            Some(r.arrival.as_str()),
-        ),
-        (
-            "sender account",
-            p.sender_account.as_deref(),
-            r.sender_account.as_deref(),
-        ),
-        ("account", finding.account.as_deref(), r.account.as_deref()),
-        (
-            "task",
-            finding.resource.task_arn.as_deref(),
-            r.task_arn.as_deref(),
-        ),
-    ];
-    let differ: Vec<String> = fields
-        .iter()
-        .filter(|(_, message, table)| message != table)
-        .map(|(what, message, table)| {
-            format!(
-                "{what} {} where ingest recorded {}",
-                message.unwrap_or("none"),
-                table.unwrap_or("none")
-            )
-        })
-        .collect();
+    let differ = r.disagreements(finding);
     (!differ.is_empty()).then(|| differ.join("; "))
 }
 
