@@ -736,23 +736,7 @@ impl DedupStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                // Refused with the record present: a later import was confirmed first.
-                Ok(matches!(
-                    ctx.err(),
-                    UpdateItemError::ConditionalCheckFailedException(e)
-                        if e.item.as_ref().is_some_and(|item| !item.is_empty())
-                ))
-            }
-            Err(e) => Err(DedupError::Update {
-                fingerprint: fingerprint.to_owned(),
-                source: Box::new(e),
-            }),
-        }
+        record_exists(result, fingerprint)
     }
 }
 
@@ -829,22 +813,33 @@ impl DedupStore {
                 .update_expression("SET #e = :e")
                 .condition_expression("attribute_exists(#pk)"),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(matches!(
-                    ctx.err(),
-                    UpdateItemError::ConditionalCheckFailedException(e)
-                        if e.item.as_ref().is_some_and(|item| !item.is_empty())
-                ))
-            }
-            Err(e) => Err(DedupError::Update {
-                fingerprint: fingerprint.to_owned(),
-                source: Box::new(e),
-            }),
+        record_exists(update.send().await, fingerprint)
+    }
+}
+
+/// Whether the record exists after a forwarding write (`mark_forwarded`, `mark_enriched`): written,
+/// or refused with the record present (`ALL_OLD` not empty: a later import was confirmed first).
+/// Refused on an absent record (expired, or never written): `false`.
+fn record_exists(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    fingerprint: &str,
+) -> Result<bool, DedupError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(ctx)) if ctx.err().is_conditional_check_failed_exception() => {
+            Ok(matches!(
+                ctx.err(),
+                UpdateItemError::ConditionalCheckFailedException(e)
+                    if e.item.as_ref().is_some_and(|item| !item.is_empty())
+            ))
         }
+        Err(e) => Err(DedupError::Update {
+            fingerprint: fingerprint.to_owned(),
+            source: Box::new(e),
+        }),
     }
 }
 
