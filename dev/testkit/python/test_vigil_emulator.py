@@ -274,6 +274,48 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(ecs.list_tasks(cluster="smoke-svc", serviceName="other")["taskArns"], [])
         self.assertEqual(raw.errors, [])
 
+    def test_ecs_list_tasks_pages_of_100(self) -> None:
+        ecs = self.client("ecs")
+        network, _ = self.fargate_setup(
+            "smoke-pages", "smoke-pages", [{"name": "web", "image": "web:1", "essential": True, "memory": 256}]
+        )
+        ecs.create_service(cluster="smoke-pages", serviceName="web", taskDefinition="smoke-pages",
+                           desiredCount=150, launchType="FARGATE", networkConfiguration=network)
+        first = ecs.list_tasks(cluster="smoke-pages")
+        self.assertEqual(len(first["taskArns"]), 100)
+        second = ecs.list_tasks(cluster="smoke-pages", nextToken=first["nextToken"])
+        self.assertEqual(len(second["taskArns"]), 50)
+        self.assertNotIn("nextToken", second)
+        self.assertEqual(len(set(first["taskArns"]) | set(second["taskArns"])), 150)
+        paged = ecs.get_paginator("list_tasks").paginate(cluster="smoke-pages", PaginationConfig={"PageSize": 40})
+        self.assertEqual(sum(len(p["taskArns"]) for p in paged), 150)
+
+    def test_guardduty_list_coverage_follows_runtime_monitoring(self) -> None:
+        ecs, gd = self.client("ecs"), self.client("guardduty")
+        ecs.create_cluster(clusterName="gd-watched")
+        ecs.create_cluster(clusterName="gd-excluded", tags=[{"key": "GuardDutyManaged", "value": "false"}])
+        detector = gd.create_detector(Enable=True)["DetectorId"]
+        ecs_only = {"FilterCriterion": [{"CriterionKey": "RESOURCE_TYPE", "FilterCondition": {"Equals": ["ECS"]}}]}
+
+        def status() -> dict[str, str]:
+            pages = gd.get_paginator("list_coverage").paginate(DetectorId=detector, FilterCriteria=ecs_only)
+            return {r["ResourceDetails"]["EcsClusterDetails"]["ClusterName"]: r["CoverageStatus"]
+                    for p in pages for r in p["Resources"]}
+
+        before = status()
+        self.assertEqual((before["gd-watched"], before["gd-excluded"]), ("UNHEALTHY", "UNHEALTHY"))
+        gd.update_detector(DetectorId=detector, Features=[{
+            "Name": "RUNTIME_MONITORING", "Status": "ENABLED",
+            "AdditionalConfiguration": [{"Name": "ECS_FARGATE_AGENT_MANAGEMENT", "Status": "ENABLED"}]}])
+        after = status()
+        self.assertEqual((after["gd-watched"], after["gd-excluded"]), ("HEALTHY", "UNHEALTHY"))
+        page = gd.list_coverage(DetectorId=detector, FilterCriteria=ecs_only, MaxResults=1)
+        self.assertEqual(len(page["Resources"]), 1)
+        self.assertIn("NextToken", page)
+        self.assertIsNotNone(page["Resources"][0]["UpdatedAt"])
+        with self.assertRaises(botocore.exceptions.ClientError):
+            gd.list_coverage(DetectorId="0" * 32)
+
     @staticmethod
     def finding(finding_id: str, title: str = "Suspicious process") -> dict[str, Any]:
         now = "2026-01-01T00:00:00.000Z"

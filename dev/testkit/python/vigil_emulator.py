@@ -1073,6 +1073,155 @@ def patch_account_from_access_key() -> None:
     BaseResponse.get_current_account = get_current_account  # type: ignore[method-assign]
 
 
+# --------------------------------------------------------------------------
+# GuardDuty patches
+# --------------------------------------------------------------------------
+
+GUARDDUTY_EXCLUDE_TAG = "GuardDutyManaged"
+GUARDDUTY_COVERAGE_PAGE = 50
+
+
+def _feature_enabled(features: list[dict[str, Any]], name: str, extra: str | None = None) -> bool:
+    # Feature configurations as the request gave them (moto keeps them verbatim, camelCase keys).
+    def get(d: dict[str, Any], key: str) -> Any:
+        return d.get(key, d.get(key[0].upper() + key[1:]))
+
+    for feature in features or []:
+        if get(feature, "name") != name or get(feature, "status") != "ENABLED":
+            continue
+        if extra is None:
+            return True
+        return any(
+            get(c, "name") == extra and get(c, "status") == "ENABLED"
+            for c in get(feature, "additionalConfiguration") or []
+        )
+    return False
+
+
+def _ecs_coverage(detector: Any, account_id: str, region: str) -> list[dict[str, Any]]:
+    # One resource per ECS cluster of the detector's account and region, as GuardDuty Runtime
+    # Monitoring reports it: HEALTHY when Runtime Monitoring and its Fargate agent management are
+    # enabled and the cluster is not excluded (tag GuardDutyManaged=false), UNHEALTHY otherwise.
+    from moto.ecs.models import ecs_backends
+
+    runtime = _feature_enabled(detector.features, "RUNTIME_MONITORING")
+    managed = _feature_enabled(detector.features, "RUNTIME_MONITORING", "ECS_FARGATE_AGENT_MANAGEMENT")
+    since = getattr(detector, "vigil_features_at", detector.created_at)
+    resources = []
+    for cluster in ecs_backends[account_id][region].clusters.values():
+        tags = {t.get("key"): t.get("value") for t in (cluster.tags or [])}
+        excluded = str(tags.get(GUARDDUTY_EXCLUDE_TAG, "")).lower() == "false"
+        healthy = runtime and managed and not excluded
+        issue = None
+        if not runtime:
+            issue = "Runtime Monitoring is not enabled"
+        elif excluded:
+            issue = f"Cluster excluded from agent management (tag {GUARDDUTY_EXCLUDE_TAG}=false)"
+        elif not managed:
+            issue = "ECS Fargate agent management is not enabled"
+        resources.append({
+            "resourceId": cluster.name,
+            "detectorId": detector.id,
+            "accountId": account_id,
+            "resourceDetails": {
+                "resourceType": "ECS",
+                "ecsClusterDetails": {
+                    "clusterName": cluster.name,
+                    "fargateDetails": {
+                        "issues": [issue] if issue else [],
+                        "managementType": "AUTO_MANAGED" if managed and not excluded else "DISABLED",
+                    },
+                    "containerInstanceDetails": {"coveredContainerInstances": 0, "compatibleContainerInstances": 0},
+                },
+            },
+            "coverageStatus": "HEALTHY" if healthy else "UNHEALTHY",
+            **({"issue": issue} if issue else {}),
+            "updatedAt": since.timestamp(),
+        })
+    return resources
+
+
+def _coverage_matches(resource: dict[str, Any], criteria: list[dict[str, Any]]) -> bool:
+    values = {
+        "RESOURCE_TYPE": resource["resourceDetails"]["resourceType"],
+        "COVERAGE_STATUS": resource["coverageStatus"],
+        "ACCOUNT_ID": resource["accountId"],
+        "ECS_CLUSTER_NAME": resource["resourceDetails"]["ecsClusterDetails"]["clusterName"],
+        "CLUSTER_NAME": resource["resourceDetails"]["ecsClusterDetails"]["clusterName"],
+    }
+    for criterion in criteria:
+        value = values.get(criterion.get("criterionKey"))
+        condition = criterion.get("filterCondition") or {}
+        if "equals" in condition and value not in condition["equals"]:
+            return False
+        if "notEquals" in condition and value in condition["notEquals"]:
+            return False
+    return True
+
+
+def patch_guardduty_list_coverage() -> None:
+    # Gap: moto does not route GuardDuty ListCoverage (POST /detector/{id}/coverage). Serve the ECS
+    # clusters' Runtime Monitoring coverage from the detector's features and the clusters' tags,
+    # paginated (at most 50 a page, as GuardDuty). UpdateDetector's features stamp the time the
+    # coverage changed (each resource's updatedAt).
+    import moto.guardduty.urls as urls
+    from moto.guardduty.exceptions import DetectorNotFoundException
+    from moto.guardduty.models import Detector
+    from moto.guardduty.responses import GuardDutyResponse
+
+    orig_update = Detector.update
+
+    def update(self, enable, finding_publishing_frequency, data_sources, features):  # type: ignore[no-untyped-def]
+        if features is not None and features != self.features:
+            self.vigil_features_at = _now()
+        return orig_update(self, enable, finding_publishing_frequency, data_sources, features)
+
+    Detector.update = update  # type: ignore[method-assign]
+    urls.url_paths["{0}/detector/(?P<detector_id>[^/]+)/coverage$"] = GuardDutyResponse.dispatch
+
+    def list_coverage(self):  # type: ignore[no-untyped-def]
+        detector_id = self.path.split("/")[-2]
+        detector = self.guardduty_backend.detectors.get(detector_id)
+        if detector is None:
+            raise DetectorNotFoundException()
+        body = json.loads(self.body or "{}")
+        criteria = (body.get("filterCriteria") or {}).get("filterCriterion") or []
+        resources = [
+            r for r in _ecs_coverage(detector, self.current_account, self.region)
+            if _coverage_matches(r, criteria)
+        ]
+        start = int(body.get("nextToken") or 0)
+        size = min(int(body.get("maxResults") or GUARDDUTY_COVERAGE_PAGE), GUARDDUTY_COVERAGE_PAGE)
+        page = resources[start:start + size]
+        out: dict[str, Any] = {"resources": page}
+        if start + size < len(resources):
+            out["nextToken"] = str(start + size)
+        return json.dumps(out)
+
+    GuardDutyResponse.list_coverage = list_coverage  # type: ignore[attr-defined]
+
+
+def patch_ecs_list_tasks_pages() -> None:
+    # Gap: moto's ListTasks returns every task in one answer; ECS returns at most maxResults
+    # (default and maximum 100) with a nextToken, which the coverage check's call counts depend on.
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    listed = EC2ContainerServiceResponse.list_tasks
+
+    def list_tasks(self):  # type: ignore[no-untyped-def]
+        from moto.core.responses import ActionResult
+
+        arns = listed(self).result["taskArns"]
+        start = int(self._get_param("nextToken") or 0)
+        size = min(int(self._get_param("maxResults") or 100), 100)
+        page: dict[str, Any] = {"taskArns": arns[start:start + size]}
+        if start + size < len(arns):
+            page["nextToken"] = str(start + size)
+        return ActionResult(page)
+
+    EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
+
+
 def apply_patches() -> None:
     patch_ecs_string_types()
     patch_ecs_task_lifecycle()
@@ -1093,6 +1242,8 @@ def apply_patches() -> None:
     patch_dynamodb_transaction_backup()
     patch_dynamodb_update_validation()
     patch_account_from_access_key()
+    patch_guardduty_list_coverage()
+    patch_ecs_list_tasks_pages()
 
 
 # --------------------------------------------------------------------------
