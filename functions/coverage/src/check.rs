@@ -191,8 +191,7 @@ pub fn evaluate(
 ) -> (Vec<ServiceCoverage>, Totals) {
     let watchers = Watchers::new(agents, rules.senders);
     let mut rows: BTreeMap<(String, String, String, String), ServiceCoverage> = BTreeMap::new();
-    let mut versions: HashMap<(String, String, String, String), BTreeSet<String>> =
-        HashMap::new();
+    let mut versions: HashMap<(String, String, String, String), BTreeSet<String>> = HashMap::new();
     let mut totals = Totals::default();
     for task in tasks {
         let (account, region) = account_region(&task.task_arn);
@@ -325,18 +324,29 @@ mod tests {
 
     #[test]
     fn fresh_agents_cover_stale_and_missing_do_not_grouped_by_service() {
-        let (a, b, c) = (task("a", "shop", 30), task("b", "shop", 30), task("c", "cart", 30));
+        let (a, b, c) = (
+            task("a", "shop", 30),
+            task("b", "shop", 30),
+            task("c", "cart", 30),
+        );
         let agents = [agent(ACCOUNT, &a, 2, 0), agent(ACCOUNT, &b, 11, 0)];
         let (rows, totals) = run(&[a.clone(), b.clone(), c.clone()], &agents, &HashMap::new());
         assert_eq!(
-            (totals.running_tasks, totals.covered_tasks, totals.uncovered_tasks),
+            (
+                totals.running_tasks,
+                totals.covered_tasks,
+                totals.uncovered_tasks
+            ),
             (3, 1, 2)
         );
         assert_eq!(rows.len(), 2);
         let shop = rows.iter().find(|r| r.service == "shop").unwrap();
         assert_eq!((shop.running, shop.covered, shop.uncovered), (2, 1, 1));
         assert_eq!(shop.uncovered_tasks, [b.task_arn.clone()]);
-        assert_eq!(shop.last_heartbeat, Some(now() - chrono::Duration::minutes(2)));
+        assert_eq!(
+            shop.last_heartbeat,
+            Some(now() - chrono::Duration::minutes(2))
+        );
         assert_eq!(shop.agent_versions, ["falco 0.39.2"]);
         assert_eq!(shop.cluster, "prod");
         let cart = rows.iter().find(|r| r.service == "cart").unwrap();
@@ -347,7 +357,11 @@ mod tests {
     fn untrusted_or_foreign_senders_vouch_for_nothing() {
         let a = task("a", "shop", 30);
         for sender in ["999999999999", "222222222222"] {
-            let (_, totals) = run(std::slice::from_ref(&a), &[agent(sender, &a, 1, 0)], &HashMap::new());
+            let (_, totals) = run(
+                std::slice::from_ref(&a),
+                &[agent(sender, &a, 1, 0)],
+                &HashMap::new(),
+            );
             assert_eq!(totals.uncovered_tasks, 1, "{sender}");
         }
     }
@@ -355,11 +369,22 @@ mod tests {
     #[test]
     fn sustained_heavy_drops_degrade_and_a_good_agent_still_covers() {
         let a = task("a", "shop", 30);
-        let (rows, totals) = run(std::slice::from_ref(&a), &[agent(ACCOUNT, &a, 1, 3)], &HashMap::new());
+        let (rows, totals) = run(
+            std::slice::from_ref(&a),
+            &[agent(ACCOUNT, &a, 1, 3)],
+            &HashMap::new(),
+        );
         assert_eq!((totals.degraded_tasks, totals.covered_tasks), (1, 0));
         assert_eq!(rows[0].degraded_tasks, [a.task_arn.clone()]);
-        let (_, totals) = run(std::slice::from_ref(&a), &[agent(ACCOUNT, &a, 1, 2)], &HashMap::new());
-        assert_eq!(totals.covered_tasks, 1, "two heavy heartbeats are not yet sustained");
+        let (_, totals) = run(
+            std::slice::from_ref(&a),
+            &[agent(ACCOUNT, &a, 1, 2)],
+            &HashMap::new(),
+        );
+        assert_eq!(
+            totals.covered_tasks, 1,
+            "two heavy heartbeats are not yet sustained"
+        );
     }
 
     #[test]
@@ -375,7 +400,8 @@ mod tests {
     #[test]
     fn a_daemon_covers_the_tasks_on_its_instance() {
         let mut a = task("a", "shop", 30);
-        a.container_instance_arn = Some("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/ci1".into());
+        a.container_instance_arn =
+            Some("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/ci1".into());
         a.ec2_instance_id = Some("i-0abc".into());
         let mut daemon = agent(ACCOUNT, &a, 1, 0);
         daemon.watches = Watches {

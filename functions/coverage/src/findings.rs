@@ -103,9 +103,7 @@ fn asff(
     now: DateTime<Utc>,
 ) -> AsffFinding<'static> {
     let partition = vigil_model::partition_of(&row.region);
-    let last = row
-        .last_heartbeat
-        .map_or_else(|| "never".to_owned(), stamp);
+    let last = row.last_heartbeat.map_or_else(|| "never".to_owned(), stamp);
     let title = format!(
         "{}: {} of {} tasks of {} in cluster {}",
         problem.title(),
@@ -117,8 +115,10 @@ fn asff(
     let description = format!(
         "{}. Last heartbeat of an agent watching these tasks: {last}. Tasks: {}",
         match problem {
-            Problem::NotReporting => "No runtime agent reported within the grace period and GuardDuty Runtime Monitoring does not cover these running tasks",
-            Problem::Degraded => "The runtime agents watching these tasks keep dropping events heavily",
+            Problem::NotReporting =>
+                "No runtime agent reported within the grace period and GuardDuty Runtime Monitoring does not cover these running tasks",
+            Problem::Degraded =>
+                "The runtime agents watching these tasks keep dropping events heavily",
         },
         tasks.join(", ")
     );
@@ -146,24 +146,22 @@ fn asff(
     .into_iter()
     .map(|(k, v)| (Text::constant(k), v))
     .collect();
-    let resource = |kind: &'static str, id: String, details: Option<AsffDetails<'static>>| {
-        AsffResource {
+    let resource =
+        |kind: &'static str, id: String, details: Option<AsffDetails<'static>>| AsffResource {
             resource_type: Text::constant(kind),
             id: Text::from(id),
             partition: Text::constant(partition),
             region: Text::from(row.region.clone()),
             tags: BTreeMap::new(),
             details,
-        }
-    };
+        };
     let mut resources = vec![resource("AwsEcsCluster", row.cluster_arn.clone(), None)];
     // The service's ARN when the tasks belong to a service; otherwise the cluster's tasks are
     // described under an `Other` resource naming the group. Never a task resource.
     let (kind, resource_id) = match row.service.as_str() {
-        s if s == "standalone" || s.starts_with("family:") => (
-            "Other",
-            format!("{}/{}", row.cluster_arn, row.service),
-        ),
+        s if s == "standalone" || s.starts_with("family:") => {
+            ("Other", format!("{}/{}", row.cluster_arn, row.service))
+        }
         s => (
             "AwsEcsService",
             format!(
@@ -172,7 +170,11 @@ fn asff(
             ),
         ),
     };
-    resources.push(resource(kind, resource_id, Some(AsffDetails::Other(details))));
+    resources.push(resource(
+        kind,
+        resource_id,
+        Some(AsffDetails::Other(details)),
+    ));
     AsffFinding {
         schema_version: Text::constant(SCHEMA_VERSION),
         product_arn: Text::from(vigil_asff::product_arn(
@@ -247,7 +249,11 @@ mod tests {
         assert_eq!(f.first_observed_at, "2025-12-31T23:00:00.000Z");
         assert_eq!(f.product_fields.get("vigil/Kind").unwrap(), &KIND);
         assert!(f.title.contains("2 of 3 tasks of shop"));
-        let types: Vec<&str> = f.resources.iter().map(|r| r.resource_type.as_str()).collect();
+        let types: Vec<&str> = f
+            .resources
+            .iter()
+            .map(|r| r.resource_type.as_str())
+            .collect();
         assert_eq!(types, ["AwsEcsCluster", "AwsEcsService"]);
         assert!(vigil_securityhub::to_sdk(f).is_ok());
         let closed = archived(f.clone(), now);
@@ -265,7 +271,13 @@ mod tests {
     fn ids_differ_by_service_and_problem() {
         let mut other = row();
         other.service = "cart".into();
-        assert_ne!(finding_id(&row(), Problem::NotReporting), finding_id(&other, Problem::NotReporting));
-        assert_ne!(finding_id(&row(), Problem::NotReporting), finding_id(&row(), Problem::Degraded));
+        assert_ne!(
+            finding_id(&row(), Problem::NotReporting),
+            finding_id(&other, Problem::NotReporting)
+        );
+        assert_ne!(
+            finding_id(&row(), Problem::NotReporting),
+            finding_id(&row(), Problem::Degraded)
+        );
     }
 }

@@ -111,7 +111,10 @@ pub async fn ecs_coverage(
                     .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
             });
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
         if token.is_none() {
             return Ok(coverage);
         }

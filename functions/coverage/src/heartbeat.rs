@@ -277,7 +277,10 @@ fn documented(event: &Value, sender: String, now: DateTime<Utc>) -> Result<Heart
     if let Some(t) = &w.task_arn
         && TaskArn::parse(t).is_none()
     {
-        return Err(Refusal::malformed("detail.watches.task_arn", "not an ECS task ARN"));
+        return Err(Refusal::malformed(
+            "detail.watches.task_arn",
+            "not an ECS task ARN",
+        ));
     }
     Ok(Heartbeat {
         sender_account: sender,
@@ -368,7 +371,11 @@ fn settle_account(mut hb: Heartbeat) -> Result<Heartbeat, Refusal> {
         w.task_arn.as_deref().and_then(arn_account),
         w.container_instance_arn.as_deref().and_then(arn_account),
     ];
-    if let Some(other) = named.into_iter().flatten().find(|a| *a != hb.sender_account) {
+    if let Some(other) = named
+        .into_iter()
+        .flatten()
+        .find(|a| *a != hb.sender_account)
+    {
         return Err(Refusal::ForeignWorkload {
             sender: hb.sender_account.clone(),
             named: other.to_owned(),
@@ -418,14 +425,22 @@ mod tests {
         assert_eq!(hb.watches.task_arn.as_deref(), Some(TASK));
         assert_eq!(hb.watches.account.as_deref(), Some("123456789012"));
         assert_eq!(hb.drop_ratio, Some(0.25));
-        assert_eq!(hb.seen_at, "2026-01-01T00:09:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            hb.seen_at,
+            "2026-01-01T00:09:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[test]
     fn a_heartbeat_from_the_future_is_seen_when_received() {
         let mut d = detail();
         d["time"] = json!("2099-01-01T00:00:00Z");
-        assert_eq!(read(&event("123456789012", d), &senders(), now()).unwrap().seen_at, now());
+        assert_eq!(
+            read(&event("123456789012", d), &senders(), now())
+                .unwrap()
+                .seen_at,
+            now()
+        );
     }
 
     #[test]
@@ -456,7 +471,8 @@ mod tests {
 
     #[test]
     fn falcos_own_events_are_heartbeats_with_their_drops() {
-        let body = json!({"version": "0", "id": "e2", "source": "falco", "detail-type": "Falco Alert",
+        let body =
+            json!({"version": "0", "id": "e2", "source": "falco", "detail-type": "Falco Alert",
             "account": "123456789012", "region": "us-east-1",
             "detail": {"rule": "Falco internal: syscall event drop", "priority": "Debug",
                        "output": "Falco internal: syscall event drop. 300 system calls dropped",
@@ -464,7 +480,7 @@ mod tests {
                        "output_fields": {"n_drops": 300, "n_evts": 1000, "falco.version": "0.39.2",
                                          "container.label.com.amazonaws.ecs.task-arn": TASK,
                                          "container.label.com.amazonaws.ecs.cluster": "prod"}}})
-        .to_string();
+            .to_string();
         let hb = read(&body, &senders(), now()).unwrap();
         assert_eq!(hb.kind, AgentKind::Falco);
         assert_eq!(hb.agent_id, format!("falco:{TASK}"));
@@ -477,9 +493,36 @@ mod tests {
     fn drop_ratios() {
         let r = |d: Drops| d.ratio();
         assert_eq!(r(Drops::default()), None);
-        assert_eq!(r(Drops { events: Some(0), dropped: Some(0), ratio: None }), None);
-        assert_eq!(r(Drops { events: Some(10), dropped: Some(20), ratio: None }), Some(1.0));
-        assert_eq!(r(Drops { ratio: Some(7.0), ..Drops::default() }), Some(1.0));
-        assert_eq!(r(Drops { ratio: Some(f64::NAN), events: Some(4), dropped: Some(1) }), Some(0.25));
+        assert_eq!(
+            r(Drops {
+                events: Some(0),
+                dropped: Some(0),
+                ratio: None
+            }),
+            None
+        );
+        assert_eq!(
+            r(Drops {
+                events: Some(10),
+                dropped: Some(20),
+                ratio: None
+            }),
+            Some(1.0)
+        );
+        assert_eq!(
+            r(Drops {
+                ratio: Some(7.0),
+                ..Drops::default()
+            }),
+            Some(1.0)
+        );
+        assert_eq!(
+            r(Drops {
+                ratio: Some(f64::NAN),
+                events: Some(4),
+                dropped: Some(1)
+            }),
+            Some(0.25)
+        );
     }
 }

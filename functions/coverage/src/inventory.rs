@@ -69,7 +69,10 @@ pub struct EcsCalls {
 impl EcsCalls {
     /// All of them.
     pub fn total(&self) -> u64 {
-        self.list_clusters + self.list_tasks + self.describe_tasks + self.describe_container_instances
+        self.list_clusters
+            + self.list_tasks
+            + self.describe_tasks
+            + self.describe_container_instances
     }
 }
 

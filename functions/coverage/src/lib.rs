@@ -283,8 +283,7 @@ impl Coverage {
         match event.payload {
             CoveragePayload::Sqs(batch) => {
                 let records = sqs::own_records(batch, &self.settings.queue_arns, "coverage");
-                let bodies: Vec<String> =
-                    records.iter().map(|r| sqs::body(r).to_owned()).collect();
+                let bodies: Vec<String> = records.iter().map(|r| sqs::body(r).to_owned()).collect();
                 let (failed, _) = self.heartbeats(&bodies, deploying).await;
                 Ok(CoverageResponse::Batch(sqs::failures(&records, failed)))
             }
@@ -292,7 +291,10 @@ impl Coverage {
                 let scheduled = v.get("source").and_then(Value::as_str) == Some("aws.events")
                     && v.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT);
                 if !scheduled {
-                    return Err("not a heartbeat batch from the coverage queue nor the schedule's event".into());
+                    return Err(
+                        "not a heartbeat batch from the coverage queue nor the schedule's event"
+                            .into(),
+                    );
                 }
                 let account = self
                     .settings
@@ -300,7 +302,9 @@ impl Coverage {
                     .clone()
                     .or(deploying)
                     .ok_or("the deploying account is unknown: set ACCOUNT_ID")?;
-                Ok(CoverageResponse::Check(Box::new(self.check(&account).await?)))
+                Ok(CoverageResponse::Check(Box::new(
+                    self.check(&account).await?,
+                )))
             }
         }
     }
@@ -324,7 +328,9 @@ impl Coverage {
                 Ok(hb) => {
                     counts.heartbeats += 1;
                     let key = format!("{}#{}", hb.sender_account, hb.agent_id);
-                    let entry = latest.entry(key).or_insert_with(|| (hb.clone(), Vec::new()));
+                    let entry = latest
+                        .entry(key)
+                        .or_insert_with(|| (hb.clone(), Vec::new()));
                     if hb.seen_at > entry.0.seen_at {
                         entry.0 = hb;
                     }
@@ -422,7 +428,8 @@ impl Coverage {
             .collect();
         let agents = self.store.agents().await?;
         if agents.iter().any(|a| a.watches.ec2_instance_id.is_some())
-            && let Err(e) = inventory::place_on_instances(&self.ecs, &mut tasks, &mut ecs_calls).await
+            && let Err(e) =
+                inventory::place_on_instances(&self.ecs, &mut tasks, &mut ecs_calls).await
         {
             warn!(error = %e, "container instances not described; daemons by EC2 instance id cover nothing this check");
             errors.push(e.to_string());
@@ -459,7 +466,9 @@ impl Coverage {
             findings_resolved = findings.resolved,
             "coverage checked"
         );
-        self.store.save_report(&serde_json::to_string(&report)?).await?;
+        self.store
+            .save_report(&serde_json::to_string(&report)?)
+            .await?;
         if self.emit_metrics {
             emf::emit("coverage", &check_metrics(&report), now.timestamp_millis());
         }
@@ -478,15 +487,14 @@ impl Coverage {
             return Ok((HashMap::new(), "off".into()));
         }
         let mut known = self.store.guardduty_healthy().await?;
-        let coverage =
-            match guardduty::ecs_coverage(&self.guardduty, account, &self.region).await {
-                Ok(c) => c,
-                Err(e) => {
-                    warn!(error = %e, "GuardDuty coverage unavailable; the last known healthy clusters are used");
-                    calls.guardduty += 1;
-                    return Ok((known, format!("unavailable: {e}")));
-                }
-            };
+        let coverage = match guardduty::ecs_coverage(&self.guardduty, account, &self.region).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "GuardDuty coverage unavailable; the last known healthy clusters are used");
+                calls.guardduty += 1;
+                return Ok((known, format!("unavailable: {e}")));
+            }
+        };
         calls.guardduty += coverage.calls;
         if coverage.calls == 1 {
             return Ok((HashMap::new(), "no_detector".into()));
@@ -504,7 +512,11 @@ impl Coverage {
                         .await?;
                     healthy.insert(c.cluster_arn, since);
                 }
-                (false, Some(_)) => self.store.set_guardduty_healthy(&c.cluster_arn, None).await?,
+                (false, Some(_)) => {
+                    self.store
+                        .set_guardduty_healthy(&c.cluster_arn, None)
+                        .await?
+                }
                 (false, None) => {}
             }
         }
@@ -530,7 +542,9 @@ impl Coverage {
             .flat_map(|row| findings::of_row(row, |id| open.get(id).map(|(first, _)| *first), now))
             .collect();
         let mut counts = FindingCounts::default();
-        calls.securityhub += current.len().div_ceil(vigil_securityhub::MAX_FINDINGS_PER_CALL) as u64;
+        calls.securityhub += current
+            .len()
+            .div_ceil(vigil_securityhub::MAX_FINDINGS_PER_CALL) as u64;
         let results = self.importer.import(&current).await;
         for (f, result) in current.iter().zip(results) {
             if let Err(e) = result {
@@ -570,7 +584,9 @@ impl Coverage {
             }
             ended.push(findings::archived(record.into_owned(), now));
         }
-        calls.securityhub += ended.len().div_ceil(vigil_securityhub::MAX_FINDINGS_PER_CALL) as u64;
+        calls.securityhub += ended
+            .len()
+            .div_ceil(vigil_securityhub::MAX_FINDINGS_PER_CALL) as u64;
         let results = self.importer.import(&ended).await;
         let archived: Vec<&AsffFinding> = ended
             .iter()
@@ -673,7 +689,11 @@ fn rejected_event(refusal: &Refusal, body: &str, now: DateTime<Utc>) -> EventRej
     };
     EventRejected {
         code: refusal.code().to_owned(),
-        reason: vigil_model::text::clean(&refusal.to_string(), vigil_adapters::MAX_MESSAGE_CHARS, false),
+        reason: vigil_model::text::clean(
+            &refusal.to_string(),
+            vigil_adapters::MAX_MESSAGE_CHARS,
+            false,
+        ),
         path: vigil_model::text::clean(&path, vigil_adapters::MAX_MESSAGE_CHARS, false),
         event_id: vigil_contract::content_id(body.as_bytes()),
         sqs_message_id: None,
@@ -693,12 +713,14 @@ mod tests {
 
     #[test]
     fn payloads_are_told_apart() {
-        let batch = json!({"Records": [{"messageId": "m", "eventSource": "aws:sqs", "body": "{}"}]});
+        let batch =
+            json!({"Records": [{"messageId": "m", "eventSource": "aws:sqs", "body": "{}"}]});
         assert!(matches!(
             serde_json::from_value::<CoveragePayload>(batch).unwrap(),
             CoveragePayload::Sqs(_)
         ));
-        let scheduled = json!({"source": "aws.events", "detail-type": SCHEDULED_EVENT, "detail": {}});
+        let scheduled =
+            json!({"source": "aws.events", "detail-type": SCHEDULED_EVENT, "detail": {}});
         assert!(matches!(
             serde_json::from_value::<CoveragePayload>(scheduled).unwrap(),
             CoveragePayload::Other(_)
@@ -713,8 +735,15 @@ mod tests {
     #[test]
     fn a_refusal_becomes_an_event_rejected_with_its_code_and_path() {
         let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
-        let r = rejected_event(&Refusal::UntrustedSender("999999999999".into()), "{\"a\":1}", now);
-        assert_eq!((r.code.as_str(), r.path.as_str()), ("untrusted_sender", "account"));
+        let r = rejected_event(
+            &Refusal::UntrustedSender("999999999999".into()),
+            "{\"a\":1}",
+            now,
+        );
+        assert_eq!(
+            (r.code.as_str(), r.path.as_str()),
+            ("untrusted_sender", "account")
+        );
         assert!(r.reason.contains("999999999999"));
         assert_eq!(r.payload, "{\"a\":1}");
         assert!(!r.payload_truncated);

@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(s.grace, Duration::from_secs(120));
         assert_eq!(s.heavy_drop_ratio, 0.5);
         assert!(!s.guardduty);
-        assert_eq!(with(&[("HEAVY_DROP_RATIO", "2")]).unwrap_err().name, "HEAVY_DROP_RATIO");
+        assert_eq!(
+            with(&[("HEAVY_DROP_RATIO", "2")]).unwrap_err().name,
+            "HEAVY_DROP_RATIO"
+        );
         assert_eq!(
             with(&[("COVERAGE_GRACE_SECONDS", "0")]).unwrap_err().name,
             "COVERAGE_GRACE_SECONDS"

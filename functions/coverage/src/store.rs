@@ -132,11 +132,13 @@ impl CoverageStore {
     ) -> Result<Written, StoreError> {
         let sk = format!("{}#{}", hb.sender_account, hb.agent_id);
         let w = &hb.watches;
+        // Every attribute by placeholder: several of these names (`kind`, `version`, `region`,
+        // `cluster`) are DynamoDB reserved words.
         let mut set = vec![
-            "kind = :kind",
-            "seen_at = :seen",
-            "written_at = :now",
-            "expires_at = :ttl",
+            "#kind = :kind",
+            "#seen_at = :seen",
+            "#written_at = :now",
+            "#expires_at = :ttl",
         ];
         let mut values: Item = HashMap::from([
             (":kind".into(), s(hb.kind.as_str())),
@@ -146,39 +148,55 @@ impl CoverageStore {
             (":cutoff".into(), n(now.timestamp() - interval)),
             (":zero".into(), n(0)),
         ]);
-        let mut remove = Vec::new();
+        let mut remove: Vec<String> = Vec::new();
         let optional = [
             ("version", ":version", hb.version.as_deref()),
             ("task_arn", ":task", w.task_arn.as_deref()),
-            ("container_instance_arn", ":ci", w.container_instance_arn.as_deref()),
+            (
+                "container_instance_arn",
+                ":ci",
+                w.container_instance_arn.as_deref(),
+            ),
             ("ec2_instance_id", ":ec2", w.ec2_instance_id.as_deref()),
             ("cluster", ":cluster", w.cluster.as_deref()),
             ("account", ":account", w.account.as_deref()),
             ("region", ":region", w.region.as_deref()),
         ];
         let mut clauses: Vec<String> = Vec::new();
-        for (name, placeholder, value) in optional {
+        for &(name, placeholder, value) in &optional {
             match value {
                 Some(v) => {
-                    clauses.push(format!("{name} = {placeholder}"));
+                    clauses.push(format!("#{name} = {placeholder}"));
                     values.insert(placeholder.into(), s(v));
                 }
-                None => remove.push(name),
+                None => remove.push(format!("#{name}")),
             }
         }
         match hb.drop_ratio {
             Some(r) => {
-                set.push("drop_ratio = :ratio");
+                set.push("#drop_ratio = :ratio");
                 values.insert(":ratio".into(), n(r));
             }
-            None => remove.push("drop_ratio"),
+            None => remove.push("#drop_ratio".into()),
         }
         if heavy {
-            set.push("heavy_streak = if_not_exists(heavy_streak, :zero) + :one");
+            set.push("#heavy_streak = if_not_exists(#heavy_streak, :zero) + :one");
             values.insert(":one".into(), n(1));
         } else {
-            set.push("heavy_streak = :zero");
+            set.push("#heavy_streak = :zero");
         }
+        let names: HashMap<String, String> = [
+            "kind",
+            "seen_at",
+            "written_at",
+            "expires_at",
+            "drop_ratio",
+            "heavy_streak",
+        ]
+        .into_iter()
+        .chain(optional.iter().map(|(name, _, _)| *name))
+        .map(|n| (format!("#{n}"), n.to_owned()))
+        .collect();
         let mut expression = format!(
             "SET {}",
             set.iter()
@@ -198,8 +216,9 @@ impl CoverageStore {
             .key("sk", s(&sk))
             .update_expression(expression)
             .condition_expression(
-                "attribute_not_exists(pk) OR (written_at <= :cutoff AND seen_at < :seen)",
+                "attribute_not_exists(pk) OR (#written_at <= :cutoff AND #seen_at < :seen)",
             )
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -310,7 +329,9 @@ impl CoverageStore {
         Ok(items
             .iter()
             .filter_map(|item| {
-                let since = get_n::<i64>(item, "healthy_since").and_then(at)?;
+                // Milliseconds: a task started in the same second is told apart.
+                let since = get_n::<i64>(item, "healthy_since")
+                    .and_then(DateTime::from_timestamp_millis)?;
                 Some((get_s(item, "sk")?, since))
             })
             .collect())
@@ -330,7 +351,7 @@ impl CoverageStore {
             .table_name(&self.table)
             .item("pk", s(GUARDDUTY))
             .item("sk", s(cluster_arn))
-            .item("healthy_since", n(since.timestamp()))
+            .item("healthy_since", n(since.timestamp_millis()))
             .send()
             .await
             .map_err(|e| store_error("PutItem", cluster_arn, e))?;
@@ -425,10 +446,16 @@ mod tests {
         let store = CoverageStore::new(client, "t");
         let hb = heartbeat();
         assert_eq!(
-            store.record_heartbeat(&hb, false, 60, Utc::now()).await.unwrap(),
+            store
+                .record_heartbeat(&hb, false, 60, Utc::now())
+                .await
+                .unwrap(),
             Written::Coalesced
         );
-        let e = store.record_heartbeat(&hb, true, 60, Utc::now()).await.unwrap_err();
+        let e = store
+            .record_heartbeat(&hb, true, 60, Utc::now())
+            .await
+            .unwrap_err();
         assert_eq!(e.operation, "UpdateItem");
         assert_eq!(e.key, "123456789012#a");
     }
@@ -444,8 +471,14 @@ mod tests {
             ("task_arn".into(), s("arn:t")),
         ]);
         let r = agent_record(&item).unwrap();
-        assert_eq!((r.sender_account.as_str(), r.agent_id.as_str()), ("123456789012", "falco:x"));
-        assert_eq!((r.kind, r.heavy_streak, r.drop_ratio), (AgentKind::Falco, 2, Some(0.5)));
+        assert_eq!(
+            (r.sender_account.as_str(), r.agent_id.as_str()),
+            ("123456789012", "falco:x")
+        );
+        assert_eq!(
+            (r.kind, r.heavy_streak, r.drop_ratio),
+            (AgentKind::Falco, 2, Some(0.5))
+        );
         assert_eq!(r.watches.task_arn.as_deref(), Some("arn:t"));
         item.remove("seen_at");
         assert_eq!(agent_record(&item), None);
