@@ -400,7 +400,7 @@ mod tests {
     }
 
     fn now() -> DateTime<Utc> {
-        "2026-01-01T00:10:00Z".parse().unwrap()
+        "2026-01-01T12:10:00Z".parse().unwrap()
     }
 
     fn event(account: &str, detail: Value) -> String {
@@ -413,7 +413,7 @@ mod tests {
     fn detail() -> Value {
         json!({"schema_version": 1, "agent_id": "shop-sidecar", "kind": "custom", "version": "1.2",
                "watches": {"task_arn": TASK, "cluster": "prod"},
-               "drops": {"events": 1000, "dropped": 250}, "time": "2026-01-01T00:09:00Z"})
+               "drops": {"events": 1000, "dropped": 250}, "time": "2026-01-01T12:09:00Z"})
     }
 
     #[test]
@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(hb.drop_ratio, Some(0.25));
         assert_eq!(
             hb.seen_at,
-            "2026-01-01T00:09:00Z".parse::<DateTime<Utc>>().unwrap()
+            "2026-01-01T12:09:00Z".parse::<DateTime<Utc>>().unwrap()
         );
     }
 
@@ -487,6 +487,15 @@ mod tests {
         assert_eq!(hb.watches.task_arn.as_deref(), Some(TASK));
         assert_eq!(hb.version.as_deref(), Some("0.39.2"));
         assert_eq!(hb.drop_ratio, Some(0.3));
+    }
+
+    #[test]
+    fn the_sample_heartbeat_reads() {
+        let body = include_str!("../../../samples/agent-heartbeat.json");
+        let hb = read(body, &senders(), now()).unwrap();
+        assert_eq!(hb.kind, AgentKind::Falco);
+        assert!(hb.watches.task_arn.is_some());
+        assert_eq!(hb.drop_ratio, Some(12.0 / 182_734.0));
     }
 
     #[test]
