@@ -10,7 +10,7 @@ import jsonschema
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "agent-heartbeat.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-SAMPLE = json.loads((ROOT / "samples" / "agent-heartbeat.json").read_text())["detail"]
+SAMPLE = json.loads((ROOT / "schemas" / "examples" / "agent-heartbeat.json").read_text())["detail"]
 
 
 class HeartbeatSchemaTest(unittest.TestCase):

@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn the_sample_heartbeat_reads() {
-        let body = include_str!("../../../samples/agent-heartbeat.json");
+        let body = include_str!("../../../schemas/examples/agent-heartbeat.json");
         let hb = read(body, &senders(), now()).unwrap();
         assert_eq!(hb.kind, AgentKind::Falco);
         assert!(hb.watches.task_arn.is_some());
