@@ -10,6 +10,7 @@ use vigil_testkit::Emulator;
 const INGEST: &str = "IngestFunction";
 const ENRICH: &str = "EnrichFunction";
 const REMEDIATE: &str = "RemediateFunction";
+const COVERAGE: &str = "CoverageFunction";
 /// Not a function: the queue users read rejected input from.
 const REJECTED: &str = "RejectedQueue";
 /// The approval custom action's ARN in the provisioned stack.
@@ -114,6 +115,14 @@ fn cases() -> Vec<Case> {
         .unwrap()
         .remove("featureName");
     let finding = json!({"finding": {"source": "falco", "rule": "Terminal shell in container"}});
+    let heartbeat = serde_json::from_str::<Value>(include_str!(
+        "../../schemas/examples/agent-heartbeat.json"
+    ))
+    .unwrap()["detail"]
+        .clone();
+    let falco_drop = json!({"rule": "Falco internal: syscall event drop", "priority": "Debug",
+                            "output": "Falco internal: syscall event drop", "source": "internal",
+                            "output_fields": {"n_drops": 3, "n_evts": 10}});
     let mut all = vec![
         // Agents on the agent bus -> ingest. Bare Falco alerts arrive wrapped by the forwarder that puts
         // them on the bus (falcosidekick has no EventBridge output): source "falco", "Falco Alert".
@@ -168,6 +177,48 @@ fn cases() -> Vec<Case> {
             "Runtime Alert",
             json!({"rule": "x"}),
             &[INGEST],
+        ),
+        // Agent telemetry: heartbeats to coverage only; Falco's own events to coverage and ingest
+        // (which logs them as telemetry).
+        event(
+            "agent heartbeat",
+            On::Agents,
+            "acme.runtime-sidecar",
+            "Agent Heartbeat",
+            heartbeat.clone(),
+            &[COVERAGE],
+        ),
+        event(
+            "falco internal drop",
+            On::Agents,
+            "falco",
+            "Falco Alert",
+            falco_drop.clone(),
+            &[INGEST, COVERAGE],
+        ),
+        event(
+            "heartbeat on default bus",
+            On::Default,
+            "acme.runtime-sidecar",
+            "Agent Heartbeat",
+            heartbeat.clone(),
+            &[],
+        ),
+        event(
+            "heartbeat from vigil",
+            On::Agents,
+            "vigil",
+            "Agent Heartbeat",
+            heartbeat.clone(),
+            &[],
+        ),
+        event(
+            "falco internal from vigil",
+            On::Agents,
+            "vigil",
+            "Falco Alert",
+            falco_drop.clone(),
+            &[],
         ),
         // AWS services on the default bus.
         sample(
@@ -503,7 +554,7 @@ async fn every_event_reaches_exactly_its_functions() {
     }
     assert!(failures.is_empty(), "misrouted:\n{}", failures.join("\n"));
     // Every function and the rejected queue is reached by some case, so no rule was left untested.
-    for d in [INGEST, ENRICH, REMEDIATE, REJECTED] {
+    for d in [INGEST, ENRICH, REMEDIATE, COVERAGE, REJECTED] {
         assert!(reached_somewhere.contains(d), "{d} never reached");
     }
 }
