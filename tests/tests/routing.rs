@@ -115,11 +115,10 @@ fn cases() -> Vec<Case> {
         .unwrap()
         .remove("featureName");
     let finding = json!({"finding": {"source": "falco", "rule": "Terminal shell in container"}});
-    let heartbeat = serde_json::from_str::<Value>(include_str!(
-        "../../schemas/examples/agent-heartbeat.json"
-    ))
-    .unwrap()["detail"]
-        .clone();
+    let heartbeat =
+        serde_json::from_str::<Value>(include_str!("../../schemas/examples/agent-heartbeat.json"))
+            .unwrap()["detail"]
+            .clone();
     let falco_drop = json!({"rule": "Falco internal: syscall event drop", "priority": "Debug",
                             "output": "Falco internal: syscall event drop", "source": "internal",
                             "output_fields": {"n_drops": 3, "n_evts": 10}});

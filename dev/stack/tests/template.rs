@@ -15,6 +15,7 @@ fn each_function_reads_its_queue_in_batches_with_partial_failures() {
         ("IngestFunction", "IngestQueue", "ingest"),
         ("EnrichFunction", "EnrichQueue", "enrich"),
         ("RemediateFunction", "RemediateQueue", "remediate"),
+        ("CoverageFunction", "CoverageQueue", "coverage"),
     ];
     assert_eq!(s.functions.len(), expected.len());
     for (function, queue, binary) in expected {
@@ -66,7 +67,7 @@ fn enrich_stays_within_security_hubs_import_quota() {
 #[test]
 fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
     let s = stack();
-    assert_eq!(s.rules.len(), 8);
+    assert_eq!(s.rules.len(), 10);
     for r in &s.rules {
         assert!(!r.targets.is_empty(), "{}", r.logical_id);
         for t in &r.targets {
@@ -87,8 +88,17 @@ fn every_rule_delivers_with_retries_and_a_dead_letter_queue() {
     );
     assert_eq!(
         agent.pattern,
-        json!({"source": [{"anything-but": {"wildcard": ["aws.*", "vigil"]}}]})
+        json!({"source": [{"anything-but": {"wildcard": ["aws.*", "vigil"]}}],
+               "detail-type": [{"anything-but": ["Agent Heartbeat"]}]})
     );
+    // Agent telemetry: heartbeats and Falco's own events, from agents only, to coverage.
+    for id in ["AgentHeartbeatRule", "FalcoTelemetryRule"] {
+        let r = s.rule(id).unwrap();
+        assert_eq!(r.bus, agent.bus, "{id}");
+        assert_eq!(r.pattern["source"], agent.pattern["source"], "{id}");
+        assert_eq!(r.targets.len(), 1, "{id}");
+        assert_eq!(r.targets[0].queue, "CoverageQueue", "{id}");
+    }
     assert_eq!(s.rule("GuardDutyRuntimeRule").unwrap().bus, Bus::Default);
     assert_eq!(
         s.rule("GuardDutyAttackSequenceRule").unwrap().bus,
@@ -270,7 +280,10 @@ fn only_the_function_roles_may_put_vigil_events_on_the_agent_bus() {
         .collect();
     // serde_json keeps the template's order when a dev-dependency turns on `preserve_order`.
     publishers.sort_unstable();
-    assert_eq!(publishers, ["EnrichRole", "IngestRole", "RemediateRole"]);
+    assert_eq!(
+        publishers,
+        ["CoverageRole", "EnrichRole", "IngestRole", "RemediateRole"]
+    );
 
     let statements = resources["AgentBus"]["Properties"]["Policy"]["Statement"]
         .as_array()
