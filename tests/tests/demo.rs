@@ -9,13 +9,15 @@ use vigil_remediate::RemediationMode;
 /// service, 2 outbound connections from the database, 1 GuardDuty crypto-mining finding (web
 /// task), 1 GuardDuty attack sequence (a database task), 1 Sysdig event about a task this cluster
 /// does not have, 2 junk. The sequence's stop is proposed, and approved from Security Hub.
+/// And 8 telemetry events: a heartbeat from each of the 7 web, database and payments tasks'
+/// sidecars, 1 Falco metrics snapshot; the 2 `legacy` tasks run without an agent.
 #[tokio::test]
 async fn the_demo_reports_what_its_scenario_implies() {
     let s = scenario::demo(RemediationMode::Enforce, &Emulated::Own, |_| {})
         .await
         .unwrap();
-    assert_eq!(s.events, 22);
-    assert_eq!(s.rejected, 2);
+    assert_eq!(s.events, 22 + 8);
+    assert_eq!(s.rejected, 2, "{:?}", s.rejected_reasons);
     assert_eq!(
         s.accepted, 6,
         "shell on web, shell on payments, outbound, crypto, sequence, sysdig"
@@ -70,6 +72,21 @@ async fn the_demo_reports_what_its_scenario_implies() {
             .iter()
             .any(|r| r.contains("detail.priority"))
     );
+    // Coverage after the stops: web 1, database 1, payments 2 covered; legacy's 2 not.
+    let c = s.coverage.as_ref().expect("the demo checks coverage");
+    assert_eq!(
+        (c.running_tasks, c.covered_tasks, c.uncovered_tasks, c.degraded_tasks),
+        (6, 4, 2, 0),
+        "{:?}",
+        c.services
+    );
+    assert_eq!(c.findings, 1, "one finding: the legacy service");
+    let legacy = c.services.iter().find(|r| r["service"] == "legacy").unwrap();
+    assert_eq!((legacy["uncovered"].as_u64(), legacy["last_heartbeat"].is_null()), (Some(2), true));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["coverage"]["uncovered_tasks"], 2);
+    assert_eq!(json["coverage"]["covered_tasks"], 4);
+    assert!(s.render().contains("legacy"), "{}", s.render());
 
     let dry = scenario::demo(RemediationMode::DryRun, &Emulated::Own, |_| {})
         .await
@@ -81,6 +98,8 @@ async fn the_demo_reports_what_its_scenario_implies() {
     );
     assert_eq!((dry.remediation.proposed, dry.remediation.approved), (0, 0));
     assert_eq!(dry.accepted, 6);
+    let c = dry.coverage.as_ref().unwrap();
+    assert_eq!((c.running_tasks, c.covered_tasks, c.uncovered_tasks), (9, 7, 2));
 }
 
 /// 2,000 events about 40 threats (tasks that do not exist): every distinct fingerprint becomes
@@ -149,14 +168,30 @@ async fn runs_against_a_running_emulator_do_not_see_each_other() {
             .unwrap();
         assert_eq!(
             (s.events, s.accepted, s.duplicates, s.rejected),
-            (22, 6, 14, 2)
+            (30, 6, 14, 2)
         );
         assert_eq!(s.securityhub.findings, 4);
         assert_eq!((s.remediation.stopped, s.remediation.refused), (3, 2));
         assert_eq!(s.remediation.approved, 1);
         assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
         assert!(s.api_calls["dynamodb"] > 0);
+        let c = s.coverage.unwrap();
+        assert_eq!((c.covered_tasks, c.uncovered_tasks), (4, 2), "this run's cluster only");
     }
+    // `vigil coverage --endpoint`: the check now, over every cluster there, with the latest run's
+    // heartbeats: the earlier run's tasks have none in it.
+    let report = vigil_local::coverage::check_at(emulator.endpoint(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.totals.running_tasks, report.totals.covered_tasks),
+        (12, 4)
+    );
+    let legacy: Vec<_> = report.services.iter().filter(|r| r.service == "legacy").collect();
+    assert_eq!(legacy.len(), 2);
+    assert!(legacy.iter().all(|r| r.uncovered == 2));
+    let table = vigil_local::coverage::render(&report);
+    assert!(table.contains("LAST HEARTBEAT") && table.contains("falco 0.39.2"), "{table}");
 }
 
 /// `vigil approve`: the documented custom action event, put on the default bus of a running

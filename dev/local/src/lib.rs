@@ -9,9 +9,11 @@
 //! - [`deployed`]: the same replay against a stack deployed with SAM (`--aws --stack`).
 //! - [`inspect`]: the dedup records, action records and Security Hub findings, read back.
 //! - [`summary`]: what happened, for people and `--json`.
+//! - [`coverage`]: the coverage check run as its schedule runs it, and `vigil coverage`'s table.
 
 #![warn(missing_docs)]
 
+pub mod coverage;
 pub mod deployed;
 pub mod inspect;
 pub mod relay;
@@ -41,7 +43,8 @@ pub const INGEST: &str = "IngestFunction";
 pub const ENRICH: &str = "EnrichFunction";
 /// The remediate function's logical id in the template.
 pub const REMEDIATE: &str = "RemediateFunction";
-const FUNCTIONS: [&str; 3] = [INGEST, ENRICH, REMEDIATE];
+pub use coverage::COVERAGE;
+const FUNCTIONS: [&str; 4] = [INGEST, ENRICH, REMEDIATE, COVERAGE];
 
 /// The emulator's account: what Lambda's invoked-function ARN would name.
 pub const ACCOUNT: &str = "123456789012";
@@ -89,6 +92,7 @@ struct Functions {
     ingest: Ingest,
     enrich: Enrich,
     remediate: Remediate,
+    coverage: vigil_coverage::Coverage,
 }
 
 /// The functions' SDK clients, one per service, shared by the three as on one warm host.
@@ -169,6 +173,27 @@ impl Functions {
             .find(|m| m.function == REMEDIATE)
             .and_then(|m| stack.queue(&m.queue))
             .map(|q| q.arn.clone());
+        // Heartbeats from its queue; the check runs apart (`LocalPipeline::check_coverage`).
+        let mut coverage_env = stack.function_env(COVERAGE);
+        coverage_env.insert("TABLE_NAME".into(), stack.table_name.clone());
+        coverage_env.insert("EVENT_BUS_NAME".into(), stack.bus_name.clone());
+        coverage_env.insert("ACCOUNT_ID".into(), ACCOUNT.into());
+        let mut coverage_settings =
+            vigil_coverage::CoverageSettings::from_lookup(|k| coverage_env.get(k).cloned())
+                .map_err(|e| e.to_string())?;
+        coverage_settings.queue_arns = queue_arn(COVERAGE).into_iter().collect();
+        let coverage = vigil_coverage::Coverage::new(
+            vigil_coverage::Clients {
+                dynamodb: c.dynamodb.clone(),
+                ecs: c.ecs.clone(),
+                guardduty: aws_sdk_guardduty::Client::new(sdk),
+                securityhub: c.securityhub.clone(),
+                eventbridge: c.eventbridge.clone(),
+            },
+            coverage_settings,
+            sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        )
+        .without_metrics();
         let remediate = Remediate::new(
             c.ecs,
             c.securityhub,
@@ -182,6 +207,7 @@ impl Functions {
             ingest,
             enrich,
             remediate,
+            coverage,
         })
     }
 
@@ -208,11 +234,13 @@ impl Functions {
         let arn = function_arn(match function {
             INGEST => "ingest",
             ENRICH => "enrich",
+            COVERAGE => "coverage",
             _ => "remediate",
         });
         match function {
             INGEST => invoke_json(|e| self.ingest.handle(e), event, &arn).await,
             ENRICH => invoke_json(|e| self.enrich.handle(e), event, &arn).await,
+            COVERAGE => invoke_json(|e| self.coverage.handle(e), event, &arn).await,
             _ => invoke_json(|e| self.remediate.handle(e), event, &arn).await,
         }
     }

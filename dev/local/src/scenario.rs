@@ -2,7 +2,8 @@
 //! protected payments service, and a realistic burst: repeated shell alerts from Falco, a GuardDuty
 //! crypto-mining finding, a Sysdig event about a task the cluster does not have, an outbound
 //! connection from the database, a GuardDuty attack sequence on a database task (whose stop is
-//! proposed, then approved from Security Hub), and junk.
+//! proposed, then approved from Security Hub), and junk. Runtime agents send heartbeats for every
+//! task but those of a `legacy` service that runs without one, which the coverage check reports.
 
 use crate::{LocalPipeline, RunOptions, Summary};
 use serde_json::{Value, json};
@@ -38,6 +39,8 @@ pub struct World {
     pub payments: Vec<String>,
     /// The runtime id of the `app` container of the second database task (the attack sequence's).
     pub db_runtime_id: String,
+    /// Task ARNs of service `legacy` (2 tasks), which runs without a runtime agent.
+    pub legacy: Vec<String>,
 }
 
 /// Creates the scenario's cluster, task definitions and services on the emulator.
@@ -73,12 +76,17 @@ pub async fn build_world(p: &LocalPipeline) -> World {
         )
         .await;
     let db_runtime_id = e.runtime_id(&cluster, &db[1], "app").await;
+    let legacy_td = e
+        .register_task_definition("legacy", &[("app", "public.ecr.aws/demo/legacy:1")])
+        .await;
+    let legacy = e.create_service(&cluster, "legacy", &legacy_td, 2, &[]).await;
     World {
         cluster,
         shop,
         db,
         payments,
         db_runtime_id,
+        legacy,
     }
 }
 
@@ -159,9 +167,39 @@ pub fn falco(cluster: &str, task: &str, rule: &str, priority: &str, n: usize) ->
         .entry()
 }
 
+/// A runtime sidecar's `Agent Heartbeat` for `task` (schemas/agent-heartbeat.schema.json).
+pub fn heartbeat(cluster: &str, task: &str) -> Value {
+    json!({"source": "acme.runtime-sidecar", "detail-type": "Agent Heartbeat",
+           "detail": {"schema_version": 1, "agent_id": format!("{task}/falco"), "kind": "falco",
+                      "version": "0.39.2", "watches": {"task_arn": task, "cluster": cluster},
+                      "drops": {"events": 120_000, "dropped": 0}, "time": now()}})
+}
+
+/// Falco's own metrics snapshot from the sidecar of `task`, as its forwarder puts it on the bus.
+fn falco_metrics(cluster: &str, task: &str) -> Value {
+    json!({"source": "falco", "detail-type": "Falco Alert",
+           "detail": {"rule": "Falco internal: metrics snapshot", "priority": "Informational",
+                      "output": "Falco metrics snapshot", "source": "internal", "time": now(),
+                      "output_fields": {"falco.version": "0.39.2", "scap.n_drops_perc": 0.0,
+                                        "container.label.com.amazonaws.ecs.task-arn": task,
+                                        "container.label.com.amazonaws.ecs.cluster": cluster}}})
+}
+
+/// The agents' telemetry: a heartbeat from every task's sidecar but the `legacy` service's, and
+/// one Falco metrics snapshot.
+pub fn telemetry(w: &World) -> Vec<Value> {
+    let mut out: Vec<Value> = [&w.shop, &w.db, &w.payments]
+        .into_iter()
+        .flatten()
+        .map(|t| heartbeat(&w.cluster, t))
+        .collect();
+    out.push(falco_metrics(&w.cluster, &w.shop[0]));
+    out
+}
+
 /// The scenario's events, in the order they are put on the buses.
 pub fn events(w: &World) -> Vec<Value> {
-    let mut out = Vec::new();
+    let mut out = telemetry(w);
     // A burst: the same shell, seen 12 times on one web task.
     for n in 0..12 {
         out.push(falco(
@@ -336,9 +374,19 @@ pub async fn run_approving(
                 .await?;
         }
     }
+    // The coverage check, as its schedule runs it, over this run's cluster.
+    let coverage = match &world {
+        Some(w) => Some(p.check_coverage(std::slice::from_ref(&w.cluster)).await?),
+        None => None,
+    };
     let calls = per_service(before, p.emulator().try_api_calls());
-    p.summary(sent as u64, calls, started.elapsed().as_secs_f64())
-        .await
+    let mut summary = p
+        .summary(sent as u64, calls, started.elapsed().as_secs_f64())
+        .await?;
+    summary.coverage = coverage
+        .as_ref()
+        .map(crate::coverage::CoverageSummary::of);
+    Ok(summary)
 }
 
 /// `vigil demo`.

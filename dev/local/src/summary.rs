@@ -32,6 +32,9 @@ pub struct Summary {
     pub api_calls: BTreeMap<String, u64>,
     /// Wall-clock duration of the run, in seconds.
     pub seconds: f64,
+    /// The coverage check at the end of a demo: which running tasks no agent watches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::coverage::CoverageSummary>,
 }
 
 /// Security Hub at the end of a run.
@@ -233,6 +236,20 @@ impl Summary {
                         .map(|a| format!("  (approved in Security Hub, event {a})")))
                     .unwrap_or_default()
             ));
+        }
+        if let Some(c) = &self.coverage {
+            line(format!(
+                "coverage               {} running tasks: {} covered, {} uncovered, {} degraded ({} findings)",
+                c.running_tasks, c.covered_tasks, c.uncovered_tasks, c.degraded_tasks, c.findings
+            ));
+            for s in c.services.iter().filter(|s| s["uncovered"] != 0 || s["degraded"] != 0) {
+                line(format!(
+                    "  {:<22} {} of {} tasks not watched by any runtime agent",
+                    s["service"].as_str().unwrap_or("-"),
+                    s["uncovered"],
+                    s["running"]
+                ));
+            }
         }
         if !self.dead_letter.is_empty() {
             line(format!("dead-letter queues     {:?}", self.dead_letter));
