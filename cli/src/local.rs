@@ -42,10 +42,11 @@ fn progress(p: &Progress) {
     let m = |f: &str| p.messages.get(f).copied().unwrap_or(0);
     let _ = write!(
         stderr.lock(),
-        "\rrelayed: ingest {}  enrich {}  remediate {}   ",
+        "\rrelayed: ingest {}  enrich {}  remediate {}  coverage {}   ",
         m(vigil_local::INGEST),
         m(vigil_local::ENRICH),
-        m(vigil_local::REMEDIATE)
+        m(vigil_local::REMEDIATE),
+        m(vigil_local::COVERAGE)
     );
 }
 
@@ -123,6 +124,28 @@ pub fn replay_deployed(
             async move { vigil_local::deployed::replay_stack(&stack, &events, deadline).await },
         )?;
     output(summary, json)
+}
+
+/// `vigil coverage`: the check now on the local pipeline at `endpoint`, else the last report of
+/// the deployed `stack`.
+pub fn coverage(
+    endpoint: Option<String>,
+    table: Option<String>,
+    stack: Option<String>,
+    json: bool,
+) -> Result<String, String> {
+    let report = block_on(async move {
+        match (endpoint, stack) {
+            (Some(endpoint), _) => vigil_local::coverage::check_at(&endpoint, table).await,
+            (None, Some(stack)) => vigil_local::coverage::deployed_report(&stack).await,
+            (None, None) => Err("--endpoint URL or --aws --stack NAME".into()),
+        }
+    })?;
+    if json {
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())
+    } else {
+        Ok(vigil_local::coverage::render(&report).trim_end().to_owned())
+    }
 }
 
 /// `vigil approve`: the custom action's event on the emulator's default bus; prints it.

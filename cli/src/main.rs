@@ -62,6 +62,27 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Which running tasks no runtime agent (or GuardDuty) watches: a table per cluster and service
+    /// (tasks running, covered, uncovered, last heartbeat, agent versions). On the local pipeline
+    /// the check runs now, as its schedule runs it; on a deployed stack, its last report is read.
+    Coverage {
+        /// The emulator the local pipeline runs on (`vigil demo --endpoint URL`).
+        #[arg(long, value_name = "URL", required_unless_present = "aws", conflicts_with = "aws")]
+        endpoint: Option<String>,
+        /// With --endpoint: the run's table (default: the latest run's, `vigil-…`).
+        #[arg(long, requires = "endpoint")]
+        table: Option<String>,
+        /// Read the last report of a pipeline deployed with SAM (AWS credentials and region from
+        /// the environment).
+        #[arg(long, requires = "stack")]
+        aws: bool,
+        /// With --aws: the CloudFormation stack SAM deployed.
+        #[arg(long, requires = "aws")]
+        stack: Option<String>,
+        /// The report as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a playbook file, or show what it decides for findings.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
@@ -205,6 +226,13 @@ fn run(command: Command) -> Result<String, String> {
             &account,
             &region,
         ),
+        Command::Coverage {
+            endpoint,
+            table,
+            stack,
+            json,
+            ..
+        } => local::coverage(endpoint, table, stack, json),
         Command::Playbook(PlaybookCommand::Check { file }) => playbook::check(&file),
         // Printed with a final newline, as committed.
         Command::Playbook(PlaybookCommand::Schema) => {

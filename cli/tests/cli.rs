@@ -187,6 +187,7 @@ fn help_on_every_command() {
         &["--help"][..],
         &["normalize", "--help"],
         &["asff", "--help"],
+        &["coverage", "--help"],
     ] {
         let out = vigil(args, b"");
         assert!(out.status.success());
@@ -209,6 +210,25 @@ fn replay_against_aws_needs_a_stack_and_no_emulator() {
                 "--endpoint",
                 "http://127.0.0.1:1",
             ],
+            "--endpoint",
+        ),
+    ] {
+        let out = vigil(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn coverage_needs_a_local_emulator_or_a_deployed_stack() {
+    for (args, needle) in [
+        (&["coverage"][..], "--endpoint"),
+        (&["coverage", "--aws"], "--stack"),
+        (&["coverage", "--stack", "vigil"], "--aws"),
+        (&["coverage", "--table", "t"], "--endpoint"),
+        (
+            &["coverage", "--aws", "--stack", "vigil", "--endpoint", "http://127.0.0.1:1"],
             "--endpoint",
         ),
     ] {
