@@ -67,7 +67,12 @@ enum Command {
     /// the check runs now, as its schedule runs it; on a deployed stack, its last report is read.
     Coverage {
         /// The emulator the local pipeline runs on (`vigil demo --endpoint URL`).
-        #[arg(long, value_name = "URL", required_unless_present = "aws", conflicts_with = "aws")]
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "aws",
+            conflicts_with = "aws"
+        )]
         endpoint: Option<String>,
         /// With --endpoint: the run's table (default: the latest run's, `vigil-…`).
         #[arg(long, requires = "endpoint")]

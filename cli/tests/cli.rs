@@ -228,7 +228,14 @@ fn coverage_needs_a_local_emulator_or_a_deployed_stack() {
         (&["coverage", "--stack", "vigil"], "--aws"),
         (&["coverage", "--table", "t"], "--endpoint"),
         (
-            &["coverage", "--aws", "--stack", "vigil", "--endpoint", "http://127.0.0.1:1"],
+            &[
+                "coverage",
+                "--aws",
+                "--stack",
+                "vigil",
+                "--endpoint",
+                "http://127.0.0.1:1",
+            ],
             "--endpoint",
         ),
     ] {

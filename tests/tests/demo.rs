@@ -75,14 +75,29 @@ async fn the_demo_reports_what_its_scenario_implies() {
     // Coverage after the stops: web 1, database 1, payments 2 covered; legacy's 2 not.
     let c = s.coverage.as_ref().expect("the demo checks coverage");
     assert_eq!(
-        (c.running_tasks, c.covered_tasks, c.uncovered_tasks, c.degraded_tasks),
+        (
+            c.running_tasks,
+            c.covered_tasks,
+            c.uncovered_tasks,
+            c.degraded_tasks
+        ),
         (6, 4, 2, 0),
         "{:?}",
         c.services
     );
     assert_eq!(c.findings, 1, "one finding: the legacy service");
-    let legacy = c.services.iter().find(|r| r["service"] == "legacy").unwrap();
-    assert_eq!((legacy["uncovered"].as_u64(), legacy["last_heartbeat"].is_null()), (Some(2), true));
+    let legacy = c
+        .services
+        .iter()
+        .find(|r| r["service"] == "legacy")
+        .unwrap();
+    assert_eq!(
+        (
+            legacy["uncovered"].as_u64(),
+            legacy["last_heartbeat"].is_null()
+        ),
+        (Some(2), true)
+    );
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["coverage"]["uncovered_tasks"], 2);
     assert_eq!(json["coverage"]["covered_tasks"], 4);
@@ -99,7 +114,10 @@ async fn the_demo_reports_what_its_scenario_implies() {
     assert_eq!((dry.remediation.proposed, dry.remediation.approved), (0, 0));
     assert_eq!(dry.accepted, 6);
     let c = dry.coverage.as_ref().unwrap();
-    assert_eq!((c.running_tasks, c.covered_tasks, c.uncovered_tasks), (9, 7, 2));
+    assert_eq!(
+        (c.running_tasks, c.covered_tasks, c.uncovered_tasks),
+        (9, 7, 2)
+    );
 }
 
 /// 2,000 events about 40 threats (tasks that do not exist): every distinct fingerprint becomes
@@ -176,7 +194,11 @@ async fn runs_against_a_running_emulator_do_not_see_each_other() {
         assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
         assert!(s.api_calls["dynamodb"] > 0);
         let c = s.coverage.unwrap();
-        assert_eq!((c.covered_tasks, c.uncovered_tasks), (4, 2), "this run's cluster only");
+        assert_eq!(
+            (c.covered_tasks, c.uncovered_tasks),
+            (4, 2),
+            "this run's cluster only"
+        );
     }
     // `vigil coverage --endpoint`: the check now, over every cluster there, with the latest run's
     // heartbeats: the earlier run's tasks have none in it.
@@ -187,11 +209,18 @@ async fn runs_against_a_running_emulator_do_not_see_each_other() {
         (report.totals.running_tasks, report.totals.covered_tasks),
         (12, 4)
     );
-    let legacy: Vec<_> = report.services.iter().filter(|r| r.service == "legacy").collect();
+    let legacy: Vec<_> = report
+        .services
+        .iter()
+        .filter(|r| r.service == "legacy")
+        .collect();
     assert_eq!(legacy.len(), 2);
     assert!(legacy.iter().all(|r| r.uncovered == 2));
     let table = vigil_local::coverage::render(&report);
-    assert!(table.contains("LAST HEARTBEAT") && table.contains("falco 0.39.2"), "{table}");
+    assert!(
+        table.contains("LAST HEARTBEAT") && table.contains("falco 0.39.2"),
+        "{table}"
+    );
 }
 
 /// `vigil approve`: the documented custom action event, put on the default bus of a running

@@ -64,7 +64,8 @@ fn settings(
     env.insert("TABLE_NAME".into(), table.to_owned());
     env.insert("EVENT_BUS_NAME".into(), bus.to_owned());
     env.insert("ACCOUNT_ID".into(), ACCOUNT.to_owned());
-    let mut s = CoverageSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+    let mut s =
+        CoverageSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
     s.clusters = clusters.to_vec();
     Ok(s)
 }
@@ -116,9 +117,12 @@ pub async fn check_at(endpoint: &str, table: Option<String>) -> Result<Report, S
         .map(|f| f.environment.clone())
         .unwrap_or_default();
     let bus = env.get("EVENT_BUS_NAME").cloned().unwrap_or_default();
-    let coverage =
-        Coverage::new(Clients::from_sdk(&sdk), settings(&env, &table, &bus, &[])?, "us-east-1")
-            .without_metrics();
+    let coverage = Coverage::new(
+        Clients::from_sdk(&sdk),
+        settings(&env, &table, &bus, &[])?,
+        "us-east-1",
+    )
+    .without_metrics();
     scheduled_check(&coverage).await
 }
 
@@ -133,7 +137,12 @@ async fn latest_table(sdk: &aws_config::SdkConfig) -> Result<String, String> {
             .set_exclusive_start_table_name(start)
             .send()
             .await
-            .map_err(|e| format!("ListTables: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "ListTables: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )
+            })?;
         names.extend(out.table_names().iter().cloned());
         start = out.last_evaluated_table_name().map(str::to_owned);
         if start.is_none() {
@@ -144,7 +153,9 @@ async fn latest_table(sdk: &aws_config::SdkConfig) -> Result<String, String> {
         .into_iter()
         .filter(|n| n.starts_with("vigil"))
         .max_by_key(|n| (n.len(), n.clone()))
-        .ok_or_else(|| "no Vigil table on this emulator: run `vigil demo --endpoint URL` first".into())
+        .ok_or_else(|| {
+            "no Vigil table on this emulator: run `vigil demo --endpoint URL` first".into()
+        })
 }
 
 /// `vigil coverage --aws --stack NAME`: the last report the deployed coverage function kept.
@@ -159,7 +170,9 @@ pub async fn deployed_report(stack_name: &str) -> Result<Report, String> {
         .report()
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("stack {stack_name}: no coverage check has run yet (it runs on its schedule)"))?;
+        .ok_or_else(|| {
+            format!("stack {stack_name}: no coverage check has run yet (it runs on its schedule)")
+        })?;
     serde_json::from_str(&text).map_err(|e| format!("the stored coverage report: {e}"))
 }
 
@@ -168,7 +181,9 @@ pub fn render(report: &Report) -> String {
     let t = &report.totals;
     let mut out = format!(
         "coverage at {} (grace {} s, GuardDuty {})\n{} running tasks: {} covered, {} uncovered, {} degraded; {} findings active, {} resolved\n",
-        report.checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        report
+            .checked_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         report.grace_seconds,
         report.guardduty,
         t.running_tasks,
@@ -180,7 +195,14 @@ pub fn render(report: &Report) -> String {
     );
     out.push_str(&format!(
         "{:<24} {:<20} {:>7} {:>7} {:>9} {:>8}  {:<20} {}\n",
-        "CLUSTER", "SERVICE", "RUNNING", "COVERED", "UNCOVERED", "DEGRADED", "LAST HEARTBEAT", "AGENTS"
+        "CLUSTER",
+        "SERVICE",
+        "RUNNING",
+        "COVERED",
+        "UNCOVERED",
+        "DEGRADED",
+        "LAST HEARTBEAT",
+        "AGENTS"
     ));
     for s in &report.services {
         out.push_str(&format!(

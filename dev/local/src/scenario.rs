@@ -79,7 +79,9 @@ pub async fn build_world(p: &LocalPipeline) -> World {
     let legacy_td = e
         .register_task_definition("legacy", &[("app", "public.ecr.aws/demo/legacy:1")])
         .await;
-    let legacy = e.create_service(&cluster, "legacy", &legacy_td, 2, &[]).await;
+    let legacy = e
+        .create_service(&cluster, "legacy", &legacy_td, 2, &[])
+        .await;
     World {
         cluster,
         shop,
@@ -383,9 +385,7 @@ pub async fn run_approving(
     let mut summary = p
         .summary(sent as u64, calls, started.elapsed().as_secs_f64())
         .await?;
-    summary.coverage = coverage
-        .as_ref()
-        .map(crate::coverage::CoverageSummary::of);
+    summary.coverage = coverage.as_ref().map(crate::coverage::CoverageSummary::of);
     Ok(summary)
 }
 

@@ -242,7 +242,11 @@ impl Summary {
                 "coverage               {} running tasks: {} covered, {} uncovered, {} degraded ({} findings)",
                 c.running_tasks, c.covered_tasks, c.uncovered_tasks, c.degraded_tasks, c.findings
             ));
-            for s in c.services.iter().filter(|s| s["uncovered"] != 0 || s["degraded"] != 0) {
+            for s in c
+                .services
+                .iter()
+                .filter(|s| s["uncovered"] != 0 || s["degraded"] != 0)
+            {
                 line(format!(
                     "  {:<22} {} of {} tasks not watched by any runtime agent",
                     s["service"].as_str().unwrap_or("-"),

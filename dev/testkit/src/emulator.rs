@@ -261,6 +261,12 @@ impl Emulator {
             .flatten()
     }
 
+    /// The DynamoDB write units metered since the last reset, as `GET /_vigil/write-units` gives
+    /// them (`units` and `writes` by operation, `largest` item and `over_1kb` writes by item kind).
+    pub fn write_units(&self) -> serde_json::Value {
+        serde_json::from_str(&self.http("GET", "/_vigil/write-units")).expect("write-units JSON")
+    }
+
     /// Zeroes the request counts.
     pub fn reset_api_calls(&self) {
         self.http("POST", "/_vigil/api-calls/reset");
