@@ -342,7 +342,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let shop = rows.iter().find(|r| r.service == "shop").unwrap();
         assert_eq!((shop.running, shop.covered, shop.uncovered), (2, 1, 1));
-        assert_eq!(shop.uncovered_tasks, [b.task_arn.clone()]);
+        assert_eq!(shop.uncovered_tasks, std::slice::from_ref(&b.task_arn));
         assert_eq!(
             shop.last_heartbeat,
             Some(now() - chrono::Duration::minutes(2))
@@ -375,7 +375,7 @@ mod tests {
             &HashMap::new(),
         );
         assert_eq!((totals.degraded_tasks, totals.covered_tasks), (1, 0));
-        assert_eq!(rows[0].degraded_tasks, [a.task_arn.clone()]);
+        assert_eq!(rows[0].degraded_tasks, std::slice::from_ref(&a.task_arn));
         let (_, totals) = run(
             std::slice::from_ref(&a),
             &[agent(ACCOUNT, &a, 1, 2)],
