@@ -12,14 +12,7 @@ const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
 const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
 
 /// Stops the task of any finding at all, at once or on approval.
-const STOP_EVERYTHING: &str = r#"
-version: 1
-playbooks:
-  - name: stop-anything
-    match: {rules: ["*"]}
-    actions: [stop_task]
-    mode: enforce
-"#;
+const STOP_EVERYTHING: &str = "version: 1\nplaybooks:\n  - {name: stop-anything, match: {rules: [\"*\"]}, actions: [stop_task], mode: enforce}\n";
 
 #[tokio::test]
 async fn coverage_findings_are_never_remediated() {

@@ -1,7 +1,6 @@
 //! GuardDuty Runtime Monitoring's own coverage: `ListDetectors`, then `ListCoverage` of ECS
 //! resources (pages of 50): each cluster's status (HEALTHY or UNHEALTHY) and issue.
 
-use aws_sdk_guardduty::error::{DisplayErrorContext, SdkError};
 use aws_sdk_guardduty::types::{
     CoverageFilterCondition, CoverageFilterCriteria, CoverageFilterCriterion,
     CoverageFilterCriterionKey, CoverageStatus,
@@ -12,23 +11,10 @@ use chrono::{DateTime, Utc};
 pub const MAX_PER_PAGE: i32 = 50;
 
 /// A GuardDuty call that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("GuardDuty {operation} failed: {message}")]
-pub struct GuardDutyError {
-    /// The operation.
-    pub operation: &'static str,
-    /// The SDK error with its sources.
-    pub message: String,
-}
+pub type GuardDutyError = crate::error::CallError;
 
-fn gd_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-    e: SdkError<E, R>,
-) -> GuardDutyError {
-    GuardDutyError {
-        operation,
-        message: DisplayErrorContext(&e).to_string(),
-    }
+fn gd_error(operation: &'static str, e: impl std::error::Error + 'static) -> GuardDutyError {
+    GuardDutyError::new("GuardDuty", operation, "ECS coverage", e)
 }
 
 /// One ECS cluster as GuardDuty's coverage reports it.

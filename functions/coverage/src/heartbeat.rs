@@ -57,22 +57,16 @@ impl AgentKind {
 #[serde(deny_unknown_fields)]
 pub struct Watches {
     /// The ECS task ARN a sidecar runs in.
-    #[serde(default)]
     pub task_arn: Option<String>,
     /// The ECS container instance ARN a daemon runs on.
-    #[serde(default)]
     pub container_instance_arn: Option<String>,
     /// The EC2 instance id a daemon runs on (`i-…`).
-    #[serde(default)]
     pub ec2_instance_id: Option<String>,
     /// The ECS cluster, name or ARN.
-    #[serde(default)]
     pub cluster: Option<String>,
     /// The workload's account; must be the sender's.
-    #[serde(default)]
     pub account: Option<String>,
     /// The workload's region.
-    #[serde(default)]
     pub region: Option<String>,
 }
 
@@ -81,13 +75,10 @@ pub struct Watches {
 #[serde(deny_unknown_fields)]
 pub struct Drops {
     /// Events the agent saw.
-    #[serde(default)]
     pub events: Option<u64>,
     /// Events it dropped.
-    #[serde(default)]
     pub dropped: Option<u64>,
     /// The share of events dropped, 0–1, when the agent reports a ratio rather than counts.
-    #[serde(default)]
     pub ratio: Option<f64>,
 }
 
@@ -116,12 +107,10 @@ pub struct AgentHeartbeat {
     /// `falco`, `sysdig` or `custom`.
     pub kind: AgentKind,
     /// The agent's version.
-    #[serde(default)]
     pub version: Option<String>,
     /// What it watches.
     pub watches: Watches,
     /// Drop counters since its previous heartbeat.
-    #[serde(default)]
     pub drops: Option<Drops>,
     /// When the agent sent it (RFC 3339).
     pub time: DateTime<Utc>,

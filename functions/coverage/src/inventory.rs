@@ -2,7 +2,6 @@
 //! `DescribeTasks` (≤ 100 a call); `DescribeContainerInstances` (≤ 100 a call) only when a
 //! heartbeat names an EC2 instance, to place it.
 
-use aws_sdk_ecs::error::{DisplayErrorContext, SdkError};
 use aws_sdk_ecs::types::DesiredStatus;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
@@ -10,28 +9,15 @@ use std::collections::{BTreeSet, HashMap};
 /// DescribeTasks and DescribeContainerInstances take at most 100 a call; ListTasks returns at most 100.
 pub const MAX_PER_CALL: usize = 100;
 
-/// An ECS call that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("ECS {operation} on {cluster} failed: {message}")]
-pub struct InventoryError {
-    /// The operation.
-    pub operation: &'static str,
-    /// The cluster it was about (empty for ListClusters).
-    pub cluster: String,
-    /// The SDK error with its sources.
-    pub message: String,
-}
+/// An ECS call that failed (`about`: the cluster; empty for ListClusters).
+pub type InventoryError = crate::error::CallError;
 
-fn ecs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+fn ecs_error(
     operation: &'static str,
     cluster: &str,
-    e: SdkError<E, R>,
+    e: impl std::error::Error + 'static,
 ) -> InventoryError {
-    InventoryError {
-        operation,
-        cluster: cluster.to_owned(),
-        message: DisplayErrorContext(&e).to_string(),
-    }
+    InventoryError::new("ECS", operation, cluster, e)
 }
 
 /// A running task, as the check needs it.

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod error;
 pub mod findings;
 pub mod guardduty;
 pub mod heartbeat;

@@ -11,7 +11,6 @@
 //! refuses it while the last one is younger than the interval (coalesced, not an error).
 
 use crate::heartbeat::{AgentKind, Heartbeat, Watches};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
@@ -30,27 +29,14 @@ pub const AGENT_TTL_SECONDS: i64 = 7 * 86_400;
 type Item = HashMap<String, AttributeValue>;
 
 /// A DynamoDB call that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("DynamoDB {operation} on {key} failed: {message}")]
-pub struct StoreError {
-    /// The operation (`UpdateItem`, `Query`, …).
-    pub operation: &'static str,
-    /// The partition or item it was about.
-    pub key: String,
-    /// The SDK error with its sources.
-    pub message: String,
-}
+pub type StoreError = crate::error::CallError;
 
-fn store_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+fn store_error(
     operation: &'static str,
     key: &str,
-    e: SdkError<E, R>,
+    e: impl std::error::Error + 'static,
 ) -> StoreError {
-    StoreError {
-        operation,
-        key: key.to_owned(),
-        message: DisplayErrorContext(&e).to_string(),
-    }
+    StoreError::new("DynamoDB", operation, key, e)
 }
 
 /// What a heartbeat write did.
@@ -457,7 +443,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.operation, "UpdateItem");
-        assert_eq!(e.key, "123456789012#a");
+        assert_eq!(e.about, "123456789012#a");
     }
 
     #[test]
