@@ -19,12 +19,9 @@ async fn coverage_findings_are_never_remediated() {
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 2).await;
     let sdk = p.emulator.sdk_config().await;
-    let coverage = Coverage::new(
-        Clients::from_sdk(&sdk),
-        CoverageSettings::new(TABLE_NAME, BUS_NAME),
-        "us-east-1",
-    )
-    .without_metrics();
+    let mut settings = CoverageSettings::new(TABLE_NAME, BUS_NAME);
+    settings.startup_grace = std::time::Duration::ZERO;
+    let coverage = Coverage::new(Clients::from_sdk(&sdk), settings, "us-east-1").without_metrics();
     let report = coverage.check(ACCOUNT).await.unwrap();
     assert_eq!(report.totals.uncovered_tasks, 2);
     let finding = p

@@ -23,6 +23,8 @@ pub struct CoverageSummary {
     pub uncovered_tasks: u64,
     /// Tasks whose agents drop events heavily.
     pub degraded_tasks: u64,
+    /// Tasks started within the start-up grace that nothing reports for yet.
+    pub starting_tasks: u64,
     /// Coverage findings active in Security Hub.
     pub findings: u64,
     /// Per service: running, covered, uncovered, last heartbeat, agent versions.
@@ -38,6 +40,7 @@ impl CoverageSummary {
             covered_tasks: t.covered_tasks,
             uncovered_tasks: t.uncovered_tasks,
             degraded_tasks: t.degraded_tasks,
+            starting_tasks: t.starting_tasks,
             findings: report.findings.active,
             services: report
                 .services
@@ -67,6 +70,9 @@ fn settings(
     let mut s =
         CoverageSettings::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
     s.clusters = clusters.to_vec();
+    // A local run's tasks started seconds ago: the check reports an unwatched one at once instead
+    // of waiting the start-up grace for its agent.
+    s.startup_grace = std::time::Duration::ZERO;
     Ok(s)
 }
 
@@ -180,7 +186,7 @@ pub async fn deployed_report(stack_name: &str) -> Result<Report, String> {
 pub fn render(report: &Report) -> String {
     let t = &report.totals;
     let mut out = format!(
-        "coverage at {} (grace {} s, GuardDuty {})\n{} running tasks: {} covered, {} uncovered, {} degraded; {} findings active, {} resolved\n",
+        "coverage at {} (grace {} s, GuardDuty {})\n{} running tasks: {} covered, {} uncovered, {} degraded, {} starting; {} findings active, {} resolved\n",
         report
             .checked_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -190,6 +196,7 @@ pub fn render(report: &Report) -> String {
         t.covered_tasks,
         t.uncovered_tasks,
         t.degraded_tasks,
+        t.starting_tasks,
         report.findings.active,
         report.findings.resolved
     );

@@ -5,7 +5,9 @@
 //! container instance or EC2 instance) reported within the grace period without sustained heavy
 //! drops, or when GuardDuty has reported its cluster's runtime coverage healthy since before the
 //! task started. It is **degraded** when the only agents reporting for it drop events heavily,
-//! heartbeat after heartbeat; **uncovered** otherwise. An agent counts only for tasks of its own
+//! heartbeat after heartbeat; **starting** when nothing reports for it yet but it started within
+//! the start-up grace (its sidecar's first heartbeat may still be on its way); **uncovered**
+//! otherwise. An agent counts only for tasks of its own
 //! sender's account, and only when that sender is trusted: a heartbeat vouches for nothing else.
 
 use crate::heartbeat::Senders;
@@ -30,6 +32,8 @@ pub struct Rules<'a> {
     pub grace: Duration,
     /// Heavy-drop heartbeats in a row that make an agent degraded.
     pub degraded_after: u32,
+    /// How long a new task may run before its agent's first heartbeat.
+    pub startup_grace: Duration,
 }
 
 /// A task's coverage.
@@ -41,6 +45,8 @@ pub enum TaskState {
     ByGuardDuty,
     /// Its agents report, dropping events heavily.
     Degraded,
+    /// Nothing reports for it yet, and it started within the start-up grace.
+    Starting,
     /// Nothing watches it.
     Uncovered,
 }
@@ -69,6 +75,9 @@ pub struct ServiceCoverage {
     pub uncovered: u64,
     /// Tasks whose agents drop events heavily.
     pub degraded: u64,
+    /// Tasks started within the start-up grace that nothing reports for yet.
+    #[serde(default)]
+    pub starting: u64,
     /// The latest heartbeat of an agent watching one of its tasks, fresh or not.
     pub last_heartbeat: Option<DateTime<Utc>>,
     /// The versions of those agents (`kind version`).
@@ -90,6 +99,9 @@ pub struct Totals {
     pub uncovered_tasks: u64,
     /// Tasks whose agents drop events heavily.
     pub degraded_tasks: u64,
+    /// Tasks started within the start-up grace that nothing reports for yet.
+    #[serde(default)]
+    pub starting_tasks: u64,
 }
 
 /// `service:NAME` → `NAME`; `family:NAME` as it is; nothing → `standalone`.
@@ -175,10 +187,13 @@ pub fn task_state(
     {
         return TaskState::ByGuardDuty;
     }
-    if fresh.is_empty() {
-        TaskState::Uncovered
-    } else {
-        TaskState::Degraded
+    if !fresh.is_empty() {
+        return TaskState::Degraded;
+    }
+    let startup = chrono::Duration::from_std(rules.startup_grace).unwrap_or(chrono::Duration::MAX);
+    match task.started_at {
+        Some(started) if started > rules.now - startup => TaskState::Starting,
+        _ => TaskState::Uncovered,
     }
 }
 
@@ -242,6 +257,10 @@ pub fn evaluate(
                 row.degraded += 1;
                 totals.degraded_tasks += 1;
                 list(&mut row.degraded_tasks);
+            }
+            TaskState::Starting => {
+                row.starting += 1;
+                totals.starting_tasks += 1;
             }
             TaskState::Uncovered => {
                 row.uncovered += 1;
@@ -318,6 +337,7 @@ mod tests {
             now: now(),
             grace: Duration::from_secs(600),
             degraded_after: 3,
+            startup_grace: Duration::from_secs(120),
         };
         evaluate(tasks, agents, gd, &rules)
     }
@@ -410,6 +430,14 @@ mod tests {
         };
         let (_, totals) = run(std::slice::from_ref(&a), &[daemon], &HashMap::new());
         assert_eq!(totals.covered_tasks, 1);
+    }
+
+    #[test]
+    fn a_new_task_waits_for_its_first_heartbeat_an_old_one_does_not() {
+        let (new, old) = (task("new", "shop", 1), task("old", "shop", 3));
+        let (rows, totals) = run(&[new, old.clone()], &[], &HashMap::new());
+        assert_eq!((totals.starting_tasks, totals.uncovered_tasks), (1, 1));
+        assert_eq!(rows[0].uncovered_tasks, std::slice::from_ref(&old.task_arn));
     }
 
     #[test]

@@ -443,6 +443,7 @@ impl Coverage {
             now,
             grace: self.settings.grace,
             degraded_after: self.settings.degraded_after,
+            startup_grace: self.settings.startup_grace,
         };
         let (services, totals) = check::evaluate(&tasks, &agents, &healthy, &rules);
         let findings = self
@@ -463,6 +464,7 @@ impl Coverage {
             covered = totals.covered_tasks,
             uncovered = totals.uncovered_tasks,
             degraded = totals.degraded_tasks,
+            starting = totals.starting_tasks,
             findings_active = findings.active,
             findings_resolved = findings.resolved,
             "coverage checked"
@@ -660,6 +662,7 @@ struct CheckMetrics {
     covered_tasks: u64,
     uncovered_tasks: u64,
     degraded_tasks: u64,
+    starting_tasks: u64,
     findings_active: u64,
     findings_resolved: u64,
     import_failed: u64,
@@ -672,6 +675,7 @@ fn check_metrics(r: &Report) -> CheckMetrics {
         covered_tasks: r.totals.covered_tasks,
         uncovered_tasks: r.totals.uncovered_tasks,
         degraded_tasks: r.totals.degraded_tasks,
+        starting_tasks: r.totals.starting_tasks,
         findings_active: r.findings.active,
         findings_resolved: r.findings.resolved,
         import_failed: r.findings.import_failed,

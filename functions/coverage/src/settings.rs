@@ -23,6 +23,9 @@ pub struct CoverageSettings {
     pub clusters: Vec<String>,
     /// A task is covered by an agent that reported within this (`COVERAGE_GRACE_SECONDS`, 600).
     pub grace: Duration,
+    /// A task started this recently is not reported before its agent's first heartbeat
+    /// (`STARTUP_GRACE_SECONDS`, 120; 0: reported at once).
+    pub startup_grace: Duration,
     /// At most one write per agent in this long (`HEARTBEAT_INTERVAL_SECONDS`, 60).
     pub heartbeat_interval: Duration,
     /// A heartbeat dropping at least this share of events is a heavy drop (`HEAVY_DROP_RATIO`, 0.1,
@@ -49,6 +52,7 @@ impl CoverageSettings {
             trusted_accounts: Vec::new(),
             clusters: Vec::new(),
             grace: Duration::from_secs(600),
+            startup_grace: Duration::from_secs(120),
             heartbeat_interval: Duration::from_secs(60),
             heavy_drop_ratio: 0.1,
             degraded_after: 3,
@@ -65,7 +69,7 @@ impl CoverageSettings {
     }
 
     /// `TABLE_NAME`, `EVENT_BUS_NAME` required; `COVERAGE_QUEUE_ARNS`, `ACCOUNT_ID`,
-    /// `TRUSTED_ACCOUNTS`, `COVERAGE_CLUSTERS`, `COVERAGE_GRACE_SECONDS` (600),
+    /// `TRUSTED_ACCOUNTS`, `COVERAGE_CLUSTERS`, `COVERAGE_GRACE_SECONDS` (600), `STARTUP_GRACE_SECONDS` (120),
     /// `HEARTBEAT_INTERVAL_SECONDS` (60), `HEAVY_DROP_RATIO` (0.1), `DEGRADED_AFTER_HEARTBEATS`
     /// (3), `GUARDDUTY_COVERAGE` (true), `SECURITYHUB_CALLS_PER_SECOND` (2) optional.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
@@ -81,6 +85,7 @@ impl CoverageSettings {
             .filter(|c| c != "*")
             .collect();
         s.grace = env.seconds("COVERAGE_GRACE_SECONDS", 600)?;
+        s.startup_grace = Duration::from_secs(env.number("STARTUP_GRACE_SECONDS", 120)?);
         s.heartbeat_interval = env.seconds("HEARTBEAT_INTERVAL_SECONDS", 60)?;
         s.heavy_drop_ratio = env
             .parsed("HEAVY_DROP_RATIO", |v| match v.parse::<f64>() {
@@ -117,6 +122,13 @@ mod tests {
     fn defaults_values_and_refusals() {
         let s = with(&[]).unwrap();
         assert_eq!(s.grace, Duration::from_secs(600));
+        assert_eq!(s.startup_grace, Duration::from_secs(120));
+        assert_eq!(
+            with(&[("STARTUP_GRACE_SECONDS", "0")])
+                .unwrap()
+                .startup_grace,
+            Duration::ZERO
+        );
         assert_eq!(s.heartbeat_interval, Duration::from_secs(60));
         assert!(s.guardduty && s.clusters.is_empty() && s.trusted_accounts.is_empty());
         assert_eq!((s.heavy_drop_ratio, s.degraded_after), (0.1, 3));

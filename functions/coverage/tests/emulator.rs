@@ -48,6 +48,8 @@ impl Bed {
             .await;
         let mut settings = CoverageSettings::new(TABLE_NAME, BUS_NAME);
         settings.trusted_accounts = vec!["222222222222".into()];
+        // The tests' tasks start during the test: reported at once unless a test says otherwise.
+        settings.startup_grace = std::time::Duration::ZERO;
         adjust(&mut settings);
         let ahead = Arc::new(AtomicI64::new(0));
         let clock_ahead = ahead.clone();
@@ -476,6 +478,28 @@ async fn guardduty_covers_tasks_started_after_its_runtime_coverage_was_healthy()
         report.calls.guardduty, 2,
         "ListDetectors and one page of ListCoverage"
     );
+}
+
+#[tokio::test]
+async fn a_new_task_is_not_reported_before_its_agent_could_report() {
+    let bed = Bed::start(|s| s.startup_grace = std::time::Duration::from_secs(120)).await;
+    bed.service("shop", 2).await;
+    let report = bed.check().await;
+    assert_eq!(
+        (
+            report.totals.starting_tasks,
+            report.totals.uncovered_tasks,
+            report.findings.active
+        ),
+        (2, 0, 0)
+    );
+    bed.advance(121);
+    let report = bed.check().await;
+    assert_eq!(
+        (report.totals.starting_tasks, report.totals.uncovered_tasks),
+        (0, 2)
+    );
+    assert!(bed.finding("shop", "not-reporting").await.is_some());
 }
 
 #[tokio::test]
