@@ -413,20 +413,18 @@ impl Coverage {
             inventory::clusters(&self.ecs, &self.settings.clusters, &mut ecs_calls).await?;
         let mut tasks = Vec::new();
         let mut errors = Vec::new();
+        // By name (a cluster in scope may be given by name or ARN).
+        let mut failed_clusters: HashSet<&str> = HashSet::new();
         for cluster in &clusters {
             match inventory::running_tasks(&self.ecs, cluster, &mut ecs_calls).await {
                 Ok(t) => tasks.extend(t),
                 Err(e) => {
                     warn!(error = %e, "cluster not listed; its findings are left as they were");
                     errors.push(e.to_string());
+                    failed_clusters.insert(cluster.rsplit('/').next().unwrap_or(cluster));
                 }
             }
         }
-        let failed_clusters: HashSet<&str> = clusters
-            .iter()
-            .filter(|c| errors.iter().any(|e| e.contains(c.as_str())))
-            .map(|c| c.rsplit('/').next().unwrap_or(c))
-            .collect();
         let agents = self.store.agents().await?;
         if agents.iter().any(|a| a.watches.ec2_instance_id.is_some())
             && let Err(e) =
