@@ -137,6 +137,62 @@ async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerpri
     );
 }
 
+/// A replay whose events come from member accounts: each account gets the member role (the
+/// member-role template deployed there) and its findings land in its own hub, counted per account.
+#[tokio::test]
+async fn a_replay_from_member_accounts_imports_into_each_account_s_own_hub() {
+    let places = [
+        ("123456789012", "us-east-1"),
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "us-east-1"),
+    ];
+    let events: Vec<serde_json::Value> = places
+        .iter()
+        .enumerate()
+        .map(|(i, (account, region))| {
+            let cluster = format!("arn:aws:ecs:{region}:{account}:cluster/prod");
+            let task = format!(
+                "arn:aws:ecs:{region}:{account}:task/prod/{}",
+                "a".repeat(32)
+            );
+            let mut e =
+                scenario::falco(&cluster, &task, "Terminal shell in container", "Warning", i);
+            e["account"] = json!(account);
+            e["region"] = json!(region);
+            e
+        })
+        .collect();
+    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
+    let s = scenario::run(
+        RemediationMode::DryRun,
+        playbooks,
+        &Emulated::Own,
+        |_| events,
+        false,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.accepted, 3);
+    assert_eq!(s.securityhub.findings, 3, "{:?}", s.securityhub);
+    let by_account: Vec<(&str, u64)> = s
+        .securityhub
+        .by_account
+        .iter()
+        .map(|(a, n)| (a.as_str(), *n))
+        .collect();
+    assert_eq!(
+        by_account,
+        [
+            ("111111111111", 1),
+            ("123456789012", 1),
+            ("222222222222", 1)
+        ]
+    );
+    assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
+    assert!(s.render().contains("account 111111111111"));
+}
+
 /// `--endpoint`: two runs against one emulator someone else started, each with a stack of its own,
 /// report the same numbers as a run with an emulator of its own.
 #[tokio::test]

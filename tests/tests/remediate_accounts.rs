@@ -409,3 +409,39 @@ async fn a_member_guardduty_finding_is_stopped_and_noted_on_guardduty_s_own_find
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_task_outside_the_allowed_regions_is_recorded_and_never_called() {
+    let p = Pipeline::start().await;
+    enable_hubs(&p.emulator, &[HOME, MEMBERS[0]], &REGIONS).await;
+    let task = p
+        .emulator
+        .run_task_in(MEMBERS[0], "eu-west-1", "shop")
+        .await;
+    let enriched = enriched(&p, &[alert_in("r", MEMBERS[0], "eu-west-1", &task, SHELL)]).await;
+    assert_eq!(enriched.len(), 1);
+    p.emulator.reset_api_calls();
+    let remediate = p
+        .remediate_with(vigil_e2e::PLAYBOOKS, RemediationMode::Enforce, |s| {
+            s.account_id = Some(HOME.into());
+            s.members = members();
+            s.guardrails.trusted_accounts.insert(MEMBERS[0].into());
+            s.allowed_regions = vec![vigil_playbook::Glob::new("us-*").unwrap()];
+        })
+        .await;
+    assert!(remediate.process(&enriched, Some(HOME)).await.is_empty());
+    assert_eq!(p.emulator.calls("sts", "AssumeRole"), 0);
+    assert_eq!(p.emulator.calls("ecs", "DescribeTasks"), 0);
+    let aside: Vec<_> = p
+        .items("ACT#")
+        .await
+        .into_iter()
+        .filter(|i| text(i, "sk").starts_with("UNROUTABLE#"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert!(text(&aside[0], "decision").contains("ALLOWED_REGIONS"));
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[0], "eu-west-1", &task).await,
+        "RUNNING"
+    );
+}

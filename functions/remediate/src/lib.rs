@@ -175,6 +175,18 @@ impl Remediate {
     /// ECS in the account and region of `arn` (a task's or a cluster's), or why it cannot be
     /// called.
     pub(crate) fn ecs_for(&self, arn: &str) -> Result<aws_sdk_ecs::Client, Unroutable> {
+        if let Some((account, region)) = vigil_accounts::place_of_arn(arn)
+            && !self
+                .settings
+                .allowed_regions
+                .iter()
+                .any(|g| g.matches(region))
+        {
+            return Err(Unroutable::RegionNotAllowed {
+                account: account.to_owned(),
+                region: region.to_owned(),
+            });
+        }
         self.ecs.for_arn(arn)
     }
 
