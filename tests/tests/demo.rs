@@ -85,6 +85,14 @@ async fn the_demo_reports_what_its_scenario_implies() {
 
 /// 2,000 events about 40 threats (tasks that do not exist): every distinct fingerprint becomes
 /// exactly one Security Hub finding, and remediation refuses to act on tasks it cannot see.
+/// `vigil replay` of `events` with the shipped playbooks, on an emulator of its own.
+async fn replay(mode: RemediationMode, events: Vec<serde_json::Value>) -> vigil_local::Summary {
+    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
+    scenario::run(mode, playbooks, &Emulated::Own, |_| events, false, |_| {})
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerprint() {
     let events: Vec<serde_json::Value> = (0..2000)
@@ -109,17 +117,7 @@ async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerpri
             e
         })
         .collect();
-    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
-    let s = scenario::run(
-        RemediationMode::Enforce,
-        playbooks,
-        &Emulated::Own,
-        |_| events,
-        false,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let s = replay(RemediationMode::Enforce, events).await;
     assert_eq!(s.events, 2000);
     assert_eq!(s.accepted, 40);
     assert_eq!(s.duplicates, 1960);
@@ -162,17 +160,7 @@ async fn a_replay_from_member_accounts_imports_into_each_account_s_own_hub() {
             e
         })
         .collect();
-    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
-    let s = scenario::run(
-        RemediationMode::DryRun,
-        playbooks,
-        &Emulated::Own,
-        |_| events,
-        false,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let s = replay(RemediationMode::DryRun, events).await;
     assert_eq!(s.accepted, 3);
     assert_eq!(s.securityhub.findings, 3, "{:?}", s.securityhub);
     let by_account: Vec<(&str, u64)> = s
