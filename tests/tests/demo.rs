@@ -122,6 +122,14 @@ async fn the_demo_reports_what_its_scenario_implies() {
 
 /// 2,000 events about 40 threats (tasks that do not exist): every distinct fingerprint becomes
 /// exactly one Security Hub finding, and remediation refuses to act on tasks it cannot see.
+/// `vigil replay` of `events` with the shipped playbooks, on an emulator of its own.
+async fn replay(mode: RemediationMode, events: Vec<serde_json::Value>) -> vigil_local::Summary {
+    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
+    scenario::run(mode, playbooks, &Emulated::Own, |_| events, false, |_| {})
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerprint() {
     let events: Vec<serde_json::Value> = (0..2000)
@@ -146,17 +154,7 @@ async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerpri
             e
         })
         .collect();
-    let playbooks = PlaybookFile::parse(scenario::SHIPPED_PLAYBOOKS).unwrap();
-    let s = scenario::run(
-        RemediationMode::Enforce,
-        playbooks,
-        &Emulated::Own,
-        |_| events,
-        false,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let s = replay(RemediationMode::Enforce, events).await;
     assert_eq!(s.events, 2000);
     assert_eq!(s.accepted, 40);
     assert_eq!(s.duplicates, 1960);
@@ -172,6 +170,52 @@ async fn a_replay_of_two_thousand_repeating_events_has_one_finding_per_fingerpri
         (100..=1300).contains(&dynamodb),
         "{dynamodb}: at most 0.65 DynamoDB calls per event (1.03 before the repeats of a batch shared a write)"
     );
+}
+
+/// A replay whose events come from member accounts: each account gets the member role (the
+/// member-role template deployed there) and its findings land in its own hub, counted per account.
+#[tokio::test]
+async fn a_replay_from_member_accounts_imports_into_each_account_s_own_hub() {
+    let places = [
+        ("123456789012", "us-east-1"),
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "us-east-1"),
+    ];
+    let events: Vec<serde_json::Value> = places
+        .iter()
+        .enumerate()
+        .map(|(i, (account, region))| {
+            let cluster = format!("arn:aws:ecs:{region}:{account}:cluster/prod");
+            let task = format!(
+                "arn:aws:ecs:{region}:{account}:task/prod/{}",
+                "a".repeat(32)
+            );
+            let mut e =
+                scenario::falco(&cluster, &task, "Terminal shell in container", "Warning", i);
+            e["account"] = json!(account);
+            e["region"] = json!(region);
+            e
+        })
+        .collect();
+    let s = replay(RemediationMode::DryRun, events).await;
+    assert_eq!(s.accepted, 3);
+    assert_eq!(s.securityhub.findings, 3, "{:?}", s.securityhub);
+    let by_account: Vec<(&str, u64)> = s
+        .securityhub
+        .by_account
+        .iter()
+        .map(|(a, n)| (a.as_str(), *n))
+        .collect();
+    assert_eq!(
+        by_account,
+        [
+            ("111111111111", 1),
+            ("123456789012", 1),
+            ("222222222222", 1)
+        ]
+    );
+    assert!(s.dead_letter.is_empty(), "{:?}", s.dead_letter);
+    assert!(s.render().contains("account 111111111111"));
 }
 
 /// `--endpoint`: two runs against one emulator someone else started, each with a stack of its own,

@@ -456,79 +456,32 @@ async fn a_far_future_occurrence_is_clamped_and_later_updates_are_not_older() {
 
 // ---------------------------------------------------------------- several accounts and regions
 
-/// The emulator's (deploying) account.
-const HOME: &str = "123456789012";
-/// Accounts with the member role.
-const MEMBERS: [&str; 2] = ["111111111111", "222222222222"];
-/// An account Vigil has no role in.
-const STRANGER: &str = "333333333333";
-const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+use vigil_e2e::accounts::{HOME, MEMBERS, REGIONS, STRANGER, alert_in, hub, members};
 
 /// Enrich as deployed in `HOME` with `MEMBERS` in `MEMBER_ACCOUNTS`.
 async fn central_enrich(p: &Pipeline) -> Enrich {
     let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
     settings.account_id = Some(HOME.into());
-    settings.members =
-        vigil_accounts::MemberAccounts::new(MEMBERS, "VigilMember", Some("vigil-ext".into()));
+    settings.members = members();
     Enrich::from_env(settings, &p.emulator.sdk_config().await)
 }
 
-/// Security Hub as `account` sees it in `region` (the emulator picks the account from a 12-digit
-/// access key id).
-async fn hub(p: &Pipeline, account: &str, region: &str) -> aws_sdk_securityhub::Client {
-    use aws_sdk_securityhub::config::{Credentials, Region, SharedCredentialsProvider};
-    let config = p
-        .emulator
-        .sdk_config()
-        .await
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            account, "testing", None, None, "test",
-        )))
-        .build();
-    aws_sdk_securityhub::Client::new(&config)
-}
-
-/// The findings in `account`'s hub in `region`: (Id, AwsAccountId, Region).
+/// The findings in `account`'s hub in `region`: (Id, AwsAccountId, Region), sorted.
 async fn hub_findings(p: &Pipeline, account: &str, region: &str) -> Vec<(String, String, String)> {
-    let out = hub(p, account, region)
-        .await
-        .get_findings()
-        .max_results(100)
-        .send()
-        .await
-        .unwrap();
-    let mut found: Vec<(String, String, String)> = out
-        .findings()
-        .iter()
-        .map(|f| {
-            (
-                f.id().unwrap_or_default().to_owned(),
-                f.aws_account_id().unwrap_or_default().to_owned(),
-                f.region().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let mut found: Vec<(String, String, String)> =
+        vigil_e2e::accounts::hub_findings(&p.emulator, account, region)
+            .await
+            .iter()
+            .map(|f| {
+                (
+                    f.id().unwrap_or_default().to_owned(),
+                    f.aws_account_id().unwrap_or_default().to_owned(),
+                    f.region().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
     found.sort();
     found
-}
-
-/// A Falco alert sent from `account` in `region` about task `task` (an ARN, or an id in cluster
-/// `prod` of that account and region).
-fn alert_in(event_id: &str, account: &str, region: &str, task: &str, rule: &str) -> Value {
-    let cluster = format!("arn:aws:ecs:{region}:{account}:cluster/prod");
-    let task = if task.starts_with("arn:") {
-        task.to_owned()
-    } else {
-        format!("arn:aws:ecs:{region}:{account}:task/prod/{task}")
-    };
-    FalcoAlert::sample()
-        .id(event_id)
-        .from_account(account, region)
-        .rule(rule)
-        .on_task(&cluster, &task)
-        .event()
 }
 
 /// `Finding Accepted` bodies through `enrich` in SQS-sized batches of 10; asserts none returns.
@@ -548,7 +501,7 @@ async fn a_burst_across_three_accounts_and_two_regions_is_imported_once_into_eac
     let accounts = [HOME, MEMBERS[0], MEMBERS[1]];
     for account in accounts {
         for region in REGIONS {
-            hub(&p, account, region)
+            hub(&p.emulator, account, region)
                 .await
                 .enable_security_hub()
                 .send()

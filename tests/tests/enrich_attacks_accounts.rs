@@ -5,82 +5,42 @@
 
 use serde_json::Value;
 use vigil_e2e::Pipeline;
+use vigil_e2e::accounts::{self, HOME, MEMBERS, STRANGER};
 use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_model::{Finding, FindingFingerprint};
 use vigil_remediate::RemediationMode;
 use vigil_testkit::events::FalcoAlert;
 use vigil_testkit::{BUS_NAME, TABLE_NAME};
 
-const HOME: &str = vigil_e2e::ACCOUNT;
-const MEMBERS: [&str; 2] = ["111111111111", "222222222222"];
-const STRANGER: &str = "333333333333";
 const SHELL: &str = "Terminal shell in container";
 
 async fn central_enrich(p: &Pipeline) -> Enrich {
     let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
     settings.account_id = Some(HOME.into());
-    settings.members =
-        vigil_accounts::MemberAccounts::new(MEMBERS, "VigilMember", Some("vigil-ext".into()));
+    settings.members = accounts::members();
     Enrich::from_env(settings, &p.emulator.sdk_config().await)
-}
-
-async fn config_as(p: &Pipeline, account: &str, region: &str) -> aws_config::SdkConfig {
-    use aws_sdk_securityhub::config::{Credentials, Region, SharedCredentialsProvider};
-    p.emulator
-        .sdk_config()
-        .await
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            account, "testing", None, None, "test",
-        )))
-        .build()
 }
 
 /// The Ids of the findings in `account`'s hub in `region` (Security Hub enabled there first).
 async fn hub_ids(p: &Pipeline, account: &str, region: &str) -> Vec<String> {
-    let hub = aws_sdk_securityhub::Client::new(&config_as(p, account, region).await);
-    let out = hub.get_findings().max_results(100).send().await.unwrap();
-    out.findings()
+    accounts::hub_findings(&p.emulator, account, region)
+        .await
         .iter()
         .map(|f| f.id().unwrap_or_default().to_owned())
         .collect()
 }
 
 async fn enable_hubs(p: &Pipeline, accounts: &[&str], region: &str) {
-    for a in accounts {
-        aws_sdk_securityhub::Client::new(&config_as(p, a, region).await)
-            .enable_security_hub()
-            .send()
-            .await
-            .ok();
-    }
+    accounts::enable_hubs(&p.emulator, accounts, &[region]).await;
 }
 
-/// `(lastStatus, desiredStatus)` of a task in its own account.
+/// A task's desired status in its own account.
 async fn status_in(p: &Pipeline, account: &str, region: &str, task: &str) -> String {
-    let ecs = aws_sdk_ecs::Client::new(&config_as(p, account, region).await);
-    let out = ecs
-        .describe_tasks()
-        .cluster("prod")
-        .tasks(task)
-        .send()
-        .await
-        .unwrap();
-    out.tasks()[0]
-        .desired_status()
-        .unwrap_or_default()
-        .to_owned()
+    accounts::desired_status(&p.emulator, account, region, task).await
 }
 
 fn alert_in(event_id: &str, account: &str, region: &str, task_arn: &str) -> Value {
-    let cluster = format!("arn:aws:ecs:{region}:{account}:cluster/prod");
-    FalcoAlert::sample()
-        .id(event_id)
-        .from_account(account, region)
-        .rule(SHELL)
-        .on_task(&cluster, task_arn)
-        .event()
+    accounts::alert_in(event_id, account, region, task_arn, SHELL)
 }
 
 /// A copy of a `Finding Accepted` body with its finding edited; `refingerprint`: the forger also

@@ -10,13 +10,16 @@
 //!   before they expire ([`MemberCredentials`]).
 //! - [`route`]: the SDK configuration to call an (account, region) with, or why there is none
 //!   ([`Accounts`], [`Route`]).
+//! - [`clients`]: one SDK client per (account, region), built on first use ([`RoutedClients`]).
 
 #![warn(missing_docs)]
 
+pub mod clients;
 pub mod config;
 pub mod credentials;
 pub mod route;
 
+pub use clients::{RoutedClients, place_of_arn};
 pub use config::MemberAccounts;
 pub use credentials::{AssumeRoleError, MemberCredentials};
 pub use route::{Accounts, Route, Unroutable};

@@ -51,6 +51,15 @@ pub enum Unroutable {
         /// The region named.
         region: String,
     },
+    /// The deployment does not act in this region (remediate's `ALLOWED_REGIONS`, which scopes its
+    /// role's `ecs:StopTask` too).
+    #[error("region {region} is not in ALLOWED_REGIONS; nothing done in account {account} there")]
+    RegionNotAllowed {
+        /// The account named.
+        account: String,
+        /// The region named.
+        region: String,
+    },
     /// The region is in another partition than the function's: no credentials of this
     /// deployment are valid there.
     #[error(
@@ -68,13 +77,14 @@ pub enum Unroutable {
 
 impl Unroutable {
     /// A short machine-readable reason (`no_member_role`, `no_region`, `bad_region`,
-    /// `other_partition`).
+    /// `other_partition`, `region_not_allowed`).
     pub fn code(&self) -> &'static str {
         match self {
             Unroutable::NoMemberRole { .. } => "no_member_role",
             Unroutable::NoRegion { .. } => "no_region",
             Unroutable::BadRegion { .. } => "bad_region",
             Unroutable::OtherPartition { .. } => "other_partition",
+            Unroutable::RegionNotAllowed { .. } => "region_not_allowed",
         }
     }
 }

@@ -37,8 +37,36 @@ fn check_size(bytes: &[u8]) -> Result<(), AdapterError> {
     Ok(())
 }
 
-/// The deepest nesting accepted: serde_json's recursion limit (128) refuses the 128th level.
-pub const MAX_DEPTH: usize = 127;
+/// The deepest nesting accepted. serde_json's recursion limit refuses the 128th level of a
+/// document, and an accepted event travels on four levels deeper, kept verbatim in the finding
+/// (`detail.finding.raw.event` of `Finding Accepted` and `Finding Enriched`): every function must
+/// still read what ingest accepted.
+pub const MAX_DEPTH: usize = SERDE_JSON_MAX_DEPTH - PUBLISHED_DEPTH;
+
+/// The most levels serde_json parses (its recursion limit refuses the 128th).
+const SERDE_JSON_MAX_DEPTH: usize = 127;
+
+/// The levels around a kept event in the events Vigil publishes: the envelope, `detail`,
+/// `finding`, `raw` (the event is `raw.event`).
+const PUBLISHED_DEPTH: usize = 4;
+
+impl Node<'_> {
+    /// How many containers deep the value nests, as serde_json counts them (a scalar is 0, `[]` 1).
+    pub fn depth(&self) -> usize {
+        match self {
+            Node::Array(items) => 1 + items.iter().map(Node::depth).max().unwrap_or(0),
+            Node::Object(entries) => 1 + entries.iter().map(|(_, v)| v.depth()).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+fn check_depth<'a>(node: Node<'a>) -> Result<Node<'a>, AdapterError> {
+    if node.depth() > MAX_DEPTH {
+        return Err(AdapterError::new("$", ErrorKind::TooDeep));
+    }
+    Ok(node)
+}
 
 fn parse_error(e: serde_json::Error) -> AdapterError {
     let msg = e.to_string();
@@ -69,8 +97,9 @@ pub fn parse_text(bytes: &[u8]) -> Result<(Node<'_>, &str), AdapterError> {
     check_size(bytes)?;
     match std::str::from_utf8(bytes) {
         Ok(text) => serde_json::from_str(text)
-            .map(|node| (node, text))
-            .map_err(parse_error),
+            .map_err(parse_error)
+            .and_then(check_depth)
+            .map(|node| (node, text)),
         Err(not_utf8) => match serde_json::from_slice::<Node<'_>>(bytes) {
             Err(e) => Err(parse_error(e)),
             // Not reached (a document serde_json accepts is UTF-8), but never a panic.

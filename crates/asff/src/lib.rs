@@ -11,7 +11,8 @@ mod mapping;
 pub mod model;
 
 pub use mapping::{
-    AsffError, History, MappingContext, finding_id, finding_types, guardduty_ref, product_arn,
-    securityhub_ref, sequence_resources, to_asff, to_asff_enriched, to_asff_with_history,
+    AsffError, History, MappingContext, finding_id, finding_types, guardduty_finding_ref,
+    guardduty_ref, product_arn, securityhub_ref, sequence_resources, to_asff, to_asff_enriched,
+    to_asff_with_history,
 };
 pub use model::AsffFinding;

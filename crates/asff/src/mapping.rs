@@ -121,17 +121,24 @@ pub fn guardduty_ref(finding: &Finding) -> Option<(String, String)> {
         }
         _ => return None,
     };
+    guardduty_finding_ref(&arn, finding.account.as_deref())
+}
+
+/// GuardDuty's own Security Hub finding for the GuardDuty finding ARN `arn`: `(Id, ProductArn)`,
+/// when `arn` is a GuardDuty finding ARN of `account`.
+pub fn guardduty_finding_ref(arn: &str, account: Option<&str>) -> Option<(String, String)> {
     let parts: Vec<&str> = arn.split(':').collect();
     let ok = arn.len() <= 512
         && parts.len() == 6
         && parts[0] == "arn"
         && parts[2] == "guardduty"
+        && !parts[3].is_empty()
         && parts[5].contains("/finding/")
-        && finding.account.as_deref() == Some(parts[4]);
+        && account == Some(parts[4]);
     ok.then(|| {
         let (partition, region) = (parts[1], parts[3]);
         let product = format!("arn:{partition}:securityhub:{region}::product/aws/guardduty");
-        (arn.clone(), product)
+        (arn.to_owned(), product)
     })
 }
 

@@ -28,7 +28,7 @@ pub const STATE: &str = "dedup_state";
 /// When the record was created in state `accepted`, Unix epoch seconds: the lease runs from it.
 pub const ACCEPTED_AT: &str = "accepted_at";
 /// The `UpdatedAt` of the last import Security Hub confirmed (written only forward: see
-/// [`DedupStore::mark_forwarded`](crate::DedupStore::mark_forwarded)).
+/// [`DedupStore::mark_enriched`](crate::DedupStore::mark_enriched)).
 pub const FORWARDED_AT: &str = "forwarded_at";
 /// The digest ([`digest`], 8 bytes) of the `Finding Accepted` event id whose `Finding Enriched`
 /// enrich last published: a redelivery of that message (its Security Hub import to be retried)

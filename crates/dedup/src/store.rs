@@ -700,44 +700,6 @@ impl DedupStore {
         }
         Ok(Some(origin))
     }
-
-    /// Marks a record `forwarded` once Security Hub confirmed the import whose `UpdatedAt` was
-    /// `updated_at`, and keeps that time as `forwarded_at` for the next import to stay at or after
-    /// it. Conditional on the record existing, so a late confirmation never resurrects an expired
-    /// record, and on `forwarded_at` not being later already, so a slower import confirmed after a
-    /// newer one never moves it back (the record is then already `forwarded`: `forwarded_at` is
-    /// written only with that state). Returns whether the record exists.
-    pub async fn mark_forwarded(
-        &self,
-        fingerprint: &str,
-        updated_at: DateTime<Utc>,
-    ) -> Result<bool, DedupError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.config.table_name)
-            .set_key(Some(dedup_key(fingerprint)))
-            .update_expression("SET #state = :forwarded, #fwd = :now")
-            // Fixed-width RFC 3339 in UTC (milliseconds, `Z`): string order is time order.
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(#fwd) OR #fwd <= :now)",
-            )
-            .expression_attribute_names("#state", STATE)
-            .expression_attribute_names("#fwd", FORWARDED_AT)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(
-                ":forwarded",
-                AttributeValue::S(DedupState::Forwarded.as_str().into()),
-            )
-            .expression_attribute_values(
-                ":now",
-                AttributeValue::S(updated_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        record_exists(result, fingerprint)
-    }
 }
 
 impl DedupStore {
@@ -772,8 +734,11 @@ impl DedupStore {
 
     /// Records that `Finding Enriched` for the occurrence `event_id` is on the bus and, with
     /// `forwarded` (the `UpdatedAt` Security Hub confirmed), marks the record `forwarded` in the
-    /// same write, under [`DedupStore::mark_forwarded`]'s conditions. Returns whether the record
-    /// exists. A forwarded time refused as earlier than the record's (a newer import confirmed
+    /// same write, keeping that time as `forwarded_at` for the next import to stay at or after it.
+    /// Conditional on the record existing, so a late confirmation never resurrects an expired
+    /// record, and on `forwarded_at` not being later already, so a slower import confirmed after a
+    /// newer one never moves it back (`forwarded_at` is written only with the state). Returns
+    /// whether the record exists. A forwarded time refused as earlier than the record's (a newer import confirmed
     /// first) leaves the record as it is and returns `true`: that message is done.
     pub async fn mark_enriched(
         &self,
@@ -817,7 +782,7 @@ impl DedupStore {
     }
 }
 
-/// Whether the record exists after a forwarding write (`mark_forwarded`, `mark_enriched`): written,
+/// Whether the record exists after a forwarding write ([`DedupStore::mark_enriched`]): written,
 /// or refused with the record present (`ALL_OLD` not empty: a later import was confirmed first).
 /// Refused on an absent record (expired, or never written): `false`.
 fn record_exists(

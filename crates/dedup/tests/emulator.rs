@@ -111,13 +111,16 @@ async fn counts_once_per_event_id_with_one_update_each() {
     );
 
     // Forwarded: redeliveries are then quiet.
-    assert!(store.mark_forwarded("fp1", t0).await.unwrap());
+    assert!(store.mark_enriched("fp1", "e", Some(t0)).await.unwrap());
     assert_eq!(
         store.record(&occ("fp1", "e7"), t0).await.unwrap(),
         Outcome::Redelivered { count: 51 }
     );
     assert!(
-        !store.mark_forwarded("never-seen", t0).await.unwrap(),
+        !store
+            .mark_enriched("never-seen", "e", Some(t0))
+            .await
+            .unwrap(),
         "no record is created by a late confirmation"
     );
 }
@@ -288,7 +291,7 @@ async fn a_more_severe_repeat_is_published_at_once_and_the_highest_severity_is_k
     assert_eq!(low.outcome, Outcome::Duplicate { count: 4 });
     assert_eq!(low.highest_severity, 70);
     // Published at the next interval with the highest severity, not its own.
-    assert!(store.mark_forwarded("fp", at(3)).await.unwrap());
+    assert!(store.mark_enriched("fp", "e", Some(at(3))).await.unwrap());
     let later = store
         .record_occurrence(&severe("fp", "e4", 0), at(901))
         .await
@@ -365,14 +368,14 @@ async fn the_last_confirmed_update_time_only_moves_forward_and_is_returned() {
     store.record(&occ("fp", "e0"), t0).await.unwrap();
     assert!(
         store
-            .mark_forwarded("fp", t0 + Duration::seconds(10))
+            .mark_enriched("fp", "e", Some(t0 + Duration::seconds(10)))
             .await
             .unwrap()
     );
     // A slower import confirmed after the newer one: still forwarded, the time not moved back.
     assert!(
         store
-            .mark_forwarded("fp", t0 + Duration::seconds(5))
+            .mark_enriched("fp", "e", Some(t0 + Duration::seconds(5)))
             .await
             .unwrap()
     );
@@ -464,7 +467,7 @@ async fn a_redelivered_subset_of_a_coalesced_write_is_recognized() {
         .await
         .unwrap();
     assert_eq!(first.last().unwrap().outcome.count(), 5);
-    assert!(store.mark_forwarded("fp", t0).await.unwrap());
+    assert!(store.mark_enriched("fp", "e", Some(t0)).await.unwrap());
     let again = store
         .record_group(&group(&["x", "b", "y", "d", "x"]), t0)
         .await

@@ -17,7 +17,9 @@ pub fn truncate_utf8(s: &str, max_bytes: usize) -> &str {
     &s[..end]
 }
 
-/// Cuts `s` to at most `max_chars` Unicode scalar values (ASFF limits count characters).
+/// Cuts `s` to at most `max_chars` Unicode scalar values: how AWS APIs count a string's length.
+/// Their models are Smithy, whose `@length` on a string counts Unicode scalar values (not bytes,
+/// not UTF-16 units); the ASFF and ECS (`StopTask` reason, tag values) docs say "characters".
 pub fn truncate_chars(s: &str, max_chars: usize) -> &str {
     match s.char_indices().nth(max_chars) {
         Some((idx, _)) => &s[..idx],

@@ -17,6 +17,14 @@ pub const UPDATED_BY: &str = "vigil-remediate";
 #[error("BatchUpdateFindings failed: {0}")]
 pub struct WorkflowError(pub String);
 
+impl WorkflowError {
+    /// Security Hub does not have the finding (`FindingNotFound`, `ResourceNotFoundException`) or
+    /// does not let this caller update it (`AccessDenied…`): asking again changes nothing.
+    pub fn is_not_found_or_denied(&self) -> bool {
+        self.0.contains("NotFound") || self.0.contains("AccessDenied")
+    }
+}
+
 /// Sets the note (cut to 512 characters) and, when given, the workflow status of one finding.
 pub async fn annotate(
     client: &aws_sdk_securityhub::Client,

@@ -153,34 +153,46 @@ impl LocalPipeline {
         Ok(found.into_iter().collect())
     }
 
-    /// Every finding in Security Hub, as `GetFindings` returns them.
+    /// Every finding in Security Hub, as `GetFindings` returns them: the deploying account's hub and
+    /// every member's, in every region of the run (see [`crate::accounts`]).
     pub async fn securityhub_findings(
         &self,
     ) -> Result<Vec<aws_sdk_securityhub::types::AwsSecurityFinding>, String> {
-        let hub = aws_sdk_securityhub::Client::new(self.sdk());
         let mut findings = Vec::new();
-        let mut token = None;
-        loop {
-            let out = hub
-                .get_findings()
-                .max_results(100)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "GetFindings: {}",
-                        aws_sdk_securityhub::error::DisplayErrorContext(&e)
-                    )
-                })?;
-            findings.extend(out.findings().iter().cloned());
-            token = out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                return Ok(findings);
-            }
+        for (account, region) in &self.hubs {
+            let hub = aws_sdk_securityhub::Client::new(&self.sdk_as(account, region));
+            findings.extend(hub_findings(&hub).await?);
+        }
+        Ok(findings)
+    }
+}
+
+/// Every finding in one hub.
+async fn hub_findings(
+    hub: &aws_sdk_securityhub::Client,
+) -> Result<Vec<aws_sdk_securityhub::types::AwsSecurityFinding>, String> {
+    let mut findings = Vec::new();
+    let mut token = None;
+    loop {
+        let out = hub
+            .get_findings()
+            .max_results(100)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "GetFindings: {}",
+                    aws_sdk_securityhub::error::DisplayErrorContext(&e)
+                )
+            })?;
+        findings.extend(out.findings().iter().cloned());
+        token = out
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if token.is_none() {
+            return Ok(findings);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`relay`]: the event source mapping (batch size and window from the template,
 //!   `batchItemFailures` honoured, only successes deleted).
 //! - [`scenario`]: the demo's cluster, services and events.
+//! - [`accounts`]: the accounts the events name besides the deploying one, deployed as members.
 //! - [`deployed`]: the same replay against a stack deployed with SAM (`--aws --stack`).
 //! - [`inspect`]: the dedup records, action records and Security Hub findings, read back.
 //! - [`summary`]: what happened, for people and `--json`.
@@ -13,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod coverage;
 pub mod deployed;
 pub mod inspect;
@@ -22,7 +24,7 @@ pub mod summary;
 
 use relay::QueueFeed;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -130,7 +132,12 @@ impl Functions {
         faults: Option<&FaultInjector>,
         stack: &ProvisionedStack,
         options: &RunOptions,
+        members: &vigil_accounts::MemberAccounts,
     ) -> Result<Functions, String> {
+        // As the template deploys them: the deploying account called with the functions' own
+        // role, the members through theirs, any other account not at all.
+        let accounts =
+            vigil_accounts::Accounts::new(sdk, Some(ACCOUNT.to_owned()), members.clone());
         let c = Clients::new(sdk, faults);
         let (table, bus) = (stack.table_name.clone(), stack.bus_name.clone());
         // Each function takes batches from its own queue only, as deployed.
@@ -154,6 +161,7 @@ impl Functions {
             c.eventbridge.clone(),
             enrich_settings,
         )
+        .with_accounts(accounts.clone())
         .without_metrics();
         // The remediate function's settings come from the template's environment, with the mode
         // and the table and bus names of this run.
@@ -202,6 +210,7 @@ impl Functions {
             options.playbooks.clone(),
             settings,
         )
+        .with_accounts(accounts)
         .without_metrics();
         Ok(Functions {
             ingest,
@@ -255,6 +264,12 @@ pub struct LocalPipeline {
     functions: Arc<Functions>,
     feeds: Vec<(&'static str, QueueFeed)>,
     storm: Option<relay::StormState>,
+    /// The fault injector the functions call through, if any.
+    faults: Option<FaultInjector>,
+    /// The member accounts (see [`accounts`]).
+    members: vigil_accounts::MemberAccounts,
+    /// Every (account, region) whose Security Hub the run reads back.
+    hubs: BTreeSet<(String, String)>,
     /// What the relay has handed over so far.
     pub progress: Progress,
 }
@@ -297,7 +312,9 @@ impl LocalPipeline {
         let stack = vigil_stack::provision(&sdk, &stack)
             .await
             .map_err(|e| e.to_string())?;
-        let functions = Arc::new(Functions::build(&sdk, None, &stack, &options)?);
+        let members = vigil_accounts::MemberAccounts::none();
+        let functions = Arc::new(Functions::build(&sdk, None, &stack, &options, &members)?);
+        let home_region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
 
         let mut feeds = Vec::new();
         let extra = stack.stack.extra_mappings.iter().filter_map(|m| {
@@ -338,6 +355,9 @@ impl LocalPipeline {
             functions,
             feeds,
             storm: None,
+            faults: None,
+            members,
+            hubs: BTreeSet::from([(ACCOUNT.to_owned(), home_region)]),
             progress: Progress::default(),
         })
     }
@@ -346,7 +366,19 @@ impl LocalPipeline {
     /// `faults`' HTTP clients, one per service; keep a clone to change its plan or read its stats.
     /// The handlers are built anew, as on a fresh Lambda instance.
     pub fn inject_faults(&mut self, faults: &FaultInjector) -> Result<(), String> {
-        let functions = Functions::build(&self.sdk, Some(faults), &self.stack, &self.options)?;
+        self.faults = Some(faults.clone());
+        self.rebuild()
+    }
+
+    /// The handlers built anew (fresh Lambda instances) with the run's faults and members.
+    fn rebuild(&mut self) -> Result<(), String> {
+        let functions = Functions::build(
+            &self.sdk,
+            self.faults.as_ref(),
+            &self.stack,
+            &self.options,
+            &self.members,
+        )?;
         self.functions = Arc::new(functions);
         Ok(())
     }
@@ -430,14 +462,43 @@ impl LocalPipeline {
     /// Puts events on the bus they would arrive on: `aws.*` sources on the default bus, everything
     /// else on the agent bus. A bare payload (no `detail`) is sent as falcosidekick would, as a
     /// Falco alert. Returns how many were sent.
+    ///
+    /// An event whose envelope names a member account (see [`Self::deploy_members`]) is sent from
+    /// that account to the central bus's ARN, so EventBridge stamps the member as its sender.
     pub async fn put_events(&self, events: &[Value]) -> Result<usize, String> {
-        let client = aws_sdk_eventbridge::Client::new(&self.sdk);
-        let (aws, agents): (Vec<Value>, Vec<Value>) = events
-            .iter()
-            .cloned()
-            .partition(|e| source_and_detail(e).0.starts_with("aws."));
-        put_on_bus(&client, "default", &aws).await?;
-        put_on_bus(&client, &self.stack.bus_name, &agents).await?;
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let mut by_sender: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for e in events {
+            let sender = accounts::sender_of(e);
+            let sender = if self.members.is_member(sender) {
+                sender
+            } else {
+                ACCOUNT
+            };
+            by_sender.entry(sender).or_default().push(e.clone());
+        }
+        for (sender, events) in by_sender {
+            let (aws, agents): (Vec<Value>, Vec<Value>) = events
+                .into_iter()
+                .partition(|e| source_and_detail(e).0.starts_with("aws."));
+            let (client, default, agent_bus) = if sender == ACCOUNT {
+                (
+                    aws_sdk_eventbridge::Client::new(&self.sdk),
+                    "default".to_owned(),
+                    self.stack.bus_name.clone(),
+                )
+            } else {
+                let bus =
+                    |name: &str| format!("arn:aws:events:{region}:{ACCOUNT}:event-bus/{name}");
+                (
+                    aws_sdk_eventbridge::Client::new(&self.sdk_as(sender, &region)),
+                    bus("default"),
+                    bus(&self.stack.bus_name),
+                )
+            };
+            put_on_bus(&client, &default, &aws).await?;
+            put_on_bus(&client, &agent_bus, &agents).await?;
+        }
         Ok(events.len())
     }
 

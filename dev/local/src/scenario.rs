@@ -359,6 +359,7 @@ pub async fn run_approving(
         None
     };
     let events = events(world.as_ref());
+    p.deploy_members(&events).await?;
     let sent = p.put_events(&events).await?;
     let before = p.emulator().try_api_calls();
     p.run_until_quiet(Duration::from_millis(300), &mut report)

@@ -40,8 +40,11 @@ pub struct Summary {
 /// Security Hub at the end of a run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SecurityHubSummary {
-    /// Distinct findings of this run in Security Hub at the end (read back with GetFindings).
+    /// Distinct findings of this run in Security Hub at the end (read back with GetFindings), in
+    /// every account's hub.
     pub findings: u64,
+    /// The same, per account (`AwsAccountId`, the account whose hub holds it).
+    pub by_account: BTreeMap<String, u64>,
 }
 
 /// The remediation decisions of a run, counted by outcome.
@@ -118,14 +121,17 @@ impl LocalPipeline {
             .iter()
             .map(|r| format!("vigil-{}", r.fingerprint))
             .collect();
-        let ids: std::collections::BTreeSet<String> = self
+        let found: std::collections::BTreeSet<(String, String)> = self
             .securityhub_findings()
             .await?
             .iter()
-            .filter_map(|f| f.id().map(str::to_owned))
-            .filter(|id| ours.contains(id))
+            .filter_map(|f| Some((f.aws_account_id()?.to_owned(), f.id()?.to_owned())))
+            .filter(|(_, id)| ours.contains(id))
             .collect();
-        summary.securityhub.findings = ids.len() as u64;
+        summary.securityhub.findings = found.len() as u64;
+        for (account, _) in found {
+            *summary.securityhub.by_account.entry(account).or_default() += 1;
+        }
         Ok(summary)
     }
 }
@@ -212,6 +218,11 @@ impl Summary {
             "Security Hub findings  {}",
             self.securityhub.findings
         ));
+        if self.securityhub.by_account.len() > 1 {
+            for (account, n) in &self.securityhub.by_account {
+                line(format!("  account {account}   {n}"));
+            }
+        }
         let r = &self.remediation;
         line(format!(
             "remediation            {} stopped, {} tagged, {} dry-run, {} refused, {} recorded, {} proposed ({} approved)",

@@ -461,6 +461,32 @@ class VigilEmulatorSmokeTest(unittest.TestCase):
         self.assertEqual(disabled, [])
         self.assertEqual([e for raw in raws for e in raw.errors], [])
 
+    def test_eventbridge_cross_account_put_events(self) -> None:
+        # A member account's agent sends to the central bus by its ARN: the event arrives there,
+        # stamped with the member's account; its own buses get nothing.
+        events, sqs = self.client("events"), self.client("sqs")
+        events.create_event_bus(Name="central-agents")
+        url = sqs.create_queue(QueueName="central-agents-q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="all", EventBusName="central-agents", EventPattern=json.dumps({"source": ["falco"]}))
+        events.put_targets(Rule="all", EventBusName="central-agents", Targets=[{"Id": "q", "Arn": arn}])
+        member = "444455556666"
+        bus_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/central-agents"
+        put = self.account_client("events", member).put_events(Entries=[
+            {"EventBusName": bus_arn, "Source": "falco", "DetailType": "Falco Alert", "Detail": json.dumps({"rule": "x"})},
+        ])
+        self.assertEqual(put["FailedEntryCount"], 0)
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
+        self.assertEqual(len(messages), 1)
+        envelope = json.loads(messages[0]["Body"])
+        self.assertEqual(envelope["account"], member)
+        self.assertEqual(envelope["detail"], {"rule": "x"})
+        # The central account's own sends keep its account.
+        events.put_events(Entries=[{"EventBusName": "central-agents", "Source": "falco", "DetailType": "Falco Alert",
+                                    "Detail": json.dumps({"rule": "y"})}])
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
+        self.assertEqual([json.loads(m["Body"])["account"] for m in messages], [ACCOUNT])
+
     def test_dynamodb_transaction_tokens_make_retries_idempotent(self) -> None:
         ddb = self.client("dynamodb")
         ddb.create_table(

@@ -1029,10 +1029,50 @@ def patch_events_envelope() -> None:
         if input_template or input_paths_map:
             return orig_parse(input_template, input_paths_map, event)
         envelope = {k: copy.deepcopy(event[k]) for k in ENVELOPE_KEYS if k in event}
-        envelope["account"] = envelope.get("account") or DEFAULT_ACCOUNT_ID
+        envelope["account"] = (_CROSS_ACCOUNT_SENDER[-1] if _CROSS_ACCOUNT_SENDER
+                               else envelope.get("account") or DEFAULT_ACCOUNT_ID)
         return envelope
 
     EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+# The sender of the cross-account PutEvents entry being delivered (requests are served one at a
+# time, so a stack is enough).
+_CROSS_ACCOUNT_SENDER: list[str] = []
+
+
+def patch_events_cross_account_put() -> None:
+    # Gap: moto looks an EventBusName ARN of another account up among the caller's own buses and
+    # fails; AWS puts the event on that account's bus (when the bus policy lets the sender in), with
+    # the sender's account in the envelope, as agents in member accounts send to the central bus.
+    from moto.events.models import EventsBackend, events_backends
+
+    orig_put_events = EventsBackend.put_events
+
+    def foreign_bus(self, entry):  # type: ignore[no-untyped-def]
+        parts = (entry.get("EventBusName") or "").split(":")
+        if len(parts) == 6 and parts[0] == "arn" and parts[2] == "events" \
+                and parts[4] not in ("", self.account_id):
+            return events_backends[parts[4]][parts[3] or self.region_name]
+        return None
+
+    def put_events(self, events):  # type: ignore[no-untyped-def]
+        if len(events) > 10 or not any(foreign_bus(self, e) for e in events):
+            return orig_put_events(self, events)
+        results = []
+        for entry in events:
+            target = foreign_bus(self, entry)
+            if target is None:
+                results.extend(orig_put_events(self, [entry]))
+                continue
+            _CROSS_ACCOUNT_SENDER.append(self.account_id)
+            try:
+                results.extend(orig_put_events(target, [entry]))
+            finally:
+                _CROSS_ACCOUNT_SENDER.pop()
+        return results
+
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]
 
 
 def patch_events_disabled_rules() -> None:
@@ -1235,6 +1275,7 @@ def apply_patches() -> None:
     patch_securityhub_get_findings_filters()
     patch_securityhub_batch_update_findings()
     patch_events_envelope()
+    patch_events_cross_account_put()
     patch_events_disabled_rules()
     patch_sqs_attribute_reads()
     patch_sqs_queue_scaling()

@@ -114,7 +114,7 @@ async fn an_escalation_whose_publication_failed_is_published_by_its_redelivery()
     let fingerprint = items[0]["pk"].as_s().unwrap().trim_start_matches("FP#");
     assert!(
         dedup
-            .mark_forwarded(fingerprint, chrono::Utc::now())
+            .mark_enriched(fingerprint, "e", Some(chrono::Utc::now()))
             .await
             .unwrap()
     );

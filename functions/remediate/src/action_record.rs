@@ -220,6 +220,8 @@ pub enum Aside {
     /// ECS does not know the task (or cluster) the finding claims: a decoy must not decide for the
     /// genuine alert.
     Unseen,
+    /// The task is in an account Vigil has no way to call (trusted, but no member role).
+    Unroutable,
 }
 
 impl Aside {
@@ -227,6 +229,7 @@ impl Aside {
         match self {
             Aside::Untrusted => "UNTRUSTED",
             Aside::Unseen => "UNSEEN",
+            Aside::Unroutable => "UNROUTABLE",
         }
     }
 
@@ -234,6 +237,7 @@ impl Aside {
         match self {
             Aside::Untrusted => "refused",
             Aside::Unseen => "not_running",
+            Aside::Unroutable => "refused",
         }
     }
 }

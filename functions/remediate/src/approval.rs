@@ -388,8 +388,15 @@ impl Remediate {
     /// The note on a selected finding Vigil has nothing to act on for. A finding Security Hub does
     /// not have (in this account and region) is only logged.
     async fn note_selected(&self, selected: &Selected, note: &str) -> Result<(), Retry> {
+        let hub = match self.securityhub_for(&selected.id, &selected.product_arn) {
+            Ok(hub) => hub,
+            Err(e) => {
+                warn!(finding = selected.id, error = %e, "could not note the selected finding");
+                return Ok(());
+            }
+        };
         match vigil_securityhub::workflow::annotate(
-            &self.securityhub,
+            &hub,
             &selected.id,
             &selected.product_arn,
             note,
@@ -398,7 +405,7 @@ impl Remediate {
         .await
         {
             Ok(()) => Ok(()),
-            Err(e) if e.0.contains("NotFound") || e.0.contains("AccessDenied") => {
+            Err(e) if e.is_not_found_or_denied() => {
                 warn!(finding = selected.id, error = %e, "could not note the selected finding");
                 Ok(())
             }
@@ -417,27 +424,11 @@ impl Remediate {
             .iter()
             .map(|r| (r.id.clone(), r.product_arn.clone()))
             .collect();
-        // GuardDuty's finding only as ingest recorded it: the fingerprint does not cover the event
-        // ingest kept, so a copy of a genuine message naming another GuardDuty finding would
-        // otherwise file this task under it, for an analyst approving that finding to stop.
-        let recorded = self
-            .dedup
-            .origin(finding.fingerprint.as_str())
-            .await
-            .map_err(|e| Retry::Other(e.to_string()))?;
-        refs.extend(guardduty_ref(finding).filter(|(arn, _)| {
-            let vouched = recorded
-                .as_ref()
-                .is_some_and(|r| r.source_refs.contains(arn));
-            if !vouched {
-                warn!(
-                    fingerprint = finding.fingerprint.as_str(),
-                    guardduty = arn,
-                    "ingest recorded no such GuardDuty finding for this finding: not filed under it"
-                );
-            }
-            vouched
-        }));
+        // GuardDuty's finding only as ingest recorded it (vouched for when the message was read).
+        refs.extend(
+            job.source_finding
+                .map(|r| (r.id.clone(), r.product_arn.clone())),
+        );
         let reason = decision
             .proposal
             .as_ref()

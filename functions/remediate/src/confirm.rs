@@ -38,8 +38,25 @@ impl Remediate {
         // ECS must stand behind the change: a STOPPED change for a task ECS still runs (or one it
         // does not know in that cluster) would release a hold whose StopTask is yet to be made,
         // and let a concurrent decision count the task as healthy and stop another.
+        // Asked in the task's own account and region, which must be the account the change came
+        // from: a trusted account's change cannot make Vigil look into another account.
+        let task_account = vigil_accounts::place_of_arn(&change.task_arn).map(|(a, _)| a);
+        if task_account != change.account.as_deref() {
+            warn!(
+                task = change.task_arn,
+                "a task state change about another account's task ignored"
+            );
+            return Ok(());
+        }
+        let client = match self.ecs_for(&change.task_arn) {
+            Ok(client) => client,
+            Err(e) => {
+                warn!(task = change.task_arn, error = %e, "a stopped task Vigil cannot look at ignored");
+                return Ok(());
+            }
+        };
         let Some((cluster_arn, service)) =
-            ecs::stopped_task(&self.ecs, &change.cluster_arn, &change.task_arn).await?
+            ecs::stopped_task(&client, &change.cluster_arn, &change.task_arn).await?
         else {
             warn!(
                 task = change.task_arn,
@@ -91,24 +108,37 @@ impl Remediate {
         stopped_at: &str,
     ) -> Result<(), Retry> {
         let decision: Option<Decision> = stored.and_then(|d| serde_json::from_str(d).ok());
-        let Some((d, sh)) = decision
-            .as_ref()
-            .and_then(|d| Some((d, d.securityhub.as_ref().filter(|s| s.imported)?)))
-        else {
+        let Some((d, target)) = decision.as_ref().and_then(|d| Some((d, d.note_target()?))) else {
             return Ok(());
         };
         let text = format!(
             "Vigil: task {} confirmed STOPPED by ECS at {stopped_at} (playbook {}).",
             change.task_arn, d.playbook
         );
-        vigil_securityhub::workflow::annotate(
-            &self.securityhub,
-            &sh.id,
-            &sh.product_arn,
+        let hub = match self.securityhub_for(&target.id, &target.product_arn) {
+            Ok(hub) => hub,
+            Err(e) => {
+                warn!(finding = target.id, error = %e, "the confirmed stop is not noted");
+                return Ok(());
+            }
+        };
+        let ours = d.securityhub.as_ref().is_some_and(|s| s.imported);
+        match vigil_securityhub::workflow::annotate(
+            &hub,
+            &target.id,
+            &target.product_arn,
             &text,
             Some(WorkflowStatus::Resolved),
         )
         .await
-        .map_err(|e| Retry::Other(e.to_string()))
+        {
+            Ok(()) => Ok(()),
+            // GuardDuty's own finding: best effort (see `announce`).
+            Err(e) if !ours && e.is_not_found_or_denied() => {
+                warn!(finding = target.id, error = %e, "GuardDuty's finding is not noted");
+                Ok(())
+            }
+            Err(e) => Err(Retry::Other(e.to_string())),
+        }
     }
 }

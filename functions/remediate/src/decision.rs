@@ -11,6 +11,7 @@ use crate::stop_hold::Holds;
 use crate::{FindingEnriched, Remediate, RemediationMode, Retry, SecurityHubRef, ecs};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+use vigil_accounts::Unroutable;
 use vigil_dedup::RecordedOrigin;
 use vigil_model::{Finding, TaskInfo};
 use vigil_playbook::{
@@ -55,6 +56,11 @@ pub struct Decision {
     pub evidence: Option<TaskInfo>,
     /// The finding's Security Hub identity, for the note.
     pub securityhub: Option<SecurityHubRef>,
+    /// GuardDuty's own Security Hub finding (its ARN as `Id`, product `aws/guardduty`), as ingest
+    /// recorded it for this finding: the note and workflow status go there when Vigil's own
+    /// finding is not in Security Hub (GuardDuty's findings are not re-imported by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_finding: Option<FindingRef>,
     /// The EventBridge id of the event decided on (the approval's, for an approved decision).
     pub event_id: Option<String>,
     /// When it was decided, RFC 3339.
@@ -73,7 +79,28 @@ pub struct Decision {
     pub would_propose: bool,
 }
 
+/// A Security Hub finding, by the two identifiers `BatchUpdateFindings` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRef {
+    /// Its `Id`.
+    pub id: String,
+    /// Its `ProductArn`.
+    pub product_arn: String,
+}
+
 impl Decision {
+    /// Where the note goes: Vigil's own finding once Security Hub holds it, else GuardDuty's own
+    /// finding for a GuardDuty finding, else nowhere.
+    pub fn note_target(&self) -> Option<FindingRef> {
+        match self.securityhub.as_ref().filter(|s| s.imported) {
+            Some(sh) => Some(FindingRef {
+                id: sh.id.clone(),
+                product_arn: sh.product_arn.clone(),
+            }),
+            None => self.source_finding.clone(),
+        }
+    }
+
     fn of(core: &PlaybookDecision<'_>, job: &Job<'_>, evidence: Option<TaskInfo>) -> Decision {
         let finding = job.subject.finding;
         let (cluster_arn, service) = match &evidence {
@@ -103,6 +130,7 @@ impl Decision {
                 finding,
                 job.detail.securityhub.imported,
             )),
+            source_finding: job.source_finding.cloned(),
             event_id: job.event_id.map(str::to_owned),
             decided_at: job.now.to_rfc3339(),
             stop_response: None,
@@ -141,6 +169,8 @@ pub(crate) struct Received<'a> {
     origin: Origin<'a>,
     /// The analyst's approval this message carries, for one task's proposal.
     approval: Option<ApprovalFor<'a>>,
+    /// GuardDuty's own Security Hub finding, when ingest recorded it for this finding.
+    source_finding: Option<&'a FindingRef>,
 }
 
 /// How often a decision is made again when concurrent stops keep changing the service's holds.
@@ -215,10 +245,12 @@ impl Remediate {
             }
             _ => finding,
         };
+        let source_finding = source_finding(finding, recorded.as_ref());
         let received = Received {
             event_id,
             delivery,
             guardrails,
+            source_finding: source_finding.as_ref(),
             origin: Origin {
                 event_source: vigil_playbook::guardrails::VIGIL_SOURCE,
                 event_account: finding.provenance.sender_account.as_deref(),
@@ -348,6 +380,7 @@ impl Remediate {
             playbook: first.playbook,
             now: origin.now.unwrap_or_else(|| (self.clock)()),
             approval: received.approval,
+            source_finding: received.source_finding,
         };
         if first.evaluation.untrusted() {
             let decision = Decision::of(&first, &job, None);
@@ -361,7 +394,14 @@ impl Remediate {
     /// a decoy cannot decide for the genuine alert that follows. (ECS describes a task by the very
     /// ARN it was asked for, so the record's key is the task as ECS knows it.)
     pub(crate) async fn look_and_decide(&self, job: &Job<'_>) -> Result<Option<Verdict>, Retry> {
-        let (live, evidence) = self.look(job.playbook, job.subject).await?;
+        let (live, evidence) = match self.look(job.playbook, job.subject).await? {
+            Ok(looked) => looked,
+            Err(unroutable) => {
+                self.record_unroutable(job, &unroutable).await?;
+                self.records.release(&job.key, &job.owner).await?;
+                return Ok(None);
+            }
+        };
         if let LiveTask::Missing(_) = live {
             if let Some(core) = self.core(
                 job.subject,
@@ -400,21 +440,47 @@ impl Remediate {
     }
 
     /// The task now, when the playbook changes tasks (a sample is refused whatever its task looks
-    /// like: no need to look).
+    /// like: no need to look), through ECS in the task's own account and region; `Err` inside
+    /// when Vigil has no way to call that account (a trusted account without a member role).
     async fn look(
         &self,
         playbook: &Playbook,
         subject: &Subject<'_>,
-    ) -> Result<(LiveTask, Option<TaskInfo>), Retry> {
-        Ok(match (subject.cluster_arn(), subject.task_arn()) {
+    ) -> Result<Result<(LiveTask, Option<TaskInfo>), Unroutable>, Retry> {
+        Ok(Ok(match (subject.cluster_arn(), subject.task_arn()) {
             (Some(cluster), Some(task))
                 if playbook.actions != [Action::Record] && !subject.finding.is_sample() =>
             {
-                ecs::live_task(&self.ecs, cluster, task).await?
+                let client = match self.ecs_for(task) {
+                    Ok(client) => client,
+                    Err(unroutable) => return Ok(Err(unroutable)),
+                };
+                ecs::live_task(&client, cluster, task).await?
             }
             (_, None) => (LiveTask::Missing("the finding names no task".into()), None),
             _ => (LiveTask::Unknown, None),
-        })
+        }))
+    }
+
+    /// A trusted finding about a task in an account Vigil cannot call: refused with the reason and
+    /// recorded aside (no ECS call, no note; decided again when it comes again, once the account
+    /// has its member role).
+    async fn record_unroutable(&self, job: &Job<'_>, why: &Unroutable) -> Result<(), Retry> {
+        let Some(core) = self.core(
+            job.subject,
+            job.origin,
+            job.guardrails,
+            &LiveTask::Unknown,
+            job.approval.map(|a| a.core),
+        ) else {
+            return Ok(());
+        };
+        let mut decision = Decision::of(&core, job, None);
+        decision.outcome = Outcome::Refused;
+        decision.reason = Some(format!("account: ECS not called: {why}"));
+        decision.stop_reason = None;
+        decision.tag = None;
+        self.record_aside(Aside::Unroutable, job, &decision).await
     }
 
     /// Decides with the facts of now and writes the decision; decides again when a concurrent
@@ -475,8 +541,12 @@ impl Remediate {
             return Ok((live, None));
         }
         let holds = self.holds.read(cluster_arn, &service.name).await?;
+        // The cluster ECS described the task in: the task's own account and region.
+        let client = self
+            .ecs_for(cluster_arn)
+            .map_err(|e| Retry::Other(e.to_string()))?;
         service.running_tasks =
-            ecs::service_running_tasks(&self.ecs, cluster_arn, &service.name).await?;
+            ecs::service_running_tasks(&client, cluster_arn, &service.name).await?;
         service.held = holds.active(job.now.timestamp());
         Ok((live, Some(holds)))
     }
@@ -592,6 +662,30 @@ fn sequence_tasks(
         })
         .collect();
     (per_task, unrecorded)
+}
+
+/// GuardDuty's own Security Hub finding for a GuardDuty finding, only as ingest recorded it: the
+/// fingerprint does not cover the event ingest kept, so a copy of a genuine message naming another
+/// GuardDuty finding must neither note it nor file this task under it (for an analyst approving
+/// that finding to stop). The one the message names if ingest recorded it, else the first ingest
+/// recorded (a copy with that part edited still notes the genuine finding).
+fn source_finding(finding: &Finding, recorded: Option<&RecordedOrigin>) -> Option<FindingRef> {
+    let recorded = &recorded?.source_refs;
+    let account = finding.account.as_deref();
+    let (id, product_arn) = vigil_asff::guardduty_ref(finding)
+        .filter(|(arn, _)| recorded.contains(arn))
+        .or_else(|| {
+            if vigil_asff::guardduty_ref(finding).is_some() {
+                warn!(
+                    fingerprint = finding.fingerprint.as_str(),
+                    "the message names a GuardDuty finding ingest never recorded for it"
+                );
+            }
+            recorded
+                .iter()
+                .find_map(|arn| vigil_asff::guardduty_finding_ref(arn, account))
+        })?;
+    Some(FindingRef { id, product_arn })
 }
 
 /// Why the message's finding is not the one ingest recorded under its fingerprint, if it is not.

@@ -30,6 +30,8 @@ pub(crate) struct Job<'a> {
     pub now: DateTime<Utc>,
     /// The analyst's approval this job carries out, if it is one.
     pub approval: Option<crate::approval::ApprovalFor<'a>>,
+    /// GuardDuty's own Security Hub finding, when ingest recorded it for this finding.
+    pub source_finding: Option<&'a crate::decision::FindingRef>,
 }
 
 impl Remediate {
@@ -192,34 +194,53 @@ impl Remediate {
     /// stopping task and setting a tag again change nothing.
     async fn act(&self, mut decision: Decision) -> Result<Decision, Retry> {
         let cluster = decision.cluster_arn.clone().unwrap_or_default();
+        // The task's own account and region, as when it was looked at (a member's through its
+        // role); only a change of MEMBER_ACCOUNTS since then can make it unreachable.
+        let client = self
+            .ecs_for(&decision.task_arn)
+            .map_err(|e| Retry::Other(format!("cannot act on {}: {e}", decision.task_arn)))?;
         if let Some((key, value)) = &decision.tag {
-            ecs::tag_task(&self.ecs, &decision.task_arn, key, value).await?;
+            ecs::tag_task(&client, &decision.task_arn, key, value).await?;
         }
         if let Some(reason) = &decision.stop_reason {
-            let response = ecs::stop_task(&self.ecs, &cluster, &decision.task_arn, reason).await?;
+            let response = ecs::stop_task(&client, &cluster, &decision.task_arn, reason).await?;
             decision.stop_response = Some(response);
         }
         Ok(decision)
     }
 
-    /// The Security Hub note and the `Remediation Executed` event.
+    /// The Security Hub note (on Vigil's finding, else GuardDuty's own, in the finding's account
+    /// and region) and the `Remediation Executed` event.
     async fn announce(&self, decision: &Decision) -> Result<(), Retry> {
-        if let Some(sh) = decision.securityhub.as_ref().filter(|s| s.imported) {
+        if let Some(target) = decision.note_target() {
             let stopped = decision.stop_response.is_some();
             let status = match decision.outcome {
                 Outcome::NotRunning => None,
                 Outcome::Act if stopped => Some(WorkflowStatus::Resolved),
                 _ => Some(WorkflowStatus::Notified),
             };
-            vigil_securityhub::workflow::annotate(
-                &self.securityhub,
-                &sh.id,
-                &sh.product_arn,
-                &note(decision),
-                status,
-            )
-            .await
-            .map_err(|e| Retry::Other(e.to_string()))?;
+            // GuardDuty's own finding may not be in Security Hub (the integration is off, or the
+            // finding is still on its way): noting it is best effort. Vigil's own is there.
+            let ours = decision.securityhub.as_ref().is_some_and(|s| s.imported);
+            match self.securityhub_for(&target.id, &target.product_arn) {
+                Ok(hub) => match vigil_securityhub::workflow::annotate(
+                    &hub,
+                    &target.id,
+                    &target.product_arn,
+                    &note(decision),
+                    status,
+                )
+                .await
+                {
+                    Ok(()) => {}
+                    Err(e) if !ours && e.is_not_found_or_denied() => {
+                        warn!(finding = target.id, error = %e, "GuardDuty's finding is not noted");
+                    }
+                    Err(e) => return Err(Retry::Other(e.to_string())),
+                },
+                // The decision stands (it is recorded and published); only its note cannot be made.
+                Err(e) => warn!(finding = target.id, error = %e, "the decision is not noted"),
+            }
         }
         let mut event = VigilEvent::new(REMEDIATION_EXECUTED, decision)
             .map_err(|e| Retry::Other(e.to_string()))?;

@@ -45,6 +45,7 @@ pub use vigil_runtime::Clock;
 
 use action_record::{ActionStore, RecordError};
 use stop_hold::HoldStore;
+use vigil_accounts::{Accounts, RoutedClients, Unroutable};
 use vigil_bus::EventPublisher;
 use vigil_dedup::{DedupConfig, DedupStore};
 use vigil_playbook::PlaybookFile;
@@ -68,10 +69,12 @@ pub enum Retry {
 /// The remediate function: its clients, stores, playbooks and settings. Shared by concurrent
 /// invocations (`Arc`).
 pub struct Remediate {
-    ecs: aws_sdk_ecs::Client,
+    /// ECS in each task's own account and region (a member's through its role).
+    ecs: RoutedClients<aws_sdk_ecs::Client>,
     /// Reads what ingest recorded of each finding's origin (never writes it).
     dedup: DedupStore,
-    securityhub: aws_sdk_securityhub::Client,
+    /// Security Hub in each finding's own account and region, where its notes go.
+    securityhub: RoutedClients<aws_sdk_securityhub::Client>,
     records: ActionStore,
     holds: HoldStore,
     /// Decisions awaiting an analyst's approval, by Security Hub finding.
@@ -97,9 +100,9 @@ impl Remediate {
     ) -> Self {
         let table = settings.table_name.clone();
         Remediate {
-            ecs,
+            ecs: RoutedClients::single(ecs, ecs_client),
             dedup: DedupStore::new(dynamodb.clone(), DedupConfig::new(table.clone())),
-            securityhub,
+            securityhub: RoutedClients::single(securityhub, securityhub_client),
             records: ActionStore::new(
                 dynamodb.clone(),
                 table.clone(),
@@ -125,20 +128,33 @@ impl Remediate {
     }
 
     /// Builds the clients once, from the Lambda environment, each with its SDK retry as the crate
-    /// owning its calls sets it (`vigil_ecs::client`, `vigil_securityhub::client`, …).
+    /// owning its calls sets it (`vigil_ecs::client`, `vigil_securityhub::client`, …). Tasks and
+    /// findings of other accounts and regions are reached as the settings' `account_id` and
+    /// `members` say.
     pub fn from_env(
         playbooks: PlaybookFile,
         settings: RemediateSettings,
         sdk: &aws_config::SdkConfig,
     ) -> Self {
+        let accounts = Accounts::new(sdk, settings.account_id.clone(), settings.members.clone());
         Self::new(
-            vigil_ecs::client(sdk.into()),
-            vigil_securityhub::client(sdk.into()),
+            ecs_client(sdk),
+            securityhub_client(sdk),
             vigil_dedup::client(sdk.into()),
             vigil_bus::client(sdk.into()),
             playbooks,
             settings,
         )
+        .with_accounts(accounts)
+    }
+
+    /// The same function reaching tasks and findings of other accounts and regions as `accounts`
+    /// routes them (the deploying account's home region keeps the clients it has).
+    pub fn with_accounts(mut self, accounts: Accounts) -> Self {
+        let (ecs, securityhub) = (self.ecs.home().clone(), self.securityhub.home().clone());
+        self.ecs = RoutedClients::routed(ecs, accounts.clone(), ecs_client);
+        self.securityhub = RoutedClients::routed(securityhub, accounts, securityhub_client);
+        self
     }
 
     /// Reads and checks the playbook file named in the settings; the function refuses to start on
@@ -156,11 +172,51 @@ impl Remediate {
         self
     }
 
+    /// ECS in the account and region of `arn` (a task's or a cluster's), or why it cannot be
+    /// called.
+    pub(crate) fn ecs_for(&self, arn: &str) -> Result<aws_sdk_ecs::Client, Unroutable> {
+        if let Some((account, region)) = vigil_accounts::place_of_arn(arn)
+            && !self
+                .settings
+                .allowed_regions
+                .iter()
+                .any(|g| g.matches(region))
+        {
+            return Err(Unroutable::RegionNotAllowed {
+                account: account.to_owned(),
+                region: region.to_owned(),
+            });
+        }
+        self.ecs.for_arn(arn)
+    }
+
+    /// Security Hub where the finding (`id`, `product_arn`) is: the account and region of its
+    /// product ARN (Vigil's own findings), else of its `Id` (GuardDuty's, whose product ARN names
+    /// no account: its `Id` is the GuardDuty finding's ARN).
+    pub(crate) fn securityhub_for(
+        &self,
+        id: &str,
+        product_arn: &str,
+    ) -> Result<aws_sdk_securityhub::Client, Unroutable> {
+        match vigil_accounts::place_of_arn(product_arn) {
+            Some((account, region)) => self.securityhub.get(account, region),
+            None => self.securityhub.for_arn(id),
+        }
+    }
+
     /// No embedded-metric lines on stdout (`vigil demo --json` owns stdout).
     pub fn without_metrics(mut self) -> Self {
         self.emit_metrics = false;
         self
     }
+}
+
+fn ecs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_ecs::Client {
+    vigil_ecs::client(sdk.into())
+}
+
+fn securityhub_client(sdk: &aws_config::SdkConfig) -> aws_sdk_securityhub::Client {
+    vigil_securityhub::client(sdk.into())
 }
 
 #[cfg(test)]

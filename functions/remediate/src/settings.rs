@@ -1,6 +1,7 @@
 //! The remediate function's configuration, from its Lambda environment.
 
 use std::path::PathBuf;
+use vigil_accounts::MemberAccounts;
 use vigil_model::Source;
 use vigil_playbook::{Glob, Guardrails, Mode};
 
@@ -71,6 +72,16 @@ pub struct RemediateSettings {
     pub approval_action_target_arn: Option<String>,
     /// How long after a proposal an approval is accepted (`APPROVAL_TTL_SECONDS`, 86400).
     pub approval_ttl_seconds: u64,
+    /// The regions tasks are stopped and tagged in (`ALLOWED_REGIONS`, globs, default `*`), as the
+    /// role's `ecs:StopTask` allows: a task elsewhere is recorded aside, never called.
+    pub allowed_regions: Vec<Glob>,
+    /// The deploying account (`ACCOUNT_ID`): called with the function's own role. Unset: every
+    /// account that is not a member is called with it, as a single-account Vigil does.
+    pub account_id: Option<String>,
+    /// The member accounts whose tasks and Security Hub findings are reached through their member
+    /// role (`MEMBER_ACCOUNTS`, `MEMBER_ROLE_NAME`, `MEMBER_EXTERNAL_ID`). Trust is still
+    /// `TRUSTED_ACCOUNTS`': a member account that is not trusted is never acted in.
+    pub members: MemberAccounts,
 }
 
 impl RemediateSettings {
@@ -90,6 +101,9 @@ impl RemediateSettings {
             approval_queue_arn: None,
             approval_action_target_arn: None,
             approval_ttl_seconds: 86_400,
+            allowed_regions: vec![Glob::new("*").expect("a valid glob")],
+            account_id: None,
+            members: MemberAccounts::none(),
         }
     }
 
@@ -147,6 +161,12 @@ impl RemediateSettings {
         s.approval_queue_arn = text("APPROVAL_QUEUE_ARN");
         s.approval_action_target_arn = text("APPROVAL_ACTION_TARGET_ARN");
         s.approval_ttl_seconds = env.number("APPROVAL_TTL_SECONDS", 86_400u64)?.max(1);
+        let regions = globs("ALLOWED_REGIONS")?;
+        if !regions.is_empty() {
+            s.allowed_regions = regions;
+        }
+        s.account_id = text("ACCOUNT_ID");
+        s.members = MemberAccounts::from_lookup(|k| env.get(k));
         // Approvals are recognised by the queue they arrive on: it cannot be a queue that takes
         // other input too.
         if let Some(q) = &s.approval_queue_arn
@@ -201,9 +221,12 @@ mod tests {
             ("TRUSTED_SOURCES", "falco, guardduty"),
             ("TRUSTED_ACCOUNTS", "111111111111,222222222222"),
             ("ALLOWED_CLUSTERS", "prod,arn:aws:ecs:*:cluster/edge-*"),
+            ("ALLOWED_REGIONS", "us-east-1, eu-*"),
             ("PROTECT_TAG", "keep=yes"),
         ])
         .unwrap();
+        let allowed = |r: &str| s.allowed_regions.iter().any(|g| g.matches(r));
+        assert!(allowed("us-east-1") && allowed("eu-west-3") && !allowed("ap-south-1"));
         assert_eq!(s.mode.cap(Mode::Enforce), Mode::Enforce);
         assert_eq!(
             s.guardrails.trusted_sources,
