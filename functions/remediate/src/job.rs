@@ -111,6 +111,21 @@ impl Remediate {
                 if let Some(r) = record.stop_response.as_deref() {
                     d.stop_response = serde_json::from_str(r).ok();
                 }
+                // The note goes where this message says its finding is. The stored decision was
+                // made for whichever copy claimed first, and where Security Hub holds Vigil's
+                // finding (its region, whether it was imported) is the message's word, covered by
+                // neither the fingerprint nor the dedup record: a copy naming another region must
+                // not leave a decision whose note fails for every later message, the genuine one
+                // included. A message naming no note target keeps the stored one.
+                let mut here = d.clone();
+                here.securityhub = Some(vigil_asff::securityhub_ref(
+                    job.subject.finding,
+                    job.detail.securityhub.imported,
+                ));
+                here.source_finding = job.source_finding.cloned();
+                if here.note_target().is_some() {
+                    d = here;
+                }
                 d
             }
             _ => match self.look_and_decide(job).await? {
@@ -238,6 +253,13 @@ impl Remediate {
                     }
                     Err(e) => return Err(Retry::Other(e.to_string())),
                 },
+                // Vigil's own finding is only ever imported where its account and region route:
+                // a region that does not (another partition, none, not a region name) is a
+                // message's edit, and completing would leave the genuine finding without its note.
+                // The decision waits for a message that names the place (see `finish`).
+                Err(e) if ours && e.code() != "no_member_role" => {
+                    return Err(Retry::Other(format!("cannot note {}: {e}", target.id)));
+                }
                 // The decision stands (it is recorded and published); only its note cannot be made.
                 Err(e) => warn!(finding = target.id, error = %e, "the decision is not noted"),
             }
