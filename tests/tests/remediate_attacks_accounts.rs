@@ -516,3 +516,354 @@ async fn replays_after_member_accounts_change_neither_call_nor_loop() {
     );
     assert!(confirmed(&p).await);
 }
+
+/// A playbook that stops every task an attack sequence names.
+const STOP_SEQUENCES: &str = "version: 1\nplaybooks:\n  - name: sequence\n    match: {finding_types: [\"AttackSequence:*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
+
+/// The sample sequence's task ids (slots) and the runtime ids of its first two slots' containers.
+const SAMPLE_TASKS: [&str; 3] = [
+    "0a1b2c3d4e5f40718293a4b5c6d7e8f9",
+    "1b2c3d4e5f60718293a4b5c6d7e8f90a",
+    "2c3d4e5f60718293a4b5c6d7e8f90a1b",
+];
+const SAMPLE_CONTAINERS: [&str; 2] = [
+    "3e1f6a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
+    "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3e1f6a2b9c8d7e6f5a4b3c2d1e0f",
+];
+
+/// The app container's runtime id of `task`, asked in its own account and region.
+async fn runtime_of(p: &Pipeline, account: &str, region: &str, task: &str) -> String {
+    let out = vigil_e2e::accounts::ecs(&p.emulator, account, region)
+        .await
+        .describe_tasks()
+        .cluster("prod")
+        .tasks(task)
+        .send()
+        .await
+        .unwrap();
+    out.tasks()[0].containers()[0]
+        .runtime_id()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A GuardDuty attack sequence sent by `account` (us-east-1) naming `tasks` (ARNs of any account,
+/// with their runtime ids) in its first slots.
+async fn member_sequence(p: &Pipeline, id: &str, account: &str, tasks: &[(&str, String)]) -> Value {
+    let base = vigil_e2e::AttackSequence::new(id)
+        .build(p)
+        .await
+        .to_string();
+    let mut text = base.replace(HOME, account);
+    for (i, (task_account, task)) in tasks.iter().enumerate() {
+        let sample = format!(
+            "arn:aws:ecs:us-east-1:{account}:task/prod/{}",
+            SAMPLE_TASKS[i]
+        );
+        text = text.replace(&sample, task);
+        text = text.replace(SAMPLE_TASKS[i], task.rsplit('/').next().unwrap());
+        let region = task.split(':').nth(3).unwrap();
+        let runtime = runtime_of(p, task_account, region, task).await;
+        text = text.replace(SAMPLE_CONTAINERS[i], &runtime);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A genuine GuardDuty attack sequence from member A naming A's task and member B's task (ingest
+/// counted both): A's task is stopped through A's role, B's is refused on the message alone (it is
+/// not in the finding's account) without B's role ever being assumed. A redelivery, and two
+/// instances at once, stop nothing more.
+#[tokio::test]
+async fn a_member_sequence_naming_another_member_s_task_never_reaches_that_account() {
+    let p = Pipeline::start().await;
+    enable_hubs(&p.emulator, &[HOME, MEMBERS[0], MEMBERS[1]], &[EAST]).await;
+    let a_task = p.emulator.run_task_in(MEMBERS[0], EAST, "a").await;
+    let b_task = p.emulator.run_task_in(MEMBERS[1], EAST, "b").await;
+    let seq = member_sequence(
+        &p,
+        "seq",
+        MEMBERS[0],
+        &[(MEMBERS[0], a_task.clone()), (MEMBERS[1], b_task.clone())],
+    )
+    .await;
+    let genuine = enriched(&p, &[seq]).await;
+    assert_eq!(genuine.len(), 1);
+    p.emulator.reset_api_calls();
+    let make = || async {
+        p.remediate_with(STOP_SEQUENCES, RemediationMode::Enforce, |s| {
+            s.account_id = Some(HOME.into());
+            s.members = members();
+            vigil_e2e::generous(s);
+            s.guardrails
+                .trusted_accounts
+                .extend([HOME, MEMBERS[0], MEMBERS[1]].map(String::from));
+        })
+        .await
+    };
+    let r = make().await;
+    let (x, y) = tokio::join!(
+        r.process(&genuine, Some(HOME)),
+        r.process(&genuine, Some(HOME))
+    );
+    for out in [x, y] {
+        if !out.is_empty() {
+            assert!(r.process(&genuine, Some(HOME)).await.is_empty());
+        }
+    }
+    assert!(r.process(&genuine, Some(HOME)).await.is_empty());
+    let recs = records(&p).await;
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[1], EAST, &b_task).await,
+        "RUNNING",
+        "{recs:?}"
+    );
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[0], EAST, &a_task).await,
+        "STOPPED",
+        "{recs:?}"
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1, "{recs:?}");
+    assert_eq!(p.emulator.calls("sts", "AssumeRole"), 1, "A's role only");
+    assert!(hub_findings(&p.emulator, MEMBERS[1], EAST).await.is_empty());
+}
+
+const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
+const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
+const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
+
+/// One SQS record as the event source mapping delivers it.
+fn sqs_record(id: &str, queue: &str, body: &str) -> Value {
+    json!({"messageId": id, "eventSource": "aws:sqs", "eventSourceARN": queue,
+           "attributes": {"ApproximateReceiveCount": "1"}, "body": body})
+}
+
+/// Delivers a batch of records; the message ids SQS would deliver again.
+async fn deliver(r: &Remediate, records: Vec<Value>) -> Vec<String> {
+    let out = vigil_lambda::invoke_json(
+        |e| r.handle(e),
+        json!({ "Records": records }),
+        vigil_e2e::FUNCTION_ARN,
+    )
+    .await
+    .unwrap();
+    out["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The custom action event the deploying account's Security Hub sends for `findings`
+/// (Id, ProductArn, AwsAccountId).
+fn approval(id: &str, findings: &[(&str, &str, &str)]) -> String {
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|(id, product, account)| {
+            json!({"SchemaVersion": "2018-10-08", "Id": id, "ProductArn": product,
+                   "AwsAccountId": account, "Title": "selected"})
+        })
+        .collect();
+    json!({"version": "0", "id": id, "source": "aws.securityhub",
+           "detail-type": "Security Hub Findings - Custom Action", "account": HOME,
+           "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1", "resources": [TARGET],
+           "detail": {"actionName": "Vigil: approve stop", "findings": findings}})
+    .to_string()
+}
+
+/// A member's shell alert waits for approval, filed under Vigil's finding in the member's hub.
+/// Approvals selecting that finding with another account, or another account's product, approve
+/// nothing, stop nothing and note nothing in the other account; the true selection, delivered
+/// twice at once to two instances, stops the member's task once, through its role.
+#[tokio::test]
+async fn approvals_of_a_member_finding_stop_its_task_once_and_only_as_proposed() {
+    let p = Pipeline::start().await;
+    enable_hubs(&p.emulator, &[HOME, MEMBERS[0], MEMBERS[1]], &[EAST]).await;
+    let task = p.emulator.run_task_in(MEMBERS[0], EAST, "shop").await;
+    let genuine = enriched(&p, &[alert_in("g", MEMBERS[0], EAST, &task, SHELL)]).await;
+    assert_eq!(genuine.len(), 1);
+    let approve_playbook = "version: 1\nplaybooks:\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
+    let make = || async {
+        p.remediate_with(approve_playbook, RemediationMode::Enforce, |s| {
+            vigil_e2e::generous(s);
+            s.account_id = Some(HOME.into());
+            s.members = members();
+            s.queue_arns = vec![QUEUE.into()];
+            s.approval_queue_arn = Some(APPROVALS.into());
+            s.approval_action_target_arn = Some(TARGET.into());
+            s.guardrails
+                .trusted_accounts
+                .extend([HOME, MEMBERS[0], MEMBERS[1]].map(String::from));
+        })
+        .await
+    };
+    let (r1, r2) = (make().await, make().await);
+    assert!(
+        deliver(&r1, vec![sqs_record("enriched", QUEUE, &genuine[0])])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[0], EAST, &task).await,
+        "RUNNING"
+    );
+    let v: Value = serde_json::from_str(&genuine[0]).unwrap();
+    let id = v["detail"]["securityhub"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let product = v["detail"]["securityhub"]["product_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(product.contains(MEMBERS[0]), "{product}");
+    let b_product = product.replace(MEMBERS[0], MEMBERS[1]);
+    p.emulator.reset_api_calls();
+    let wrong = approval(
+        "wrong",
+        &[
+            (id.as_str(), product.as_str(), HOME),
+            (id.as_str(), product.as_str(), MEMBERS[1]),
+            (id.as_str(), b_product.as_str(), MEMBERS[1]),
+            (id.as_str(), b_product.as_str(), MEMBERS[0]),
+        ],
+    );
+    assert!(
+        deliver(&r1, vec![sqs_record("wrong", APPROVALS, &wrong)])
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[0], EAST, &task).await,
+        "RUNNING"
+    );
+    assert!(hub_findings(&p.emulator, MEMBERS[1], EAST).await.is_empty());
+    let right = approval("right", &[(id.as_str(), product.as_str(), MEMBERS[0])]);
+    let (x, y) = tokio::join!(
+        deliver(&r1, vec![sqs_record("right", APPROVALS, &right)]),
+        deliver(&r2, vec![sqs_record("right", APPROVALS, &right)]),
+    );
+    for out in [x, y] {
+        if !out.is_empty() {
+            assert!(
+                deliver(&r1, vec![sqs_record("right", APPROVALS, &right)])
+                    .await
+                    .is_empty()
+            );
+        }
+    }
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[0], EAST, &task).await,
+        "STOPPED"
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    let found = hub_findings(&p.emulator, MEMBERS[0], EAST).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0]
+            .workflow()
+            .and_then(|w| w.status())
+            .map(|s| s.as_str()),
+        Some("RESOLVED")
+    );
+}
+
+/// A rolling deployment that adds an account's member role: the instance without it records the
+/// finding aside (UNROUTABLE) with no call and does not retry it; the same message at the same
+/// moment on an instance with the role, and again on both, stops the task once. The old
+/// instance, given the message after the stop, calls nothing and does not retry.
+#[tokio::test]
+async fn a_member_role_added_mid_deployment_stops_the_task_once_and_loops_nowhere() {
+    let p = Pipeline::start().await;
+    enable_hubs(&p.emulator, &[HOME, STRANGER], &[EAST]).await;
+    let task = p.emulator.run_task_in(STRANGER, EAST, "late").await;
+    let genuine = enriched(&p, &[alert_in("g", STRANGER, EAST, &task, SHELL)]).await;
+    assert_eq!(genuine.len(), 1);
+    let trusted = [HOME, STRANGER];
+    let old = remediate_as(&p, members(), &trusted).await;
+    let with_role = vigil_accounts::MemberAccounts::new(
+        [MEMBERS[0], MEMBERS[1], STRANGER],
+        "VigilMember",
+        Some(vigil_e2e::accounts::EXTERNAL_ID.into()),
+    );
+    let new = remediate_as(&p, with_role, &trusted).await;
+    p.emulator.reset_api_calls();
+    assert!(old.process(&genuine, Some(HOME)).await.is_empty());
+    assert_eq!(p.emulator.calls("sts", "AssumeRole"), 0);
+    assert_eq!(p.emulator.calls("ecs", "DescribeTasks"), 0);
+    assert!(
+        records(&p)
+            .await
+            .iter()
+            .any(|r| r.starts_with("UNROUTABLE#")),
+        "{:?}",
+        records(&p).await
+    );
+    let (a, b) = tokio::join!(
+        old.process(&genuine, Some(HOME)),
+        new.process(&genuine, Some(HOME))
+    );
+    // Whichever lost the claim to the other may come back once; its retry is a no-op.
+    if !a.is_empty() {
+        assert!(old.process(&genuine, Some(HOME)).await.is_empty());
+    }
+    if !b.is_empty() {
+        assert!(new.process(&genuine, Some(HOME)).await.is_empty());
+    }
+    assert!(new.process(&genuine, Some(HOME)).await.is_empty());
+    assert_eq!(
+        desired_status(&p.emulator, STRANGER, EAST, &task).await,
+        "STOPPED"
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    p.emulator.reset_api_calls();
+    let replay = copy(&genuine[0], "replay", |_| {});
+    assert!(old.process(&[replay], Some(HOME)).await.is_empty());
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    assert_eq!(p.emulator.calls("sts", "AssumeRole"), 0);
+}
+
+/// A finding enrich could not import (its account had no role for enrich: Security Hub does not
+/// hold Vigil's finding) and a vouched copy claiming it was imported, sent first to remediate,
+/// which has the role: the copy's note cannot be made, and the genuine message (which names no
+/// note) must still finish the decision rather than come back until it is dead-lettered.
+#[tokio::test]
+async fn a_copy_claiming_an_import_that_never_happened_cannot_strand_the_genuine_decision() {
+    let p = Pipeline::start().await;
+    enable_hubs(&p.emulator, &[HOME, STRANGER], &[EAST]).await;
+    let task = p.emulator.run_task_in(STRANGER, EAST, "shop").await;
+    let genuine = enriched(&p, &[alert_in("g", STRANGER, EAST, &task, SHELL)]).await;
+    assert_eq!(genuine.len(), 1);
+    let v: Value = serde_json::from_str(&genuine[0]).unwrap();
+    assert_eq!(v["detail"]["securityhub"]["imported"], false, "{v}");
+    let claimed = copy(&genuine[0], "claimed", |v| {
+        v["detail"]["securityhub"]["imported"] = json!(true);
+        v["detail"]["securityhub"]["import_error"] = Value::Null;
+    });
+    let with_role = vigil_accounts::MemberAccounts::new(
+        [STRANGER],
+        "VigilMember",
+        Some(vigil_e2e::accounts::EXTERNAL_ID.into()),
+    );
+    let remediate = remediate_as(&p, with_role, &[HOME, STRANGER]).await;
+    let _ = remediate
+        .process(std::slice::from_ref(&claimed), Some(HOME))
+        .await;
+    let mut failed = Vec::new();
+    for _ in 0..3 {
+        failed = remediate.process(&genuine, Some(HOME)).await;
+    }
+    assert!(
+        failed.is_empty(),
+        "the genuine message keeps coming back: {:?}",
+        records(&p).await
+    );
+    assert_eq!(
+        desired_status(&p.emulator, STRANGER, EAST, &task).await,
+        "STOPPED"
+    );
+    assert_eq!(p.executed.drain().await.len(), 1);
+    // The copy, delivered again, finds the decision complete.
+    assert!(remediate.process(&[claimed], Some(HOME)).await.is_empty());
+}

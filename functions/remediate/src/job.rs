@@ -103,6 +103,8 @@ impl Remediate {
     async fn finish(&self, job: &Job<'_>, record: ActionRecord) -> Result<(), Retry> {
         let now = job.now.timestamp();
         let resumed = matches!(record.phase, Phase::Acting | Phase::Acted);
+        // Whether the note is only the stored decision's word (see below): best effort then.
+        let mut note_optional = false;
         let decision = match (resumed, record.decision.as_deref()) {
             // A crashed attempt already decided: carry on with its decision, never decide twice.
             (true, Some(stored)) => {
@@ -116,7 +118,9 @@ impl Remediate {
                 // finding (its region, whether it was imported) is the message's word, covered by
                 // neither the fingerprint nor the dedup record: a copy naming another region must
                 // not leave a decision whose note fails for every later message, the genuine one
-                // included. A message naming no note target keeps the stored one.
+                // included. A message naming no note target keeps the stored one, as best effort:
+                // a copy claiming an import that never happened must not hold up the genuine
+                // message, which says Security Hub has no finding of Vigil's to note.
                 let mut here = d.clone();
                 here.securityhub = Some(vigil_asff::securityhub_ref(
                     job.subject.finding,
@@ -125,6 +129,8 @@ impl Remediate {
                 here.source_finding = job.source_finding.cloned();
                 if here.note_target().is_some() {
                     d = here;
+                } else {
+                    note_optional = d.note_target().is_some();
                 }
                 d
             }
@@ -163,7 +169,7 @@ impl Remediate {
         if decision.outcome == Outcome::AwaitingApproval {
             self.propose(job, &decision).await?;
         }
-        self.announce(&decision).await?;
+        self.announce(&decision, note_optional).await?;
         self.records.complete(&job.key, &job.owner, now).await?;
         info!(
             fingerprint = decision.fingerprint,
@@ -225,8 +231,9 @@ impl Remediate {
     }
 
     /// The Security Hub note (on Vigil's finding, else GuardDuty's own, in the finding's account
-    /// and region) and the `Remediation Executed` event.
-    async fn announce(&self, decision: &Decision) -> Result<(), Retry> {
+    /// and region) and the `Remediation Executed` event. With `note_optional`, a note on Vigil's
+    /// finding that Security Hub does not have is only logged, as GuardDuty's is.
+    async fn announce(&self, decision: &Decision, note_optional: bool) -> Result<(), Retry> {
         if let Some(target) = decision.note_target() {
             let stopped = decision.stop_response.is_some();
             let status = match decision.outcome {
@@ -235,8 +242,9 @@ impl Remediate {
                 _ => Some(WorkflowStatus::Notified),
             };
             // GuardDuty's own finding may not be in Security Hub (the integration is off, or the
-            // finding is still on its way): noting it is best effort. Vigil's own is there.
-            let ours = decision.securityhub.as_ref().is_some_and(|s| s.imported);
+            // finding is still on its way): noting it is best effort. Vigil's own is there, unless
+            // only a stored decision says so (`note_optional`).
+            let ours = decision.securityhub.as_ref().is_some_and(|s| s.imported) && !note_optional;
             match self.securityhub_for(&target.id, &target.product_arn) {
                 Ok(hub) => match vigil_securityhub::workflow::annotate(
                     &hub,
@@ -249,7 +257,7 @@ impl Remediate {
                 {
                     Ok(()) => {}
                     Err(e) if !ours && e.is_not_found_or_denied() => {
-                        warn!(finding = target.id, error = %e, "GuardDuty's finding is not noted");
+                        warn!(finding = target.id, error = %e, "the finding is not noted");
                     }
                     Err(e) => return Err(Retry::Other(e.to_string())),
                 },
