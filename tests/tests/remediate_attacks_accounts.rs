@@ -867,3 +867,36 @@ async fn a_copy_claiming_an_import_that_never_happened_cannot_strand_the_genuine
     // The copy, delivered again, finds the decision complete.
     assert!(remediate.process(&[claimed], Some(HOME)).await.is_empty());
 }
+
+/// A vouched copy of a genuine member message that says Vigil's finding was not imported (it was:
+/// ingest's record says Security Hub confirmed it), sent first: the genuine finding in the
+/// member's hub is still noted and resolved, not left silent by whichever copy decided first.
+#[tokio::test]
+async fn a_copy_denying_the_import_cannot_leave_the_genuine_finding_unnoted() {
+    let p = Pipeline::start().await;
+    enable_hubs(&p.emulator, &[HOME, MEMBERS[0]], &[EAST]).await;
+    let task = p.emulator.run_task_in(MEMBERS[0], EAST, "shop").await;
+    let genuine = enriched(&p, &[alert_in("g", MEMBERS[0], EAST, &task, SHELL)]).await;
+    assert_eq!(genuine.len(), 1);
+    let denied = copy(&genuine[0], "denied", |v| {
+        v["detail"]["securityhub"]["imported"] = json!(false);
+    });
+    let remediate = central(&p).await;
+    assert!(remediate.process(&[denied], Some(HOME)).await.is_empty());
+    assert!(remediate.process(&genuine, Some(HOME)).await.is_empty());
+    assert_eq!(
+        desired_status(&p.emulator, MEMBERS[0], EAST, &task).await,
+        "STOPPED"
+    );
+    let found = hub_findings(&p.emulator, MEMBERS[0], EAST).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0]
+            .workflow()
+            .and_then(|w| w.status())
+            .map(|s| s.as_str()),
+        Some("RESOLVED"),
+        "{:?}",
+        found[0].note()
+    );
+}

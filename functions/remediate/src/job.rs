@@ -32,6 +32,8 @@ pub(crate) struct Job<'a> {
     pub approval: Option<crate::approval::ApprovalFor<'a>>,
     /// GuardDuty's own Security Hub finding, when ingest recorded it for this finding.
     pub source_finding: Option<&'a crate::decision::FindingRef>,
+    /// Whether Security Hub holds Vigil's finding: the message says so, or ingest's record does.
+    pub imported: bool,
 }
 
 impl Remediate {
@@ -124,7 +126,7 @@ impl Remediate {
                 let mut here = d.clone();
                 here.securityhub = Some(vigil_asff::securityhub_ref(
                     job.subject.finding,
-                    job.detail.securityhub.imported,
+                    job.imported,
                 ));
                 here.source_finding = job.source_finding.cloned();
                 if here.note_target().is_some() {
