@@ -122,7 +122,6 @@ impl Remediate {
                 return Ok(());
             }
         };
-        let ours = d.securityhub.as_ref().is_some_and(|s| s.imported);
         match vigil_securityhub::workflow::annotate(
             &hub,
             &target.id,
@@ -133,9 +132,12 @@ impl Remediate {
         .await
         {
             Ok(()) => Ok(()),
-            // GuardDuty's own finding: best effort (see `announce`).
-            Err(e) if !ours && e.is_not_found_or_denied() => {
-                warn!(finding = target.id, error = %e, "GuardDuty's finding is not noted");
+            // GuardDuty's own finding: best effort (see `announce`). So is Vigil's own here: the
+            // stored decision's note target may be a copy's (another region, see `finish`), and
+            // ECS's change has done its work (hold released, stop stamped); retrying it for a
+            // note Security Hub cannot take would only dead-letter it.
+            Err(e) if e.is_not_found_or_denied() => {
+                warn!(finding = target.id, error = %e, "the confirmed stop is not noted");
                 Ok(())
             }
             Err(e) => Err(Retry::Other(e.to_string())),

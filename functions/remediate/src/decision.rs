@@ -126,10 +126,7 @@ impl Decision {
             stop_reason: core.stop_reason.clone(),
             tag: core.tag.clone(),
             evidence,
-            securityhub: Some(vigil_asff::securityhub_ref(
-                finding,
-                job.detail.securityhub.imported,
-            )),
+            securityhub: Some(vigil_asff::securityhub_ref(finding, job.imported)),
             source_finding: job.source_finding.cloned(),
             event_id: job.event_id.map(str::to_owned),
             decided_at: job.now.to_rfc3339(),
@@ -171,6 +168,8 @@ pub(crate) struct Received<'a> {
     approval: Option<ApprovalFor<'a>>,
     /// GuardDuty's own Security Hub finding, when ingest recorded it for this finding.
     source_finding: Option<&'a FindingRef>,
+    /// Whether Security Hub holds Vigil's finding (see `remediate_finding`).
+    imported: bool,
 }
 
 /// How often a decision is made again when concurrent stops keep changing the service's holds.
@@ -246,7 +245,18 @@ impl Remediate {
             _ => finding,
         };
         let source_finding = source_finding(finding, recorded.as_ref());
+        // Whether Security Hub holds Vigil's finding is the message's word, except where ingest's
+        // record says Security Hub confirmed an import: a copy saying "not imported" must not
+        // leave the genuine finding unnoted by deciding first. (Enrich records the confirmation
+        // after publishing, so the message's `true` still counts; a GuardDuty finding's record is
+        // marked forwarded without Vigil importing anything, so it vouches for no import.)
+        let imported = detail.securityhub.imported
+            || (finding.source != vigil_model::Source::Guardduty
+                && recorded
+                    .as_ref()
+                    .is_some_and(|r| r.state == vigil_dedup::DedupState::Forwarded));
         let received = Received {
+            imported,
             event_id,
             delivery,
             guardrails,
@@ -381,6 +391,7 @@ impl Remediate {
             now: origin.now.unwrap_or_else(|| (self.clock)()),
             approval: received.approval,
             source_finding: received.source_finding,
+            imported: received.imported,
         };
         if first.evaluation.untrusted() {
             let decision = Decision::of(&first, &job, None);

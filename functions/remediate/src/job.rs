@@ -32,6 +32,8 @@ pub(crate) struct Job<'a> {
     pub approval: Option<crate::approval::ApprovalFor<'a>>,
     /// GuardDuty's own Security Hub finding, when ingest recorded it for this finding.
     pub source_finding: Option<&'a crate::decision::FindingRef>,
+    /// Whether Security Hub holds Vigil's finding: the message says so, or ingest's record does.
+    pub imported: bool,
 }
 
 impl Remediate {
@@ -103,6 +105,8 @@ impl Remediate {
     async fn finish(&self, job: &Job<'_>, record: ActionRecord) -> Result<(), Retry> {
         let now = job.now.timestamp();
         let resumed = matches!(record.phase, Phase::Acting | Phase::Acted);
+        // Whether the note is only the stored decision's word (see below): best effort then.
+        let mut note_optional = false;
         let decision = match (resumed, record.decision.as_deref()) {
             // A crashed attempt already decided: carry on with its decision, never decide twice.
             (true, Some(stored)) => {
@@ -110,6 +114,25 @@ impl Remediate {
                     .map_err(|e| Retry::Other(format!("stored decision is unreadable: {e}")))?;
                 if let Some(r) = record.stop_response.as_deref() {
                     d.stop_response = serde_json::from_str(r).ok();
+                }
+                // The note goes where this message says its finding is. The stored decision was
+                // made for whichever copy claimed first, and where Security Hub holds Vigil's
+                // finding (its region, whether it was imported) is the message's word, covered by
+                // neither the fingerprint nor the dedup record: a copy naming another region must
+                // not leave a decision whose note fails for every later message, the genuine one
+                // included. A message naming no note target keeps the stored one, as best effort:
+                // a copy claiming an import that never happened must not hold up the genuine
+                // message, which says Security Hub has no finding of Vigil's to note.
+                let mut here = d.clone();
+                here.securityhub = Some(vigil_asff::securityhub_ref(
+                    job.subject.finding,
+                    job.imported,
+                ));
+                here.source_finding = job.source_finding.cloned();
+                if here.note_target().is_some() {
+                    d = here;
+                } else {
+                    note_optional = d.note_target().is_some();
                 }
                 d
             }
@@ -148,7 +171,7 @@ impl Remediate {
         if decision.outcome == Outcome::AwaitingApproval {
             self.propose(job, &decision).await?;
         }
-        self.announce(&decision).await?;
+        self.announce(&decision, note_optional).await?;
         self.records.complete(&job.key, &job.owner, now).await?;
         info!(
             fingerprint = decision.fingerprint,
@@ -210,8 +233,9 @@ impl Remediate {
     }
 
     /// The Security Hub note (on Vigil's finding, else GuardDuty's own, in the finding's account
-    /// and region) and the `Remediation Executed` event.
-    async fn announce(&self, decision: &Decision) -> Result<(), Retry> {
+    /// and region) and the `Remediation Executed` event. With `note_optional`, a note on Vigil's
+    /// finding that Security Hub does not have is only logged, as GuardDuty's is.
+    async fn announce(&self, decision: &Decision, note_optional: bool) -> Result<(), Retry> {
         if let Some(target) = decision.note_target() {
             let stopped = decision.stop_response.is_some();
             let status = match decision.outcome {
@@ -220,8 +244,9 @@ impl Remediate {
                 _ => Some(WorkflowStatus::Notified),
             };
             // GuardDuty's own finding may not be in Security Hub (the integration is off, or the
-            // finding is still on its way): noting it is best effort. Vigil's own is there.
-            let ours = decision.securityhub.as_ref().is_some_and(|s| s.imported);
+            // finding is still on its way): noting it is best effort. Vigil's own is there, unless
+            // only a stored decision says so (`note_optional`).
+            let ours = decision.securityhub.as_ref().is_some_and(|s| s.imported) && !note_optional;
             match self.securityhub_for(&target.id, &target.product_arn) {
                 Ok(hub) => match vigil_securityhub::workflow::annotate(
                     &hub,
@@ -234,10 +259,17 @@ impl Remediate {
                 {
                     Ok(()) => {}
                     Err(e) if !ours && e.is_not_found_or_denied() => {
-                        warn!(finding = target.id, error = %e, "GuardDuty's finding is not noted");
+                        warn!(finding = target.id, error = %e, "the finding is not noted");
                     }
                     Err(e) => return Err(Retry::Other(e.to_string())),
                 },
+                // Vigil's own finding is only ever imported where its account and region route:
+                // a region that does not (another partition, none, not a region name) is a
+                // message's edit, and completing would leave the genuine finding without its note.
+                // The decision waits for a message that names the place (see `finish`).
+                Err(e) if ours && e.code() != "no_member_role" => {
+                    return Err(Retry::Other(format!("cannot note {}: {e}", target.id)));
+                }
                 // The decision stands (it is recorded and published); only its note cannot be made.
                 Err(e) => warn!(finding = target.id, error = %e, "the decision is not noted"),
             }

@@ -200,6 +200,14 @@ impl Remediate {
     ) -> Result<aws_sdk_securityhub::Client, Unroutable> {
         match vigil_accounts::place_of_arn(product_arn) {
             Some((account, region)) => self.securityhub.get(account, region),
+            // A product ARN naming an account but no region (Vigil's own, from a finding whose
+            // region was emptied) says which account, not where: never the home client by way of
+            // the `Id`, which names no place either.
+            None if product_arn.split(':').nth(4).is_some_and(|a| !a.is_empty()) => {
+                Err(Unroutable::NoRegion {
+                    account: product_arn.split(':').nth(4).unwrap_or_default().to_owned(),
+                })
+            }
             None => self.securityhub.for_arn(id),
         }
     }
