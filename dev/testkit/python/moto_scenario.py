@@ -160,6 +160,14 @@ def sqs(out: list[Any]) -> None:
     for i in range(0, 40, 10):
         out.append(q.send_message_batch(QueueUrl=url, Entries=[{"Id": str(j), "MessageBody": f"m{i + j}"} for j in range(10)]))
     out.append(q.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=900))
+    # Message attributes, filtered per receive (moto filters a copy of the message).
+    attrs = q.create_queue(QueueName="attrs")["QueueUrl"]
+    out.append(q.send_message(QueueUrl=attrs, MessageBody="a", MessageAttributes={
+        "a": {"DataType": "String", "StringValue": "1"}, "b": {"DataType": "Binary", "BinaryValue": b"2"}}))
+    for names in (["a"], ["All"], [], ["b", "c"]):
+        got = q.receive_message(QueueUrl=attrs, MessageAttributeNames=names, MessageSystemAttributeNames=["ApproximateReceiveCount"])
+        out.append(got)
+        q.change_message_visibility(QueueUrl=attrs, ReceiptHandle=got["Messages"][0]["ReceiptHandle"], VisibilityTimeout=0)
     out.append(q.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]))
     received = q.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
     out.append(received)

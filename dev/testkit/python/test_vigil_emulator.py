@@ -1050,7 +1050,8 @@ class DynamoDbUpdateWorkTest(unittest.TestCase):
 
 
 class SqsAndDispatchWorkTest(unittest.TestCase):
-    """Sending converts each queue attribute name once; the dispatcher lists moto's services once."""
+    """Sending converts each queue attribute name once, receiving does no work per message beyond the
+    receive; the dispatcher lists moto's services once."""
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -1069,6 +1070,49 @@ class SqsAndDispatchWorkTest(unittest.TestCase):
         info = convert.cache_info()
         self.assertLessEqual(info.misses, len(models.Queue.BASE_ATTRIBUTES))
         self.assertGreaterEqual(info.hits, 99 * len(models.Queue.BASE_ATTRIBUTES))
+
+    def test_receiving_draws_handles_at_once_copies_messages_by_field_and_skips_fifo_groups(self) -> None:
+        import copy
+        import random
+
+        from moto.sqs.models import Message, sqs_backends
+
+        class IterationCounting(set):  # type: ignore[type-arg]
+            iterations = 0
+
+            def __iter__(self):  # type: ignore[no-untyped-def]
+                IterationCounting.iterations += 1
+                return super().__iter__()
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        handles = []
+        for name, attributes in (("receiving", {}), ("receiving.fifo", {"FifoQueue": "true",
+                                                                           "ContentBasedDeduplication": "true"})):
+            queue = backend.create_queue(name, **attributes)
+            for i in range(30):
+                backend.send_message(name, f"m{i}", group_id="g" if attributes else None)
+            backend.receive_message(name, 10, 0, 30)  # ten in flight
+            queue._pending_messages = IterationCounting(queue._pending_messages)
+            IterationCounting.iterations = 0
+            with Counting(random.Random, "choice") as drawn, Counting(copy, "_reconstruct", lambda x, *a: isinstance(x, Message)) as copied:
+                got = backend.receive_message(name, 10, 0, 30)
+            handles += [m.receipt_handle for m in got]
+            if attributes:
+                self.assertGreater(IterationCounting.iterations, 0, "a FIFO queue still reads its groups")
+                continue
+            self.assertEqual(len(got), 10)
+            # moto alone: 185 draws per handle, a generic deepcopy per message, the groups of all in flight.
+            self.assertEqual((drawn.calls, copied.calls, IterationCounting.iterations), (0, 0, 0))
+            # The copies handed out are the messages' own state, apart from them.
+            [m] = backend.receive_message(name, 1, 0, 30)
+            original = next(x for x in queue._messages if x.receipt_handle == m.receipt_handle)
+            self.assertIsNot(m, original)
+            self.assertEqual(vars(m), vars(original))
+            m.message_attributes["x"] = {"DataType": "String", "StringValue": "x"}
+            self.assertNotIn("x", original.message_attributes)
+        self.assertEqual(len(set(handles)), len(handles))
+        for h in handles:
+            self.assertRegex(h, r"^[a-z]{185}$")
 
     def test_services_are_listed_once(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app

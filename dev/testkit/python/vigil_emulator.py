@@ -1071,6 +1071,55 @@ def patch_sqs_attribute_names() -> None:
         models.camelcase_to_underscores = functools.lru_cache(maxsize=1024)(convert)  # type: ignore[assignment]
 
 
+RECEIPT_HANDLE_LENGTH = 185
+
+
+def patch_sqs_receive_costs() -> None:
+    # Gap: each message received costs moto ~1 ms beyond the receive itself, so a queue that 100,000
+    # events pass through costs minutes: its new receipt handle is drawn one letter at a time (185
+    # calls of random.choice), the copy handed to the response is a generic deepcopy, and every
+    # ReceiveMessage collects the message groups of all messages in flight, which only a FIFO queue
+    # reads. Now: the handle is 185 lowercase letters from random bytes of moto's own generator (the
+    # same form and uniform distribution; under a seeded moto, other letters), the copy is made field
+    # by field (what deepcopy makes: immutable fields shared, the rest deep-copied), and a standard
+    # queue's receive gets no groups (it never reads them).
+    import copy as copy_module
+    import string
+
+    import moto.sqs.models as models
+    from moto.moto_api._internal import mock_random
+
+    # Random bytes below 234 (9 x 26) map to the 26 letters evenly; the others are dropped.
+    to_letter = bytes(ord(string.ascii_lowercase[b % 26]) for b in range(256))
+    dropped = bytes(range(234, 256))
+    atomic = (str, bytes, int, float, bool, type(None))
+
+    def generate_receipt_handle() -> str:
+        handle = b""
+        while len(handle) < RECEIPT_HANDLE_LENGTH:
+            handle += mock_random.getrandbits(8 * 256).to_bytes(256, "little").translate(to_letter, dropped)
+        return handle[:RECEIPT_HANDLE_LENGTH].decode()
+
+    def deepcopy_message(self, memo):  # type: ignore[no-untyped-def]
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        d = new.__dict__
+        for k, v in self.__dict__.items():
+            d[k] = v if type(v) in atomic else copy_module.deepcopy(v, memo)
+        return new
+
+    orig_groups = models.Queue.pending_message_groups.fget
+
+    def pending_message_groups(queue):  # type: ignore[no-untyped-def]
+        if not queue.fifo_queue and getattr(_RECEIVING, "queue", None) is queue:
+            return set()
+        return orig_groups(queue)
+
+    models.generate_receipt_handle = generate_receipt_handle  # type: ignore[assignment]
+    models.Message.__deepcopy__ = deepcopy_message  # type: ignore[attr-defined]
+    models.Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[assignment]
+
+
 class _VisibleMessages:
     """A queue's visible, undelayed messages, in order, found as they are asked for: moto builds the
     whole list (two clock reads per message) for each ReceiveMessage that takes ten of them, and for
@@ -1272,6 +1321,7 @@ PERFORMANCE_PATCHES = (
     "patch_sqs_attribute_reads",
     "patch_sqs_queue_scaling",
     "patch_sqs_attribute_names",
+    "patch_sqs_receive_costs",
     "patch_dynamodb_transaction_backup",
     "patch_dynamodb_update_validation",
     "patch_dynamodb_update_expression_cache",
@@ -1298,6 +1348,7 @@ def apply_patches() -> None:
     patch_sqs_attribute_reads()
     patch_sqs_queue_scaling()
     patch_sqs_attribute_names()
+    patch_sqs_receive_costs()
     patch_dynamodb_transaction_tokens()
     patch_dynamodb_transaction_backup()
     patch_dynamodb_update_validation()
