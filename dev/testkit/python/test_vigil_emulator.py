@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import signal
@@ -963,8 +964,10 @@ class DynamoDbUpdateValidationTest(unittest.TestCase):
                 sets = ", ".join(f"a{i} = if_not_exists(a{i}, :v)" for i in range(14))
                 ddb.update_item(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression=f"SET {sets} ADD n :one REMOVE x, y",
                                 ExpressionAttributeValues={":v": {"S": "v"}, ":one": {"N": "1"}})
-                # moto validates an update twice; alone it checked the count at every nested node (170 here).
-                self.assertEqual(len(checks), 2, "the clause count checked once per validation, at the root")
+                # moto validates an update of a new item twice; alone it checked the count at every nested
+                # node (170 here). Patched: at the root, and once per expression text and names (the second
+                # validation skips the checks that read only those: patch_dynamodb_update_expression_cache).
+                self.assertEqual(len(checks), 1, "the clause count checked once, at the root")
                 item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
                 self.assertEqual((item["a13"], item["n"]), ({"S": "v"}, {"N": "1"}))
                 with self.assertRaises(botocore.exceptions.ClientError) as refused:
@@ -976,6 +979,219 @@ class DynamoDbUpdateValidationTest(unittest.TestCase):
                                     ExpressionAttributeValues={":v": {"S": "v"}})
         finally:
             ActionCountValidator.verify_action_counts = orig  # type: ignore[method-assign]
+
+
+def _patched_in_process() -> Any:
+    sys.path.insert(0, HERE)
+    import vigil_emulator
+
+    if not getattr(vigil_emulator, "_patched_in_test", False):
+        vigil_emulator.apply_patches()
+        vigil_emulator._patched_in_test = True
+    return vigil_emulator
+
+
+class Counting:
+    """Replaces `owner.name` by a wrapper that counts calls (those `which` accepts), until exit."""
+
+    def __init__(self, owner: Any, name: str, which: Any = None) -> None:
+        self.owner, self.name, self.which, self.calls = owner, name, which, 0
+
+    def __enter__(self) -> "Counting":
+        self.orig = self.owner.__dict__[self.name]
+        orig = self.orig.__func__ if isinstance(self.orig, (classmethod, staticmethod)) else self.orig
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if self.which is None or self.which(*args, **kwargs):
+                self.calls += 1
+            return orig(*args, **kwargs)
+
+        setattr(self.owner, self.name, classmethod(counted) if isinstance(self.orig, classmethod) else counted)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        setattr(self.owner, self.name, self.orig)
+
+
+class PerformancePatchesAnswerAsBeforeTest(unittest.TestCase):
+    """The patches that only save work (vigil_emulator.PERFORMANCE_PATCHES) change no answer: one scenario
+    of DynamoDB writes (Vigil's dedup write repeated and refused, valid and invalid expressions, each
+    twice, with other names), SQS (send, receive, visibility, delete, redrive to the DLQ, attributes)
+    and EventBridge delivery, answered identically with and without them."""
+
+    def test_the_same_answers_with_and_without_them(self) -> None:
+        sys.path.insert(0, HERE)
+        import vigil_emulator
+
+        source = inspect.getsource(vigil_emulator.apply_patches)
+        for name in vigil_emulator.PERFORMANCE_PATCHES:
+            self.assertIn(f"    {name}()", source, f"{name} is applied")
+        scenario = os.path.join(HERE, "moto_scenario.py")
+        runs = {}
+        for mode in ("patched", "without-performance-patches"):
+            done = subprocess.run([sys.executable, scenario, mode], capture_output=True, timeout=600,
+                                  stdin=subprocess.DEVNULL)
+            self.assertEqual(done.returncode, 0, done.stderr.decode()[-3000:])
+            runs[mode] = done.stdout.decode()
+        patched, without = runs["patched"], runs["without-performance-patches"]
+        # The scenario reaches what it is meant to: refusals of each kind, redelivery, the DLQ.
+        for expected in ("ConditionalCheckFailedException", "This attribute is part of the key",
+                         "Two document paths overlap", "ReceiptHandleIsInvalid", '"Body": "m0"', '"BOOL": false'):
+            self.assertIn(expected, without)
+        self.assertEqual(patched.splitlines(), without.splitlines())
+
+
+class DynamoDbUpdateWorkTest(unittest.TestCase):
+    """The DynamoDB patches in-process: the work they save is not done again (counted, not timed)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _patched_in_process()
+
+    def test_an_expression_text_is_parsed_and_lexed_once_and_checked_once_per_names(self) -> None:
+        from moto import mock_aws
+        from moto.dynamodb.comparisons import ConditionExpressionParser
+        from moto.dynamodb.parsing import validators
+        from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, UpdateExpression
+        from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+
+        update = "SET #e = :e, #s = if_not_exists(#s, :s) ADD #c :one, #ids :d REMOVE #old"
+        names = {"#e": "expires", "#s": "severity", "#c": "count", "#ids": "ids", "#old": "old"}
+        condition = "attribute_not_exists(pk) OR NOT contains(#ids, :d0)"
+
+        def write(ddb: Any, i: int, **over: Any) -> Any:
+            d = bytes([i]) * 8
+            kwargs = dict(TableName="t", Key={"pk": {"S": "k"}}, UpdateExpression=update, ConditionExpression=condition,
+                          ExpressionAttributeNames=names, ReturnValues="ALL_OLD",
+                          ExpressionAttributeValues={":e": {"N": str(i)}, ":s": {"S": "s"}, ":one": {"N": "1"},
+                                                     ":d": {"BS": [d]}, ":d0": {"B": d}})
+            kwargs.update(over)
+            return ddb.update_item(**kwargs)
+
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                             BillingMode="PAY_PER_REQUEST")
+            write(ddb, 0)
+            with Counting(ExpressionTokenizer, "make_list") as tokenized, \
+                    Counting(ConditionExpressionParser, "_lex_one_node") as lexed, \
+                    Counting(validators.OverlappingPathsValidator, "check_for_overlapping_paths") as overlap_checks, \
+                    Counting(DepthFirstTraverser, "nodes_to_be_processed") as kind_lookups, \
+                    Counting(validators, "deepcopy", lambda v, *a: isinstance(v, UpdateExpression)) as tree_copies:
+                for i in range(1, 6):
+                    write(ddb, i)
+                # moto alone: 2 tokenizations, 2 condition lexings (~20 tokens each), a deepcopy of the tree,
+                # an overlap check at every nested clause and a kind lookup at every node, per write.
+                self.assertEqual((tokenized.calls, lexed.calls, tree_copies.calls, overlap_checks.calls, kind_lookups.calls),
+                                 (0, 0, 0, 0, 0))
+                # The same text with other names is checked again (and still refused where they make it invalid).
+                write(ddb, 6, ExpressionAttributeNames={**names, "#e": "expires2"})
+                self.assertGreater(overlap_checks.calls, 0)
+                with self.assertRaises(botocore.exceptions.ClientError) as refused:
+                    write(ddb, 7, ExpressionAttributeNames={**names, "#e": "pk"})
+                self.assertIn("part of the key", str(refused.exception))
+            item = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+            self.assertEqual((item["count"], item["expires2"], len(item["ids"]["BS"])), ({"N": "7"}, {"N": "6"}, 7))
+            with self.assertRaises(botocore.exceptions.ClientError) as repeated:
+                write(ddb, 3)
+            self.assertEqual(repeated.exception.response["Error"]["Code"], "ConditionalCheckFailedException")
+            for _ in range(2):
+                with self.assertRaises(botocore.exceptions.ClientError):
+                    write(ddb, 8, UpdateExpression="SET a = = :e")
+
+    def test_attribute_values_are_read_without_the_alias_search(self) -> None:
+        from moto import mock_aws
+        from moto.core.serialize import AttributePicker
+
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name=REGION)
+            ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                             BillingMode="PAY_PER_REQUEST")
+            item = {"pk": {"S": "k"}, **{f"a{i}": {"BS": [bytes([i, j]) for j in range(5)]} for i in range(20)},
+                    "m": {"M": {"x": {"N": "1"}, "y": {"L": [{"S": "z"}, {"BOOL": True}]}}}}
+            ddb.put_item(TableName="t", Item=item)
+            with Counting(AttributePicker, "__call__") as picked:
+                got = ddb.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+            self.assertEqual(got, item)
+            # moto alone: ten members looked up through the aliases for each of the 26 AttributeValues.
+            self.assertLessEqual(picked.calls, 5)
+
+
+class SqsAndDispatchWorkTest(unittest.TestCase):
+    """Sending converts each queue attribute name once, receiving does no work per message beyond the
+    receive; the dispatcher lists moto's services once."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _patched_in_process()
+
+    def test_attribute_names_are_converted_once(self) -> None:
+        import moto.sqs.models as models
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        backend.create_queue("names")
+        convert = models.camelcase_to_underscores
+        convert.cache_clear()
+        for i in range(100):
+            backend.send_message("names", f"m{i}")
+        info = convert.cache_info()
+        self.assertLessEqual(info.misses, len(models.Queue.BASE_ATTRIBUTES))
+        self.assertGreaterEqual(info.hits, 99 * len(models.Queue.BASE_ATTRIBUTES))
+
+    def test_receiving_draws_handles_at_once_copies_messages_by_field_and_skips_fifo_groups(self) -> None:
+        import copy
+        import random
+
+        from moto.sqs.models import Message, sqs_backends
+
+        class IterationCounting(set):  # type: ignore[type-arg]
+            iterations = 0
+
+            def __iter__(self):  # type: ignore[no-untyped-def]
+                IterationCounting.iterations += 1
+                return super().__iter__()
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        handles = []
+        for name, attributes in (("receiving", {}), ("receiving.fifo", {"FifoQueue": "true",
+                                                                           "ContentBasedDeduplication": "true"})):
+            queue = backend.create_queue(name, **attributes)
+            for i in range(30):
+                backend.send_message(name, f"m{i}", group_id="g" if attributes else None)
+            backend.receive_message(name, 10, 0, 30)  # ten in flight
+            queue._pending_messages = IterationCounting(queue._pending_messages)
+            IterationCounting.iterations = 0
+            with Counting(random.Random, "choice") as drawn, Counting(copy, "_reconstruct", lambda x, *a: isinstance(x, Message)) as copied:
+                got = backend.receive_message(name, 10, 0, 30)
+            handles += [m.receipt_handle for m in got]
+            if attributes:
+                self.assertGreater(IterationCounting.iterations, 0, "a FIFO queue still reads its groups")
+                continue
+            self.assertEqual(len(got), 10)
+            # moto alone: 185 draws per handle, a generic deepcopy per message, the groups of all in flight.
+            self.assertEqual((drawn.calls, copied.calls, IterationCounting.iterations), (0, 0, 0))
+            # The copies handed out are the messages' own state, apart from them.
+            [m] = backend.receive_message(name, 1, 0, 30)
+            original = next(x for x in queue._messages if x.receipt_handle == m.receipt_handle)
+            self.assertIsNot(m, original)
+            self.assertEqual(vars(m), vars(original))
+            m.message_attributes["x"] = {"DataType": "String", "StringValue": "x"}
+            self.assertNotIn("x", original.message_attributes)
+        self.assertEqual(len(set(handles)), len(handles))
+        for h in handles:
+            self.assertRegex(h, r"^[a-z]{185}$")
+
+    def test_services_are_listed_once(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        app = DomainDispatcherApplication(create_backend_app)
+        with Counting(os, "listdir") as listed:
+            self.assertEqual(app.get_backend_for_host("dynamodb"), "dynamodb")
+            self.assertEqual(app.get_backend_for_host("sqs"), "sqs")
+        self.assertEqual(listed.calls, 0)
 
 
 class VigilEmulatorLifecycleTest(unittest.TestCase):

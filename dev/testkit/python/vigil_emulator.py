@@ -695,6 +695,10 @@ def patch_securityhub_batch_update_findings() -> None:
 TRANSACTION_TOKEN_SECONDS = 600
 
 
+def _repr_sorted(value: Any) -> Any:
+    return sorted(map(repr, value)) if isinstance(value, (set, frozenset)) else repr(value)
+
+
 def patch_dynamodb_transaction_tokens() -> None:
     # Gap: moto ignores TransactWriteItems' ClientRequestToken. DynamoDB answers a repeat of a
     # successful transaction (same token, same request, within 10 minutes) with success and changes
@@ -722,7 +726,8 @@ def patch_dynamodb_transaction_tokens() -> None:
         now = time.time()
         for expired in [t for t, (at, _, _) in tokens.items() if now - at > TRANSACTION_TOKEN_SECONDS]:
             del tokens[expired]
-        digest = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True).encode()).hexdigest()
+        # Binary values arrive as bytes (and sets as sets): written by repr, sets sorted.
+        digest = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True, default=_repr_sorted).encode()).hexdigest()
         if token in tokens:
             _, seen_digest, result = tokens[token]
             if seen_digest != digest:
@@ -794,7 +799,7 @@ def patch_dynamodb_update_validation() -> None:
     # clauses): ~100 ms per UpdateItem of Vigil's dedup write, the emulator's bottleneck at 100,000
     # events. Same checks and results: the table is built once per pass, the clause count checked
     # once, at the root (any node's clauses are among the root's).
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, UpdateExpression
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node, UpdateExpression
     from moto.dynamodb.parsing.validators import ActionCountValidator
 
     def processing_map(traverser):  # type: ignore[no-untyped-def]
@@ -816,9 +821,175 @@ def patch_dynamodb_update_validation() -> None:
     def count_at_root(self, node):  # type: ignore[no-untyped-def]
         return self.verify_action_counts(node) if isinstance(node, UpdateExpression) else node
 
+    # Which processor (if any) a traverser applies to a node depends only on the two classes; moto
+    # asked each node isinstance of every processed class (ABC checks) at every node of every pass.
+    # Found once per pair of classes, then applied in the same order, with the same effects.
+    kinds: dict[tuple[type, type], Any] = {}
+    not_a_node = object()
+
+    def kind_of(traverser, cls):  # type: ignore[no-untyped-def]
+        if not issubclass(cls, Node):
+            return not_a_node
+        if not issubclass(cls, traverser.nodes_to_be_processed()):
+            return None
+        return next(k for k in processing_map(traverser) if issubclass(cls, k))
+
+    def traverse_node_recursively(self, node, child_id=-1):  # type: ignore[no-untyped-def]
+        pair = (type(self), type(node))
+        kind = kinds.get(pair, kinds)
+        if kind is kinds:
+            kind = kinds[pair] = kind_of(self, pair[1])
+        if kind is not_a_node:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        if kind is not None:
+            node = processing_map(self)[kind](node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
     DepthFirstTraverser.process = process  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
     ActionCountValidator.traverse = count_at_root  # type: ignore[method-assign]
+
+
+UPDATE_EXPRESSION_CACHE_SIZE = 4096
+
+
+def patch_dynamodb_update_expression_cache() -> None:
+    # Gap: moto parses an UpdateExpression twice per UpdateItem (once to list the names and values it
+    # uses, once to apply it), ~2 ms each for Vigil's dedup write, and its validator deep-copies the
+    # parsed tree, ~2.5 ms: together a third of the emulator's time at 100,000 events. A tree depends
+    # only on the expression's text: each text is parsed once. moto only reads the tree it parsed
+    # (find_clauses) and hands it to the validator, which works on a copy: callers share the parsed
+    # tree, and each validator gets a copy of its own, unpickled from the text's pickled tree (what
+    # deepcopy gives). Texts that fail to parse are not kept (the error is raised each time, as before).
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateExpressionValidator,
+        UpdateHashRangeKeyValidator,
+        Validator,
+    )
+
+    parsed: dict[str, Any] = {}
+    orig_make = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    orig_init = Validator.__init__
+
+    def make(cls, expression_str):  # type: ignore[no-untyped-def]
+        tree = parsed.get(expression_str) if cls is UpdateExpressionParser else None
+        if tree is None:
+            tree = orig_make(cls, expression_str)
+            if cls is not UpdateExpressionParser or not isinstance(expression_str, str):
+                return tree
+            blob = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+            tree.__dict__["_vigil_pickled"] = blob
+            if len(parsed) >= UPDATE_EXPRESSION_CACHE_SIZE:
+                parsed.clear()
+            parsed[expression_str] = tree
+        return tree
+
+    def init(self, expression, *args, **kwargs):  # type: ignore[no-untyped-def]
+        blob = getattr(expression, "__dict__", {}).get("_vigil_pickled")
+        if blob is None:
+            return orig_init(self, expression, *args, **kwargs)
+        orig_init(self, None, *args, **kwargs)
+        self.node_to_validate = pickle.loads(blob)
+        if isinstance(self, UpdateExpressionValidator):
+            names = self.expression_attribute_names or {}
+            self.__dict__["_vigil_checked"] = (blob, tuple(sorted(names.items())), tuple(self.table.table_key_attrs))
+        return None
+
+    # The first three checks of an update (one clause of each kind, no overlapping paths, no key
+    # attribute changed) read only the expression, its attribute names and the table's key: once
+    # they passed for those, they pass again, and change nothing. The others read the item and the
+    # values, and run every time.
+    expression_only = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+    passed: set[tuple[Any, ...]] = set()
+
+    def validate(self):  # type: ignore[no-untyped-def]
+        checked = self.__dict__.get("_vigil_checked")
+        skip = checked is not None and checked in passed
+        n = self.node_to_validate
+        for processor in self.processors:
+            if skip and isinstance(processor, expression_only):
+                continue
+            n = processor.traverse(n)
+        if checked is not None:
+            if len(passed) >= UPDATE_EXPRESSION_CACHE_SIZE:
+                passed.clear()
+            passed.add(checked)
+        return n
+
+    UpdateExpressionParser.make = classmethod(make)  # type: ignore[method-assign, assignment]
+    Validator.__init__ = init  # type: ignore[method-assign]
+    UpdateExpressionValidator.validate = validate  # type: ignore[method-assign]
+
+
+def patch_dynamodb_condition_lexing() -> None:
+    # Gap: moto lexes a ConditionExpression with a dozen regular expressions per token, twice per
+    # conditional write (~0.5 ms each for Vigil's dedup condition). The tokens depend only on the
+    # text: lexed once per text; each parse gets its own sequence of the same (immutable) tokens.
+    from collections import deque
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lexed: dict[str, tuple[Any, ...]] = {}
+    orig_lex = ConditionExpressionParser._lex_condition_expression
+
+    def lex(self):  # type: ignore[no-untyped-def]
+        text = self.condition_expression
+        tokens = lexed.get(text) if isinstance(text, str) else None
+        if tokens is None:
+            nodes = orig_lex(self)
+            if not isinstance(text, str) or any(node.children for node in nodes):
+                return nodes
+            if len(lexed) >= UPDATE_EXPRESSION_CACHE_SIZE:
+                lexed.clear()
+            tokens = lexed[text] = tuple(nodes)
+        return deque(node._replace(children=[]) for node in tokens)
+
+    ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
+
+
+def patch_dynamodb_attribute_value_serialization() -> None:
+    # Gap: moto's response serializer looks up each of the ten members of every AttributeValue in an
+    # item through its alias providers (a dozen candidate names, each a lookup): ~3 ms to serialize
+    # the item an UpdateItem returns. For an AttributeValue given as moto builds it (a dict whose keys
+    # are member names) the lookup can only find the member's own key: read it directly, then
+    # serialize each member exactly as before. Anything else takes moto's path.
+    from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker
+
+    orig = BaseJSONSerializer._serialize_type_structure
+
+    def serialize_structure(self, serialized, value, shape, key):  # type: ignore[no-untyped-def]
+        if (
+            shape.name != "AttributeValue"
+            or type(value) is not dict
+            or shape.is_document_type
+            or type(self._value_picker) is not XFormedAttributePicker
+            or self._value_picker.response_transformers
+            or not value.keys() <= shape.members.keys()
+        ):
+            return orig(self, serialized, value, shape, key)
+        wrapper = self.MAP_TYPE() if key else serialized
+        for member_key, member_shape in shape.members.items():
+            member_shape.parent = shape
+            member_value = value.get(member_key)
+            if member_value is not None:
+                self._serialize(wrapper, member_value, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+        return None
+
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------
@@ -886,6 +1057,67 @@ def patch_sqs_attribute_reads() -> None:
     Queue.attributes = property(attributes)  # type: ignore[assignment]
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+
+
+def patch_sqs_attribute_names() -> None:
+    # Gap: listing a queue's attributes converts each attribute's name to its Python spelling with a
+    # character-by-character loop (moto's camelcase_to_underscores), every time: every SendMessage does
+    # it, EventBridge's deliveries to a queue included, 14 names, ~0.6 ms a message. The conversion is
+    # a function of the name alone: each name is converted once.
+    import moto.sqs.models as models
+
+    convert = models.camelcase_to_underscores
+    if not hasattr(convert, "cache_info"):
+        models.camelcase_to_underscores = functools.lru_cache(maxsize=1024)(convert)  # type: ignore[assignment]
+
+
+RECEIPT_HANDLE_LENGTH = 185
+
+
+def patch_sqs_receive_costs() -> None:
+    # Gap: each message received costs moto ~1 ms beyond the receive itself, so a queue that 100,000
+    # events pass through costs minutes: its new receipt handle is drawn one letter at a time (185
+    # calls of random.choice), the copy handed to the response is a generic deepcopy, and every
+    # ReceiveMessage collects the message groups of all messages in flight, which only a FIFO queue
+    # reads. Now: the handle is 185 lowercase letters from random bytes of moto's own generator (the
+    # same form and uniform distribution; under a seeded moto, other letters), the copy is made field
+    # by field (what deepcopy makes: immutable fields shared, the rest deep-copied), and a standard
+    # queue's receive gets no groups (it never reads them).
+    import copy as copy_module
+    import string
+
+    import moto.sqs.models as models
+    from moto.moto_api._internal import mock_random
+
+    # Random bytes below 234 (9 x 26) map to the 26 letters evenly; the others are dropped.
+    to_letter = bytes(ord(string.ascii_lowercase[b % 26]) for b in range(256))
+    dropped = bytes(range(234, 256))
+    atomic = (str, bytes, int, float, bool, type(None))
+
+    def generate_receipt_handle() -> str:
+        handle = b""
+        while len(handle) < RECEIPT_HANDLE_LENGTH:
+            handle += mock_random.getrandbits(8 * 256).to_bytes(256, "little").translate(to_letter, dropped)
+        return handle[:RECEIPT_HANDLE_LENGTH].decode()
+
+    def deepcopy_message(self, memo):  # type: ignore[no-untyped-def]
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        d = new.__dict__
+        for k, v in self.__dict__.items():
+            d[k] = v if type(v) in atomic else copy_module.deepcopy(v, memo)
+        return new
+
+    orig_groups = models.Queue.pending_message_groups.fget
+
+    def pending_message_groups(queue):  # type: ignore[no-untyped-def]
+        if not queue.fifo_queue and getattr(_RECEIVING, "queue", None) is queue:
+            return set()
+        return orig_groups(queue)
+
+    models.generate_receipt_handle = generate_receipt_handle  # type: ignore[assignment]
+    models.Message.__deepcopy__ = deepcopy_message  # type: ignore[attr-defined]
+    models.Queue.pending_message_groups = property(pending_message_groups)  # type: ignore[assignment]
 
 
 class _VisibleMessages:
@@ -1262,6 +1494,32 @@ def patch_ecs_list_tasks_pages() -> None:
     EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
 
 
+def patch_moto_service_listing() -> None:
+    # Gap: moto_server looks for a request's service among moto's own packages by listing moto's
+    # directory and testing each entry with stat, per request: ~0.9 ms of every call. The installed
+    # packages do not change while the emulator runs: listed once.
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+
+# Patches that only make moto do less work, answering exactly as before: moto_scenario.py runs one
+# scenario with and without them and test_vigil_emulator.py requires the same answers.
+PERFORMANCE_PATCHES = (
+    "patch_sqs_attribute_reads",
+    "patch_sqs_queue_scaling",
+    "patch_sqs_attribute_names",
+    "patch_sqs_receive_costs",
+    "patch_dynamodb_transaction_backup",
+    "patch_dynamodb_update_validation",
+    "patch_dynamodb_update_expression_cache",
+    "patch_dynamodb_condition_lexing",
+    "patch_dynamodb_attribute_value_serialization",
+    "patch_moto_service_listing",
+)
+
+
 def apply_patches() -> None:
     patch_ecs_string_types()
     patch_ecs_task_lifecycle()
@@ -1279,9 +1537,15 @@ def apply_patches() -> None:
     patch_events_disabled_rules()
     patch_sqs_attribute_reads()
     patch_sqs_queue_scaling()
+    patch_sqs_attribute_names()
+    patch_sqs_receive_costs()
     patch_dynamodb_transaction_tokens()
     patch_dynamodb_transaction_backup()
     patch_dynamodb_update_validation()
+    patch_dynamodb_update_expression_cache()
+    patch_dynamodb_condition_lexing()
+    patch_dynamodb_attribute_value_serialization()
+    patch_moto_service_listing()
     patch_account_from_access_key()
     patch_guardduty_list_coverage()
     patch_ecs_list_tasks_pages()
