@@ -2,11 +2,14 @@
 //! each account sees them (the emulator takes a 12-digit access key id as the account), and an
 //! alert sent from an account about one of its tasks.
 
+use crate::Pipeline;
 use aws_sdk_securityhub::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_securityhub::types::AwsSecurityFinding;
 use serde_json::Value;
-use vigil_testkit::Emulator;
+use vigil_enrich::{Enrich, EnrichSettings};
+use vigil_remediate::{Remediate, RemediationMode};
 use vigil_testkit::events::FalcoAlert;
+use vigil_testkit::{BUS_NAME, Emulator, TABLE_NAME};
 
 /// The deploying (central) account: the emulator's default.
 pub const HOME: &str = crate::ACCOUNT;
@@ -78,13 +81,13 @@ pub async fn hub_findings(
         .to_vec()
 }
 
-/// A task's desired status in cluster `prod` of its own account and region.
-pub async fn desired_status(
+/// A task in cluster `prod` of its own account and region, as DescribeTasks shows it.
+async fn described(
     emulator: &Emulator,
     account: &str,
     region: &str,
     task: &str,
-) -> String {
+) -> Option<aws_sdk_ecs::types::Task> {
     let out = ecs(emulator, account, region)
         .await
         .describe_tasks()
@@ -93,11 +96,76 @@ pub async fn desired_status(
         .send()
         .await
         .expect("DescribeTasks");
-    out.tasks()
-        .first()
-        .and_then(|t| t.desired_status())
-        .unwrap_or("MISSING")
-        .to_owned()
+    out.tasks().first().cloned()
+}
+
+/// A task's desired status in cluster `prod` of its own account and region (`MISSING` when ECS
+/// does not know it).
+pub async fn desired_status(
+    emulator: &Emulator,
+    account: &str,
+    region: &str,
+    task: &str,
+) -> String {
+    described(emulator, account, region, task)
+        .await
+        .and_then(|t| t.desired_status().map(str::to_owned))
+        .unwrap_or_else(|| "MISSING".to_owned())
+}
+
+/// The `stoppedReason` ECS shows for a task in cluster `prod` of its own account and region.
+pub async fn stopped_reason(
+    emulator: &Emulator,
+    account: &str,
+    region: &str,
+    task: &str,
+) -> String {
+    described(emulator, account, region, task)
+        .await
+        .and_then(|t| t.stopped_reason().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Enrich as deployed in [`HOME`] with [`MEMBERS`] in `MEMBER_ACCOUNTS`.
+pub async fn central_enrich(p: &Pipeline) -> Enrich {
+    let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
+    settings.account_id = Some(HOME.into());
+    settings.members = members();
+    Enrich::from_env(settings, &p.emulator.sdk_config().await)
+}
+
+/// `bodies` through ingest and [`central_enrich`] in batches of 10, none returned; the
+/// `Finding Enriched` bodies.
+pub async fn centrally_enriched(p: &Pipeline, bodies: &[Value]) -> Vec<String> {
+    let accepted = p.ingest(bodies).await;
+    let enrich = central_enrich(p).await;
+    for batch in accepted.chunks(10) {
+        assert_eq!(enrich.process(batch).await, Vec::<usize>::new());
+    }
+    p.enriched
+        .drain()
+        .await
+        .iter()
+        .map(Value::to_string)
+        .collect()
+}
+
+/// Remediate as deployed in [`HOME`], enforcing `playbooks`, with `members` in `MEMBER_ACCOUNTS`
+/// and `trusted` in `TRUSTED_ACCOUNTS`.
+pub async fn central_remediate(
+    p: &Pipeline,
+    playbooks: &str,
+    members: vigil_accounts::MemberAccounts,
+    trusted: &[&str],
+) -> Remediate {
+    p.remediate_with(playbooks, RemediationMode::Enforce, |s| {
+        s.account_id = Some(HOME.into());
+        s.members = members;
+        s.guardrails
+            .trusted_accounts
+            .extend(trusted.iter().map(|a| a.to_string()));
+    })
+    .await
 }
 
 /// A Falco alert sent from `account` in `region` about `task` (an ARN, or an id in cluster `prod`

@@ -456,15 +456,7 @@ async fn a_far_future_occurrence_is_clamped_and_later_updates_are_not_older() {
 
 // ---------------------------------------------------------------- several accounts and regions
 
-use vigil_e2e::accounts::{HOME, MEMBERS, REGIONS, STRANGER, alert_in, hub, members};
-
-/// Enrich as deployed in `HOME` with `MEMBERS` in `MEMBER_ACCOUNTS`.
-async fn central_enrich(p: &Pipeline) -> Enrich {
-    let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
-    settings.account_id = Some(HOME.into());
-    settings.members = members();
-    Enrich::from_env(settings, &p.emulator.sdk_config().await)
-}
+use vigil_e2e::accounts::{HOME, MEMBERS, REGIONS, STRANGER, alert_in, central_enrich, hub};
 
 /// The findings in `account`'s hub in `region`: (Id, AwsAccountId, Region), sorted.
 async fn hub_findings(p: &Pipeline, account: &str, region: &str) -> Vec<(String, String, String)> {

@@ -5,21 +5,12 @@
 
 use serde_json::Value;
 use vigil_e2e::Pipeline;
-use vigil_e2e::accounts::{self, HOME, MEMBERS, STRANGER};
-use vigil_enrich::{Enrich, EnrichSettings};
+use vigil_e2e::accounts::{self, HOME, MEMBERS, STRANGER, central_enrich};
 use vigil_model::{Finding, FindingFingerprint};
 use vigil_remediate::RemediationMode;
 use vigil_testkit::events::FalcoAlert;
-use vigil_testkit::{BUS_NAME, TABLE_NAME};
 
 const SHELL: &str = "Terminal shell in container";
-
-async fn central_enrich(p: &Pipeline) -> Enrich {
-    let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
-    settings.account_id = Some(HOME.into());
-    settings.members = accounts::members();
-    Enrich::from_env(settings, &p.emulator.sdk_config().await)
-}
 
 /// The Ids of the findings in `account`'s hub in `region` (Security Hub enabled there first).
 async fn hub_ids(p: &Pipeline, account: &str, region: &str) -> Vec<String> {

@@ -7,49 +7,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use vigil_e2e::Pipeline;
 use vigil_e2e::accounts::{
-    HOME, MEMBERS, REGIONS, STRANGER, alert_in, desired_status, enable_hubs, hub, hub_findings,
-    members,
+    self, HOME, MEMBERS, REGIONS, STRANGER, alert_in, centrally_enriched, desired_status,
+    enable_hubs, hub, hub_findings, members, stopped_reason,
 };
-use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_remediate::{Remediate, RemediationMode};
-use vigil_testkit::{BUS_NAME, TABLE_NAME};
 
 const SHELL: &str = "Terminal shell in container";
-
-/// Enrich as deployed in `HOME` with `MEMBERS` in `MEMBER_ACCOUNTS`.
-async fn central_enrich(p: &Pipeline) -> Enrich {
-    let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
-    settings.account_id = Some(HOME.into());
-    settings.members = members();
-    Enrich::from_env(settings, &p.emulator.sdk_config().await)
-}
 
 /// Remediate as deployed in `HOME`, enforcing, with `MEMBERS` in `MEMBER_ACCOUNTS` and `trusted`
 /// in `TRUSTED_ACCOUNTS`.
 async fn central_remediate(p: &Pipeline, playbooks: &str, trusted: &[&str]) -> Remediate {
-    p.remediate_with(playbooks, RemediationMode::Enforce, |s| {
-        s.account_id = Some(HOME.into());
-        s.members = members();
-        s.guardrails
-            .trusted_accounts
-            .extend(trusted.iter().map(|a| a.to_string()));
-    })
-    .await
-}
-
-/// `bodies` through ingest and the central enrich; the `Finding Enriched` bodies.
-async fn enriched(p: &Pipeline, bodies: &[Value]) -> Vec<String> {
-    let accepted = p.ingest(bodies).await;
-    let enrich = central_enrich(p).await;
-    for batch in accepted.chunks(10) {
-        assert_eq!(enrich.process(batch).await, Vec::<usize>::new());
-    }
-    p.enriched
-        .drain()
-        .await
-        .iter()
-        .map(Value::to_string)
-        .collect()
+    accounts::central_remediate(p, playbooks, members(), trusted).await
 }
 
 fn text(item: &std::collections::HashMap<String, AttributeValue>, k: &str) -> String {
@@ -85,7 +53,7 @@ async fn a_burst_across_three_accounts_and_two_regions_stops_each_task_through_i
             tasks.push((*account, *region, task));
         }
     }
-    let enriched = enriched(&p, &events).await;
+    let enriched = centrally_enriched(&p, &events).await;
     assert!(enriched.len() >= 6, "{}", enriched.len());
     p.emulator.reset_api_calls();
     let remediate = central_remediate(&p, vigil_e2e::PLAYBOOKS, &accounts).await;
@@ -138,7 +106,7 @@ async fn a_burst_across_three_accounts_and_two_regions_stops_each_task_through_i
     // stop: asked of ECS in that account, through its role.
     let (account, region, task) = &tasks[2];
     let remediate = central_remediate(&p, vigil_e2e::PLAYBOOKS, &accounts).await;
-    let reason = ecs_stopped_reason(&p, account, region, task).await;
+    let reason = stopped_reason(&p.emulator, account, region, task).await;
     let change = task_stopped(account, region, task, &reason);
     assert!(remediate.process(&[change], Some(HOME)).await.is_empty());
     let record = p
@@ -149,21 +117,6 @@ async fn a_burst_across_three_accounts_and_two_regions_stops_each_task_through_i
         .expect("the member task's action record");
     assert_eq!(text(&record, "stop_code"), "UserInitiated");
     assert!(!text(&record, "confirmed_at").is_empty());
-}
-
-async fn ecs_stopped_reason(p: &Pipeline, account: &str, region: &str, task: &str) -> String {
-    let out = vigil_e2e::accounts::ecs(&p.emulator, account, region)
-        .await
-        .describe_tasks()
-        .cluster("prod")
-        .tasks(task)
-        .send()
-        .await
-        .unwrap();
-    out.tasks()[0]
-        .stopped_reason()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// ECS's `Task State Change` to STOPPED for `task`, as `account`'s default bus sends it.
@@ -192,7 +145,7 @@ async fn a_trusted_account_without_a_role_is_recorded_never_called_and_blocks_no
         "arn:aws:ecs:us-east-1:{STRANGER}:task/prod/{}",
         "a".repeat(32)
     );
-    let enriched = enriched(
+    let enriched = centrally_enriched(
         &p,
         &[
             alert_in("s", STRANGER, "us-east-1", &stranger_task, SHELL),
@@ -249,7 +202,8 @@ async fn a_member_account_that_is_not_trusted_is_never_called() {
         .emulator
         .run_task_in(MEMBERS[1], "eu-west-1", "shop")
         .await;
-    let enriched = enriched(&p, &[alert_in("u", MEMBERS[1], "eu-west-1", &task, SHELL)]).await;
+    let enriched =
+        centrally_enriched(&p, &[alert_in("u", MEMBERS[1], "eu-west-1", &task, SHELL)]).await;
     assert_eq!(enriched.len(), 1);
     p.emulator.reset_api_calls();
     // A member role exists, but TRUSTED_ACCOUNTS names only the central account.
@@ -347,7 +301,7 @@ async fn a_member_guardduty_finding_is_stopped_and_noted_on_guardduty_s_own_find
     guardduty_in_hub(&p, member, "f1").await;
     guardduty_in_hub(&p, member, "f2").await;
     let task = p.emulator.run_task_in(member, "us-east-1", "mine").await;
-    let enriched = enriched(&p, &[guardduty_finding("gd1", member, &task, "f1")]).await;
+    let enriched = centrally_enriched(&p, &[guardduty_finding("gd1", member, &task, "f1")]).await;
     assert_eq!(enriched.len(), 1);
     let sh: Value =
         serde_json::from_str::<Value>(&enriched[0]).unwrap()["detail"]["securityhub"].clone();
@@ -418,7 +372,8 @@ async fn a_task_outside_the_allowed_regions_is_recorded_and_never_called() {
         .emulator
         .run_task_in(MEMBERS[0], "eu-west-1", "shop")
         .await;
-    let enriched = enriched(&p, &[alert_in("r", MEMBERS[0], "eu-west-1", &task, SHELL)]).await;
+    let enriched =
+        centrally_enriched(&p, &[alert_in("r", MEMBERS[0], "eu-west-1", &task, SHELL)]).await;
     assert_eq!(enriched.len(), 1);
     p.emulator.reset_api_calls();
     let remediate = p

@@ -5,23 +5,13 @@
 use serde_json::{Value, json};
 use vigil_e2e::Pipeline;
 use vigil_e2e::accounts::{
-    HOME, MEMBERS, STRANGER, alert_in, desired_status, enable_hubs, hub_findings, members,
+    self, HOME, MEMBERS, STRANGER, alert_in, desired_status, enable_hubs, hub_findings, members,
 };
-use vigil_enrich::{Enrich, EnrichSettings};
 use vigil_remediate::{Remediate, RemediationMode};
-use vigil_testkit::{BUS_NAME, TABLE_NAME};
 
 const SHELL: &str = "Terminal shell in container";
 const EAST: &str = "us-east-1";
 const WEST: &str = "eu-west-1";
-
-/// Enrich as deployed in `HOME` with `MEMBERS` in `MEMBER_ACCOUNTS`.
-async fn central_enrich(p: &Pipeline) -> Enrich {
-    let mut settings = EnrichSettings::new(TABLE_NAME, BUS_NAME);
-    settings.account_id = Some(HOME.into());
-    settings.members = members();
-    Enrich::from_env(settings, &p.emulator.sdk_config().await)
-}
 
 /// Remediate as deployed in `HOME`, enforcing, with `members` in `MEMBER_ACCOUNTS` and `trusted`
 /// in `TRUSTED_ACCOUNTS`.
@@ -30,14 +20,7 @@ async fn remediate_as(
     members: vigil_accounts::MemberAccounts,
     trusted: &[&str],
 ) -> Remediate {
-    p.remediate_with(vigil_e2e::PLAYBOOKS, RemediationMode::Enforce, |s| {
-        s.account_id = Some(HOME.into());
-        s.members = members;
-        s.guardrails
-            .trusted_accounts
-            .extend(trusted.iter().map(|a| a.to_string()));
-    })
-    .await
+    accounts::central_remediate(p, vigil_e2e::PLAYBOOKS, members, trusted).await
 }
 
 /// The central remediate, trusting the deploying account and both members.
@@ -47,17 +30,7 @@ async fn central(p: &Pipeline) -> Remediate {
 
 /// `bodies` through ingest and the central enrich; the `Finding Enriched` bodies.
 async fn enriched(p: &Pipeline, bodies: &[Value]) -> Vec<String> {
-    let accepted = p.ingest(bodies).await;
-    let enrich = central_enrich(p).await;
-    for batch in accepted.chunks(10) {
-        assert_eq!(enrich.process(batch).await, Vec::<usize>::new());
-    }
-    p.enriched
-        .drain()
-        .await
-        .iter()
-        .map(Value::to_string)
-        .collect()
+    accounts::centrally_enriched(p, bodies).await
 }
 
 /// A copy of `event` under the EventBridge id `id`, changed by `f`.
@@ -447,18 +420,7 @@ fn moved_again(genuine: &str, region: &str) -> String {
 
 /// The `stoppedReason` ECS shows for `task` in cluster `prod` of its account and region.
 async fn stopped_reason(p: &Pipeline, account: &str, region: &str, task: &str) -> String {
-    let out = vigil_e2e::accounts::ecs(&p.emulator, account, region)
-        .await
-        .describe_tasks()
-        .cluster("prod")
-        .tasks(task)
-        .send()
-        .await
-        .unwrap();
-    out.tasks()[0]
-        .stopped_reason()
-        .unwrap_or_default()
-        .to_owned()
+    accounts::stopped_reason(&p.emulator, account, region, task).await
 }
 
 /// MEMBER_ACCOUNTS changes after a member task was stopped: a replay of the finding (a new id)
