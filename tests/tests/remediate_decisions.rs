@@ -148,6 +148,56 @@ async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_
     );
 }
 
+/// A finding about a task ECS does not know (gone, or never run) arrives again with every
+/// publication of its finding: the look comes before the claim, so each arrival costs the dedup
+/// record's read, one DescribeTasks and one conditional write of the aside, and the finding's
+/// action record is never written.
+#[tokio::test]
+async fn a_finding_about_a_task_ecs_does_not_know_costs_no_claim() {
+    let p = Pipeline::start().await;
+    let gone = format!(
+        "{}/0123456789abcdef0123456789abcdef",
+        p.cluster.replace(":cluster/", ":task/")
+    );
+    let alert = alerts(&p, std::slice::from_ref(&gone), SHELL, "gone")
+        .await
+        .remove(0);
+    let remediate = p.remediate(RemediationMode::Enforce, |_| {}).await;
+    p.emulator.reset_api_calls();
+    // The first publication, two later ones (new events) and a redelivery of the first.
+    let arrivals = [
+        alert.clone(),
+        with_id(&alert, "gone-10th"),
+        with_id(&alert, "gone-100th"),
+        alert.clone(),
+    ];
+    for event in &arrivals {
+        assert!(
+            remediate
+                .process(std::slice::from_ref(event), Some(ACCOUNT))
+                .await
+                .is_empty()
+        );
+    }
+    assert_eq!(p.emulator.calls("ecs", "DescribeTasks"), 4);
+    assert_eq!(p.emulator.calls("dynamodb", "GetItem"), 4, "the dedup record");
+    assert_eq!(
+        p.emulator.calls("dynamodb", "PutItem"),
+        4,
+        "the aside, written once"
+    );
+    assert_eq!(
+        p.emulator.calls("dynamodb", "UpdateItem"),
+        0,
+        "no claim and no release"
+    );
+    let records = p.items("ACT#").await;
+    let keys: Vec<&str> = records.iter().map(|r| s(r, "sk")).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].starts_with("UNSEEN#enforce#"), "{keys:?}");
+    assert_eq!(s(&records[0], "outcome"), "not_running");
+}
+
 #[tokio::test]
 async fn a_protect_tag_on_the_cluster_protects_every_task_in_it() {
     let p = Pipeline::start().await;

@@ -16,7 +16,7 @@ use vigil_dedup::RecordedOrigin;
 use vigil_model::{Finding, TaskInfo};
 use vigil_playbook::{
     Action, Check, DecisionInput, Evaluation, Guardrails, LiveTask, Mode, Origin, Outcome,
-    Playbook, PlaybookDecision, Subject, Vouch,
+    PlaybookDecision, Subject, Vouch,
 };
 
 /// Everything decided about one (finding, task): stored on the action record (as JSON) and
@@ -148,6 +148,26 @@ impl Decision {
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
+}
+
+/// The task as ECS showed it before the claim (a task ECS does not know never gets this far).
+pub(crate) enum Sighted {
+    /// Not looked at: a sample, a record-only playbook or a finding without a cluster, decided
+    /// as `LiveTask::Unknown`.
+    NotLooked,
+    /// DescribeTasks' answer, with ECS in the task's own account and region for the rest of the
+    /// look.
+    Task {
+        client: aws_sdk_ecs::Client,
+        cluster: String,
+        sighting: ecs::Sighting,
+    },
+}
+
+/// Whether the task is looked at: only when the playbook changes tasks (a sample is refused
+/// whatever its task looks like).
+fn looks_at_task(job: &Job<'_>) -> bool {
+    job.playbook.actions != [Action::Record] && !job.subject.finding.is_sample()
 }
 
 /// What deciding came to.
@@ -400,34 +420,73 @@ impl Remediate {
         self.run(&job, received.delivery).await
     }
 
-    /// Looks at the task and decides. A task ECS does not know (a claimed cluster or task that
-    /// does not exist) is recorded aside and the claim given back without completing the record:
-    /// a decoy cannot decide for the genuine alert that follows. (ECS describes a task by the very
-    /// ARN it was asked for, so the record's key is the task as ECS knows it.)
-    pub(crate) async fn look_and_decide(&self, job: &Job<'_>) -> Result<Option<Verdict>, Retry> {
-        let (live, evidence) = match self.look(job.playbook, job.subject).await? {
-            Ok(looked) => looked,
+    /// Looks at the task before anything is claimed. A task ECS does not know (a claimed cluster
+    /// or task that does not exist, or none named) or in an account Vigil cannot call is recorded
+    /// aside (`None`) with no claim and nothing written to the finding's action record: a decoy
+    /// cannot decide for the genuine alert that follows, and a finding about a task that is gone
+    /// costs no claim and release each time it is published again. (ECS describes a task by the
+    /// very ARN it was asked for, so the record's key is the task as ECS knows it.)
+    pub(crate) async fn sight(&self, job: &Job<'_>) -> Result<Option<Sighted>, Retry> {
+        let (cluster, task) = match (job.subject.cluster_arn(), job.subject.task_arn()) {
+            (Some(cluster), Some(task)) if looks_at_task(job) => (cluster, task),
+            (_, None) => {
+                self.record_unseen(job, LiveTask::Missing("the finding names no task".into()))
+                    .await?;
+                return Ok(None);
+            }
+            _ => return Ok(Some(Sighted::NotLooked)),
+        };
+        let client = match self.ecs_for(task) {
+            Ok(client) => client,
             Err(unroutable) => {
                 self.record_unroutable(job, &unroutable).await?;
-                self.records.release(&job.key, &job.owner).await?;
                 return Ok(None);
             }
         };
-        if let LiveTask::Missing(_) = live {
-            if let Some(core) = self.core(
-                job.subject,
-                job.origin,
-                job.guardrails,
-                &live,
-                job.approval.map(|a| a.core),
-            ) {
-                self.record_aside(Aside::Unseen, job, &Decision::of(&core, job, None))
-                    .await?;
+        match ecs::sight_task(&client, cluster, task).await? {
+            ecs::Sighting::Missing(why) => {
+                self.record_unseen(job, LiveTask::Missing(why)).await?;
+                Ok(None)
             }
-            self.records.release(&job.key, &job.owner).await?;
-            return Ok(None);
+            sighting => Ok(Some(Sighted::Task {
+                client,
+                cluster: cluster.to_owned(),
+                sighting,
+            })),
         }
-        self.decide(job, live, evidence).await.map(Some)
+    }
+
+    /// The rest of the fresh look (a running task's service and cluster tags), then the decision.
+    pub(crate) async fn look_and_decide(
+        &self,
+        job: &Job<'_>,
+        sighted: Sighted,
+    ) -> Result<Verdict, Retry> {
+        let (live, evidence) = match sighted {
+            Sighted::NotLooked => (LiveTask::Unknown, None),
+            Sighted::Task {
+                client,
+                cluster,
+                sighting,
+            } => ecs::live_task(&client, &cluster, sighting).await?,
+        };
+        self.decide(job, live, evidence).await
+    }
+
+    /// A finding about a task ECS does not know: recorded aside (once per finding, task, mode and
+    /// sender), decided again when it comes again.
+    async fn record_unseen(&self, job: &Job<'_>, live: LiveTask) -> Result<(), Retry> {
+        if let Some(core) = self.core(
+            job.subject,
+            job.origin,
+            job.guardrails,
+            &live,
+            job.approval.map(|a| a.core),
+        ) {
+            self.record_aside(Aside::Unseen, job, &Decision::of(&core, job, None))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The shared decision core, under this deployment's mode.
@@ -448,29 +507,6 @@ impl Remediate {
             live,
             approval,
         })
-    }
-
-    /// The task now, when the playbook changes tasks (a sample is refused whatever its task looks
-    /// like: no need to look), through ECS in the task's own account and region; `Err` inside
-    /// when Vigil has no way to call that account (a trusted account without a member role).
-    async fn look(
-        &self,
-        playbook: &Playbook,
-        subject: &Subject<'_>,
-    ) -> Result<Result<(LiveTask, Option<TaskInfo>), Unroutable>, Retry> {
-        Ok(Ok(match (subject.cluster_arn(), subject.task_arn()) {
-            (Some(cluster), Some(task))
-                if playbook.actions != [Action::Record] && !subject.finding.is_sample() =>
-            {
-                let client = match self.ecs_for(task) {
-                    Ok(client) => client,
-                    Err(unroutable) => return Ok(Err(unroutable)),
-                };
-                ecs::live_task(&client, cluster, task).await?
-            }
-            (_, None) => (LiveTask::Missing("the finding names no task".into()), None),
-            _ => (LiveTask::Unknown, None),
-        }))
     }
 
     /// A trusted finding about a task in an account Vigil cannot call: refused with the reason and

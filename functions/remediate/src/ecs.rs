@@ -19,20 +19,31 @@ fn error(operation: &'static str, e: impl std::fmt::Display) -> EcsError {
     }
 }
 
-/// The task now (and its service's tags and running count), with the described task as evidence.
-pub async fn live_task(
+/// What one DescribeTasks says of the task: enough to know whether there is anything to claim.
+#[derive(Debug, Clone)]
+pub enum Sighting {
+    /// ECS does not know the task by that ARN in that cluster (or the cluster): nothing to act
+    /// on, and nothing to claim.
+    Missing(String),
+    /// ECS knows the task, and it is not running (or not meant to be).
+    NotRunning(String, Box<TaskInfo>),
+    /// The task is running: its service's and cluster's tags are still to be looked at.
+    Running(Box<TaskInfo>),
+}
+
+/// The task as one DescribeTasks shows it now.
+pub async fn sight_task(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     task_arn: &str,
-) -> Result<(LiveTask, Option<TaskInfo>), EcsError> {
+) -> Result<Sighting, EcsError> {
     let described = match describe_tasks(client, cluster, &[task_arn.to_owned()]).await {
         Ok(d) => d,
         // The cluster is gone (or never was): so is the task. Nothing to act on.
         Err(e) if e.message.contains("ClusterNotFoundException") => {
-            return Ok((
-                LiveTask::Missing(format!("ECS does not know the cluster {cluster}")),
-                None,
-            ));
+            return Ok(Sighting::Missing(format!(
+                "ECS does not know the cluster {cluster}"
+            )));
         }
         Err(e) => return Err(e),
     };
@@ -42,42 +53,50 @@ pub async fn live_task(
             .first()
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| "MISSING".into());
-        return Ok((
-            LiveTask::Missing(format!("ECS does not know the task: {reason}")),
-            None,
-        ));
+        return Ok(Sighting::Missing(format!(
+            "ECS does not know the task: {reason}"
+        )));
     };
     // ECS answers MISSING for a task asked for in a cluster that does not run it; an answer from
     // another cluster is treated the same, so a claimed cluster never goes unchecked.
     let described_cluster = task.cluster_arn().unwrap_or_default();
     if !same_cluster(described_cluster, cluster) {
-        return Ok((
-            LiveTask::Missing(format!(
-                "ECS does not know the task in cluster {cluster} (it runs in {described_cluster})"
-            )),
-            None,
-        ));
+        return Ok(Sighting::Missing(format!(
+            "ECS does not know the task in cluster {cluster} (it runs in {described_cluster})"
+        )));
     }
     // The record, the hold and `min_healthy` all key on the task ARN: a task named any other way
     // (a bare id, other casing) is not the task asked for.
     if task.task_arn() != Some(task_arn) {
-        return Ok((
-            LiveTask::Missing(format!(
-                "ECS describes {task_arn} as {}",
-                task.task_arn().unwrap_or("(no ARN)")
-            )),
-            None,
-        ));
+        return Ok(Sighting::Missing(format!(
+            "ECS describes {task_arn} as {}",
+            task.task_arn().unwrap_or("(no ARN)")
+        )));
     }
-    let info = task_info(task, cluster);
+    let info = Box::new(task_info(task, cluster));
     let status = task.last_status().unwrap_or("UNKNOWN");
     let desired = task.desired_status().unwrap_or("RUNNING");
     if status != "RUNNING" || desired != "RUNNING" {
-        return Ok((
-            LiveTask::NotRunning(format!("{status} (desired {desired})")),
-            Some(info),
+        return Ok(Sighting::NotRunning(
+            format!("{status} (desired {desired})"),
+            info,
         ));
     }
+    Ok(Sighting::Running(info))
+}
+
+/// The task now (and, when it runs, its service's and cluster's tags), with the described task
+/// as evidence.
+pub async fn live_task(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    sighting: Sighting,
+) -> Result<(LiveTask, Option<TaskInfo>), EcsError> {
+    let info = match sighting {
+        Sighting::Missing(why) => return Ok((LiveTask::Missing(why), None)),
+        Sighting::NotRunning(why, info) => return Ok((LiveTask::NotRunning(why), Some(*info))),
+        Sighting::Running(info) => *info,
+    };
     let service = match &info.service_name {
         None => None,
         Some(name) => Some(live_service(client, cluster, name).await?),

@@ -1,9 +1,9 @@
-//! The claimed job: take the action record, decide (or resume a stored decision), act, announce,
-//! complete. Each step is a conditional write only the lease holder can make, so a retry or a
-//! redelivery finishes the job exactly once.
+//! The claimed job: look at the task, take the action record, decide (or resume a stored
+//! decision), act, announce, complete. Each step after the look is a conditional write only the
+//! lease holder can make, so a retry or a redelivery finishes the job exactly once.
 
 use crate::action_record::{ActionKey, ActionRecord, Aside, Claim, Delivery, Phase};
-use crate::decision::{Decision, Verdict};
+use crate::decision::{Decision, Sighted, Verdict};
 use crate::{FindingEnriched, REMEDIATION_EXECUTED, Remediate, Retry, ecs};
 use aws_sdk_securityhub::types::WorkflowStatus;
 use chrono::{DateTime, Utc};
@@ -37,12 +37,17 @@ pub(crate) struct Job<'a> {
 }
 
 impl Remediate {
-    /// Claims the action record and finishes the job, releasing the claim if it fails.
+    /// Looks at the task, claims the action record and finishes the job, releasing the claim if
+    /// it fails. A task ECS does not know (or Vigil cannot call) is recorded aside by the look,
+    /// with no claim.
     pub(crate) async fn run(
         &self,
         job: &Job<'_>,
         delivery: Option<&Delivery>,
     ) -> Result<(), Retry> {
+        let Some(sighted) = self.sight(job).await? else {
+            return Ok(());
+        };
         let now = job.now.timestamp();
         let task = job.key.task_arn.as_str();
         let fp = job.key.fingerprint.as_str();
@@ -93,7 +98,7 @@ impl Remediate {
             }
             Claim::Owned(record) => record,
         };
-        let result = self.finish(job, record).await;
+        let result = self.finish(job, record, sighted).await;
         if result.is_err() {
             // Best effort: if this fails too, the lease simply runs out.
             let _ = self.records.release(&job.key, &job.owner).await;
@@ -102,7 +107,12 @@ impl Remediate {
     }
 
     /// Everything after the claim: decide (or resume a stored decision), act, announce, complete.
-    async fn finish(&self, job: &Job<'_>, record: ActionRecord) -> Result<(), Retry> {
+    async fn finish(
+        &self,
+        job: &Job<'_>,
+        record: ActionRecord,
+        sighted: Sighted,
+    ) -> Result<(), Retry> {
         let now = job.now.timestamp();
         let resumed = matches!(record.phase, Phase::Acting | Phase::Acted);
         // Whether the note is only the stored decision's word (see below): best effort then.
@@ -136,9 +146,8 @@ impl Remediate {
                 }
                 d
             }
-            _ => match self.look_and_decide(job).await? {
-                None => return Ok(()),
-                Some(Verdict::Untrusted(d)) => {
+            _ => match self.look_and_decide(job, sighted).await? {
+                Verdict::Untrusted(d) => {
                     // Found only on a fresh look (the alert's container is not the task's):
                     // refused as untrusted, with no note and no completed record for a decoy to
                     // take from the genuine alert.
@@ -146,7 +155,7 @@ impl Remediate {
                     self.records.release(&job.key, &job.owner).await?;
                     return Ok(());
                 }
-                Some(Verdict::Made(d)) => d,
+                Verdict::Made(d) => d,
             },
         };
         let phase = match (resumed, record.decision.is_some()) {
