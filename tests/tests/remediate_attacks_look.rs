@@ -67,6 +67,16 @@ enum Ecs {
 /// A remediate function on the emulator whose ECS answers as `ecs` says; StopTask fails as it does
 /// for a task ECS no longer knows. Returns it with the number of StopTask calls made.
 async fn remediate_on(p: &Pipeline, ecs: Ecs) -> (Remediate, Rule, Rule) {
+    remediate_on_with(p, ecs, PLAYBOOKS, generous).await
+}
+
+/// [`remediate_on`] with its own playbooks and settings.
+async fn remediate_on_with(
+    p: &Pipeline,
+    ecs: Ecs,
+    playbooks: &str,
+    adjust: fn(&mut RemediateSettings),
+) -> (Remediate, Rule, Rule) {
     let describe = match ecs {
         Ecs::Forgotten => mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
             DescribeTasksOutput::builder()
@@ -83,13 +93,13 @@ async fn remediate_on(p: &Pipeline, ecs: Ecs) -> (Remediate, Rule, Rule) {
     let config = p.emulator.sdk_config().await;
     let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
     settings.mode = RemediationMode::Enforce;
-    generous(&mut settings);
+    adjust(&mut settings);
     let remediate = Remediate::new(
         client,
         aws_sdk_securityhub::Client::new(&config),
         aws_sdk_dynamodb::Client::new(&config),
         aws_sdk_eventbridge::Client::new(&config),
-        PlaybookFile::parse(PLAYBOOKS).unwrap(),
+        PlaybookFile::parse(playbooks).unwrap(),
         settings,
     );
     (remediate, describe, stop)
@@ -425,4 +435,145 @@ async fn findings_that_are_not_looked_at_are_decided_on_their_record_without_a_l
         0,
         "no claim for a finding naming no task"
     );
+}
+
+/// An attempt stopped the task and crashed before announcing it (record `acted`). A vouched copy
+/// edited to name a cluster that does not exist arrives before the genuine redelivery: its look
+/// finds nothing, but the stored decision is there to finish. It may carry the stored decision on
+/// (as any copy claiming first did before the look moved ahead), never decide anew: no second
+/// StopTask, one `Remediation Executed`, and the genuine redelivery is then a duplicate.
+#[tokio::test]
+async fn a_decoy_on_a_missing_cluster_after_a_crash_neither_loses_nor_doubles_the_stop() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 3).await;
+    let alert = stopped_then_crashed(&p, &tasks, "acted", "acted-decoy").await;
+    let nowhere = p.cluster.replace("cluster/prod", "cluster/nowhere");
+    let mut decoy: Value = serde_json::from_str(&alert).unwrap();
+    decoy["id"] = json!("acted-decoy-copy");
+    decoy["detail"]["enrichment"]["task"] = Value::Null;
+    decoy["detail"]["finding"]["resource"]["cluster_arn"] = json!(nowhere);
+    let r = p.remediate(RemediationMode::Enforce, generous).await;
+    p.emulator.reset_api_calls();
+    let _ = r.process(&[decoy.to_string()], Some(ACCOUNT)).await;
+    assert!(r.process(&[alert.clone()], Some(ACCOUNT)).await.is_empty());
+    assert!(r.process(&[alert], Some(ACCOUNT)).await.is_empty());
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0, "the stop was done");
+    assert_eq!(p.stopped(&tasks).await, 1);
+    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert_eq!(s(&record, "phase"), "complete");
+    assert_eq!(s(&record, "outcome"), "act");
+    let executed = p.executed.drain().await;
+    assert_eq!(executed.len(), 1, "{executed:?}");
+}
+
+const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
+const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
+const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
+const APPROVE: &str = "version: 1\nplaybooks:\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
+
+fn approver(s: &mut RemediateSettings) {
+    generous(s);
+    s.queue_arns = vec![QUEUE.into()];
+    s.approval_queue_arn = Some(APPROVALS.into());
+    s.approval_action_target_arn = Some(TARGET.into());
+}
+
+/// Delivers one message from `queue`; returns the message ids SQS would deliver again.
+async fn deliver(r: &Remediate, id: &str, receive: u32, queue: &str, body: &str) -> Vec<String> {
+    let batch = json!({"Records": [{"messageId": id, "eventSource": "aws:sqs",
+        "eventSourceARN": queue, "attributes": {"ApproximateReceiveCount": receive.to_string()},
+        "body": body}]});
+    let out = vigil_lambda::invoke_json(|e| r.handle(e), batch, vigil_e2e::FUNCTION_ARN)
+        .await
+        .unwrap();
+    out["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The custom action event approving the Security Hub finding of `event`.
+fn approval_of(id: &str, event: &str) -> String {
+    let v: Value = serde_json::from_str(event).unwrap();
+    let sh = &v["detail"]["securityhub"];
+    json!({"version": "0", "id": id, "source": "aws.securityhub",
+           "detail-type": "Security Hub Findings - Custom Action", "account": ACCOUNT,
+           "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1", "resources": [TARGET],
+           "detail": {"actionName": "Vigil: approve stop",
+                      "actionDescription": "Approve the stop Vigil proposed",
+                      "findings": [{"SchemaVersion": "2018-10-08", "Id": sh["id"],
+                                    "ProductArn": sh["product_arn"], "AwsAccountId": ACCOUNT,
+                                    "Title": "selected"}]}})
+    .to_string()
+}
+
+/// Approvals against a task that vanished. (1) The proposed task leaves ECS before the analyst
+/// approves: the approval stops nothing, writes no enforced record (nothing claimed), is recorded
+/// aside and is not retried. (2) Another proposed task is approved and stopped, and the attempt
+/// crashes before announcing (enforced record `acted`); ECS then forgets the task and the approval
+/// is delivered again: the stored stop must be finished (complete, announced once), not recorded
+/// aside as a finding about a task that is gone.
+#[tokio::test]
+async fn approvals_against_a_vanished_task_stop_nothing_and_lose_no_stored_stop() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 3).await;
+    let events = alerts(&p, &tasks[..2], SHELL, "approve-gone").await;
+    let real = p
+        .remediate_with(APPROVE, RemediationMode::Enforce, approver)
+        .await;
+    for (i, e) in events.iter().enumerate() {
+        assert!(
+            deliver(&real, &format!("enriched-{i}"), 1, QUEUE, e)
+                .await
+                .is_empty()
+        );
+    }
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0, "proposals only");
+    let (blind, _, blind_stops) = remediate_on_with(&p, Ecs::Forgotten, APPROVE, approver).await;
+
+    // (1) Gone before the approval.
+    let failed = deliver(
+        &blind,
+        "approval-0",
+        1,
+        APPROVALS,
+        &approval_of("ap-0", &events[0]),
+    )
+    .await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(blind_stops.num_calls(), 0);
+    assert!(
+        enforced_record(&p, &tasks[0]).await.is_none(),
+        "nothing claimed"
+    );
+    let keys = keys_of(&p, &tasks[0]).await;
+    assert!(keys.iter().any(|k| k.starts_with("UNSEEN#")), "{keys:?}");
+
+    // (2) Approved and stopped, crashed before the announcement, then gone.
+    let approval = approval_of("ap-1", &events[1]);
+    assert!(
+        deliver(&real, "approval-1", 1, APPROVALS, &approval)
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.task_status(&tasks[1]).await.1, "STOPPED");
+    let record = enforced_record(&p, &tasks[1])
+        .await
+        .expect("the approved stop");
+    assert_eq!(s(&record, "outcome"), "act");
+    crash_in(&p, &record, "acted").await;
+    p.executed.drain().await;
+    let failed = deliver(&blind, "approval-1", 2, APPROVALS, &approval).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(blind_stops.num_calls(), 0);
+    let record = enforced_record(&p, &tasks[1]).await.unwrap();
+    assert_eq!(
+        s(&record, "phase"),
+        "complete",
+        "the approved stop was left unfinished and its approval deleted"
+    );
+    assert_eq!(p.executed.drain().await.len(), 1);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
 }
