@@ -455,7 +455,11 @@ async fn a_decoy_on_a_missing_cluster_after_a_crash_neither_loses_nor_doubles_th
     let r = p.remediate(RemediationMode::Enforce, generous).await;
     p.emulator.reset_api_calls();
     let _ = r.process(&[decoy.to_string()], Some(ACCOUNT)).await;
-    assert!(r.process(&[alert.clone()], Some(ACCOUNT)).await.is_empty());
+    assert!(
+        r.process(std::slice::from_ref(&alert), Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
     assert!(r.process(&[alert], Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0, "the stop was done");
     assert_eq!(p.stopped(&tasks).await, 1);
