@@ -150,8 +150,9 @@ async fn a_decoy_naming_a_cluster_that_is_not_the_tasks_does_not_decide_for_the_
 
 /// A finding about a task ECS does not know (gone, or never run) arrives again with every
 /// publication of its finding: the look comes before the claim, so each arrival costs the dedup
-/// record's read, one DescribeTasks and one conditional write of the aside, and the finding's
-/// action record is never written.
+/// record's read, one DescribeTasks, one read of the action record (a crashed attempt's stored
+/// decision is carried on whatever the task looks like) and one conditional write of the aside,
+/// and the finding's action record is never written.
 #[tokio::test]
 async fn a_finding_about_a_task_ecs_does_not_know_costs_no_claim() {
     let p = Pipeline::start().await;
@@ -180,7 +181,11 @@ async fn a_finding_about_a_task_ecs_does_not_know_costs_no_claim() {
         );
     }
     assert_eq!(p.emulator.calls("ecs", "DescribeTasks"), 4);
-    assert_eq!(p.emulator.calls("dynamodb", "GetItem"), 4, "the dedup record");
+    assert_eq!(
+        p.emulator.calls("dynamodb", "GetItem"),
+        8,
+        "the dedup record, and the action record (no stored decision to carry on)"
+    );
     assert_eq!(
         p.emulator.calls("dynamodb", "PutItem"),
         4,

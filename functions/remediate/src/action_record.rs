@@ -616,6 +616,24 @@ impl ActionStore {
         }
     }
 
+    /// Whether the record holds a decision a crashed attempt left unfinished (`acting`, `acted`),
+    /// or cannot be read (it may hold one): the claim carries such a record on (or refuses it),
+    /// whatever the task looks like now. One strongly consistent read.
+    pub async fn unfinished(&self, key: &ActionKey) -> Result<bool, RecordError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Self::error("GetItem", key, e))?;
+        Ok(out.item().is_some_and(|item| {
+            ActionRecord::read(item).is_none_or(|r| matches!(r.phase, Phase::Acting | Phase::Acted))
+        }))
+    }
+
     /// Gives the lease up after a failure, so the redelivery need not wait for it to run out. The
     /// record keeps its phase (and decision, if one was written).
     pub async fn release(&self, key: &ActionKey, owner: &str) -> Result<(), RecordError> {

@@ -164,6 +164,16 @@ pub(crate) enum Sighted {
     },
 }
 
+/// Why the look found nothing to claim for: recorded aside, unless a crashed attempt left a
+/// stored decision on the finding's action record (that is carried on from, whatever the task
+/// looks like now).
+pub(crate) enum Unsighted {
+    /// ECS does not know the task (or the cluster), or the finding names none.
+    Unseen(LiveTask),
+    /// The task is in an account Vigil has no way to call.
+    Unroutable(Unroutable),
+}
+
 /// Whether the task is looked at: only when the playbook changes tasks (a sample is refused
 /// whatever its task looks like).
 fn looks_at_task(job: &Job<'_>) -> bool {
@@ -421,38 +431,45 @@ impl Remediate {
     }
 
     /// Looks at the task before anything is claimed. A task ECS does not know (a claimed cluster
-    /// or task that does not exist, or none named) or in an account Vigil cannot call is recorded
-    /// aside (`None`) with no claim and nothing written to the finding's action record: a decoy
-    /// cannot decide for the genuine alert that follows, and a finding about a task that is gone
-    /// costs no claim and release each time it is published again. (ECS describes a task by the
-    /// very ARN it was asked for, so the record's key is the task as ECS knows it.)
-    pub(crate) async fn sight(&self, job: &Job<'_>) -> Result<Option<Sighted>, Retry> {
+    /// or task that does not exist, or none named) or in an account Vigil cannot call comes back
+    /// as `Err` inside, to be recorded aside ([`Self::record_unsighted`]) with no claim and
+    /// nothing written to the finding's action record: a decoy cannot decide for the genuine
+    /// alert that follows, and a finding about a task that is gone costs no claim and release each
+    /// time it is published again. (ECS describes a task by the very ARN it was asked for, so the
+    /// record's key is the task as ECS knows it.)
+    pub(crate) async fn sight(&self, job: &Job<'_>) -> Result<Result<Sighted, Unsighted>, Retry> {
         let (cluster, task) = match (job.subject.cluster_arn(), job.subject.task_arn()) {
             (Some(cluster), Some(task)) if looks_at_task(job) => (cluster, task),
             (_, None) => {
-                self.record_unseen(job, LiveTask::Missing("the finding names no task".into()))
-                    .await?;
-                return Ok(None);
+                return Ok(Err(Unsighted::Unseen(LiveTask::Missing(
+                    "the finding names no task".into(),
+                ))));
             }
-            _ => return Ok(Some(Sighted::NotLooked)),
+            _ => return Ok(Ok(Sighted::NotLooked)),
         };
         let client = match self.ecs_for(task) {
             Ok(client) => client,
-            Err(unroutable) => {
-                self.record_unroutable(job, &unroutable).await?;
-                return Ok(None);
-            }
+            Err(unroutable) => return Ok(Err(Unsighted::Unroutable(unroutable))),
         };
-        match ecs::sight_task(&client, cluster, task).await? {
-            ecs::Sighting::Missing(why) => {
-                self.record_unseen(job, LiveTask::Missing(why)).await?;
-                Ok(None)
-            }
-            sighting => Ok(Some(Sighted::Task {
+        Ok(match ecs::sight_task(&client, cluster, task).await? {
+            ecs::Sighting::Missing(why) => Err(Unsighted::Unseen(LiveTask::Missing(why))),
+            sighting => Ok(Sighted::Task {
                 client,
                 cluster: cluster.to_owned(),
                 sighting,
-            })),
+            }),
+        })
+    }
+
+    /// Records aside what the look found nothing to claim for.
+    pub(crate) async fn record_unsighted(
+        &self,
+        job: &Job<'_>,
+        unsighted: Unsighted,
+    ) -> Result<(), Retry> {
+        match unsighted {
+            Unsighted::Unseen(live) => self.record_unseen(job, live).await,
+            Unsighted::Unroutable(why) => self.record_unroutable(job, &why).await,
         }
     }
 

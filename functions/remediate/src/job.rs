@@ -45,8 +45,22 @@ impl Remediate {
         job: &Job<'_>,
         delivery: Option<&Delivery>,
     ) -> Result<(), Retry> {
-        let Some(sighted) = self.sight(job).await? else {
-            return Ok(());
+        // A crashed attempt's stored decision (`acting`, `acted`) is carried on from whatever the
+        // task looks like now: a task ECS has since forgotten, an account without its member role
+        // or a throttled look must not leave it unfinished (never noted, never announced) or hold
+        // it up. Only then is the record read before the claim.
+        let sighted = match self.sight(job).await {
+            Ok(Ok(sighted)) => Some(sighted),
+            Ok(Err(unsighted)) => {
+                if !self.records.unfinished(&job.key).await? {
+                    return self.record_unsighted(job, unsighted).await;
+                }
+                None
+            }
+            Err(e) => match self.records.unfinished(&job.key).await {
+                Ok(true) => None,
+                _ => return Err(e),
+            },
         };
         let now = job.now.timestamp();
         let task = job.key.task_arn.as_str();
@@ -111,7 +125,7 @@ impl Remediate {
         &self,
         job: &Job<'_>,
         record: ActionRecord,
-        sighted: Sighted,
+        sighted: Option<Sighted>,
     ) -> Result<(), Retry> {
         let now = job.now.timestamp();
         let resumed = matches!(record.phase, Phase::Acting | Phase::Acted);
@@ -146,7 +160,21 @@ impl Remediate {
                 }
                 d
             }
-            _ => match self.look_and_decide(job, sighted).await? {
+            // Without a look (the record was read as holding a crashed attempt's decision, and
+            // another attempt has since finished or reopened it), nothing is decided: the message
+            // comes back and looks again.
+            _ => match self
+                .look_and_decide(
+                    job,
+                    sighted.ok_or_else(|| {
+                        Retry::Other(format!(
+                            "{} changed since it was read: to be looked at again",
+                            job.key.pk()
+                        ))
+                    })?,
+                )
+                .await?
+            {
                 Verdict::Untrusted(d) => {
                     // Found only on a fresh look (the alert's container is not the task's):
                     // refused as untrusted, with no note and no completed record for a decoy to
