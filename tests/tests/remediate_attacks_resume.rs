@@ -982,3 +982,180 @@ async fn an_approval_redelivered_under_a_throttled_look_finishes_its_stored_stop
     let record = enforced_record(&p, &tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
 }
+
+/// The task was found not running (a non-final decision) and the attempt crashed before its
+/// announcement (record `acted`), for the stopped task `tasks[0]`. Returns the alert and the
+/// remediate function that decided it.
+async fn not_running_then_crashed(
+    p: &Pipeline,
+    tasks: &[String],
+    tag: &str,
+) -> (String, Remediate) {
+    let alert = alerts(p, &tasks[..1], SHELL, tag).await.remove(0);
+    p.emulator
+        .ecs()
+        .await
+        .stop_task()
+        .cluster(&p.cluster)
+        .task(&tasks[0])
+        .reason("operator")
+        .send()
+        .await
+        .unwrap();
+    let real = p.remediate(RemediationMode::Enforce, generous).await;
+    assert!(
+        real.process(std::slice::from_ref(&alert), Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    let record = enforced_record(p, &tasks[0]).await.unwrap();
+    assert_eq!(s(&record, "outcome"), "not_running");
+    crash_in(p, &record, "acted").await;
+    p.executed.drain().await;
+    (alert, real)
+}
+
+/// A genuine new arrival of the finding (a new event) meets a throttled look while a crashed
+/// non-final decision waits (`acted`); it reads the record as unfinished, and before its claim the
+/// redelivery of the decided event completes it. The new arrival has no look to decide with, but
+/// it is a new event: it must not be dropped as a duplicate (its decision would be lost), nor
+/// reopen the record blind. What must hold: it goes back to its queue with the completed decision
+/// untouched, and its next delivery, with ECS answering, reopens and decides it (announced).
+#[tokio::test]
+async fn a_new_arrival_under_a_throttled_look_is_retried_when_the_record_completes_after_its_read()
+{
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 3).await;
+    let (alert, real) = not_running_then_crashed(&p, &tasks, "arrival-between").await;
+    let redelivery = alert.clone();
+    let hook =
+        Hook::record_reads().then(elsewhere(p.emulator.endpoint(), move |config| async move {
+            assert!(
+                genuine_on(&config)
+                    .process(&[redelivery], Some(ACCOUNT))
+                    .await
+                    .is_empty()
+            );
+        }));
+    let (r, _, stops) = blind(&p, Ecs::Throttled, Some(hook.clone())).await;
+    let arrival = with_id(&alert, "arrival-between-new");
+    let failed = r
+        .process(std::slice::from_ref(&arrival), Some(ACCOUNT))
+        .await;
+    assert!(hook.ran());
+    assert_eq!(failed, [0], "a new event dropped without a decision");
+    assert_eq!(stops.num_calls(), 0);
+    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert_eq!(s(&record, "phase"), "complete");
+    assert!(record.contains_key("decision"), "{record:?}");
+    assert_ne!(s(&record, "decided_event"), "arrival-between-new");
+    assert_eq!(
+        p.executed.drain().await.len(),
+        1,
+        "the completed decision, once"
+    );
+
+    assert!(real.process(&[arrival], Some(ACCOUNT)).await.is_empty());
+    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert_eq!(s(&record, "phase"), "complete");
+    assert_eq!(s(&record, "decided_event"), "arrival-between-new");
+    assert_eq!(s(&record, "outcome"), "not_running");
+    assert_eq!(
+        p.executed.drain().await.len(),
+        1,
+        "the new arrival decided once"
+    );
+    assert_eq!(
+        p.emulator.calls("ecs", "StopTask"),
+        1,
+        "only the operator's stop"
+    );
+}
+
+/// Between a blind copy's read (record `acted`, a crashed non-final decision) and its claim, the
+/// decision is completed and then reopened by a new arrival whose attempt crashed at once (record
+/// `claimed`, no decision, lease run out). The copy's claim takes a record with nothing to resume.
+/// What must hold: it decides nothing without a look (no StopTask, no decision written), gives the
+/// lease back and returns to its queue; its retry (the look missing again) only records it aside;
+/// the new arrival, delivered again with ECS answering, decides on the record once.
+#[tokio::test]
+async fn a_record_reopened_between_the_read_and_the_claim_is_not_decided_blind() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 3).await;
+    let (alert, real) = not_running_then_crashed(&p, &tasks, "reopened-between").await;
+    let redelivery = alert.clone();
+    let task = tasks[0].clone();
+    let hook =
+        Hook::record_reads().then(elsewhere(p.emulator.endpoint(), move |config| async move {
+            assert!(
+                genuine_on(&config)
+                    .process(&[redelivery], Some(ACCOUNT))
+                    .await
+                    .is_empty()
+            );
+            let out = aws_sdk_dynamodb::Client::new(&config)
+                .scan()
+                .table_name(TABLE_NAME)
+                .send()
+                .await
+                .unwrap();
+            let record = out
+                .items()
+                .iter()
+                .find(|r| s(r, "sk") == "ACTION#enforce" && s(r, "pk").ends_with(&task))
+                .unwrap()
+                .clone();
+            assert_eq!(s(&record, "phase"), "complete");
+            put_changed(
+                &config,
+                &record,
+                &[
+                    ("phase", st("claimed")),
+                    ("lease_owner", st("new-arrival-attempt")),
+                    ("lease_until", num(0)),
+                    ("decision", None),
+                    ("stop_response", None),
+                ],
+            )
+            .await;
+        }));
+    let (r, _, stops) = blind(&p, Ecs::Forgotten, Some(hook.clone())).await;
+    let decoy = decoy_of(&p, &alert, "reopened-between-decoy");
+    let failed = r.process(std::slice::from_ref(&decoy), Some(ACCOUNT)).await;
+    assert!(hook.ran());
+    assert_eq!(failed, [0], "the copy is looked at again");
+    assert_eq!(stops.num_calls(), 0);
+    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert_eq!(s(&record, "phase"), "claimed");
+    assert!(
+        !record.contains_key("decision"),
+        "decided blind: {record:?}"
+    );
+    assert_eq!(
+        record["lease_until"].as_n().unwrap(),
+        "0",
+        "the lease given back"
+    );
+    assert_eq!(
+        p.executed.drain().await.len(),
+        1,
+        "the completed decision only"
+    );
+
+    assert!(r.process(&[decoy], Some(ACCOUNT)).await.is_empty());
+    let keys = keys_of(&p, &tasks[0]).await;
+    assert!(keys.iter().any(|k| k.starts_with("UNSEEN#")), "{keys:?}");
+    assert!(p.executed.drain().await.is_empty());
+
+    let arrival = with_id(&alert, "reopened-between-new");
+    assert!(real.process(&[arrival], Some(ACCOUNT)).await.is_empty());
+    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert_eq!(s(&record, "phase"), "complete");
+    assert_eq!(s(&record, "decided_event"), "reopened-between-new");
+    assert_eq!(p.executed.drain().await.len(), 1);
+    assert_eq!(
+        p.emulator.calls("ecs", "StopTask"),
+        1,
+        "only the operator's stop"
+    );
+}

@@ -72,6 +72,21 @@ impl Remediate {
         {
             // A refusal, a stop over the limit or a stopped task is decided again when the
             // finding arrives again; a redelivery of the event it was decided for is not.
+            // Without a look (the record was read as holding a crashed attempt's decision, which
+            // another attempt has since completed), there is nothing to decide again with: the
+            // record is not reopened (that would erase the completed decision and leave it open
+            // for a redelivery of the event it was decided for); the message comes back and looks
+            // again.
+            Claim::Done(r)
+                if sighted.is_none()
+                    && !r.is_final
+                    && r.decided_event.as_deref() != Some(&job.event) =>
+            {
+                return Err(Retry::Other(format!(
+                    "{} changed since it was read: to be looked at again",
+                    job.key.pk()
+                )));
+            }
             Claim::Done(r) if !r.is_final && r.decided_event.as_deref() != Some(&job.event) => {
                 match self
                     .records
