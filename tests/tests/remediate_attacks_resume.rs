@@ -1159,3 +1159,87 @@ async fn a_record_reopened_between_the_read_and_the_claim_is_not_decided_blind()
         "only the operator's stop"
     );
 }
+
+/// A genuine remediate on the remediate queue (SQS deliveries), built on `config`.
+fn genuine_on_queue(config: &aws_config::SdkConfig) -> Remediate {
+    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
+    settings.mode = RemediationMode::Enforce;
+    on_queue(&mut settings);
+    Remediate::from_env(PlaybookFile::parse(PLAYBOOKS).unwrap(), settings, config)
+}
+
+/// A vouched copy of the genuine alert whose finding region was edited (with a claimed import: its
+/// note can never be made) is delivered as message `m-copy` and claims the record first; while it
+/// holds the claim, the genuine message `m-genuine` arrives, finds the record busy with another
+/// message's lease and is left to that message. The copy then fails at its note, every time.
+/// What must hold: the genuine message is not deleted while the decision is unfinished (or the
+/// decision is finished): the stop is noted and announced once, never stranded in `acted` with
+/// only the copy, which can never finish it, left to carry it.
+#[tokio::test]
+async fn a_copy_holding_the_claim_cannot_strand_the_genuine_message() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 3).await;
+    let genuine = alerts(&p, &tasks[..1], SHELL, "strand").await.remove(0);
+    let mut copy: Value = serde_json::from_str(&genuine).unwrap();
+    copy["detail"]["finding"]["region"] = json!("us-west-2");
+    copy["detail"]["securityhub"]["imported"] = json!(true);
+    let copy = copy.to_string();
+    let body = genuine.clone();
+    let genuine_failed = Arc::new(Mutex::new(None));
+    let seen = genuine_failed.clone();
+    let hook = Hook::new("UpdateItem", "if_not_exists(#phase").then(elsewhere(
+        p.emulator.endpoint(),
+        move |config| async move {
+            let failed = deliver(&genuine_on_queue(&config), "m-genuine", 1, QUEUE, &body).await;
+            *seen.lock().unwrap() = Some(failed);
+        },
+    ));
+    let config = p.emulator.sdk_config().await;
+    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
+    settings.mode = RemediationMode::Enforce;
+    on_queue(&mut settings);
+    let first = Remediate::new(
+        aws_sdk_ecs::Client::new(&config),
+        aws_sdk_securityhub::Client::new(&config),
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(hook.clone())
+                .build(),
+        ),
+        aws_sdk_eventbridge::Client::new(&config),
+        PlaybookFile::parse(PLAYBOOKS).unwrap(),
+        settings,
+    );
+    let copy_failed = deliver(&first, "m-copy", 1, QUEUE, &copy).await;
+    assert!(
+        hook.ran(),
+        "the genuine message came while the copy held the claim"
+    );
+    let genuine_failed = genuine_failed.lock().unwrap().take().unwrap();
+    // The copy (and its redeliveries) and, if it was kept, the genuine message come back.
+    let real = p.remediate(RemediationMode::Enforce, on_queue).await;
+    let mut copy_kept = !copy_failed.is_empty();
+    for receive in 2..5 {
+        if copy_kept {
+            copy_kept = !deliver(&real, "m-copy", receive, QUEUE, &copy)
+                .await
+                .is_empty();
+        }
+    }
+    if !genuine_failed.is_empty() {
+        assert!(
+            deliver(&real, "m-genuine", 2, QUEUE, &genuine)
+                .await
+                .is_empty()
+        );
+    }
+    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert_eq!(
+        s(&record, "phase"),
+        "complete",
+        "the genuine message was deleted ({genuine_failed:?}) while only the copy (kept: \
+         {copy_kept}) could carry the decision: {record:?}"
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    assert_eq!(p.executed.drain().await.len(), 1);
+}
