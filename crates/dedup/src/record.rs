@@ -63,6 +63,10 @@ pub const ORIGIN_SENDER: &str = "origin_sender_account";
 pub const ORIGIN_ACCOUNT: &str = "origin_account";
 /// The ECS task ARN the finding names, or [`NONE`].
 pub const ORIGIN_TASK: &str = "origin_task_arn";
+/// The region the finding is about (where Security Hub holds Vigil's finding), or [`NONE`]. The
+/// fingerprint does not cover it: without it a copy naming another region could send the note
+/// where the finding is not. Absent on records written before it existed (then not checked).
+pub const ORIGIN_REGION: &str = "origin_region";
 /// For an attack sequence: every task ARN its counted occurrences named (a string set, grown as
 /// GuardDuty adds tasks to a sequence). The fingerprint of a sequence covers no task, so this is what
 /// vouches for the tasks a message names. Kept in the sequence's own item ([`SK_SEQUENCE`], up to
@@ -270,6 +274,10 @@ pub struct RecordedOrigin {
     /// The task the finding names ([`ORIGIN_TASK`]).
     #[serde(rename = "origin_task_arn", default, deserialize_with = "recorded")]
     pub task_arn: Option<String>,
+    /// The region the finding is about as ingest recorded it ([`ORIGIN_REGION`]): [`NONE`] when it
+    /// named none, `None` on a record written before the attribute existed (nothing to check).
+    #[serde(rename = "origin_region", default)]
+    pub region: Option<String>,
     /// The tasks ingest counted for an attack sequence (empty for any other finding).
     #[serde(rename = "origin_sequence_tasks", default)]
     pub sequence_tasks: std::collections::BTreeSet<String>,
@@ -291,7 +299,8 @@ fn recorded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 }
 
 impl RecordedOrigin {
-    /// Where `finding` disagrees with what ingest recorded (arrival, sender account, account, task),
+    /// Where `finding` disagrees with what ingest recorded (arrival, sender account, account, task,
+    /// region),
     /// each described as "<what> <message's> where ingest recorded <record's>"; empty when it agrees.
     /// Only Vigil's function roles write the record, and the fingerprint covers the sender and the
     /// task, so a genuine message always agrees with it.
@@ -319,7 +328,7 @@ impl RecordedOrigin {
                 self.task_arn.as_deref(),
             ),
         ];
-        fields
+        let mut differ: Vec<String> = fields
             .iter()
             .filter(|(_, message, table)| message != table)
             .map(|(what, message, table)| {
@@ -329,12 +338,72 @@ impl RecordedOrigin {
                     table.unwrap_or("none")
                 )
             })
-            .collect()
+            .collect();
+        if let Some(recorded) = self.region.as_deref() {
+            let message = finding.region.as_deref().unwrap_or(NONE);
+            if message != recorded {
+                differ.push(format!(
+                    "region {} where ingest recorded {}",
+                    if message == NONE { "none" } else { message },
+                    if recorded == NONE { "none" } else { recorded }
+                ));
+            }
+        }
+        differ
     }
 
     /// `None` for an item without the origin attributes (written before they existed, or not a
     /// dedup record at all): such a record vouches for nothing.
     pub fn from_attributes(attrs: &HashMap<String, AttributeValue>) -> Option<Self> {
         serde_dynamo::from_item(attrs.clone()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(region: Option<&str>) -> RecordedOrigin {
+        RecordedOrigin {
+            arrival: "agent_bus".into(),
+            sender_account: Some("123456789012".into()),
+            account: Some("123456789012".into()),
+            task_arn: None,
+            region: region.map(str::to_owned),
+            sequence_tasks: Default::default(),
+            source_refs: Default::default(),
+            last_seen: None,
+            state: DedupState::Accepted,
+        }
+    }
+
+    fn finding(region: Option<&str>) -> vigil_model::Finding {
+        let mut f = vigil_model::fixtures::terminal_shell("123456789012", "us-east-1");
+        f.resource.task_arn = None;
+        f.region = region.map(str::to_owned);
+        f
+    }
+
+    #[test]
+    fn a_region_other_than_the_recorded_one_disagrees_and_an_unrecorded_one_is_not_checked() {
+        let east = recorded(Some("us-east-1"));
+        assert!(east.disagreements(&finding(Some("us-east-1"))).is_empty());
+        assert_eq!(
+            east.disagreements(&finding(Some("us-west-2"))),
+            ["region us-west-2 where ingest recorded us-east-1"]
+        );
+        assert_eq!(
+            east.disagreements(&finding(None)),
+            ["region none where ingest recorded us-east-1"]
+        );
+        let none = recorded(Some(NONE));
+        assert!(none.disagreements(&finding(None)).is_empty());
+        assert_eq!(
+            none.disagreements(&finding(Some("us-east-1"))),
+            ["region us-east-1 where ingest recorded none"]
+        );
+        // A record written before the region was kept vouches for none: nothing to compare.
+        let legacy = recorded(None);
+        assert!(legacy.disagreements(&finding(Some("eu-west-1"))).is_empty());
     }
 }

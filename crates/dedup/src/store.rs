@@ -85,6 +85,9 @@ pub struct Occurrence {
     pub account: Option<String>,
     /// The ECS task ARN the finding names, if any.
     pub task_arn: Option<String>,
+    /// The region the finding is about, if known (not in the fingerprint: see
+    /// [`ORIGIN_REGION`](crate::record::ORIGIN_REGION)).
+    pub region: Option<String>,
     /// For an attack sequence, the task ARNs it names: added to the record's set with every
     /// counted occurrence (see [`crate::record::ORIGIN_SEQUENCE_TASKS`]). Empty otherwise.
     pub sequence_tasks: Vec<String>,
@@ -491,6 +494,7 @@ impl DedupStore {
             ("#o_snd", ORIGIN_SENDER),
             ("#o_acc", ORIGIN_ACCOUNT),
             ("#o_task", ORIGIN_TASK),
+            ("#o_reg", ORIGIN_REGION),
             ("#sev", MAX_SEVERITY),
         ]
         .into_iter()
@@ -520,6 +524,7 @@ impl DedupStore {
             (":o_snd", s(first.sender_account.as_deref().unwrap_or(NONE))),
             (":o_acc", s(first.account.as_deref().unwrap_or(NONE))),
             (":o_task", s(first.task_arn.as_deref().unwrap_or(NONE))),
+            (":o_reg", s(first.region.as_deref().unwrap_or(NONE))),
             (":sev", n(i64::from(first.severity))),
         ]
         .into_iter()
@@ -539,6 +544,7 @@ impl DedupStore {
             "#o_snd = if_not_exists(#o_snd, :o_snd)",
             "#o_acc = if_not_exists(#o_acc, :o_acc)",
             "#o_task = if_not_exists(#o_task, :o_task)",
+            "#o_reg = if_not_exists(#o_reg, :o_reg)",
             "#sev = if_not_exists(#sev, :sev)",
         ];
         let mut add = vec!["#count :count"];
@@ -659,11 +665,12 @@ impl DedupStore {
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
             .consistent_read(true)
-            .projection_expression("#a, #s, #c, #t, #q, #r, #l, #st, #sd")
+            .projection_expression("#a, #s, #c, #t, #g, #q, #r, #l, #st, #sd")
             .expression_attribute_names("#a", ORIGIN_ARRIVAL)
             .expression_attribute_names("#s", ORIGIN_SENDER)
             .expression_attribute_names("#c", ORIGIN_ACCOUNT)
             .expression_attribute_names("#t", ORIGIN_TASK)
+            .expression_attribute_names("#g", ORIGIN_REGION)
             .expression_attribute_names("#q", ORIGIN_SEQUENCE_TASKS)
             .expression_attribute_names("#r", ORIGIN_SOURCE_REFS)
             .expression_attribute_names("#l", LAST_SEEN)

@@ -24,6 +24,7 @@ fn occ(fp: &str, event_id: &str) -> Occurrence {
         sender_account: Some("123456789012".into()),
         account: Some("123456789012".into()),
         task_arn: None,
+        region: Some("us-east-1".into()),
         sequence_tasks: Vec::new(),
         source_refs: Vec::new(),
         severity: 20,
@@ -218,6 +219,7 @@ async fn the_first_occurrence_records_the_origin_and_later_ones_never_change_it(
     later.arrival = "direct_invoke";
     later.sender_account = Some("999999999999".into());
     later.task_arn = None;
+    later.region = Some("eu-west-1".into());
     store.record(&later, t0).await.unwrap();
 
     let origin = store.origin("fp-origin").await.unwrap().expect("recorded");
@@ -225,6 +227,7 @@ async fn the_first_occurrence_records_the_origin_and_later_ones_never_change_it(
     assert_eq!(origin.sender_account.as_deref(), Some("123456789012"));
     assert_eq!(origin.account.as_deref(), Some("123456789012"));
     assert_eq!(origin.task_arn.as_deref(), Some(task));
+    assert_eq!(origin.region.as_deref(), Some("us-east-1"));
     assert_eq!(origin.state, vigil_dedup::DedupState::Accepted);
 }
 

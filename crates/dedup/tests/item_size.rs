@@ -29,6 +29,8 @@ fn occ(fp: &str, event_id: String) -> Occurrence {
             "arn:aws:ecs:us-east-1:123456789012:task/production-cluster/0123456789abcdef0123456789abcdef"
                 .into(),
         ),
+        // As long as a region name gets (ap-southeast-2).
+        region: Some("ap-southeast-2".into()),
         sequence_tasks: Vec::new(),
         source_refs: Vec::new(),
         severity: 70,

@@ -349,6 +349,7 @@ fn occurrence(finding: &Finding, event_id: &str) -> Occurrence {
         sender_account: finding.provenance.sender_account.clone(),
         account: finding.account.clone(),
         task_arn: finding.resource.task_arn.clone(),
+        region: finding.region.clone(),
         sequence_tasks: finding
             .sequence
             .iter()
