@@ -3,7 +3,7 @@
 
 use crate::json::{NodeRef, ObjRef, View};
 use std::borrow::Cow;
-use vigil_model::text::{clean, clean_opt};
+use vigil_model::text::{clean, clean_opt, trim};
 use vigil_model::{Network, NetworkDirection, Process};
 
 /// ECS agent Docker labels on every task container.
@@ -22,7 +22,7 @@ pub struct FieldMap<'a>(pub Option<ObjRef<'a>>);
 
 /// Whether a source's text says "unknown": empty, or Falco's `<NA>` / `N/A` placeholders.
 pub fn is_unknown(s: &str) -> bool {
-    let s = s.trim();
+    let s = trim(s);
     s.is_empty() || s == "<NA>" || s == "N/A"
 }
 
@@ -52,7 +52,7 @@ fn base_name(path: &str) -> Option<&str> {
 /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
 fn field_text(v: NodeRef<'_>) -> Option<Cow<'_, str>> {
     match v.view() {
-        View::Str(s) => (!is_unknown(s)).then_some(Cow::Borrowed(s.trim())),
+        View::Str(s) => (!is_unknown(s)).then_some(Cow::Borrowed(trim(s))),
         View::Number(n) => Some(Cow::Owned(n.to_string())),
         View::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
@@ -72,7 +72,12 @@ impl<'a> FieldMap<'a> {
 
     /// The field as an integer; `None` when absent or not an integer.
     pub fn int(&self, name: &str) -> Option<i64> {
-        self.get(name)?.parse().ok()
+        match self.0?.get(name)?.view() {
+            // What parsing the number's text would give, without printing it: only an integer
+            // within i64 prints as one (a float prints with a `.` or an exponent).
+            View::Number(n) => n.as_i64(),
+            _ => self.get(name)?.parse().ok(),
+        }
     }
 
     /// A counter: a non-negative integer, exactly (Falco's counters are 64-bit unsigned).
@@ -109,15 +114,34 @@ impl<'a> FieldMap<'a> {
 
     /// A container label in any of the key forms Falco and falcosidekick produce:
     /// `container.label[KEY]`, `container.label.KEY`, or with brackets replaced (`container.label_KEY`).
+    /// The forms are tried in that order, each at its key's last occurrence (as [`FieldMap::get`]
+    /// reads a key), all found in one pass over the fields.
     pub fn label(&self, key: &str) -> Option<Cow<'a, str>> {
+        const PREFIX: &str = "container.label";
         let map = self.0?;
-        [
-            ("container.label[", "]"),
-            ("container.label.", ""),
-            ("container.label_", ""),
-        ]
-        .into_iter()
-        .find_map(|(prefix, suffix)| field_text(map.get_composed(prefix, key, suffix)?))
+        // The value of `container.label[KEY]`, `container.label.KEY`, `container.label_KEY`.
+        let mut forms: [Option<NodeRef<'a>>; 3] = [None; 3];
+        for (k, v) in map.iter() {
+            let form = match k.len().checked_sub(PREFIX.len() + key.len()) {
+                Some(1) if k.starts_with(PREFIX) && k.ends_with(key) => {
+                    match k.as_bytes()[PREFIX.len()] {
+                        b'.' => 1,
+                        b'_' => 2,
+                        _ => continue,
+                    }
+                }
+                Some(2)
+                    if k.starts_with("container.label[")
+                        && k.ends_with(']')
+                        && k[PREFIX.len() + 1..k.len() - 1] == *key =>
+                {
+                    0
+                }
+                _ => continue,
+            };
+            forms[form] = Some(v);
+        }
+        forms.into_iter().flatten().find_map(field_text)
     }
 
     /// The image from `container.image.repository` and `container.image.tag`, as Falco and Sysdig
@@ -237,9 +261,20 @@ impl<'a> FieldMap<'a> {
 /// `repo:tag`, unless the repository already names a tag or a digest.
 pub fn with_tag<'s>(repo: Cow<'s, str>, tag: Option<Cow<'s, str>>) -> Cow<'s, str> {
     match tag {
-        Some(tag) if !repo.contains('@') && !has_tag(&repo) => Cow::Owned(format!("{repo}:{tag}")),
+        Some(tag) if !repo.contains('@') && !has_tag(&repo) => {
+            Cow::Owned(concat(&[&repo, ":", &tag]))
+        }
         _ => repo,
     }
+}
+
+/// `parts` joined, in a string sized once (`format!` guesses the size and grows as it writes).
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// Whether an image reference already names a tag (`repo:tag`, not a registry port `host:5000/repo`).
@@ -292,7 +327,7 @@ pub fn clean_tags<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
 pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for tag in tags {
-        let t = tag.trim();
+        let t = trim(tag);
         if let Some(rest) = t
             .strip_prefix("mitre_")
             .or_else(|| t.strip_prefix("MITRE_"))
@@ -318,12 +353,13 @@ pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
 
 /// `Privilege-Escalation` / `privilege escalation` → `privilege_escalation`.
 fn tactic_name(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '-' | ' ' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    // Sized once: collecting the characters would grow the string as it goes.
+    let mut name = String::with_capacity(s.len());
+    name.extend(s.chars().map(|c| match c {
+        '-' | ' ' => '_',
+        c => c.to_ascii_lowercase(),
+    }));
+    name
 }
 
 /// An ATT&CK tactic id: `TA0002`.

@@ -20,6 +20,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::fmt;
+use vigil_model::text::trim;
 
 /// Largest event accepted: EventBridge's own PutEvents entry limit.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
@@ -469,7 +470,7 @@ impl<'a> Obj<'a> {
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(View::Str(s)) if trim(s).is_empty() => Ok(None),
             Some(View::Str(s)) => Ok(Some(s)),
             Some(other) => Err(self.wrong(key, "a string", other)),
         }
@@ -486,7 +487,7 @@ impl<'a> Obj<'a> {
     pub fn text(&self, key: &str) -> Result<Option<Cow<'a, str>>, AdapterError> {
         Ok(match self.get(key) {
             None => None,
-            Some(View::Str(s)) if s.trim().is_empty() => None,
+            Some(View::Str(s)) if trim(s).is_empty() => None,
             Some(View::Str(s)) => Some(Cow::Borrowed(s)),
             Some(View::Number(n)) => Some(Cow::Owned(n.to_string())),
             Some(View::Bool(b)) => Some(Cow::Owned(b.to_string())),
@@ -499,9 +500,8 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(View::Number(n)) => Ok(n.as_f64()),
-            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
-            Some(View::Str(s)) => s
-                .trim()
+            Some(View::Str(s)) if trim(s).is_empty() => Ok(None),
+            Some(View::Str(s)) => trim(s)
                 .parse::<f64>()
                 .map(Some)
                 .map_err(|_| self.invalid(key, format!("{} is not a number", crate::quote(s)))),
@@ -517,12 +517,11 @@ impl<'a> Obj<'a> {
                 .as_i64()
                 .map(Some)
                 .ok_or_else(|| self.invalid(key, format!("{n} is not an integer"))),
-            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
-            Some(View::Str(s)) => {
-                s.trim().parse::<i64>().map(Some).map_err(|_| {
-                    self.invalid(key, format!("{} is not an integer", crate::quote(s)))
-                })
-            }
+            Some(View::Str(s)) if trim(s).is_empty() => Ok(None),
+            Some(View::Str(s)) => trim(s)
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| self.invalid(key, format!("{} is not an integer", crate::quote(s)))),
             Some(other) => Err(self.wrong(key, "an integer", other)),
         }
     }

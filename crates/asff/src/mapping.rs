@@ -349,7 +349,8 @@ fn ts(t: DateTime<Utc>) -> String {
     digits(&mut b[14..16], second_of_day / 60 % 60);
     digits(&mut b[17..19], second_of_day % 60);
     digits(&mut b[20..23], nanos / 1_000_000);
-    String::from_utf8_lossy(&b).into_owned()
+    // Digits and separators: ASCII, valid UTF-8.
+    std::str::from_utf8(&b).expect("ASCII").to_owned()
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (H. Hinnant's

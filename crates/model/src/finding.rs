@@ -465,7 +465,7 @@ impl RawEvent {
     ///
     /// The caller vouches that `json` is valid JSON; it is checked again in debug builds.
     pub fn capture_parsed(json: &str) -> Self {
-        let trimmed = json.trim();
+        let trimmed = crate::text::trim(json);
         debug_assert!(
             serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok(),
             "capture_parsed takes valid JSON only"

@@ -5,6 +5,16 @@
 
 use std::borrow::Cow;
 
+/// `s.trim()`, answered without decoding characters when both ends are visible ASCII (the common
+/// case: `str::trim` decodes a character at each end to test it for Unicode white space).
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// Cuts `s` to at most `max_bytes` bytes without splitting a UTF-8 character.
 pub fn truncate_utf8(s: &str, max_bytes: usize) -> &str {
     if s.len() <= max_bytes {
@@ -274,6 +284,24 @@ mod tests {
     }
 
     #[test]
+    fn trim_matches_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a\u{3000}",
+            "\ta\n",
+            "é",
+            "x é\u{2028}",
+            "<NA>",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate_utf8("héllo", 2), "h");
         assert_eq!(truncate_chars("héllo", 2), "hé");
@@ -337,6 +365,11 @@ mod tests {
             prop_assert_eq!(out.trim(), out.as_str());
             prop_assert!(!out.chars().any(|c| c.is_control()));
             prop_assert!(!out.chars().any(is_unsafe_char));
+        }
+
+        #[test]
+        fn trim_is_str_trim(s in prop_oneof![any::<String>(), "[ -~\t\u{a0}é]{0,8}"]) {
+            prop_assert_eq!(trim(&s), s.trim());
         }
 
         #[test]

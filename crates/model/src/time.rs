@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 /// Parses an RFC 3339 / ISO 8601 timestamp with an offset or `Z`.
 pub fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
+    DateTime::parse_from_rfc3339(crate::text::trim(s))
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
