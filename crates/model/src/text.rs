@@ -136,20 +136,27 @@ fn trim_spaces(s: &str) -> &str {
 pub fn is_printable_ascii(s: &str) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
-    let mut words = s.as_bytes().chunks_exact(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let w = u64::from_le_bytes(bytes);
+    let bytes = s.as_bytes();
+    if bytes.len() < 8 {
+        return bytes.iter().all(|c| (0x20..0x7f).contains(c));
+    }
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
+    // The top bit of each byte of `w` outside the range, or of a byte above one that is.
+    let unprintable = |w: u64| {
         // Some byte below 0x20: subtracting 0x20 from it borrows, and its own top bit is clear.
         let below = w.wrapping_sub(ONES * 0x20) & !w & TOPS;
         // Some byte from 0x7f up: adding 1 to 0x7f sets the top bit, which 0x80-0xff already have.
         let above = (w.wrapping_add(ONES) | w) & TOPS;
-        if below | above != 0 {
-            return false;
-        }
+        below | above
+    };
+    // No early exit: most text is printable, and one test at the end is cheaper than one a word.
+    let mut found = 0;
+    for w in bytes.chunks_exact(8) {
+        found |= unprintable(word(w));
     }
-    words.remainder().iter().all(|c| (0x20..0x7f).contains(c))
+    // The last eight bytes, overlapping words already checked: the tail without a byte loop.
+    found |= unprintable(word(&bytes[bytes.len() - 8..]));
+    found == 0
 }
 
 /// What an unsafe character becomes: line breaks and tabs survive as white space, the rest vanish.
