@@ -275,6 +275,12 @@ pub fn to_asff_with_history<'a>(
     };
 
     let first_observed_at = ts(first);
+    // A finding seen once (the common case) was first and last observed at one instant.
+    let last_observed_at = if last == first {
+        first_observed_at.clone()
+    } else {
+        ts(last)
+    };
     let mut record = AsffFinding {
         schema_version: Text::constant(SCHEMA_VERSION),
         id: finding_id(finding).into(),
@@ -291,7 +297,7 @@ pub fn to_asff_with_history<'a>(
         types: types(finding),
         created_at: first_observed_at.clone().into(),
         first_observed_at: first_observed_at.into(),
-        last_observed_at: ts(last).into(),
+        last_observed_at: last_observed_at.into(),
         updated_at: ts(updated).into(),
         severity: AsffSeverity {
             label: Text::constant(label.as_str()),
@@ -736,10 +742,14 @@ fn resources<'a>(
                 r.task_definition_family.as_ref()?,
                 r.task_definition_revision.as_ref()?,
             );
-            let prefix = task_arn?
-                .split(":task/")
-                .next()
-                .filter(|p| p.starts_with("arn:"))?;
+            // What comes before `:task/` (all of it when there is none), found without a
+            // substring searcher.
+            let task_arn = task_arn?;
+            let prefix = task_arn
+                .match_indices(':')
+                .find(|&(at, _)| task_arn[at + 1..].starts_with("task/"))
+                .map_or(task_arn, |(at, _)| &task_arn[..at]);
+            let prefix = Some(prefix).filter(|p| p.starts_with("arn:"))?;
             Some(Cow::Owned(concat(&[
                 prefix,
                 ":task-definition/",

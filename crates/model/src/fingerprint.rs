@@ -68,11 +68,7 @@ impl FindingFingerprint {
         // The container's short id, as [`crate::Container::short_id`] gives it, on the stack.
         let mut short_buf = [0u8; 12];
         let short_id: Option<&[u8]> = finding.resource.container.id.as_deref().map(|id| {
-            let id = id
-                .trim()
-                .trim_start_matches("docker://")
-                .trim_start_matches("containerd://");
-            let id = crate::text::truncate_utf8(id, 12).as_bytes();
+            let id = crate::text::truncate_utf8(crate::Container::bare_id(id), 12).as_bytes();
             let short = &mut short_buf[..id.len()];
             short.copy_from_slice(id);
             short.make_ascii_lowercase();
