@@ -62,12 +62,11 @@ impl<'a> TaskArn<'a> {
             return None;
         }
         let rest = arn[start..].strip_prefix("task/")?;
-        let slash = |s: &str| s.bytes().position(|b| b == b'/');
-        let (cluster, task_id) = match slash(rest) {
-            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        let (cluster, task_id) = match rest.split_once('/') {
+            Some((cluster, id)) => (Some(cluster), id),
             None => (None, rest),
         };
-        if task_id.is_empty() || slash(task_id).is_some() {
+        if task_id.is_empty() || task_id.contains('/') {
             return None;
         }
         Some(TaskArn {

@@ -188,6 +188,11 @@ impl<'a> FieldMap<'a> {
     /// The connection of Falco's `fd.*` fields (`fd.name` `local->remote`, `fd.lip`/`fd.rip`, `fd.cip`/`fd.sip`, ports,
     /// `fd.l4proto`), its direction from `event_type` (`evt.type`); `None` when none is present.
     pub fn network(&self, event_type: Option<&str>) -> Option<Network> {
+        // Every field read below is an `fd.` one: without any (most alerts are not about a
+        // socket), there is no connection, and one pass over the names says so.
+        if !self.has_prefix(&["fd."]) {
+            return None;
+        }
         let connection =
             clean_opt(self.get("fd.name").as_deref(), 512).filter(|c| c.contains("->"));
         let direction = match event_type {
