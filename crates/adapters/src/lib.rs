@@ -380,37 +380,39 @@ fn finish(finding: &mut Finding, envelope: Option<&Envelope<'_>>, ctx: &ParseCon
         Arrival::DirectInvoke => ctx.default_account.clone(),
         _ => envelope.and_then(|e| e.account_owned()),
     };
-    let producer_id = finding.provenance.producer_id.take();
-    finding.provenance = Provenance {
-        arrival,
-        source: envelope.map(|e| e.source.clone().into_owned()),
-        detail_type: envelope.map(|e| e.detail_type.clone().into_owned()),
-        sender_account: sender.clone(),
-        event_id: envelope.and_then(|e| e.id_owned()),
-        producer_id,
-    };
     // An agent speaks for its own account: a payload naming another one (a task label, a Sysdig
     // account label) is believed only where the deployment says this sender may speak for it.
     if matches!(arrival, Arrival::AgentBus | Arrival::DirectInvoke) {
         // The account the payload names: its task's, else whatever account field the adapter read.
+        // Read borrowed: it is copied only when it, not the sender's, becomes the finding's.
         let named = finding
             .resource
             .task_arn
             .as_deref()
             .and_then(arn::TaskArn::parse)
-            .map(|t| t.account.to_owned())
-            .or(finding.account.take());
+            .map(|t| t.account)
+            .or(finding.account.as_deref());
         let delegated = |n: &str| {
             sender
                 .as_deref()
                 .and_then(|s| ctx.delegations.get(s))
                 .is_some_and(|accounts| accounts.contains(n))
         };
-        finding.account = match named {
-            Some(n) if sender.as_deref() != Some(n.as_str()) && delegated(&n) => Some(n),
-            _ => sender.clone(),
-        };
+        let believed = named
+            .filter(|&n| sender.as_deref() != Some(n) && delegated(n))
+            .map(str::to_owned);
+        finding.account = believed.or_else(|| sender.clone());
     }
+    let producer_id = finding.provenance.producer_id.take();
+    finding.provenance = Provenance {
+        arrival,
+        source: envelope.map(|e| e.source.clone().into_owned()),
+        detail_type: envelope.map(|e| e.detail_type.clone().into_owned()),
+        // Its last use: moved, not copied.
+        sender_account: sender,
+        event_id: envelope.and_then(|e| e.id_owned()),
+        producer_id,
+    };
     finding.identity_conflicts = identity_conflicts(finding);
     finding.fingerprint = vigil_model::FindingFingerprint::of(finding);
 }
