@@ -78,7 +78,17 @@ impl History {
 
 /// The product ARN Security Hub assigns to an account's own findings.
 pub fn product_arn(partition: &str, region: &str, account: &str) -> String {
-    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
+    concat(&[
+        "arn:",
+        partition,
+        ":securityhub:",
+        region,
+        ":",
+        account,
+        ":product/",
+        account,
+        "/default",
+    ])
 }
 
 /// Where Vigil imports a finding in Security Hub: its `Id` and its account's and region's product.
@@ -160,6 +170,24 @@ pub fn finding_id(finding: &Finding) -> String {
         .filter(|c| allowed(*c))
         .take(MAX_ID)
         .collect()
+}
+
+/// `n` in decimal, as `to_string` writes it, without the formatting machinery.
+fn decimal(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: valid UTF-8.
+    std::str::from_utf8(&digits[start..])
+        .expect("ASCII digits")
+        .to_owned()
 }
 
 /// `parts` joined, allocated once at the right size.
@@ -558,7 +586,7 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text<'_>, Text<'_>> {
     fields.put(Field::Source, Some(finding.source.as_str()));
     fields.put(Field::Rule, Some(&finding.rule));
     fields.put(Field::Fingerprint, Some(finding.fingerprint.as_str()));
-    fields.put_owned(Field::Count, finding.count.to_string());
+    fields.put_owned(Field::Count, decimal(finding.count));
     fields.put(Field::SourceEventId, finding.source_event_id.as_deref());
     // Who sent it, and whether its story holds: analysts see why remediation refused it.
     fields.put(Field::Arrival, Some(finding.provenance.arrival.as_str()));
@@ -1313,6 +1341,11 @@ mod tests {
     use vigil_model::{RawEvent, Severity, Source};
 
     proptest! {
+        #[test]
+        fn decimal_is_to_string(n in prop_oneof![any::<u64>(), 0u64..1000, Just(u64::MAX)]) {
+            prop_assert_eq!(decimal(n), n.to_string());
+        }
+
         /// The direct timestamp writer and chrono agree on every instant chrono can represent,
         /// leap seconds and years beyond 9999 included (those go through chrono).
         #[test]
