@@ -61,7 +61,7 @@ pub fn parse(
     if agent_status::is_falco_internal(alert) {
         return agent_status::parse(alert, envelope, wrapper, ctx).map(SourceEvent::AgentStatus);
     }
-    parse_finding(alert, envelope, wrapper, ctx, raw).map(SourceEvent::Finding)
+    parse_finding(alert, envelope, wrapper, ctx, raw)
 }
 
 fn parse_finding(
@@ -70,7 +70,7 @@ fn parse_finding(
     wrapper: &WrapperContext,
     ctx: &ParseContext,
     raw: RawEvent,
-) -> Result<Finding, AdapterError> {
+) -> Result<SourceEvent, AdapterError> {
     let rule = clean(alert.req_str("rule")?, 512, false);
     if rule.is_empty() {
         return Err(alert.missing("rule"));
@@ -172,8 +172,9 @@ fn parse_finding(
         finding.process = None;
         finding.network = None;
     }
-    // Sealed by the caller, once the provenance is stamped.
-    Ok(finding)
+    // Sealed by the caller, once the provenance is stamped. Wrapped here, as it is returned: a
+    // `Finding` is large, and each wrapping on the way out would be another copy.
+    Ok(SourceEvent::Finding(finding))
 }
 
 fn container(f: &FieldMap<'_>) -> Container {

@@ -149,8 +149,7 @@ fn parse_root(
                 cluster: root.str("ecs_cluster")?.map(str::to_owned),
                 container_id: root.str("container_id").ok().flatten().map(str::to_owned),
             };
-            return falco::parse(&alert, None, &wrapper, ctx, raw())
-                .map(|e| finished(e, None, ctx));
+            return finished(falco::parse(&alert, None, &wrapper, ctx, raw()), None, ctx);
         }
     }
 
@@ -164,10 +163,13 @@ fn parse_root(
                 cluster: text("ecs_cluster"),
                 container_id: text("container_id"),
             };
-            falco::parse(&root, None, &wrapper, ctx, raw()).map(|e| finished(e, None, ctx))
+            finished(falco::parse(&root, None, &wrapper, ctx, raw()), None, ctx)
         }
-        Some(Kind::Sysdig) => sysdig::parse(&root, None, ctx, raw())
-            .map(|f| finished(SourceEvent::Finding(f), None, ctx)),
+        Some(Kind::Sysdig) => finished(
+            sysdig::parse(&root, None, ctx, raw()).map(SourceEvent::Finding),
+            None,
+            ctx,
+        ),
         // AWS services' events never arrive bare in a deployment: only a local read takes them.
         Some(kind @ (Kind::GuardDuty | Kind::Task)) if ctx.channel != Channel::Local => {
             Err(AdapterError::new(
@@ -178,8 +180,11 @@ fn parse_root(
                 )),
             ))
         }
-        Some(Kind::GuardDuty) => guardduty::parse(&root, None, ctx, raw())
-            .map(|f| finished(SourceEvent::Finding(f), None, ctx)),
+        Some(Kind::GuardDuty) => finished(
+            guardduty::parse(&root, None, ctx, raw()).map(SourceEvent::Finding),
+            None,
+            ctx,
+        ),
         Some(Kind::Task) => ecs_task::parse(&root, None).map(SourceEvent::TaskStateChange),
         None => Err(AdapterError::new(
             "$",
@@ -270,32 +275,32 @@ fn parse_detail(
         }
         _ => agent_kind(envelope, detail)?,
     };
-    let event = match kind {
-        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw)?,
+    let parsed = match kind {
+        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw),
         Kind::GuardDuty => {
-            SourceEvent::Finding(guardduty::parse(detail, Some(envelope), ctx, raw)?)
+            guardduty::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding)
         }
-        Kind::Sysdig => SourceEvent::Finding(sysdig::parse(detail, Some(envelope), ctx, raw)?),
+        Kind::Sysdig => sysdig::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding),
         Kind::Task => {
             return ecs_task::parse(detail, Some(envelope)).map(SourceEvent::TaskStateChange);
         }
     };
-    Ok(finished(event, Some(envelope), ctx))
+    finished(parsed, Some(envelope), ctx)
 }
 
 /// [`finish`] for a finding; agent telemetry passes as it is (it never acts).
-/// (Finished in place: a `Finding` is large, and every move of it is a copy; inlined, so the
-/// event is not copied into the call and out again.)
+/// Errors pass as they are. (Finished in place, inside the parse's result: a `Finding` is large,
+/// and every move of it is a copy; inlined, so the result is not copied into the call and out.)
 #[inline]
 fn finished(
-    mut event: SourceEvent,
+    mut parsed: Result<SourceEvent, AdapterError>,
     envelope: Option<&Envelope<'_>>,
     ctx: &ParseContext,
-) -> SourceEvent {
-    if let SourceEvent::Finding(f) = &mut event {
+) -> Result<SourceEvent, AdapterError> {
+    if let Ok(SourceEvent::Finding(f)) = &mut parsed {
         finish(f, envelope, ctx);
     }
-    event
+    parsed
 }
 
 /// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's
