@@ -70,6 +70,10 @@ pub fn clean(s: &str, max_chars: usize, keep_newlines: bool) -> String {
 
 /// Like [`clean`], borrowing `s` when it needs no change (the common case: printable ASCII, no
 /// surrounding spaces, within the cap), so callers that only read the result do not allocate.
+///
+/// The fast path is inlined where it is called (some fifty times per event); the general one is
+/// kept apart, so that the call, with its register saves, is paid only by text that needs it.
+#[inline]
 pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str> {
     // Fast path, same result as the general one below: printable ASCII has no control characters,
     // its only white space is ' ', and one byte is one character.
@@ -77,6 +81,12 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
         let trimmed = trim_spaces(s);
         return Cow::Borrowed(trim_spaces(&trimmed[..trimmed.len().min(max_chars)]));
     }
+    clean_general(s, max_chars, keep_newlines)
+}
+
+/// [`clean_cow`] of text that is not all printable ASCII.
+#[inline(never)]
+fn clean_general(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str> {
     let needs_work = s.chars().any(is_unsafe_char) || s.trim().len() != s.len();
     if !needs_work {
         return Cow::Borrowed(truncate_chars(s, max_chars).trim_end());
@@ -122,6 +132,7 @@ pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> Strin
 }
 
 /// `s` without the ASCII spaces around it.
+#[inline]
 fn trim_spaces(s: &str) -> &str {
     let b = s.as_bytes();
     let Some(start) = b.iter().position(|&c| c != b' ') else {
@@ -133,6 +144,7 @@ fn trim_spaces(s: &str) -> &str {
 }
 
 /// Whether every byte of `s` is printable ASCII (`' '` to `'~'`), checked eight bytes at a time.
+#[inline]
 pub fn is_printable_ascii(s: &str) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
