@@ -155,16 +155,16 @@ impl FindingFingerprint {
     }
 
     fn finish(h: Sha256) -> Self {
-        let digest = h.finalize();
-        let mut hex = String::with_capacity(Self::SCHEME.len() + 1 + 64);
-        hex.push_str(Self::SCHEME);
-        hex.push('-');
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for byte in digest {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+        let digest = h.finalize();
+        // Written as bytes, then copied once: pushing 64 chars checks capacity 64 times.
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
         }
-        FindingFingerprint(hex)
+        let hex = std::str::from_utf8(&hex).expect("hex digits are ASCII");
+        FindingFingerprint([Self::SCHEME, "-", hex].concat())
     }
 
     /// Wraps a fingerprint read back from storage or an event.
