@@ -128,7 +128,8 @@ fn parse_finding(
     finding.tags = fields::clean_tags(&alert.strs("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
-    let task_arn_text = f.label(fields::LABEL_TASK_ARN).or_else(|| {
+    let labels = f.ecs_labels();
+    let task_arn_text = labels.task_arn.or_else(|| {
         wrapper
             .task_applies_to(f.get("container.id").as_deref())
             .then_some(wrapper.task_arn.as_deref()?)
@@ -148,8 +149,8 @@ fn parse_finding(
     r.task_arn = task
         .as_ref()
         .map(|_| task_arn_text.as_deref().unwrap_or_default().to_owned());
-    let cluster = f
-        .label(fields::LABEL_CLUSTER)
+    let cluster = labels
+        .cluster
         .or_else(|| wrapper.cluster.as_deref().map(Cow::Borrowed));
     r.cluster_arn = resolve_cluster(
         cluster.as_deref(),
@@ -157,11 +158,11 @@ fn parse_finding(
         finding.account.as_deref(),
         finding.region.as_deref(),
     );
-    r.task_definition_family = clean_opt(f.label(fields::LABEL_FAMILY).as_deref(), 255);
-    r.task_definition_revision = clean_opt(f.label(fields::LABEL_REVISION).as_deref(), 16);
+    r.task_definition_family = clean_opt(labels.family.as_deref(), 255);
+    r.task_definition_revision = clean_opt(labels.revision.as_deref(), 16);
     r.host = fields::known(alert.str("hostname")?, 255)
         .or_else(|| clean_opt(f.get("evt.hostname").as_deref(), 255));
-    r.container = container(&f);
+    r.container = container(&f, labels.container_name);
 
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
@@ -177,7 +178,8 @@ fn parse_finding(
     Ok(SourceEvent::Finding(finding))
 }
 
-fn container(f: &FieldMap<'_>) -> Container {
+/// The alert's container; `ecs_name` is its [`fields::LABEL_CONTAINER_NAME`] label.
+fn container<'a>(f: &FieldMap<'a>, ecs_name: Option<Cow<'a, str>>) -> Container {
     // `container.id` `host` is Falco's word for an event outside any container: the host itself,
     // whose `container.name` is `host` too.
     let host_level = f
@@ -191,12 +193,7 @@ fn container(f: &FieldMap<'_>) -> Container {
     Container {
         // The ECS label is the task definition's container name; `container.name` is Docker's
         // generated one (`ecs-family-1-app-…`) on EC2.
-        name: clean_opt(
-            f.label(fields::LABEL_CONTAINER_NAME)
-                .or_else(|| f.get("container.name"))
-                .as_deref(),
-            255,
-        ),
+        name: clean_opt(ecs_name.or_else(|| f.get("container.name")).as_deref(), 255),
         id: clean_opt(id.as_deref(), 128),
         image: clean_opt(image.as_deref(), 512),
         image_digest: clean_opt(f.get("container.image.digest").as_deref(), 128),

@@ -20,6 +20,34 @@ pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 /// A field map: an object of the parsed event, or none.
 pub struct FieldMap<'a>(pub Option<ObjRef<'a>>);
 
+/// The ECS agent's labels on a container, each as [`FieldMap::label`] reads it.
+#[derive(Default)]
+pub struct EcsLabels<'a> {
+    /// [`LABEL_TASK_ARN`].
+    pub task_arn: Option<Cow<'a, str>>,
+    /// [`LABEL_CLUSTER`].
+    pub cluster: Option<Cow<'a, str>>,
+    /// [`LABEL_CONTAINER_NAME`].
+    pub container_name: Option<Cow<'a, str>>,
+    /// [`LABEL_FAMILY`].
+    pub family: Option<Cow<'a, str>>,
+    /// [`LABEL_REVISION`].
+    pub revision: Option<Cow<'a, str>>,
+}
+
+/// A label key's name and form: `container.label[NAME]` (0), `container.label.NAME` (1) or
+/// `container.label_NAME` (2); `None` for any other key.
+fn label_key(k: &str) -> Option<(&str, usize)> {
+    let rest = k.strip_prefix("container.label")?;
+    // The form's first byte is ASCII: `rest[1..]` starts on a character boundary.
+    match rest.as_bytes().first()? {
+        b'[' => Some((rest[1..].strip_suffix(']')?, 0)),
+        b'.' => Some((&rest[1..], 1)),
+        b'_' => Some((&rest[1..], 2)),
+        _ => None,
+    }
+}
+
 /// Whether a source's text says "unknown": empty, or Falco's `<NA>` / `N/A` placeholders.
 pub fn is_unknown(s: &str) -> bool {
     let s = trim(s);
@@ -117,31 +145,48 @@ impl<'a> FieldMap<'a> {
     /// The forms are tried in that order, each at its key's last occurrence (as [`FieldMap::get`]
     /// reads a key), all found in one pass over the fields.
     pub fn label(&self, key: &str) -> Option<Cow<'a, str>> {
-        const PREFIX: &str = "container.label";
-        let map = self.0?;
-        // The value of `container.label[KEY]`, `container.label.KEY`, `container.label_KEY`.
         let mut forms: [Option<NodeRef<'a>>; 3] = [None; 3];
-        for (k, v) in map.iter() {
-            let form = match k.len().checked_sub(PREFIX.len() + key.len()) {
-                Some(1) if k.starts_with(PREFIX) && k.ends_with(key) => {
-                    match k.as_bytes()[PREFIX.len()] {
-                        b'.' => 1,
-                        b'_' => 2,
-                        _ => continue,
-                    }
-                }
-                Some(2)
-                    if k.starts_with("container.label[")
-                        && k.ends_with(']')
-                        && k[PREFIX.len() + 1..k.len() - 1] == *key =>
-                {
-                    0
-                }
-                _ => continue,
-            };
-            forms[form] = Some(v);
+        for (k, v) in self.0?.iter() {
+            if let Some((name, form)) = label_key(k)
+                && name == key
+            {
+                forms[form] = Some(v);
+            }
         }
         forms.into_iter().flatten().find_map(field_text)
+    }
+
+    /// [`FieldMap::label`] of each of the ECS agent's labels, found in one pass over the fields
+    /// (a Falco alert reads all five).
+    pub fn ecs_labels(&self) -> EcsLabels<'a> {
+        const KEYS: [&str; 5] = [
+            LABEL_TASK_ARN,
+            LABEL_CLUSTER,
+            LABEL_CONTAINER_NAME,
+            LABEL_FAMILY,
+            LABEL_REVISION,
+        ];
+        let Some(map) = self.0 else {
+            return EcsLabels::default();
+        };
+        // Each label's value in each key form, at the key's last occurrence.
+        let mut found: [[Option<NodeRef<'a>>; 3]; 5] = [[None; 3]; 5];
+        for (k, v) in map.iter() {
+            if let Some((name, form)) = label_key(k)
+                && let Some(label) = KEYS.iter().position(|key| *key == name)
+            {
+                found[label][form] = Some(v);
+            }
+        }
+        let [task_arn, cluster, container_name, family, revision] =
+            found.map(|forms| forms.into_iter().flatten().find_map(field_text));
+        EcsLabels {
+            task_arn,
+            cluster,
+            container_name,
+            family,
+            revision,
+        }
     }
 
     /// The image from `container.image.repository` and `container.image.tag`, as Falco and Sysdig
@@ -427,6 +472,42 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn ecs_labels_read_as_label_reads_each() {
+        let text = json!({
+            "container.label[com.amazonaws.ecs.cluster]": "<NA>",
+            "container.label.com.amazonaws.ecs.cluster": "c1",
+            "container.label_com.amazonaws.ecs.cluster": "c2",
+            "container.label.com.amazonaws.ecs.task-arn": "t1",
+            "container.label[com.amazonaws.ecs.container-name]": "n1",
+            "container.label_com.amazonaws.ecs.container-name": "n2",
+            "container.label_com.amazonaws.ecs.task-definition-family": 7,
+            "container.label[com.amazonaws.ecs.task-definition-version]]": "v",
+            "container.labelXcom.amazonaws.ecs.task-arn": "x",
+        })
+        .to_string();
+        let node = parse_node(text.as_bytes()).unwrap();
+        let f = map_of(&node);
+        let labels = f.ecs_labels();
+        for (got, key) in [
+            (labels.task_arn, LABEL_TASK_ARN),
+            (labels.cluster, LABEL_CLUSTER),
+            (labels.container_name, LABEL_CONTAINER_NAME),
+            (labels.family, LABEL_FAMILY),
+            (labels.revision, LABEL_REVISION),
+        ] {
+            assert_eq!(got, f.label(key), "{key}");
+        }
+        assert_eq!(f.label(LABEL_CLUSTER).as_deref(), Some("c1"));
+        assert_eq!(f.label(LABEL_FAMILY).as_deref(), Some("7"));
+        assert_eq!(f.label(LABEL_REVISION), None);
+        assert_eq!(
+            f.label("com.amazonaws.ecs.task-definition-version]")
+                .as_deref(),
+            Some("v")
+        );
     }
 
     #[test]
