@@ -193,10 +193,10 @@ fn container<'a>(f: &FieldMap<'a>, ecs_name: Option<Cow<'a, str>>) -> Container 
     Container {
         // The ECS label is the task definition's container name; `container.name` is Docker's
         // generated one (`ecs-family-1-app-…`) on EC2.
-        name: clean_opt(ecs_name.or_else(|| f.get("container.name")).as_deref(), 255),
-        id: clean_opt(id.as_deref(), 128),
-        image: clean_opt(image.as_deref(), 512),
-        image_digest: clean_opt(f.get("container.image.digest").as_deref(), 128),
+        name: fields::clean_field(ecs_name.or_else(|| f.get("container.name")), 255),
+        id: fields::clean_field(id, 128),
+        image: fields::clean_field(image, 512),
+        image_digest: fields::clean_field(f.get("container.image.digest"), 128),
         privileged: f.get("container.privileged").map(|p| p == "true"),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::json::{NodeRef, ObjRef, View};
 use std::borrow::Cow;
-use vigil_model::text::{clean, clean_opt, trim};
+use vigil_model::text::{clean, clean_into, clean_opt, trim};
 use vigil_model::{Network, NetworkDirection, Process};
 
 /// ECS agent Docker labels on every task container.
@@ -57,6 +57,15 @@ pub fn is_unknown(s: &str) -> bool {
 /// A top-level text value, cleaned, with the unknown placeholders ([`is_unknown`]) absent.
 pub fn known(s: Option<&str>, max_chars: usize) -> Option<String> {
     clean_opt(s.filter(|s| !is_unknown(s)), max_chars).filter(|s| !is_unknown(s))
+}
+
+/// [`clean_opt`] of a field's text, reusing the string when the text was built (a number printed,
+/// an image joined with its tag) instead of copying it.
+pub fn clean_field(s: Option<Cow<'_, str>>, max_chars: usize) -> Option<String> {
+    match s? {
+        Cow::Borrowed(b) => clean_opt(Some(b), max_chars),
+        Cow::Owned(o) => Some(clean_into(o, max_chars, false)).filter(|c| !c.is_empty()),
+    }
 }
 
 /// A producer's own id for an event (falcosidekick `uuid`, Sysdig `id`), exactly as sent, or none:
@@ -508,6 +517,22 @@ mod tests {
                 .as_deref(),
             Some("v")
         );
+    }
+
+    #[test]
+    fn clean_field_is_clean_opt() {
+        for s in ["", " ", " a ", "repo:tag", "\u{1b}[1mx", "<NA>", "é  "] {
+            for cap in [0, 1, 3, 64] {
+                let expected = clean_opt(Some(s), cap);
+                assert_eq!(clean_field(Some(Cow::Borrowed(s)), cap), expected, "{s:?}");
+                assert_eq!(
+                    clean_field(Some(Cow::Owned(s.to_owned())), cap),
+                    expected,
+                    "{s:?}"
+                );
+            }
+        }
+        assert_eq!(clean_field(None, 8), None);
     }
 
     #[test]
