@@ -61,7 +61,7 @@ pub fn parse(
     if agent_status::is_falco_internal(alert) {
         return agent_status::parse(alert, envelope, wrapper, ctx).map(SourceEvent::AgentStatus);
     }
-    parse_finding(alert, envelope, wrapper, ctx, raw).map(SourceEvent::Finding)
+    parse_finding(alert, envelope, wrapper, ctx, raw)
 }
 
 fn parse_finding(
@@ -70,7 +70,7 @@ fn parse_finding(
     wrapper: &WrapperContext,
     ctx: &ParseContext,
     raw: RawEvent,
-) -> Result<Finding, AdapterError> {
+) -> Result<SourceEvent, AdapterError> {
     let rule = clean(alert.req_str("rule")?, 512, false);
     if rule.is_empty() {
         return Err(alert.missing("rule"));
@@ -128,7 +128,8 @@ fn parse_finding(
     finding.tags = fields::clean_tags(&alert.strs("tags")?);
     finding.mitre = fields::mitre_from_tags(&finding.tags);
 
-    let task_arn_text = f.label(fields::LABEL_TASK_ARN).or_else(|| {
+    let labels = f.ecs_labels();
+    let task_arn_text = labels.task_arn.or_else(|| {
         wrapper
             .task_applies_to(f.get("container.id").as_deref())
             .then_some(wrapper.task_arn.as_deref()?)
@@ -148,8 +149,8 @@ fn parse_finding(
     r.task_arn = task
         .as_ref()
         .map(|_| task_arn_text.as_deref().unwrap_or_default().to_owned());
-    let cluster = f
-        .label(fields::LABEL_CLUSTER)
+    let cluster = labels
+        .cluster
         .or_else(|| wrapper.cluster.as_deref().map(Cow::Borrowed));
     r.cluster_arn = resolve_cluster(
         cluster.as_deref(),
@@ -157,11 +158,11 @@ fn parse_finding(
         finding.account.as_deref(),
         finding.region.as_deref(),
     );
-    r.task_definition_family = clean_opt(f.label(fields::LABEL_FAMILY).as_deref(), 255);
-    r.task_definition_revision = clean_opt(f.label(fields::LABEL_REVISION).as_deref(), 16);
+    r.task_definition_family = clean_opt(labels.family.as_deref(), 255);
+    r.task_definition_revision = clean_opt(labels.revision.as_deref(), 16);
     r.host = fields::known(alert.str("hostname")?, 255)
         .or_else(|| clean_opt(f.get("evt.hostname").as_deref(), 255));
-    r.container = container(&f);
+    r.container = container(&f, labels.container_name);
 
     finding.process = f.process();
     finding.network = f.network(f.get("evt.type").as_deref());
@@ -172,11 +173,13 @@ fn parse_finding(
         finding.process = None;
         finding.network = None;
     }
-    // Sealed by the caller, once the provenance is stamped.
-    Ok(finding)
+    // Sealed by the caller, once the provenance is stamped. Wrapped here, as it is returned: a
+    // `Finding` is large, and each wrapping on the way out would be another copy.
+    Ok(SourceEvent::Finding(finding))
 }
 
-fn container(f: &FieldMap<'_>) -> Container {
+/// The alert's container; `ecs_name` is its [`fields::LABEL_CONTAINER_NAME`] label.
+fn container<'a>(f: &FieldMap<'a>, ecs_name: Option<Cow<'a, str>>) -> Container {
     // `container.id` `host` is Falco's word for an event outside any container: the host itself,
     // whose `container.name` is `host` too.
     let host_level = f
@@ -190,15 +193,10 @@ fn container(f: &FieldMap<'_>) -> Container {
     Container {
         // The ECS label is the task definition's container name; `container.name` is Docker's
         // generated one (`ecs-family-1-app-…`) on EC2.
-        name: clean_opt(
-            f.label(fields::LABEL_CONTAINER_NAME)
-                .or_else(|| f.get("container.name"))
-                .as_deref(),
-            255,
-        ),
-        id: clean_opt(id.as_deref(), 128),
-        image: clean_opt(image.as_deref(), 512),
-        image_digest: clean_opt(f.get("container.image.digest").as_deref(), 128),
+        name: fields::clean_field(ecs_name.or_else(|| f.get("container.name")), 255),
+        id: fields::clean_field(id, 128),
+        image: fields::clean_field(image, 512),
+        image_digest: fields::clean_field(f.get("container.image.digest"), 128),
         privileged: f.get("container.privileged").map(|p| p == "true"),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::json::{NodeRef, ObjRef, View};
 use std::borrow::Cow;
-use vigil_model::text::{clean, clean_opt};
+use vigil_model::text::{clean, clean_into, clean_opt, trim};
 use vigil_model::{Network, NetworkDirection, Process};
 
 /// ECS agent Docker labels on every task container.
@@ -20,15 +20,52 @@ pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 /// A field map: an object of the parsed event, or none.
 pub struct FieldMap<'a>(pub Option<ObjRef<'a>>);
 
+/// The ECS agent's labels on a container, each as [`FieldMap::label`] reads it.
+#[derive(Default)]
+pub struct EcsLabels<'a> {
+    /// [`LABEL_TASK_ARN`].
+    pub task_arn: Option<Cow<'a, str>>,
+    /// [`LABEL_CLUSTER`].
+    pub cluster: Option<Cow<'a, str>>,
+    /// [`LABEL_CONTAINER_NAME`].
+    pub container_name: Option<Cow<'a, str>>,
+    /// [`LABEL_FAMILY`].
+    pub family: Option<Cow<'a, str>>,
+    /// [`LABEL_REVISION`].
+    pub revision: Option<Cow<'a, str>>,
+}
+
+/// A label key's name and form: `container.label[NAME]` (0), `container.label.NAME` (1) or
+/// `container.label_NAME` (2); `None` for any other key.
+fn label_key(k: &str) -> Option<(&str, usize)> {
+    let rest = k.strip_prefix("container.label")?;
+    // The form's first byte is ASCII: `rest[1..]` starts on a character boundary.
+    match rest.as_bytes().first()? {
+        b'[' => Some((rest[1..].strip_suffix(']')?, 0)),
+        b'.' => Some((&rest[1..], 1)),
+        b'_' => Some((&rest[1..], 2)),
+        _ => None,
+    }
+}
+
 /// Whether a source's text says "unknown": empty, or Falco's `<NA>` / `N/A` placeholders.
 pub fn is_unknown(s: &str) -> bool {
-    let s = s.trim();
+    let s = trim(s);
     s.is_empty() || s == "<NA>" || s == "N/A"
 }
 
 /// A top-level text value, cleaned, with the unknown placeholders ([`is_unknown`]) absent.
 pub fn known(s: Option<&str>, max_chars: usize) -> Option<String> {
     clean_opt(s.filter(|s| !is_unknown(s)), max_chars).filter(|s| !is_unknown(s))
+}
+
+/// [`clean_opt`] of a field's text, reusing the string when the text was built (a number printed,
+/// an image joined with its tag) instead of copying it.
+pub fn clean_field(s: Option<Cow<'_, str>>, max_chars: usize) -> Option<String> {
+    match s? {
+        Cow::Borrowed(b) => clean_opt(Some(b), max_chars),
+        Cow::Owned(o) => Some(clean_into(o, max_chars, false)).filter(|c| !c.is_empty()),
+    }
 }
 
 /// A producer's own id for an event (falcosidekick `uuid`, Sysdig `id`), exactly as sent, or none:
@@ -52,7 +89,7 @@ fn base_name(path: &str) -> Option<&str> {
 /// The field as text; null, empty and Falco's `<NA>` placeholder are absent.
 fn field_text(v: NodeRef<'_>) -> Option<Cow<'_, str>> {
     match v.view() {
-        View::Str(s) => (!is_unknown(s)).then_some(Cow::Borrowed(s.trim())),
+        View::Str(s) => (!is_unknown(s)).then_some(Cow::Borrowed(trim(s))),
         View::Number(n) => Some(Cow::Owned(n.to_string())),
         View::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
@@ -72,7 +109,12 @@ impl<'a> FieldMap<'a> {
 
     /// The field as an integer; `None` when absent or not an integer.
     pub fn int(&self, name: &str) -> Option<i64> {
-        self.get(name)?.parse().ok()
+        match self.0?.get(name)?.view() {
+            // What parsing the number's text would give, without printing it: only an integer
+            // within i64 prints as one (a float prints with a `.` or an exponent).
+            View::Number(n) => n.as_i64(),
+            _ => self.get(name)?.parse().ok(),
+        }
     }
 
     /// A counter: a non-negative integer, exactly (Falco's counters are 64-bit unsigned).
@@ -109,15 +151,51 @@ impl<'a> FieldMap<'a> {
 
     /// A container label in any of the key forms Falco and falcosidekick produce:
     /// `container.label[KEY]`, `container.label.KEY`, or with brackets replaced (`container.label_KEY`).
+    /// The forms are tried in that order, each at its key's last occurrence (as [`FieldMap::get`]
+    /// reads a key), all found in one pass over the fields.
     pub fn label(&self, key: &str) -> Option<Cow<'a, str>> {
-        let map = self.0?;
-        [
-            ("container.label[", "]"),
-            ("container.label.", ""),
-            ("container.label_", ""),
-        ]
-        .into_iter()
-        .find_map(|(prefix, suffix)| field_text(map.get_composed(prefix, key, suffix)?))
+        let mut forms: [Option<NodeRef<'a>>; 3] = [None; 3];
+        for (k, v) in self.0?.iter() {
+            if let Some((name, form)) = label_key(k)
+                && name == key
+            {
+                forms[form] = Some(v);
+            }
+        }
+        forms.into_iter().flatten().find_map(field_text)
+    }
+
+    /// [`FieldMap::label`] of each of the ECS agent's labels, found in one pass over the fields
+    /// (a Falco alert reads all five).
+    pub fn ecs_labels(&self) -> EcsLabels<'a> {
+        const KEYS: [&str; 5] = [
+            LABEL_TASK_ARN,
+            LABEL_CLUSTER,
+            LABEL_CONTAINER_NAME,
+            LABEL_FAMILY,
+            LABEL_REVISION,
+        ];
+        let Some(map) = self.0 else {
+            return EcsLabels::default();
+        };
+        // Each label's value in each key form, at the key's last occurrence.
+        let mut found: [[Option<NodeRef<'a>>; 3]; 5] = [[None; 3]; 5];
+        for (k, v) in map.iter() {
+            if let Some((name, form)) = label_key(k)
+                && let Some(label) = KEYS.iter().position(|key| *key == name)
+            {
+                found[label][form] = Some(v);
+            }
+        }
+        let [task_arn, cluster, container_name, family, revision] =
+            found.map(|forms| forms.into_iter().flatten().find_map(field_text));
+        EcsLabels {
+            task_arn,
+            cluster,
+            container_name,
+            family,
+            revision,
+        }
     }
 
     /// The image from `container.image.repository` and `container.image.tag`, as Falco and Sysdig
@@ -164,6 +242,11 @@ impl<'a> FieldMap<'a> {
     /// The connection of Falco's `fd.*` fields (`fd.name` `local->remote`, `fd.lip`/`fd.rip`, `fd.cip`/`fd.sip`, ports,
     /// `fd.l4proto`), its direction from `event_type` (`evt.type`); `None` when none is present.
     pub fn network(&self, event_type: Option<&str>) -> Option<Network> {
+        // Every field read below is an `fd.` one: without any (most alerts are not about a
+        // socket), there is no connection, and one pass over the names says so.
+        if !self.has_prefix(&["fd."]) {
+            return None;
+        }
         let connection =
             clean_opt(self.get("fd.name").as_deref(), 512).filter(|c| c.contains("->"));
         let direction = match event_type {
@@ -237,9 +320,20 @@ impl<'a> FieldMap<'a> {
 /// `repo:tag`, unless the repository already names a tag or a digest.
 pub fn with_tag<'s>(repo: Cow<'s, str>, tag: Option<Cow<'s, str>>) -> Cow<'s, str> {
     match tag {
-        Some(tag) if !repo.contains('@') && !has_tag(&repo) => Cow::Owned(format!("{repo}:{tag}")),
+        Some(tag) if !repo.contains('@') && !has_tag(&repo) => {
+            Cow::Owned(concat(&[&repo, ":", &tag]))
+        }
         _ => repo,
     }
+}
+
+/// `parts` joined, in a string sized once (`format!` guesses the size and grows as it writes).
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// Whether an image reference already names a tag (`repo:tag`, not a registry port `host:5000/repo`).
@@ -292,7 +386,7 @@ pub fn clean_tags<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
 pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for tag in tags {
-        let t = tag.trim();
+        let t = trim(tag);
         if let Some(rest) = t
             .strip_prefix("mitre_")
             .or_else(|| t.strip_prefix("MITRE_"))
@@ -318,12 +412,13 @@ pub fn mitre_from_tags(tags: &[String]) -> Vec<String> {
 
 /// `Privilege-Escalation` / `privilege escalation` → `privilege_escalation`.
 fn tactic_name(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '-' | ' ' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    // Sized once: collecting the characters would grow the string as it goes.
+    let mut name = String::with_capacity(s.len());
+    name.extend(s.chars().map(|c| match c {
+        '-' | ' ' => '_',
+        c => c.to_ascii_lowercase(),
+    }));
+    name
 }
 
 /// An ATT&CK tactic id: `TA0002`.
@@ -386,6 +481,58 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn ecs_labels_read_as_label_reads_each() {
+        let text = json!({
+            "container.label[com.amazonaws.ecs.cluster]": "<NA>",
+            "container.label.com.amazonaws.ecs.cluster": "c1",
+            "container.label_com.amazonaws.ecs.cluster": "c2",
+            "container.label.com.amazonaws.ecs.task-arn": "t1",
+            "container.label[com.amazonaws.ecs.container-name]": "n1",
+            "container.label_com.amazonaws.ecs.container-name": "n2",
+            "container.label_com.amazonaws.ecs.task-definition-family": 7,
+            "container.label[com.amazonaws.ecs.task-definition-version]]": "v",
+            "container.labelXcom.amazonaws.ecs.task-arn": "x",
+        })
+        .to_string();
+        let node = parse_node(text.as_bytes()).unwrap();
+        let f = map_of(&node);
+        let labels = f.ecs_labels();
+        for (got, key) in [
+            (labels.task_arn, LABEL_TASK_ARN),
+            (labels.cluster, LABEL_CLUSTER),
+            (labels.container_name, LABEL_CONTAINER_NAME),
+            (labels.family, LABEL_FAMILY),
+            (labels.revision, LABEL_REVISION),
+        ] {
+            assert_eq!(got, f.label(key), "{key}");
+        }
+        assert_eq!(f.label(LABEL_CLUSTER).as_deref(), Some("c1"));
+        assert_eq!(f.label(LABEL_FAMILY).as_deref(), Some("7"));
+        assert_eq!(f.label(LABEL_REVISION), None);
+        assert_eq!(
+            f.label("com.amazonaws.ecs.task-definition-version]")
+                .as_deref(),
+            Some("v")
+        );
+    }
+
+    #[test]
+    fn clean_field_is_clean_opt() {
+        for s in ["", " ", " a ", "repo:tag", "\u{1b}[1mx", "<NA>", "é  "] {
+            for cap in [0, 1, 3, 64] {
+                let expected = clean_opt(Some(s), cap);
+                assert_eq!(clean_field(Some(Cow::Borrowed(s)), cap), expected, "{s:?}");
+                assert_eq!(
+                    clean_field(Some(Cow::Owned(s.to_owned())), cap),
+                    expected,
+                    "{s:?}"
+                );
+            }
+        }
+        assert_eq!(clean_field(None, 8), None);
     }
 
     #[test]

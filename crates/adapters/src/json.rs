@@ -16,10 +16,12 @@
 
 use crate::error::{AdapterError, ErrorKind};
 use chrono::{DateTime, Utc};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
+use vigil_model::text::trim;
 
 /// Largest event accepted: EventBridge's own PutEvents entry limit.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
@@ -61,11 +63,24 @@ impl Node<'_> {
     }
 }
 
-fn check_depth<'a>(node: Node<'a>) -> Result<Node<'a>, AdapterError> {
-    if node.depth() > MAX_DEPTH {
-        return Err(AdapterError::new("$", ErrorKind::TooDeep));
+/// How deep the containers being parsed nest, counted as they are entered: the document's depth
+/// ([`Node::depth`]) is known when the parse ends, without walking the tree again.
+#[derive(Default)]
+struct Nesting {
+    current: Cell<usize>,
+    deepest: Cell<usize>,
+}
+
+impl Nesting {
+    fn enter(&self) {
+        let level = self.current.get() + 1;
+        self.current.set(level);
+        self.deepest.set(self.deepest.get().max(level));
     }
-    Ok(node)
+
+    fn leave(&self) {
+        self.current.set(self.current.get() - 1);
+    }
 }
 
 fn parse_error(e: serde_json::Error) -> AdapterError {
@@ -96,10 +111,20 @@ pub fn parse_node(bytes: &[u8]) -> Result<Node<'_>, AdapterError> {
 pub fn parse_text(bytes: &[u8]) -> Result<(Node<'_>, &str), AdapterError> {
     check_size(bytes)?;
     match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text)
-            .map_err(parse_error)
-            .and_then(check_depth)
-            .map(|node| (node, text)),
+        Ok(text) => {
+            // `serde_json::from_str`, the depth counted on the way.
+            let nesting = Nesting::default();
+            let mut de = serde_json::Deserializer::from_str(text);
+            let node = NodeSeed(&nesting)
+                .deserialize(&mut de)
+                .and_then(|node| de.end().map(|()| node))
+                .map_err(parse_error)?;
+            debug_assert_eq!(nesting.deepest.get(), node.depth());
+            if nesting.deepest.get() > MAX_DEPTH {
+                return Err(AdapterError::new("$", ErrorKind::TooDeep));
+            }
+            Ok((node, text))
+        }
         Err(not_utf8) => match serde_json::from_slice::<Node<'_>>(bytes) {
             Err(e) => Err(parse_error(e)),
             // Not reached (a document serde_json accepts is UTF-8), but never a panic.
@@ -130,14 +155,25 @@ pub enum Node<'a> {
 
 impl<'de> Deserialize<'de> for Node<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
+        NodeSeed(&Nesting::default()).deserialize(deserializer)
+    }
+}
+
+/// Deserializes a [`Node`], counting its nesting.
+struct NodeSeed<'n>(&'n Nesting);
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Node<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node<'de>, D::Error> {
+        deserializer.deserialize_any(NodeVisitor(self.0))
     }
 }
 
 /// Mirrors `serde_json::Value`'s visitor, so a document parses (or fails) exactly as it would as a `Value`.
-struct NodeVisitor;
+struct NodeVisitor<'n>(&'n Nesting);
 
-impl<'de> Visitor<'de> for NodeVisitor {
+impl<'de> Visitor<'de> for NodeVisitor<'_> {
     type Value = Node<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -174,20 +210,24 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
-        Node::deserialize(d)
+        NodeSeed(self.0).deserialize(d)
     }
     fn visit_unit<E>(self) -> Result<Node<'de>, E> {
         Ok(Node::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        self.0.enter();
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(NodeSeed(self.0))? {
             items.push(item);
         }
+        self.0.leave();
         Ok(Node::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
         let Some(Key(first)) = map.next_key()? else {
+            self.0.enter();
+            self.0.leave();
             return Ok(Node::Object(Vec::new()));
         };
         // serde_json (built with `raw_value`, as here) would read this object as the JSON text held
@@ -196,11 +236,13 @@ impl<'de> Visitor<'de> for NodeVisitor {
             return Err(de::Error::custom(format!("reserved key {RAW_VALUE_TOKEN}")));
         }
         // Most objects of an event fit (a Falco alert's output fields are often more).
+        self.0.enter();
         let mut entries = Vec::with_capacity(16);
-        entries.push((first, map.next_value()?));
-        while let Some((Key(k), v)) = map.next_entry()? {
-            entries.push((k, v));
+        entries.push((first, map.next_value_seed(NodeSeed(self.0))?));
+        while let Some(Key(k)) = map.next_key()? {
+            entries.push((k, map.next_value_seed(NodeSeed(self.0))?));
         }
+        self.0.leave();
         Ok(Node::Object(entries))
     }
 }
@@ -412,7 +454,9 @@ impl<'a> Obj<'a> {
         if self.path == "$" || self.path.is_empty() {
             Cow::Borrowed(key)
         } else {
-            Cow::Owned(format!("{}.{key}", self.path))
+            // Joined at its size: `format!` costs more than the copy (an object two levels
+            // down, such as Falco's `detail.output_fields`, is read on every event).
+            Cow::Owned([&*self.path, ".", key].concat())
         }
     }
 
@@ -469,7 +513,7 @@ impl<'a> Obj<'a> {
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, AdapterError> {
         match self.get(key) {
             None => Ok(None),
-            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(View::Str(s)) if trim(s).is_empty() => Ok(None),
             Some(View::Str(s)) => Ok(Some(s)),
             Some(other) => Err(self.wrong(key, "a string", other)),
         }
@@ -486,7 +530,7 @@ impl<'a> Obj<'a> {
     pub fn text(&self, key: &str) -> Result<Option<Cow<'a, str>>, AdapterError> {
         Ok(match self.get(key) {
             None => None,
-            Some(View::Str(s)) if s.trim().is_empty() => None,
+            Some(View::Str(s)) if trim(s).is_empty() => None,
             Some(View::Str(s)) => Some(Cow::Borrowed(s)),
             Some(View::Number(n)) => Some(Cow::Owned(n.to_string())),
             Some(View::Bool(b)) => Some(Cow::Owned(b.to_string())),
@@ -499,9 +543,8 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(View::Number(n)) => Ok(n.as_f64()),
-            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
-            Some(View::Str(s)) => s
-                .trim()
+            Some(View::Str(s)) if trim(s).is_empty() => Ok(None),
+            Some(View::Str(s)) => trim(s)
                 .parse::<f64>()
                 .map(Some)
                 .map_err(|_| self.invalid(key, format!("{} is not a number", crate::quote(s)))),
@@ -517,12 +560,11 @@ impl<'a> Obj<'a> {
                 .as_i64()
                 .map(Some)
                 .ok_or_else(|| self.invalid(key, format!("{n} is not an integer"))),
-            Some(View::Str(s)) if s.trim().is_empty() => Ok(None),
-            Some(View::Str(s)) => {
-                s.trim().parse::<i64>().map(Some).map_err(|_| {
-                    self.invalid(key, format!("{} is not an integer", crate::quote(s)))
-                })
-            }
+            Some(View::Str(s)) if trim(s).is_empty() => Ok(None),
+            Some(View::Str(s)) => trim(s)
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| self.invalid(key, format!("{} is not an integer", crate::quote(s)))),
             Some(other) => Err(self.wrong(key, "an integer", other)),
         }
     }

@@ -74,7 +74,10 @@ pub enum SourceEvent {
 
 /// Parses one event (an EventBridge event or a bare source payload) from its JSON bytes.
 pub fn parse_event(bytes: &[u8], ctx: &ParseContext) -> Result<SourceEvent, AdapterError> {
-    parse_delivery(bytes, ctx).map(|d| d.event)
+    // [`parse_delivery`] without its envelope id: an event is large, and wrapping it in a
+    // `Delivery` to unwrap it again costs two copies.
+    let (node, text) = json::parse_text(bytes)?;
+    parse_root(NodeRef(&node), text, ctx, &mut None)
 }
 
 /// An event together with the identity of its delivery.
@@ -146,8 +149,7 @@ fn parse_root(
                 cluster: root.str("ecs_cluster")?.map(str::to_owned),
                 container_id: root.str("container_id").ok().flatten().map(str::to_owned),
             };
-            return falco::parse(&alert, None, &wrapper, ctx, raw())
-                .map(|e| finished(e, None, ctx));
+            return finished(falco::parse(&alert, None, &wrapper, ctx, raw()), None, ctx);
         }
     }
 
@@ -161,10 +163,13 @@ fn parse_root(
                 cluster: text("ecs_cluster"),
                 container_id: text("container_id"),
             };
-            falco::parse(&root, None, &wrapper, ctx, raw()).map(|e| finished(e, None, ctx))
+            finished(falco::parse(&root, None, &wrapper, ctx, raw()), None, ctx)
         }
-        Some(Kind::Sysdig) => sysdig::parse(&root, None, ctx, raw())
-            .map(|f| finished(SourceEvent::Finding(f), None, ctx)),
+        Some(Kind::Sysdig) => finished(
+            sysdig::parse(&root, None, ctx, raw()).map(SourceEvent::Finding),
+            None,
+            ctx,
+        ),
         // AWS services' events never arrive bare in a deployment: only a local read takes them.
         Some(kind @ (Kind::GuardDuty | Kind::Task)) if ctx.channel != Channel::Local => {
             Err(AdapterError::new(
@@ -175,8 +180,11 @@ fn parse_root(
                 )),
             ))
         }
-        Some(Kind::GuardDuty) => guardduty::parse(&root, None, ctx, raw())
-            .map(|f| finished(SourceEvent::Finding(f), None, ctx)),
+        Some(Kind::GuardDuty) => finished(
+            guardduty::parse(&root, None, ctx, raw()).map(SourceEvent::Finding),
+            None,
+            ctx,
+        ),
         Some(Kind::Task) => ecs_task::parse(&root, None).map(SourceEvent::TaskStateChange),
         None => Err(AdapterError::new(
             "$",
@@ -267,30 +275,32 @@ fn parse_detail(
         }
         _ => agent_kind(envelope, detail)?,
     };
-    let event = match kind {
-        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw)?,
+    let parsed = match kind {
+        Kind::Falco => falco::parse(detail, Some(envelope), &Default::default(), ctx, raw),
         Kind::GuardDuty => {
-            SourceEvent::Finding(guardduty::parse(detail, Some(envelope), ctx, raw)?)
+            guardduty::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding)
         }
-        Kind::Sysdig => SourceEvent::Finding(sysdig::parse(detail, Some(envelope), ctx, raw)?),
+        Kind::Sysdig => sysdig::parse(detail, Some(envelope), ctx, raw).map(SourceEvent::Finding),
         Kind::Task => {
             return ecs_task::parse(detail, Some(envelope)).map(SourceEvent::TaskStateChange);
         }
     };
-    Ok(finished(event, Some(envelope), ctx))
+    finished(parsed, Some(envelope), ctx)
 }
 
 /// [`finish`] for a finding; agent telemetry passes as it is (it never acts).
-/// (Finished in place: a `Finding` is large, and every move of it is a copy.)
+/// Errors pass as they are. (Finished in place, inside the parse's result: a `Finding` is large,
+/// and every move of it is a copy; inlined, so the result is not copied into the call and out.)
+#[inline]
 fn finished(
-    mut event: SourceEvent,
+    mut parsed: Result<SourceEvent, AdapterError>,
     envelope: Option<&Envelope<'_>>,
     ctx: &ParseContext,
-) -> SourceEvent {
-    if let SourceEvent::Finding(f) = &mut event {
+) -> Result<SourceEvent, AdapterError> {
+    if let Ok(SourceEvent::Finding(f)) = &mut parsed {
         finish(f, envelope, ctx);
     }
-    event
+    parsed
 }
 
 /// Every other source is an agent's: it may be Falco or Sysdig (by name, else by the detail's
@@ -375,37 +385,39 @@ fn finish(finding: &mut Finding, envelope: Option<&Envelope<'_>>, ctx: &ParseCon
         Arrival::DirectInvoke => ctx.default_account.clone(),
         _ => envelope.and_then(|e| e.account_owned()),
     };
-    let producer_id = finding.provenance.producer_id.take();
-    finding.provenance = Provenance {
-        arrival,
-        source: envelope.map(|e| e.source.clone().into_owned()),
-        detail_type: envelope.map(|e| e.detail_type.clone().into_owned()),
-        sender_account: sender.clone(),
-        event_id: envelope.and_then(|e| e.id_owned()),
-        producer_id,
-    };
     // An agent speaks for its own account: a payload naming another one (a task label, a Sysdig
     // account label) is believed only where the deployment says this sender may speak for it.
     if matches!(arrival, Arrival::AgentBus | Arrival::DirectInvoke) {
         // The account the payload names: its task's, else whatever account field the adapter read.
+        // Read borrowed: it is copied only when it, not the sender's, becomes the finding's.
         let named = finding
             .resource
             .task_arn
             .as_deref()
             .and_then(arn::TaskArn::parse)
-            .map(|t| t.account.to_owned())
-            .or(finding.account.take());
+            .map(|t| t.account)
+            .or(finding.account.as_deref());
         let delegated = |n: &str| {
             sender
                 .as_deref()
                 .and_then(|s| ctx.delegations.get(s))
                 .is_some_and(|accounts| accounts.contains(n))
         };
-        finding.account = match named {
-            Some(n) if sender.as_deref() != Some(n.as_str()) && delegated(&n) => Some(n),
-            _ => sender.clone(),
-        };
+        let believed = named
+            .filter(|&n| sender.as_deref() != Some(n) && delegated(n))
+            .map(str::to_owned);
+        finding.account = believed.or_else(|| sender.clone());
     }
+    let producer_id = finding.provenance.producer_id.take();
+    finding.provenance = Provenance {
+        arrival,
+        source: envelope.map(|e| e.source.clone().into_owned()),
+        detail_type: envelope.map(|e| e.detail_type.clone().into_owned()),
+        // Its last use: moved, not copied.
+        sender_account: sender,
+        event_id: envelope.and_then(|e| e.id_owned()),
+        producer_id,
+    };
     finding.identity_conflicts = identity_conflicts(finding);
     finding.fingerprint = vigil_model::FindingFingerprint::of(finding);
 }

@@ -78,7 +78,17 @@ impl History {
 
 /// The product ARN Security Hub assigns to an account's own findings.
 pub fn product_arn(partition: &str, region: &str, account: &str) -> String {
-    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
+    concat(&[
+        "arn:",
+        partition,
+        ":securityhub:",
+        region,
+        ":",
+        account,
+        ":product/",
+        account,
+        "/default",
+    ])
 }
 
 /// Where Vigil imports a finding in Security Hub: its `Id` and its account's and region's product.
@@ -160,6 +170,24 @@ pub fn finding_id(finding: &Finding) -> String {
         .filter(|c| allowed(*c))
         .take(MAX_ID)
         .collect()
+}
+
+/// `n` in decimal, as `to_string` writes it, without the formatting machinery.
+fn decimal(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: valid UTF-8.
+    std::str::from_utf8(&digits[start..])
+        .expect("ASCII digits")
+        .to_owned()
 }
 
 /// `parts` joined, allocated once at the right size.
@@ -275,6 +303,12 @@ pub fn to_asff_with_history<'a>(
     };
 
     let first_observed_at = ts(first);
+    // A finding seen once (the common case) was first and last observed at one instant.
+    let last_observed_at = if last == first {
+        first_observed_at.clone()
+    } else {
+        ts(last)
+    };
     let mut record = AsffFinding {
         schema_version: Text::constant(SCHEMA_VERSION),
         id: finding_id(finding).into(),
@@ -291,7 +325,7 @@ pub fn to_asff_with_history<'a>(
         types: types(finding),
         created_at: first_observed_at.clone().into(),
         first_observed_at: first_observed_at.into(),
-        last_observed_at: ts(last).into(),
+        last_observed_at: last_observed_at.into(),
         updated_at: ts(updated).into(),
         severity: AsffSeverity {
             label: Text::constant(label.as_str()),
@@ -349,7 +383,8 @@ fn ts(t: DateTime<Utc>) -> String {
     digits(&mut b[14..16], second_of_day / 60 % 60);
     digits(&mut b[17..19], second_of_day % 60);
     digits(&mut b[20..23], nanos / 1_000_000);
-    String::from_utf8_lossy(&b).into_owned()
+    // Digits and separators: ASCII, valid UTF-8.
+    std::str::from_utf8(&b).expect("ASCII").to_owned()
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (H. Hinnant's
@@ -551,7 +586,7 @@ fn product_fields(finding: &Finding) -> BTreeMap<Text<'_>, Text<'_>> {
     fields.put(Field::Source, Some(finding.source.as_str()));
     fields.put(Field::Rule, Some(&finding.rule));
     fields.put(Field::Fingerprint, Some(finding.fingerprint.as_str()));
-    fields.put_owned(Field::Count, finding.count.to_string());
+    fields.put_owned(Field::Count, decimal(finding.count));
     fields.put(Field::SourceEventId, finding.source_event_id.as_deref());
     // Who sent it, and whether its story holds: analysts see why remediation refused it.
     fields.put(Field::Arrival, Some(finding.provenance.arrival.as_str()));
@@ -735,10 +770,14 @@ fn resources<'a>(
                 r.task_definition_family.as_ref()?,
                 r.task_definition_revision.as_ref()?,
             );
-            let prefix = task_arn?
-                .split(":task/")
-                .next()
-                .filter(|p| p.starts_with("arn:"))?;
+            // What comes before `:task/` (all of it when there is none), found without a
+            // substring searcher.
+            let task_arn = task_arn?;
+            let prefix = task_arn
+                .match_indices(':')
+                .find(|&(at, _)| task_arn[at + 1..].starts_with("task/"))
+                .map_or(task_arn, |(at, _)| &task_arn[..at]);
+            let prefix = Some(prefix).filter(|p| p.starts_with("arn:"))?;
             Some(Cow::Owned(concat(&[
                 prefix,
                 ":task-definition/",
@@ -1302,6 +1341,11 @@ mod tests {
     use vigil_model::{RawEvent, Severity, Source};
 
     proptest! {
+        #[test]
+        fn decimal_is_to_string(n in prop_oneof![any::<u64>(), 0u64..1000, Just(u64::MAX)]) {
+            prop_assert_eq!(decimal(n), n.to_string());
+        }
+
         /// The direct timestamp writer and chrono agree on every instant chrono can represent,
         /// leap seconds and years beyond 9999 included (those go through chrono).
         #[test]

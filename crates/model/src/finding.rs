@@ -340,13 +340,22 @@ pub struct Container {
 impl Container {
     /// Docker's 12-character short id, lower-cased: the form every source can agree on.
     pub fn short_id(&self) -> Option<String> {
-        self.id.as_deref().map(|id| {
-            let id = id
-                .trim()
-                .trim_start_matches("docker://")
-                .trim_start_matches("containerd://");
-            crate::text::truncate_utf8(id, 12).to_ascii_lowercase()
-        })
+        self.id
+            .as_deref()
+            .map(|id| crate::text::truncate_utf8(Self::bare_id(id), 12).to_ascii_lowercase())
+    }
+
+    /// A runtime id without white space around it and its `docker://` / `containerd://` schemes
+    /// (each repeated prefix removed, as `str::trim_start_matches` does, without its substring
+    /// searcher: these run for every finding).
+    pub(crate) fn bare_id(id: &str) -> &str {
+        fn strip_all<'s>(mut s: &'s str, prefix: &str) -> &'s str {
+            while let Some(rest) = s.strip_prefix(prefix) {
+                s = rest;
+            }
+            s
+        }
+        strip_all(strip_all(id.trim(), "docker://"), "containerd://")
     }
 
     /// Whether this is one of the containers whose runtime ids are given (by Docker's 12-character
@@ -465,7 +474,7 @@ impl RawEvent {
     ///
     /// The caller vouches that `json` is valid JSON; it is checked again in debug builds.
     pub fn capture_parsed(json: &str) -> Self {
-        let trimmed = json.trim();
+        let trimmed = crate::text::trim(json);
         debug_assert!(
             serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok(),
             "capture_parsed takes valid JSON only"
@@ -562,6 +571,26 @@ mod tests {
     }
 
     /// The raw event kept without a second parse is the same as the one kept after it.
+    #[test]
+    fn bare_id_strips_schemes_as_trim_start_matches() {
+        for id in [
+            "",
+            " docker://abc ",
+            "docker://docker://x",
+            "containerd://docker://y",
+            "docker://containerd://z",
+            "containerd://",
+            "dockerx",
+            "\u{a0}docker://é",
+        ] {
+            let expected = id
+                .trim()
+                .trim_start_matches("docker://")
+                .trim_start_matches("containerd://");
+            assert_eq!(Container::bare_id(id), expected, "{id:?}");
+        }
+    }
+
     #[test]
     fn capture_parsed_keeps_what_capture_keeps() {
         let big_string = serde_json::json!({ "a": "é\"".repeat(5_000) }).to_string();

@@ -68,11 +68,7 @@ impl FindingFingerprint {
         // The container's short id, as [`crate::Container::short_id`] gives it, on the stack.
         let mut short_buf = [0u8; 12];
         let short_id: Option<&[u8]> = finding.resource.container.id.as_deref().map(|id| {
-            let id = id
-                .trim()
-                .trim_start_matches("docker://")
-                .trim_start_matches("containerd://");
-            let id = crate::text::truncate_utf8(id, 12).as_bytes();
+            let id = crate::text::truncate_utf8(crate::Container::bare_id(id), 12).as_bytes();
             let short = &mut short_buf[..id.len()];
             short.copy_from_slice(id);
             short.make_ascii_lowercase();
@@ -159,16 +155,16 @@ impl FindingFingerprint {
     }
 
     fn finish(h: Sha256) -> Self {
-        let digest = h.finalize();
-        let mut hex = String::with_capacity(Self::SCHEME.len() + 1 + 64);
-        hex.push_str(Self::SCHEME);
-        hex.push('-');
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for byte in digest {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+        let digest = h.finalize();
+        // Written as bytes, then copied once: pushing 64 chars checks capacity 64 times.
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
         }
-        FindingFingerprint(hex)
+        let hex = std::str::from_utf8(&hex).expect("hex digits are ASCII");
+        FindingFingerprint([Self::SCHEME, "-", hex].concat())
     }
 
     /// Wraps a fingerprint read back from storage or an event.

@@ -5,6 +5,16 @@
 
 use std::borrow::Cow;
 
+/// `s.trim()`, answered without decoding characters when both ends are visible ASCII (the common
+/// case: `str::trim` decodes a character at each end to test it for Unicode white space).
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// Cuts `s` to at most `max_bytes` bytes without splitting a UTF-8 character.
 pub fn truncate_utf8(s: &str, max_bytes: usize) -> &str {
     if s.len() <= max_bytes {
@@ -60,6 +70,10 @@ pub fn clean(s: &str, max_chars: usize, keep_newlines: bool) -> String {
 
 /// Like [`clean`], borrowing `s` when it needs no change (the common case: printable ASCII, no
 /// surrounding spaces, within the cap), so callers that only read the result do not allocate.
+///
+/// The fast path is inlined where it is called (some fifty times per event); the general one is
+/// kept apart, so that the call, with its register saves, is paid only by text that needs it.
+#[inline]
 pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str> {
     // Fast path, same result as the general one below: printable ASCII has no control characters,
     // its only white space is ' ', and one byte is one character.
@@ -67,6 +81,12 @@ pub fn clean_cow(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str>
         let trimmed = trim_spaces(s);
         return Cow::Borrowed(trim_spaces(&trimmed[..trimmed.len().min(max_chars)]));
     }
+    clean_general(s, max_chars, keep_newlines)
+}
+
+/// [`clean_cow`] of text that is not all printable ASCII.
+#[inline(never)]
+fn clean_general(s: &str, max_chars: usize, keep_newlines: bool) -> Cow<'_, str> {
     let needs_work = s.chars().any(is_unsafe_char) || s.trim().len() != s.len();
     if !needs_work {
         return Cow::Borrowed(truncate_chars(s, max_chars).trim_end());
@@ -112,6 +132,7 @@ pub fn clean_into(mut s: String, max_chars: usize, keep_newlines: bool) -> Strin
 }
 
 /// `s` without the ASCII spaces around it.
+#[inline]
 fn trim_spaces(s: &str) -> &str {
     let b = s.as_bytes();
     let Some(start) = b.iter().position(|&c| c != b' ') else {
@@ -123,23 +144,31 @@ fn trim_spaces(s: &str) -> &str {
 }
 
 /// Whether every byte of `s` is printable ASCII (`' '` to `'~'`), checked eight bytes at a time.
+#[inline]
 pub fn is_printable_ascii(s: &str) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
-    let mut words = s.as_bytes().chunks_exact(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let w = u64::from_le_bytes(bytes);
+    let bytes = s.as_bytes();
+    if bytes.len() < 8 {
+        return bytes.iter().all(|c| (0x20..0x7f).contains(c));
+    }
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
+    // The top bit of each byte of `w` outside the range, or of a byte above one that is.
+    let unprintable = |w: u64| {
         // Some byte below 0x20: subtracting 0x20 from it borrows, and its own top bit is clear.
         let below = w.wrapping_sub(ONES * 0x20) & !w & TOPS;
         // Some byte from 0x7f up: adding 1 to 0x7f sets the top bit, which 0x80-0xff already have.
         let above = (w.wrapping_add(ONES) | w) & TOPS;
-        if below | above != 0 {
-            return false;
-        }
+        below | above
+    };
+    // No early exit: most text is printable, and one test at the end is cheaper than one a word.
+    let mut found = 0;
+    for w in bytes.chunks_exact(8) {
+        found |= unprintable(word(w));
     }
-    words.remainder().iter().all(|c| (0x20..0x7f).contains(c))
+    // The last eight bytes, overlapping words already checked: the tail without a byte loop.
+    found |= unprintable(word(&bytes[bytes.len() - 8..]));
+    found == 0
 }
 
 /// What an unsafe character becomes: line breaks and tabs survive as white space, the rest vanish.
@@ -274,6 +303,24 @@ mod tests {
     }
 
     #[test]
+    fn trim_matches_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a\u{3000}",
+            "\ta\n",
+            "é",
+            "x é\u{2028}",
+            "<NA>",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate_utf8("héllo", 2), "h");
         assert_eq!(truncate_chars("héllo", 2), "hé");
@@ -337,6 +384,11 @@ mod tests {
             prop_assert_eq!(out.trim(), out.as_str());
             prop_assert!(!out.chars().any(|c| c.is_control()));
             prop_assert!(!out.chars().any(is_unsafe_char));
+        }
+
+        #[test]
+        fn trim_is_str_trim(s in prop_oneof![any::<String>(), "[ -~\t\u{a0}é]{0,8}"]) {
+            prop_assert_eq!(trim(&s), s.trim());
         }
 
         #[test]
