@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod pipeline;
+pub mod queue;
 pub mod sequence;
 
 pub use pipeline::*;

@@ -273,6 +273,31 @@ impl Pipeline {
         self.items("ACT#").await
     }
 
+    /// The enforced action record of `task` (`sk = ACTION#enforce`), if any; never more than one.
+    pub async fn enforced_record(
+        &self,
+        task: &str,
+    ) -> Option<std::collections::HashMap<String, AttributeValue>> {
+        let mut records: Vec<_> = self
+            .action_records()
+            .await
+            .into_iter()
+            .filter(|r| s(r, "sk") == "ACTION#enforce" && s(r, "pk").ends_with(task))
+            .collect();
+        assert!(records.len() <= 1, "{records:?}");
+        records.pop()
+    }
+
+    /// The sort keys of every remediation item recorded for `task` (its records and asides).
+    pub async fn record_keys(&self, task: &str) -> Vec<String> {
+        self.action_records()
+            .await
+            .iter()
+            .filter(|r| s(r, "pk").ends_with(task))
+            .map(|r| s(r, "sk").to_owned())
+            .collect()
+    }
+
     /// Security Hub's findings (the first 100).
     pub async fn findings(&self) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
         let sh = aws_sdk_securityhub::Client::new(&self.emulator.sdk_config().await);

@@ -11,6 +11,9 @@ use aws_sdk_ecs::types::Failure;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use vigil_e2e::queue::{
+    APPROVALS_QUEUE, APPROVE_SHELLS, REMEDIATE_QUEUE, approval_of, approver, deliver,
+};
 use vigil_e2e::{ACCOUNT, AttackSequence, PLAYBOOKS, Pipeline, alerts, generous, s, with_id};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
@@ -19,28 +22,6 @@ use vigil_testkit::{BUS_NAME, TABLE_NAME};
 const SHELL: &str = "Terminal shell in container";
 
 type Item = HashMap<String, AttributeValue>;
-
-/// The enforced action record of `task` (`sk = ACTION#enforce`), if any.
-async fn enforced_record(p: &Pipeline, task: &str) -> Option<Item> {
-    let mut records: Vec<Item> = p
-        .action_records()
-        .await
-        .into_iter()
-        .filter(|r| s(r, "sk") == "ACTION#enforce" && s(r, "pk").ends_with(task))
-        .collect();
-    assert!(records.len() <= 1, "{records:?}");
-    records.pop()
-}
-
-/// The sort keys of every item recorded for `task`.
-async fn keys_of(p: &Pipeline, task: &str) -> Vec<String> {
-    p.action_records()
-        .await
-        .iter()
-        .filter(|r| s(r, "pk").ends_with(task))
-        .map(|r| s(r, "sk").to_owned())
-        .collect()
-}
 
 /// Leaves `record` as a crashed attempt would: in `phase`, with its lease run out.
 async fn crash_in(p: &Pipeline, record: &Item, phase: &str) {
@@ -112,7 +93,7 @@ async fn stopped_then_crashed(p: &Pipeline, tasks: &[String], phase: &str, tag: 
     let r = p.remediate(RemediationMode::Enforce, generous).await;
     assert!(r.process(&events, Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.stopped(tasks).await, 1);
-    let record = enforced_record(p, &tasks[0]).await.expect("the record");
+    let record = p.enforced_record(&tasks[0]).await.expect("the record");
     assert_eq!(s(&record, "outcome"), "act");
     crash_in(p, &record, phase).await;
     p.executed.drain().await;
@@ -135,7 +116,7 @@ async fn an_acted_record_is_finished_after_its_task_left_ecs() {
     let failed = r.process(std::slice::from_ref(&alert), Some(ACCOUNT)).await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(stops.num_calls(), 0, "the stop was done: never sent again");
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(
         s(&record, "phase"),
         "complete",
@@ -144,7 +125,7 @@ async fn an_acted_record_is_finished_after_its_task_left_ecs() {
     let executed = p.executed.drain().await;
     assert_eq!(executed.len(), 1, "the stop announced once: {executed:?}");
     assert_eq!(executed[0]["detail"]["outcome"], "act");
-    let keys = keys_of(&p, &tasks[0]).await;
+    let keys = p.record_keys(&tasks[0]).await;
     assert!(
         !keys.iter().any(|k| k.starts_with("UNSEEN#")),
         "a finding Vigil acted on was recorded aside as unseen: {keys:?}"
@@ -164,7 +145,7 @@ async fn an_acting_record_is_never_dropped_when_its_task_left_ecs() {
 
     let (r, _described, stops) = remediate_on(&p, Ecs::Forgotten).await;
     let failed = r.process(std::slice::from_ref(&alert), Some(ACCOUNT)).await;
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     let phase = s(&record, "phase").to_owned();
     assert!(
         failed == [0] || phase == "complete",
@@ -193,7 +174,7 @@ async fn a_throttled_look_does_not_hold_up_a_stored_decision() {
     let failed = r.process(std::slice::from_ref(&alert), Some(ACCOUNT)).await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
 }
@@ -211,9 +192,9 @@ async fn a_throttled_look_decides_nothing_and_the_retry_stops_once() {
     assert!(described.num_calls() >= 1);
     assert_eq!(stops.num_calls(), 0);
     assert!(
-        keys_of(&p, &tasks[0]).await.is_empty(),
+        p.record_keys(&tasks[0]).await.is_empty(),
         "a throttled look wrote something: {:?}",
-        keys_of(&p, &tasks[0]).await
+        p.record_keys(&tasks[0]).await
     );
     let real = p.remediate(RemediationMode::Enforce, generous).await;
     assert!(real.process(&events, Some(ACCOUNT)).await.is_empty());
@@ -254,7 +235,7 @@ async fn a_decoy_on_a_missing_cluster_racing_the_genuine_alert_neither_steals_no
             .is_empty()
     );
     assert_eq!(p.emulator.calls("dynamodb", "UpdateItem"), 0, "no claim");
-    assert!(enforced_record(&p, &tasks[0]).await.is_none());
+    assert!(p.enforced_record(&tasks[0]).await.is_none());
 
     for round in 0..3 {
         let g = with_id(&genuine, &format!("genuine-{round}"));
@@ -273,12 +254,12 @@ async fn a_decoy_on_a_missing_cluster_racing_the_genuine_alert_neither_steals_no
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
     assert_eq!(p.stopped(&tasks).await, 1);
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "act");
     let executed = p.executed.drain().await;
     assert_eq!(executed.len(), 1, "{executed:?}");
-    let keys = keys_of(&p, &tasks[0]).await;
+    let keys = p.record_keys(&tasks[0]).await;
     let unseen: Vec<&String> = keys.iter().filter(|k| k.starts_with("UNSEEN#")).collect();
     assert_eq!(unseen.len(), 1, "the decoy's aside, once: {keys:?}");
 }
@@ -305,7 +286,7 @@ async fn concurrent_looks_one_missing_one_running_stop_once() {
     assert_eq!(blind_stops.num_calls(), 0);
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.stopped(&tasks).await, 1);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "act");
     assert_eq!(p.executed.drain().await.len(), 1);
@@ -338,10 +319,10 @@ async fn a_task_stopped_before_the_look_is_decided_not_running_on_its_record() {
         1,
         "one look, not two"
     );
-    let record = enforced_record(&p, &tasks[0]).await.expect("a real record");
+    let record = p.enforced_record(&tasks[0]).await.expect("a real record");
     assert_eq!(s(&record, "outcome"), "not_running");
     assert!(
-        !keys_of(&p, &tasks[0])
+        !p.record_keys(&tasks[0])
             .await
             .iter()
             .any(|k| k.starts_with("UNSEEN#"))
@@ -389,7 +370,7 @@ async fn a_sequence_naming_missing_tasks_stops_only_the_running_one_once() {
     assert_eq!(p.stopped(&shop).await, 1);
     assert_eq!(p.task_status(&shop[0]).await.1, "STOPPED");
     for gone in named.iter().filter(|t| **t != shop[0]) {
-        let keys = keys_of(&p, gone).await;
+        let keys = p.record_keys(gone).await;
         assert!(
             !keys.is_empty() && keys.iter().all(|k| k.starts_with("UNSEEN#")),
             "{gone}: {keys:?}"
@@ -416,7 +397,7 @@ async fn findings_that_are_not_looked_at_are_decided_on_their_record_without_a_l
     p.emulator.reset_api_calls();
     assert!(r.process(&events, Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.emulator.calls("ecs", "DescribeTasks"), 0);
-    let record = enforced_record(&p, &gone).await.expect("the real record");
+    let record = p.enforced_record(&gone).await.expect("the real record");
     assert_eq!(s(&record, "outcome"), "recorded");
     assert_eq!(s(&record, "phase"), "complete");
 
@@ -463,54 +444,11 @@ async fn a_decoy_on_a_missing_cluster_after_a_crash_neither_loses_nor_doubles_th
     assert!(r.process(&[alert], Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0, "the stop was done");
     assert_eq!(p.stopped(&tasks).await, 1);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "act");
     let executed = p.executed.drain().await;
     assert_eq!(executed.len(), 1, "{executed:?}");
-}
-
-const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
-const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
-const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
-const APPROVE: &str = "version: 1\nplaybooks:\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
-
-fn approver(s: &mut RemediateSettings) {
-    generous(s);
-    s.queue_arns = vec![QUEUE.into()];
-    s.approval_queue_arn = Some(APPROVALS.into());
-    s.approval_action_target_arn = Some(TARGET.into());
-}
-
-/// Delivers one message from `queue`; returns the message ids SQS would deliver again.
-async fn deliver(r: &Remediate, id: &str, receive: u32, queue: &str, body: &str) -> Vec<String> {
-    let batch = json!({"Records": [{"messageId": id, "eventSource": "aws:sqs",
-        "eventSourceARN": queue, "attributes": {"ApproximateReceiveCount": receive.to_string()},
-        "body": body}]});
-    let out = vigil_lambda::invoke_json(|e| r.handle(e), batch, vigil_e2e::FUNCTION_ARN)
-        .await
-        .unwrap();
-    out["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The custom action event approving the Security Hub finding of `event`.
-fn approval_of(id: &str, event: &str) -> String {
-    let v: Value = serde_json::from_str(event).unwrap();
-    let sh = &v["detail"]["securityhub"];
-    json!({"version": "0", "id": id, "source": "aws.securityhub",
-           "detail-type": "Security Hub Findings - Custom Action", "account": ACCOUNT,
-           "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1", "resources": [TARGET],
-           "detail": {"actionName": "Vigil: approve stop",
-                      "actionDescription": "Approve the stop Vigil proposed",
-                      "findings": [{"SchemaVersion": "2018-10-08", "Id": sh["id"],
-                                    "ProductArn": sh["product_arn"], "AwsAccountId": ACCOUNT,
-                                    "Title": "selected"}]}})
-    .to_string()
 }
 
 /// Approvals against a task that vanished. (1) The proposed task leaves ECS before the analyst
@@ -525,54 +463,56 @@ async fn approvals_against_a_vanished_task_stop_nothing_and_lose_no_stored_stop(
     let tasks = p.service("shop", 3).await;
     let events = alerts(&p, &tasks[..2], SHELL, "approve-gone").await;
     let real = p
-        .remediate_with(APPROVE, RemediationMode::Enforce, approver)
+        .remediate_with(APPROVE_SHELLS, RemediationMode::Enforce, approver)
         .await;
     for (i, e) in events.iter().enumerate() {
         assert!(
-            deliver(&real, &format!("enriched-{i}"), 1, QUEUE, e)
+            deliver(&real, &format!("enriched-{i}"), 1, REMEDIATE_QUEUE, e)
                 .await
                 .is_empty()
         );
     }
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0, "proposals only");
-    let (blind, _, blind_stops) = remediate_on_with(&p, Ecs::Forgotten, APPROVE, approver).await;
+    let (blind, _, blind_stops) =
+        remediate_on_with(&p, Ecs::Forgotten, APPROVE_SHELLS, approver).await;
 
     // (1) Gone before the approval.
     let failed = deliver(
         &blind,
         "approval-0",
         1,
-        APPROVALS,
+        APPROVALS_QUEUE,
         &approval_of("ap-0", &events[0]),
     )
     .await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(blind_stops.num_calls(), 0);
     assert!(
-        enforced_record(&p, &tasks[0]).await.is_none(),
+        p.enforced_record(&tasks[0]).await.is_none(),
         "nothing claimed"
     );
-    let keys = keys_of(&p, &tasks[0]).await;
+    let keys = p.record_keys(&tasks[0]).await;
     assert!(keys.iter().any(|k| k.starts_with("UNSEEN#")), "{keys:?}");
 
     // (2) Approved and stopped, crashed before the announcement, then gone.
     let approval = approval_of("ap-1", &events[1]);
     assert!(
-        deliver(&real, "approval-1", 1, APPROVALS, &approval)
+        deliver(&real, "approval-1", 1, APPROVALS_QUEUE, &approval)
             .await
             .is_empty()
     );
     assert_eq!(p.task_status(&tasks[1]).await.1, "STOPPED");
-    let record = enforced_record(&p, &tasks[1])
+    let record = p
+        .enforced_record(&tasks[1])
         .await
         .expect("the approved stop");
     assert_eq!(s(&record, "outcome"), "act");
     crash_in(&p, &record, "acted").await;
     p.executed.drain().await;
-    let failed = deliver(&blind, "approval-1", 2, APPROVALS, &approval).await;
+    let failed = deliver(&blind, "approval-1", 2, APPROVALS_QUEUE, &approval).await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(blind_stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[1]).await.unwrap();
+    let record = p.enforced_record(&tasks[1]).await.unwrap();
     assert_eq!(
         s(&record, "phase"),
         "complete",

@@ -22,6 +22,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use vigil_e2e::queue::{
+    APPROVALS_QUEUE, APPROVE_SHELLS, REMEDIATE_QUEUE, approval_of, approver, deliver, on_queue,
+};
 use vigil_e2e::{ACCOUNT, AttackSequence, PLAYBOOKS, Pipeline, alerts, generous, s, with_id};
 use vigil_playbook::PlaybookFile;
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
@@ -169,28 +172,6 @@ fn genuine_on(config: &aws_config::SdkConfig) -> Remediate {
     Remediate::from_env(PlaybookFile::parse(PLAYBOOKS).unwrap(), settings, config)
 }
 
-/// The enforced action record of `task` (`sk = ACTION#enforce`), if any.
-async fn enforced_record(p: &Pipeline, task: &str) -> Option<Item> {
-    let mut records: Vec<Item> = p
-        .action_records()
-        .await
-        .into_iter()
-        .filter(|r| s(r, "sk") == "ACTION#enforce" && s(r, "pk").ends_with(task))
-        .collect();
-    assert!(records.len() <= 1, "{records:?}");
-    records.pop()
-}
-
-/// The sort keys of every item recorded for `task`.
-async fn keys_of(p: &Pipeline, task: &str) -> Vec<String> {
-    p.action_records()
-        .await
-        .iter()
-        .filter(|r| s(r, "pk").ends_with(task))
-        .map(|r| s(r, "sk").to_owned())
-        .collect()
-}
-
 /// Writes `record` with `changes` applied (a value of `None` removes the attribute).
 async fn put_changed(
     config: &aws_config::SdkConfig,
@@ -293,7 +274,7 @@ async fn stopped_then_crashed(p: &Pipeline, tasks: &[String], phase: &str, tag: 
     let r = p.remediate(RemediationMode::Enforce, generous).await;
     assert!(r.process(&events, Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.stopped(tasks).await, 1);
-    let record = enforced_record(p, &tasks[0]).await.expect("the record");
+    let record = p.enforced_record(&tasks[0]).await.expect("the record");
     assert_eq!(s(&record, "outcome"), "act");
     crash_in(p, &record, phase).await;
     p.executed.drain().await;
@@ -336,7 +317,7 @@ async fn a_record_completed_between_the_read_and_the_claim_is_a_duplicate() {
     assert!(failed.is_empty(), "a duplicate is not retried: {failed:?}");
     assert_eq!(stops.num_calls(), 0);
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0, "the stop was done");
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "act");
     let executed = p.executed.drain().await;
@@ -377,7 +358,7 @@ async fn a_look_less_copy_never_reopens_a_decision_completed_after_its_read() {
             .await
             .is_empty()
     );
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "outcome"), "not_running");
     assert_eq!(record["is_final"].as_bool().ok(), Some(&false));
     crash_in(&p, &record, "acted").await;
@@ -401,7 +382,7 @@ async fn a_look_less_copy_never_reopens_a_decision_completed_after_its_read() {
     let first = r.process(std::slice::from_ref(&decoy), Some(ACCOUNT)).await;
     assert!(hook.ran());
     assert_eq!(stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(
         s(&record, "phase"),
         "complete",
@@ -421,7 +402,7 @@ async fn a_look_less_copy_never_reopens_a_decision_completed_after_its_read() {
             .await
             .is_empty()
     );
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "not_running");
     let executed = p.executed.drain().await;
@@ -437,38 +418,6 @@ async fn a_look_less_copy_never_reopens_a_decision_completed_after_its_read() {
     );
 }
 
-/// Delivers one message from the remediate queue; returns the message ids SQS would deliver again.
-async fn deliver(r: &Remediate, id: &str, receive: u32, queue: &str, body: &str) -> Vec<String> {
-    let batch = json!({"Records": [{"messageId": id, "eventSource": "aws:sqs",
-        "eventSourceARN": queue, "attributes": {"ApproximateReceiveCount": receive.to_string()},
-        "body": body}]});
-    let out = vigil_lambda::invoke_json(|e| r.handle(e), batch, vigil_e2e::FUNCTION_ARN)
-        .await
-        .unwrap();
-    out["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
-const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
-const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
-const APPROVE: &str = "version: 1\nplaybooks:\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
-
-fn on_queue(s: &mut RemediateSettings) {
-    generous(s);
-    s.queue_arns = vec![QUEUE.into()];
-}
-
-fn approver(s: &mut RemediateSettings) {
-    on_queue(s);
-    s.approval_queue_arn = Some(APPROVALS.into());
-    s.approval_action_target_arn = Some(TARGET.into());
-}
-
 /// A crashed stop (record `acting`, task already stopped) is redelivered as message `m-1` with a
 /// blind look; it reads the record as unfinished, and right then the attempt of another message
 /// (`m-2`) takes the lease (live). The blind attempt's claim finds the record busy with `m-2`'s
@@ -481,7 +430,7 @@ async fn a_record_taken_by_another_message_between_the_read_and_the_claim_is_lef
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 3).await;
     let alert = stopped_then_crashed(&p, &tasks, "acting", "busy-between").await;
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     let taken = record.clone();
     let hook =
         Hook::record_reads().then(elsewhere(p.emulator.endpoint(), move |config| async move {
@@ -500,14 +449,14 @@ async fn a_record_taken_by_another_message_between_the_read_and_the_claim_is_lef
         }));
     let (r, _, stops) =
         blind_with(&p, Ecs::Forgotten, Some(hook.clone()), PLAYBOOKS, on_queue).await;
-    let failed = deliver(&r, "m-1", 1, QUEUE, &alert).await;
+    let failed = deliver(&r, "m-1", 1, REMEDIATE_QUEUE, &alert).await;
     assert!(hook.ran());
     assert_eq!(
         stops.num_calls(),
         0,
         "no stop while another attempt holds the lease"
     );
-    let now = enforced_record(&p, &tasks[0]).await.unwrap();
+    let now = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&now, "phase"), "acting");
     assert_eq!(
         s(&now, "lease_owner"),
@@ -518,8 +467,12 @@ async fn a_record_taken_by_another_message_between_the_read_and_the_claim_is_lef
     // `m-2`'s attempt died; SQS delivers `m-2` again, to an instance that sees the task.
     let real = p.remediate(RemediationMode::Enforce, on_queue).await;
     p.emulator.reset_api_calls();
-    assert!(deliver(&real, "m-2", 2, QUEUE, &alert).await.is_empty());
-    let done = enforced_record(&p, &tasks[0]).await.unwrap();
+    assert!(
+        deliver(&real, "m-2", 2, REMEDIATE_QUEUE, &alert)
+            .await
+            .is_empty()
+    );
+    let done = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&done, "phase"), "complete");
     assert_eq!(s(&done, "outcome"), "act");
     assert!(
@@ -530,7 +483,11 @@ async fn a_record_taken_by_another_message_between_the_read_and_the_claim_is_lef
     assert_eq!(p.stopped(&tasks).await, 1);
     // `m-1` again (if it was kept) is a duplicate.
     if !failed.is_empty() {
-        assert!(deliver(&real, "m-1", 2, QUEUE, &alert).await.is_empty());
+        assert!(
+            deliver(&real, "m-1", 2, REMEDIATE_QUEUE, &alert)
+                .await
+                .is_empty()
+        );
         assert_eq!(p.executed.drain().await.len(), 0);
     }
 }
@@ -545,7 +502,7 @@ async fn a_throttled_look_and_a_failing_read_keep_the_message_and_the_decision()
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 3).await;
     let alert = stopped_then_crashed(&p, &tasks, "acted", "both-fail").await;
-    let before = enforced_record(&p, &tasks[0]).await.unwrap();
+    let before = p.enforced_record(&tasks[0]).await.unwrap();
     let hook = Hook::record_reads().failing();
     let (r, described, stops) = blind(&p, Ecs::Throttled, Some(hook.clone())).await;
     p.emulator.reset_api_calls();
@@ -559,14 +516,14 @@ async fn a_throttled_look_and_a_failing_read_keep_the_message_and_the_decision()
     assert_eq!(stops.num_calls(), 0);
     assert_eq!(p.emulator.calls("dynamodb", "UpdateItem"), 0, "no claim");
     assert_eq!(p.emulator.calls("dynamodb", "PutItem"), 0, "no aside");
-    let after = enforced_record(&p, &tasks[0]).await.unwrap();
+    let after = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(after, before, "the record changed");
     assert!(p.executed.drain().await.is_empty());
 
     let (r, _, stops) = blind(&p, Ecs::Throttled, None).await;
     assert!(r.process(&[alert], Some(ACCOUNT)).await.is_empty());
     assert_eq!(stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
 }
@@ -616,18 +573,23 @@ async fn a_throttled_look_never_acts_on_a_claimed_record_without_a_decision() {
         0,
         "no claim without a look"
     );
-    let record = enforced_record(&p, &tasks[0])
+    let record = p
+        .enforced_record(&tasks[0])
         .await
         .expect("the crashed claim");
     assert_eq!(record, crashed, "the crashed claim was changed");
-    assert_eq!(keys_of(&p, &tasks[0]).await, ["ACTION#enforce"], "no aside");
+    assert_eq!(
+        p.record_keys(&tasks[0]).await,
+        ["ACTION#enforce"],
+        "no aside"
+    );
 
     let real = p.remediate(RemediationMode::Enforce, generous).await;
     assert!(real.process(&events, Some(ACCOUNT)).await.is_empty());
     assert!(real.process(&events, Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.stopped(&tasks).await, 1);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
 }
@@ -642,7 +604,7 @@ async fn an_unreadable_record_is_never_finished_or_put_aside() {
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 3).await;
     let alert = stopped_then_crashed(&p, &tasks, "acted", "unreadable").await;
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     put_changed(
         &p.emulator.sdk_config().await,
         &record,
@@ -654,7 +616,7 @@ async fn an_unreadable_record_is_never_finished_or_put_aside() {
         let failed = r.process(std::slice::from_ref(&alert), Some(ACCOUNT)).await;
         assert_eq!(failed, [0], "an unreadable record's message was deleted");
         assert_eq!(stops.num_calls(), 0);
-        let now = enforced_record(&p, &tasks[0]).await.unwrap();
+        let now = p.enforced_record(&tasks[0]).await.unwrap();
         assert_eq!(s(&now, "phase"), "quarantined");
         assert_eq!(s(&now, "decision"), s(&record, "decision"));
         assert_eq!(
@@ -662,7 +624,11 @@ async fn an_unreadable_record_is_never_finished_or_put_aside() {
             "0",
             "the lease was given back"
         );
-        assert_eq!(keys_of(&p, &tasks[0]).await, ["ACTION#enforce"], "no aside");
+        assert_eq!(
+            p.record_keys(&tasks[0]).await,
+            ["ACTION#enforce"],
+            "no aside"
+        );
     }
     assert!(p.executed.drain().await.is_empty());
 }
@@ -673,10 +639,9 @@ fn no_stops() -> Hook {
     Hook::new("StopTask", "").failing()
 }
 
-/// The genuine alert on `tasks[0]` (still running) was decided `act` and its attempt crashed before
-/// StopTask (record `acting`, lease given back). Returns the alert.
-async fn decided_then_crashed(p: &Pipeline, tasks: &[String], tag: &str) -> String {
-    let events = alerts(p, &tasks[..1], SHELL, tag).await;
+/// A remediate enforcing `playbooks` whose every StopTask fails ([`no_stops`]): it decides, and its
+/// attempt ends before the stop, leaving the record `acting`.
+async fn crashing_before_stop(p: &Pipeline, playbooks: &str) -> Remediate {
     let config = p.emulator.sdk_config().await;
     let ecs = aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::config::Builder::from(&config)
@@ -686,16 +651,23 @@ async fn decided_then_crashed(p: &Pipeline, tasks: &[String], tag: &str) -> Stri
     let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
     settings.mode = RemediationMode::Enforce;
     generous(&mut settings);
-    let crashing = Remediate::new(
+    Remediate::new(
         ecs,
         aws_sdk_securityhub::Client::new(&config),
         aws_sdk_dynamodb::Client::new(&config),
         aws_sdk_eventbridge::Client::new(&config),
-        PlaybookFile::parse(PLAYBOOKS).unwrap(),
+        PlaybookFile::parse(playbooks).unwrap(),
         settings,
-    );
+    )
+}
+
+/// The genuine alert on `tasks[0]` (still running) was decided `act` and its attempt crashed before
+/// StopTask (record `acting`, lease given back). Returns the alert.
+async fn decided_then_crashed(p: &Pipeline, tasks: &[String], tag: &str) -> String {
+    let events = alerts(p, &tasks[..1], SHELL, tag).await;
+    let crashing = crashing_before_stop(p, PLAYBOOKS).await;
     assert_eq!(crashing.process(&events, Some(ACCOUNT)).await, [0]);
-    let record = enforced_record(p, &tasks[0]).await.expect("the decision");
+    let record = p.enforced_record(&tasks[0]).await.expect("the decision");
     assert_eq!(s(&record, "phase"), "acting");
     assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
     assert_eq!(p.stopped(tasks).await, 0);
@@ -725,7 +697,7 @@ async fn a_decoy_resuming_a_stored_stop_stops_only_the_decided_task_once() {
     assert!(p.stopped_reason(&tasks[0]).await.starts_with("Vigil shell"));
     assert!(real.process(&[alert], Some(ACCOUNT)).await.is_empty());
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "act");
     let executed = p.executed.drain().await;
@@ -747,7 +719,7 @@ async fn copies_naming_another_task_never_touch_a_stored_decision() {
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 3).await;
     let alert = decided_then_crashed(&p, &tasks, "recase").await;
-    let stored = enforced_record(&p, &tasks[0]).await.unwrap();
+    let stored = p.enforced_record(&tasks[0]).await.unwrap();
     let upper = {
         let (head, id) = tasks[0].rsplit_once('/').unwrap();
         format!("{head}/{}", id.to_uppercase())
@@ -773,7 +745,7 @@ async fn copies_naming_another_task_never_touch_a_stored_decision() {
         "ECS knows no such task"
     );
     assert_eq!(
-        enforced_record(&p, &tasks[0]).await.unwrap(),
+        p.enforced_record(&tasks[0]).await.unwrap(),
         stored,
         "a copy for another key changed the stored decision"
     );
@@ -783,7 +755,7 @@ async fn copies_naming_another_task_never_touch_a_stored_decision() {
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.stopped(&tasks).await, 1);
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
 }
@@ -802,10 +774,10 @@ async fn blind_instances_racing_on_copies_of_one_message_finish_a_stored_stop_on
     let (a, _, a_stops) = blind_with(&p, Ecs::Forgotten, None, PLAYBOOKS, on_queue).await;
     let (b, _, b_stops) = blind_with(&p, Ecs::Forgotten, None, PLAYBOOKS, on_queue).await;
     let (fa, fb) = tokio::join!(
-        deliver(&a, "m-1", 2, QUEUE, &alert),
-        deliver(&b, "m-1", 2, QUEUE, &alert)
+        deliver(&a, "m-1", 2, REMEDIATE_QUEUE, &alert),
+        deliver(&b, "m-1", 2, REMEDIATE_QUEUE, &alert)
     );
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     if s(&record, "phase") != "complete" {
         assert!(
             !fa.is_empty() || !fb.is_empty(),
@@ -814,12 +786,12 @@ async fn blind_instances_racing_on_copies_of_one_message_finish_a_stored_stop_on
         );
     }
     let (fa2, fb2) = tokio::join!(
-        deliver(&a, "m-1", 3, QUEUE, &alert),
-        deliver(&b, "m-2", 1, QUEUE, &alert)
+        deliver(&a, "m-1", 3, REMEDIATE_QUEUE, &alert),
+        deliver(&b, "m-2", 1, REMEDIATE_QUEUE, &alert)
     );
     assert!(fa2.is_empty() && fb2.is_empty(), "{fa2:?} {fb2:?}");
     assert_eq!(a_stops.num_calls() + b_stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "outcome"), "act");
     let executed = p.executed.drain().await;
@@ -843,33 +815,15 @@ async fn a_sequence_with_an_unfinished_stop_and_missing_tasks_is_kept_until_the_
         .await;
     let events = p.through_ingest_and_enrich(&[seq]).await;
     assert_eq!(events.len(), 1);
-    let config = p.emulator.sdk_config().await;
-    let crashing_ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::config::Builder::from(&config)
-            .interceptor(no_stops())
-            .build(),
-    );
-    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
-    settings.mode = RemediationMode::Enforce;
-    generous(&mut settings);
-    let crashing = Remediate::new(
-        crashing_ecs,
-        aws_sdk_securityhub::Client::new(&config),
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_eventbridge::Client::new(&config),
-        PlaybookFile::parse(STOP_SEQUENCES).unwrap(),
-        settings,
-    );
+    let crashing = crashing_before_stop(&p, STOP_SEQUENCES).await;
     assert_eq!(crashing.process(&events, Some(ACCOUNT)).await, [0]);
-    let record = enforced_record(&p, &shop[0])
-        .await
-        .expect("the stored stop");
+    let record = p.enforced_record(&shop[0]).await.expect("the stored stop");
     assert_eq!(s(&record, "phase"), "acting");
     crash_in(&p, &record, "acting").await;
 
     let (r, _, stops) = blind_with(&p, Ecs::Forgotten, None, STOP_SEQUENCES, generous).await;
     let failed = r.process(&events, Some(ACCOUNT)).await;
-    let record = enforced_record(&p, &shop[0]).await.unwrap();
+    let record = p.enforced_record(&shop[0]).await.unwrap();
     assert!(
         failed == [0] || s(&record, "phase") == "complete",
         "the sequence was deleted with its stop `{}` (StopTask calls {})",
@@ -895,24 +849,9 @@ async fn a_sequence_with_an_unfinished_stop_and_missing_tasks_is_kept_until_the_
     );
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.stopped(&shop).await, 1);
-    let record = enforced_record(&p, &shop[0]).await.unwrap();
+    let record = p.enforced_record(&shop[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
-}
-
-/// The custom action event approving the Security Hub finding of `event`.
-fn approval_of(id: &str, event: &str) -> String {
-    let v: Value = serde_json::from_str(event).unwrap();
-    let sh = &v["detail"]["securityhub"];
-    json!({"version": "0", "id": id, "source": "aws.securityhub",
-           "detail-type": "Security Hub Findings - Custom Action", "account": ACCOUNT,
-           "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1", "resources": [TARGET],
-           "detail": {"actionName": "Vigil: approve stop",
-                      "actionDescription": "Approve the stop Vigil proposed",
-                      "findings": [{"SchemaVersion": "2018-10-08", "Id": sh["id"],
-                                    "ProductArn": sh["product_arn"], "AwsAccountId": ACCOUNT,
-                                    "Title": "selected"}]}})
-    .to_string()
 }
 
 /// An approved stop was done and its attempt crashed before the announcement (enforced record
@@ -928,36 +867,38 @@ async fn an_approval_redelivered_under_a_throttled_look_finishes_its_stored_stop
     let tasks = p.service("shop", 3).await;
     let events = alerts(&p, &tasks[..1], SHELL, "approve-throttled").await;
     let real = p
-        .remediate_with(APPROVE, RemediationMode::Enforce, approver)
+        .remediate_with(APPROVE_SHELLS, RemediationMode::Enforce, approver)
         .await;
     assert!(
-        deliver(&real, "enriched-0", 1, QUEUE, &events[0])
+        deliver(&real, "enriched-0", 1, REMEDIATE_QUEUE, &events[0])
             .await
             .is_empty()
     );
     let approval = approval_of("ap-throttled", &events[0]);
     assert!(
-        deliver(&real, "approval-0", 1, APPROVALS, &approval)
+        deliver(&real, "approval-0", 1, APPROVALS_QUEUE, &approval)
             .await
             .is_empty()
     );
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
-    let record = enforced_record(&p, &tasks[0])
+    let record = p
+        .enforced_record(&tasks[0])
         .await
         .expect("the approved stop");
     assert_eq!(s(&record, "outcome"), "act");
     crash_in(&p, &record, "acted").await;
     p.executed.drain().await;
 
-    let (throttled, _, stops) = blind_with(&p, Ecs::Throttled, None, APPROVE, approver).await;
-    let failed = deliver(&throttled, "approval-0", 2, APPROVALS, &approval).await;
+    let (throttled, _, stops) =
+        blind_with(&p, Ecs::Throttled, None, APPROVE_SHELLS, approver).await;
+    let failed = deliver(&throttled, "approval-0", 2, APPROVALS_QUEUE, &approval).await;
     assert!(failed.is_empty(), "{failed:?}");
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(p.executed.drain().await.len(), 1);
 
     p.emulator.reset_api_calls();
-    let again = deliver(&throttled, "approval-0", 3, APPROVALS, &approval).await;
+    let again = deliver(&throttled, "approval-0", 3, APPROVALS_QUEUE, &approval).await;
     assert_eq!(
         again,
         ["approval-0"],
@@ -965,21 +906,21 @@ async fn an_approval_redelivered_under_a_throttled_look_finishes_its_stored_stop
     );
     assert_eq!(p.emulator.calls("dynamodb", "UpdateItem"), 0, "no claim");
     assert!(
-        !keys_of(&p, &tasks[0])
+        !p.record_keys(&tasks[0])
             .await
             .iter()
             .any(|k| k.starts_with("UNSEEN#")),
         "an approved stop recorded aside as unseen"
     );
     assert!(
-        deliver(&real, "approval-0", 4, APPROVALS, &approval)
+        deliver(&real, "approval-0", 4, APPROVALS_QUEUE, &approval)
             .await
             .is_empty()
     );
     assert_eq!(stops.num_calls(), 0);
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
     assert!(p.executed.drain().await.is_empty(), "announced twice");
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
 }
 
@@ -1008,7 +949,7 @@ async fn not_running_then_crashed(
             .await
             .is_empty()
     );
-    let record = enforced_record(p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "outcome"), "not_running");
     crash_in(p, &record, "acted").await;
     p.executed.drain().await;
@@ -1045,7 +986,7 @@ async fn a_new_arrival_under_a_throttled_look_is_retried_when_the_record_complet
     assert!(hook.ran());
     assert_eq!(failed, [0], "a new event dropped without a decision");
     assert_eq!(stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert!(record.contains_key("decision"), "{record:?}");
     assert_ne!(s(&record, "decided_event"), "arrival-between-new");
@@ -1056,7 +997,7 @@ async fn a_new_arrival_under_a_throttled_look_is_retried_when_the_record_complet
     );
 
     assert!(real.process(&[arrival], Some(ACCOUNT)).await.is_empty());
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "decided_event"), "arrival-between-new");
     assert_eq!(s(&record, "outcome"), "not_running");
@@ -1125,7 +1066,7 @@ async fn a_record_reopened_between_the_read_and_the_claim_is_not_decided_blind()
     assert!(hook.ran());
     assert_eq!(failed, [0], "the copy is looked at again");
     assert_eq!(stops.num_calls(), 0);
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "claimed");
     assert!(
         !record.contains_key("decision"),
@@ -1143,13 +1084,13 @@ async fn a_record_reopened_between_the_read_and_the_claim_is_not_decided_blind()
     );
 
     assert!(r.process(&[decoy], Some(ACCOUNT)).await.is_empty());
-    let keys = keys_of(&p, &tasks[0]).await;
+    let keys = p.record_keys(&tasks[0]).await;
     assert!(keys.iter().any(|k| k.starts_with("UNSEEN#")), "{keys:?}");
     assert!(p.executed.drain().await.is_empty());
 
     let arrival = with_id(&alert, "reopened-between-new");
     assert!(real.process(&[arrival], Some(ACCOUNT)).await.is_empty());
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete");
     assert_eq!(s(&record, "decided_event"), "reopened-between-new");
     assert_eq!(p.executed.drain().await.len(), 1);
@@ -1190,7 +1131,14 @@ async fn a_copy_holding_the_claim_cannot_strand_the_genuine_message() {
     let hook = Hook::new("UpdateItem", "if_not_exists(#phase").then(elsewhere(
         p.emulator.endpoint(),
         move |config| async move {
-            let failed = deliver(&genuine_on_queue(&config), "m-genuine", 1, QUEUE, &body).await;
+            let failed = deliver(
+                &genuine_on_queue(&config),
+                "m-genuine",
+                1,
+                REMEDIATE_QUEUE,
+                &body,
+            )
+            .await;
             *seen.lock().unwrap() = Some(failed);
         },
     ));
@@ -1210,7 +1158,7 @@ async fn a_copy_holding_the_claim_cannot_strand_the_genuine_message() {
         PlaybookFile::parse(PLAYBOOKS).unwrap(),
         settings,
     );
-    let copy_failed = deliver(&first, "m-copy", 1, QUEUE, &copy).await;
+    let copy_failed = deliver(&first, "m-copy", 1, REMEDIATE_QUEUE, &copy).await;
     // The region is vouched for by the dedup record (`origin_region`): the copy is refused as
     // untrusted before any claim, so it never holds the claim the genuine message would find
     // busy (which had the genuine message deleted while the copy could never make its note).
@@ -1230,11 +1178,11 @@ async fn a_copy_holding_the_claim_cannot_strand_the_genuine_message() {
     assert!(genuine_failed.lock().unwrap().is_none());
     let real = p.remediate(RemediationMode::Enforce, on_queue).await;
     assert!(
-        deliver(&real, "m-genuine", 1, QUEUE, &genuine)
+        deliver(&real, "m-genuine", 1, REMEDIATE_QUEUE, &genuine)
             .await
             .is_empty()
     );
-    let record = enforced_record(&p, &tasks[0]).await.unwrap();
+    let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "phase"), "complete", "{record:?}");
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.executed.drain().await.len(), 1);
