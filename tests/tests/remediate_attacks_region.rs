@@ -504,3 +504,63 @@ async fn a_sequence_copy_only_claiming_the_import_holding_the_claim_cannot_stran
     assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
     assert_eq!(p.executed.drain().await.len(), 1);
 }
+
+/// A forged first occurrence on ingest's bus, from the genuine sender account, naming the genuine
+/// task and rule but sent from another region (`us-west-2`, where the task is not): it records
+/// that region on the dedup record (`if_not_exists`), so the genuine alert that follows (from
+/// `us-east-1`, the same fingerprint) disagrees with the record. What must hold: the task is
+/// stopped at most once, no decision is left unfinished, and if a message is refused the refusal
+/// is recorded aside (visible), never silently dropped.
+#[tokio::test]
+async fn a_forged_first_occurrence_from_another_region_cannot_strand_or_silently_drop() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 2).await;
+    let forged = vigil_testkit::events::FalcoAlert::sample()
+        .id("poison")
+        .from_account(vigil_e2e::ACCOUNT, "us-west-2")
+        .rule(SHELL)
+        .seen_now()
+        .on_task(&p.cluster, &tasks[0])
+        .event();
+    let genuine = vigil_e2e::falco("genuine", &p.cluster, &tasks[0], SHELL);
+    let mut accepted = p.ingest(&[forged]).await;
+    let poisoned = accepted.len();
+    accepted.extend(p.ingest(&[genuine]).await);
+    assert!(p.enrich.process(&accepted).await.is_empty());
+    let enriched: Vec<String> = p
+        .enriched
+        .drain()
+        .await
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    let remediate = p.remediate(RemediationMode::Enforce, on_queue).await;
+    let mut kept = Vec::new();
+    for (n, body) in enriched.iter().enumerate() {
+        let id = format!("m-{n}");
+        let mut k = true;
+        for receive in 1..6 {
+            if k {
+                k = !deliver(&remediate, &id, receive, REMEDIATE_QUEUE, body)
+                    .await
+                    .is_empty();
+            }
+        }
+        kept.push(k);
+    }
+    let what = format!(
+        "accepted {} (forged first: {poisoned}), enriched {}, kept {kept:?}, records {:?}",
+        accepted.len(),
+        enriched.len(),
+        p.record_keys(&tasks[0]).await
+    );
+    assert!(p.emulator.calls("ecs", "StopTask") <= 1, "{what}");
+    if let Some(record) = p.enforced_record(&tasks[0]).await {
+        assert_eq!(s(&record, "phase"), "complete", "{what}: {record:?}");
+        assert_eq!(p.executed.drain().await.len(), 1, "{what}");
+    } else if enriched.len() > 1 {
+        // A message that did not claim the record was refused: the refusal is on record.
+        assert!(!untrusted(&p).await.is_empty(), "{what}");
+    }
+    assert!(kept.iter().all(|k| !k), "{what}");
+}
