@@ -200,6 +200,8 @@ pub(crate) struct Received<'a> {
     source_finding: Option<&'a FindingRef>,
     /// Whether Security Hub holds Vigil's finding (see `remediate_finding`).
     imported: bool,
+    /// Whether ingest's record vouches for where that finding is (see `remediate_finding`).
+    note_vouched: bool,
 }
 
 /// How often a decision is made again when concurrent stops keep changing the service's holds.
@@ -285,8 +287,19 @@ impl Remediate {
                 && recorded
                     .as_ref()
                     .is_some_and(|r| r.state == vigil_dedup::DedupState::Forwarded));
+        // A note on Vigil's finding that Security Hub does not have is retried (the decision
+        // waits for it) only where the record vouches for both where the finding is (the region
+        // ingest recorded) and that it is there (an import enrich confirmed): otherwise a vouched
+        // copy claiming an import that never happened, or naming another region on a record from
+        // before regions were kept, could hold the claim, stop the task and fail at its note for
+        // ever, while the genuine message, finding the claim busy, is left to it.
+        let note_vouched = finding.source != vigil_model::Source::Guardduty
+            && recorded.as_ref().is_some_and(|r| {
+                r.state == vigil_dedup::DedupState::Forwarded && r.region.is_some()
+            });
         let received = Received {
             imported,
+            note_vouched,
             event_id,
             delivery,
             guardrails,
@@ -422,6 +435,7 @@ impl Remediate {
             approval: received.approval,
             source_finding: received.source_finding,
             imported: received.imported,
+            note_vouched: received.note_vouched,
         };
         if first.evaluation.untrusted() {
             let decision = Decision::of(&first, &job, None);

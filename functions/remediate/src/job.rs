@@ -34,6 +34,9 @@ pub(crate) struct Job<'a> {
     pub source_finding: Option<&'a crate::decision::FindingRef>,
     /// Whether Security Hub holds Vigil's finding: the message says so, or ingest's record does.
     pub imported: bool,
+    /// Whether ingest's record vouches for where Vigil's finding is and that Security Hub holds it:
+    /// only then does a note Security Hub refuses as not found keep the decision waiting.
+    pub note_vouched: bool,
 }
 
 impl Remediate {
@@ -223,7 +226,8 @@ impl Remediate {
         if decision.outcome == Outcome::AwaitingApproval {
             self.propose(job, &decision).await?;
         }
-        self.announce(&decision, note_optional).await?;
+        self.announce(&decision, note_optional || !job.note_vouched)
+            .await?;
         self.records.complete(&job.key, &job.owner, now).await?;
         info!(
             fingerprint = decision.fingerprint,
@@ -285,8 +289,9 @@ impl Remediate {
     }
 
     /// The Security Hub note (on Vigil's finding, else GuardDuty's own, in the finding's account
-    /// and region) and the `Remediation Executed` event. With `note_optional`, a note on Vigil's
-    /// finding that Security Hub does not have is only logged, as GuardDuty's is.
+    /// and region) and the `Remediation Executed` event. With `note_optional` (only a stored
+    /// decision, or only the message, says where Vigil's finding is), a note on Vigil's finding
+    /// that Security Hub does not have is only logged, as GuardDuty's is.
     async fn announce(&self, decision: &Decision, note_optional: bool) -> Result<(), Retry> {
         if let Some(target) = decision.note_target() {
             let stopped = decision.stop_response.is_some();
