@@ -129,32 +129,7 @@ async fn a_region_edited_copy_on_a_legacy_record_cannot_strand_the_genuine_stop(
         v["detail"]["securityhub"]["imported"] = json!(true);
     });
     let remediate = p.remediate(RemediationMode::Enforce, on_queue).await;
-    let mut copy_kept = !deliver(&remediate, "m-copy", 1, REMEDIATE_QUEUE, &forged)
-        .await
-        .is_empty();
-    let mut genuine_kept = !deliver(&remediate, "m-genuine", 1, REMEDIATE_QUEUE, &genuine)
-        .await
-        .is_empty();
-    for receive in 2..6 {
-        if copy_kept {
-            copy_kept = !deliver(&remediate, "m-copy", receive, REMEDIATE_QUEUE, &forged)
-                .await
-                .is_empty();
-        }
-        if genuine_kept {
-            genuine_kept = !deliver(&remediate, "m-genuine", receive, REMEDIATE_QUEUE, &genuine)
-                .await
-                .is_empty();
-        }
-    }
-    let record = p.enforced_record(&tasks[0]).await.unwrap();
-    assert_eq!(
-        s(&record, "phase"),
-        "complete",
-        "stranded (copy kept: {copy_kept}, genuine kept: {genuine_kept}): {record:?}"
-    );
-    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
-    assert_eq!(p.executed.drain().await.len(), 1);
+    copy_then_genuine_finish_once(&p, &remediate, &forged, &genuine, &tasks[0]).await;
 }
 
 /// The genuine message and region-edited copies (recased, another region, none) delivered at
@@ -223,32 +198,7 @@ async fn a_sequence_copy_only_claiming_the_import_cannot_strand_the_stop() {
     let remediate = p
         .remediate_with(STOP_SEQUENCES, RemediationMode::Enforce, on_queue)
         .await;
-    let mut copy_kept = !deliver(&remediate, "m-copy", 1, REMEDIATE_QUEUE, &forged)
-        .await
-        .is_empty();
-    let mut genuine_kept = !deliver(&remediate, "m-genuine", 1, REMEDIATE_QUEUE, &genuine)
-        .await
-        .is_empty();
-    for receive in 2..6 {
-        if copy_kept {
-            copy_kept = !deliver(&remediate, "m-copy", receive, REMEDIATE_QUEUE, &forged)
-                .await
-                .is_empty();
-        }
-        if genuine_kept {
-            genuine_kept = !deliver(&remediate, "m-genuine", receive, REMEDIATE_QUEUE, &genuine)
-                .await
-                .is_empty();
-        }
-    }
-    let record = p.enforced_record(&tasks[0]).await.unwrap();
-    assert_eq!(
-        s(&record, "phase"),
-        "complete",
-        "stranded (copy kept: {copy_kept}, genuine kept: {genuine_kept}): {record:?}"
-    );
-    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
-    assert_eq!(p.executed.drain().await.len(), 1);
+    copy_then_genuine_finish_once(&p, &remediate, &forged, &genuine, &tasks[0]).await;
 }
 
 /// A GuardDuty attack sequence copied with its region recased or cleared (the note goes to
@@ -563,4 +513,42 @@ async fn a_forged_first_occurrence_from_another_region_cannot_strand_or_silently
         assert!(!untrusted(&p).await.is_empty(), "{what}");
     }
     assert!(kept.iter().all(|k| !k), "{what}");
+}
+
+/// Delivers the copy `forged` (message `m-copy`), then the genuine message (`m-genuine`), then
+/// each again while SQS would still hold it (up to five receives). What must hold: the decision
+/// on `task` is complete, the task stopped once and the stop announced once.
+async fn copy_then_genuine_finish_once(
+    p: &Pipeline,
+    remediate: &Remediate,
+    forged: &str,
+    genuine: &str,
+    task: &str,
+) {
+    let mut copy_kept = !deliver(remediate, "m-copy", 1, REMEDIATE_QUEUE, forged)
+        .await
+        .is_empty();
+    let mut genuine_kept = !deliver(remediate, "m-genuine", 1, REMEDIATE_QUEUE, genuine)
+        .await
+        .is_empty();
+    for receive in 2..6 {
+        if copy_kept {
+            copy_kept = !deliver(remediate, "m-copy", receive, REMEDIATE_QUEUE, forged)
+                .await
+                .is_empty();
+        }
+        if genuine_kept {
+            genuine_kept = !deliver(remediate, "m-genuine", receive, REMEDIATE_QUEUE, genuine)
+                .await
+                .is_empty();
+        }
+    }
+    let record = p.enforced_record(task).await.unwrap();
+    assert_eq!(
+        s(&record, "phase"),
+        "complete",
+        "stranded (copy kept: {copy_kept}, genuine kept: {genuine_kept}): {record:?}"
+    );
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    assert_eq!(p.executed.drain().await.len(), 1);
 }
