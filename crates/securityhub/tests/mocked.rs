@@ -320,3 +320,33 @@ async fn every_send_waits_for_the_rate_limiter_retries_included() {
         );
     }
 }
+
+/// BatchUpdateFindings refused because Security Hub is not enabled in the finding's region is
+/// permanent (a note remediation must not retry for ever); throttled, it is not.
+#[tokio::test]
+async fn a_note_refused_for_access_is_permanent_and_a_throttled_one_is_not() {
+    use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsError;
+    let refused = |code: &'static str| {
+        mock!(Client::batch_update_findings).then_error(move || {
+            BatchUpdateFindingsError::generic(ErrorMetadata::builder().code(code).build())
+        })
+    };
+    for (code, permanent) in [
+        ("InvalidAccessException", true),
+        ("AccessDeniedException", true),
+        ("TooManyRequestsException", false),
+        ("InternalException", false),
+    ] {
+        let rule = refused(code);
+        let client = mock_client!(
+            aws_sdk_securityhub,
+            RuleMode::MatchAny,
+            [&rule],
+            |c| c.retry_config(RetryConfig::disabled())
+        );
+        let e = vigil_securityhub::workflow::annotate(&client, "id", "arn", "note", None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.is_permanent(), permanent, "{code}: {e}");
+    }
+}

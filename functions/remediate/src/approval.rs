@@ -405,7 +405,7 @@ impl Remediate {
         .await
         {
             Ok(()) => Ok(()),
-            Err(e) if e.is_not_found_or_denied() => {
+            Err(e) if e.is_permanent() => {
                 warn!(finding = selected.id, error = %e, "could not note the selected finding");
                 Ok(())
             }

@@ -136,7 +136,7 @@ impl Remediate {
             // stored decision's note target may be a copy's (another region, see `finish`), and
             // ECS's change has done its work (hold released, stop stamped); retrying it for a
             // note Security Hub cannot take would only dead-letter it.
-            Err(e) if e.is_not_found_or_denied() => {
+            Err(e) if e.is_permanent() => {
                 warn!(finding = target.id, error = %e, "the confirmed stop is not noted");
                 Ok(())
             }

@@ -295,7 +295,10 @@ impl Remediate {
         // ever, while the genuine message, finding the claim busy, is left to it.
         let note_vouched = finding.source != vigil_model::Source::Guardduty
             && recorded.as_ref().is_some_and(|r| {
-                r.state == vigil_dedup::DedupState::Forwarded && r.region.is_some()
+                r.state == vigil_dedup::DedupState::Forwarded
+                    && r.region
+                        .as_deref()
+                        .is_some_and(|g| g != vigil_dedup::record::NONE)
             });
         let received = Received {
             imported,

@@ -315,7 +315,7 @@ impl Remediate {
                 .await
                 {
                     Ok(()) => {}
-                    Err(e) if !ours && e.is_not_found_or_denied() => {
+                    Err(e) if !ours && e.is_permanent() => {
                         warn!(finding = target.id, error = %e, "the finding is not noted");
                     }
                     Err(e) => return Err(Retry::Other(e.to_string())),
