@@ -338,12 +338,8 @@ async fn a_note_refused_for_access_is_permanent_and_a_throttled_one_is_not() {
         ("InternalException", false),
     ] {
         let rule = refused(code);
-        let client = mock_client!(
-            aws_sdk_securityhub,
-            RuleMode::MatchAny,
-            [&rule],
-            |c| c.retry_config(RetryConfig::disabled())
-        );
+        let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&rule], |c| c
+            .retry_config(RetryConfig::disabled()));
         let e = vigil_securityhub::workflow::annotate(&client, "id", "arn", "note", None)
             .await
             .unwrap_err();
