@@ -243,7 +243,7 @@ async fn stop_limits_count_the_service_ecs_reports_not_the_one_claimed() {
     let service = format!("RATE#service#{}/shop", p.cluster);
     let on_service: Vec<_> = counters.iter().filter(|c| s(c, "pk") == service).collect();
     assert_eq!(on_service.len(), 1, "{keys:?}");
-    assert_eq!(on_service[0]["stops"].as_n().unwrap(), "2");
+    assert_eq!(on_service[0]["stops_at"].as_l().unwrap().len(), 2);
     assert!(!keys.iter().any(|k| k.contains("decoy-svc")), "{keys:?}");
 }
 
@@ -311,8 +311,7 @@ async fn a_stop_over_the_limit_is_made_when_the_finding_arrives_after_the_window
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 4).await;
     let events = alerts(&p, &tasks[..2], SHELL, "window").await;
-    // The start of a minute: the stop windows are fixed, so a second later is the same window
-    // and 61 seconds later the next one.
+    // The window slides from the first stop: a second later is inside it, 61 seconds later is not.
     let now =
         chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() / 60 * 60, 0).unwrap();
     let first = limited_to_one(&p, now, 0).await;
@@ -349,6 +348,64 @@ async fn a_stop_over_the_limit_is_made_when_the_finding_arrives_after_the_window
             .is_empty()
     );
     assert_eq!(p.task_status(&limited_task).await.1, "STOPPED");
+    assert_eq!(p.stopped(&tasks).await, 2);
+}
+
+/// The window slides: one stop a minute means one in any minute, not one per clock minute. A stop
+/// in the last second of a minute leaves no stop for the first seconds of the next.
+#[tokio::test]
+async fn a_stop_limit_holds_across_the_turn_of_the_clock() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 4).await;
+    let events = alerts(&p, &tasks[..2], SHELL, "turn").await;
+    let minute = chrono::Utc::now().timestamp() / 60 * 60;
+    let now = chrono::DateTime::from_timestamp(minute + 59, 0).unwrap();
+    assert!(
+        limited_to_one(&p, now, 0)
+            .await
+            .process(&events, Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.stopped(&tasks).await, 1);
+    let limited = p
+        .action_records()
+        .await
+        .into_iter()
+        .find(|r| s(r, "outcome") == "rate_limited")
+        .map(|r| s(&r, "task_arn").to_owned())
+        .unwrap();
+    let again = events.iter().find(|e| e.contains(&limited)).unwrap();
+    // Two seconds later, in the next clock minute: still rate-limited.
+    assert!(
+        limited_to_one(&p, now, 2)
+            .await
+            .process(&[with_id(again, "next-minute")], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.stopped(&tasks).await, 1);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    let record = p
+        .action_records()
+        .await
+        .into_iter()
+        .find(|r| s(r, "task_arn") == limited)
+        .unwrap();
+    assert_eq!(s(&record, "outcome"), "rate_limited");
+    assert!(
+        s(&record, "decision").contains("1 stops already in the last 60 s"),
+        "{record:?}"
+    );
+    // A minute after the stop: made.
+    assert!(
+        limited_to_one(&p, now, 60)
+            .await
+            .process(&[with_id(again, "a-minute-on")], Some(ACCOUNT))
+            .await
+            .is_empty()
+    );
+    assert_eq!(p.task_status(&limited).await.1, "STOPPED");
     assert_eq!(p.stopped(&tasks).await, 2);
 }
 

@@ -9,8 +9,8 @@
 //!   delivery a no-op. The holder's message carries the job until it is done: a copy of the
 //!   event (another message) that finds the record claimed leaves it to that message.
 //! - `acting`: the decision and guardrail verdicts are written *before* StopTask, in one transaction
-//!   with the per-service and per-cluster stop counters, so the rate limit holds exactly and a retry
-//!   after a crash re-sends the same StopTask instead of deciding again.
+//!   with the per-service and per-cluster stop counters (`rate_limit`), so the rate limit holds
+//!   exactly and a retry after a crash re-sends the same StopTask instead of deciding again.
 //! - `acted`: the StopTask response; `complete`: the Security Hub note and the event are out.
 //!
 //! Only an `act` (and a dry run or a record-only decision) is final. A refusal, a stop over the
@@ -25,7 +25,6 @@
 //! forged event nor a decoy can occupy the real record, and a finding delivered again (as a new
 //! event, when enrichment ran twice) is recorded once.
 
-use crate::rate_limit::RateCounter;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -208,8 +207,8 @@ pub enum Decided {
     Ok,
     /// The service's held stops changed since they were read: decide again.
     HoldChanged,
-    /// A stop counter is at its limit (which one).
-    RateLimited(String),
+    /// A stop counter changed since it was read (another stop was counted): decide again.
+    CounterChanged,
 }
 
 /// Why a decision is recorded apart from the finding's real record.
@@ -385,23 +384,22 @@ impl ActionStore {
     }
 
     /// Writes the decision and moves the record to `next`, in one transaction with the service's
-    /// stop `hold` (if any) and the `counters` the stop is counted against. A changed hold or a
-    /// counter at its limit refuses the whole transaction and nothing is written.
+    /// stop `hold` (if any) and the stop `counters` (`RateCounter::count`). A changed hold or
+    /// counter refuses the whole transaction and nothing is written.
     pub async fn decide(
         &self,
         key: &ActionKey,
         owner: &str,
         decision: &DecisionWrite<'_>,
         hold: Option<TransactWriteItem>,
-        counters: &[RateCounter],
+        counters: Vec<TransactWriteItem>,
         now: i64,
     ) -> Result<Decided, RecordError> {
         let mut items = vec![self.decision_item(key, owner, decision, now)?];
         let held = usize::from(hold.is_some());
+        let counted = counters.len();
         items.extend(hold);
-        for c in counters {
-            items.push(c.increment(&self.table)?);
-        }
+        items.extend(counters);
         let result = self
             .client
             .transact_write_items()
@@ -430,8 +428,8 @@ impl ActionStore {
                     return Ok(Decided::HoldChanged);
                 }
                 // Item 0 is the record, then the hold (if any), then the counters, in order.
-                match (1 + held..=held + counters.len()).find(|&i| failed(i)) {
-                    Some(i) => Ok(Decided::RateLimited(counters[i - 1 - held].describe())),
+                match (1 + held..=held + counted).find(|&i| failed(i)) {
+                    Some(_) => Ok(Decided::CounterChanged),
                     None => Err(RecordError::Store {
                         operation: "TransactWriteItems",
                         pk: key.pk(),

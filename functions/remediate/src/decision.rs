@@ -204,8 +204,9 @@ pub(crate) struct Received<'a> {
     note_vouched: bool,
 }
 
-/// How often a decision is made again when concurrent stops keep changing the service's holds.
-const HOLD_ATTEMPTS: usize = 4;
+/// How often a decision is made again when concurrent stops keep changing the service's holds or
+/// stop counters.
+const DECIDE_ATTEMPTS: usize = 4;
 
 impl Remediate {
     /// A `Finding Enriched`: trust, a fresh look at the task, then the claimed job. An attack
@@ -565,14 +566,14 @@ impl Remediate {
     }
 
     /// Decides with the facts of now and writes the decision; decides again when a concurrent
-    /// stop changed the service's holds in between.
+    /// stop changed the service's holds or stop counters in between.
     async fn decide(
         &self,
         job: &Job<'_>,
         live: LiveTask,
         evidence: Option<TaskInfo>,
     ) -> Result<Verdict, Retry> {
-        for _ in 0..HOLD_ATTEMPTS {
+        for _ in 0..DECIDE_ATTEMPTS {
             let (live, holds) = self.service_facts(job, live.clone()).await?;
             let core = self
                 .core(
@@ -596,7 +597,7 @@ impl Remediate {
             }
         }
         Err(Retry::Other(format!(
-            "{}: the service's held stops kept changing",
+            "{}: the service's held stops or stop counters kept changing",
             job.key.pk()
         )))
     }
@@ -632,8 +633,8 @@ impl Remediate {
         Ok((live, Some(holds)))
     }
 
-    /// Writes the decision with its hold and counters; `false` when the hold changed under it.
-    /// Over a stop limit, the decision is written as rate-limited instead.
+    /// Writes the decision with its hold and counters; `false` when the hold or a counter changed
+    /// under it. Over a stop limit, the decision is written as rate-limited instead.
     async fn write_decision(
         &self,
         job: &Job<'_>,
@@ -642,11 +643,18 @@ impl Remediate {
         holds: Option<&Holds>,
     ) -> Result<bool, Retry> {
         let now = job.now.timestamp();
-        let counters: Vec<RateCounter> = core
-            .counters
-            .iter()
-            .map(|c| RateCounter::of(c, now))
-            .collect();
+        let mut counted = Vec::with_capacity(core.counters.len());
+        let mut over_limit = None;
+        for counter in core.counters.iter().map(RateCounter::of) {
+            let read = self.counters.read(&counter).await?;
+            match counter.count(self.counters.table(), &read, now)? {
+                Some(item) => counted.push(item),
+                None => {
+                    over_limit = Some(counter.describe());
+                    break;
+                }
+            }
+        }
         let hold = match &core.hold {
             Some(h) => Some(
                 self.holds
@@ -677,6 +685,19 @@ impl Remediate {
             }
         }
         let playbook = core.playbook.name.as_str();
+        if let Some(why) = over_limit {
+            let mut evaluation = core.evaluation.clone();
+            evaluation.rate_limited(why);
+            decision.fill(&evaluation);
+            decision.stop_reason = None;
+            decision.tag = None;
+            let json = decision.to_json();
+            let rewrite = write(&json, decision.outcome, Phase::Acted, playbook, &job.event);
+            self.records
+                .decide(&job.key, &job.owner, &rewrite, None, Vec::new(), now)
+                .await?;
+            return Ok(true);
+        }
         let written = self
             .records
             .decide(
@@ -684,27 +705,11 @@ impl Remediate {
                 &job.owner,
                 &write(&json, decision.outcome, next, playbook, &job.event),
                 hold,
-                &counters,
+                counted,
                 now,
             )
             .await?;
-        match written {
-            Decided::Ok => Ok(true),
-            Decided::HoldChanged => Ok(false),
-            Decided::RateLimited(why) => {
-                let mut evaluation = core.evaluation.clone();
-                evaluation.rate_limited(why);
-                decision.fill(&evaluation);
-                decision.stop_reason = None;
-                decision.tag = None;
-                let json = decision.to_json();
-                let rewrite = write(&json, decision.outcome, Phase::Acted, playbook, &job.event);
-                self.records
-                    .decide(&job.key, &job.owner, &rewrite, None, &[], now)
-                    .await?;
-                Ok(true)
-            }
-        }
+        Ok(matches!(written, Decided::Ok))
     }
 }
 

@@ -77,6 +77,7 @@ pub struct Remediate {
     securityhub: RoutedClients<aws_sdk_securityhub::Client>,
     records: ActionStore,
     holds: HoldStore,
+    counters: rate_limit::CounterStore,
     /// Decisions awaiting an analyst's approval, by Security Hub finding.
     proposals: proposal::ProposalStore,
     publisher: EventPublisher,
@@ -114,7 +115,8 @@ impl Remediate {
                 table.clone(),
                 settings.retention_seconds,
             ),
-            holds: HoldStore::new(dynamodb, table, settings.hold_seconds),
+            holds: HoldStore::new(dynamodb.clone(), table.clone(), settings.hold_seconds),
+            counters: rate_limit::CounterStore::new(dynamodb, table),
             publisher: EventPublisher::new(
                 eventbridge,
                 settings.event_bus_name.clone(),
