@@ -15,4 +15,4 @@ pub use mapping::{
     guardduty_ref, product_arn, securityhub_ref, sequence_resources, to_asff, to_asff_enriched,
     to_asff_with_history,
 };
-pub use model::AsffFinding;
+pub use model::{AsffFinding, ProductFieldMap};

@@ -571,16 +571,22 @@ impl<'a> ProductFields<'a> {
         }
     }
 
-    fn into_map(mut self) -> BTreeMap<Text<'a>, Text<'a>> {
-        self.0.sort_unstable_by_key(|(k, _)| *k);
-        self.0
-            .into_iter()
-            .map(|(k, v)| (Text::constant(k.key()), v))
-            .collect()
+    fn into_map(mut self) -> ProductFieldMap<'a> {
+        // Keys rank as their names do (see `product_field_keys!`): sorted by rank, they are sorted
+        // by name. A key put twice keeps its last value (a stable sort, then the last of a run).
+        self.0.sort_by_key(|(k, _)| *k);
+        let mut entries: Vec<(Text<'a>, Text<'a>)> = Vec::with_capacity(self.0.len());
+        let mut fields = self.0.into_iter().peekable();
+        while let Some((k, v)) = fields.next() {
+            if fields.peek().is_none_or(|(next, _)| *next != k) {
+                entries.push((Text::constant(k.key()), v));
+            }
+        }
+        ProductFieldMap::from_sorted(entries)
     }
 }
 
-fn product_fields(finding: &Finding) -> BTreeMap<Text<'_>, Text<'_>> {
+fn product_fields(finding: &Finding) -> ProductFieldMap<'_> {
     let mut fields = ProductFields(Vec::with_capacity(24));
     let r = &finding.resource;
     fields.put(Field::Source, Some(finding.source.as_str()));

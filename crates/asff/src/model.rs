@@ -143,6 +143,125 @@ impl<'de> Deserialize<'de> for Text<'_> {
     }
 }
 
+/// `ProductFields`: key → value, sorted by key with each key once, as a JSON object. A sorted
+/// list, not a `BTreeMap`: the mapping writes its fixed keys in order, so the record costs one
+/// allocation for them instead of a tree built by sorting them again.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProductFieldMap<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+impl<'a> ProductFieldMap<'a> {
+    /// The map of `entries`, sorted by key; of entries with one key, the last is kept (as
+    /// collecting them into a map would).
+    pub fn from_entries(mut entries: Vec<(Text<'a>, Text<'a>)>) -> Self {
+        // Stable, so that equal keys keep their order and the last of them can be kept.
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut kept: Vec<(Text<'a>, Text<'a>)> = Vec::with_capacity(entries.len());
+            for e in entries {
+                match kept.last_mut() {
+                    Some(last) if last.0 == e.0 => *last = e,
+                    _ => kept.push(e),
+                }
+            }
+            entries = kept;
+        }
+        ProductFieldMap(entries)
+    }
+
+    /// The map of `entries` already sorted by key, each key once (the mapping's fixed keys).
+    pub(crate) fn from_sorted(entries: Vec<(Text<'a>, Text<'a>)>) -> Self {
+        debug_assert!(entries.is_sorted_by(|a, b| a.0 < b.0));
+        ProductFieldMap(entries)
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Text<'a>> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The fields in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Text<'a>, &Text<'a>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The values in key order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &Text<'a>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// Keeps only the fields `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Text<'a>, &Text<'a>) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
+
+    /// The same fields, owned.
+    pub fn into_owned(self) -> ProductFieldMap<'static> {
+        ProductFieldMap(
+            self.0
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+}
+
+impl<'a> std::ops::Index<&str> for ProductFieldMap<'a> {
+    type Output = Text<'a>;
+    /// The value of `key`; panics when there is none, as a map's index does.
+    fn index(&self, key: &str) -> &Text<'a> {
+        self.get(key)
+            .unwrap_or_else(|| panic!("no product field {key}"))
+    }
+}
+
+impl<'m, 'a> IntoIterator for &'m ProductFieldMap<'a> {
+    type Item = (&'m Text<'a>, &'m Text<'a>);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'m, (Text<'a>, Text<'a>)>,
+        fn(&'m (Text<'a>, Text<'a>)) -> (&'m Text<'a>, &'m Text<'a>),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'a> FromIterator<(Text<'a>, Text<'a>)> for ProductFieldMap<'a> {
+    fn from_iter<I: IntoIterator<Item = (Text<'a>, Text<'a>)>>(iter: I) -> Self {
+        Self::from_entries(iter.into_iter().collect())
+    }
+}
+
+impl Serialize for ProductFieldMap<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ProductFieldMap<'_> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<Text<'static>, Text<'static>>::deserialize(deserializer)?;
+        Ok(ProductFieldMap(map.into_iter().collect()))
+    }
+}
+
 fn owned_opt(t: Option<Text<'_>>) -> Option<Text<'static>> {
     t.map(Text::into_owned)
 }
@@ -185,7 +304,7 @@ pub struct AsffFinding<'a> {
     /// `Description`.
     pub description: Text<'a>,
     /// `ProductFields`: Vigil's own fields (source, rule, provenance, …), string → string.
-    pub product_fields: BTreeMap<Text<'a>, Text<'a>>,
+    pub product_fields: ProductFieldMap<'a>,
     /// `Resources`: the workload's cluster, task, containers (and service, task definition when enriched).
     pub resources: Vec<AsffResource<'a>>,
     /// `Process`, when the finding names one.
@@ -455,11 +574,7 @@ impl AsffFinding<'_> {
             },
             title: self.title.into_owned(),
             description: self.description.into_owned(),
-            product_fields: self
-                .product_fields
-                .into_iter()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
+            product_fields: self.product_fields.into_owned(),
             resources: self
                 .resources
                 .into_iter()
@@ -554,5 +669,42 @@ impl AsffDetails<'_> {
             ),
             AsffDetails::Json(v) => AsffDetails::Json(v),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(k: &'static str, v: &'static str) -> (Text<'static>, Text<'static>) {
+        (Text::constant(k), Text::constant(v))
+    }
+
+    #[test]
+    fn product_fields_are_sorted_once_per_key_and_serialize_as_an_object() {
+        let map = ProductFieldMap::from_entries(vec![
+            entry("vigil/Rule", "r1"),
+            entry("vigil/Count", "1"),
+            entry("vigil/Rule", "r2"),
+            entry("vigil/Arrival", "bus"),
+        ]);
+        let keys: Vec<&str> = map.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["vigil/Arrival", "vigil/Count", "vigil/Rule"]);
+        assert_eq!(map["vigil/Rule"], "r2", "the last value of a key is kept");
+        assert!(map.contains_key("vigil/Count") && !map.contains_key("vigil/Host"));
+        let json = serde_json::to_string(&map).unwrap();
+        assert_eq!(
+            json,
+            r#"{"vigil/Arrival":"bus","vigil/Count":"1","vigil/Rule":"r2"}"#
+        );
+        let back: ProductFieldMap = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, map);
+        let mut kept = back.into_owned();
+        kept.retain(|k, _| k.as_str() != "vigil/Count");
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            kept.values().map(Text::as_str).collect::<Vec<_>>(),
+            ["bus", "r2"]
+        );
     }
 }
