@@ -207,6 +207,17 @@ impl<'a> ProductFieldMap<'a> {
         self.0.iter().map(|(_, v)| v)
     }
 
+    /// Sets `key` to `value`, in its place; the value it had, if any.
+    pub fn insert(&mut self, key: Text<'a>, value: Text<'a>) -> Option<Text<'a>> {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
     /// Keeps only the fields `keep` says yes to.
     pub fn retain(&mut self, mut keep: impl FnMut(&Text<'a>, &Text<'a>) -> bool) {
         self.0.retain(|(k, v)| keep(k, v));
@@ -700,11 +711,15 @@ mod tests {
         let back: ProductFieldMap = serde_json::from_str(&json).unwrap();
         assert_eq!(back, map);
         let mut kept = back.into_owned();
+        assert_eq!(kept.insert("vigil/Rule".into(), "r3".into()).unwrap(), "r2");
+        assert!(kept.insert("vigil/Host".into(), "h".into()).is_none());
+        assert_eq!(kept.iter().nth(2).unwrap().0, "vigil/Host");
+        kept.retain(|k, _| k.as_str() != "vigil/Host");
         kept.retain(|k, _| k.as_str() != "vigil/Count");
         assert_eq!(kept.len(), 2);
         assert_eq!(
             kept.values().map(Text::as_str).collect::<Vec<_>>(),
-            ["bus", "r2"]
+            ["bus", "r3"]
         );
     }
 }

@@ -203,7 +203,7 @@ fn asff(
         },
         title: Text::from(clean(&title, MAX_TITLE, false)),
         description: Text::from(clean(&description, MAX_DESCRIPTION, false)),
-        product_fields: fields,
+        product_fields: fields.into_iter().collect(),
         resources,
         process: None,
         network: None,
