@@ -80,17 +80,13 @@ impl Remediate {
             // record is not reopened (that would erase the completed decision and leave it open
             // for a redelivery of the event it was decided for); the message comes back and looks
             // again.
-            Claim::Done(r)
-                if sighted.is_none()
-                    && !r.is_final
-                    && r.decided_event.as_deref() != Some(&job.event) =>
-            {
-                return Err(Retry::Other(format!(
-                    "{} changed since it was read: to be looked at again",
-                    job.key.pk()
-                )));
-            }
             Claim::Done(r) if !r.is_final && r.decided_event.as_deref() != Some(&job.event) => {
+                if sighted.is_none() {
+                    return Err(Retry::Other(format!(
+                        "{} changed since it was read: to be looked at again",
+                        job.key.pk()
+                    )));
+                }
                 match self
                     .records
                     .reopen(&job.key, &job.owner, delivery, &job.event, now)
