@@ -4,49 +4,21 @@
 //! ECS, a throttled look, decoys racing the genuine alert, sequences naming missing tasks and
 //! playbooks that never look. Every outcome is read back from ECS and the table.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_ecs::operation::describe_tasks::{DescribeTasksError, DescribeTasksOutput};
-use aws_sdk_ecs::operation::stop_task::StopTaskError;
-use aws_sdk_ecs::types::Failure;
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::Rule;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use vigil_e2e::queue::{
     APPROVALS_QUEUE, APPROVE_SHELLS, REMEDIATE_QUEUE, approval_of, approver, deliver,
 };
 use vigil_e2e::{ACCOUNT, AttackSequence, PLAYBOOKS, Pipeline, alerts, generous, s, with_id};
-use vigil_playbook::PlaybookFile;
 use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
-use vigil_testkit::{BUS_NAME, TABLE_NAME};
 
 const SHELL: &str = "Terminal shell in container";
 
-type Item = HashMap<String, AttributeValue>;
+mod blind;
 
-/// Leaves `record` as a crashed attempt would: in `phase`, with its lease run out.
-async fn crash_in(p: &Pipeline, record: &Item, phase: &str) {
-    let mut next = record.clone();
-    next.insert("phase".into(), AttributeValue::S(phase.into()));
-    next.insert("lease_until".into(), AttributeValue::N("0".into()));
-    aws_sdk_dynamodb::Client::new(&p.emulator.sdk_config().await)
-        .put_item()
-        .table_name(TABLE_NAME)
-        .set_item(Some(next))
-        .send()
-        .await
-        .unwrap();
-}
+use blind::{Ecs, blind_remediate, crash_in, stopped_then_crashed};
 
-/// What ECS is made to answer to the redelivery.
-enum Ecs {
-    /// DescribeTasks: the task is MISSING (it stopped long ago and ECS forgot it).
-    Forgotten,
-    /// DescribeTasks is throttled.
-    Throttled,
-}
-
-/// A remediate function on the emulator whose ECS answers as `ecs` says; StopTask fails as it does
-/// for a task ECS no longer knows. Returns it with the number of StopTask calls made.
+/// A remediate function whose ECS answers as `ecs` says (see [`blind_remediate`]).
 async fn remediate_on(p: &Pipeline, ecs: Ecs) -> (Remediate, Rule, Rule) {
     remediate_on_with(p, ecs, PLAYBOOKS, generous).await
 }
@@ -58,46 +30,8 @@ async fn remediate_on_with(
     playbooks: &str,
     adjust: fn(&mut RemediateSettings),
 ) -> (Remediate, Rule, Rule) {
-    let describe = match ecs {
-        Ecs::Forgotten => mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
-            DescribeTasksOutput::builder()
-                .failures(Failure::builder().reason("MISSING").build())
-                .build()
-        }),
-        Ecs::Throttled => mock!(aws_sdk_ecs::Client::describe_tasks)
-            .then_error(|| DescribeTasksError::unhandled("ThrottlingException: Rate exceeded")),
-    };
-    let stop = mock!(aws_sdk_ecs::Client::stop_task).then_error(|| {
-        StopTaskError::unhandled("InvalidParameterException: The referenced task was not found.")
-    });
-    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &stop]);
-    let config = p.emulator.sdk_config().await;
-    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
-    settings.mode = RemediationMode::Enforce;
-    adjust(&mut settings);
-    let remediate = Remediate::new(
-        client,
-        aws_sdk_securityhub::Client::new(&config),
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_eventbridge::Client::new(&config),
-        PlaybookFile::parse(playbooks).unwrap(),
-        settings,
-    );
-    (remediate, describe, stop)
-}
-
-/// The genuine alert stopped `tasks[0]`; its record is then left as an attempt that crashed in
-/// `phase` would have left it, and the `Remediation Executed` tap is emptied. Returns the alert.
-async fn stopped_then_crashed(p: &Pipeline, tasks: &[String], phase: &str, tag: &str) -> String {
-    let events = alerts(p, &tasks[..1], SHELL, tag).await;
-    let r = p.remediate(RemediationMode::Enforce, generous).await;
-    assert!(r.process(&events, Some(ACCOUNT)).await.is_empty());
-    assert_eq!(p.stopped(tasks).await, 1);
-    let record = p.enforced_record(&tasks[0]).await.expect("the record");
-    assert_eq!(s(&record, "outcome"), "act");
-    crash_in(p, &record, phase).await;
-    p.executed.drain().await;
-    events[0].clone()
+    let dynamodb = aws_sdk_dynamodb::Client::new(&p.emulator.sdk_config().await);
+    blind_remediate(p, ecs, dynamodb, playbooks, adjust).await
 }
 
 /// An attempt stopped the task (record `acted`) and crashed before its note and its `Remediation

@@ -14,10 +14,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_ecs::operation::describe_tasks::{DescribeTasksError, DescribeTasksOutput};
-use aws_sdk_ecs::operation::stop_task::StopTaskError;
-use aws_sdk_ecs::types::Failure;
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::Rule;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,7 +29,9 @@ use vigil_testkit::{BUS_NAME, Emulator, TABLE_NAME};
 
 const SHELL: &str = "Terminal shell in container";
 
-type Item = HashMap<String, AttributeValue>;
+mod blind;
+
+use blind::{Ecs, Item, blind_remediate, crash_in, stopped_then_crashed};
 
 /// Something done elsewhere (another attempt, another instance) while the hooked call waits.
 type Elsewhere = Box<dyn FnOnce() + Send>;
@@ -202,28 +201,8 @@ fn num(v: i64) -> Option<AttributeValue> {
     Some(AttributeValue::N(v.to_string()))
 }
 
-/// Leaves `record` as a crashed attempt would: in `phase`, with its lease run out.
-async fn crash_in(p: &Pipeline, record: &Item, phase: &str) {
-    put_changed(
-        &p.emulator.sdk_config().await,
-        record,
-        &[("phase", st(phase)), ("lease_until", num(0))],
-    )
-    .await;
-}
-
-/// What ECS is made to answer.
-#[derive(Clone, Copy)]
-enum Ecs {
-    /// DescribeTasks: the task is MISSING (it stopped long ago and ECS forgot it).
-    Forgotten,
-    /// DescribeTasks is throttled.
-    Throttled,
-}
-
-/// A remediate function on the emulator whose ECS answers as `ecs` says (StopTask fails as it does
-/// for a task ECS no longer knows) and whose DynamoDB client carries `hook`. Returns it with the
-/// DescribeTasks and StopTask rules (to count calls).
+/// A remediate function whose ECS answers as `ecs` says (see [`blind_remediate`]) and whose
+/// DynamoDB client carries `hook`.
 async fn blind(p: &Pipeline, ecs: Ecs, hook: Option<Hook>) -> (Remediate, Rule, Rule) {
     blind_with(p, ecs, hook, PLAYBOOKS, generous).await
 }
@@ -235,50 +214,13 @@ async fn blind_with(
     playbooks: &str,
     adjust: fn(&mut RemediateSettings),
 ) -> (Remediate, Rule, Rule) {
-    let describe = match ecs {
-        Ecs::Forgotten => mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
-            DescribeTasksOutput::builder()
-                .failures(Failure::builder().reason("MISSING").build())
-                .build()
-        }),
-        Ecs::Throttled => mock!(aws_sdk_ecs::Client::describe_tasks)
-            .then_error(|| DescribeTasksError::unhandled("ThrottlingException: Rate exceeded")),
-    };
-    let stop = mock!(aws_sdk_ecs::Client::stop_task).then_error(|| {
-        StopTaskError::unhandled("InvalidParameterException: The referenced task was not found.")
-    });
-    let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &stop]);
     let config = p.emulator.sdk_config().await;
     let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&config);
     if let Some(hook) = hook {
         dynamodb = dynamodb.interceptor(hook);
     }
-    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
-    settings.mode = RemediationMode::Enforce;
-    adjust(&mut settings);
-    let remediate = Remediate::new(
-        client,
-        aws_sdk_securityhub::Client::new(&config),
-        aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-        aws_sdk_eventbridge::Client::new(&config),
-        PlaybookFile::parse(playbooks).unwrap(),
-        settings,
-    );
-    (remediate, describe, stop)
-}
-
-/// The genuine alert stopped `tasks[0]`; its record is then left as an attempt that crashed in
-/// `phase` would have left it, and the `Remediation Executed` tap is emptied. Returns the alert.
-async fn stopped_then_crashed(p: &Pipeline, tasks: &[String], phase: &str, tag: &str) -> String {
-    let events = alerts(p, &tasks[..1], SHELL, tag).await;
-    let r = p.remediate(RemediationMode::Enforce, generous).await;
-    assert!(r.process(&events, Some(ACCOUNT)).await.is_empty());
-    assert_eq!(p.stopped(tasks).await, 1);
-    let record = p.enforced_record(&tasks[0]).await.expect("the record");
-    assert_eq!(s(&record, "outcome"), "act");
-    crash_in(p, &record, phase).await;
-    p.executed.drain().await;
-    events[0].clone()
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
+    blind_remediate(p, ecs, dynamodb, playbooks, adjust).await
 }
 
 /// A copy of `alert` (new event id `id`) edited to name a cluster that does not exist, its task
@@ -339,30 +281,7 @@ async fn a_record_completed_between_the_read_and_the_claim_is_a_duplicate() {
 async fn a_look_less_copy_never_reopens_a_decision_completed_after_its_read() {
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 3).await;
-    let alert = alerts(&p, &tasks[..1], SHELL, "reopen-between")
-        .await
-        .remove(0);
-    p.emulator
-        .ecs()
-        .await
-        .stop_task()
-        .cluster(&p.cluster)
-        .task(&tasks[0])
-        .reason("operator")
-        .send()
-        .await
-        .unwrap();
-    let real = p.remediate(RemediationMode::Enforce, generous).await;
-    assert!(
-        real.process(std::slice::from_ref(&alert), Some(ACCOUNT))
-            .await
-            .is_empty()
-    );
-    let record = p.enforced_record(&tasks[0]).await.unwrap();
-    assert_eq!(s(&record, "outcome"), "not_running");
-    assert_eq!(record["is_final"].as_bool().ok(), Some(&false));
-    crash_in(&p, &record, "acted").await;
-    p.executed.drain().await;
+    let (alert, real) = not_running_then_crashed(&p, &tasks, "reopen-between").await;
 
     let redelivery = alert.clone();
     let hook =
@@ -951,6 +870,7 @@ async fn not_running_then_crashed(
     );
     let record = p.enforced_record(&tasks[0]).await.unwrap();
     assert_eq!(s(&record, "outcome"), "not_running");
+    assert_eq!(record["is_final"].as_bool().ok(), Some(&false));
     crash_in(p, &record, "acted").await;
     p.executed.drain().await;
     (alert, real)
