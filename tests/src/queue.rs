@@ -29,6 +29,31 @@ pub fn approver(s: &mut RemediateSettings) {
     s.approval_action_target_arn = Some(APPROVE_TARGET.into());
 }
 
+/// One SQS record as the event source mapping delivers it: message `id`, its `receive`-th receive,
+/// from `queue`.
+pub fn sqs_record(id: &str, receive: u32, queue: &str, body: &str) -> Value {
+    json!({"messageId": id, "eventSource": "aws:sqs", "eventSourceARN": queue,
+           "attributes": {"ApproximateReceiveCount": receive.to_string()}, "body": body})
+}
+
+/// Delivers a batch of [`sqs_record`]s through the Lambda handler; returns the message ids SQS
+/// would deliver again.
+pub async fn deliver_batch(r: &Remediate, records: Vec<Value>) -> Vec<String> {
+    let out = vigil_lambda::invoke_json(
+        |e| r.handle(e),
+        json!({ "Records": records }),
+        crate::FUNCTION_ARN,
+    )
+    .await
+    .unwrap();
+    out["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Delivers one message from `queue` (its `receive`-th receive) through the Lambda handler; returns
 /// the message ids SQS would deliver again.
 pub async fn deliver(
@@ -38,18 +63,7 @@ pub async fn deliver(
     queue: &str,
     body: &str,
 ) -> Vec<String> {
-    let batch = json!({"Records": [{"messageId": id, "eventSource": "aws:sqs",
-        "eventSourceARN": queue, "attributes": {"ApproximateReceiveCount": receive.to_string()},
-        "body": body}]});
-    let out = vigil_lambda::invoke_json(|e| r.handle(e), batch, crate::FUNCTION_ARN)
-        .await
-        .unwrap();
-    out["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
+    deliver_batch(r, vec![sqs_record(id, receive, queue, body)]).await
 }
 
 /// The custom action event approving the Security Hub finding of the `Finding Enriched` `event`.

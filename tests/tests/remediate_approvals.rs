@@ -5,13 +5,14 @@
 //! Every stop is counted at the emulator (StopTask calls) and read back from ECS.
 
 use serde_json::{Value, json};
-use vigil_e2e::{ACCOUNT, AttackSequence, FUNCTION_ARN, Pipeline, generous, s};
-use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
+use vigil_e2e::{ACCOUNT, AttackSequence, Pipeline, s};
+use vigil_remediate::{Remediate, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
-const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
-const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
-const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
+use vigil_e2e::queue::{
+    APPROVALS_QUEUE as APPROVALS, APPROVE_TARGET as TARGET, REMEDIATE_QUEUE as QUEUE, approver,
+    deliver_batch, sqs_record,
+};
 
 /// Shell alerts are proposed and wait for approval; miner alerts are dry runs.
 const APPROVE: &str = r#"
@@ -28,40 +29,25 @@ playbooks:
     mode: dry_run
 "#;
 
-fn approver(s: &mut RemediateSettings) {
-    generous(s);
-    s.queue_arns = vec![QUEUE.into()];
-    s.approval_queue_arn = Some(APPROVALS.into());
-    s.approval_action_target_arn = Some(TARGET.into());
-}
-
 async fn remediate(p: &Pipeline, mode: RemediationMode) -> Remediate {
     p.remediate_with(APPROVE, mode, approver).await
 }
 
-/// An SQS batch: (message id, receive count, queue ARN, body).
-fn batch(records: &[(&str, u32, &str, String)]) -> Value {
-    let records: Vec<Value> = records
+fn records(records: &[(&str, u32, &str, String)]) -> Vec<Value> {
+    records
         .iter()
-        .map(|(id, count, queue, body)| {
-            json!({"messageId": id, "eventSource": "aws:sqs", "eventSourceARN": queue,
-                   "attributes": {"ApproximateReceiveCount": count.to_string()}, "body": body})
-        })
-        .collect();
-    json!({ "Records": records })
+        .map(|(id, count, queue, body)| sqs_record(id, *count, queue, body))
+        .collect()
+}
+
+/// An SQS batch: (message id, receive count, queue ARN, body).
+fn batch(records_of: &[(&str, u32, &str, String)]) -> Value {
+    json!({ "Records": records(records_of) })
 }
 
 /// Delivers a batch; returns the message ids SQS would deliver again.
-async fn deliver(r: &Remediate, records: &[(&str, u32, &str, String)]) -> Vec<String> {
-    let out = vigil_lambda::invoke_json(|e| r.handle(e), batch(records), FUNCTION_ARN)
-        .await
-        .unwrap();
-    out["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
+async fn deliver(r: &Remediate, batch: &[(&str, u32, &str, String)]) -> Vec<String> {
+    deliver_batch(r, records(batch)).await
 }
 
 /// The `Finding Enriched` events, each as its own message on the remediate queue.

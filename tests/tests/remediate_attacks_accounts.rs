@@ -593,27 +593,14 @@ const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
 const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
 const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
 
-/// One SQS record as the event source mapping delivers it.
+/// One SQS record, first received, as the event source mapping delivers it.
 fn sqs_record(id: &str, queue: &str, body: &str) -> Value {
-    json!({"messageId": id, "eventSource": "aws:sqs", "eventSourceARN": queue,
-           "attributes": {"ApproximateReceiveCount": "1"}, "body": body})
+    vigil_e2e::queue::sqs_record(id, 1, queue, body)
 }
 
 /// Delivers a batch of records; the message ids SQS would deliver again.
 async fn deliver(r: &Remediate, records: Vec<Value>) -> Vec<String> {
-    let out = vigil_lambda::invoke_json(
-        |e| r.handle(e),
-        json!({ "Records": records }),
-        vigil_e2e::FUNCTION_ARN,
-    )
-    .await
-    .unwrap();
-    out["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
-        .collect()
+    vigil_e2e::queue::deliver_batch(r, records).await
 }
 
 /// The custom action event the deploying account's Security Hub sends for `findings`

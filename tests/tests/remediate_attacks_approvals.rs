@@ -5,13 +5,13 @@
 //! emulator (StopTask calls) and read back from ECS and Vigil's table.
 
 use serde_json::{Value, json};
-use vigil_e2e::{ACCOUNT, AttackSequence, FUNCTION_ARN, Pipeline, generous, s};
-use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
+use vigil_e2e::{ACCOUNT, AttackSequence, FUNCTION_ARN, Pipeline, s};
+use vigil_remediate::{Remediate, RemediationMode};
 
 const SHELL: &str = "Terminal shell in container";
-const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-remediate";
-const APPROVALS: &str = "arn:aws:sqs:us-east-1:123456789012:vigil-approvals";
-const TARGET: &str = "arn:aws:securityhub:us-east-1:123456789012:action/custom/VigilApprove";
+use vigil_e2e::queue::{
+    APPROVALS_QUEUE as APPROVALS, APPROVE_TARGET as TARGET, REMEDIATE_QUEUE as QUEUE, approver,
+};
 
 /// Shell alerts wait for approval.
 const APPROVE: &str = r#"
@@ -34,37 +34,12 @@ playbooks:
     min_healthy_tasks: 1
 "#;
 
-fn approver(s: &mut RemediateSettings) {
-    generous(s);
-    s.queue_arns = vec![QUEUE.into()];
-    s.approval_queue_arn = Some(APPROVALS.into());
-    s.approval_action_target_arn = Some(TARGET.into());
-}
-
 async fn remediate(p: &Pipeline, playbooks: &str) -> Remediate {
     p.remediate_with(playbooks, RemediationMode::Enforce, approver)
         .await
 }
 
-/// One SQS record as the event source mapping delivers it.
-fn record(id: &str, count: u32, queue: &str, body: &str) -> Value {
-    json!({"messageId": id, "eventSource": "aws:sqs", "eventSourceARN": queue,
-           "attributes": {"ApproximateReceiveCount": count.to_string()}, "body": body})
-}
-
-/// Delivers a batch of records; returns the message ids SQS would deliver again.
-async fn deliver_records(r: &Remediate, records: Vec<Value>) -> Vec<String> {
-    let out =
-        vigil_lambda::invoke_json(|e| r.handle(e), json!({ "Records": records }), FUNCTION_ARN)
-            .await
-            .unwrap();
-    out["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
+use vigil_e2e::queue::{deliver_batch as deliver_records, sqs_record as record};
 
 /// The `Finding Enriched` events, each as its own message on the remediate queue.
 async fn propose(r: &Remediate, events: &[String]) {
