@@ -630,6 +630,18 @@ impl Remediate {
         service.running_tasks =
             ecs::service_running_tasks(&client, cluster_arn, &service.name).await?;
         service.held = holds.active(job.now.timestamp());
+        // A stop of this very task is already held: another finding about it (another rule on the
+        // same container) decided to stop it first. Deciding again would send a second StopTask
+        // and count the task twice against the stop limits, refusing a stop of another task.
+        if job
+            .subject
+            .task_arn()
+            .is_some_and(|t| service.held.contains(t))
+        {
+            live = LiveTask::NotRunning(
+                "being stopped by Vigil for another finding (its stop is held)".into(),
+            );
+        }
         Ok((live, Some(holds)))
     }
 
