@@ -657,7 +657,11 @@ impl Remediate {
         let now = job.now.timestamp();
         let mut counted = Vec::with_capacity(core.counters.len());
         let mut over_limit = None;
-        for counter in core.counters.iter().map(RateCounter::of) {
+        // The service's counter first: a burst on one service fills it, and every decision over
+        // it then costs one read, not two.
+        let mut order: Vec<&vigil_playbook::StopCounter> = core.counters.iter().collect();
+        order.sort_by_key(|c| matches!(c.scope, vigil_playbook::CounterScope::Cluster { .. }));
+        for counter in order.into_iter().map(RateCounter::of) {
             let read = self.counters.read(&counter).await?;
             match counter.count(self.counters.table(), &read, now)? {
                 Some(item) => counted.push(item),
