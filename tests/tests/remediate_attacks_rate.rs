@@ -904,24 +904,14 @@ impl Intercept for NoStops {
     }
 }
 
-/// A stop decided and counted whose StopTask failed (the crash between the counted decision and the
-/// call) is finished by the redelivery: not decided again, so not refused by its own count (limit
-/// 1), not counted twice; a finding on another task of the service in between is rate-limited by
-/// it.
-#[tokio::test]
-async fn a_stop_counted_before_a_crash_is_finished_not_limited_by_its_own_count() {
-    use vigil_playbook::PlaybookFile;
-    use vigil_remediate::RemediateSettings;
-    use vigil_testkit::BUS_NAME;
-
-    let p = Pipeline::start().await;
-    let tasks = p.service("shop", 3).await;
-    let events = alerts(&p, &tasks[..2], SHELL, "crash").await;
+/// An enforcing instance (`playbooks`, `limit` stops per service) whose every StopTask fails: it
+/// decides and counts, and its attempt ends before the stop, leaving the record `acting`.
+async fn crashing_before_stop(p: &Pipeline, playbooks: &str, limit: u32) -> Remediate {
     let config = p.emulator.sdk_config().await;
-    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
+    let mut settings = vigil_remediate::RemediateSettings::new(TABLE_NAME, vigil_testkit::BUS_NAME);
     settings.mode = RemediationMode::Enforce;
-    settings.guardrails.stop_limit_per_service = 1;
-    let crashing = Remediate::new(
+    settings.guardrails.stop_limit_per_service = limit;
+    Remediate::new(
         aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::config::Builder::from(&config)
                 .interceptor(NoStops)
@@ -930,11 +920,24 @@ async fn a_stop_counted_before_a_crash_is_finished_not_limited_by_its_own_count(
         aws_sdk_securityhub::Client::new(&config),
         aws_sdk_dynamodb::Client::new(&config),
         aws_sdk_eventbridge::Client::new(&config),
-        PlaybookFile::parse(vigil_e2e::PLAYBOOKS).unwrap(),
+        vigil_playbook::PlaybookFile::parse(playbooks).unwrap(),
         settings,
-    );
+    )
+}
+
+/// A stop decided and counted whose StopTask failed (the crash between the counted decision and the
+/// call) is finished by the redelivery: not decided again, so not refused by its own count (limit
+/// 1), not counted twice; a finding on another task of the service in between is rate-limited by
+/// it.
+#[tokio::test]
+async fn a_stop_counted_before_a_crash_is_finished_not_limited_by_its_own_count() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 3).await;
+    let events = alerts(&p, &tasks[..2], SHELL, "crash").await;
     let t = now();
-    let crashing = crashing.with_clock(clock(t));
+    let crashing = crashing_before_stop(&p, vigil_e2e::PLAYBOOKS, 1)
+        .await
+        .with_clock(clock(t));
     assert_eq!(crashing.process(&events[..1], Some(ACCOUNT)).await, [0]);
     assert_eq!(
         outcome(&p, &tasks[0]).await,
@@ -1028,4 +1031,115 @@ async fn two_findings_on_one_task_at_once_stop_and_count_it_once() {
             "not_running complete"
         ]
     );
+}
+
+/// Approvals of four proposed stops on one service (limit 3) delivered at once to four instances,
+/// then all delivered again: proposals take no count, exactly 3 stops are made (ECS), the fourth
+/// approved stop is recorded rate-limited, and the redeliveries stop and count nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_racing_over_the_limit_stop_exactly_the_limit() {
+    use vigil_e2e::queue::{
+        APPROVALS_QUEUE, APPROVE_SHELLS, REMEDIATE_QUEUE, approval_of, approver, deliver,
+    };
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 6).await;
+    let events = alerts(&p, &tasks[..4], SHELL, "approve").await;
+    let mut pool = Vec::new();
+    for _ in 0..4 {
+        pool.push(Arc::new(
+            p.remediate_with(APPROVE_SHELLS, RemediationMode::Enforce, |s| {
+                approver(s);
+                s.guardrails.stop_limit_per_service = 3;
+            })
+            .await,
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        let returned = deliver(&pool[0], &format!("proposal-{i}"), 1, REMEDIATE_QUEUE, e).await;
+        assert!(returned.is_empty(), "{returned:?}");
+    }
+    assert!(
+        p.items("RATE#").await.is_empty(),
+        "a proposal counts nothing"
+    );
+    for receive in 1..=2u32 {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, e) in events.iter().enumerate() {
+            let (r, body) = (pool[i].clone(), approval_of(&format!("approval-{i}"), e));
+            set.spawn(async move {
+                deliver(
+                    &r,
+                    &format!("approval-{i}"),
+                    receive,
+                    APPROVALS_QUEUE,
+                    &body,
+                )
+                .await
+            });
+        }
+        while let Some(returned) = set.join_next().await {
+            assert!(returned.unwrap().is_empty());
+        }
+    }
+    assert_eq!(p.stopped(&tasks).await, 3);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 3);
+    assert_eq!(
+        all_decided(&p, &tasks[..4]).await,
+        ["act", "act", "act", "rate_limited"]
+    );
+    assert_eq!(
+        stops_at(&p, &format!("service#{}/shop", p.cluster))
+            .await
+            .len(),
+        3
+    );
+}
+
+/// Another finding about a task whose stop was decided and counted but not yet made (the deciding
+/// attempt crashed before StopTask): a recorded no-op, neither a second StopTask nor a second count;
+/// the redelivery of the first then stops the task once.
+#[tokio::test]
+async fn a_second_finding_on_a_task_whose_stop_is_pending_neither_stops_nor_counts_it() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("shop", 4).await;
+    let first = alerts(&p, &tasks[..1], SHELL, "pending").await.remove(0);
+    let second = alerts(
+        &p,
+        &tasks[..1],
+        "Terminal shell in container (second rule)",
+        "pending-other",
+    )
+    .await
+    .remove(0);
+    let book = vigil_e2e::playbooks("");
+    let t = now();
+    let crashing = crashing_before_stop(&p, &book, 3)
+        .await
+        .with_clock(clock(t));
+    assert_eq!(
+        crashing
+            .process(std::slice::from_ref(&first), Some(ACCOUNT))
+            .await,
+        [0]
+    );
+    let genuine = p
+        .remediate_with(&book, RemediationMode::Enforce, |_| {})
+        .await
+        .with_clock(clock(t + 1));
+    taken(&genuine, &second).await;
+    let records = p.action_records().await;
+    let mut outcomes: Vec<String> = records
+        .iter()
+        .filter(|r| s(r, "sk") == "ACTION#enforce")
+        .map(|r| format!("{} {}", s(r, "outcome"), s(r, "phase")))
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["act acting", "not_running complete"]);
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 0);
+    let service = format!("service#{}/shop", p.cluster);
+    assert_eq!(stops_at(&p, &service).await, [t], "counted once");
+    taken(&genuine, &first).await;
+    assert_eq!(p.emulator.calls("ecs", "StopTask"), 1);
+    assert_eq!(p.stopped(&tasks).await, 1);
+    assert_eq!(stops_at(&p, &service).await, [t]);
 }
