@@ -630,6 +630,18 @@ impl Remediate {
         service.running_tasks =
             ecs::service_running_tasks(&client, cluster_arn, &service.name).await?;
         service.held = holds.active(job.now.timestamp());
+        // A stop of this very task is already held: another finding about it (another rule on the
+        // same container) decided to stop it first. Deciding again would send a second StopTask
+        // and count the task twice against the stop limits, refusing a stop of another task.
+        if job
+            .subject
+            .task_arn()
+            .is_some_and(|t| service.held.contains(t))
+        {
+            live = LiveTask::NotRunning(
+                "being stopped by Vigil for another finding (its stop is held)".into(),
+            );
+        }
         Ok((live, Some(holds)))
     }
 
@@ -645,7 +657,11 @@ impl Remediate {
         let now = job.now.timestamp();
         let mut counted = Vec::with_capacity(core.counters.len());
         let mut over_limit = None;
-        for counter in core.counters.iter().map(RateCounter::of) {
+        // The service's counter first: a burst on one service fills it, and every decision over
+        // it then costs one read, not two.
+        let mut order: Vec<&vigil_playbook::StopCounter> = core.counters.iter().collect();
+        order.sort_by_key(|c| matches!(c.scope, vigil_playbook::CounterScope::Cluster { .. }));
+        for counter in order.into_iter().map(RateCounter::of) {
             let read = self.counters.read(&counter).await?;
             match counter.count(self.counters.table(), &read, now)? {
                 Some(item) => counted.push(item),
