@@ -308,3 +308,79 @@ fn only_the_function_roles_may_put_vigil_events_on_the_agent_bus() {
     exempt.sort_unstable();
     assert_eq!(exempt, publishers);
 }
+
+/// Whether the `role`'s inline policies allow DynamoDB `action` on an item whose partition key is
+/// `pk` (statements conditioned on `dynamodb:LeadingKeys` prefixes, as the template writes them).
+fn role_allows(role: &str, action: &str, pk: &str) -> bool {
+    let text = std::fs::read_to_string(Stack::repo_template()).unwrap();
+    let doc = vigil_stack::template_document(&text).unwrap();
+    let policies = doc["Resources"][role]["Properties"]["Policies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{role} has inline policies"));
+    policies
+        .iter()
+        .flat_map(|p| {
+            p.pointer("/PolicyDocument/Statement")
+                .and_then(|s| s.as_array())
+        })
+        .flatten()
+        .filter(|st| st["Effect"] == "Allow")
+        .filter(|st| {
+            st["Action"] == action
+                || st["Action"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&json!(action)))
+        })
+        .any(
+            |st| match st.pointer("/Condition/ForAllValues:StringLike/dynamodb:LeadingKeys") {
+                None => true,
+                Some(keys) => keys.as_array().unwrap().iter().any(|k| {
+                    let k = k.as_str().unwrap();
+                    match k.strip_suffix('*') {
+                        Some(prefix) => pk.starts_with(prefix),
+                        None => pk == k,
+                    }
+                }),
+            },
+        )
+}
+
+/// The emulator does not enforce IAM: what remediate's DynamoDB calls need from its role is
+/// checked here, call by call and key by key (`functions/remediate`: action records, stop
+/// counters, holds, proposals, and ingest's record, read only).
+#[test]
+fn remediates_role_allows_each_dynamodb_call_it_makes_and_nothing_more_on_those_keys() {
+    let needed = [
+        ("dynamodb:GetItem", "ACT#v1-f#arn:task"),
+        ("dynamodb:PutItem", "ACT#v1-f#arn:task"),
+        ("dynamodb:UpdateItem", "ACT#v1-f#arn:task"),
+        // The counter is read with one query and counted in the decision's transaction.
+        ("dynamodb:Query", "RATE#service#arn:cluster/shop"),
+        ("dynamodb:UpdateItem", "RATE#cluster#arn:cluster"),
+        ("dynamodb:GetItem", "HOLD#arn:cluster/shop"),
+        ("dynamodb:PutItem", "HOLD#arn:cluster/shop"),
+        ("dynamodb:UpdateItem", "HOLD#arn:cluster/shop"),
+        ("dynamodb:PutItem", "PROPOSAL#finding"),
+        ("dynamodb:Query", "PROPOSAL#finding"),
+        ("dynamodb:GetItem", "FP#v1-f"),
+    ];
+    for (action, pk) in needed {
+        assert!(
+            role_allows("RemediateRole", action, pk),
+            "RemediateRole may not {action} on {pk}"
+        );
+    }
+    let refused = [
+        ("dynamodb:PutItem", "FP#v1-f"),
+        ("dynamodb:UpdateItem", "FP#v1-f"),
+        ("dynamodb:Query", "ACT#v1-f#arn:task"),
+        ("dynamodb:Scan", "RATE#service#arn:cluster/shop"),
+        ("dynamodb:DeleteItem", "RATE#service#arn:cluster/shop"),
+    ];
+    for (action, pk) in refused {
+        assert!(
+            !role_allows("RemediateRole", action, pk),
+            "RemediateRole may {action} on {pk}"
+        );
+    }
+}
