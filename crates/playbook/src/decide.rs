@@ -85,8 +85,9 @@ pub struct PlaybookDecision<'a> {
     pub tag: Option<(String, String)>,
     /// Counters the stop must fit under, taken in the same write as the decision.
     pub counters: Vec<StopCounter>,
-    /// The stop to reserve on the service: only for a stop whose playbook keeps healthy tasks
-    /// (`min_healthy_tasks` > 0) in a service.
+    /// The stop to reserve on the service: for every stop of a task in a service (it keeps the
+    /// service's `min_healthy_tasks`, and tells another finding about the task that its stop is
+    /// pending).
     pub hold: Option<ServiceHold>,
 }
 
@@ -118,10 +119,7 @@ pub fn decide<'a>(input: DecisionInput<'a>) -> Option<PlaybookDecision<'a>> {
         )
     });
     let (counters, hold) = match (&stop_reason, input.live) {
-        (Some(_), live) => (
-            counters(input.guardrails, live),
-            hold(playbook, subject, live),
-        ),
+        (Some(_), live) => (counters(input.guardrails, live), hold(subject, live)),
         (None, _) => (Vec::new(), None),
     };
     if !counters.is_empty() {
@@ -175,7 +173,11 @@ fn counters(g: &Guardrails, live: &LiveTask) -> Vec<StopCounter> {
     counters
 }
 
-fn hold(playbook: &Playbook, subject: &Subject<'_>, live: &LiveTask) -> Option<ServiceHold> {
+/// Every stop of a task in a service is held, whatever the playbook's `min_healthy_tasks`: the
+/// hold is also how another finding about the same task (matching another playbook, perhaps one
+/// that may stop the last task) learns that its stop is already pending, instead of stopping and
+/// counting the task a second time.
+fn hold(subject: &Subject<'_>, live: &LiveTask) -> Option<ServiceHold> {
     let LiveTask::Running {
         cluster_arn,
         service: Some(service),
@@ -184,7 +186,7 @@ fn hold(playbook: &Playbook, subject: &Subject<'_>, live: &LiveTask) -> Option<S
     else {
         return None;
     };
-    (playbook.min_healthy_tasks() > 0).then(|| ServiceHold {
+    Some(ServiceHold {
         cluster_arn: cluster_arn.clone(),
         service: service.name.clone(),
         task_arn: subject.task_arn().unwrap_or_default().to_owned(),
@@ -357,7 +359,9 @@ mod tests {
         let last = file("    allow_last_task: true\n");
         let (outcome, d) = run(&last, Mode::Enforce, &service(&[&task], &[]));
         assert_eq!(outcome, Outcome::Act);
-        assert!(d.hold.is_none(), "nothing to keep, nothing to reserve");
+        // Nothing to keep, but the stop is still held: another finding about the task must see
+        // it pending.
+        assert_eq!(d.hold.unwrap().task_arn, d.task);
     }
 
     #[test]
