@@ -646,3 +646,75 @@ async fn after_the_stopped_change_releases_a_hold_records_and_counters_stay_exac
     assert_eq!(stops_at(&p, &service_scope(&p, "shop")).await, [t, t]);
     assert_eq!(held(&p, "shop").await, [tasks[1].clone()]);
 }
+
+/// The same as for a service's task, for two standalone tasks (no service: counted against their
+/// cluster alone, limit 2): a second finding about a task whose stop is pending must neither stop
+/// nor count it again, so that the other task's stop still fits under the cluster's limit. (Holds
+/// were kept per service only: the task was counted and stopped twice, and the other task's stop
+/// refused as `rate_limited`.) The STOPPED change then releases the standalone task's hold.
+#[tokio::test]
+async fn a_second_finding_on_a_standalone_task_whose_stop_is_pending_does_not_count_it_again() {
+    let p = Pipeline::start().await;
+    let tasks = p
+        .emulator
+        .run_tasks(&p.cluster, &p.task_definition, 2, &[])
+        .await;
+    let first = alerts(&p, &tasks[..1], SHELL, "pending").await.remove(0);
+    let second = alerts(&p, &tasks[..1], SECOND, "again").await.remove(0);
+    let other = alerts(&p, &tasks[1..2], SHELL, "other").await.remove(0);
+    let book = vigil_e2e::playbooks("");
+    let limit2: fn(&mut RemediateSettings) = |s| s.guardrails.stop_limit_per_cluster = 2;
+    let t = now();
+    let crashed = crashing(&p, &book, t, limit2).await;
+    assert_eq!(
+        crashed
+            .process(std::slice::from_ref(&first), Some(ACCOUNT))
+            .await,
+        [0]
+    );
+    taken(&at(&p, &book, t + 1, limit2).await, &second).await;
+    taken(&at(&p, &book, t + 2, limit2).await, &other).await;
+    taken(&at(&p, &book, t + 3, limit2).await, &first).await;
+    assert_eq!(
+        p.task_status(&tasks[1]).await.1,
+        "STOPPED",
+        "the other task's stop was refused: {:?}",
+        records_of(&p, &tasks[1]).await
+    );
+    assert_eq!(stop_calls(&p), 2, "one StopTask per task");
+    assert_eq!(
+        stops_at(&p, &format!("cluster#{}", p.cluster)).await,
+        [t, t + 2],
+        "each task counted once"
+    );
+    let standalone = format!("HOLD#{}/", p.cluster);
+    let holds = |items: Vec<Item>| -> Vec<String> {
+        let mut t: Vec<String> = items
+            .iter()
+            .filter(|i| s(i, "pk") == standalone)
+            .flat_map(|i| {
+                i["tasks"]
+                    .as_m()
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        t.sort();
+        t
+    };
+    let mut both = tasks.clone();
+    both.sort();
+    assert_eq!(holds(p.items(&standalone).await), both);
+    let change = stopped_change(
+        &p,
+        "stopped-standalone",
+        ACCOUNT,
+        &tasks[0],
+        "family:shop",
+        &p.stopped_reason(&tasks[0]).await,
+    );
+    taken(&at(&p, &book, t + 4, limit2).await, &change).await;
+    assert_eq!(holds(p.items(&standalone).await), [tasks[1].clone()]);
+}
