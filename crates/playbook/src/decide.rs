@@ -62,7 +62,7 @@ pub enum CounterScope {
 pub struct ServiceHold {
     /// The cluster ECS reports the task in.
     pub cluster_arn: String,
-    /// The service's name.
+    /// The service's name; `""` for a task of no service.
     pub service: String,
     /// The task to be stopped.
     pub task_arn: String,
@@ -85,8 +85,9 @@ pub struct PlaybookDecision<'a> {
     pub tag: Option<(String, String)>,
     /// Counters the stop must fit under, taken in the same write as the decision.
     pub counters: Vec<StopCounter>,
-    /// The stop to reserve on the service: only for a stop whose playbook keeps healthy tasks
-    /// (`min_healthy_tasks` > 0) in a service.
+    /// The stop to reserve: for every stop (it keeps the service's `min_healthy_tasks`, and tells
+    /// another finding about the task that its stop is pending); a task of no service is held under
+    /// service `""` of its cluster.
     pub hold: Option<ServiceHold>,
 }
 
@@ -118,10 +119,7 @@ pub fn decide<'a>(input: DecisionInput<'a>) -> Option<PlaybookDecision<'a>> {
         )
     });
     let (counters, hold) = match (&stop_reason, input.live) {
-        (Some(_), live) => (
-            counters(input.guardrails, live),
-            hold(playbook, subject, live),
-        ),
+        (Some(_), live) => (counters(input.guardrails, live), hold(subject, live)),
         (None, _) => (Vec::new(), None),
     };
     if !counters.is_empty() {
@@ -175,18 +173,23 @@ fn counters(g: &Guardrails, live: &LiveTask) -> Vec<StopCounter> {
     counters
 }
 
-fn hold(playbook: &Playbook, subject: &Subject<'_>, live: &LiveTask) -> Option<ServiceHold> {
+/// Every stop is held, whatever the playbook's `min_healthy_tasks`: the hold is also how another
+/// finding about the same task (matching another playbook, perhaps one that may stop the last task)
+/// learns that its stop is already pending, instead of stopping and counting the task a second
+/// time. A task of no service is held under its cluster, as service `""` (no service has that
+/// name).
+fn hold(subject: &Subject<'_>, live: &LiveTask) -> Option<ServiceHold> {
     let LiveTask::Running {
         cluster_arn,
-        service: Some(service),
+        service,
         ..
     } = live
     else {
         return None;
     };
-    (playbook.min_healthy_tasks() > 0).then(|| ServiceHold {
+    Some(ServiceHold {
         cluster_arn: cluster_arn.clone(),
-        service: service.name.clone(),
+        service: service.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
         task_arn: subject.task_arn().unwrap_or_default().to_owned(),
     })
 }
@@ -357,7 +360,9 @@ mod tests {
         let last = file("    allow_last_task: true\n");
         let (outcome, d) = run(&last, Mode::Enforce, &service(&[&task], &[]));
         assert_eq!(outcome, Outcome::Act);
-        assert!(d.hold.is_none(), "nothing to keep, nothing to reserve");
+        // Nothing to keep, but the stop is still held: another finding about the task must see
+        // it pending.
+        assert_eq!(d.hold.unwrap().task_arn, d.task);
     }
 
     #[test]
@@ -513,7 +518,8 @@ mod tests {
         assert_eq!(outcome, Outcome::Act);
         assert_eq!(d.counters.len(), 1);
         assert!(matches!(d.counters[0].scope, CounterScope::Cluster { .. }));
-        assert!(d.hold.is_none());
+        // Held under its cluster, for another finding about the task to see its stop pending.
+        assert_eq!(d.hold.unwrap().service, "");
     }
 
     #[test]

@@ -64,12 +64,15 @@ impl Remediate {
             );
             return Ok(());
         };
-        // The stop is done: the service's count (the service ECS names) no longer needs to hold it.
-        if let Some(service) = service {
-            self.holds
-                .release(&cluster_arn, &service, &change.task_arn)
-                .await?;
-        }
+        // The stop is done: the service's count (the service ECS names) no longer needs to hold it;
+        // a task of no service is held under its cluster, as service `""`.
+        self.holds
+            .release(
+                &cluster_arn,
+                service.as_deref().unwrap_or_default(),
+                &change.task_arn,
+            )
+            .await?;
         let key = ActionKey {
             fingerprint: fingerprint.to_owned(),
             task_arn: change.task_arn.clone(),

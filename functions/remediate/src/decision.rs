@@ -602,42 +602,46 @@ impl Remediate {
         )))
     }
 
-    /// The service's running tasks and the stops Vigil holds on it, for a playbook that must leave
-    /// tasks running. The holds are read first: a hold released after the read belongs to a task
-    /// whose stop ECS already shows, so the list that follows no longer counts it.
+    /// The stops Vigil holds on the task's service (for a task of no service, on its cluster, as
+    /// service `""`), for a playbook that stops tasks, and the service's running tasks, for one
+    /// that must leave tasks running. The holds are read first: a hold released after the read
+    /// belongs to a task whose stop ECS already shows, so the list that follows no longer counts
+    /// it. The holds are read whatever the playbook's `min_healthy_tasks`: every stop is held, and
+    /// a playbook that may stop the last task must see a pending stop of this very task too.
     async fn service_facts(
         &self,
         job: &Job<'_>,
         mut live: LiveTask,
     ) -> Result<(LiveTask, Option<Holds>), Retry> {
-        let needed = job.playbook.stops() && job.playbook.min_healthy_tasks() > 0;
         let LiveTask::Running {
             cluster_arn,
-            service: Some(service),
+            service,
             ..
         } = &mut live
         else {
             return Ok((live, None));
         };
-        if !needed {
+        if !job.playbook.stops() {
             return Ok((live, None));
         }
-        let holds = self.holds.read(cluster_arn, &service.name).await?;
-        // The cluster ECS described the task in: the task's own account and region.
-        let client = self
-            .ecs_for(cluster_arn)
-            .map_err(|e| Retry::Other(e.to_string()))?;
-        service.running_tasks =
-            ecs::service_running_tasks(&client, cluster_arn, &service.name).await?;
-        service.held = holds.active(job.now.timestamp());
+        let name = service.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+        let holds = self.holds.read(cluster_arn, &name).await?;
+        let held = holds.active(job.now.timestamp());
+        if let Some(service) = service {
+            if job.playbook.min_healthy_tasks() > 0 {
+                // The cluster ECS described the task in: the task's own account and region.
+                let client = self
+                    .ecs_for(cluster_arn)
+                    .map_err(|e| Retry::Other(e.to_string()))?;
+                service.running_tasks =
+                    ecs::service_running_tasks(&client, cluster_arn, &service.name).await?;
+            }
+            service.held = held.clone();
+        }
         // A stop of this very task is already held: another finding about it (another rule on the
         // same container) decided to stop it first. Deciding again would send a second StopTask
         // and count the task twice against the stop limits, refusing a stop of another task.
-        if job
-            .subject
-            .task_arn()
-            .is_some_and(|t| service.held.contains(t))
-        {
+        if job.subject.task_arn().is_some_and(|t| held.contains(t)) {
             live = LiveTask::NotRunning(
                 "being stopped by Vigil for another finding (its stop is held)".into(),
             );

@@ -1,5 +1,6 @@
 //! Stops held per service: the tasks Vigil decided to stop that ECS has not yet confirmed STOPPED.
-//! One DynamoDB item per service (`pk = HOLD#<cluster ARN>/<service>`, `sk = STOPS`) maps each held
+//! One DynamoDB item per service (`pk = HOLD#<cluster ARN>/<service>`, `sk = STOPS`; a cluster's tasks
+//! of no service under service `""`, `HOLD#<cluster ARN>/`) maps each held
 //! task to when its hold lapses, with a version that every change raises. A stop is reserved in
 //! the transaction that records the decision, on the condition that the version is still the one
 //! read before the service's tasks were listed: two decisions made at once cannot both count the
