@@ -7,9 +7,6 @@
 //! hold nothing); and the state left after ECS's STOPPED change releases a hold. Every stop is read
 //! back from ECS.
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -18,6 +15,10 @@ use vigil_e2e::queue::{APPROVALS_QUEUE, REMEDIATE_QUEUE, approval_of, approver, 
 use vigil_e2e::{ACCOUNT, AttackSequence, PLAYBOOKS, Pipeline, alerts, s, stopped_change, with_id};
 use vigil_remediate::{Clock, Remediate, RemediateSettings, RemediationMode};
 use vigil_testkit::{BUS_NAME, TABLE_NAME};
+
+mod blind;
+
+use blind::NoStops;
 
 const SHELL: &str = "Terminal shell in container";
 const SECOND: &str = "Terminal shell in container (second rule)";
@@ -43,34 +44,6 @@ async fn taken(r: &Remediate, body: &str) {
         Vec::<usize>::new(),
         "message returned"
     );
-}
-
-/// Fails every StopTask before it is sent: the attempt that decided and counted the stop ends
-/// there, as one that crashed before the call would.
-#[derive(Debug)]
-struct NoStops;
-
-impl Intercept for NoStops {
-    fn name(&self) -> &'static str {
-        "NoStops"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        if target.ends_with(".StopTask") {
-            return Err("StopTask failed (injected)".into());
-        }
-        Ok(())
-    }
 }
 
 /// An enforcing instance with `playbooks` at `t`, whose every StopTask fails: it decides, counts
@@ -337,46 +310,25 @@ async fn a_finding_suppressed_by_a_held_stop_is_decided_again_on_each_arrival_an
 /// second of the two stops.
 #[tokio::test]
 async fn a_playbook_that_may_stop_the_last_task_does_not_stop_or_count_a_held_task_again() {
-    let p = Pipeline::start().await;
-    let tasks = p.service("shop", 4).await;
-    let first = alerts(&p, &tasks[..1], SHELL, "pending").await.remove(0);
-    let second = alerts(&p, &tasks[..1], SECOND, "last").await.remove(0);
-    let other = alerts(&p, &tasks[1..2], SHELL, "other").await.remove(0);
-    let limit2: fn(&mut RemediateSettings) = |s| s.guardrails.stop_limit_per_service = 2;
-    let t = now();
-    let crashed = crashing(&p, LAST_TASK_SECOND, t, limit2).await;
-    assert_eq!(
-        crashed
-            .process(std::slice::from_ref(&first), Some(ACCOUNT))
-            .await,
-        [0]
-    );
-    taken(&at(&p, LAST_TASK_SECOND, t + 1, limit2).await, &second).await;
-    taken(&at(&p, LAST_TASK_SECOND, t + 2, limit2).await, &other).await;
-    taken(&at(&p, LAST_TASK_SECOND, t + 3, limit2).await, &first).await;
-    assert_eq!(
-        p.task_status(&tasks[1]).await.1,
-        "STOPPED",
-        "the other task's stop was refused: {:?}",
-        records_of(&p, &tasks[1]).await
-    );
-    assert_eq!(p.stopped(&tasks).await, 2);
-    assert_eq!(stop_calls(&p), 2, "one StopTask per task");
-    assert_eq!(
-        stops_at(&p, &service_scope(&p, "shop")).await,
-        [t, t + 2],
-        "each task counted once"
-    );
+    pending_then_the_same_task_then_another(SHELL, SECOND).await;
 }
 
 /// The mirror image: the pending stop is the `allow_last_task` playbook's (which holds nothing),
 /// and the finding that follows on the same task is a playbook's that keeps a task running.
 #[tokio::test]
 async fn a_pending_stop_of_a_playbook_that_may_stop_the_last_task_is_not_made_or_counted_twice() {
+    pending_then_the_same_task_then_another(SECOND, SHELL).await;
+}
+
+/// On a service of four (limit 2): a stop of its first task for a `pending` alert (rule
+/// `pending`), decided and counted by an attempt that crashed before StopTask; then an alert on
+/// the same task (rule `same`); then one on another task; then the pending alert again. Each task
+/// is stopped once and counted once, and the other task gets the second stop.
+async fn pending_then_the_same_task_then_another(pending: &str, same: &str) {
     let p = Pipeline::start().await;
     let tasks = p.service("shop", 4).await;
-    let first = alerts(&p, &tasks[..1], SECOND, "pending").await.remove(0);
-    let second = alerts(&p, &tasks[..1], SHELL, "keeps").await.remove(0);
+    let first = alerts(&p, &tasks[..1], pending, "pending").await.remove(0);
+    let second = alerts(&p, &tasks[..1], same, "same").await.remove(0);
     let other = alerts(&p, &tasks[1..2], SHELL, "other").await.remove(0);
     let limit2: fn(&mut RemediateSettings) = |s| s.guardrails.stop_limit_per_service = 2;
     let t = now();

@@ -4,9 +4,6 @@
 //! decision and StopTask, forged service claims, and what a rate-limited decision costs. Every stop
 //! is read back from ECS.
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -14,6 +11,10 @@ use std::sync::Arc;
 use vigil_e2e::{ACCOUNT, Pipeline, alerts, s, with_id};
 use vigil_remediate::{Clock, Remediate, RemediationMode};
 use vigil_testkit::TABLE_NAME;
+
+mod blind;
+
+use blind::NoStops;
 
 const SHELL: &str = "Terminal shell in container";
 /// SQS's `maxReceiveCount` in the template: a message failing this often is dead-lettered.
@@ -874,34 +875,6 @@ async fn a_rate_limited_decision_costs_no_more_than_its_reads_and_one_write() {
     assert_eq!(over_service[2..], [1, 2, 0]);
     assert_eq!(over_cluster[2..], [1, 2, 0]);
     assert_eq!(act[2..], [1, 3, 0]);
-}
-
-/// Fails every ECS `StopTask` before it is sent: an attempt that decided (and counted) a stop and
-/// crashed before its StopTask.
-#[derive(Debug)]
-struct NoStops;
-
-impl Intercept for NoStops {
-    fn name(&self) -> &'static str {
-        "NoStops"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        if target.ends_with(".StopTask") {
-            return Err("StopTask failed (injected)".into());
-        }
-        Ok(())
-    }
 }
 
 /// An enforcing instance (`playbooks`, `limit` stops per service) whose every StopTask fails: it

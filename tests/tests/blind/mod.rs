@@ -1,7 +1,11 @@
 //! What the attack tests on resumed decisions share: a remediate function whose ECS misses or is
-//! throttled on the look (mocked), and records left as a crashed attempt leaves them.
+//! throttled on the look (mocked), records left as a crashed attempt leaves them, and an ECS
+//! client whose StopTask never leaves.
 #![allow(dead_code)] // each test file that includes this uses part of it
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ecs::operation::describe_tasks::{DescribeTasksError, DescribeTasksOutput};
 use aws_sdk_ecs::operation::stop_task::StopTaskError;
@@ -95,4 +99,32 @@ pub async fn stopped_then_crashed(
     crash_in(p, &record, phase).await;
     p.executed.drain().await;
     events[0].clone()
+}
+
+/// Fails every ECS `StopTask` before it is sent (an interceptor on the ECS client): the attempt that
+/// decided and counted a stop ends there, as one that crashed before the call would.
+#[derive(Debug)]
+pub struct NoStops;
+
+impl Intercept for NoStops {
+    fn name(&self) -> &'static str {
+        "NoStops"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        if target.ends_with(".StopTask") {
+            return Err("StopTask failed (injected)".into());
+        }
+        Ok(())
+    }
 }
