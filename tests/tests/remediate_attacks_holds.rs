@@ -23,7 +23,7 @@ use blind::NoStops;
 const SHELL: &str = "Terminal shell in container";
 const SECOND: &str = "Terminal shell in container (second rule)";
 /// The default `STOP_HOLD_SECONDS`.
-const HOLD: i64 = 600;
+const HOLD: i64 = vigil_remediate::DEFAULT_HOLD_SECONDS;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -384,3 +384,28 @@ fn remediates_role_allows_each_dynamodb_call_it_makes_and_nothing_more_on_those_
         );
     }
 }
+
+/// A stop's hold must outlast SQS bringing its message back: a stop whose StopTask keeps failing
+/// is retried for up to `maxReceiveCount` × `VisibilityTimeout`, and a hold that lapses before the
+/// stop is made no longer keeps `min_healthy_tasks` (see `vigil_remediate::DEFAULT_HOLD_SECONDS`).
+#[test]
+fn the_default_stop_hold_outlasts_the_remediate_queues_retries() {
+    let text = std::fs::read_to_string(Stack::repo_template()).unwrap();
+    let doc = vigil_stack::template_document(&text).unwrap();
+    for queue in ["RemediateQueue", "ApprovalQueue"] {
+        let props = &doc["Resources"][queue]["Properties"];
+        let number = |v: &serde_json::Value| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or_else(|| panic!("{queue}: {v} is not a number"))
+        };
+        let visibility = number(&props["VisibilityTimeout"]);
+        let receives = number(&props["RedrivePolicy"]["maxReceiveCount"]);
+        assert!(
+            visibility * receives < vigil_remediate::DEFAULT_HOLD_SECONDS,
+            "{queue}: retried for {} s, held for {} s",
+            visibility * receives,
+            vigil_remediate::DEFAULT_HOLD_SECONDS
+        );
+    }
+}

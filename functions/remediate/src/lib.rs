@@ -38,7 +38,7 @@ pub mod settings;
 pub mod stop_hold;
 
 pub use decision::Decision;
-pub use settings::{RemediateSettings, RemediationMode};
+pub use settings::{DEFAULT_HOLD_SECONDS, RemediateSettings, RemediationMode};
 pub use vigil_contract::{FindingEnriched, REMEDIATION_EXECUTED, SecurityHubRef};
 pub use vigil_lambda::init_logging;
 pub use vigil_runtime::Clock;

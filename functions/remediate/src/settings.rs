@@ -40,6 +40,13 @@ impl RemediationMode {
 pub use vigil_lambda::settings::SettingsError;
 use vigil_lambda::settings::{Settings, environment};
 
+/// How long a stop stays held by default (`STOP_HOLD_SECONDS`): longer than the remediate queue
+/// retries a message (`maxReceiveCount` 5 × `VisibilityTimeout` 360 s = 1,800 s), so a stop whose
+/// StopTask keeps failing keeps its hold for as long as SQS brings it back. A hold that lapses
+/// before its stop is made no longer keeps `min_healthy_tasks` (a known limitation: a redriven
+/// dead letter can still meet it).
+pub const DEFAULT_HOLD_SECONDS: i64 = 3600;
+
 /// The remediate function's settings. Durations are seconds.
 #[derive(Debug, Clone)]
 pub struct RemediateSettings {
@@ -86,7 +93,7 @@ pub struct RemediateSettings {
 
 impl RemediateSettings {
     /// The defaults for a table and a bus: `dry_run`, default guardrails, a 60-second lease, 90
-    /// days' retention, a 600-second hold, no approvals.
+    /// days' retention, a one-hour hold ([`DEFAULT_HOLD_SECONDS`]), no approvals.
     pub fn new(table_name: impl Into<String>, event_bus_name: impl Into<String>) -> Self {
         RemediateSettings {
             table_name: table_name.into(),
@@ -97,7 +104,7 @@ impl RemediateSettings {
             lease_seconds: 60,
             retention_seconds: 90 * 86_400,
             queue_arns: Vec::new(),
-            hold_seconds: 600,
+            hold_seconds: DEFAULT_HOLD_SECONDS,
             approval_queue_arn: None,
             approval_action_target_arn: None,
             approval_ttl_seconds: 86_400,
@@ -152,7 +159,9 @@ impl RemediateSettings {
         g.stop_limit_window_seconds = env.number("STOP_LIMIT_WINDOW_SECONDS", 3600u64)?.max(1);
         g.max_finding_age_seconds = env.number("MAX_FINDING_AGE_SECONDS", 3600u64)?.max(1);
         s.queue_arns = env.list("REMEDIATE_QUEUE_ARNS");
-        s.hold_seconds = env.number("STOP_HOLD_SECONDS", 600i64)?.max(60);
+        s.hold_seconds = env
+            .number("STOP_HOLD_SECONDS", DEFAULT_HOLD_SECONDS)?
+            .max(60);
         let text = |k: &str| {
             env.get(k)
                 .map(|v| v.trim().to_owned())
