@@ -143,7 +143,8 @@ pub fn decide<'a>(input: DecisionInput<'a>) -> Option<PlaybookDecision<'a>> {
 }
 
 /// The service and cluster ECS reports the task in; a task of no service counts against its
-/// cluster alone.
+/// cluster alone. The service's counter comes first: a burst on one service fills it, and the
+/// caller, reading them in order, then refuses each decision over it after one read, not two.
 fn counters(g: &Guardrails, live: &LiveTask) -> Vec<StopCounter> {
     let LiveTask::Running {
         cluster_arn,
@@ -153,24 +154,22 @@ fn counters(g: &Guardrails, live: &LiveTask) -> Vec<StopCounter> {
     else {
         return Vec::new();
     };
-    let mut counters = vec![StopCounter {
+    let service = service.iter().map(|s| StopCounter {
+        scope: CounterScope::Service {
+            cluster_arn: cluster_arn.clone(),
+            service: s.name.clone(),
+        },
+        limit: g.stop_limit_per_service,
+        window_seconds: g.stop_limit_window_seconds,
+    });
+    let cluster = StopCounter {
         scope: CounterScope::Cluster {
             cluster_arn: cluster_arn.clone(),
         },
         limit: g.stop_limit_per_cluster,
         window_seconds: g.stop_limit_window_seconds,
-    }];
-    if let Some(s) = service {
-        counters.push(StopCounter {
-            scope: CounterScope::Service {
-                cluster_arn: cluster_arn.clone(),
-                service: s.name.clone(),
-            },
-            limit: g.stop_limit_per_service,
-            window_seconds: g.stop_limit_window_seconds,
-        });
-    }
-    counters
+    };
+    service.chain([cluster]).collect()
 }
 
 /// Every stop is held, whatever the playbook's `min_healthy_tasks`: the hold is also how another

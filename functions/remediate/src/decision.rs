@@ -659,35 +659,6 @@ impl Remediate {
         holds: Option<&Holds>,
     ) -> Result<bool, Retry> {
         let now = job.now.timestamp();
-        let mut counted = Vec::with_capacity(core.counters.len());
-        let mut over_limit = None;
-        // The service's counter first: a burst on one service fills it, and every decision over
-        // it then costs one read, not two.
-        let mut order: Vec<&vigil_playbook::StopCounter> = core.counters.iter().collect();
-        order.sort_by_key(|c| matches!(c.scope, vigil_playbook::CounterScope::Cluster { .. }));
-        for counter in order.into_iter().map(RateCounter::of) {
-            let read = self.counters.read(&counter).await?;
-            match counter.count(self.counters.table(), &read, now)? {
-                Some(item) => counted.push(item),
-                None => {
-                    over_limit = Some(counter.describe());
-                    break;
-                }
-            }
-        }
-        let hold = match &core.hold {
-            Some(h) => Some(
-                self.holds
-                    .reserve(h, &holds.cloned().unwrap_or_default(), now)?,
-            ),
-            None => None,
-        };
-        let next = if decision.outcome == Outcome::Act {
-            Phase::Acting
-        } else {
-            Phase::Acted
-        };
-        let json = decision.to_json();
         fn write<'w>(
             decision: &'w str,
             outcome: Outcome,
@@ -705,19 +676,42 @@ impl Remediate {
             }
         }
         let playbook = core.playbook.name.as_str();
-        if let Some(why) = over_limit {
-            let mut evaluation = core.evaluation.clone();
-            evaluation.rate_limited(why);
-            decision.fill(&evaluation);
-            decision.stop_reason = None;
-            decision.tag = None;
-            let json = decision.to_json();
-            let rewrite = write(&json, decision.outcome, Phase::Acted, playbook, &job.event);
-            self.records
-                .decide(&job.key, &job.owner, &rewrite, None, Vec::new(), now)
-                .await?;
-            return Ok(true);
+        // In the decision core's order (the service's counter before the cluster's): the first at
+        // its limit refuses the stop, and the rest are not read.
+        let mut counted = Vec::with_capacity(core.counters.len());
+        for counter in core.counters.iter().map(RateCounter::of) {
+            let read = self.counters.read(&counter).await?;
+            match counter.count(self.counters.table(), &read, now)? {
+                Some(item) => counted.push(item),
+                None => {
+                    let mut evaluation = core.evaluation.clone();
+                    evaluation.rate_limited(counter.describe());
+                    decision.fill(&evaluation);
+                    decision.stop_reason = None;
+                    decision.tag = None;
+                    let json = decision.to_json();
+                    let rewrite =
+                        write(&json, decision.outcome, Phase::Acted, playbook, &job.event);
+                    self.records
+                        .decide(&job.key, &job.owner, &rewrite, None, Vec::new(), now)
+                        .await?;
+                    return Ok(true);
+                }
+            }
         }
+        let hold = match &core.hold {
+            Some(h) => Some(
+                self.holds
+                    .reserve(h, &holds.cloned().unwrap_or_default(), now)?,
+            ),
+            None => None,
+        };
+        let next = if decision.outcome == Outcome::Act {
+            Phase::Acting
+        } else {
+            Phase::Acted
+        };
+        let json = decision.to_json();
         let written = self
             .records
             .decide(
