@@ -642,26 +642,10 @@ async fn a_second_finding_on_a_standalone_task_whose_stop_is_pending_does_not_co
         [t, t + 2],
         "each task counted once"
     );
-    let standalone = format!("HOLD#{}/", p.cluster);
-    let holds = |items: Vec<Item>| -> Vec<String> {
-        let mut t: Vec<String> = items
-            .iter()
-            .filter(|i| s(i, "pk") == standalone)
-            .flat_map(|i| {
-                i["tasks"]
-                    .as_m()
-                    .unwrap()
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        t.sort();
-        t
-    };
+    // Tasks of no service are held under their cluster, as service "".
     let mut both = tasks.clone();
     both.sort();
-    assert_eq!(holds(p.items(&standalone).await), both);
+    assert_eq!(held(&p, "").await, both);
     let change = stopped_change(
         &p,
         "stopped-standalone",
@@ -671,5 +655,5 @@ async fn a_second_finding_on_a_standalone_task_whose_stop_is_pending_does_not_co
         &p.stopped_reason(&tasks[0]).await,
     );
     taken(&at(&p, &book, t + 4, limit2).await, &change).await;
-    assert_eq!(holds(p.items(&standalone).await), [tasks[1].clone()]);
+    assert_eq!(held(&p, "").await, [tasks[1].clone()]);
 }
