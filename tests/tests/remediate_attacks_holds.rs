@@ -160,6 +160,26 @@ async fn record_of(p: &Pipeline, task: &str, sk: &str, rule: &str) -> Item {
         .unwrap_or_else(|| panic!("no {sk} record of {task} for {rule}"))
 }
 
+/// The record's decision, parsed.
+fn decision(record: &Item) -> Value {
+    serde_json::from_str(s(record, "decision")).unwrap_or_default()
+}
+
+/// When the hold of `task` in `service` lapses.
+async fn hold_until(p: &Pipeline, service: &str, task: &str) -> i64 {
+    let pk = format!("HOLD#{}/{service}", p.cluster);
+    let items = p.items(&pk).await;
+    let item = items
+        .iter()
+        .find(|i| s(i, "pk") == pk)
+        .expect("the hold item");
+    item["tasks"].as_m().unwrap()[task]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn reason(record: &Item) -> String {
     let d: Value = serde_json::from_str(s(record, "decision")).unwrap_or_default();
     d["reason"].as_str().unwrap_or_default().to_owned()
@@ -178,18 +198,12 @@ fn stop_calls(p: &Pipeline) -> u64 {
 const LAST_TASK_SECOND: &str = "version: 1\nplaybooks:\n  - name: last-task\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n    allow_last_task: true\n  - name: shell\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
 
 /// A stop decided, counted and held on a two-task service (`min_healthy_tasks` 1), whose StopTask
-/// keeps failing for longer than the hold lasts (`STOP_HOLD_SECONDS` 600 here; the queue redelivers for
-/// 5 receives × 360 s, and a dead-lettered message can be redriven at any time): a finding on the
-/// service's other task, decided once the hold lapsed, counts the pending task as healthy and stops
-/// the other one; the pending stop is then carried on without a look. Both tasks stopped breaks
-/// `min_healthy_tasks`.
-///
-/// KNOWN BUG, open: a resumed `acting` decision never re-checks `min_healthy_tasks`, and its hold
-/// lapses by time whether or not its StopTask was made (see docs/reliability.md). Ignored so that
-/// the suite stays green; `cargo nextest run -p vigil-e2e --test remediate_attacks_holds
-/// --run-ignored all` shows it failing.
+/// keeps failing for longer than the hold lasts (`STOP_HOLD_SECONDS` 600 here; the queue redelivers
+/// for 5 receives × 360 s, and a dead-lettered message can be redriven at any time): a finding on
+/// the service's other task, decided once the hold lapsed, counts the pending task as healthy and
+/// stops the other one. The pending stop, resumed, finds its hold lapsed and the task still
+/// running: it is decided again on fresh facts and refused, so one task keeps running.
 #[tokio::test]
-#[ignore = "known bug, open: a hold that lapses before its stop is made no longer keeps min_healthy_tasks"]
 async fn a_hold_that_lapses_before_its_stop_is_made_still_keeps_min_healthy() {
     let p = Pipeline::start().await;
     let pair = p.service("pair", 2).await;
@@ -214,6 +228,114 @@ async fn a_hold_that_lapses_before_its_stop_is_made_still_keeps_min_healthy() {
         records_of(&p, &pair[0]).await,
         records_of(&p, &pair[1]).await,
     );
+    assert_eq!(p.task_status(&pair[0]).await.1, "RUNNING");
+    let r = record_of(&p, &pair[0], "ACTION#enforce", SHELL).await;
+    assert_eq!(
+        (s(&r, "outcome"), s(&r, "phase")),
+        ("refused", "complete"),
+        "{}",
+        reason(&r)
+    );
+    assert!(reason(&r).contains("min_healthy"), "{}", reason(&r));
+    // Its lapsed hold was dropped when the other task's stop was held.
+    let lapsed = &decision(&r)["lapsed_stop"];
+    assert!(lapsed["held_until"].is_null(), "{lapsed}");
+    assert!(lapsed["decided_at"].is_string(), "{lapsed}");
+    // The refused stop was counted when first decided, and is not counted again.
+    assert_eq!(
+        stops_at(&p, &service_scope(&p, "pair")).await,
+        [t, t + HOLD + 1]
+    );
+    assert_eq!(stop_calls(&p), 1, "StopTask of pair[1] only");
+}
+
+/// A stored stop resumed after its hold lapsed, its task still running and the service with room
+/// to spare: decided again on fresh facts and made, held again for the stop, and counted once (when
+/// first decided), not twice.
+#[tokio::test]
+async fn a_lapsed_stop_with_room_left_is_decided_again_made_and_counted_once() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("roomy", 3).await;
+    let events = alerts(&p, &tasks[..1], SHELL, "roomy").await;
+    let t = now();
+    let first = crashing(&p, PLAYBOOKS, t, |_| {}).await;
+    assert_eq!(first.process(&events, Some(ACCOUNT)).await, [0]);
+    let later = t + HOLD + 5;
+    taken(&at(&p, PLAYBOOKS, later, |_| {}).await, &events[0]).await;
+    let r = record_of(&p, &tasks[0], "ACTION#enforce", SHELL).await;
+    assert_eq!(
+        (s(&r, "outcome"), s(&r, "phase")),
+        ("act", "complete"),
+        "{}",
+        reason(&r)
+    );
+    assert_eq!(decision(&r)["lapsed_stop"]["held_until"], t + HOLD);
+    assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
+    assert_eq!(p.stopped(&tasks).await, 1);
+    assert_eq!(stops_at(&p, &service_scope(&p, "roomy")).await, [t]);
+    // Held again, from the new decision, until ECS says STOPPED.
+    assert_eq!(held(&p, "roomy").await, [tasks[0].clone()]);
+    assert_eq!(hold_until(&p, "roomy", &tasks[0]).await, later + HOLD);
+}
+
+/// A stored stop resumed after its hold lapsed whose StopTask had been made (the attempt crashed
+/// after it, before recording ECS's answer): the task no longer runs, so nothing healthy is taken
+/// away and the stop is carried on as decided, not decided again. (Findings are fresh for two hours
+/// here: with the default hour, a message that late is refused as stale before any claim.)
+#[tokio::test]
+async fn a_lapsed_stop_already_made_is_carried_on_not_decided_again() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("made", 2).await;
+    let event = blind::stopped_then_crashed(&p, &tasks, "acting", "made").await;
+    let before = p.enforced_record(&tasks[0]).await.unwrap();
+    let t = now() + vigil_remediate::DEFAULT_HOLD_SECONDS + 60;
+    let late = at(&p, PLAYBOOKS, t, |s| {
+        s.guardrails.max_finding_age_seconds = 7200
+    })
+    .await;
+    taken(&late, &event).await;
+    let r = p.enforced_record(&tasks[0]).await.unwrap();
+    assert_eq!((s(&r, "outcome"), s(&r, "phase")), ("act", "complete"));
+    assert_eq!(s(&r, "decided_at"), s(&before, "decided_at"));
+    assert!(
+        decision(&r).get("lapsed_stop").is_none(),
+        "{}",
+        s(&r, "decision")
+    );
+    assert_eq!(p.stopped(&tasks).await, 1);
+}
+
+/// A stored stop resumed after its hold lapsed, when ECS cannot be asked whether the task still
+/// runs (DescribeTasks throttled): neither carried on nor decided, the message comes back; the
+/// next attempt, able to look, decides it again.
+#[tokio::test]
+async fn a_lapsed_stop_whose_task_cannot_be_looked_at_comes_back() {
+    let p = Pipeline::start().await;
+    let pair = p.service("blind", 2).await;
+    let events = alerts(&p, &pair, SHELL, "blind").await;
+    let t = now();
+    let first = crashing(&p, PLAYBOOKS, t, |_| {}).await;
+    assert_eq!(first.process(&events[..1], Some(ACCOUNT)).await, [0]);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&p.emulator.sdk_config().await);
+    let (throttled, describe, stop) =
+        blind::blind_remediate(&p, blind::Ecs::Throttled, dynamodb, PLAYBOOKS, |s| {
+            s.hold_seconds = HOLD
+        })
+        .await;
+    let throttled = throttled.with_clock(clock(t + HOLD + 1));
+    assert_eq!(throttled.process(&events[..1], Some(ACCOUNT)).await, [0]);
+    assert_eq!(describe.num_calls(), 1);
+    assert_eq!(stop.num_calls(), 0, "carried on without a look");
+    assert_eq!(
+        records_of(&p, &pair[0]).await,
+        ["ACTION#enforce act acting"]
+    );
+    // Meanwhile the other task is stopped; the resumed stop, looked at, keeps one running.
+    let later = at(&p, PLAYBOOKS, t + HOLD + 2, |_| {}).await;
+    taken(&later, &events[1]).await;
+    taken(&later, &events[0]).await;
+    assert_eq!(p.stopped(&pair).await, 1);
+    assert_eq!(p.task_status(&pair[0]).await.1, "RUNNING");
 }
 
 /// A second finding about a task whose stop is held (the deciding attempt crashed before

@@ -77,6 +77,22 @@ pub struct Decision {
     /// A dry run of an `approve` playbook: what would have been proposed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub would_propose: bool,
+    /// This decision replaced a stop decided earlier whose hold lapsed before the stop was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lapsed_stop: Option<LapsedStop>,
+}
+
+/// A stop that was decided and held, but not made before its hold lapsed (its StopTask kept
+/// failing, or its message was dead-lettered and redriven later): the task may since have become
+/// one of the service's last healthy ones, so the stop is decided again on fresh facts. It was
+/// counted against the stop limits when first decided and is not counted again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LapsedStop {
+    /// When the stop was first decided, RFC 3339.
+    pub decided_at: String,
+    /// When its hold lapsed (epoch seconds); `None` when no hold was found (released, or never
+    /// reserved by an earlier version).
+    pub held_until: Option<i64>,
 }
 
 /// A Security Hub finding, by the two identifiers `BatchUpdateFindings` takes.
@@ -134,6 +150,7 @@ impl Decision {
             proposal: None,
             approval: job.approval.map(|a| a.by.clone()),
             would_propose: false,
+            lapsed_stop: None,
         };
         decision.fill(&core.evaluation);
         decision
@@ -491,11 +508,13 @@ impl Remediate {
         }
     }
 
-    /// The rest of the fresh look (a running task's service and cluster tags), then the decision.
+    /// The rest of the fresh look (a running task's service and cluster tags), then the decision;
+    /// with `lapsed`, the decision replaces a stop whose hold lapsed before it was made.
     pub(crate) async fn look_and_decide(
         &self,
         job: &Job<'_>,
         sighted: Sighted,
+        lapsed: Option<&LapsedStop>,
     ) -> Result<Verdict, Retry> {
         let (live, evidence) = match sighted {
             Sighted::NotLooked => (LiveTask::Unknown, None),
@@ -505,7 +524,7 @@ impl Remediate {
                 sighting,
             } => ecs::live_task(&client, &cluster, sighting).await?,
         };
-        self.decide(job, live, evidence).await
+        self.decide(job, live, evidence, lapsed).await
     }
 
     /// A finding about a task ECS does not know: recorded aside (once per finding, task, mode and
@@ -572,6 +591,7 @@ impl Remediate {
         job: &Job<'_>,
         live: LiveTask,
         evidence: Option<TaskInfo>,
+        lapsed: Option<&LapsedStop>,
     ) -> Result<Verdict, Retry> {
         for _ in 0..DECIDE_ATTEMPTS {
             let (live, holds) = self.service_facts(job, live.clone()).await?;
@@ -586,6 +606,7 @@ impl Remediate {
                 .ok_or_else(|| Retry::Other("the playbook no longer matches".into()))?;
             let mut decision = Decision::of(&core, job, evidence.clone());
             self.plan(&core, &mut decision);
+            decision.lapsed_stop = lapsed.cloned();
             if core.evaluation.untrusted() {
                 return Ok(Verdict::Untrusted(decision));
             }
@@ -677,9 +698,14 @@ impl Remediate {
         }
         let playbook = core.playbook.name.as_str();
         // In the decision core's order (the service's counter before the cluster's): the first at
-        // its limit refuses the stop, and the rest are not read.
-        let mut counted = Vec::with_capacity(core.counters.len());
-        for counter in core.counters.iter().map(RateCounter::of) {
+        // its limit refuses the stop, and the rest are not read. A lapsed stop decided again was
+        // counted when first decided.
+        let counters = match decision.lapsed_stop {
+            Some(_) => &[][..],
+            None => &core.counters[..],
+        };
+        let mut counted = Vec::with_capacity(counters.len());
+        for counter in counters.iter().map(RateCounter::of) {
             let read = self.counters.read(&counter).await?;
             match counter.count(self.counters.table(), &read, now)? {
                 Some(item) => counted.push(item),

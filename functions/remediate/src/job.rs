@@ -3,7 +3,7 @@
 //! lease holder can make, so a retry or a redelivery finishes the job exactly once.
 
 use crate::action_record::{ActionKey, ActionRecord, Aside, Claim, Delivery, Phase};
-use crate::decision::{Decision, Sighted, Verdict};
+use crate::decision::{Decision, LapsedStop, Sighted, Verdict};
 use crate::{FindingEnriched, REMEDIATION_EXECUTED, Remediate, Retry, ecs};
 use aws_sdk_securityhub::types::WorkflowStatus;
 use chrono::{DateTime, Utc};
@@ -39,6 +39,18 @@ pub(crate) struct Job<'a> {
     pub note_vouched: bool,
 }
 
+/// What the look before the claim came to.
+pub(crate) enum Look {
+    /// ECS described the task (or it needed no look).
+    Seen(Sighted),
+    /// ECS does not know the task, or Vigil cannot call its account: only a crashed attempt's
+    /// stored decision gets this far.
+    Unseen,
+    /// The look failed (ECS throttled or unreachable): only a crashed attempt's stored decision
+    /// gets this far, and it is carried on only while its stop is still held.
+    Failed(Retry),
+}
+
 impl Remediate {
     /// Looks at the task, claims the action record and finishes the job, releasing the claim if
     /// it fails. A task ECS does not know (or Vigil cannot call) is recorded aside by the look,
@@ -52,16 +64,16 @@ impl Remediate {
         // task looks like now: a task ECS has since forgotten, an account without its member role
         // or a throttled look must not leave it unfinished (never noted, never announced) or hold
         // it up. Only then is the record read before the claim.
-        let sighted = match self.sight(job).await {
-            Ok(Ok(sighted)) => Some(sighted),
+        let look = match self.sight(job).await {
+            Ok(Ok(sighted)) => Look::Seen(sighted),
             Ok(Err(unsighted)) => {
                 if !self.records.unfinished(&job.key).await? {
                     return self.record_unsighted(job, unsighted).await;
                 }
-                None
+                Look::Unseen
             }
             Err(e) => match self.records.unfinished(&job.key).await {
-                Ok(true) => None,
+                Ok(true) => Look::Failed(e),
                 _ => return Err(e),
             },
         };
@@ -81,7 +93,7 @@ impl Remediate {
             // for a redelivery of the event it was decided for); the message comes back and looks
             // again.
             Claim::Done(r) if !r.is_final && r.decided_event.as_deref() != Some(&job.event) => {
-                if sighted.is_none() {
+                if !matches!(look, Look::Seen(_)) {
                     return Err(Retry::Other(format!(
                         "{} changed since it was read: to be looked at again",
                         job.key.pk()
@@ -126,7 +138,7 @@ impl Remediate {
             }
             Claim::Owned(record) => record,
         };
-        let result = self.finish(job, record, sighted).await;
+        let result = self.finish(job, record, look).await;
         if result.is_err() {
             // Best effort: if this fails too, the lease simply runs out.
             let _ = self.records.release(&job.key, &job.owner).await;
@@ -135,75 +147,74 @@ impl Remediate {
     }
 
     /// Everything after the claim: decide (or resume a stored decision), act, announce, complete.
-    async fn finish(
-        &self,
-        job: &Job<'_>,
-        record: ActionRecord,
-        sighted: Option<Sighted>,
-    ) -> Result<(), Retry> {
+    async fn finish(&self, job: &Job<'_>, record: ActionRecord, look: Look) -> Result<(), Retry> {
         let now = job.now.timestamp();
         let resumed = matches!(record.phase, Phase::Acting | Phase::Acted);
-        // Whether the note is only the stored decision's word (see below): best effort then.
+        // Whether the note is only the stored decision's word (see `stored_decision`): best
+        // effort then.
         let mut note_optional = false;
-        let decision = match (resumed, record.decision.as_deref()) {
-            // A crashed attempt already decided: carry on with its decision, never decide twice.
+        // A crashed attempt already decided: carry on with its decision, never decide twice.
+        let stored = match (resumed, record.decision.as_deref()) {
             (true, Some(stored)) => {
-                let mut d: Decision = serde_json::from_str(stored)
-                    .map_err(|e| Retry::Other(format!("stored decision is unreadable: {e}")))?;
-                if let Some(r) = record.stop_response.as_deref() {
-                    d.stop_response = serde_json::from_str(r).ok();
-                }
-                // The note goes where this message says its finding is. The stored decision was
-                // made for whichever copy claimed first, and where Security Hub holds Vigil's
-                // finding (its region, whether it was imported) is the message's word, covered by
-                // neither the fingerprint nor the dedup record: a copy naming another region must
-                // not leave a decision whose note fails for every later message, the genuine one
-                // included. A message naming no note target keeps the stored one, as best effort:
-                // a copy claiming an import that never happened must not hold up the genuine
-                // message, which says Security Hub has no finding of Vigil's to note.
-                let mut here = d.clone();
-                here.securityhub = Some(vigil_asff::securityhub_ref(
-                    job.subject.finding,
-                    job.imported,
-                ));
-                here.source_finding = job.source_finding.cloned();
-                if here.note_target().is_some() {
-                    d = here;
-                } else {
-                    note_optional = d.note_target().is_some();
-                }
-                d
+                Some(stored_decision(job, stored, &record, &mut note_optional)?)
             }
-            // Without a look (the record was read as holding a crashed attempt's decision, and
-            // another attempt has since finished or reopened it), nothing is decided: the message
-            // comes back and looks again.
-            _ => match self
-                .look_and_decide(
-                    job,
-                    sighted.ok_or_else(|| {
-                        Retry::Other(format!(
-                            "{} changed since it was read: to be looked at again",
-                            job.key.pk()
-                        ))
-                    })?,
-                )
-                .await?
-            {
-                Verdict::Untrusted(d) => {
-                    // Found only on a fresh look (the alert's container is not the task's):
-                    // refused as untrusted, with no note and no completed record for a decoy to
-                    // take from the genuine alert.
-                    self.record_aside(Aside::Untrusted, job, &d).await?;
-                    self.records.release(&job.key, &job.owner).await?;
-                    return Ok(());
-                }
-                Verdict::Made(d) => d,
-            },
+            _ => None,
         };
-        let phase = match (resumed, record.decision.is_some()) {
-            (true, true) => record.phase,
-            _ if decision.outcome == Outcome::Act => Phase::Acting,
-            _ => Phase::Acted,
+        // Except a stop not yet made whose hold has lapsed: the hold is what kept the service's
+        // `min_healthy_tasks` while the stop was pending, and once it lapsed other stops may have
+        // counted this task as healthy. If the task still runs, the stop is decided again on
+        // fresh facts; if it no longer does (the stop was made, or the task is gone), carrying
+        // the stop on takes nothing healthy away.
+        let (stored, lapsed, look) = match stored {
+            Some(d) if record.phase == Phase::Acting && d.stop_reason.is_some() => {
+                match self.lapsed_stop(&d, now).await? {
+                    None => (Some(d), None, look),
+                    Some(lapsed) => match look {
+                        Look::Seen(
+                            sighted @ Sighted::Task {
+                                sighting: ecs::Sighting::Running(_),
+                                ..
+                            },
+                        ) => (None, Some(lapsed), Look::Seen(sighted)),
+                        // Whether the task still runs is not known: the message comes back.
+                        Look::Failed(e) => return Err(e),
+                        look => (Some(d), None, look),
+                    },
+                }
+            }
+            stored => (stored, None, look),
+        };
+        let carried_on = stored.is_some();
+        let decision = match stored {
+            Some(d) => d,
+            None => {
+                note_optional = false;
+                // Without a look (the record was read as holding a crashed attempt's decision,
+                // and another attempt has since finished or reopened it), nothing is decided: the
+                // message comes back and looks again.
+                let Look::Seen(sighted) = look else {
+                    return Err(Retry::Other(format!(
+                        "{} changed since it was read: to be looked at again",
+                        job.key.pk()
+                    )));
+                };
+                match self.look_and_decide(job, sighted, lapsed.as_ref()).await? {
+                    Verdict::Untrusted(d) => {
+                        // Found only on a fresh look (the alert's container is not the task's):
+                        // refused as untrusted, with no note and no completed record for a decoy
+                        // to take from the genuine alert.
+                        self.record_aside(Aside::Untrusted, job, &d).await?;
+                        self.records.release(&job.key, &job.owner).await?;
+                        return Ok(());
+                    }
+                    Verdict::Made(d) => d,
+                }
+            }
+        };
+        let phase = match carried_on {
+            true => record.phase,
+            false if decision.outcome == Outcome::Act => Phase::Acting,
+            false => Phase::Acted,
         };
         let decision = if phase == Phase::Acting {
             let d = self.act(decision).await?;
@@ -235,6 +246,26 @@ impl Remediate {
             "remediation decided"
         );
         Ok(())
+    }
+
+    /// The stored stop `d` as no longer held at `now` (its hold lapsed, or is gone); `None` while
+    /// its hold stands (or it names no cluster, so there is none to read).
+    async fn lapsed_stop(&self, d: &Decision, now: i64) -> Result<Option<LapsedStop>, Retry> {
+        let Some(cluster) = d.cluster_arn.as_deref() else {
+            return Ok(None);
+        };
+        let holds = self
+            .holds
+            .read(cluster, d.service.as_deref().unwrap_or_default())
+            .await?;
+        let held_until = holds.until(&d.task_arn);
+        Ok(match held_until {
+            Some(until) if until > now => None,
+            _ => Some(LapsedStop {
+                decided_at: d.decided_at.clone(),
+                held_until,
+            }),
+        })
     }
 
     /// Records a decision apart from the finding's real action record, once per (finding, task,
@@ -338,6 +369,39 @@ impl Remediate {
         }
         Ok(())
     }
+}
+
+/// A crashed attempt's stored decision, to carry on with. The note goes where this message says
+/// its finding is. The stored decision was made for whichever copy claimed first, and where
+/// Security Hub holds Vigil's finding (its region, whether it was imported) is the message's word,
+/// covered by neither the fingerprint nor the dedup record: a copy naming another region must not
+/// leave a decision whose note fails for every later message, the genuine one included. A message
+/// naming no note target keeps the stored one, as best effort (`note_optional`): a copy claiming
+/// an import that never happened must not hold up the genuine message, which says Security Hub
+/// has no finding of Vigil's to note.
+fn stored_decision(
+    job: &Job<'_>,
+    stored: &str,
+    record: &ActionRecord,
+    note_optional: &mut bool,
+) -> Result<Decision, Retry> {
+    let mut d: Decision = serde_json::from_str(stored)
+        .map_err(|e| Retry::Other(format!("stored decision is unreadable: {e}")))?;
+    if let Some(r) = record.stop_response.as_deref() {
+        d.stop_response = serde_json::from_str(r).ok();
+    }
+    let mut here = d.clone();
+    here.securityhub = Some(vigil_asff::securityhub_ref(
+        job.subject.finding,
+        job.imported,
+    ));
+    here.source_finding = job.source_finding.cloned();
+    if here.note_target().is_some() {
+        d = here;
+    } else {
+        *note_optional = d.note_target().is_some();
+    }
+    Ok(d)
 }
 
 fn note(d: &Decision) -> String {

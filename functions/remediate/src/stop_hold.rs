@@ -27,6 +27,11 @@ pub struct Holds {
 }
 
 impl Holds {
+    /// When the hold of `task` lapses (or lapsed), if the item holds it.
+    pub fn until(&self, task: &str) -> Option<i64> {
+        self.tasks.get(task).copied()
+    }
+
     /// The tasks still held at `now`.
     pub fn active(&self, now: i64) -> BTreeSet<String> {
         self.tasks
