@@ -2,7 +2,10 @@
 //! counted twice, generations of remembered ids rolling over, forwarded marking.
 
 use chrono::{Duration, TimeZone, Utc};
-use vigil_dedup::{DedupConfig, DedupStore, Occurrence, Outcome, PublishReason, Recorded};
+use vigil_dedup::{
+    DedupConfig, DedupError, DedupStore, Occurrence, Outcome, PublishReason, Recorded,
+};
+use vigil_fault_injection::{FaultInjector, FaultKind, FaultPlan, Service};
 use vigil_testkit::{Emulator, TABLE_NAME};
 
 async fn store(emulator: &Emulator, remembered: usize) -> (DedupStore, aws_sdk_dynamodb::Client) {
@@ -594,4 +597,103 @@ async fn the_published_marker_is_per_occurrence_and_forwards_only_when_asked() {
     // No record: nothing is created, and nothing was published for it.
     assert!(!store.mark_enriched("never-seen", "e1", None).await.unwrap());
     assert!(!store.enriched_published("never-seen", "e1").await.unwrap());
+}
+
+/// A store whose DynamoDB client (with the functions' SDK retry) fails each of the SDK's attempts at
+/// the first write with `kind`.
+async fn failing_first_write(
+    emulator: &Emulator,
+    kind: FaultKind,
+) -> (DedupStore, FaultInjector, aws_sdk_dynamodb::Client) {
+    emulator.create_table().await;
+    let attempts = u64::from(vigil_runtime::SDK_STANDARD_ATTEMPTS);
+    let faults =
+        FaultInjector::new(FaultPlan::none().first_requests(Service::DynamoDb, attempts, kind));
+    let config = emulator.sdk_config().await;
+    let store = DedupStore::new(
+        vigil_dedup::client(faults.dynamodb_config(&config)),
+        DedupConfig::new(TABLE_NAME),
+    );
+    (store, faults, aws_sdk_dynamodb::Client::new(&config))
+}
+
+fn count_of(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> u64 {
+    item[vigil_dedup::record::COUNT]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A counting write DynamoDB applied but whose answer was lost on every one of the SDK's attempts
+/// (a 500 after the write): the record, read back, remembers the id, so the occurrence is answered
+/// as counted (published, the record still `accepted`), not left to its redelivery. Once more
+/// than 20–40 other occurrences had been counted, the redelivery would no longer be recognized and
+/// would be counted a second time.
+#[tokio::test]
+async fn a_write_applied_whose_every_answer_was_lost_is_read_back_and_counted_once() {
+    let emulator = Emulator::start();
+    let (store, faults, client) =
+        failing_first_write(&emulator, FaultKind::ServerErrorAfterApply).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let first = store.record(&occ("fp-lost", "e1"), t0).await.unwrap();
+    assert_eq!(
+        first,
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            count: 1
+        }
+    );
+    let stats = faults.stats();
+    assert_eq!(
+        stats.operation(Service::DynamoDb, "UpdateItem"),
+        3,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.operation(Service::DynamoDb, "GetItem"),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(count_of(&item(&client, "fp-lost").await), 1);
+    // Had the message come back anyway (SQS redelivers at least once), it is not counted again.
+    assert_eq!(
+        store.record(&occ("fp-lost", "e1"), t0).await.unwrap(),
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            count: 1
+        }
+    );
+    assert_eq!(count_of(&item(&client, "fp-lost").await), 1);
+}
+
+/// A counting write that never reached DynamoDB on any attempt (the connection dropped before it
+/// was sent): the record, read back, does not remember the id, so the error stands and the message
+/// comes back; its redelivery is counted, once.
+#[tokio::test]
+async fn a_write_never_applied_stays_an_error_and_its_redelivery_counts() {
+    let emulator = Emulator::start();
+    let (store, faults, client) = failing_first_write(&emulator, FaultKind::DropBeforeApply).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let failed = store.record(&occ("fp-unsent", "e1"), t0).await;
+    assert!(
+        matches!(failed, Err(DedupError::Update { .. })),
+        "{failed:?}"
+    );
+    let stats = faults.stats();
+    assert_eq!(
+        stats.operation(Service::DynamoDb, "GetItem"),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(
+        store.record(&occ("fp-unsent", "e1"), t0).await.unwrap(),
+        Outcome::Publish {
+            reason: PublishReason::New,
+            count: 1
+        }
+    );
+    assert_eq!(count_of(&item(&client, "fp-unsent").await), 1);
 }
