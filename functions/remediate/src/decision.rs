@@ -9,6 +9,7 @@ use crate::job::Job;
 use crate::rate_limit::RateCounter;
 use crate::stop_hold::Holds;
 use crate::{FindingEnriched, Remediate, RemediationMode, Retry, SecurityHubRef, ecs};
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use vigil_accounts::Unroutable;
@@ -85,10 +86,12 @@ pub struct Decision {
 /// A stop that was decided and held, but not made before its hold lapsed (its StopTask kept
 /// failing, or its message was dead-lettered and redriven later): the task may since have become
 /// one of the service's last healthy ones, so the stop is decided again on fresh facts. It was
-/// counted against the stop limits when first decided and is not counted again.
+/// counted against the stop limits when first decided and is not counted again while that count
+/// is inside the limits' window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LapsedStop {
-    /// When the stop was first decided, RFC 3339.
+    /// When the stop was first decided (and counted), RFC 3339: a stop that lapsed again after
+    /// being decided again keeps the first time.
     pub decided_at: String,
     /// When its hold lapsed (epoch seconds); `None` when no hold was found (released, or never
     /// reserved by an earlier version).
@@ -699,13 +702,18 @@ impl Remediate {
         let playbook = core.playbook.name.as_str();
         // In the decision core's order (the service's counter before the cluster's): the first at
         // its limit refuses the stop, and the rest are not read. A lapsed stop decided again was
-        // counted when first decided.
-        let counters = match decision.lapsed_stop {
-            Some(_) => &[][..],
-            None => &core.counters[..],
-        };
-        let mut counted = Vec::with_capacity(counters.len());
-        for counter in counters.iter().map(RateCounter::of) {
+        // counted when first decided, and is not counted again on a counter whose window still
+        // holds that count. Once the count has left the window (a window shorter than the hold,
+        // or an approval redriven an hour later), the stop made now would count in no window and
+        // the service would get one stop over its limit: it is counted again, as a new stop.
+        let first_counted = decision.lapsed_stop.as_ref().map(|l| {
+            DateTime::parse_from_rfc3339(&l.decided_at).map_or(i64::MIN, |t| t.timestamp())
+        });
+        let mut counted = Vec::with_capacity(core.counters.len());
+        for counter in core.counters.iter().map(RateCounter::of) {
+            if first_counted.is_some_and(|at| counter.still_counts(at, now)) {
+                continue;
+            }
             let read = self.counters.read(&counter).await?;
             match counter.count(self.counters.table(), &read, now)? {
                 Some(item) => counted.push(item),

@@ -249,10 +249,23 @@ impl Remediate {
     }
 
     /// The stored stop `d` as no longer held at `now` (its hold lapsed, or is gone); `None` while
-    /// its hold stands (or it names no cluster, so there is none to read).
+    /// its hold stands.
     async fn lapsed_stop(&self, d: &Decision, now: i64) -> Result<Option<LapsedStop>, Retry> {
+        // A stop decided again that lapsed once more was counted when first decided (see
+        // `write_decision`): that time is kept.
+        let decided_at = d
+            .lapsed_stop
+            .as_ref()
+            .map_or(&d.decided_at, |l| &l.decided_at)
+            .clone();
+        // Every stop Vigil decides names the cluster ECS described its task in. One that names
+        // none (an edited record) has no hold to be found, so it is not carried on blind (with
+        // StopTask sent to no cluster) but decided again like any stop whose hold is gone.
         let Some(cluster) = d.cluster_arn.as_deref() else {
-            return Ok(None);
+            return Ok(Some(LapsedStop {
+                decided_at,
+                held_until: None,
+            }));
         };
         let holds = self
             .holds
@@ -262,7 +275,7 @@ impl Remediate {
         Ok(match held_until {
             Some(until) if until > now => None,
             _ => Some(LapsedStop {
-                decided_at: d.decided_at.clone(),
+                decided_at,
                 held_until,
             }),
         })

@@ -105,12 +105,16 @@ impl RateCounter {
     /// `now - window < t`. A stop dated after `now` (another instance's clock ahead of ours)
     /// counts too.
     fn in_window(&self, read: &CountedStops, now: i64) -> usize {
-        let since = now.saturating_sub(self.window);
         read.at
             .iter()
             .chain(&read.legacy)
-            .filter(|&&t| t > since)
+            .filter(|&&t| self.still_counts(t, now))
             .count()
+    }
+
+    /// Whether a stop counted at `at` is still inside the window at `now`.
+    pub fn still_counts(&self, at: i64, now: i64) -> bool {
+        at > now.saturating_sub(self.window)
     }
 
     /// Whether one more stop at `now` stays within the limit.
