@@ -787,3 +787,67 @@ async fn a_second_finding_on_a_standalone_task_whose_stop_is_pending_does_not_co
     taken(&at(&p, &book, t + 4, limit2).await, &change).await;
     assert_eq!(held(&p, "").await, [tasks[1].clone()]);
 }
+
+/// A stop decided, held and not made (its StopTask failing), whose message comes back only once the
+/// finding is stale (a dead letter redriven after `max_finding_age_seconds`, here the default
+/// hour) and its hold has lapsed: the task still runs, so the stop is decided again and refused as
+/// stale. The record is settled as that refusal (`complete`, with `lapsed_stop`), not left
+/// `acting` for good with the message recorded aside.
+#[tokio::test]
+async fn a_stale_redelivery_of_a_lapsed_stop_settles_it_as_refused() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("late", 2).await;
+    let events = alerts(&p, &tasks[..1], SHELL, "late").await;
+    let t = now();
+    let first = crashing(&p, PLAYBOOKS, t, |_| {}).await;
+    assert_eq!(first.process(&events, Some(ACCOUNT)).await, [0]);
+    let late = t + 2 * 3600;
+    taken(&at(&p, PLAYBOOKS, late, |_| {}).await, &events[0]).await;
+    let r = record_of(&p, &tasks[0], "ACTION#enforce", SHELL).await;
+    assert_eq!(
+        (s(&r, "outcome"), s(&r, "phase")),
+        ("refused", "complete"),
+        "{}",
+        reason(&r)
+    );
+    assert!(reason(&r).contains("last observed"), "{}", reason(&r));
+    assert_eq!(decision(&r)["lapsed_stop"]["held_until"], t + HOLD);
+    assert_eq!(p.task_status(&tasks[0]).await.1, "RUNNING");
+    assert_eq!(stop_calls(&p), 0);
+    // Settled: the same message again is a duplicate, and a stale new arrival decides nothing.
+    let again = at(&p, PLAYBOOKS, late + 1, |_| {}).await;
+    taken(&again, &events[0]).await;
+    taken(&again, &with_id(&events[0], "late-again")).await;
+    let after = record_of(&p, &tasks[0], "ACTION#enforce", SHELL).await;
+    assert_eq!(s(&after, "decided_at"), s(&r, "decided_at"));
+    assert_eq!(stop_calls(&p), 0);
+}
+
+/// The same stale redelivery while the stop's hold still stands (a hold longer than the findings'
+/// age limit): the stop, decided when the finding was fresh and still keeping `min_healthy_tasks`,
+/// is carried on as decided and made, once.
+#[tokio::test]
+async fn a_stale_redelivery_of_a_stop_still_held_carries_it_on() {
+    let p = Pipeline::start().await;
+    let tasks = p.service("held-late", 2).await;
+    let events = alerts(&p, &tasks[..1], SHELL, "held-late").await;
+    let t = now();
+    let long_hold = |s: &mut RemediateSettings| s.hold_seconds = 3 * 3600;
+    let first = crashing(&p, PLAYBOOKS, t, long_hold).await;
+    assert_eq!(first.process(&events, Some(ACCOUNT)).await, [0]);
+    taken(
+        &at(&p, PLAYBOOKS, t + 2 * 3600, long_hold).await,
+        &events[0],
+    )
+    .await;
+    let r = record_of(&p, &tasks[0], "ACTION#enforce", SHELL).await;
+    assert_eq!(
+        (s(&r, "outcome"), s(&r, "phase")),
+        ("act", "complete"),
+        "{}",
+        reason(&r)
+    );
+    assert!(decision(&r).get("lapsed_stop").is_none());
+    assert_eq!(p.stopped(&tasks).await, 1);
+    assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
+}

@@ -460,8 +460,15 @@ impl Remediate {
             source_finding: received.source_finding,
             imported: received.imported,
             note_vouched: received.note_vouched,
+            stale: only_stale(&first.evaluation),
         };
-        if first.evaluation.untrusted() {
+        // A stale message (the finding past `max_finding_age_seconds`: a backlog, or a dead letter
+        // redriven late) that finds a stop it was decided for still unfinished carries it on while
+        // its hold stands, or settles it (`job.rs`: decided again, refused as stale), so the
+        // record does not stay `acting` for good, never noted. Anything else untrusted, or stale
+        // with nothing unfinished, is recorded aside.
+        if first.evaluation.untrusted() && !(job.stale && self.records.unfinished(&job.key).await?)
+        {
             let decision = Decision::of(&first, &job, None);
             return self.record_aside(Aside::Untrusted, &job, &decision).await;
         }
@@ -610,7 +617,10 @@ impl Remediate {
             let mut decision = Decision::of(&core, job, evidence.clone());
             self.plan(&core, &mut decision);
             decision.lapsed_stop = lapsed.cloned();
-            if core.evaluation.untrusted() {
+            // A lapsed stop found untrusted on the fresh look (stale by now, or its container no
+            // longer the task's) is the genuine record's own stop, claimed: it is settled as the
+            // refusal it now is, not recorded aside with the record left `acting`.
+            if core.evaluation.untrusted() && lapsed.is_none() {
                 return Ok(Verdict::Untrusted(decision));
             }
             if self
@@ -759,6 +769,16 @@ impl Remediate {
             .await?;
         Ok(matches!(written, Decided::Ok))
     }
+}
+
+/// Whether the only trust check that failed is freshness (`max_finding_age_seconds`).
+fn only_stale(evaluation: &Evaluation) -> bool {
+    let mut failed = evaluation
+        .checks
+        .iter()
+        .filter(|c| c.verdict == vigil_playbook::Verdict::Fail && c.guardrail.is_trust())
+        .peekable();
+    failed.peek().is_some() && failed.all(|c| c.guardrail == vigil_playbook::Guardrail::Fresh)
 }
 
 /// The tasks of an attack sequence to decide, each once and at most as many as ingest keeps of a

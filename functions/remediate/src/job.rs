@@ -37,6 +37,9 @@ pub(crate) struct Job<'a> {
     /// Whether ingest's record vouches for where Vigil's finding is and that Security Hub holds it:
     /// only then does a note Security Hub refuses as not found keep the decision waiting.
     pub note_vouched: bool,
+    /// The finding is past `max_finding_age_seconds`: the message only carries on (or settles) a
+    /// stored stop it finds unfinished, and decides nothing new.
+    pub stale: bool,
 }
 
 /// What the look before the claim came to.
@@ -92,7 +95,9 @@ impl Remediate {
             // record is not reopened (that would erase the completed decision and leave it open
             // for a redelivery of the event it was decided for); the message comes back and looks
             // again.
-            Claim::Done(r) if !r.is_final && r.decided_event.as_deref() != Some(&job.event) => {
+            Claim::Done(r)
+                if !r.is_final && r.decided_event.as_deref() != Some(&job.event) && !job.stale =>
+            {
                 if !matches!(look, Look::Seen(_)) {
                     return Err(Retry::Other(format!(
                         "{} changed since it was read: to be looked at again",
