@@ -710,6 +710,15 @@ impl Remediate {
             }
         }
         let playbook = core.playbook.name.as_str();
+        // A stale message settles a lapsed stop (refused as stale) for no event of its own: the
+        // observed times are covered by neither the fingerprint nor the dedup record, so a copy of
+        // the genuine message with them moved back would otherwise make the genuine message, still
+        // fresh, a redelivery of the event decided, and the stop it decides again would be lost.
+        // Any message that is not stale reopens the record (`job.rs`); a stale one never does.
+        let event = match job.stale {
+            true => format!("stale:{}", job.event),
+            false => job.event.clone(),
+        };
         // In the decision core's order (the service's counter before the cluster's): the first at
         // its limit refuses the stop, and the rest are not read. A lapsed stop decided again was
         // counted when first decided, and is not counted again on a counter whose window still
@@ -734,8 +743,7 @@ impl Remediate {
                     decision.stop_reason = None;
                     decision.tag = None;
                     let json = decision.to_json();
-                    let rewrite =
-                        write(&json, decision.outcome, Phase::Acted, playbook, &job.event);
+                    let rewrite = write(&json, decision.outcome, Phase::Acted, playbook, &event);
                     self.records
                         .decide(&job.key, &job.owner, &rewrite, None, Vec::new(), now)
                         .await?;
@@ -761,7 +769,7 @@ impl Remediate {
             .decide(
                 &job.key,
                 &job.owner,
-                &write(&json, decision.outcome, next, playbook, &job.event),
+                &write(&json, decision.outcome, next, playbook, &event),
                 hold,
                 counted,
                 now,

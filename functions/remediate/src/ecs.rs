@@ -119,7 +119,7 @@ pub async fn live_task(
 }
 
 /// `cluster` as a name or an ARN names the cluster of `arn`.
-fn same_cluster(arn: &str, cluster: &str) -> bool {
+pub(crate) fn same_cluster(arn: &str, cluster: &str) -> bool {
     arn == cluster
         || arn
             .rsplit_once('/')

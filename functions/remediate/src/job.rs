@@ -183,6 +183,24 @@ impl Remediate {
                         ) => (None, Some(lapsed), Look::Seen(sighted)),
                         // Whether the task still runs is not known: the message comes back.
                         Look::Failed(e) => return Err(e),
+                        // ECS not knowing the task where the message says it runs shows it gone
+                        // only if that is the cluster the stop was decided in. The cluster is
+                        // covered by neither the fingerprint nor the dedup record: a copy naming
+                        // another would have the stop carried on blind, taking a task the service
+                        // may need by now for `min_healthy_tasks`. Not known either: it comes back.
+                        Look::Unseen
+                            if !job.subject.cluster_arn().is_some_and(|c| {
+                                d.cluster_arn
+                                    .as_deref()
+                                    .is_some_and(|arn| ecs::same_cluster(arn, c))
+                            }) =>
+                        {
+                            return Err(Retry::Other(format!(
+                                "{}: the task is not known in the cluster the message names, not \
+                                 the one its stop was decided in: to be looked at again",
+                                job.key.pk()
+                            )));
+                        }
                         look => (Some(d), None, look),
                     },
                 }
