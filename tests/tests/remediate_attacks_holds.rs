@@ -7,110 +7,15 @@
 //! hold nothing); and the state left after ECS's STOPPED change releases a hold. Every stop is read
 //! back from ECS.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Arc;
 use vigil_e2e::queue::{APPROVALS_QUEUE, REMEDIATE_QUEUE, approval_of, approver, deliver};
 use vigil_e2e::{ACCOUNT, AttackSequence, PLAYBOOKS, Pipeline, alerts, s, stopped_change, with_id};
-use vigil_remediate::{Clock, Remediate, RemediateSettings, RemediationMode};
-use vigil_testkit::{BUS_NAME, TABLE_NAME};
+use vigil_remediate::{RemediateSettings, RemediationMode};
 
 mod blind;
+mod hold_kit;
 
-use blind::NoStops;
-
-const SHELL: &str = "Terminal shell in container";
-const SECOND: &str = "Terminal shell in container (second rule)";
-/// `STOP_HOLD_SECONDS` on every instance here. Not the default (an hour): a finding arriving
-/// again after the default hold has lapsed would be past `max_finding_age_seconds` (also an hour)
-/// and refused as stale, whatever the hold.
-const HOLD: i64 = 600;
-
-type Item = HashMap<String, AttributeValue>;
-
-/// A clock stopped at `t` (Unix epoch seconds).
-fn clock(t: i64) -> Clock {
-    Arc::new(move || chrono::DateTime::from_timestamp(t, 0).unwrap())
-}
-
-/// Now, to the second.
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Delivers `body` to `r` and expects it taken (not returned to the queue).
-async fn taken(r: &Remediate, body: &str) {
-    assert_eq!(
-        r.process(&[body.to_owned()], Some(ACCOUNT)).await,
-        Vec::<usize>::new(),
-        "message returned"
-    );
-}
-
-/// An enforcing instance with `playbooks` at `t`, whose every StopTask fails: it decides, counts
-/// and holds, and its attempt ends before the stop, leaving the record `acting`.
-async fn crashing(
-    p: &Pipeline,
-    playbooks: &str,
-    t: i64,
-    adjust: fn(&mut RemediateSettings),
-) -> Remediate {
-    let config = &p.emulator.sdk_config().await;
-    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
-    settings.mode = RemediationMode::Enforce;
-    settings.hold_seconds = HOLD;
-    adjust(&mut settings);
-    Remediate::new(
-        aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(config)
-                .interceptor(NoStops)
-                .build(),
-        ),
-        aws_sdk_securityhub::Client::new(config),
-        aws_sdk_dynamodb::Client::new(config),
-        aws_sdk_eventbridge::Client::new(config),
-        vigil_playbook::PlaybookFile::parse(playbooks).unwrap(),
-        settings,
-    )
-    .with_clock(clock(t))
-}
-
-/// An enforcing instance with `playbooks` at `t`.
-async fn at(
-    p: &Pipeline,
-    playbooks: &str,
-    t: i64,
-    adjust: fn(&mut RemediateSettings),
-) -> Remediate {
-    p.remediate_with(playbooks, RemediationMode::Enforce, |s| {
-        s.hold_seconds = HOLD;
-        adjust(s)
-    })
-    .await
-    .with_clock(clock(t))
-}
-
-/// The stop times the counter of `scope` (`service#<cluster>/<name>` or `cluster#<arn>`) lists.
-async fn stops_at(p: &Pipeline, scope: &str) -> Vec<i64> {
-    let pk = format!("RATE#{scope}");
-    let mut at: Vec<i64> = p
-        .items(&pk)
-        .await
-        .into_iter()
-        .filter(|i| s(i, "pk") == pk && s(i, "sk") == "STOPS")
-        .flat_map(|c| {
-            c["stops_at"]
-                .as_l()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_n().unwrap().parse::<i64>().unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    at.sort_unstable();
-    at
-}
+use hold_kit::*;
 
 /// The tasks the hold item of `service` holds (lapsed or not).
 async fn held(p: &Pipeline, service: &str) -> Vec<String> {
@@ -133,19 +38,6 @@ async fn held(p: &Pipeline, service: &str) -> Vec<String> {
     tasks
 }
 
-/// `outcome phase` of every action record (any mode) of `task`, sorted.
-async fn records_of(p: &Pipeline, task: &str) -> Vec<String> {
-    let mut r: Vec<String> = p
-        .action_records()
-        .await
-        .iter()
-        .filter(|r| s(r, "pk").ends_with(task))
-        .map(|r| format!("{} {} {}", s(r, "sk"), s(r, "outcome"), s(r, "phase")))
-        .collect();
-    r.sort();
-    r
-}
-
 /// The action records (any mode) of `task` whose finding's rule is `rule`.
 async fn record_of(p: &Pipeline, task: &str, sk: &str, rule: &str) -> Item {
     p.action_records()
@@ -158,11 +50,6 @@ async fn record_of(p: &Pipeline, task: &str, sk: &str, rule: &str) -> Item {
                     == rule
         })
         .unwrap_or_else(|| panic!("no {sk} record of {task} for {rule}"))
-}
-
-/// The record's decision, parsed.
-fn decision(record: &Item) -> Value {
-    serde_json::from_str(s(record, "decision")).unwrap_or_default()
 }
 
 /// When the hold of `task` in `service` lapses.
@@ -178,20 +65,6 @@ async fn hold_until(p: &Pipeline, service: &str, task: &str) -> i64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-fn reason(record: &Item) -> String {
-    let d: Value = serde_json::from_str(s(record, "decision")).unwrap_or_default();
-    d["reason"].as_str().unwrap_or_default().to_owned()
-}
-
-fn service_scope(p: &Pipeline, service: &str) -> String {
-    format!("service#{}/{service}", p.cluster)
-}
-
-/// StopTask calls made so far.
-fn stop_calls(p: &Pipeline) -> u64 {
-    p.emulator.calls("ecs", "StopTask")
 }
 
 /// The second rule may stop a service's last task; every other shell rule keeps one running.

@@ -10,127 +10,21 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::Arc;
 use vigil_e2e::{ACCOUNT, AttackSequence, Pipeline, alerts, s, with_id};
-use vigil_remediate::{Clock, Remediate, RemediateSettings, RemediationMode};
-use vigil_testkit::{BUS_NAME, TABLE_NAME};
+use vigil_remediate::{Remediate, RemediateSettings, RemediationMode};
+use vigil_testkit::TABLE_NAME;
 
 mod blind;
+mod hold_kit;
 
-use blind::NoStops;
+use hold_kit::*;
 
-const SHELL: &str = "Terminal shell in container";
-/// `STOP_HOLD_SECONDS` here unless a test says otherwise: shorter than `max_finding_age_seconds`
-/// (the default hour), so a hold can lapse while the finding is still fresh.
-const HOLD: i64 = 600;
 /// Past the default `max_finding_age_seconds` (an hour): a message this late is stale.
 const LATE: i64 = 2 * 3600;
-
-type Item = HashMap<String, AttributeValue>;
-
-/// A clock stopped at `t` (Unix epoch seconds).
-fn clock(t: i64) -> Clock {
-    Arc::new(move || chrono::DateTime::from_timestamp(t, 0).unwrap())
-}
-
-/// Now, to the second.
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Delivers `body` to `r` and expects it taken (not returned to the queue).
-async fn taken(r: &Remediate, body: &str) {
-    assert_eq!(
-        r.process(&[body.to_owned()], Some(ACCOUNT)).await,
-        Vec::<usize>::new(),
-        "message returned"
-    );
-}
-
-/// Settings for an enforcing instance: `HOLD`, then `adjust`.
-fn settings(adjust: fn(&mut RemediateSettings)) -> RemediateSettings {
-    let mut settings = RemediateSettings::new(TABLE_NAME, BUS_NAME);
-    settings.mode = RemediationMode::Enforce;
-    settings.hold_seconds = HOLD;
-    adjust(&mut settings);
-    settings
-}
-
-/// An enforcing instance with `playbooks` at `t`, whose every StopTask fails: it decides, counts
-/// and holds, and its attempt ends before the stop, leaving the record `acting`.
-async fn crashing(
-    p: &Pipeline,
-    playbooks: &str,
-    t: i64,
-    adjust: fn(&mut RemediateSettings),
-) -> Remediate {
-    let config = &p.emulator.sdk_config().await;
-    Remediate::new(
-        aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(config)
-                .interceptor(NoStops)
-                .build(),
-        ),
-        aws_sdk_securityhub::Client::new(config),
-        aws_sdk_dynamodb::Client::new(config),
-        aws_sdk_eventbridge::Client::new(config),
-        vigil_playbook::PlaybookFile::parse(playbooks).unwrap(),
-        settings(adjust),
-    )
-    .with_clock(clock(t))
-}
-
-/// An enforcing instance with `playbooks` at `t`.
-async fn at(
-    p: &Pipeline,
-    playbooks: &str,
-    t: i64,
-    adjust: fn(&mut RemediateSettings),
-) -> Remediate {
-    p.remediate_with(playbooks, RemediationMode::Enforce, |s| {
-        *s = settings(adjust)
-    })
-    .await
-    .with_clock(clock(t))
-}
 
 /// A hold outlasting a stale message's lateness: the stored stop is still held when it comes.
 fn long_hold(s: &mut RemediateSettings) {
     s.hold_seconds = 3 * 3600;
-}
-
-/// The stop times the counter of `p`'s service `service` lists.
-async fn stops_at(p: &Pipeline, service: &str) -> Vec<i64> {
-    let pk = format!("RATE#service#{}/{service}", p.cluster);
-    let mut at: Vec<i64> = p
-        .items(&pk)
-        .await
-        .into_iter()
-        .filter(|i| s(i, "pk") == pk && s(i, "sk") == "STOPS")
-        .flat_map(|c| {
-            c["stops_at"]
-                .as_l()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_n().unwrap().parse::<i64>().unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    at.sort_unstable();
-    at
-}
-
-/// `sk outcome phase` of every item recorded for `task` (records and asides), sorted.
-async fn records_of(p: &Pipeline, task: &str) -> Vec<String> {
-    let mut r: Vec<String> = p
-        .action_records()
-        .await
-        .iter()
-        .filter(|r| s(r, "pk").ends_with(task))
-        .map(|r| format!("{} {} {}", s(r, "sk"), s(r, "outcome"), s(r, "phase")))
-        .collect();
-    r.sort();
-    r
 }
 
 /// The item `sk` of `task`.
@@ -140,23 +34,6 @@ async fn record_at(p: &Pipeline, task: &str, sk: &str) -> Item {
         .find(|r| s(r, "pk").ends_with(task) && s(r, "sk") == sk)
         .cloned()
         .unwrap_or_else(|| panic!("no {sk} item of {task}: {all:?}"))
-}
-
-/// The item's decision, parsed.
-fn decision(record: &Item) -> Value {
-    serde_json::from_str(s(record, "decision")).unwrap_or_default()
-}
-
-fn reason(record: &Item) -> String {
-    decision(record)["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// StopTask calls made so far.
-fn stop_calls(p: &Pipeline) -> u64 {
-    p.emulator.calls("ecs", "StopTask")
 }
 
 /// `event` (a `Finding Enriched`) with `edit` applied to its parsed form.
@@ -236,7 +113,10 @@ async fn a_backdated_copy_cannot_settle_a_lapsed_stop_the_genuine_message_still_
     );
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
     assert_eq!(stop_calls(&p), 1);
-    assert_eq!(stops_at(&p, "backdated").await.first(), Some(&t));
+    assert_eq!(
+        stops_at(&p, &service_scope(&p, "backdated")).await.first(),
+        Some(&t)
+    );
     // The stale copy again, and the genuine message again: nothing more.
     let again = at(&p, &book, later + 2, |_| {}).await;
     taken(&again, &backdated(&events[0], LATE)).await;
@@ -358,7 +238,7 @@ async fn a_stale_message_on_a_record_claimed_without_a_decision_decides_nothing(
     );
     let aside = record_at(&p, &tasks[0], &format!("UNTRUSTED#enforce#{ACCOUNT}")).await;
     assert!(reason(&aside).starts_with("fresh:"), "{}", reason(&aside));
-    assert!(stops_at(&p, "claimed").await.is_empty());
+    assert!(stops_at(&p, &service_scope(&p, "claimed")).await.is_empty());
     assert_eq!(p.stopped(&tasks).await, 0);
 
     taken(&at(&p, &book, t + 1, |_| {}).await, &events[0]).await;
@@ -425,7 +305,7 @@ async fn stale_copies_failing_another_trust_check_never_reach_an_unfinished_stop
     assert_eq!((s(&r, "outcome"), s(&r, "phase")), ("act", "complete"));
     assert_eq!(p.task_status(&tasks[0]).await.1, "STOPPED");
     assert_eq!(stop_calls(&p), 1);
-    assert_eq!(stops_at(&p, "forged").await, [t]);
+    assert_eq!(stops_at(&p, &service_scope(&p, "forged")).await, [t]);
 }
 
 /// Delivers `body` to `r` until it is taken (a message finding the record claimed by the other
@@ -471,7 +351,7 @@ async fn a_stale_copy_racing_the_fresh_message_on_two_instances_stops_once() {
     assert!(decision(&r).get("lapsed_stop").is_none());
     assert_eq!(stop_calls(&p), 1);
     assert_eq!(p.stopped(&held).await, 1);
-    assert_eq!(stops_at(&p, "race-held").await, [t]);
+    assert_eq!(stops_at(&p, &service_scope(&p, "race-held")).await, [t]);
     assert_eq!(p.executed.drain().await.len(), 1, "announced once");
 
     let lapsed = p.service("race-lapsed", 3).await;
@@ -494,7 +374,7 @@ async fn a_stale_copy_racing_the_fresh_message_on_two_instances_stops_once() {
     );
     assert_eq!(p.task_status(&lapsed[0]).await.1, "STOPPED");
     assert_eq!(stop_calls(&p), 2, "one StopTask per service");
-    let counted = stops_at(&p, "race-lapsed").await;
+    let counted = stops_at(&p, &service_scope(&p, "race-lapsed")).await;
     assert_eq!(counted.first(), Some(&t), "{counted:?}");
     assert!(counted.len() <= 2, "{counted:?}");
 }
