@@ -67,9 +67,6 @@ async fn hold_until(p: &Pipeline, service: &str, task: &str) -> i64 {
         .unwrap()
 }
 
-/// The second rule may stop a service's last task; every other shell rule keeps one running.
-const LAST_TASK_SECOND: &str = "version: 1\nplaybooks:\n  - name: last-task\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n    allow_last_task: true\n  - name: shell\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
-
 /// A stop decided, counted and held on a two-task service (`min_healthy_tasks` 1), whose StopTask
 /// keeps failing for longer than the hold lasts (`STOP_HOLD_SECONDS` 600 here; the queue redelivers
 /// for 5 receives × 360 s, and a dead-lettered message can be redriven at any time): a finding on
@@ -416,9 +413,6 @@ async fn a_sequence_and_a_falco_alert_naming_one_task_at_once_stop_and_count_it_
         ["ACTION#enforce act complete"]
     );
 }
-
-/// Proposes to stop shells for approval; stops the second rule's findings at once.
-const APPROVE_FIRST: &str = "version: 1\nplaybooks:\n  - name: second\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
 
 /// A proposal (which holds and counts nothing), then another finding's stop of the same task
 /// decided and held but not yet made (crashed before StopTask), then the analyst's approval: the

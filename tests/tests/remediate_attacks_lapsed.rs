@@ -369,8 +369,32 @@ async fn a_malformed_hold_item_neither_panics_nor_carries_a_lapsed_stop_on() {
     assert_eq!(stop_calls(&p), 1);
 }
 
-/// Proposes to stop shells for approval; stops the second rule's findings at once.
-const APPROVE_FIRST: &str = "version: 1\nplaybooks:\n  - name: second\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
+/// `proposed` (a shell finding under [`APPROVE_FIRST`]) proposed for approval, then the analyst's
+/// approval (`approval-1`) decided, counted and held just after, by an instance whose StopTask
+/// fails: its message comes back and the record is left `acting`. Returns when the approval was
+/// decided, and the approval.
+async fn approved_then_crashed(
+    p: &Pipeline,
+    proposed: &str,
+    adjust: fn(&mut RemediateSettings),
+) -> (i64, String) {
+    let approving = p
+        .remediate_with(APPROVE_FIRST, RemediationMode::Enforce, adjust)
+        .await;
+    assert!(
+        deliver(&approving, "proposal", 1, REMEDIATE_QUEUE, proposed)
+            .await
+            .is_empty()
+    );
+    let t = now();
+    let approval = approval_of("approval-1", proposed);
+    let crashed = crashing(p, APPROVE_FIRST, t, adjust).await;
+    assert_eq!(
+        deliver(&crashed, "approval-1", 1, APPROVALS_QUEUE, &approval).await,
+        ["approval-1"]
+    );
+    (t, approval)
+}
 
 /// An analyst-approved stop on a two-task service, decided, counted and held, whose StopTask kept
 /// failing until its hold lapsed (the approval's message dead-lettered and redriven later; an
@@ -383,21 +407,7 @@ async fn an_approved_stop_whose_hold_lapsed_is_decided_again_and_keeps_min_healt
     let tasks = p.service("approved", 2).await;
     let proposed = alerts(&p, &tasks[..1], SHELL, "propose").await.remove(0);
     let other = alerts(&p, &tasks[1..], SECOND, "other").await.remove(0);
-    let approving = p
-        .remediate_with(APPROVE_FIRST, RemediationMode::Enforce, approver)
-        .await;
-    assert!(
-        deliver(&approving, "proposal", 1, REMEDIATE_QUEUE, &proposed)
-            .await
-            .is_empty()
-    );
-    let t = now();
-    let approval = approval_of("approval-1", &proposed);
-    let crashed = crashing(&p, APPROVE_FIRST, t, approver).await;
-    assert_eq!(
-        deliver(&crashed, "approval-1", 1, APPROVALS_QUEUE, &approval).await,
-        ["approval-1"]
-    );
+    let (t, approval) = approved_then_crashed(&p, &proposed, approver).await;
     assert_eq!(state(&p, &tasks[0]).await, pair("act", "acting"));
     taken(&at(&p, APPROVE_FIRST, t + HOLD + 1, approver).await, &other).await;
     assert_eq!(p.task_status(&tasks[1]).await.1, "STOPPED");
@@ -423,9 +433,6 @@ async fn an_approved_stop_whose_hold_lapsed_is_decided_again_and_keeps_min_healt
         [t, t + HOLD + 1]
     );
 }
-
-/// The second rule may stop a service's last task; every other shell rule keeps one running.
-const LAST_TASK_SECOND: &str = "version: 1\nplaybooks:\n  - name: last-task\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n    allow_last_task: true\n  - name: shell\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
 
 /// A lapsed stop under a playbook that may stop a service's last task, resumed when the service's
 /// other task has been stopped: decided again, it is still a stop (the playbook allows it), made
@@ -596,21 +603,7 @@ async fn an_approval_redriven_after_the_default_hold_counts_its_stop_again() {
         s.guardrails.stop_limit_window_seconds = 3600;
         s.guardrails.max_finding_age_seconds = 7200;
     };
-    let approving = p
-        .remediate_with(APPROVE_FIRST, RemediationMode::Enforce, defaults)
-        .await;
-    assert!(
-        deliver(&approving, "proposal", 1, REMEDIATE_QUEUE, &proposed)
-            .await
-            .is_empty()
-    );
-    let t = now();
-    let approval = approval_of("approval-1", &proposed);
-    let crashed = crashing(&p, APPROVE_FIRST, t, defaults).await;
-    assert_eq!(
-        deliver(&crashed, "approval-1", 1, APPROVALS_QUEUE, &approval).await,
-        ["approval-1"]
-    );
+    let (t, approval) = approved_then_crashed(&p, &proposed, defaults).await;
     let later = t + vigil_remediate::DEFAULT_HOLD_SECONDS + 1;
     let redriven = at(&p, APPROVE_FIRST, later, defaults).await;
     assert!(

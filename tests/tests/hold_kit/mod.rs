@@ -21,6 +21,12 @@ pub const HOLD: i64 = 600;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Proposes to stop shells for approval; stops the second rule's findings at once.
+pub const APPROVE_FIRST: &str = "version: 1\nplaybooks:\n  - name: second\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n  - name: shell-approve\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: approve\n";
+
+/// The second rule may stop a service's last task; every other shell rule keeps one running.
+pub const LAST_TASK_SECOND: &str = "version: 1\nplaybooks:\n  - name: last-task\n    match: {rules: [\"Terminal shell in container (second rule)\"]}\n    actions: [stop_task]\n    mode: enforce\n    allow_last_task: true\n  - name: shell\n    match: {rules: [\"Terminal shell*\"]}\n    actions: [stop_task]\n    mode: enforce\n";
+
 /// A clock stopped at `t` (Unix epoch seconds).
 pub fn clock(t: i64) -> Clock {
     Arc::new(move || chrono::DateTime::from_timestamp(t, 0).unwrap())
