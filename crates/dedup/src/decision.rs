@@ -194,6 +194,10 @@ pub enum Member {
     /// escalation's publication may be what failed (the record cannot tell), so it is published
     /// again, whatever the record's state.
     RedeliveredRaiser,
+    /// Redelivered, and listed by the record as counted but not published (its publication failed
+    /// for good, [`UNPUBLISHED`](crate::record::UNPUBLISHED)): published again, whatever the
+    /// record's state.
+    RedeliveredUnpublished,
     /// Its id is an earlier occurrence's of the same write (delivered twice in one batch).
     Repeated,
 }
@@ -274,7 +278,7 @@ pub fn group_outcomes(
                 counted_any = true;
                 out.push((outcome, highest));
             }
-            Member::Redelivered | Member::RedeliveredRaiser => {
+            Member::Redelivered | Member::RedeliveredRaiser | Member::RedeliveredUnpublished => {
                 let escalated = allow && is_escalation(&existing, severity);
                 if escalated {
                     raise_to = Some(raise_to.map_or(severity, |r| r.max(severity)));
@@ -282,8 +286,9 @@ pub fn group_outcomes(
                 }
                 let highest = existing.max_severity.unwrap_or(severity).max(floor);
                 let outcome = match after_redelivery(&existing, escalated) {
-                    // Its escalation's publication may be what failed: published again.
-                    Outcome::Redelivered { count } if member == Member::RedeliveredRaiser => {
+                    // Its publication failed (listed unpublished), or its escalation's may have
+                    // (the raiser): published again.
+                    Outcome::Redelivered { count } if member != Member::Redelivered => {
                         Outcome::Publish {
                             reason: PublishReason::Redelivery,
                             count,
@@ -498,6 +503,17 @@ mod tests {
                 None
             ),
             "published again, and not raised again"
+        );
+        assert_eq!(
+            decide(Member::RedeliveredUnpublished).0,
+            vec![(
+                Outcome::Publish {
+                    reason: PublishReason::Redelivery,
+                    count: 3
+                },
+                70
+            )],
+            "one listed unpublished is published again too"
         );
         assert_eq!(
             decide(Member::Redelivered).0,

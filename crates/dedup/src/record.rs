@@ -48,7 +48,7 @@ pub const SECURITY_HUB_ID: &str = "securityhub_id";
 /// [`RULE_MAX_BYTES`] bytes, so a long rule name cannot push the item over 1 KB.
 pub const RULE: &str = "rule";
 /// The most bytes of the rule's name [`RULE`] keeps.
-pub const RULE_MAX_BYTES: usize = 96;
+pub const RULE_MAX_BYTES: usize = 64;
 /// The finding's source ([`vigil_model::Source::as_str`]), written once.
 pub const SOURCE: &str = "source";
 /// The lease's window ([`bucket`](crate::decision::bucket) of the last count, lease-long windows): a
@@ -104,6 +104,16 @@ pub const INTERVAL_BUCKET: &str = "interval_bucket";
 pub const DIGESTS_CURRENT: &str = "event_digests";
 /// The previous generation of remembered event-id digests (see [`DIGESTS_CURRENT`]).
 pub const DIGESTS_PREVIOUS: &str = "event_digests_prev";
+/// Digests ([`digest`]) of the event ids whose occurrence was counted and was to be published, but
+/// whose publication failed for good (a binary set, at most [`UNPUBLISHED_MAX`], written only after
+/// such a failure). The count refuses these ids like remembered ones, for as long as they are
+/// listed, so a redelivery that comes after more than a generation of other occurrences is still
+/// recognized (not counted twice), and it is published whatever the record's state; its successful
+/// publication takes it off the list.
+pub const UNPUBLISHED: &str = "unpublished";
+/// The most ids [`UNPUBLISHED`] lists: 75 bytes at most, which only a record already near 1 KB
+/// (forwarded, raised, both generations full) crosses, and only while the list is not empty.
+pub const UNPUBLISHED_MAX: usize = 8;
 /// Bytes of SHA-256 kept per digest.
 pub const DIGEST_BYTES: usize = 8;
 /// The event id string sets earlier versions kept (~18 KB on a hot fingerprint): removed by the next

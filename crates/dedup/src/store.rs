@@ -107,6 +107,9 @@ pub struct Recorded {
     pub highest_severity: u8,
     /// The last confirmed Security Hub import's `UpdatedAt`, as the record held it.
     pub last_update: Option<DateTime<Utc>>,
+    /// A redelivery the record listed as unpublished ([`UNPUBLISHED`]): once it is published,
+    /// [`DedupStore::clear_unpublished`] takes it off the list.
+    pub listed_unpublished: bool,
 }
 
 /// The dedup records in one DynamoDB table. Cheap to clone; clones share the client and the
@@ -271,10 +274,12 @@ impl DedupStore {
             .and_then(|b| b.forwarded_at);
         Ok(outcomes
             .into_iter()
-            .map(|(outcome, highest_severity)| Recorded {
+            .zip(&members)
+            .map(|((outcome, highest_severity), member)| Recorded {
                 outcome,
                 highest_severity,
                 last_update,
+                listed_unpublished: *member == Member::RedeliveredUnpublished,
             })
             .collect())
     }
@@ -335,7 +340,9 @@ impl DedupStore {
             let mut remembered = false;
             for &i in &pending {
                 if remembers(&refused, &digests[i]) {
-                    members[i] = if raised_by(&refused, &digests[i]) {
+                    members[i] = if listed(&refused, UNPUBLISHED, &digests[i]) {
+                        Member::RedeliveredUnpublished
+                    } else if raised_by(&refused, &digests[i]) {
                         Member::RedeliveredRaiser
                     } else {
                         Member::Redelivered
@@ -506,6 +513,7 @@ impl DedupStore {
             ("#o_task", ORIGIN_TASK),
             ("#o_reg", ORIGIN_REGION),
             ("#sev", MAX_SEVERITY),
+            ("#unpub", UNPUBLISHED),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -564,12 +572,12 @@ impl DedupStore {
         } else {
             add.push("#ids :digests");
         }
-        // None of the ids counted may be remembered already.
+        // None of the ids counted may be remembered already, or listed as unpublished.
         let mut fresh = Vec::with_capacity(pending.len());
         for (j, &i) in pending.iter().enumerate() {
             let key = format!(":d{j}");
             fresh.push(format!(
-                "NOT contains(#ids, {key}) AND NOT contains(#prev, {key})"
+                "NOT contains(#ids, {key}) AND NOT contains(#prev, {key}) AND NOT contains(#unpub, {key})"
             ));
             values.insert(key, AttributeValue::B(Blob::new(digests[i].to_vec())));
         }
@@ -763,6 +771,90 @@ impl DedupStore {
             .is_some_and(|b| b.as_ref() == digest(event_id).as_slice()))
     }
 
+    /// Lists the occurrences `event_ids` of `fingerprint`, counted and to be published, as
+    /// unpublished ([`UNPUBLISHED`]): their publication failed for good and SQS will bring them back.
+    /// Until [`clear_unpublished`](Self::clear_unpublished) takes them off, the count recognizes
+    /// them as redeliveries however many other occurrences it counts in between, and their
+    /// redelivery is published. Conditional on the record existing (never creating one) and on the
+    /// list's room ([`UNPUBLISHED_MAX`]; only the first ids that fit are given): returns whether
+    /// they were listed. When they were not, a redelivery is still recognized while the record
+    /// remembers its id (a generation of other occurrences).
+    pub async fn list_unpublished(
+        &self,
+        fingerprint: &str,
+        event_ids: &[&str],
+    ) -> Result<bool, DedupError> {
+        let digests = unique_digests(event_ids, UNPUBLISHED_MAX);
+        if digests.is_empty() {
+            return Ok(true);
+        }
+        let room = (UNPUBLISHED_MAX - digests.len()) as i64;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(fingerprint)))
+            .update_expression("ADD #u :ds")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#u) OR size(#u) <= :room)",
+            )
+            .expression_attribute_names("#u", UNPUBLISHED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":ds", digest_set(&digests))
+            .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DedupError::Update {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Takes the occurrences `event_ids` off the record's unpublished list: they were published.
+    /// Conditional on the record existing, so that an expired record is not written again.
+    pub async fn clear_unpublished(
+        &self,
+        fingerprint: &str,
+        event_ids: &[&str],
+    ) -> Result<(), DedupError> {
+        let digests = unique_digests(event_ids, usize::MAX);
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.table_name)
+            .set_key(Some(dedup_key(fingerprint)))
+            .update_expression("DELETE #u :ds")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#u", UNPUBLISHED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":ds", digest_set(&digests))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(DedupError::Update {
+                fingerprint: fingerprint.to_owned(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
     /// Records that `Finding Enriched` for the occurrence `event_id` is on the bus and, with
     /// `forwarded` (the `UpdatedAt` Security Hub confirmed), marks the record `forwarded` in the
     /// same write, keeping that time as `forwarded_at` for the next import to stay at or after it.
@@ -839,13 +931,35 @@ fn record_exists(
     }
 }
 
-/// Whether the record remembers an id by its digest.
+/// The digests of `event_ids`, each once, at most `max`.
+fn unique_digests(event_ids: &[&str], max: usize) -> Vec<[u8; DIGEST_BYTES]> {
+    let mut digests: Vec<[u8; DIGEST_BYTES]> = Vec::new();
+    for id in event_ids {
+        let d = digest(id);
+        if digests.len() < max && !digests.contains(&d) {
+            digests.push(d);
+        }
+    }
+    digests
+}
+
+/// A binary set of digests (not empty: DynamoDB has no empty sets).
+fn digest_set(digests: &[[u8; DIGEST_BYTES]]) -> AttributeValue {
+    AttributeValue::Bs(digests.iter().map(|d| Blob::new(d.to_vec())).collect())
+}
+
+/// Whether the record remembers an id by its digest: among the counted ids, or listed unpublished.
 fn remembers(item: &HashMap<String, AttributeValue>, d: &[u8; DIGEST_BYTES]) -> bool {
-    [DIGESTS_CURRENT, DIGESTS_PREVIOUS].iter().any(|k| {
-        item.get(*k)
-            .and_then(|v| v.as_bs().ok())
-            .is_some_and(|ds| ds.iter().any(|b| b.as_ref() == d))
-    })
+    [DIGESTS_CURRENT, DIGESTS_PREVIOUS, UNPUBLISHED]
+        .iter()
+        .any(|k| listed(item, k, d))
+}
+
+/// Whether the binary set `attribute` of the record holds the digest `d`.
+fn listed(item: &HashMap<String, AttributeValue>, attribute: &str, d: &[u8; DIGEST_BYTES]) -> bool {
+    item.get(attribute)
+        .and_then(|v| v.as_bs().ok())
+        .is_some_and(|ds| ds.iter().any(|b| b.as_ref() == d))
 }
 
 /// Whether the record names the occurrence of this id digest as the one that last raised its

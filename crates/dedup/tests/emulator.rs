@@ -277,6 +277,7 @@ async fn a_more_severe_repeat_is_published_at_once_and_the_highest_severity_is_k
             },
             highest_severity: 70,
             last_update: None,
+            listed_unpublished: false,
         }
     );
     assert_eq!(
@@ -696,4 +697,111 @@ async fn a_write_never_applied_stays_an_error_and_its_redelivery_counts() {
         }
     );
     assert_eq!(count_of(&item(&client, "fp-unsent").await), 1);
+}
+
+/// An occurrence whose publication failed for good is listed unpublished: its redelivery, after a
+/// generation and more of other occurrences (its id no longer remembered), is not counted again and
+/// is published, even on a forwarded record; published, it leaves the list. Without the list the
+/// same redelivery is counted a second time.
+#[tokio::test]
+async fn a_listed_unpublished_occurrence_is_recognized_beyond_the_remembered_ids_and_published() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 4).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    store.record(&occ("fp", "first"), t0).await.unwrap();
+    assert!(store.mark_enriched("fp", "first", Some(t0)).await.unwrap());
+    for i in 2..10 {
+        store
+            .record(&occ("fp", &format!("e{i}")), t0)
+            .await
+            .unwrap();
+    }
+    // The tenth occurrence is a milestone, published; say its publication failed for good.
+    let tenth = store.record(&occ("fp", "tenth"), t0).await.unwrap();
+    assert_eq!(
+        tenth,
+        Outcome::Publish {
+            reason: PublishReason::Milestone,
+            count: 10
+        }
+    );
+    assert!(store.list_unpublished("fp", &["tenth"]).await.unwrap());
+    // Three generations of 4 other occurrences: "tenth" is no longer among the remembered ids.
+    for i in 11..=22 {
+        store
+            .record(&occ("fp", &format!("e{i}")), t0)
+            .await
+            .unwrap();
+    }
+    let rec = item(&client, "fp").await;
+    assert_eq!(rec["unpublished"].as_bs().unwrap().len(), 1);
+
+    emulator.reset_api_calls();
+    let again = store
+        .record_occurrence(&occ("fp", "tenth"), t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.outcome,
+        Outcome::Publish {
+            reason: PublishReason::Redelivery,
+            count: 22
+        },
+        "not counted again, and published although the record is forwarded"
+    );
+    assert!(again.listed_unpublished);
+    assert_eq!(
+        item(&client, "fp").await["occurrences"].as_n().unwrap(),
+        "22"
+    );
+
+    store.clear_unpublished("fp", &["tenth"]).await.unwrap();
+    assert!(
+        !item(&client, "fp").await.contains_key("unpublished"),
+        "the published occurrence left the list"
+    );
+    // Off the list and out of the remembered ids, the same id is counted again: what the list is for.
+    let unlisted = store.record(&occ("fp", "tenth"), t0).await.unwrap();
+    assert_eq!(unlisted, Outcome::Duplicate { count: 23 });
+}
+
+#[tokio::test]
+async fn the_unpublished_list_is_bounded_and_never_creates_a_record() {
+    let emulator = Emulator::start();
+    let (store, client) = store(&emulator, 20).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    assert!(
+        !store.list_unpublished("absent", &["e"]).await.unwrap(),
+        "no record: nothing listed"
+    );
+    assert!(emulator.table_items().await.is_empty(), "and none created");
+    store.clear_unpublished("absent", &["e"]).await.unwrap();
+    assert!(emulator.table_items().await.is_empty());
+
+    store.record(&occ("fp", "e0"), t0).await.unwrap();
+    let ids: Vec<String> = (0..12).map(|i| format!("u{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert!(store.list_unpublished("fp", &ids[..6]).await.unwrap());
+    // The same ids again take no room.
+    assert!(store.list_unpublished("fp", &ids[..2]).await.unwrap());
+    assert!(
+        !store.list_unpublished("fp", &ids[6..9]).await.unwrap(),
+        "three more would pass the bound of eight"
+    );
+    assert!(store.list_unpublished("fp", &ids[6..8]).await.unwrap());
+    assert_eq!(
+        item(&client, "fp").await["unpublished"]
+            .as_bs()
+            .unwrap()
+            .len(),
+        vigil_dedup::record::UNPUBLISHED_MAX
+    );
+    // Given more than fit at once, the first eight are listed.
+    store.clear_unpublished("fp", &ids).await.unwrap();
+    assert!(store.list_unpublished("fp", &ids).await.unwrap());
+    let listed = item(&client, "fp").await["unpublished"]
+        .as_bs()
+        .unwrap()
+        .len();
+    assert_eq!(listed, vigil_dedup::record::UNPUBLISHED_MAX);
 }

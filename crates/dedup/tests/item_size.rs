@@ -26,7 +26,7 @@ fn occ(fp: &str, event_id: String) -> Occurrence {
         sender_account: Some("123456789012".into()),
         account: Some("123456789012".into()),
         task_arn: Some(
-            "arn:aws:ecs:us-east-1:123456789012:task/production-cluster/0123456789abcdef0123456789abcdef"
+            "arn:aws:ecs:ap-southeast-2:123456789012:task/production-cluster/0123456789abcdef0123456789abcdef"
                 .into(),
         ),
         // As long as a region name gets (ap-southeast-2).
@@ -114,6 +114,48 @@ async fn the_dedup_item_stays_under_one_kilobyte_after_ten_thousand_occurrences(
     println!("dedup item after 10,000 occurrences: {size} bytes (largest seen {largest})");
     assert!(size < 1024, "{size} bytes: {rec:?}");
     assert!(largest < 1024, "{largest} bytes at some point");
+    // At its largest: forwarded (the confirmed import's time and event), its highest severity
+    // raised by a named occurrence, and its list of unpublished occurrences full (publications
+    // that failed for good).
+    let later = t0 + Duration::seconds(1_000);
+    assert!(
+        store
+            .mark_enriched(&fp, "b1c5f2d6-0000-4000-8000-000000000000", Some(later))
+            .await
+            .unwrap()
+    );
+    let mut severe = event(10_000);
+    severe.severity = 100;
+    store.record(&severe, later).await.unwrap();
+    let raised = item(&client, record::dedup_key(&fp)).await;
+    assert!(raised.contains_key(record::RAISED_BY) && raised.contains_key(record::FORWARDED_AT));
+    // Both generations of remembered ids full.
+    let fill = raised[record::DIGESTS_CURRENT].as_bs().unwrap().len() as u64;
+    let group: Vec<Occurrence> = (10_001..10_001 + store.max_group() as u64 - fill)
+        .map(&mut event)
+        .collect();
+    store.record_group(&group, later).await.unwrap();
+    let full = item(&client, record::dedup_key(&fp)).await;
+    assert_eq!(
+        full[record::DIGESTS_CURRENT].as_bs().unwrap().len()
+            + full[record::DIGESTS_PREVIOUS].as_bs().unwrap().len(),
+        2 * store.max_group()
+    );
+    let full_size = item_size(&full);
+    println!("forwarded, raised, both generations full: {full_size} bytes");
+    assert!(full_size < 1024, "{full_size} bytes: {full:?}");
+    let ids: Vec<String> = (0..record::UNPUBLISHED_MAX)
+        .map(|n| format!("b1c5f2d6-0000-4000-9000-{n:012x}"))
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert!(store.list_unpublished(&fp, &ids).await.unwrap());
+    let listed = item(&client, record::dedup_key(&fp)).await;
+    let size = item_size(&listed);
+    println!("with {} unpublished listed: {size} bytes", ids.len());
+    assert!(
+        size - full_size <= 11 + 8 * record::UNPUBLISHED_MAX,
+        "the list adds its name and 8 bytes an id: {size} bytes: {listed:?}"
+    );
     let remembered = rec[record::DIGESTS_CURRENT].as_bs().unwrap().len()
         + rec[record::DIGESTS_PREVIOUS].as_bs().unwrap().len();
     assert!(

@@ -258,12 +258,22 @@ impl Ingest {
         }
 
         let events: Vec<VigilEvent> = to_publish.iter().map(|(_, e)| e.clone()).collect();
+        let mut unpublished = Vec::new();
+        let mut published_again = Vec::new();
         for ((i, _), published) in to_publish.iter().zip(self.publisher.publish(&events).await) {
             if let Err(e) = published {
                 warn!(message = i, error = %e, "publishing failed; message will be redelivered");
                 result.failed.push(*i);
+                // A listed redelivery that failed again stays listed.
+                if !matches!(&recorded[*i], Some(Ok(r)) if r.listed_unpublished) {
+                    unpublished.push(*i);
+                }
+            } else if matches!(&recorded[*i], Some(Ok(r)) if r.listed_unpublished) {
+                published_again.push(*i);
             }
         }
+        self.track_unpublished(&parsed, &unpublished, &published_again)
+            .await;
         result.failed.sort_unstable();
         result.failed.dedup();
         result.counts.failed = result.failed.len() as u64;
@@ -271,6 +281,43 @@ impl Ingest {
             vigil_lambda::emf::emit("ingest", &result.counts, now.timestamp_millis());
         }
         result
+    }
+
+    /// Lists on their records the counted findings whose publication failed for good (`failed`,
+    /// message indexes), so that their redeliveries are recognized (not counted twice) however hot
+    /// the fingerprint, and published; and takes off the list those whose redelivery was just
+    /// published (`published`). One write per fingerprint, only on these paths. A write that fails
+    /// changes no message's fate: a failed one is redelivered anyway (then recognized while the
+    /// record remembers its id), a published one stays listed until its record expires.
+    async fn track_unpublished(&self, parsed: &[Parsed], failed: &[usize], published: &[usize]) {
+        for (indexes, list) in [(failed, true), (published, false)] {
+            let mut by_fingerprint: Vec<(&str, Vec<&str>)> = Vec::new();
+            for &i in indexes {
+                let Parsed::Finding { finding, event_id } = &parsed[i] else {
+                    continue;
+                };
+                let fingerprint = finding.fingerprint.as_str();
+                match by_fingerprint.iter_mut().find(|(f, _)| *f == fingerprint) {
+                    Some((_, ids)) => ids.push(event_id),
+                    None => by_fingerprint.push((fingerprint, vec![event_id])),
+                }
+            }
+            for (fingerprint, ids) in by_fingerprint {
+                if list {
+                    match self.dedup.list_unpublished(fingerprint, &ids).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            warn!(fingerprint, events = ?ids, "unpublished list full; a redelivery is recognized only while its id is remembered")
+                        }
+                        Err(e) => {
+                            warn!(fingerprint, events = ?ids, error = %e, "could not list unpublished findings; a redelivery is recognized only while its id is remembered")
+                        }
+                    }
+                } else if let Err(e) = self.dedup.clear_unpublished(fingerprint, &ids).await {
+                    warn!(fingerprint, events = ?ids, error = %e, "could not take published findings off the unpublished list");
+                }
+            }
+        }
     }
 
     /// One conditional UpdateItem per fingerprint in the batch (its repeats are counted together,

@@ -142,3 +142,107 @@ async fn an_escalation_whose_publication_failed_is_published_by_its_redelivery()
     assert_eq!(low_again["batchItemFailures"], json!([]));
     assert_eq!(rule.num_calls(), 4, "a low redelivery is not republished");
 }
+
+/// A hot fingerprint: the tenth occurrence of a forwarded finding (a milestone) cannot be published
+/// while the bus is down, and its message is handed back. Before SQS brings it back, a generation
+/// and more of other occurrences are counted, so the record no longer remembers its id. The
+/// redelivery is still recognized (the record listed it unpublished): not counted a second time,
+/// published although the record is forwarded, and then taken off the list.
+#[tokio::test]
+async fn a_failed_publication_of_a_hot_fingerprint_is_counted_once_and_published_by_its_late_redelivery()
+ {
+    let emulator = Emulator::start();
+    emulator.create_table().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await);
+    let ok = || {
+        PutEventsOutput::builder()
+            .failed_entry_count(0)
+            .entries(PutEventsResultEntry::builder().event_id("ok").build())
+            .build()
+    };
+    // The first occurrence goes out; both attempts for the milestone fail; then the bus is back.
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
+        .sequence()
+        .output(ok)
+        .error(|| PutEventsError::unhandled("service unavailable"))
+        .times(2)
+        .output(ok)
+        .times(4)
+        .build();
+    let events = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&rule]);
+    let mut config = IngestConfig::new(TABLE_NAME, BUS_NAME);
+    config.dedup.remembered_event_ids = 4;
+    let dedup = vigil_dedup::DedupStore::new(ddb.clone(), config.dedup.clone());
+    let now = chrono::Utc::now();
+    let ingest = Ingest::new(ddb.clone(), events, config, Some("us-east-1".into()))
+        .with_retry(RetryPolicy::immediate(2))
+        .with_clock(std::sync::Arc::new(move || now));
+    let message = |id: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../samples/falco-ecs-eventbridge.json"))
+                .unwrap();
+        v["id"] = json!(id);
+        json!({"messageId": id, "eventSource": "aws:sqs", "body": v.to_string()})
+    };
+    let batch =
+        |ids: &[String]| json!({"Records": ids.iter().map(|id| message(id)).collect::<Vec<_>>()});
+    let send = |payload| vigil_lambda::invoke_json(|e| ingest.handle(e), payload, "");
+    let ids = |from: u32, to: u32| (from..to).map(|n| format!("e{n}")).collect::<Vec<_>>();
+
+    let first = send(batch(&ids(1, 2))).await.unwrap();
+    assert_eq!(first["batchItemFailures"], json!([]));
+    let fingerprint = emulator.table_items().await[0]["pk"]
+        .as_s()
+        .unwrap()
+        .trim_start_matches("FP#")
+        .to_owned();
+    assert!(
+        dedup
+            .mark_enriched(&fingerprint, "e1", Some(now))
+            .await
+            .unwrap()
+    );
+    // Occurrences 2 to 9 are counted quietly; the tenth is the milestone whose publication fails.
+    let quiet = send(batch(&ids(2, 10))).await.unwrap();
+    assert_eq!(quiet["batchItemFailures"], json!([]));
+    let tenth = send(batch(&ids(10, 11))).await.unwrap();
+    assert_eq!(
+        tenth["batchItemFailures"],
+        json!([{"itemIdentifier": "e10"}])
+    );
+    assert_eq!(rule.num_calls(), 3);
+    for from in [11, 21] {
+        let others = send(batch(&ids(from, from + 10))).await.unwrap();
+        assert_eq!(others["batchItemFailures"], json!([]));
+    }
+    assert_eq!(
+        rule.num_calls(),
+        3,
+        "the other occurrences are counted quietly"
+    );
+    let record = &emulator.table_items().await[0];
+    assert_eq!(record["occurrences"].as_n().unwrap(), "30");
+    assert!(
+        !record["event_digests"]
+            .as_bs()
+            .unwrap()
+            .iter()
+            .chain(record["event_digests_prev"].as_bs().unwrap())
+            .any(|d| d.as_ref() == vigil_dedup::record::digest("e10")),
+        "the record no longer remembers the tenth among its counted ids"
+    );
+
+    let redelivered = send(batch(&ids(10, 11))).await.unwrap();
+    assert_eq!(redelivered["batchItemFailures"], json!([]));
+    assert_eq!(rule.num_calls(), 4, "the redelivery was published");
+    let record = &emulator.table_items().await[0];
+    assert_eq!(
+        record["occurrences"].as_n().unwrap(),
+        "30",
+        "the redelivery was not counted a second time"
+    );
+    assert!(
+        !record.contains_key("unpublished"),
+        "published, it left the list: {record:?}"
+    );
+}
