@@ -819,6 +819,10 @@ impl DedupStore {
     }
 
     /// Takes the occurrences `event_ids` off the record's unpublished list: they were published.
+    /// They go back among the remembered ids (the current generation), as if just counted: SQS may
+    /// still bring a copy of the same message (a duplicate delivery, a concurrent invocation's copy
+    /// that failed), and that copy must be recognized for a generation more, not counted a second
+    /// time because the list no longer holds its id and the generations had long dropped it.
     /// Conditional on the record existing, so that an expired record is not written again.
     pub async fn clear_unpublished(
         &self,
@@ -834,9 +838,10 @@ impl DedupStore {
             .update_item()
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
-            .update_expression("DELETE #u :ds")
+            .update_expression("DELETE #u :ds ADD #ids :ds")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#u", UNPUBLISHED)
+            .expression_attribute_names("#ids", DIGESTS_CURRENT)
             .expression_attribute_names("#pk", PK)
             .expression_attribute_values(":ds", digest_set(&digests))
             .send()

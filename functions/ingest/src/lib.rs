@@ -260,10 +260,12 @@ impl Ingest {
         let events: Vec<VigilEvent> = to_publish.iter().map(|(_, e)| e.clone()).collect();
         let mut unpublished = Vec::new();
         let mut published_again = Vec::new();
+        let mut publish_failed = Vec::new();
         for ((i, _), published) in to_publish.iter().zip(self.publisher.publish(&events).await) {
             if let Err(e) = published {
                 warn!(message = i, error = %e, "publishing failed; message will be redelivered");
                 result.failed.push(*i);
+                publish_failed.push(*i);
                 // A listed redelivery that failed again stays listed.
                 if !matches!(&recorded[*i], Some(Ok(r)) if r.listed_unpublished) {
                     unpublished.push(*i);
@@ -272,6 +274,14 @@ impl Ingest {
                 published_again.push(*i);
             }
         }
+        // A copy of the same event in this batch (same fingerprint and id) failed and SQS brings it
+        // back: its id stays listed, or that copy would be counted a second time once the record
+        // no longer remembers it.
+        published_again.retain(|&i| {
+            !publish_failed
+                .iter()
+                .any(|&j| same_occurrence(&parsed[i], &parsed[j]))
+        });
         self.track_unpublished(&parsed, &unpublished, &published_again)
             .await;
         result.failed.sort_unstable();
@@ -382,6 +392,17 @@ impl Ingest {
         }
         results
     }
+}
+
+/// Whether two messages are copies of one occurrence: findings of one fingerprint, one event id.
+fn same_occurrence(a: &Parsed, b: &Parsed) -> bool {
+    matches!(
+        (a, b),
+        (
+            Parsed::Finding { finding: fa, event_id: ia },
+            Parsed::Finding { finding: fb, event_id: ib },
+        ) if ia == ib && fa.fingerprint == fb.fingerprint
+    )
 }
 
 /// What the dedup record needs of one occurrence of a finding.
