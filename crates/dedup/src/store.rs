@@ -776,46 +776,29 @@ impl DedupStore {
     /// Until [`clear_unpublished`](Self::clear_unpublished) takes them off, the count recognizes
     /// them as redeliveries however many other occurrences it counts in between, and their
     /// redelivery is published. Conditional on the record existing (never creating one) and on the
-    /// list's room ([`UNPUBLISHED_MAX`]; only the first ids that fit are given): returns whether
-    /// they were listed. When they were not, a redelivery is still recognized while the record
+    /// list's room ([`UNPUBLISHED_MAX`]; of more ids than it holds, the first are given): returns
+    /// whether every id was listed. One that was not is still recognized while the record
     /// remembers its id (a generation of other occurrences).
     pub async fn list_unpublished(
         &self,
         fingerprint: &str,
         event_ids: &[&str],
     ) -> Result<bool, DedupError> {
-        let digests = unique_digests(event_ids, UNPUBLISHED_MAX);
-        if digests.is_empty() {
+        let digests = unique_digests(event_ids);
+        let listed = &digests[..digests.len().min(UNPUBLISHED_MAX)];
+        if listed.is_empty() {
             return Ok(true);
         }
-        let room = (UNPUBLISHED_MAX - digests.len()) as i64;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.config.table_name)
-            .set_key(Some(dedup_key(fingerprint)))
-            .update_expression("ADD #u :ds")
+        let room = (UNPUBLISHED_MAX - listed.len()) as i64;
+        let written = self
+            .update_unpublished(fingerprint, "ADD #u :ds", listed)
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#u) OR size(#u) <= :room)",
             )
-            .expression_attribute_names("#u", UNPUBLISHED)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":ds", digest_set(&digests))
             .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(DedupError::Update {
-                fingerprint: fingerprint.to_owned(),
-                source: Box::new(e),
-            }),
-        }
+        Ok(applied(written, fingerprint)? && listed.len() == digests.len())
     }
 
     /// Takes the occurrences `event_ids` off the record's unpublished list: they were published.
@@ -829,35 +812,35 @@ impl DedupStore {
         fingerprint: &str,
         event_ids: &[&str],
     ) -> Result<(), DedupError> {
-        let digests = unique_digests(event_ids, usize::MAX);
+        let digests = unique_digests(event_ids);
         if digests.is_empty() {
             return Ok(());
         }
-        let result = self
-            .client
+        let written = self
+            .update_unpublished(fingerprint, "DELETE #u :ds ADD #ids :ds", &digests)
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#ids", DIGESTS_CURRENT)
+            .send()
+            .await;
+        applied(written, fingerprint).map(|_| ())
+    }
+
+    /// An `UpdateItem` of the record's unpublished list (`#u`) by `expression`, with the digests as
+    /// `:ds` and the key attribute as `#pk` for the caller's condition.
+    fn update_unpublished(
+        &self,
+        fingerprint: &str,
+        expression: &str,
+        digests: &[[u8; DIGEST_BYTES]],
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.config.table_name)
             .set_key(Some(dedup_key(fingerprint)))
-            .update_expression("DELETE #u :ds ADD #ids :ds")
-            .condition_expression("attribute_exists(#pk)")
+            .update_expression(expression)
             .expression_attribute_names("#u", UNPUBLISHED)
-            .expression_attribute_names("#ids", DIGESTS_CURRENT)
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":ds", digest_set(&digests))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(DedupError::Update {
-                fingerprint: fingerprint.to_owned(),
-                source: Box::new(e),
-            }),
-        }
+            .expression_attribute_values(":ds", digest_set(digests))
     }
 
     /// Records that `Finding Enriched` for the occurrence `event_id` is on the bus and, with
@@ -936,16 +919,37 @@ fn record_exists(
     }
 }
 
-/// The digests of `event_ids`, each once, at most `max`.
-fn unique_digests(event_ids: &[&str], max: usize) -> Vec<[u8; DIGEST_BYTES]> {
+/// The digests of `event_ids`, each once, in order.
+fn unique_digests(event_ids: &[&str]) -> Vec<[u8; DIGEST_BYTES]> {
     let mut digests: Vec<[u8; DIGEST_BYTES]> = Vec::new();
     for id in event_ids {
         let d = digest(id);
-        if digests.len() < max && !digests.contains(&d) {
+        if !digests.contains(&d) {
             digests.push(d);
         }
     }
     digests
+}
+
+/// Whether a conditional write of the unpublished list was applied (`false`: its condition
+/// refused it).
+fn applied(
+    result: Result<
+        UpdateItemOutput,
+        SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    fingerprint: &str,
+) -> Result<bool, DedupError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(ctx)) if ctx.err().is_conditional_check_failed_exception() => {
+            Ok(false)
+        }
+        Err(e) => Err(DedupError::Update {
+            fingerprint: fingerprint.to_owned(),
+            source: Box::new(e),
+        }),
+    }
 }
 
 /// A binary set of digests (not empty: DynamoDB has no empty sets).

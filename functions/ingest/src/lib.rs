@@ -317,7 +317,7 @@ impl Ingest {
                     match self.dedup.list_unpublished(fingerprint, &ids).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            warn!(fingerprint, events = ?ids, "unpublished list full; a redelivery is recognized only while its id is remembered")
+                            warn!(fingerprint, events = ?ids, "not all listed unpublished (the list is full, or the record is gone); a redelivery of one left out is recognized only while its id is remembered")
                         }
                         Err(e) => {
                             warn!(fingerprint, events = ?ids, error = %e, "could not list unpublished findings; a redelivery is recognized only while its id is remembered")
