@@ -798,7 +798,7 @@ impl DedupStore {
             .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
             .send()
             .await;
-        Ok(applied(written, fingerprint)? && listed.len() == digests.len())
+        Ok(refusal(written, fingerprint)?.is_none() && listed.len() == digests.len())
     }
 
     /// Takes the occurrences `event_ids` off the record's unpublished list: they were published.
@@ -822,7 +822,7 @@ impl DedupStore {
             .expression_attribute_names("#ids", DIGESTS_CURRENT)
             .send()
             .await;
-        applied(written, fingerprint).map(|_| ())
+        refusal(written, fingerprint).map(|_| ())
     }
 
     /// An `UpdateItem` of the record's unpublished list (`#u`) by `expression`, with the digests as
@@ -896,21 +896,30 @@ impl DedupStore {
 /// Whether the record exists after a forwarding write ([`DedupStore::mark_enriched`]): written,
 /// or refused with the record present (`ALL_OLD` not empty: a later import was confirmed first).
 /// Refused on an absent record (expired, or never written): `false`.
-fn record_exists(
-    result: Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-    >,
+fn record_exists(result: UpdateResult, fingerprint: &str) -> Result<bool, DedupError> {
+    Ok(refusal(result, fingerprint)?
+        .is_none_or(|refused| refused.is_some_and(|item| !item.is_empty())))
+}
+
+/// What an `UpdateItem` answered.
+type UpdateResult = Result<
+    UpdateItemOutput,
+    SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+>;
+
+/// A conditional write's refusal, with the record as the refusal returned it (`ALL_OLD`, when
+/// asked for); `None`: the write was applied. Any other failure is an error.
+fn refusal(
+    result: UpdateResult,
     fingerprint: &str,
-) -> Result<bool, DedupError> {
+) -> Result<Option<Option<HashMap<String, AttributeValue>>>, DedupError> {
     match result {
-        Ok(_) => Ok(true),
+        Ok(_) => Ok(None),
         Err(SdkError::ServiceError(ctx)) if ctx.err().is_conditional_check_failed_exception() => {
-            Ok(matches!(
-                ctx.err(),
-                UpdateItemError::ConditionalCheckFailedException(e)
-                    if e.item.as_ref().is_some_and(|item| !item.is_empty())
-            ))
+            Ok(Some(match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(refused) => refused.item,
+                _ => None,
+            }))
         }
         Err(e) => Err(DedupError::Update {
             fingerprint: fingerprint.to_owned(),
@@ -929,27 +938,6 @@ fn unique_digests(event_ids: &[&str]) -> Vec<[u8; DIGEST_BYTES]> {
         }
     }
     digests
-}
-
-/// Whether a conditional write of the unpublished list was applied (`false`: its condition
-/// refused it).
-fn applied(
-    result: Result<
-        UpdateItemOutput,
-        SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-    >,
-    fingerprint: &str,
-) -> Result<bool, DedupError> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(SdkError::ServiceError(ctx)) if ctx.err().is_conditional_check_failed_exception() => {
-            Ok(false)
-        }
-        Err(e) => Err(DedupError::Update {
-            fingerprint: fingerprint.to_owned(),
-            source: Box::new(e),
-        }),
-    }
 }
 
 /// A binary set of digests (not empty: DynamoDB has no empty sets).

@@ -67,6 +67,27 @@ async fn a_failed_publication_is_redelivered_and_finished_exactly_once() {
     assert_eq!(items[0]["dedup_state"].as_s().unwrap(), "accepted");
 }
 
+/// A bus that takes the first publication, fails the next two attempts (the second publication,
+/// under `RetryPolicy::immediate(2)`), then takes four more.
+fn bus_down_for_the_second_publication() -> (aws_smithy_mocks::Rule, aws_sdk_eventbridge::Client) {
+    let ok = || {
+        PutEventsOutput::builder()
+            .failed_entry_count(0)
+            .entries(PutEventsResultEntry::builder().event_id("ok").build())
+            .build()
+    };
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
+        .sequence()
+        .output(ok)
+        .error(|| PutEventsError::unhandled("service unavailable"))
+        .times(2)
+        .output(ok)
+        .times(4)
+        .build();
+    let events = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&rule]);
+    (rule, events)
+}
+
 /// The severe occurrence of a forwarded finding raises the record's highest severity, then its
 /// publication fails for good and SQS delivers it again. The raise already happened, so the
 /// redelivery no longer looks like an escalation, and a forwarded record's redeliveries are quiet:
@@ -77,22 +98,8 @@ async fn an_escalation_whose_publication_failed_is_published_by_its_redelivery()
     let emulator = Emulator::start();
     emulator.create_table().await;
     let ddb = aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await);
-    let ok = || {
-        PutEventsOutput::builder()
-            .failed_entry_count(0)
-            .entries(PutEventsResultEntry::builder().event_id("ok").build())
-            .build()
-    };
     // The first occurrence goes out; both attempts for the escalation fail; then the bus is back.
-    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
-        .sequence()
-        .output(ok)
-        .error(|| PutEventsError::unhandled("service unavailable"))
-        .times(2)
-        .output(ok)
-        .times(4)
-        .build();
-    let events = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&rule]);
+    let (rule, events) = bus_down_for_the_second_publication();
     let config = IngestConfig::new(TABLE_NAME, BUS_NAME);
     let dedup = vigil_dedup::DedupStore::new(ddb.clone(), config.dedup.clone());
     let ingest = Ingest::new(ddb.clone(), events, config, Some("us-east-1".into()))
@@ -154,22 +161,8 @@ async fn a_failed_publication_of_a_hot_fingerprint_is_counted_once_and_published
     let emulator = Emulator::start();
     emulator.create_table().await;
     let ddb = aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await);
-    let ok = || {
-        PutEventsOutput::builder()
-            .failed_entry_count(0)
-            .entries(PutEventsResultEntry::builder().event_id("ok").build())
-            .build()
-    };
     // The first occurrence goes out; both attempts for the milestone fail; then the bus is back.
-    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
-        .sequence()
-        .output(ok)
-        .error(|| PutEventsError::unhandled("service unavailable"))
-        .times(2)
-        .output(ok)
-        .times(4)
-        .build();
-    let events = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&rule]);
+    let (rule, events) = bus_down_for_the_second_publication();
     let mut config = IngestConfig::new(TABLE_NAME, BUS_NAME);
     config.dedup.remembered_event_ids = 4;
     let dedup = vigil_dedup::DedupStore::new(ddb.clone(), config.dedup.clone());
