@@ -520,9 +520,6 @@ impl DedupStore {
         .collect();
         let n = |v: i64| AttributeValue::N(v.to_string());
         let s = |v: &str| AttributeValue::S(v.to_owned());
-        let bs = |ds: &mut dyn Iterator<Item = &[u8; DIGEST_BYTES]>| {
-            AttributeValue::Bs(ds.map(|d| Blob::new(d.to_vec())).collect())
-        };
         let mut values: HashMap<String, AttributeValue> = [
             (
                 ":now_iso",
@@ -536,7 +533,7 @@ impl DedupStore {
             (":interval_b", n(decision::bucket(now, interval))),
             (":exp", n(self.expiry(now))),
             (":count", n(pending.len() as i64)),
-            (":digests", bs(&mut pending.iter().map(|&i| &digests[i]))),
+            (":digests", digest_set(pending.iter().map(|&i| &digests[i]))),
             (":room", n((self.max_group() - pending.len()) as i64)),
             (":o_arr", s(first.arrival)),
             (":o_snd", s(first.sender_account.as_deref().unwrap_or(NONE))),
@@ -593,7 +590,7 @@ impl DedupStore {
             names.insert("#seq".into(), SEQUENCE_DIGESTS.into());
             names.insert("#seq_exp".into(), SEQUENCE_EXPIRES_AT.into());
             if plan.sequence_written {
-                values.insert(":seq".into(), bs(&mut std::iter::once(&d)));
+                values.insert(":seq".into(), digest_set([&d]));
                 // The task item was just written: the record now vouches for its set.
                 values.insert(":seq_exp".into(), n(self.sequence_expiry(now)));
                 set.push("#seq_exp = :seq_exp");
@@ -941,8 +938,8 @@ fn unique_digests(event_ids: &[&str]) -> Vec<[u8; DIGEST_BYTES]> {
 }
 
 /// A binary set of digests (not empty: DynamoDB has no empty sets).
-fn digest_set(digests: &[[u8; DIGEST_BYTES]]) -> AttributeValue {
-    AttributeValue::Bs(digests.iter().map(|d| Blob::new(d.to_vec())).collect())
+fn digest_set<'a>(digests: impl IntoIterator<Item = &'a [u8; DIGEST_BYTES]>) -> AttributeValue {
+    AttributeValue::Bs(digests.into_iter().map(|d| Blob::new(d.to_vec())).collect())
 }
 
 /// Whether the record remembers an id by its digest: among the counted ids, or listed unpublished.

@@ -262,15 +262,16 @@ impl Ingest {
         let mut published_again = Vec::new();
         let mut publish_failed = Vec::new();
         for ((i, _), published) in to_publish.iter().zip(self.publisher.publish(&events).await) {
+            let listed = matches!(&recorded[*i], Some(Ok(r)) if r.listed_unpublished);
             if let Err(e) = published {
                 warn!(message = i, error = %e, "publishing failed; message will be redelivered");
                 result.failed.push(*i);
                 publish_failed.push(*i);
                 // A listed redelivery that failed again stays listed.
-                if !matches!(&recorded[*i], Some(Ok(r)) if r.listed_unpublished) {
+                if !listed {
                     unpublished.push(*i);
                 }
-            } else if matches!(&recorded[*i], Some(Ok(r)) if r.listed_unpublished) {
+            } else if listed {
                 published_again.push(*i);
             }
         }
